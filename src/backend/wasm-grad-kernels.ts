@@ -1,0 +1,203 @@
+/**
+ * Training kernels that the TF.js 4.22 wasm backend lacks, built from its own fast kernels
+ * (StridedSlice, PadV2, BatchMatMul, DepthwiseConv2dNative, OneHot, Transpose) — no per-element
+ * JS loops. Registered once; after that any LayersModel with Conv2D, DepthwiseConv2D or gather
+ * trains on wasm with no special model code.
+ */
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, getKernel, registerKernel } from '@tensorflow/tfjs-core';
+import { KernelScope } from './kernel-scope.js';
+
+type ConvInfo = backend_util.Conv2DInfo;
+type PadAttr = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+type Pair = [number, number] | number;
+
+interface KernelArgs<A> {
+  inputs: Record<string, TensorInfo>;
+  backend: KernelBackend;
+  attrs: A;
+}
+
+const BACKEND = 'wasm';
+
+/** Zero-pads x spatially so that every kernel offset can be read with a plain strided slice. */
+function padSpatial(s: KernelScope, x: TensorInfo, info: ConvInfo): TensorInfo {
+  const { top, bottom, left, right } = info.padInfo;
+  if (top === 0 && bottom === 0 && left === 0 && right === 0) return x;
+  return s.run('PadV2', { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 });
+}
+
+/**
+ * Patches of x, one per kernel offset (i, j), stacked on a leading axis:
+ * P[i·KW + j, b, oh, ow, c] = x_padded[b, oh·sh + i·dh, ow·sw + j·dw, c], shape [KH·KW, N, C].
+ */
+function offsetPatches(s: KernelScope, x: TensorInfo, info: ConvInfo): TensorInfo {
+  const xp = padSpatial(s, x, info);
+  const { batchSize: B, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+  const C = x.shape[3];
+  const N = B * OH * OW;
+  const slices: TensorInfo[] = [];
+  for (let i = 0; i < info.filterHeight; i++) {
+    for (let j = 0; j < info.filterWidth; j++) {
+      const r0 = i * info.dilationHeight;
+      const c0 = j * info.dilationWidth;
+      const slice = s.run('StridedSlice', { x: xp }, {
+        begin: [0, r0, c0, 0],
+        end: [B, r0 + (OH - 1) * sh + 1, c0 + (OW - 1) * sw + 1, C],
+        strides: [1, sh, sw, 1],
+        beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
+      });
+      slices.push(s.reshape(slice, [1, N, C]));
+    }
+  }
+  return slices.length === 1 ? slices[0] : s.run('Concat', slices, { axis: 0 });
+}
+
+function requireNHWC(dataFormat: string | undefined, kernel: string): void {
+  if (dataFormat != null && dataFormat !== 'NHWC') {
+    throw new Error(`lowbit: ${kernel} on wasm supports only NHWC data, got ${dataFormat}`);
+  }
+}
+
+interface Conv2DBackpropFilterAttrs {
+  strides: Pair; pad: PadAttr; dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+}
+
+/** dW[i, j, ci, co] = Σ_{b,oh,ow} x_pad[b, oh·sh + i, ow·sw + j, ci] · dy[b, oh, ow, co], as one batched matmul. */
+function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs<Conv2DBackpropFilterAttrs>): TensorInfo {
+  const { x, dy } = inputs;
+  requireNHWC(attrs.dataFormat, 'Conv2DBackpropFilter');
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, 1, attrs.pad, attrs.dimRoundingMode);
+  const s = new KernelScope(backend, BACKEND);
+  const patches = offsetPatches(s, x, info); // [KH·KW, N, Ci]
+  const N = info.batchSize * info.outHeight * info.outWidth;
+  const dy3 = s.reshape(dy, [1, N, info.outChannels]);
+  const dw = s.run('BatchMatMul', { a: patches, b: dy3 }, { transposeA: true, transposeB: false }); // [KH·KW, Ci, Co]
+  return s.finish(s.reshape(dw, attrs.filterShape));
+}
+
+interface DepthwiseFilterAttrs {
+  strides: Pair; dilations: Pair; pad: PadAttr;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+}
+
+/** dF[i, j, c, m] = Σ_{b,oh,ow} x_pad[b, oh·sh + i·dh, ow·sw + j·dw, c] · dy[b, oh, ow, c·M + m], batched over c. */
+function depthwiseBackpropFilter({ inputs, backend, attrs }: KernelArgs<DepthwiseFilterAttrs>): TensorInfo {
+  const { x, dy } = inputs;
+  const [KH, KW, C, M] = attrs.filterShape;
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], attrs.filterShape, attrs.strides, attrs.dilations, attrs.pad,
+    attrs.dimRoundingMode, true);
+  const s = new KernelScope(backend, BACKEND);
+  const N = info.batchSize * info.outHeight * info.outWidth;
+  const patches = s.transpose(offsetPatches(s, x, info), [2, 1, 0]); // [C, N, KH·KW]
+  const dyc = s.transpose(s.reshape(dy, [N, C, M]), [1, 0, 2]); // [C, N, M]
+  const df = s.run('BatchMatMul', { a: patches, b: dyc }, { transposeA: true, transposeB: false }); // [C, KH·KW, M]
+  return s.finish(s.reshape(s.transpose(df, [1, 0, 2]), [KH, KW, C, M]));
+}
+
+interface DepthwiseInputAttrs {
+  strides: Pair; dilations: Pair; pad: PadAttr;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
+}
+
+/**
+ * dx = depthwise correlation of the stride-dilated, re-padded dy with the spatially flipped
+ * filter (one channel per input-channel·multiplier), then a sum over the multiplier.
+ */
+function depthwiseBackpropInput({ inputs, backend, attrs }: KernelArgs<DepthwiseInputAttrs>): TensorInfo {
+  const { dy, filter } = inputs;
+  const [KH, KW, C, M] = filter.shape;
+  const info = backend_util.computeConv2DInfo(
+    attrs.inputShape, filter.shape as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad,
+    attrs.dimRoundingMode, true);
+  const { batchSize: B, outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw,
+    dilationHeight: dh, dilationWidth: dw, inHeight: H, inWidth: W } = info;
+  const s = new KernelScope(backend, BACKEND);
+  // Insert (stride − 1) zeros between dy's rows and columns: [B,OH,1,OW,1,CM] → pad → reshape.
+  let g = dy;
+  if (sh > 1 || sw > 1) {
+    const g6 = s.reshape(dy, [B, OH, 1, OW, 1, C * M]);
+    const padded = s.run('PadV2', { x: g6 }, {
+      paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 });
+    g = s.reshape(padded, [B, OH * sh, OW * sw, C * M]);
+  }
+  const gh = (OH - 1) * sh + 1;
+  const gw = (OW - 1) * sw + 1;
+  // Full correlation: pad so that output row h reads g rows h + top − (KH−1)·dh … ; crop excess.
+  const effH = (KH - 1) * dh + 1;
+  const effW = (KW - 1) * dw + 1;
+  const padTop = effH - 1 - info.padInfo.top;
+  const padLeft = effW - 1 - info.padInfo.left;
+  const padBottom = H + effH - 1 - gh - padTop;
+  const padRight = W + effW - 1 - gw - padLeft;
+  const cropTop = Math.max(0, -padTop);
+  const cropLeft = Math.max(0, -padLeft);
+  const cropBottom = Math.max(0, -padBottom);
+  const cropRight = Math.max(0, -padRight);
+  const gRows = g.shape[1];
+  const gCols = g.shape[2];
+  if (cropTop + cropBottom + cropLeft + cropRight > 0 || gRows !== gh || gCols !== gw) {
+    g = s.run('Slice', { x: g }, {
+      begin: [0, cropTop, cropLeft, 0],
+      size: [B, gh - cropTop - cropBottom, gw - cropLeft - cropRight, C * M] });
+  }
+  const pads = [Math.max(0, padTop), Math.max(0, padBottom), Math.max(0, padLeft), Math.max(0, padRight)];
+  if (pads.some((p) => p > 0)) {
+    g = s.run('PadV2', { x: g }, {
+      paddings: [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], constantValue: 0 });
+  }
+  // Flipped filter with one output per (c, m): [KH, KW, C·M, 1].
+  const flipped = s.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const f = s.reshape(flipped, [KH, KW, C * M, 1]);
+  const dxcm = s.run('DepthwiseConv2dNative', { x: g, filter: f }, {
+    strides: [1, 1], pad: 'valid', dilations: [dh, dw], dimRoundingMode: undefined });
+  if (M === 1) return s.finish(dxcm);
+  const dx5 = s.reshape(dxcm, [B, H, W, C, M]);
+  const dx = s.run('Sum', { x: dx5 }, { axis: [4], keepDims: false });
+  return s.finish(dx);
+}
+
+/** out[s, …] = Σ_{i : ids[i] = s} x[i, …], as onehot(ids)ᵀ · x. */
+function unsortedSegmentSum({ inputs, backend, attrs }: KernelArgs<{ numSegments: number }>): TensorInfo {
+  const { x, segmentIds } = inputs;
+  const s = new KernelScope(backend, BACKEND);
+  const n = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const rest = x.shape.slice(segmentIds.shape.length);
+  const inner = rest.reduce((a, b) => a * b, 1);
+  const ids = segmentIds.dtype === 'int32' ? segmentIds : s.run('Cast', { x: segmentIds }, { dtype: 'int32' });
+  const flatIds = s.reshape(ids, [n]);
+  // Ids outside [0, numSegments) give an all-zero one-hot row: dropped, as in TensorFlow.
+  // wasm's OneHot writes int32 data whatever its dtype attribute says: ask for int32, then cast.
+  const oneHotInt = s.run('OneHot', { indices: flatIds }, {
+    depth: attrs.numSegments, onValue: 1, offValue: 0, dtype: 'int32' });
+  const oneHot = s.run('Cast', { x: oneHotInt }, { dtype: 'float32' });
+  const xf = x.dtype === 'float32' ? x : s.run('Cast', { x }, { dtype: 'float32' });
+  const x3 = s.reshape(xf, [1, n, inner]);
+  const oh3 = s.reshape(oneHot, [1, n, attrs.numSegments]);
+  const out = s.run('BatchMatMul', { a: oh3, b: x3 }, { transposeA: true, transposeB: false });
+  let result = s.reshape(out, [attrs.numSegments, ...rest]);
+  if (x.dtype === 'int32') result = s.run('Cast', { x: result }, { dtype: 'int32' });
+  return s.finish(result);
+}
+
+const kernels: Array<[string, (args: KernelArgs<never>) => TensorInfo]> = [
+  ['Conv2DBackpropFilter', conv2DBackpropFilter as (args: KernelArgs<never>) => TensorInfo],
+  ['DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter as (args: KernelArgs<never>) => TensorInfo],
+  ['DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput as (args: KernelArgs<never>) => TensorInfo],
+  ['UnsortedSegmentSum', unsortedSegmentSum as (args: KernelArgs<never>) => TensorInfo],
+];
+
+/** The kernel names lowbit adds to the wasm backend. */
+export const wasmTrainingKernelNames: readonly string[] = kernels.map(([name]) => name);
+
+/** Registers the missing training kernels on the wasm backend; idempotent. */
+export function registerWasmTrainingKernels(): void {
+  for (const [kernelName, fn] of kernels) {
+    if (getKernel(kernelName, BACKEND) != null) continue;
+    const config: KernelConfig = { kernelName, backendName: BACKEND, kernelFunc: fn as unknown as KernelFunc };
+    registerKernel(config);
+  }
+}
