@@ -57,10 +57,10 @@ function depthwiseGradsReference(x: number[], xs: Shape4, dy: number[], f: numbe
   return { dF, dX };
 }
 
-test('lowbit registers exactly the training kernels wasm lacks', () => {
+test('lowbit registers the training kernels wasm lacks (and its faster Conv2DBackpropInput)', () => {
   for (const name of wasmTrainingKernelNames) assert.ok(tf.getKernel(name, 'wasm'), `${name} missing on wasm`);
   assert.deepEqual([...wasmTrainingKernelNames].sort(),
-    ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum'].sort());
+    ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput', 'UnsortedSegmentSum'].sort());
 });
 
 const convCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid' }> = [
@@ -73,12 +73,16 @@ const convCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'va
 ];
 
 for (const c of convCases) {
-  test(`Conv2DBackpropFilter wasm = cpu: x ${c.x} f ${c.f} stride ${c.stride} ${c.pad}`, async () => {
+  test(`conv2d gradients (filter, input) wasm = cpu: x ${c.x} f ${c.f} stride ${c.stride} ${c.pad}`, async () => {
     const dys = outShape(c.x, c.f, c.stride, c.pad, 1, false);
     const out = await onBoth('Conv2DBackpropFilter',
       { x: { values: randn(c.x), shape: c.x }, dy: { values: randn(dys), shape: dys } },
       { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', filterShape: c.f });
     assertClose(out.wasm, out.cpu, 'Conv2DBackpropFilter');
+    const dx = await onBoth('Conv2DBackpropInput',
+      { filter: { values: randn(c.f), shape: c.f }, dy: { values: randn(dys), shape: dys } },
+      { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1, inputShape: c.x });
+    assertClose(dx.wasm, dx.cpu, 'Conv2DBackpropInput');
   });
 }
 

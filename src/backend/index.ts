@@ -1,5 +1,6 @@
 import * as tf from './tf.js';
 import { LowbitError } from '../errors.js';
+import { registerGradientOverrides } from './gradients.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
 export { tf };
@@ -10,6 +11,7 @@ export type BackendName = 'wasm' | 'cpu';
 export const backendNames: readonly BackendName[] = ['wasm', 'cpu'];
 
 registerWasmTrainingKernels();
+registerGradientOverrides();
 
 /**
  * Selects the TF.js backend lowbit computes on and waits until it is ready.

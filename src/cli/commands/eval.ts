@@ -1,0 +1,37 @@
+/** `lowbit eval DIR`: accuracy and loss of a saved model on a dataset's test split. Node-only. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendNames, BackendName, setBackend } from '../../backend/index.js';
+import { datasetNames, loadDataset } from '../../data/index.js';
+import { LowbitError } from '../../errors.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
+import { evaluate, modelForward } from '../../train/evaluate.js';
+import { parseChoice, parseInteger } from '../options.js';
+
+export interface EvalCommandOptions {
+  dataset?: string;
+  backend: string;
+  dataDir?: string;
+  batch: string;
+  split: string;
+}
+
+export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<void> {
+  if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a directory written by 'lowbit train'`);
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string }>(dir) : {};
+  const datasetName = o.dataset ?? meta.dataset;
+  if (datasetName == null) throw new LowbitError(`${dir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
+  parseChoice(datasetName, '--dataset', datasetNames);
+  const split = parseChoice(o.split, '--split', ['test', 'val'] as const);
+  const batch = parseInteger(o.batch, '--batch', 1);
+  await setBackend(parseChoice(o.backend, '--backend', backendNames) as BackendName);
+  const model = await loadModelDir(dir);
+  const data = loadDataset(datasetName, { dataDir: o.dataDir });
+  const inShape = model.inputs[0].shape.slice(1).join('×');
+  if (inShape !== data.shape.join('×')) {
+    throw new LowbitError(`the model in ${dir} takes ${inShape} inputs but ${datasetName} images are ${data.shape.join('×')}`);
+  }
+  const r = evaluate(modelForward(model), data[split], data.shape, data.numClasses, batch);
+  process.stdout.write(`${dir} on ${datasetName} ${split}: accuracy ${(r.accuracy * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.count} images)\n`);
+  model.dispose();
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/** The `lowbit` command line: a thin layer over the library. Node-only. */
+import { Command, CommanderError, Option } from 'commander';
+import { LowbitError } from '../errors.js';
+import { lowbitVersion } from '../io/run-info.js';
+import { modelNames } from '../models/index.js';
+import { evalCommand } from './commands/eval.js';
+import { trainCommand } from './commands/train.js';
+
+const program = new Command();
+program
+  .name('lowbit')
+  .description('Quantization-aware training for TensorFlow.js: 1–8 bit weights and activations.')
+  .version(lowbitVersion())
+  .exitOverride()
+  .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `lowbit: ${str}` : str) })
+  .addHelpText('after', `
+Examples:
+  $ lowbit train --model lenet5 --dataset mnist --epochs 3
+  $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion
+  $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion --resume
+  $ lowbit eval runs/lenet5-fashion`);
+
+program.command('train')
+  .description('train a reference model from scratch (checkpoint every epoch; --resume continues)')
+  .requiredOption('--model <name>', `reference model: ${modelNames.join(', ')}`)
+  .requiredOption('--dataset <name>', 'mnist (embedded ~10k digits) or fashion-mnist (IDX files)')
+  .option('--epochs <n>', 'epochs', '3')
+  .option('--batch <n>', 'batch size', '64')
+  .option('--lr <x>', 'base learning rate', '1e-3')
+  .option('--optimizer <name>', 'adam or sgd', 'adam')
+  .option('--momentum <x>', 'SGD momentum', '0.9')
+  .option('--schedule <name>', 'LR schedule: constant, step (×0.1 at 2/3), cosine, linear', 'step')
+  .option('--weight-decay <x>', 'L2 penalty on kernels', '0')
+  .option('--width <x>', 'width multiplier', '1')
+  .option('--seed <n>', 'seed for initialisation and shuffling', '0')
+  .option('--backend <name>', 'wasm or cpu', 'wasm')
+  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files (default $LOWBIT_DATA_DIR or /usr/share/datasets/fashion-mnist)')
+  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)')
+  .option('--resume', 'continue from the checkpoint in --out')
+  .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
+  .option('--quiet', 'no progress output')
+  .action(trainCommand);
+
+program.command('eval')
+  .description('evaluate a saved model on a dataset split')
+  .argument('<dir>', 'model directory (model.json + weights.bin)')
+  .option('--dataset <name>', 'dataset (default: the one in lowbit.json)')
+  .option('--split <name>', 'test or val', 'test')
+  .option('--batch <n>', 'batch size', '256')
+  .option('--backend <name>', 'wasm or cpu', 'wasm')
+  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .action(evalCommand);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof LowbitError) {
+    process.stderr.write(`lowbit: error: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else {
+    process.stderr.write(`lowbit: internal error: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  }
+}

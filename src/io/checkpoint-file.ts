@@ -1,0 +1,82 @@
+/**
+ * A checkpoint as one file, `checkpoint.lbck`: the bytes "LBCK", a little-endian u32 header
+ * length, a JSON header (everything but tensor data, plus each tensor's byte range) and the raw
+ * tensor bytes. Written atomically, so a kill -9 leaves either the old or the new file. Node-only.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LowbitError } from '../errors.js';
+import type { Checkpoint, CheckpointStore, StoredTensor } from '../train/checkpoint.js';
+import { writeFileAtomic } from './atomic.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.lbck';
+const MAGIC = 'LBCK';
+
+interface TensorEntry { name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }
+
+export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array[] {
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  const entries = (list: StoredTensor[]): TensorEntry[] => list.map((t) => {
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    blobs.push(bytes);
+    const e = { name: t.name, shape: t.shape, dtype: t.dtype, offset, length: bytes.byteLength };
+    offset += bytes.byteLength;
+    return e;
+  });
+  const header = {
+    version: 1, epoch: ckpt.epoch, step: ckpt.step, rngState: ckpt.rngState, history: ckpt.history,
+    modelWeights: entries(ckpt.modelWeights), optimizerWeights: entries(ckpt.optimizerWeights),
+  };
+  const json = Buffer.from(JSON.stringify(header));
+  const head = new Uint8Array(8);
+  head.set(Buffer.from(MAGIC), 0);
+  new DataView(head.buffer).setUint32(4, json.byteLength, true);
+  return [head, json, ...blobs];
+}
+
+export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
+  const bad = (why: string) => new LowbitError(`${path}: not a usable lowbit checkpoint (${why}); delete it to start over`);
+  if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString() !== MAGIC) throw bad('bad magic');
+  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
+  if (8 + headerLength > bytes.length) throw bad('truncated header');
+  let header: { epoch: number; step: number; rngState: number; history: Checkpoint['history'];
+    modelWeights: TensorEntry[]; optimizerWeights: TensorEntry[] };
+  try {
+    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString());
+  } catch {
+    throw bad('corrupt header');
+  }
+  const base = 8 + headerLength;
+  const tensors = (list: TensorEntry[]): StoredTensor[] => list.map((e) => {
+    if (base + e.offset + e.length > bytes.length) throw bad(`tensor ${e.name} is truncated`);
+    const copy = bytes.slice(base + e.offset, base + e.offset + e.length);
+    const data = e.dtype === 'int32' ? new Int32Array(copy.buffer) : new Float32Array(copy.buffer);
+    return { name: e.name, shape: e.shape, dtype: e.dtype, data };
+  });
+  return {
+    epoch: header.epoch, step: header.step, rngState: header.rngState, history: header.history,
+    modelWeights: tensors(header.modelWeights), optimizerWeights: tensors(header.optimizerWeights),
+  };
+}
+
+export class FileCheckpointStore implements CheckpointStore {
+  readonly path: string;
+
+  constructor(dir: string) {
+    this.path = join(dir, CHECKPOINT_FILE);
+  }
+
+  exists(): boolean {
+    return existsSync(this.path);
+  }
+
+  async load(): Promise<Checkpoint | null> {
+    if (!existsSync(this.path)) return null;
+    return decodeCheckpoint(readFileSync(this.path), this.path);
+  }
+
+  async save(checkpoint: Checkpoint): Promise<void> {
+    writeFileAtomic(this.path, encodeCheckpoint(checkpoint));
+  }
+}

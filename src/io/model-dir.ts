@@ -1,0 +1,74 @@
+/**
+ * A model directory in TF.js LayersModel format — `model.json` + `weights.bin` — plus
+ * `lowbit.json` (training metadata). Each file is written atomically. Node-only.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { writeFileAtomic } from './atomic.js';
+
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+export const LOWBIT_JSON = 'lowbit.json';
+
+export async function saveModelDir(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(tf.io.withSaveHandler(async (artifacts) => {
+    const weightData = artifacts.weightData == null ? new ArrayBuffer(0)
+      : Array.isArray(artifacts.weightData) ? tf.io.concatenateArrayBuffers(artifacts.weightData) : artifacts.weightData;
+    writeFileAtomic(join(dir, WEIGHTS_BIN), new Uint8Array(weightData));
+    const modelJson = {
+      format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version_layers}`, convertedBy: 'lowbit',
+      modelTopology: artifacts.modelTopology,
+      weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs }],
+    };
+    writeFileAtomic(join(dir, MODEL_JSON), JSON.stringify(modelJson));
+    return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+  }));
+}
+
+/** An IOHandler reading a model directory, for `tf.loadLayersModel(modelDirHandler(dir))`. */
+export function modelDirHandler(dir: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const jsonPath = join(dir, MODEL_JSON);
+      if (!existsSync(jsonPath)) throw new LowbitError(`${dir} holds no ${MODEL_JSON}: pass a directory written by 'lowbit train' or model.save`);
+      let json: { modelTopology?: object; weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> };
+      try {
+        json = JSON.parse(readFileSync(jsonPath, 'utf8'));
+      } catch (e) {
+        throw new LowbitError(`${jsonPath}: not valid JSON (${(e as Error).message})`);
+      }
+      if (json.modelTopology == null || !Array.isArray(json.weightsManifest)) {
+        throw new LowbitError(`${jsonPath}: not a TF.js LayersModel (no modelTopology or weightsManifest)`);
+      }
+      const weightSpecs = json.weightsManifest.flatMap((g) => g.weights);
+      const buffers = json.weightsManifest.flatMap((g) => g.paths).map((p) => {
+        const path = join(dir, p);
+        if (!existsSync(path)) throw new LowbitError(`${jsonPath} names weights file ${p}, which is missing`);
+        return readFileSync(path);
+      });
+      const weightData = Buffer.concat(buffers);
+      const expected = weightSpecs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1) * 4, 0);
+      if (weightData.byteLength !== expected) {
+        throw new LowbitError(`${dir}: weights are ${weightData.byteLength} bytes but ${MODEL_JSON} describes ${expected}; the files are truncated or mismatched`);
+      }
+      const ab = weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength);
+      return { modelTopology: json.modelTopology, weightSpecs, weightData: ab as ArrayBuffer, format: 'layers-model' };
+    },
+  };
+}
+
+export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(modelDirHandler(dir));
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function readLowbitJson<T = Record<string, unknown>>(dir: string): T {
+  const path = join(dir, LOWBIT_JSON);
+  if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}

@@ -1,0 +1,177 @@
+/**
+ * The one training loop every lowbit method uses. Seeded (same seed and backend → identical
+ * numbers), leak-free (each step in tf.tidy), checkpointing after every epoch through a
+ * CheckpointStore and resuming from it. Methods customise it with `loss`, `forward` and
+ * `variables`, never by copying it.
+ */
+import * as tf from '../backend/tf.js';
+import { Batch, batches, DatasetSplits, shuffledOrder } from '../data/dataset.js';
+import { LowbitError } from '../errors.js';
+import { Rng } from '../random.js';
+import { Checkpoint, CheckpointStore, EpochRecord, restoreTensor, storeTensors } from './checkpoint.js';
+import { evaluate, Forward, modelForward } from './evaluate.js';
+import { makeOptimizer, OptimizerConfig, setLearningRate } from './optimizer.js';
+import { learningRateAt, ScheduleConfig } from './schedule.js';
+
+/** Loss of one batch given the forward output (default: softmax cross-entropy on logits). */
+export type LossFn = (output: tf.Tensor, batch: Batch) => tf.Scalar;
+
+export interface TrainConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  /** Coupled L2 penalty ½·λ·Σ‖W‖² on kernels (not biases, BN or PReLU parameters). */
+  weightDecay: number;
+  /** Drives shuffling; model initialisation takes the same seed when the model is built. */
+  seed: number;
+  /** Limit each epoch to this many steps (smoke tests and benchmarks). */
+  maxStepsPerEpoch?: number;
+  loss?: LossFn;
+  forward?: Forward;
+  /** Variables to train (default: the model's trainable weights). */
+  variables?: tf.Variable[];
+  /** Skip the per-epoch validation pass. */
+  skipValidation?: boolean;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number;
+  stepsPerEpoch: number;
+  loss: number;
+  learningRate: number;
+}
+
+export interface TrainHooks {
+  checkpoints?: CheckpointStore;
+  onStep?: (info: StepInfo) => void;
+  onEpochStart?: (epoch: number, stepsPerEpoch: number) => void;
+  onEpoch?: (record: EpochRecord, history: readonly EpochRecord[]) => void | Promise<void>;
+}
+
+export interface TrainResult {
+  history: EpochRecord[];
+  /** Epoch the run resumed after (0 for a fresh start). */
+  resumedFrom: number;
+}
+
+export const crossEntropy: LossFn = (logits, batch) => tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
+
+export function validateTrainConfig(c: Pick<TrainConfig, 'epochs' | 'batchSize' | 'learningRate' | 'weightDecay'>): void {
+  if (!Number.isInteger(c.epochs) || c.epochs <= 0) throw new LowbitError(`epochs must be a whole number ≥ 1, got ${c.epochs}`);
+  if (!Number.isInteger(c.batchSize) || c.batchSize <= 0) throw new LowbitError(`batch size must be a whole number ≥ 1, got ${c.batchSize}`);
+  if (!(c.learningRate > 0) || !Number.isFinite(c.learningRate)) throw new LowbitError(`learning rate must be a positive number, got ${c.learningRate}`);
+  if (!(c.weightDecay >= 0)) throw new LowbitError(`weight decay must be ≥ 0, got ${c.weightDecay}`);
+}
+
+function kernelVariables(model: tf.LayersModel): tf.LayerVariable[] {
+  return model.trainableWeights.filter((w) => /kernel$/.test(w.originalName));
+}
+
+export async function train(model: tf.LayersModel, data: DatasetSplits, config: TrainConfig,
+  hooks: TrainHooks = {}): Promise<TrainResult> {
+  validateTrainConfig(config);
+  const forward = config.forward ?? modelForward(model);
+  const lossFn = config.loss ?? crossEntropy;
+  const variables = config.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const decayed = config.weightDecay > 0 ? kernelVariables(model) : [];
+  const rng = new Rng(config.seed ^ 0x5eed5eed);
+  const fullSteps = Math.ceil(data.train.count / config.batchSize);
+  const stepsPerEpoch = Math.min(fullSteps, config.maxStepsPerEpoch ?? fullSteps);
+  const totalSteps = stepsPerEpoch * config.epochs;
+  const optimizer = makeOptimizer(config.optimizer, config.learningRate);
+
+  let history: EpochRecord[] = [];
+  let step = 0;
+  let startEpoch = 0;
+  const resumed = hooks.checkpoints ? await hooks.checkpoints.load() : null;
+  if (resumed) {
+    restoreWeights(model, resumed);
+    if (resumed.optimizerWeights.length > 0) {
+      const named = resumed.optimizerWeights.map((w) => ({ name: w.name, tensor: restoreTensor(w) }));
+      await optimizer.setWeights(named); // copies them into its own variables
+      tf.dispose(named.map((w) => w.tensor));
+    }
+    rng.setState(resumed.rngState);
+    history = resumed.history.slice();
+    step = resumed.step;
+    startEpoch = resumed.epoch;
+  }
+
+  for (let epoch = startEpoch + 1; epoch <= config.epochs; epoch++) {
+    hooks.onEpochStart?.(epoch, stepsPerEpoch);
+    const started = performance.now();
+    const order = shuffledOrder(data.train.count, rng).subarray(0, stepsPerEpoch * config.batchSize);
+    let lossSum = 0;
+    let correct = 0;
+    let seen = 0;
+    let lr = config.learningRate;
+    let i = 0;
+    for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order)) {
+      lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
+      setLearningRate(optimizer, lr);
+      let hits: tf.Tensor | null = null;
+      const cost = optimizer.minimize(() => {
+        const output = forward(batch.x, true);
+        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')));
+        let loss = lossFn(output, batch);
+        if (decayed.length > 0) {
+          const l2 = tf.addN(decayed.map((v) => tf.sum(tf.square(v.read()))));
+          loss = tf.add(loss, tf.mul(0.5 * config.weightDecay, l2));
+        }
+        return loss as tf.Scalar;
+      }, true, variables)!;
+      const lossValue = cost.dataSync()[0];
+      if (!Number.isFinite(lossValue)) {
+        tf.dispose([cost, hits!, batch.x, batch.y]);
+        throw new LowbitError(`training diverged at epoch ${epoch}, step ${i + 1} (loss ${lossValue}); lower the learning rate`, 1);
+      }
+      correct += (hits! as tf.Tensor).dataSync()[0];
+      lossSum += lossValue * batch.labels.length;
+      seen += batch.labels.length;
+      tf.dispose([cost, hits!, batch.x, batch.y]);
+      step++;
+      i++;
+      hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
+    }
+    const trainSeconds = (performance.now() - started) / 1000;
+    const val = config.skipValidation || data.val.count === 0
+      ? { loss: NaN, accuracy: NaN }
+      : evaluate(forward, data.val, data.shape, data.numClasses);
+    const record: EpochRecord = {
+      epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
+      learningRate: lr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
+    };
+    history.push(record);
+    if (hooks.checkpoints) {
+      const optimizerWeights = await optimizer.getWeights();
+      await hooks.checkpoints.save({
+        epoch, step, rngState: rng.getState(), history,
+        modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
+        optimizerWeights: await storeTensors(optimizerWeights),
+      });
+      // getWeights makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
+      tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+    }
+    await hooks.onEpoch?.(record, history);
+  }
+  optimizer.dispose();
+  return { history, resumedFrom: startEpoch };
+}
+
+function restoreWeights(model: tf.LayersModel, ckpt: Checkpoint): void {
+  const weights = model.weights;
+  if (weights.length !== ckpt.modelWeights.length) {
+    throw new LowbitError(`checkpoint holds ${ckpt.modelWeights.length} weights but the model has ${weights.length}: it belongs to another model`);
+  }
+  const tensors = ckpt.modelWeights.map((w, i) => {
+    if (w.shape.join('x') !== weights[i].shape.join('x')) {
+      throw new LowbitError(`checkpoint weight ${w.name} has shape ${w.shape} but the model's ${weights[i].originalName} has ${weights[i].shape}`);
+    }
+    return restoreTensor(w);
+  });
+  model.setWeights(tensors);
+  tf.dispose(tensors);
+}
