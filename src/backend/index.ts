@@ -35,3 +35,7 @@ export async function ensureBackend(preferred: BackendName = 'wasm'): Promise<vo
   if (current === 'wasm' || current === 'cpu') return;
   await setBackend(preferred);
 }
+
+// Importing lowbit leaves a ready backend: wasm by default (TF.js would otherwise pick it lazily
+// and fail on the first synchronous call before its async initialisation).
+await ensureBackend();

@@ -50,7 +50,8 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   const base = 8 + headerLength;
   const tensors = (list: TensorEntry[]): StoredTensor[] => list.map((e) => {
     if (base + e.offset + e.length > bytes.length) throw bad(`tensor ${e.name} is truncated`);
-    const copy = bytes.slice(base + e.offset, base + e.offset + e.length);
+    const copy = new Uint8Array(e.length); // a copy: Buffer views share a pooled ArrayBuffer
+    copy.set(bytes.subarray(base + e.offset, base + e.offset + e.length));
     const data = e.dtype === 'int32' ? new Int32Array(copy.buffer) : new Float32Array(copy.buffer);
     return { name: e.name, shape: e.shape, dtype: e.dtype, data };
   });

@@ -1,0 +1,5 @@
+export * from './checkpoint.js';
+export * from './evaluate.js';
+export * from './loop.js';
+export * from './optimizer.js';
+export * from './schedule.js';

@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tf } from '../src/index.js';
+import { loadModelDir, modelDirHandler } from '../src/io/model-dir.js';
+import { decodeCheckpoint } from '../src/io/checkpoint-file.js';
+
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const lowbit = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+const tmp = () => mkdtempSync(join(tmpdir(), 'lowbit-cli-'));
+const tiny = ['--epochs', '1', '--max-steps', '2', '--batch', '16', '--quiet'];
+
+/** Bad input: one clear line on stderr, a non-zero exit, and no output directory. */
+function assertRejected(args: string[], message: RegExp, env: Record<string, string> = {}) {
+  const out = join(tmp(), 'run');
+  const r = lowbit([...args, '--out', out], env);
+  assert.notEqual(r.status, 0, `exit code for ${args.join(' ')}`);
+  const lines = r.stderr.trim().split('\n');
+  assert.equal(lines.length, 1, `one line on stderr, got: ${r.stderr}`);
+  assert.match(lines[0], message);
+  assert.equal(existsSync(out), false, 'no partial output directory');
+}
+
+test('bad input gets one clear line, a non-zero exit and no output directory', () => {
+  const base = ['train', '--model', 'lenet5', '--dataset', 'mnist'];
+  assertRejected(['train', '--model', 'alexnet', '--dataset', 'mnist'], /--model must be one of lenet5, .*got 'alexnet'/);
+  assertRejected(['train', '--model', 'lenet5', '--dataset', 'cifar10'], /--dataset must be one of mnist, fashion-mnist, got 'cifar10'/);
+  assertRejected([...base, '--epochs', '0'], /--epochs must be a whole number ≥ 1, got '0'/);
+  assertRejected([...base, '--epochs', '-2'], /--epochs must be a whole number ≥ 1/);
+  assertRejected([...base, '--batch', '0'], /--batch must be a whole number ≥ 1, got '0'/);
+  assertRejected([...base, '--lr', 'fast'], /--lr must be a positive number, got 'fast'/);
+  assertRejected([...base, '--resume'], /--resume: .* holds no checkpoint.lbck; run without --resume/);
+  assertRejected(['train', '--model', 'lenet5', '--dataset', 'fashion-mnist'], /Fashion-MNIST not found in .*apt-get install dataset-fashion-mnist/,
+    { LOWBIT_DATA_DIR: tmp() });
+  const corrupt = tmp();
+  for (const f of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+    writeFileSync(join(corrupt, f), Buffer.from([0, 0, 8, 99, 0, 0, 0, 0]));
+  }
+  assertRejected(['train', '--model', 'lenet5', '--dataset', 'fashion-mnist', '--data-dir', corrupt], /train-images-idx3-ubyte: .*(bad magic|truncated)/);
+});
+
+test('an unwritable --out is rejected without creating anything', () => {
+  const file = join(tmp(), 'a-file');
+  writeFileSync(file, 'x');
+  const r = lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', '--out', join(file, 'run')]);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr.trim(), /^lowbit: error: --out .* is not writable: .*a-file is a file, not a directory/);
+});
+
+test('unknown options and commands exit non-zero', () => {
+  assert.notEqual(lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', '--bogus']).status, 0);
+  assert.notEqual(lowbit(['frobnicate']).status, 0);
+  const help = lowbit(['--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /Examples:/);
+});
+
+test('train saves a model that reloads with tf.loadLayersModel; eval reports it; a second run refuses to overwrite', async () => {
+  const out = join(tmp(), 'run');
+  const r = lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', ...tiny, '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  for (const f of ['model.json', 'weights.bin', 'lowbit.json', 'log.jsonl', 'checkpoint.lbck']) assert.ok(existsSync(join(out, f)), f);
+  const meta = JSON.parse(readFileSync(join(out, 'lowbit.json'), 'utf8'));
+  assert.equal(meta.dataset, 'mnist');
+  assert.equal(meta.seed, 0);
+  assert.equal(meta.test.count, 1996);
+  const model = await tf.loadLayersModel(modelDirHandler(out));
+  assert.deepEqual(model.layers.map((l) => l.name).slice(0, 3), ['input', 'conv1', 'bn1']);
+  assert.equal(readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').length, 1);
+  const e = lowbit(['eval', out]);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stdout, new RegExp(`accuracy ${(meta.test.accuracy * 100).toFixed(2)}%`));
+  const again = lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', ...tiny, '--out', out]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /already holds a lowbit run; pass --resume/);
+  model.dispose();
+  (await loadModelDir(out)).dispose();
+});
+
+test('kill -9 during training never corrupts the checkpoint, and --resume continues from it', async () => {
+  const out = join(tmp(), 'run');
+  const args = ['train', '--model', 'lenet5-plain', '--dataset', 'mnist', '--epochs', '40', '--max-steps', '2', '--batch', '8', '--quiet', '--out', out];
+  const child = spawn(process.execPath, [cli, ...args], { stdio: 'ignore' });
+  const ckpt = join(out, 'checkpoint.lbck');
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(ckpt) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 700));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const saved = decodeCheckpoint(readFileSync(ckpt), ckpt);
+  assert.ok(saved.epoch >= 1 && saved.epoch < 40, `checkpoint epoch ${saved.epoch}`);
+  const resumed = lowbit([...args.slice(0, 6), '3', ...args.slice(7), '--resume'].map((a, i, all) => (all[i - 1] === '--epochs' ? String(saved.epoch + 1) : a)));
+  assert.equal(resumed.status, 0, resumed.stderr);
+  const meta = JSON.parse(readFileSync(join(out, 'lowbit.json'), 'utf8'));
+  assert.equal(meta.resumedFrom, saved.epoch);
+  assert.equal(meta.history.length, saved.epoch + 1);
+});
