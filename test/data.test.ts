@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { LowbitError, Rng } from '../src/index.js';
-import { batches, loadDataset, loadFashionMnist, loadMnist, readIdxImages, readIdxLabels, shuffledOrder, stratifiedSplit } from '../src/data/index.js';
+import { batches, loadDataset, loadFashionMnist, loadMnist, readIdxImages, readIdxLabels, shuffledOrder, stratifiedSplit } from '../src/node.js';
 
 function idxImages(count: number, rows = 28, cols = 28, magic = 0x803): Buffer {
   const b = Buffer.alloc(16 + count * rows * cols);

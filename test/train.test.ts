@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, setBackend } from '../src/index.js';
-import { DatasetSplits, loadMnist, subset } from '../src/data/index.js';
+import { DatasetSplits, loadMnist, subset } from '../src/node.js';
 import { buildModel } from '../src/models/index.js';
 import { Checkpoint, CheckpointStore, learningRateAt, train, TrainConfig } from '../src/train/index.js';
 import { decodeCheckpoint, encodeCheckpoint, FileCheckpointStore } from '../src/io/checkpoint-file.js';

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendNames, BackendName, setBackend } from '../../backend/index.js';
-import { datasetNames, loadDataset } from '../../data/index.js';
+import { datasetNames, loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';

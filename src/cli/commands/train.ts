@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { backendNames, BackendName, setBackend } from '../../backend/index.js';
-import { datasetNames, loadDataset } from '../../data/index.js';
+import { datasetNames, loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { buildModel, modelNames } from '../../models/index.js';
 import { writeFileAtomic } from '../../io/atomic.js';
