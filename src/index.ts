@@ -2,7 +2,7 @@
  * lowbit: quantization-aware training for TensorFlow.js — the browser-safe core.
  * Node-only parts (dataset files, checkpoints on disk, model directories) are in 'lowbit/node'.
  */
-export { tf, setBackend, ensureBackend, backendNames, wasmTrainingKernelNames, registerWasmTrainingKernels } from './backend/index.js';
+export { tf, setBackend, ensureBackend, getBackendName, backendAvailable, backendNames, wasmTrainingKernelNames, registerWasmTrainingKernels } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
 export { LowbitError } from './errors.js';
 export { Rng, mulberry32 } from './random.js';

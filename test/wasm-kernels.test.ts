@@ -1,47 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, setBackend, wasmTrainingKernelNames } from '../src/index.js';
-import { mulberry32 } from '../src/random.js';
+import { assertClose, convOutShape, KernelInputs, randn, runOn, Shape4 } from './helpers.js';
 
-type Shape4 = [number, number, number, number];
-const rand = mulberry32(1234);
-const randn = (shape: number[]) => {
-  const n = shape.reduce((a, b) => a * b, 1);
-  return Array.from({ length: n }, () => rand() * 2 - 1);
-};
-
-/** Runs one kernel on cpu and on wasm with the same inputs; returns both outputs as arrays. */
-async function onBoth(kernel: string, inputs: Record<string, { values: number[]; shape: number[]; dtype?: 'int32' | 'float32' }>, attrs: object) {
-  const out: Record<string, Float32Array> = {};
-  for (const backend of ['cpu', 'wasm']) {
-    await setBackend(backend);
-    const before = tf.memory().numTensors;
-    const ins: Record<string, tf.Tensor> = {};
-    for (const [k, v] of Object.entries(inputs)) ins[k] = tf.tensor(v.values, v.shape, v.dtype ?? 'float32');
-    const r = tf.engine().runKernel(kernel, ins, attrs as never) as tf.Tensor;
-    out[backend] = Float32Array.from(r.dataSync());
-    tf.dispose([r, ...Object.values(ins)]);
-    assert.equal(tf.memory().numTensors, before, `${kernel} on ${backend} leaks tensors`);
-  }
-  return out;
-}
-
-function assertClose(a: Float32Array, b: Float32Array, what: string) {
-  assert.equal(a.length, b.length, `${what}: lengths differ`);
-  let scale = 1e-6;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]));
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-  }
-  const maxRel = diff / scale;
-  assert.ok(maxRel < 1e-4, `${what}: max relative error ${maxRel}`);
-}
-
-const outShape = (x: Shape4, f: Shape4, stride: number, pad: 'same' | 'valid', dilation: number, depthwise: boolean) => {
-  const info = tf.backend_util.computeConv2DInfo(x, f, stride, dilation, pad, undefined, depthwise);
-  return [x[0], info.outHeight, info.outWidth, info.outChannels];
-};
+const onBoth = (kernel: string, inputs: KernelInputs, attrs: object) => runOn(['cpu', 'wasm'], kernel, inputs, attrs);
+const outShape = convOutShape;
 
 /** Direct-loop reference for a depthwise conv's gradients (the cpu backend ignores dilation there). */
 function depthwiseGradsReference(x: number[], xs: Shape4, dy: number[], f: number[], fs: Shape4, stride: number, pad: 'same' | 'valid', dil: number) {

@@ -1,12 +1,12 @@
 /** `lowbit eval DIR`: accuracy and loss of a saved model on a dataset's test split. Node-only. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { backendNames, BackendName, setBackend } from '../../backend/index.js';
 import { datasetNames, loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger } from '../options.js';
+import { parseBackend, useBackend } from '../backend-choice.js';
 
 export interface EvalCommandOptions {
   dataset?: string;
@@ -24,9 +24,10 @@ export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<v
   parseChoice(datasetName, '--dataset', datasetNames);
   const split = parseChoice(o.split, '--split', ['test', 'val'] as const);
   const batch = parseInteger(o.batch, '--batch', 1);
-  await setBackend(parseChoice(o.backend, '--backend', backendNames) as BackendName);
-  const model = await loadModelDir(dir);
+  const backendChoice = parseBackend(o.backend);
   const data = loadDataset(datasetName, { dataDir: o.dataDir });
+  await useBackend(backendChoice, true);
+  const model = await loadModelDir(dir);
   const inShape = model.inputs[0].shape.slice(1).join('×');
   if (inShape !== data.shape.join('×')) {
     throw new LowbitError(`the model in ${dir} takes ${inShape} inputs but ${datasetName} images are ${data.shape.join('×')}`);

@@ -2,7 +2,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import { backendNames, BackendName, setBackend } from '../../backend/index.js';
 import { datasetNames, loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { buildModel, modelNames } from '../../models/index.js';
@@ -16,6 +15,7 @@ import { train, TrainConfig, validateTrainConfig } from '../../train/loop.js';
 import { OptimizerName } from '../../train/optimizer.js';
 import { ScheduleName, scheduleNames } from '../../train/schedule.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from '../options.js';
+import { parseBackend, useBackend } from '../backend-choice.js';
 import { progressHooks } from '../progress.js';
 
 export interface TrainCommandOptions {
@@ -44,7 +44,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   // 1. Validate everything that needs no I/O.
   parseChoice(o.model, '--model', modelNames);
   parseChoice(o.dataset, '--dataset', datasetNames);
-  const backend = parseChoice(o.backend, '--backend', backendNames) as BackendName;
+  const backendChoice = parseBackend(o.backend);
   const config: TrainConfig = {
     epochs: parseInteger(o.epochs, '--epochs', 1),
     batchSize: parseInteger(o.batch, '--batch', 1),
@@ -68,8 +68,8 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   checkWritableDir(out);
 
   // 2. Load what the run needs (errors here still leave nothing behind).
-  await setBackend(backend);
   const data = loadDataset(o.dataset, { dataDir: o.dataDir });
+  const backend = await useBackend(backendChoice, o.quiet);
   const model = buildModel(o.model, { inputShape: data.shape, numClasses: data.numClasses, width, seed: config.seed });
 
   // 3. Train into the output directory.

@@ -1,0 +1,208 @@
+// lowbit's native accelerator: oneDNN (2.x API) convolutions and matmuls over TF.js wasm-heap
+// memory, zero-copy. Activations are NHWC, conv filters HWIO (depthwise: HW·C·M as hwigo), exactly
+// TF.js's layouts. Primitives are cached by their parameters; oneDNN threads with OpenMP.
+#include <node_api.h>
+#include <dnnl.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+static engine& eng() { static engine e(engine::kind::cpu, 0); return e; }
+static stream& strm() { static stream s(eng()); return s; }
+
+struct Cached { primitive prim; };
+static std::unordered_map<std::string, Cached> cache;
+
+static std::string key_of(const char* kind, const int32_t* p, size_t n) {
+  std::string k(kind);
+  for (size_t i = 0; i < n; i++) { k += ','; k += std::to_string(p[i]); }
+  return k;
+}
+
+#define NAPI_CALL(env, call) do { if ((call) != napi_ok) { napi_throw_error(env, nullptr, "lowbit native: N-API call failed: " #call); return nullptr; } } while (0)
+
+// Reads (heap ArrayBuffer, Int32Array params) from the call arguments.
+static bool read_args(napi_env env, napi_callback_info info, uint8_t** heap, int32_t** params, size_t* n) {
+  size_t argc = 2; napi_value argv[2];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2) return false;
+  void* data; size_t len;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok) return false;
+  *heap = static_cast<uint8_t*>(data);
+  napi_typedarray_type type; size_t length; void* pdata; napi_value ab; size_t off;
+  if (napi_get_typedarray_info(env, argv[1], &type, &length, &pdata, &ab, &off) != napi_ok || type != napi_int32_array) return false;
+  *params = static_cast<int32_t*>(pdata); *n = length;
+  return true;
+}
+
+// params: kind(0 fwd, 1 bwd-data, 2 bwd-weights), N, IC, IH, IW, OC, OH, OW, KH, KW, SH, SW, DH, DW,
+//         PT, PL, PB, PR, groups, srcOff, weiOff, dstOff, biasOff(-1 = none), relu(0/1)
+static napi_value Conv(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 24) { napi_throw_error(env, nullptr, "lowbit native conv: bad arguments"); return nullptr; }
+  const int kind = p[0];
+  const memory::dim N = p[1], IC = p[2], IH = p[3], IW = p[4], OC = p[5], OH = p[6], OW = p[7], KH = p[8], KW = p[9];
+  const memory::dims strides = {p[10], p[11]}, dil = {p[12] - 1, p[13] - 1}, padl = {p[14], p[15]}, padr = {p[16], p[17]};
+  const memory::dim G = p[18];
+  const int srcOff = p[19], weiOff = p[20], dstOff = p[21], biasOff = p[22], relu = p[23];
+  try {
+    memory::desc src_md({N, IC, IH, IW}, dt::f32, tag::nhwc);
+    memory::desc dst_md({N, OC, OH, OW}, dt::f32, tag::nhwc);
+    memory::desc wei_md = G == 1 ? memory::desc({OC, IC, KH, KW}, dt::f32, tag::hwio)
+                                 : memory::desc({G, OC / G, IC / G, KH, KW}, dt::f32, tag::hwigo);
+    memory::desc bias_md({OC}, dt::f32, tag::a);
+    const bool hasBias = biasOff >= 0;
+    const std::string k = key_of("conv", p, 19) + (hasBias ? "b" : "") + (relu ? "r" : "");
+    auto it = cache.find(k);
+    if (it == cache.end()) {
+      auto fwd_d = hasBias && kind == 0
+        ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_md, bias_md, dst_md, strides, dil, padl, padr)
+        : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr);
+      primitive_attr attr;
+      if (relu) { post_ops ops; ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); attr.set_post_ops(ops); }
+      auto fwd_pd = convolution_forward::primitive_desc(fwd_d, attr, eng());
+      primitive prim;
+      if (kind == 0) prim = convolution_forward(fwd_pd);
+      else if (kind == 1) prim = convolution_backward_data(convolution_backward_data::primitive_desc(
+          convolution_backward_data::desc(algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr), eng(), fwd_pd));
+      else prim = convolution_backward_weights(convolution_backward_weights::primitive_desc(
+          convolution_backward_weights::desc(algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr), eng(), fwd_pd));
+      it = cache.emplace(k, Cached{prim}).first;
+    }
+    memory src(src_md, eng(), heap + srcOff), wei(wei_md, eng(), heap + weiOff), dst(dst_md, eng(), heap + dstOff);
+    std::unordered_map<int, memory> args;
+    if (kind == 0) {
+      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+      if (hasBias) args.insert({DNNL_ARG_BIAS, memory(bias_md, eng(), heap + biasOff)});
+    } else if (kind == 1) {
+      args = {{DNNL_ARG_DIFF_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_DST, dst}};
+    } else {
+      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, wei}, {DNNL_ARG_DIFF_DST, dst}};
+    }
+    it->second.prim.execute(strm(), args);
+    strm().wait();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("lowbit native conv: oneDNN error: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+// params: B, M, K, N, transA, transB, aBatch, bBatch, aOff, bOff, cOff, biasOff(-1), relu
+static napi_value MatMul(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 13) { napi_throw_error(env, nullptr, "lowbit native matmul: bad arguments"); return nullptr; }
+  const memory::dim B = p[0], M = p[1], K = p[2], N = p[3], aB = p[6], bB = p[7];
+  const bool tA = p[4], tB = p[5];
+  const int aOff = p[8], bOff = p[9], cOff = p[10], biasOff = p[11], relu = p[12];
+  try {
+    memory::desc a_md({aB, M, K}, dt::f32, tA ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
+    memory::desc b_md({bB, K, N}, dt::f32, tB ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
+    memory::desc c_md({B, M, N}, dt::f32, memory::dims{M * N, N, 1});
+    memory::desc bias_md({1, 1, N}, dt::f32, memory::dims{N, N, 1});
+    const bool hasBias = biasOff >= 0;
+    const std::string k = key_of("mm", p, 8) + (hasBias ? "b" : "") + (relu ? "r" : "");
+    auto it = cache.find(k);
+    if (it == cache.end()) {
+      auto d = hasBias ? matmul::desc(a_md, b_md, bias_md, c_md) : matmul::desc(a_md, b_md, c_md);
+      primitive_attr attr;
+      if (relu) { post_ops ops; ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); attr.set_post_ops(ops); }
+      it = cache.emplace(k, Cached{matmul(matmul::primitive_desc(d, attr, eng()))}).first;
+    }
+    std::unordered_map<int, memory> args = {
+      {DNNL_ARG_SRC, memory(a_md, eng(), heap + aOff)}, {DNNL_ARG_WEIGHTS, memory(b_md, eng(), heap + bOff)},
+      {DNNL_ARG_DST, memory(c_md, eng(), heap + cOff)}};
+    if (hasBias) args.insert({DNNL_ARG_BIAS, memory(bias_md, eng(), heap + biasOff)});
+    it->second.prim.execute(strm(), args);
+    strm().wait();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("lowbit native matmul: oneDNN error: ") + e.what()).c_str());
+  }
+  return nullptr;
+}
+
+// params: R, C, srcOff, dstOff, mean(0/1). dst[c] = Σ_r src[r·C + c] (or the mean): a per-channel
+// reduction over all NHWC positions, which TF.js's wasm Sum/Mean do by transposing first. Each
+// thread sums a block of rows into its own vector (contiguous, vectorised), then the blocks add up.
+static napi_value Reduce(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 5) { napi_throw_error(env, nullptr, "lowbit native reduce: bad arguments"); return nullptr; }
+  const size_t R = p[0], C = p[1];
+  const float* src = reinterpret_cast<const float*>(heap + p[2]);
+  float* dst = reinterpret_cast<float*>(heap + p[3]);
+  std::vector<float> total(C, 0.f);
+  #pragma omp parallel
+  {
+    std::vector<float> part(C, 0.f);
+    #pragma omp for schedule(static) nowait
+    for (size_t r = 0; r < R; r++) {
+      const float* row = src + r * C;
+      for (size_t c = 0; c < C; c++) part[c] += row[c];
+    }
+    #pragma omp critical
+    for (size_t c = 0; c < C; c++) total[c] += part[c];
+  }
+  const float scale = p[4] ? 1.f / static_cast<float>(R) : 1.f;
+  for (size_t c = 0; c < C; c++) dst[c] = total[c] * scale;
+  return nullptr;
+}
+
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, dyOff, dxOff.
+// dx[b,h,w,c] += dy[b,oh,ow,c] at the first window position whose input equals the pooled max
+// (TF.js's rule), windows scanned row-major; parallel over images.
+static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 16) { napi_throw_error(env, nullptr, "lowbit native maxPoolGrad: bad arguments"); return nullptr; }
+  const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9], PT = p[10], PL = p[11];
+  const float* x = reinterpret_cast<const float*>(heap + p[12]);
+  const float* y = reinterpret_cast<const float*>(heap + p[13]);
+  const float* dy = reinterpret_cast<const float*>(heap + p[14]);
+  float* dx = reinterpret_cast<float*>(heap + p[15]);
+  #pragma omp parallel for
+  for (int b = 0; b < B; b++) {
+    float* dxb = dx + (size_t)b * H * W * C;
+    std::fill(dxb, dxb + (size_t)H * W * C, 0.f);
+    for (int oh = 0; oh < OH; oh++) for (int ow = 0; ow < OW; ow++) {
+      const size_t o = (((size_t)b * OH + oh) * OW + ow) * C;
+      for (int c = 0; c < C; c++) {
+        const float m = y[o + c];
+        bool done = false;
+        for (int i = 0; i < KH && !done; i++) {
+          const int h = oh * SH - PT + i;
+          if (h < 0 || h >= H) continue;
+          for (int j = 0; j < KW; j++) {
+            const int w = ow * SW - PL + j;
+            if (w < 0 || w >= W) continue;
+            const size_t xi = (((size_t)b * H + h) * W + w) * C + c;
+            if (x[xi] == m) { dxb[((size_t)h * W + w) * C + c] += dy[o + c]; done = true; break; }
+          }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+static napi_value Init(napi_env env, napi_value exports) {
+  napi_value fn;
+  NAPI_CALL(env, napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "conv", fn));
+  NAPI_CALL(env, napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, MatMul, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "matmul", fn));
+  NAPI_CALL(env, napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "reduce", fn));
+  NAPI_CALL(env, napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, MaxPoolGrad, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "maxPoolGrad", fn));
+  napi_value v;
+  const dnnl_version_t* ver = dnnl_version();
+  std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
+  NAPI_CALL(env, napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "dnnlVersion", v));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,215 @@
+/**
+ * The 'native' backend: the wasm backend's storage and small kernels, with the heavy kernels
+ * (convolutions and their gradients, depthwise convolutions, matmuls) run by oneDNN through
+ * lowbit's N-API addon, reading and writing the wasm heap in place (zero-copy; oneDNN's nhwc
+ * and hwio layouts are TF.js's NHWC tensors and HWIO filters). Node-only.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
+import { registerBackendInstaller } from './index.js';
+import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
+
+interface Addon {
+  conv(heap: ArrayBuffer, params: Int32Array): void;
+  matmul(heap: ArrayBuffer, params: Int32Array): void;
+  reduce(heap: ArrayBuffer, params: Int32Array): void;
+  maxPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
+  dnnlVersion: string;
+}
+
+interface WasmBackend extends KernelBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const NATIVE_ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'lowbit_dnnl.node');
+
+let addon: Addon | null | undefined;
+
+/** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0). */
+export function nativeAddon(): Addon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env.LOWBIT_NATIVE === '0' || !existsSync(NATIVE_ADDON_PATH)) return addon;
+  addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Addon;
+  return addon;
+}
+
+export const NATIVE_HINT = 'lowbit: training on wasm (1 core); for the oneDNN fast path: apt-get install libdnnl-dev && npm rebuild lowbit';
+
+const offset = (b: WasmBackend, t: TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+const heap = (b: WasmBackend) => b.wasm.HEAPU8.buffer as ArrayBuffer;
+type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
+type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+
+/** Runs one oneDNN convolution; kind 0 forward, 1 backward-data, 2 backward-weights. */
+function runConv(b: WasmBackend, kind: 0 | 1 | 2, info: backend_util.Conv2DInfo, groups: number,
+  src: TensorInfo, wei: TensorInfo, dst: TensorInfo, bias: TensorInfo | null, relu: boolean): void {
+  const p = info.padInfo;
+  const params = Int32Array.from([kind, info.batchSize, info.inChannels, info.inHeight, info.inWidth, info.outChannels,
+    info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.dilationHeight, info.dilationWidth, p.top, p.left, p.bottom, p.right, groups,
+    offset(b, src), offset(b, wei), offset(b, dst), bias ? offset(b, bias) : -1, relu ? 1 : 0]);
+  addon!.conv(heap(b), params);
+}
+
+const allFloat = (...ts: Array<TensorInfo | undefined>) => ts.every((t) => t == null || t.dtype === 'float32');
+
+function convInfo(xShape: number[], filterShape: number[], attrs: Record<string, unknown>, depthwise: boolean) {
+  return backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    attrs.strides as [number, number], (attrs.dilations ?? 1) as [number, number], attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined, depthwise);
+}
+
+/** A native kernel, or the previous (wasm/lowbit) kernel when the native one declines (returns null). */
+type NativeFn = (args: Args) => TensorInfo | null;
+
+function convForward(depthwise: boolean): NativeFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x, filter, bias, preluActivationWeights } = inputs;
+    const activation = (attrs.activation as string | undefined) ?? 'linear';
+    if (preluActivationWeights != null || !['linear', 'relu'].includes(activation) || !allFloat(x, filter, bias)) return null;
+    if ((attrs.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+    if (bias != null && bias.shape.length !== 1) return null;
+    const info = convInfo(x.shape, filter.shape, attrs, depthwise);
+    const out = backend.makeOutput([info.batchSize, info.outHeight, info.outWidth, info.outChannels], 'float32');
+    runConv(backend, 0, info, depthwise ? info.inChannels : 1, x, filter, out, bias ?? null, activation === 'relu');
+    return out;
+  };
+}
+
+function convBackwardData(depthwise: boolean): NativeFn {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, filter } = inputs;
+    if (!allFloat(dy, filter) || (attrs.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+    const info = convInfo(attrs.inputShape as number[], filter.shape, attrs, depthwise);
+    const dx = backend.makeOutput(attrs.inputShape as number[], 'float32');
+    runConv(backend, 1, info, depthwise ? info.inChannels : 1, dx, filter, dy, null, false);
+    return dx;
+  };
+}
+
+function convBackwardWeights(depthwise: boolean): NativeFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x, dy } = inputs;
+    if (!allFloat(x, dy) || (attrs.dataFormat ?? 'NHWC') !== 'NHWC') return null;
+    const filterShape = attrs.filterShape as number[];
+    const info = convInfo(x.shape, filterShape, attrs, depthwise);
+    const dw = backend.makeOutput(filterShape, 'float32');
+    runConv(backend, 2, info, depthwise ? info.inChannels : 1, x, dw, dy, null, false);
+    return dw;
+  };
+}
+
+/** C = op(A)·op(B) [+ bias] [relu], batch dims equal or broadcast from 1. */
+const matMul: NativeFn = ({ inputs, backend, attrs }) => {
+  const { a, b, bias, preluActivationWeights } = inputs;
+  const activation = (attrs.activation as string | undefined) ?? 'linear';
+  if (preluActivationWeights != null || !['linear', 'relu'].includes(activation) || !allFloat(a, b, bias)) return null;
+  const tA = attrs.transposeA === true;
+  const tB = attrs.transposeB === true;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const M = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const K = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const N = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const size = (dims: number[]) => dims.reduce((x, y) => x * y, 1);
+  const batchDims = broadcast_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
+  const B = size(batchDims);
+  const aB = size(a.shape.slice(0, -2));
+  const bB = size(b.shape.slice(0, -2));
+  // oneDNN broadcasts a whole operand; mixed per-axis broadcasting goes to the wasm kernel.
+  if ((aB !== B && aB !== 1) || (bB !== B && bB !== 1)) return null;
+  if (bias != null && !(bias.shape.length === 1 && bias.shape[0] === N)) return null;
+  const out = backend.makeOutput([...batchDims, M, N], 'float32');
+  const params = Int32Array.from([B, M, K, N, tA ? 1 : 0, tB ? 1 : 0, aB, bB,
+    offset(backend, a), offset(backend, b), offset(backend, out), bias ? offset(backend, bias) : -1, activation === 'relu' ? 1 : 0]);
+  addon!.matmul(heap(backend), params);
+  return out;
+};
+
+/** Sum or mean over every axis but the last (per-channel statistics of NHWC activations). */
+function channelReduce(mean: boolean): NativeFn {
+  return ({ inputs, backend, attrs }) => {
+    const { x } = inputs;
+    const rank = x.shape.length;
+    if (x.dtype !== 'float32' || rank < 2) return null;
+    const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
+    if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return null;
+    const C = x.shape[rank - 1];
+    const R = util.sizeFromShape(x.shape) / C;
+    if (R === 0 || C === 0) return null;
+    const out = backend.makeOutput(attrs.keepDims ? [...new Array(rank - 1).fill(1), C] : [C], 'float32');
+    addon!.reduce(heap(backend), Int32Array.from([R, C, offset(backend, x), offset(backend, out), mean ? 1 : 0]));
+    return out;
+  };
+}
+
+const maxPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
+  const { dy, input, output } = inputs;
+  if (!allFloat(dy, input, output)) return null;
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number], attrs.strides as [number, number], 1, attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+  const dx = backend.makeOutput(input.shape, 'float32');
+  addon!.maxPoolGrad(heap(backend), Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    info.padInfo.top, info.padInfo.left, offset(backend, input), offset(backend, output), offset(backend, dy), offset(backend, dx)]));
+  return dx;
+};
+
+const nativeKernels: Array<[string, NativeFn]> = [
+  ['Conv2D', convForward(false)],
+  ['FusedConv2D', convForward(false)],
+  ['Conv2DBackpropInput', convBackwardData(false)],
+  ['Conv2DBackpropFilter', convBackwardWeights(false)],
+  ['DepthwiseConv2dNative', convForward(true)],
+  ['FusedDepthwiseConv2D', convForward(true)],
+  ['DepthwiseConv2dNativeBackpropInput', convBackwardData(true)],
+  ['DepthwiseConv2dNativeBackpropFilter', convBackwardWeights(true)],
+  ['BatchMatMul', matMul],
+  ['_FusedMatMul', matMul],
+  ['Sum', channelReduce(false)],
+  ['Mean', channelReduce(true)],
+  ['MaxPoolGrad', maxPoolGrad],
+];
+
+export const nativeKernelNames: readonly string[] = nativeKernels.map(([n]) => n);
+
+/** The wasm backend's own kernels, saved before native ones replace them. */
+const wasmOriginals = new Map<string, KernelConfig>();
+
+function installNativeKernels(): void {
+  if (nativeAddon() == null) {
+    throw new Error('the native backend needs the oneDNN addon: apt-get install libdnnl-dev && npm rebuild lowbit');
+  }
+  registerWasmTrainingKernels(); // the fallbacks must be lowbit's wasm kernels
+  for (const [name, fn] of nativeKernels) {
+    const previous = getKernel(name, 'wasm');
+    if (previous == null) throw new Error(`lowbit: no wasm kernel ${name} to fall back on`);
+    if (!wasmOriginals.has(name)) wasmOriginals.set(name, previous);
+    const fallback = wasmOriginals.get(name)!.kernelFunc;
+    unregisterKernel(name, 'wasm');
+    registerKernel({
+      kernelName: name, backendName: 'wasm',
+      kernelFunc: ((args: Args) => fn(args) ?? fallback(args as never)) as unknown as KernelFunc,
+    });
+  }
+}
+
+function uninstallNativeKernels(): void {
+  for (const [name, config] of wasmOriginals) {
+    unregisterKernel(name, 'wasm');
+    registerKernel(config);
+  }
+  wasmOriginals.clear();
+}
+
+registerBackendInstaller('native', { base: 'wasm', install: installNativeKernels, uninstall: uninstallNativeKernels,
+  available: () => nativeAddon() != null, hint: NATIVE_HINT });

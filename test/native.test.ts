@@ -1,0 +1,134 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, setBackend, backendAvailable, getBackendName, nativeKernelNames, buildModel } from '../src/node.js';
+import { assertClose, convOutShape, randn, runOn, Shape4 } from './helpers.js';
+
+const skip = backendAvailable('native') ? false : 'the oneDNN addon is not built (LOWBIT_NATIVE=0 or no libdnnl-dev)';
+const onBoth = (kernel: string, inputs: Parameters<typeof runOn>[2], attrs: object) => runOn(['cpu', 'native'], kernel, inputs, attrs);
+
+test('native backend: selecting it swaps kernels in, selecting wasm swaps them out', { skip }, async () => {
+  const wasmConv = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+  await setBackend('native');
+  assert.equal(getBackendName(), 'native');
+  assert.equal(tf.getBackend(), 'wasm');
+  for (const name of nativeKernelNames) assert.ok(tf.getKernel(name, 'wasm'));
+  assert.notEqual(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, wasmConv);
+  await setBackend('wasm');
+  assert.equal(tf.getKernel('Conv2D', 'wasm')!.kernelFunc, wasmConv);
+});
+
+test('without the addon, selecting native says how to enable it', { skip: skip === false ? 'the addon is built' : false }, async () => {
+  await assert.rejects(setBackend('native'), /not available: .*apt-get install libdnnl-dev/);
+});
+
+const convCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid'; dil: number }> = [
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', dil: 1 },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 2, pad: 'same', dil: 1 },
+  { x: [1, 11, 7, 2], f: [5, 3, 2, 5], stride: 2, pad: 'valid', dil: 1 },
+  { x: [3, 8, 8, 1], f: [5, 5, 1, 6], stride: 1, pad: 'valid', dil: 1 },
+  { x: [2, 10, 10, 2], f: [4, 4, 2, 3], stride: 2, pad: 'same', dil: 1 },
+  { x: [1, 12, 12, 2], f: [3, 3, 2, 3], stride: 1, pad: 'same', dil: 2 },
+];
+
+for (const c of convCases) {
+  test(`native conv2d forward, fused bias+relu, input and filter gradients = cpu: x ${c.x} f ${c.f} s${c.stride} ${c.pad} d${c.dil}`, { skip }, async () => {
+    const ys = convOutShape(c.x, c.f, c.stride, c.pad, c.dil, false);
+    const x = { values: randn(c.x), shape: c.x };
+    const filter = { values: randn(c.f), shape: c.f };
+    const dy = { values: randn(ys), shape: ys };
+    const base = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: c.dil };
+    const fwd = await onBoth('Conv2D', { x, filter }, base);
+    assertClose(fwd.native, fwd.cpu, 'Conv2D');
+    const fused = await onBoth('FusedConv2D', { x, filter, bias: { values: randn([c.f[3]]), shape: [c.f[3]] } }, { ...base, activation: 'relu' });
+    assertClose(fused.native, fused.cpu, 'FusedConv2D bias+relu');
+    if (c.dil === 1) { // TF.js has no gradient for dilated convolutions
+      const dx = await onBoth('Conv2DBackpropInput', { dy, filter }, { ...base, inputShape: c.x });
+      assertClose(dx.native, dx.cpu, 'Conv2DBackpropInput');
+      const dw = await onBoth('Conv2DBackpropFilter', { x, dy }, { ...base, filterShape: c.f });
+      assertClose(dw.native, dw.cpu, 'Conv2DBackpropFilter');
+    }
+  });
+}
+
+const dwCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid' }> = [
+  { x: [2, 9, 8, 3], f: [3, 3, 3, 1], stride: 1, pad: 'same' },
+  { x: [2, 9, 8, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same' },
+  { x: [1, 11, 9, 2], f: [3, 5, 2, 3], stride: 2, pad: 'valid' },
+];
+
+for (const c of dwCases) {
+  test(`native depthwise forward and gradients = cpu: x ${c.x} f ${c.f} s${c.stride} ${c.pad}`, { skip }, async () => {
+    const ys = convOutShape(c.x, c.f, c.stride, c.pad, 1, true);
+    const x = { values: randn(c.x), shape: c.x };
+    const filter = { values: randn(c.f), shape: c.f };
+    const dy = { values: randn(ys), shape: ys };
+    const base = { strides: c.stride, pad: c.pad, dataFormat: 'NHWC', dilations: 1 };
+    const fwd = await onBoth('DepthwiseConv2dNative', { x, filter }, base);
+    assertClose(fwd.native, fwd.cpu, 'DepthwiseConv2dNative');
+    const dx = await onBoth('DepthwiseConv2dNativeBackpropInput', { dy, filter }, { ...base, inputShape: c.x });
+    assertClose(dx.native, dx.cpu, 'DepthwiseConv2dNativeBackpropInput');
+    const dw = await onBoth('DepthwiseConv2dNativeBackpropFilter', { x, dy }, { ...base, filterShape: c.f });
+    assertClose(dw.native, dw.cpu, 'DepthwiseConv2dNativeBackpropFilter');
+  });
+}
+
+test('native matmul = cpu: transposes, batch broadcast, fused bias + relu', { skip }, async () => {
+  const cases: Array<[number[], number[], boolean, boolean]> = [
+    [[1, 5, 7], [1, 7, 3], false, false], [[2, 7, 5], [2, 7, 3], true, false], [[3, 5, 7], [1, 3, 7], false, true],
+    [[1, 7, 5], [4, 3, 7], true, true], [[64, 800], [800, 500], false, false], [[64, 800], [64, 500], true, false],
+  ];
+  for (const [as, bs, tA, tB] of cases) {
+    const a = { values: randn(as), shape: as };
+    const b = { values: randn(bs), shape: bs };
+    const r = await onBoth('BatchMatMul', { a, b }, { transposeA: tA, transposeB: tB });
+    assertClose(r.native, r.cpu, `BatchMatMul ${as} ${bs} ${tA} ${tB}`);
+  }
+  const a = { values: randn([6, 9]), shape: [6, 9] };
+  const b = { values: randn([9, 4]), shape: [9, 4] };
+  const r = await onBoth('_FusedMatMul', { a, b, bias: { values: randn([4]), shape: [4] } }, { transposeA: false, transposeB: false, activation: 'relu' });
+  assertClose(r.native, r.cpu, '_FusedMatMul bias+relu');
+});
+
+test('native per-channel Sum and Mean = cpu; other reductions fall back to wasm', { skip }, async () => {
+  const x = { values: randn([4, 5, 6, 7]), shape: [4, 5, 6, 7] };
+  for (const kernel of ['Sum', 'Mean']) {
+    for (const [axis, keepDims] of [[[0, 1, 2], false], [[2, 0, 1], true], [[3], false], [[0], true], [[1, 2], false]] as Array<[number[], boolean]>) {
+      const r = await onBoth(kernel, { x }, { axis, keepDims });
+      assertClose(r.native, r.cpu, `${kernel} axis ${axis} keepDims ${keepDims}`);
+    }
+  }
+});
+
+test('native MaxPoolGrad = cpu, including ties and padding', { skip }, async () => {
+  for (const [xs, k, s, pad] of [[[2, 8, 8, 3], 2, 2, 'valid'], [[1, 7, 9, 2], 3, 2, 'same'], [[2, 5, 5, 1], 3, 1, 'same']] as Array<[Shape4, number, number, 'same' | 'valid']>) {
+    const values = randn(xs).map((v) => Math.round(v * 3) / 3); // coarse values make ties
+    await setBackend('cpu');
+    const xt = tf.tensor4d(values, xs);
+    const y = tf.maxPool(xt, k, s, pad);
+    const ys = y.shape;
+    const yv = Array.from(y.dataSync());
+    tf.dispose([xt, y]);
+    const r = await onBoth('MaxPoolGrad', { dy: { values: randn(ys), shape: ys }, input: { values, shape: xs }, output: { values: yv, shape: ys } },
+      { filterSize: k, strides: s, pad });
+    assertClose(r.native, r.cpu, `MaxPoolGrad ${xs} k${k} s${s} ${pad}`);
+  }
+});
+
+test('lenet5 and mobilenet-tiny gradients on native = cpu', { skip }, async () => {
+  for (const name of ['lenet5', 'mobilenet-tiny']) {
+    const grads: Record<string, Float32Array[]> = {};
+    for (const backend of ['cpu', 'native']) {
+      await setBackend(backend);
+      const model = buildModel(name, { seed: 2 });
+      const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3);
+      const y = tf.cast(tf.oneHot(tf.tensor1d([1, 4, 7], 'int32'), 10), 'float32');
+      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const { grads: g, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+      grads[backend] = vars.map((v) => Float32Array.from(g[v.name].dataSync()));
+      tf.dispose([x, y, value, ...Object.values(g)]);
+      model.dispose();
+    }
+    grads.cpu.forEach((c, i) => assertClose(grads.native[i], c, `${name} gradient ${i}`, 1e-3));
+  }
+  await setBackend('wasm');
+});
