@@ -1,0 +1,10 @@
+/** lowbit's quantizers: small functions over tf.Tensor with explicit pseudo-gradients. */
+export { roundSTE, signPlusOne, checkBits } from './common.js';
+export { quantizeK, dorefaWeight, dorefaActivation, dorefaGradient, binaryMeanScaled } from './dorefa.js';
+export { ternary, ternaryTWN, ternaryWRPN } from './ternary.js';
+export type { TernaryOptions } from './ternary.js';
+export { steSign } from './binary.js';
+export { uniform, lsq, pact, integerRange } from './uniform.js';
+export type { UniformOptions } from './uniform.js';
+export { resolveQuantizer, normalizeSpec, specFromName, valueSet, quantizerKinds } from './spec.js';
+export type { Quantizer, QuantizerSpec, QuantizerKind, QuantizerRole, QuantizerParam } from './spec.js';

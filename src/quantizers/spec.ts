@@ -1,0 +1,117 @@
+/**
+ * Quantizer specs: a discriminated union (plain JSON, so it serialises into model.json) or a
+ * name. `resolveQuantizer` validates a spec and returns the function it stands for, with its
+ * precision in bits (what summaries count) and any learned parameters it needs.
+ */
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { steSign } from './binary.js';
+import { checkBits } from './common.js';
+import { binaryMeanScaled, dorefaActivation, dorefaWeight } from './dorefa.js';
+import { ternary } from './ternary.js';
+import { lsq, pact, uniform } from './uniform.js';
+
+export type QuantizerSpec =
+  | { kind: 'none' }
+  | { kind: 'dorefa'; bits: number }
+  | { kind: 'binary' }
+  | { kind: 'ternary'; form?: 'twn' | 'wrpn' }
+  | { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number }
+  | { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
+  | { kind: 'pact'; bits: number; initAlpha?: number };
+
+export type QuantizerKind = QuantizerSpec['kind'];
+export const quantizerKinds: readonly QuantizerKind[] = ['none', 'dorefa', 'binary', 'ternary', 'uniform', 'lsq', 'pact'];
+
+/** Where a quantizer is applied: a layer's kernel or its input activations. */
+export type QuantizerRole = 'weight' | 'activation';
+
+/** A learned parameter a quantizer needs (created by the quantized layer that owns it). */
+export interface QuantizerParam {
+  name: string;
+  init: number;
+}
+
+export interface Quantizer {
+  readonly spec: QuantizerSpec;
+  /** Bits per value after quantization (32 for none). */
+  readonly precision: number;
+  readonly params: readonly QuantizerParam[];
+  /** q(x) for the given role; `params` holds the layer's tensors for `this.params`, in order. */
+  apply(x: tf.Tensor, role: QuantizerRole, params?: tf.Tensor[]): tf.Tensor;
+}
+
+/** Names: 'none', 'binary', 'ternary', 'dorefaK', 'uniformK', 'lsqK', 'pactK' (K = bits, e.g. 'dorefa2'). */
+export function specFromName(name: string): QuantizerSpec {
+  const m = /^([a-z]+)(\d+)?$/.exec(name);
+  const kind = m?.[1];
+  const bits = m?.[2] != null ? Number(m[2]) : undefined;
+  if (m && bits == null && (kind === 'none' || kind === 'binary' || kind === 'ternary')) return { kind };
+  if (m && bits != null && (kind === 'dorefa' || kind === 'uniform' || kind === 'lsq' || kind === 'pact')) return { kind, bits };
+  throw new LowbitError(`unknown quantizer '${name}': use none, binary, ternary, dorefaK, uniformK, lsqK or pactK (K = bits, e.g. dorefa2)`);
+}
+
+/** Validates a spec (object or name); errors name the offending field. */
+export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer'): QuantizerSpec {
+  const s = typeof spec === 'string' ? specFromName(spec) : spec;
+  if (s == null || typeof s !== 'object' || !('kind' in s)) throw new LowbitError(`${where}: expected a quantizer spec like {kind: 'dorefa', bits: 2}, got ${JSON.stringify(spec)}`);
+  switch (s.kind) {
+    case 'none': case 'binary':
+      return s;
+    case 'ternary':
+      if (s.form != null && s.form !== 'twn' && s.form !== 'wrpn') throw new LowbitError(`${where}: ternary form must be 'twn' or 'wrpn', got ${JSON.stringify(s.form)}`);
+      return s;
+    case 'dorefa':
+      checkBits(s.bits, `${where} (dorefa)`, 1, 32);
+      return s;
+    case 'uniform':
+      checkBits(s.bits, `${where} (uniform)`, 1, 32);
+      return s;
+    case 'lsq':
+      checkBits(s.bits, `${where} (lsq)`, 2, 32);
+      return s;
+    case 'pact':
+      checkBits(s.bits, `${where} (pact)`, 1, 32);
+      return s;
+    default:
+      throw new LowbitError(`${where}: unknown quantizer kind ${JSON.stringify((s as { kind: unknown }).kind)}: choose one of ${quantizerKinds.join(', ')}`);
+  }
+}
+
+export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): Quantizer {
+  const s = normalizeSpec(spec, where);
+  switch (s.kind) {
+    case 'none':
+      return { spec: s, precision: 32, params: [], apply: (x) => x };
+    case 'dorefa':
+      return { spec: s, precision: s.bits, params: [],
+        apply: (x, role) => (role === 'weight' ? dorefaWeight(x, s.bits) : dorefaActivation(x, s.bits)) };
+    case 'binary':
+      return { spec: s, precision: 1, params: [], apply: (x, role) => (role === 'weight' ? binaryMeanScaled(x) : steSign(x)) };
+    case 'ternary':
+      return { spec: s, precision: 2, params: [], apply: (x) => ternary(x, { form: s.form }) };
+    case 'uniform':
+      return { spec: s, precision: s.bits, params: [], apply: (x) => uniform(x, s) };
+    case 'lsq':
+      return { spec: s, precision: s.bits, params: [{ name: 'lsq_step', init: s.initStep ?? 0.05 }],
+        apply: (x, _role, p) => lsq(x, p![0], s) };
+    case 'pact':
+      return { spec: s, precision: s.bits, params: [{ name: 'pact_alpha', init: s.initAlpha ?? 6 }],
+        apply: (x, _role, p) => pact(x, p![0], s.bits) };
+  }
+}
+
+/** The documented output value set of a quantizer (for summaries and docs). */
+export function valueSet(spec: QuantizerSpec, role: QuantizerRole): string {
+  switch (spec.kind) {
+    case 'none': return 'float32';
+    case 'dorefa': return role === 'weight'
+      ? (spec.bits === 1 ? '{−E, +E}, E = mean|w|' : `{2i/${2 ** spec.bits - 1} − 1 : i = 0…${2 ** spec.bits - 1}}`)
+      : `{i/${2 ** spec.bits - 1} : i = 0…${2 ** spec.bits - 1}}`;
+    case 'binary': return role === 'weight' ? '{−E, +E}, E = mean|w|' : '{−1, +1}';
+    case 'ternary': return (spec.form ?? 'twn') === 'twn' ? '{−α, 0, +α}' : '{−1, 0, +1}';
+    case 'uniform': return `{(i − z)·s : i = q_min…q_max} (${spec.bits}-bit ${spec.signed === false ? 'unsigned' : 'signed'})`;
+    case 'lsq': return `{i·s : i = q_min…q_max} (${spec.bits}-bit, learned s)`;
+    case 'pact': return `{i·α/${2 ** spec.bits - 1} : i = 0…${2 ** spec.bits - 1}} (learned α)`;
+  }
+}

@@ -1,0 +1,122 @@
+/** Uniform (integer-grid) quantizers: QONNX Quant semantics, LSQ and PACT. */
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { checkBits, insideMask, withGradient } from './common.js';
+
+export interface UniformOptions {
+  bits: number;
+  /** Signed integer grid (default true). */
+  signed?: boolean;
+  /** Narrow range: drop the most negative (signed) or the largest (unsigned) level. */
+  narrow?: boolean;
+  /**
+   * Step size: a number, a per-channel tensor (with `axis`), or 'max' for a dynamic scale
+   * max|x| / q_max computed on the current tensor (per channel when `axis` is set), a constant
+   * for the gradient.
+   */
+  scale?: number | tf.Tensor | 'max';
+  /** Zero point on the integer grid (default 0). */
+  zeroPoint?: number;
+  /** Channel axis for per-channel scales (negative counts from the end). */
+  axis?: number;
+}
+
+/** The integer range of QONNX Quant: [q_min, q_max]. */
+export function integerRange(bits: number, signed: boolean, narrow: boolean): [number, number] {
+  if (signed) return [-(2 ** (bits - 1)) + (narrow ? 1 : 0), 2 ** (bits - 1) - 1];
+  return [0, 2 ** bits - 1 - (narrow ? 1 : 0)];
+}
+
+function channelShape(rank: number, axis: number, channels: number): number[] {
+  const shape = new Array(rank).fill(1);
+  shape[axis] = channels;
+  return shape;
+}
+
+/**
+ * uniform(x) follows QONNX `Quant` (rounding_mode ROUND, half to even):
+ * q = clamp(round(x/s + z), q_min, q_max), y = (q − z)·s. Gradient: the STE where
+ * q_min ≤ x/s + z ≤ q_max, zero outside. Values: {(i − z)·s : i = q_min … q_max}.
+ */
+export function uniform(x: tf.Tensor, options: UniformOptions): tf.Tensor {
+  const bits = checkBits(options.bits, 'uniform', 1, 32);
+  const signed = options.signed ?? true;
+  const narrow = options.narrow ?? false;
+  if (bits === 1 && signed && !narrow) {
+    throw new LowbitError('uniform: a signed 1-bit grid has levels {−1, 0}; use narrow: false with signed: false, or the binary quantizer');
+  }
+  const [qMin, qMax] = integerRange(bits, signed, narrow);
+  const zp = options.zeroPoint ?? 0;
+  return tf.tidy(() => {
+    const axis = options.axis == null ? null : options.axis < 0 ? x.rank + options.axis : options.axis;
+    let scale: tf.Tensor;
+    if (options.scale === 'max' || options.scale == null) {
+      const reduceAxes = axis == null ? undefined : x.shape.map((_, i) => i).filter((i) => i !== axis);
+      const maxAbs = tf.max(tf.abs(x), reduceAxes, axis != null);
+      scale = tf.div(tf.maximum(maxAbs, 1e-8), Math.max(Math.abs(qMax), Math.abs(qMin), 1));
+    } else if (typeof options.scale === 'number') {
+      if (!(options.scale > 0)) throw new LowbitError(`uniform: scale must be > 0, got ${options.scale}`);
+      scale = tf.scalar(options.scale);
+    } else {
+      scale = axis == null ? options.scale : tf.reshape(options.scale, channelShape(x.rank, axis, x.shape[axis]));
+    }
+    const quant = withGradient(([input, s], save) => {
+      const v = tf.add(tf.div(input, s), zp);
+      save([v]);
+      return {
+        value: tf.mul(tf.sub(tf.clipByValue(tf.round(v), qMin, qMax), zp), s),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, insideMask(saved[0], qMin, qMax)), tf.zerosLike(s)],
+      };
+    });
+    return quant(x, scale);
+  });
+}
+
+/**
+ * LSQ, Learned Step Size Quantization (Esser et al., ICLR 2020): v = x/s,
+ * y = round(clip(v, q_min, q_max))·s with a learned step s. Gradients: ∂y/∂x = [q_min ≤ v ≤ q_max];
+ * ∂y/∂s = (round(v) − v) inside, q_min below, q_max above, times g = 1/√(N·q_max).
+ * Values: {i·s : i = q_min … q_max}.
+ */
+export function lsq(x: tf.Tensor, step: tf.Tensor, options: { bits: number; signed?: boolean }): tf.Tensor {
+  const bits = checkBits(options.bits, 'lsq', 2, 32);
+  const [qMin, qMax] = integerRange(bits, options.signed ?? true, false);
+  const g = 1 / Math.sqrt(x.size * Math.max(qMax, 1));
+  const f = withGradient(([input, s], save) => {
+    const v = tf.div(input, s);
+    save([v]);
+    return {
+      value: tf.mul(tf.round(tf.clipByValue(v, qMin, qMax)), s),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const vv = saved[0];
+        const inside = insideMask(vv, qMin, qMax);
+        const below = tf.cast(tf.less(vv, qMin), 'float32');
+        const above = tf.cast(tf.greater(vv, qMax), 'float32');
+        const dsElem = tf.addN([tf.mul(inside, tf.sub(tf.round(vv), vv)), tf.mul(below, qMin), tf.mul(above, qMax)]);
+        return [tf.mul(dy, inside), tf.reshape(tf.mul(tf.sum(tf.mul(dy, dsElem)), g), s.shape)];
+      },
+    };
+  });
+  return f(x, step);
+}
+
+/**
+ * PACT (Choi et al., arXiv:1805.06085, 2018): y = clip(x, 0, α), y_q = round(y·(2^k − 1)/α)·α/(2^k − 1)
+ * with a learned clip α. Gradients (STE at the rounding): ∂y_q/∂x = [0 ≤ x ≤ α],
+ * ∂y_q/∂α = [x ≥ α]. Values: {i·α/(2^k − 1) : i = 0 … 2^k − 1}.
+ */
+export function pact(x: tf.Tensor, alpha: tf.Tensor, bits: number): tf.Tensor {
+  checkBits(bits, 'pact', 1, 32);
+  const n = 2 ** bits - 1;
+  const f = withGradient(([input, a], save) => {
+    save([input, a]);
+    return {
+      value: tf.tidy(() => tf.mul(tf.round(tf.div(tf.mul(tf.minimum(tf.relu(input), a), n), a)), tf.div(a, n))),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, as] = saved;
+        return [tf.mul(dy, insideMask(xs, 0, as)), tf.reshape(tf.sum(tf.mul(dy, tf.cast(tf.greaterEqual(xs, as), 'float32'))), as.shape)];
+      },
+    };
+  });
+  return f(x, alpha);
+}
