@@ -1,0 +1,276 @@
+/**
+ * Quantized layers — QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation — in the
+ * shape of TF.js's own layers (constructor(args), build, call, computeOutputShape, getConfig,
+ * static className, registerClass), so a saved quantized model reloads with tf.loadLayersModel.
+ * Kernels are latent float weights quantized by `kernelQuantizer` on every forward pass; inputs
+ * pass through `inputQuantizer` first.
+ */
+import * as tf from '../backend/tf.js';
+import type { QuantizerSpec } from '../quantizers/spec.js';
+import {
+  ActivationName, applyActivation, applySlot, buildSlot, checkActivation, convOutputLength, initializerFor, pair,
+  QuantizerSlot, quantizerSlot, single,
+} from './quant-base.js';
+
+type Shape = Array<number | null>;
+
+export interface QuantLayerArgs {
+  name?: string;
+  trainable?: boolean;
+  inputShape?: number[];
+  batchInputShape?: Array<number | null>;
+  kernelQuantizer?: QuantizerSpec | string | null;
+  inputQuantizer?: QuantizerSpec | string | null;
+  activation?: ActivationName;
+  useBias?: boolean;
+  kernelInitializer?: unknown;
+  biasInitializer?: unknown;
+  [key: string]: unknown;
+}
+
+/** The common part of the three weight-carrying quantized layers. */
+abstract class QuantWeightLayer extends tf.layers.Layer {
+  protected readonly kernelQ: QuantizerSlot | null;
+  protected readonly inputQ: QuantizerSlot | null;
+  protected readonly activationName: ActivationName;
+  protected readonly useBias: boolean;
+  protected kernel!: tf.LayerVariable;
+  protected bias: tf.LayerVariable | null = null;
+  private readonly quantArgs: QuantLayerArgs;
+
+  constructor(args: QuantLayerArgs) {
+    super(args as ConstructorParameters<typeof tf.layers.Layer>[0]);
+    this.quantArgs = args;
+    const where = `layer ${args.name ?? this.name}`;
+    this.kernelQ = quantizerSlot(args.kernelQuantizer, 'weight', `${where} kernelQuantizer`);
+    this.inputQ = quantizerSlot(args.inputQuantizer, 'activation', `${where} inputQuantizer`);
+    this.activationName = checkActivation(args.activation, args.name ?? this.name);
+    this.useBias = args.useBias ?? true;
+  }
+
+  protected abstract kernelShape(inputShape: Shape): number[];
+  protected abstract kernelName(): string;
+  protected abstract biasSize(inputShape: Shape): number;
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    this.kernel = this.addWeight(this.kernelName(), this.kernelShape(shape), 'float32', initializerFor(this.quantArgs.kernelInitializer, 'glorotUniform'));
+    if (this.useBias) this.bias = this.addWeight('bias', [this.biasSize(shape)], 'float32', initializerFor(this.quantArgs.biasInitializer, 'zeros'));
+    buildSlot(this, this.kernelQ, 'kernel');
+    buildSlot(this, this.inputQ, 'input');
+    this.built = true;
+  }
+
+  /** The kernel as the forward pass uses it (quantized). */
+  quantizedKernel(): tf.Tensor {
+    return tf.tidy(() => applySlot(this.kernelQ, this.kernel.read()));
+  }
+
+  /** Bits of the kernel after quantization (32 when not quantized). */
+  get kernelBits(): number {
+    return this.kernelQ?.quantizer.precision ?? 32;
+  }
+
+  get inputBits(): number {
+    return this.inputQ?.quantizer.precision ?? 32;
+  }
+
+  get kernelQuantizerSpec(): QuantizerSpec | null {
+    return this.kernelQ?.spec ?? null;
+  }
+
+  protected abstract op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, fusedRelu: boolean): tf.Tensor;
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => {
+      const x = applySlot(this.inputQ, single(inputs));
+      const k = applySlot(this.kernelQ, this.kernel.read());
+      const fuse = this.activationName === 'relu' || this.activationName === 'linear';
+      const y = this.op(x, k, this.bias?.read(), this.activationName === 'relu');
+      return fuse ? y : applyActivation(y, this.activationName);
+    });
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      kernelQuantizer: (this.kernelQ?.spec ?? null) as unknown as tf.serialization.ConfigDictValue,
+      inputQuantizer: (this.inputQ?.spec ?? null) as unknown as tf.serialization.ConfigDictValue,
+      activation: this.activationName,
+      useBias: this.useBias,
+    };
+  }
+}
+
+export interface QuantConv2DArgs extends QuantLayerArgs {
+  filters: number;
+  kernelSize: number | number[];
+  strides?: number | number[];
+  padding?: 'same' | 'valid';
+  dilationRate?: number | number[];
+}
+
+export class QuantConv2D extends QuantWeightLayer {
+  static className = 'QuantConv2D';
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: 'same' | 'valid';
+  readonly dilationRate: [number, number];
+
+  constructor(args: QuantConv2DArgs) {
+    super(args);
+    this.filters = args.filters;
+    this.kernelSize = pair(args.kernelSize, 1);
+    this.strides = pair(args.strides, 1);
+    this.padding = args.padding ?? 'valid';
+    this.dilationRate = pair(args.dilationRate, 1);
+  }
+
+  protected kernelName(): string { return 'kernel'; }
+  protected kernelShape(s: Shape): number[] { return [...this.kernelSize, s[s.length - 1] as number, this.filters]; }
+  protected biasSize(): number { return this.filters; }
+
+  protected op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, relu: boolean): tf.Tensor {
+    return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: kernel as tf.Tensor4D, strides: this.strides, pad: this.padding,
+      dataFormat: 'NHWC', dilations: this.dilationRate, bias, activation: relu ? 'relu' : 'linear' });
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return [inputShape[0],
+      convOutputLength(inputShape[1], this.kernelSize[0], this.strides[0], this.padding, this.dilationRate[0]),
+      convOutputLength(inputShape[2], this.kernelSize[1], this.strides[1], this.padding, this.dilationRate[1]), this.filters];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides,
+      padding: this.padding, dilationRate: this.dilationRate };
+  }
+}
+
+export interface QuantDepthwiseConv2DArgs extends QuantLayerArgs {
+  kernelSize: number | number[];
+  depthMultiplier?: number;
+  strides?: number | number[];
+  padding?: 'same' | 'valid';
+  dilationRate?: number | number[];
+  depthwiseInitializer?: unknown;
+}
+
+export class QuantDepthwiseConv2D extends QuantWeightLayer {
+  static className = 'QuantDepthwiseConv2D';
+  readonly kernelSize: [number, number];
+  readonly depthMultiplier: number;
+  readonly strides: [number, number];
+  readonly padding: 'same' | 'valid';
+  readonly dilationRate: [number, number];
+
+  constructor(args: QuantDepthwiseConv2DArgs) {
+    super({ ...args, kernelInitializer: args.depthwiseInitializer ?? args.kernelInitializer });
+    this.kernelSize = pair(args.kernelSize, 1);
+    this.depthMultiplier = args.depthMultiplier ?? 1;
+    this.strides = pair(args.strides, 1);
+    this.padding = args.padding ?? 'valid';
+    this.dilationRate = pair(args.dilationRate, 1);
+  }
+
+  protected kernelName(): string { return 'depthwise_kernel'; }
+  protected kernelShape(s: Shape): number[] { return [...this.kernelSize, s[s.length - 1] as number, this.depthMultiplier]; }
+  protected biasSize(s: Shape): number { return (s[s.length - 1] as number) * this.depthMultiplier; }
+
+  protected op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, relu: boolean): tf.Tensor {
+    return tf.fused.depthwiseConv2d({ x: x as tf.Tensor4D, filter: kernel as tf.Tensor4D, strides: this.strides, pad: this.padding,
+      dataFormat: 'NHWC', dilations: this.dilationRate, bias, activation: relu ? 'relu' : 'linear' });
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    const c = inputShape[3] == null ? null : (inputShape[3] as number) * this.depthMultiplier;
+    return [inputShape[0],
+      convOutputLength(inputShape[1], this.kernelSize[0], this.strides[0], this.padding, this.dilationRate[0]),
+      convOutputLength(inputShape[2], this.kernelSize[1], this.strides[1], this.padding, this.dilationRate[1]), c];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), kernelSize: this.kernelSize, depthMultiplier: this.depthMultiplier, strides: this.strides,
+      padding: this.padding, dilationRate: this.dilationRate };
+  }
+}
+
+export interface QuantDenseArgs extends QuantLayerArgs {
+  units: number;
+}
+
+export class QuantDense extends QuantWeightLayer {
+  static className = 'QuantDense';
+  readonly units: number;
+
+  constructor(args: QuantDenseArgs) {
+    super(args);
+    this.units = args.units;
+  }
+
+  protected kernelName(): string { return 'kernel'; }
+  protected kernelShape(s: Shape): number[] { return [s[s.length - 1] as number, this.units]; }
+  protected biasSize(): number { return this.units; }
+
+  protected op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, relu: boolean): tf.Tensor {
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]]);
+    const y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation: relu ? 'relu' : 'linear' });
+    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), this.units]);
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return [...inputShape.slice(0, -1), this.units];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), units: this.units };
+  }
+}
+
+export interface QuantActivationArgs {
+  name?: string;
+  quantizer: QuantizerSpec | string;
+  inputShape?: number[];
+}
+
+/** Quantizes activations where they flow (e.g. after a ReLU), with the quantizer's activation rule. */
+export class QuantActivation extends tf.layers.Layer {
+  static className = 'QuantActivation';
+  private readonly slot: QuantizerSlot | null;
+
+  constructor(args: QuantActivationArgs) {
+    super(args);
+    this.slot = quantizerSlot(args.quantizer, 'activation', `layer ${args.name ?? this.name} quantizer`);
+  }
+
+  override build(): void {
+    buildSlot(this, this.slot, 'act');
+    this.built = true;
+  }
+
+  get bits(): number {
+    return this.slot?.quantizer.precision ?? 32;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => applySlot(this.slot, single(inputs)));
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return inputShape;
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), quantizer: (this.slot?.spec ?? { kind: 'none' }) as unknown as tf.serialization.ConfigDictValue };
+  }
+}
+
+for (const cls of [QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation]) {
+  tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+}
+
+export type QuantLayer = QuantConv2D | QuantDepthwiseConv2D | QuantDense;
+export function isQuantLayer(l: tf.layers.Layer): l is QuantLayer {
+  return l instanceof QuantConv2D || l instanceof QuantDepthwiseConv2D || l instanceof QuantDense;
+}

@@ -1,0 +1,85 @@
+/**
+ * summary(model): per layer the kernel bits, parameter count, bytes at that precision, MACs per
+ * image and the share of 1-bit MACs; totals and the compression ratio against float32 — in the
+ * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus one
+ * float32 scale per quantized tensor; everything else (biases, BatchNorm, PReLU) as float32.
+ */
+import * as tf from '../backend/tf.js';
+import { isQuantLayer } from '../layers/quant-layers.js';
+
+export interface LayerSummary {
+  name: string;
+  className: string;
+  kernelBits: number;
+  inputBits: number;
+  params: number;
+  bytes: number;
+  floatBytes: number;
+  macs: number;
+}
+
+export interface ModelSummary {
+  layers: LayerSummary[];
+  totalParams: number;
+  totalBytes: number;
+  floatBytes: number;
+  compression: number;
+  totalMacs: number;
+  /** Share of MACs whose weight is 1-bit. */
+  binaryWeightMacShare: number;
+  /** Share of MACs whose weight and input are both 1-bit (XNOR-popcount MACs). */
+  binaryMacShare: number;
+}
+
+function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
+  const out = layer.outputShape as number[];
+  const cls = layer.getClassName();
+  if (cls.includes('Dense')) return kernelShape[0] * kernelShape[1];
+  const [kh, kw, cin, cout] = kernelShape;
+  const spatial = (out[1] ?? 1) * (out[2] ?? 1);
+  if (cls.includes('Depthwise')) return spatial * kh * kw * cin * cout; // cout = depth multiplier
+  return spatial * kh * kw * cin * cout;
+}
+
+export function summary(model: tf.LayersModel): ModelSummary {
+  const layers: LayerSummary[] = [];
+  for (const layer of model.layers) {
+    const params = layer.countParams();
+    if (params === 0) continue;
+    const kernel = layer.weights.find((w) => /kernel$/.test(w.originalName));
+    const kernelBits = isQuantLayer(layer) ? layer.kernelBits : 32;
+    const inputBits = isQuantLayer(layer) ? layer.inputBits : 32;
+    const kernelShape = (kernel?.shape ?? []) as number[];
+    const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
+    const rest = params - kernelParams;
+    const scaleBytes = kernelBits < 32 ? 4 : 0;
+    layers.push({
+      name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
+      bytes: Math.ceil((kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,
+      floatBytes: params * 4,
+      macs: kernel ? kernelMacs(layer, kernelShape) : 0,
+    });
+  }
+  const sum = (f: (l: LayerSummary) => number) => layers.reduce((a, l) => a + f(l), 0);
+  const totalMacs = sum((l) => l.macs);
+  const totalBytes = sum((l) => l.bytes);
+  const floatBytes = sum((l) => l.floatBytes);
+  return {
+    layers, totalParams: sum((l) => l.params), totalBytes, floatBytes, compression: floatBytes / totalBytes, totalMacs,
+    binaryWeightMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 ? l.macs : 0)) / totalMacs : 0,
+    binaryMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && l.inputBits === 1 ? l.macs : 0)) / totalMacs : 0,
+  };
+}
+
+const kb = (b: number) => (b / 1024).toFixed(1);
+
+/** A plain-text table of a summary. */
+export function formatSummary(s: ModelSummary, title = 'model'): string {
+  const head = ['layer', 'class', 'w bits', 'in bits', 'params', 'KiB', 'float KiB', 'MACs'];
+  const rows = s.layers.map((l) => [l.name, l.className, String(l.kernelBits), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
+  rows.push(['total', '', '', '', String(s.totalParams), kb(s.totalBytes), kb(s.floatBytes), String(s.totalMacs)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [`${title}`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line),
+    `compression vs float32: ${s.compression.toFixed(2)}×   1-bit-weight MACs: ${(s.binaryWeightMacShare * 100).toFixed(1)}%   binary (1-bit weight and input) MACs: ${(s.binaryMacShare * 100).toFixed(1)}%`].join('\n');
+}
