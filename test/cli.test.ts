@@ -100,3 +100,26 @@ test('kill -9 during training never corrupts the checkpoint, and --resume contin
   assert.equal(meta.resumedFrom, saved.epoch);
   assert.equal(meta.history.length, saved.epoch + 1);
 });
+
+test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and teachers are rejected cleanly', async () => {
+  const teacher = join(tmp(), 'teacher');
+  assert.equal(lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', ...tiny, '--out', teacher]).status, 0);
+  const out = join(tmp(), 'w1');
+  const r = lowbit(['quantize', '--method', 'dorefa', '--teacher', teacher, '--wbits', '1', '--abits', '2', ...tiny, '--out', out]);
+  assert.equal(r.status, 0, r.stderr);
+  const meta = JSON.parse(readFileSync(join(out, 'lowbit.json'), 'utf8'));
+  assert.equal(meta.kind, 'quantized');
+  assert.equal(meta.wbits, 1);
+  assert.equal(meta.dataset, 'mnist');
+  assert.ok(meta.size.compression > 10, `compression ${meta.size.compression}`);
+  const s = lowbit(['summary', out]);
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /conv2\s+QuantConv2D\s+1\s+2\s+25000/);
+  assert.match(s.stdout, /compression vs float32: \d+\.\d\d×/);
+  const q = ['quantize', '--method', 'dorefa', '--teacher', teacher];
+  assertRejected([...q, '--wbits', '0'], /--wbits must be a whole number ≥ 1, got '0'/);
+  assertRejected([...q, '--wbits', '33'], /wbits must be a whole number from 1 to 32, got 33/);
+  assertRejected([...q, '--wbits', '1.5'], /--wbits must be a whole number ≥ 1, got '1.5'/);
+  assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, got 'magic'/);
+  assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
+});

@@ -5,6 +5,9 @@
  */
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerChainedOps } from './chained-ops.js';
 
 export * from '@tensorflow/tfjs-core';
 export * from '@tensorflow/tfjs-layers';
+
+registerChainedOps();

@@ -5,6 +5,8 @@ import { LowbitError } from '../errors.js';
 import { lowbitVersion } from '../io/run-info.js';
 import { modelNames } from '../models/index.js';
 import { evalCommand } from './commands/eval.js';
+import { quantizeCommand } from './commands/quantize.js';
+import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
 
 const program = new Command();
@@ -19,28 +21,51 @@ Examples:
   $ lowbit train --model lenet5 --dataset mnist --epochs 3
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion --resume
-  $ lowbit eval runs/lenet5-fashion`);
+  $ lowbit eval runs/lenet5-fashion
+  $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
+  $ lowbit summary runs/lenet5-fashion-w1`);
 
-program.command('train')
+/** The flags every training command shares. */
+function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; schedule: string }): Command {
+  return cmd
+    .option('--epochs <n>', 'epochs', defaults.epochs)
+    .option('--batch <n>', 'batch size', '64')
+    .option('--lr <x>', 'base learning rate', defaults.lr)
+    .option('--optimizer <name>', 'adam or sgd', 'adam')
+    .option('--momentum <x>', 'SGD momentum', '0.9')
+    .option('--schedule <name>', 'LR schedule: constant, step (×0.1 at 2/3), cosine, linear', defaults.schedule)
+    .option('--weight-decay <x>', 'L2 penalty on kernels', '0')
+    .option('--seed <n>', 'seed for initialisation, shuffling and noise', '0')
+    .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
+    .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files (default $LOWBIT_DATA_DIR or /usr/share/datasets/fashion-mnist)')
+    .option('--resume', 'continue from the checkpoint in --out')
+    .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
+    .option('--quiet', 'no progress output');
+}
+
+trainingOptions(program.command('train')
   .description('train a reference model from scratch (checkpoint every epoch; --resume continues)')
   .requiredOption('--model <name>', `reference model: ${modelNames.join(', ')}`)
   .requiredOption('--dataset <name>', 'mnist (embedded ~10k digits) or fashion-mnist (IDX files)')
-  .option('--epochs <n>', 'epochs', '3')
-  .option('--batch <n>', 'batch size', '64')
-  .option('--lr <x>', 'base learning rate', '1e-3')
-  .option('--optimizer <name>', 'adam or sgd', 'adam')
-  .option('--momentum <x>', 'SGD momentum', '0.9')
-  .option('--schedule <name>', 'LR schedule: constant, step (×0.1 at 2/3), cosine, linear', 'step')
-  .option('--weight-decay <x>', 'L2 penalty on kernels', '0')
   .option('--width <x>', 'width multiplier', '1')
-  .option('--seed <n>', 'seed for initialisation and shuffling', '0')
-  .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
-  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files (default $LOWBIT_DATA_DIR or /usr/share/datasets/fashion-mnist)')
-  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)')
-  .option('--resume', 'continue from the checkpoint in --out')
-  .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
-  .option('--quiet', 'no progress output')
+  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)'), { epochs: '3', lr: '1e-3', schedule: 'step' })
   .action(trainCommand);
+
+trainingOptions(program.command('quantize')
+  .description('quantize a trained float model and fine-tune it (quantization-aware training)')
+  .requiredOption('--method <name>', 'dorefa')
+  .requiredOption('--teacher <dir>', 'the float model directory (from lowbit train)')
+  .option('--wbits <n>', 'weight bits: 1, 2, 4, 8 (32 = float)', '1')
+  .option('--abits <n>', 'activation bits: 2, 4, 8 (32 = float)', '32')
+  .option('--dataset <name>', "dataset (default: the teacher's)")
+  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
+  .action(quantizeCommand);
+
+program.command('summary')
+  .description('per-layer bits, parameters, bytes and MACs of a saved model, and its compression')
+  .argument('<dir>', 'model directory')
+  .option('--json', 'print the summary as JSON')
+  .action(summaryCommand);
 
 program.command('eval')
   .description('evaluate a saved model on a dataset split')

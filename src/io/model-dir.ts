@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from './atomic.js';
+import '../layers/quant-layers.js'; // so saved quantized models reload
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
