@@ -1,6 +1,6 @@
 /** Shared test helpers: seeded random inputs, running one kernel on several backends, closeness. */
 import assert from 'node:assert/strict';
-import { tf, setBackend } from '../src/node.js';
+import { tf, setBackend, buildModel } from '../src/node.js';
 import { mulberry32 } from '../src/random.js';
 
 export type Shape4 = [number, number, number, number];
@@ -46,3 +46,41 @@ export const convOutShape = (x: Shape4, f: Shape4, stride: number, pad: 'same' |
   const info = tf.backend_util.computeConv2DInfo(x, f, stride, dilation, pad, undefined, depthwise);
   return [x[0], info.outHeight, info.outWidth, info.outChannels];
 };
+
+export interface ConvCase { x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid'; dil: number }
+
+/** Conv2D shapes for kernel agreement tests: strides 1 and 2, same/valid, odd sizes, batch 1, dilation. */
+export const convCases: ConvCase[] = [
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', dil: 1 },
+  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 2, pad: 'same', dil: 1 },
+  { x: [1, 11, 7, 2], f: [5, 3, 2, 5], stride: 2, pad: 'valid', dil: 1 },
+  { x: [3, 8, 8, 1], f: [5, 5, 1, 6], stride: 1, pad: 'valid', dil: 1 },
+  { x: [1, 6, 6, 4], f: [1, 1, 4, 3], stride: 2, pad: 'same', dil: 1 },
+  { x: [2, 10, 10, 2], f: [4, 4, 2, 3], stride: 2, pad: 'same', dil: 1 },
+  { x: [1, 12, 12, 2], f: [3, 3, 2, 3], stride: 1, pad: 'same', dil: 2 },
+];
+
+/** Depthwise shapes: channel multiplier 1–3, strides 1 and 2, same/valid, dilation. */
+export const depthwiseCases: ConvCase[] = [
+  { x: [2, 9, 8, 3], f: [3, 3, 3, 1], stride: 1, pad: 'same', dil: 1 },
+  { x: [2, 9, 8, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same', dil: 1 },
+  { x: [1, 11, 9, 2], f: [3, 5, 2, 3], stride: 2, pad: 'valid', dil: 1 },
+  { x: [3, 7, 7, 4], f: [2, 2, 4, 1], stride: 2, pad: 'same', dil: 1 },
+  { x: [2, 10, 9, 3], f: [3, 3, 3, 2], stride: 1, pad: 'valid', dil: 2 },
+  { x: [1, 9, 9, 2], f: [3, 3, 2, 1], stride: 1, pad: 'same', dil: 2 },
+];
+
+/** Gradients of a reference model's loss on a fixed batch, on one backend. */
+export async function modelGradients(name: string, backend: string): Promise<Float32Array[]> {
+  await setBackend(backend);
+  const model = buildModel(name, { seed: 2 });
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3);
+  const y = tf.cast(tf.oneHot(tf.tensor1d([1, 4, 7], 'int32'), 10), 'float32');
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const { grads, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
+  const out = vars.map((v) => Float32Array.from(grads[v.name].dataSync()));
+  tf.dispose([x, y, value, ...Object.values(grads)]);
+  model.dispose();
+  await setBackend('wasm');
+  return out;
+}

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, setBackend } from '../src/index.js';
 import { buildModel, modelNames } from '../src/models/index.js';
+import { assertClose, modelGradients } from './helpers.js';
 
 function oneStep(model: tf.LayersModel, batch: number, shape: [number, number, number]): { before: number[]; after: number[]; loss: number } {
   const x = tf.randomUniform([batch, ...shape], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -48,27 +49,10 @@ test('reference models have stable, readable layer names', () => {
 
 test('lenet5 and mobilenet-tiny gradients agree between wasm and cpu (conv, depthwise and BatchNorm gradients)', async () => {
   for (const name of ['lenet5', 'mobilenet-tiny']) {
-    const grads: Record<string, Float32Array[]> = {};
-    for (const backend of ['cpu', 'wasm']) {
-      await setBackend(backend);
-      const model = buildModel(name, { seed: 2 });
-      const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3);
-      const y = tf.cast(tf.oneHot(tf.tensor1d([1, 4, 7], 'int32'), 10), 'float32');
-      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { grads: g, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-      grads[backend] = vars.map((v) => Float32Array.from(g[v.name].dataSync()));
-      tf.dispose([x, y, value, ...Object.values(g)]);
-      model.dispose();
-    }
-    grads.cpu.forEach((c, i) => {
-      let scale = 1e-6;
-      let diff = 0;
-      c.forEach((v, k) => { scale = Math.max(scale, Math.abs(v)); diff = Math.max(diff, Math.abs(v - grads.wasm[i][k])); });
-      const err = diff / scale;
-      assert.ok(err < 1e-3, `${name} gradient ${i}: relative error ${err}`);
-    });
+    const cpu = await modelGradients(name, 'cpu');
+    const wasm = await modelGradients(name, 'wasm');
+    cpu.forEach((c, i) => assertClose(wasm[i], c, `${name} gradient ${i}`, 1e-3));
   }
-  await setBackend('wasm');
 });
 
 test('unknown model names and bad shapes get clear errors', () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, setBackend, backendAvailable, getBackendName, nativeKernelNames, buildModel } from '../src/node.js';
-import { assertClose, convOutShape, randn, runOn, Shape4 } from './helpers.js';
+import { tf, setBackend, backendAvailable, getBackendName, nativeKernelNames } from '../src/node.js';
+import { assertClose, convCases, convOutShape, depthwiseCases, modelGradients, randn, runOn, Shape4 } from './helpers.js';
 
 const skip = backendAvailable('native') ? false : 'the oneDNN addon is not built (LOWBIT_NATIVE=0 or no libdnnl-dev)';
 const onBoth = (kernel: string, inputs: Parameters<typeof runOn>[2], attrs: object) => runOn(['cpu', 'native'], kernel, inputs, attrs);
@@ -20,15 +20,6 @@ test('native backend: selecting it swaps kernels in, selecting wasm swaps them o
 test('without the addon, selecting native says how to enable it', { skip: skip === false ? 'the addon is built' : false }, async () => {
   await assert.rejects(setBackend('native'), /not available: .*apt-get install libdnnl-dev/);
 });
-
-const convCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid'; dil: number }> = [
-  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 1, pad: 'same', dil: 1 },
-  { x: [2, 9, 9, 3], f: [3, 3, 3, 4], stride: 2, pad: 'same', dil: 1 },
-  { x: [1, 11, 7, 2], f: [5, 3, 2, 5], stride: 2, pad: 'valid', dil: 1 },
-  { x: [3, 8, 8, 1], f: [5, 5, 1, 6], stride: 1, pad: 'valid', dil: 1 },
-  { x: [2, 10, 10, 2], f: [4, 4, 2, 3], stride: 2, pad: 'same', dil: 1 },
-  { x: [1, 12, 12, 2], f: [3, 3, 2, 3], stride: 1, pad: 'same', dil: 2 },
-];
 
 for (const c of convCases) {
   test(`native conv2d forward, fused bias+relu, input and filter gradients = cpu: x ${c.x} f ${c.f} s${c.stride} ${c.pad} d${c.dil}`, { skip }, async () => {
@@ -50,13 +41,7 @@ for (const c of convCases) {
   });
 }
 
-const dwCases: Array<{ x: Shape4; f: Shape4; stride: number; pad: 'same' | 'valid' }> = [
-  { x: [2, 9, 8, 3], f: [3, 3, 3, 1], stride: 1, pad: 'same' },
-  { x: [2, 9, 8, 3], f: [3, 3, 3, 2], stride: 2, pad: 'same' },
-  { x: [1, 11, 9, 2], f: [3, 5, 2, 3], stride: 2, pad: 'valid' },
-];
-
-for (const c of dwCases) {
+for (const c of depthwiseCases.filter((d) => d.dil === 1)) {
   test(`native depthwise forward and gradients = cpu: x ${c.x} f ${c.f} s${c.stride} ${c.pad}`, { skip }, async () => {
     const ys = convOutShape(c.x, c.f, c.stride, c.pad, 1, true);
     const x = { values: randn(c.x), shape: c.x };
@@ -116,19 +101,8 @@ test('native MaxPoolGrad = cpu, including ties and padding', { skip }, async () 
 
 test('lenet5 and mobilenet-tiny gradients on native = cpu', { skip }, async () => {
   for (const name of ['lenet5', 'mobilenet-tiny']) {
-    const grads: Record<string, Float32Array[]> = {};
-    for (const backend of ['cpu', 'native']) {
-      await setBackend(backend);
-      const model = buildModel(name, { seed: 2 });
-      const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 3);
-      const y = tf.cast(tf.oneHot(tf.tensor1d([1, 4, 7], 'int32'), 10), 'float32');
-      const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { grads: g, value } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar, vars);
-      grads[backend] = vars.map((v) => Float32Array.from(g[v.name].dataSync()));
-      tf.dispose([x, y, value, ...Object.values(g)]);
-      model.dispose();
-    }
-    grads.cpu.forEach((c, i) => assertClose(grads.native[i], c, `${name} gradient ${i}`, 1e-3));
+    const cpu = await modelGradients(name, 'cpu');
+    const native = await modelGradients(name, 'native');
+    cpu.forEach((c, i) => assertClose(native[i], c, `${name} gradient ${i}`, 1e-3));
   }
-  await setBackend('wasm');
 });
