@@ -5,6 +5,7 @@
 #include <dnnl.hpp>
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -18,6 +19,9 @@ static stream& strm() { static stream s(eng()); return s; }
 
 struct Cached { primitive prim; };
 static std::unordered_map<std::string, Cached> cache;
+// Worker threads may each load this addon: one lock guards the cache and the stream (each call
+// already uses every core through OpenMP, so serialising calls costs nothing).
+static std::mutex mu;
 
 static std::string key_of(const char* kind, const int32_t* p, size_t n) {
   std::string k(kind);
@@ -43,6 +47,7 @@ static bool read_args(napi_env env, napi_callback_info info, uint8_t** heap, int
 // params: kind(0 fwd, 1 bwd-data, 2 bwd-weights), N, IC, IH, IW, OC, OH, OW, KH, KW, SH, SW, DH, DW,
 //         PT, PL, PB, PR, groups, srcOff, weiOff, dstOff, biasOff(-1 = none), relu(0/1)
 static napi_value Conv(napi_env env, napi_callback_info info) {
+  std::lock_guard<std::mutex> lock(mu);
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 24) { napi_throw_error(env, nullptr, "lowbit native conv: bad arguments"); return nullptr; }
   const int kind = p[0];
@@ -94,6 +99,7 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
 
 // params: B, M, K, N, transA, transB, aBatch, bBatch, aOff, bOff, cOff, biasOff(-1), relu
 static napi_value MatMul(napi_env env, napi_callback_info info) {
+  std::lock_guard<std::mutex> lock(mu);
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 13) { napi_throw_error(env, nullptr, "lowbit native matmul: bad arguments"); return nullptr; }
   const memory::dim B = p[0], M = p[1], K = p[2], N = p[3], aB = p[6], bB = p[7];

@@ -13,20 +13,39 @@ export interface ImageSet {
   readonly count: number;
 }
 
-export interface DatasetSplits {
+/** Row access to N × D float data: a Float32Array, or a store that reads rows on demand (e.g. from a file). */
+export interface FloatRows {
+  readonly length: number;
+  subarray(begin: number, end: number): Float32Array;
+}
+
+/**
+ * What the training loop consumes: inputs (images, or cached features) with labels, and
+ * optionally a regression target per example (e.g. a teacher's features for distillation).
+ */
+export interface ExampleSet {
+  readonly images: FloatRows;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly targets?: FloatRows;
+  /** Per-example target shape, when `targets` is set. */
+  readonly targetShape?: number[];
+}
+
+export interface DatasetSplits<S extends ExampleSet = ImageSet> {
   readonly name: string;
-  /** Per-image shape [H, W, C]. */
-  readonly shape: [number, number, number];
+  /** Per-example input shape ([H, W, C] for images). */
+  readonly shape: number[];
   readonly numClasses: number;
-  readonly train: ImageSet;
-  readonly val: ImageSet;
-  readonly test: ImageSet;
+  readonly train: S;
+  readonly val: S;
+  readonly test: S;
   /** Where the data came from and how it was split, for lowbit.json and the README. */
   readonly description: string;
 }
 
 export function imageSize(shape: readonly number[]): number {
-  return shape[0] * shape[1] * shape[2];
+  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Copies the listed examples of `set` into a new ImageSet. */
@@ -66,32 +85,45 @@ export function stratifiedSplit(labels: Uint8Array, fraction: number, seed: numb
 }
 
 export interface Batch {
-  x: tf.Tensor4D;
+  x: tf.Tensor;
   /** One-hot labels, float32. */
   y: tf.Tensor2D;
   labels: Uint8Array;
+  /** Regression targets, when the set has them. */
+  target?: tf.Tensor;
+}
+
+function gather(rows: FloatRows, order: Int32Array, start: number, n: number, size: number): Float32Array {
+  const out = new Float32Array(n * size);
+  for (let i = 0; i < n; i++) {
+    const k = order[start + i];
+    out.set(rows.subarray(k * size, (k + 1) * size), i * size);
+  }
+  return out;
 }
 
 /**
  * Yields batches over `set` in the order of `order` (a permutation or any index list).
- * Each batch is one small copy into reused buffers; the caller disposes x and y.
+ * Each batch is one small copy; the caller disposes its tensors.
  */
-export function* batches(set: ImageSet, shape: [number, number, number], numClasses: number, batchSize: number,
+export function* batches(set: ExampleSet, shape: readonly number[], numClasses: number, batchSize: number,
   order: Int32Array, startBatch = 0): Generator<Batch> {
   const ppi = imageSize(shape);
+  const tsize = set.targetShape ? imageSize(set.targetShape) : 0;
   for (let start = startBatch * batchSize; start < order.length; start += batchSize) {
     const n = Math.min(batchSize, order.length - start);
-    const xb = new Float32Array(n * ppi);
     const labels = new Uint8Array(n);
-    for (let i = 0; i < n; i++) {
-      const k = order[start + i];
-      xb.set(set.images.subarray(k * ppi, (k + 1) * ppi), i * ppi);
-      labels[i] = set.labels[k];
-    }
-    const x = tf.tensor4d(xb, [n, ...shape]);
+    for (let i = 0; i < n; i++) labels[i] = set.labels[order[start + i]];
+    const x = tf.tensor(gather(set.images, order, start, n, ppi), [n, ...shape]);
     const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses), 'float32')) as tf.Tensor2D;
-    yield { x, y, labels };
+    const target = set.targets && set.targetShape ? tf.tensor(gather(set.targets, order, start, n, tsize), [n, ...set.targetShape]) : undefined;
+    yield { x, y, labels, target };
   }
+}
+
+/** Disposes a batch's tensors. */
+export function disposeBatch(b: Batch): void {
+  tf.dispose([b.x, b.y, ...(b.target ? [b.target] : [])]);
 }
 
 /** The identity order 0 … n−1 (evaluation). */

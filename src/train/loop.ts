@@ -5,16 +5,13 @@
  * `variables`, never by copying it.
  */
 import * as tf from '../backend/tf.js';
-import { Batch, batches, DatasetSplits, shuffledOrder } from '../data/dataset.js';
+import { batches, DatasetSplits, disposeBatch, ExampleSet, shuffledOrder } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
 import { Checkpoint, CheckpointStore, EpochRecord, restoreTensor, storeTensors } from './checkpoint.js';
-import { evaluate, Forward, modelForward } from './evaluate.js';
+import { crossEntropy, evaluate, Forward, LossFn, modelForward } from './evaluate.js';
 import { makeOptimizer, OptimizerConfig, setLearningRate } from './optimizer.js';
 import { learningRateAt, ScheduleConfig } from './schedule.js';
-
-/** Loss of one batch given the forward output (default: softmax cross-entropy on logits). */
-export type LossFn = (output: tf.Tensor, batch: Batch) => tf.Scalar;
 
 export interface TrainConfig {
   epochs: number;
@@ -57,8 +54,6 @@ export interface TrainResult {
   resumedFrom: number;
 }
 
-export const crossEntropy: LossFn = (logits, batch) => tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
-
 export function validateTrainConfig(c: Pick<TrainConfig, 'epochs' | 'batchSize' | 'learningRate' | 'weightDecay'>): void {
   if (!Number.isInteger(c.epochs) || c.epochs <= 0) throw new LowbitError(`epochs must be a whole number ≥ 1, got ${c.epochs}`);
   if (!Number.isInteger(c.batchSize) || c.batchSize <= 0) throw new LowbitError(`batch size must be a whole number ≥ 1, got ${c.batchSize}`);
@@ -70,7 +65,7 @@ function kernelVariables(model: tf.LayersModel): tf.LayerVariable[] {
   return model.trainableWeights.filter((w) => /kernel$/.test(w.originalName));
 }
 
-export async function train(model: tf.LayersModel, data: DatasetSplits, config: TrainConfig,
+export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSet>, config: TrainConfig,
   hooks: TrainHooks = {}): Promise<TrainResult> {
   validateTrainConfig(config);
   const forward = config.forward ?? modelForward(model);
@@ -115,7 +110,8 @@ export async function train(model: tf.LayersModel, data: DatasetSplits, config: 
       let hits: tf.Tensor | null = null;
       const cost = optimizer.minimize(() => {
         const output = forward(batch.x, true);
-        hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')));
+        hits = tf.keep(output.rank === 2 && output.shape[1] === data.numClasses
+          ? tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')) : tf.scalar(NaN));
         let loss = lossFn(output, batch);
         if (decayed.length > 0) {
           const l2 = tf.addN(decayed.map((v) => tf.sum(tf.square(v.read()))));
@@ -125,13 +121,15 @@ export async function train(model: tf.LayersModel, data: DatasetSplits, config: 
       }, true, variables)!;
       const lossValue = cost.dataSync()[0];
       if (!Number.isFinite(lossValue)) {
-        tf.dispose([cost, hits!, batch.x, batch.y]);
+        tf.dispose([cost, hits!]);
+        disposeBatch(batch);
         throw new LowbitError(`training diverged at epoch ${epoch}, step ${i + 1} (loss ${lossValue}); lower the learning rate`, 1);
       }
       correct += (hits! as tf.Tensor).dataSync()[0];
       lossSum += lossValue * batch.labels.length;
       seen += batch.labels.length;
-      tf.dispose([cost, hits!, batch.x, batch.y]);
+      tf.dispose([cost, hits!]);
+      disposeBatch(batch);
       step++;
       i++;
       hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
@@ -139,7 +137,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits, config: 
     const trainSeconds = (performance.now() - started) / 1000;
     const val = config.skipValidation || data.val.count === 0
       ? { loss: NaN, accuracy: NaN }
-      : evaluate(forward, data.val, data.shape, data.numClasses);
+      : evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
       learningRate: lr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,

@@ -16,7 +16,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<void> {
   await runTraining({
     flags: o, dataset: o.dataset, label: `${o.model}/${o.dataset}`,
     defaultOut: join('runs', `${o.model}-${o.dataset}-s${o.seed}`),
-    makeModel: async (data, config) => buildModel(o.model, { inputShape: data.shape, numClasses: data.numClasses, width, seed: config.seed }),
+    makeModel: async (data, config) => buildModel(o.model, { inputShape: data.shape as [number, number, number], numClasses: data.numClasses, width, seed: config.seed }),
     metadata: { kind: 'float', model: o.model, width },
   });
 }
