@@ -34,7 +34,7 @@ test('bad input gets one clear line, a non-zero exit and no output directory', (
   assertRejected([...base, '--epochs', '-2'], /--epochs must be a whole number ≥ 1/);
   assertRejected([...base, '--batch', '0'], /--batch must be a whole number ≥ 1, got '0'/);
   assertRejected([...base, '--lr', 'fast'], /--lr must be a positive number, got 'fast'/);
-  assertRejected([...base, '--resume'], /--resume: .* holds no checkpoint.lbck; run without --resume/);
+  assertRejected([...base, '--resume'], /--resume: .* does not exist; run without --resume/);
   assertRejected(['train', '--model', 'lenet5', '--dataset', 'fashion-mnist'], /Fashion-MNIST not found in .*apt-get install dataset-fashion-mnist/,
     { LOWBIT_DATA_DIR: tmp() });
   const corrupt = tmp();
@@ -77,7 +77,7 @@ test('train saves a model that reloads with tf.loadLayersModel; eval reports it;
   assert.match(e.stdout, new RegExp(`accuracy ${(meta.test.accuracy * 100).toFixed(2)}%`));
   const again = lowbit(['train', '--model', 'lenet5', '--dataset', 'mnist', ...tiny, '--out', out]);
   assert.equal(again.status, 2);
-  assert.match(again.stderr, /already holds a lowbit run; pass --resume/);
+  assert.match(again.stderr, /already exists and is not empty: pass --resume/);
   model.dispose();
   (await loadModelDir(out)).dispose();
 });
@@ -120,6 +120,6 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assertRejected([...q, '--wbits', '0'], /--wbits must be a whole number ≥ 1, got '0'/);
   assertRejected([...q, '--wbits', '33'], /wbits must be a whole number from 1 to 32, got 33/);
   assertRejected([...q, '--wbits', '1.5'], /--wbits must be a whole number ≥ 1, got '1.5'/);
-  assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, got 'magic'/);
+  assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, dcq, got 'magic'/);
   assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
 });

@@ -23,6 +23,7 @@ Examples:
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion --resume
   $ lowbit eval runs/lenet5-fashion
   $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
+  $ lowbit quantize --method dcq --teacher runs/lenet5-fashion --wbits 1 --epochs-per-section 3 --out runs/lenet5-fashion-dcq-w1
   $ lowbit summary runs/lenet5-fashion-w1`);
 
 /** The flags every training command shares. */
@@ -53,11 +54,18 @@ trainingOptions(program.command('train')
 
 trainingOptions(program.command('quantize')
   .description('quantize a trained float model and fine-tune it (quantization-aware training)')
-  .requiredOption('--method <name>', 'dorefa')
+  .requiredOption('--method <name>', 'dorefa (fine-tune the whole model) or dcq (sectional distillation)')
   .requiredOption('--teacher <dir>', 'the float model directory (from lowbit train)')
   .option('--wbits <n>', 'weight bits: 1, 2, 4, 8 (32 = float)', '1')
   .option('--abits <n>', 'activation bits: 2, 4, 8 (32 = float)', '32')
   .option('--dataset <name>', "dataset (default: the teacher's)")
+  .option('--sections <cuts>', 'dcq: auto (dcq.md\'s cuts: after pooling / at stage ends) or layer names a,b', 'auto')
+  .option('--epochs-per-section <n>', 'dcq: epochs for each section (default --epochs)')
+  .option('--workers <n>', 'dcq: worker threads training sections in parallel (default: one per core; 0 = main thread)')
+  .option('--last-loss <name>', "dcq: the last section's loss: ce (labels) or kd (½ CE + ½ KD on the teacher's logits, T = 4)", 'ce')
+  .option('--bn-recal <n>', 'dcq: re-estimate BatchNorm statistics on N training images after stitching', '0')
+  .option('--finetune-epochs <n>', 'dcq: end-to-end fine-tune epochs after stitching', '0')
+  .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
 

@@ -3,7 +3,7 @@
  * flags, --out / --resume checks, checkpointing, progress, log.jsonl, the saved model and
  * lowbit.json. `lowbit train` and `lowbit quantize` differ only in how they make the model. Node-only.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
 import type { DatasetSplits } from '../data/dataset.js';
@@ -11,17 +11,18 @@ import { datasetNames, loadDataset } from '../data/load.js';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CHECKPOINT_FILE, FileCheckpointStore } from '../io/checkpoint-file.js';
-import { LOWBIT_JSON, MODEL_JSON, saveModelDir, writeJsonAtomic } from '../io/model-dir.js';
+import { LOWBIT_JSON, saveModelDir, writeJsonAtomic } from '../io/model-dir.js';
 import { checkWritableDir, createDir, removeIfCreated } from '../io/out-dir.js';
 import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import { summary } from '../report/summary.js';
 import { evaluate, modelForward } from '../train/evaluate.js';
 import { train, TrainConfig, validateTrainConfig } from '../train/loop.js';
+import type { EpochRecord } from '../train/checkpoint.js';
 import type { OptimizerName } from '../train/optimizer.js';
 import { ScheduleName, scheduleNames } from '../train/schedule.js';
 import { parseBackend, useBackend } from './backend-choice.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from './options.js';
-import { progressHooks } from './progress.js';
+import { progressHooks } from '../io/progress.js';
 
 /** Flags every training command shares (strings as commander gives them). */
 export interface TrainingFlags {
@@ -71,59 +72,92 @@ export interface TrainingJob {
   metadata: Record<string, unknown>;
 }
 
-export async function runTraining(job: TrainingJob): Promise<void> {
-  const o = job.flags;
-  parseChoice(job.dataset, '--dataset', datasetNames);
-  const backendChoice = parseBackend(o.backend);
-  const config = parseTrainingFlags(o);
-  const out = o.out ?? job.defaultOut;
+export interface PreparedRun {
+  config: TrainConfig;
+  data: DatasetSplits;
+  backend: string;
+  out: string;
+  checkpoints: FileCheckpointStore;
+}
+
+/**
+ * Everything before the work: flags, --out / --resume checks, the dataset and the backend.
+ * Bad input fails here, before any output exists.
+ */
+export async function prepareRun(flags: TrainingFlags, dataset: string, defaultOut: string): Promise<PreparedRun> {
+  parseChoice(dataset, '--dataset', datasetNames);
+  const backendChoice = parseBackend(flags.backend);
+  const config = parseTrainingFlags(flags);
+  const out = flags.out ?? defaultOut;
   const checkpoints = new FileCheckpointStore(out);
-  if (o.resume && !checkpoints.exists()) {
-    throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  if (flags.resume && !existsSync(out)) {
+    throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
   }
-  if (!o.resume && (checkpoints.exists() || existsSync(join(out, MODEL_JSON)))) {
-    throw new LowbitError(`${out} already holds a lowbit run; pass --resume to continue it or choose another --out`);
+  if (!flags.resume && existsSync(out) && readdirSync(out).length > 0) {
+    throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);
+  const data = loadDataset(dataset, { dataDir: flags.dataDir });
+  const backend = await useBackend(backendChoice, flags.quiet);
+  return { config, data, backend, out, checkpoints };
+}
 
-  const data = loadDataset(job.dataset, { dataDir: o.dataDir });
-  const backend = await useBackend(backendChoice, o.quiet);
-  const model = await job.makeModel(data, config);
-
+/** Runs `work` inside the output directory; a failure before any checkpoint leaves nothing behind. */
+export async function inOutputDir<T>(out: string, work: () => Promise<T>): Promise<T> {
   const created = createDir(out);
+  try {
+    return await work();
+  } catch (e) {
+    removeIfCreated(out, created, (names) => names.includes(CHECKPOINT_FILE) || names.includes('sections'));
+    throw e;
+  }
+}
+
+/** Evaluates on the test split, saves the model, and writes lowbit.json; prints one result line. */
+export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: string, metadata: Record<string, unknown>,
+  history: EpochRecord[], started: number): Promise<void> {
+  const { data, config, out } = run;
+  const test = evaluate(modelForward(model), data.test, data.shape, data.numClasses);
+  await saveModelDir(model, out);
+  const last = history[history.length - 1];
+  const size = summary(model);
+  writeJsonAtomic(join(out, LOWBIT_JSON), {
+    ...metadata, dataset: data.name, datasetDescription: data.description,
+    inputShape: data.shape, numClasses: data.numClasses, outputs: 'logits',
+    epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate,
+    optimizer: config.optimizer, schedule: config.schedule, weightDecay: config.weightDecay,
+    maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend: run.backend,
+    test: { accuracy: test.accuracy, loss: test.loss, count: test.count },
+    val: last ? { accuracy: last.valAccuracy, loss: last.valLoss } : null,
+    size: { params: size.totalParams, bytes: size.totalBytes, floatBytes: size.floatBytes, compression: size.compression },
+    history,
+    wallSeconds: (performance.now() - started) / 1000,
+    lowbit: lowbitVersion(), commit: gitCommit(), tfjs: tf.version_core, createdAt: new Date().toISOString(),
+  });
+  process.stdout.write(`${label}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (loss ${test.loss.toFixed(4)}, ${test.count} images); saved to ${out}\n`);
+}
+
+export async function runTraining(job: TrainingJob): Promise<void> {
+  const run = await prepareRun(job.flags, job.dataset, job.defaultOut);
+  if (job.flags.resume && !run.checkpoints.exists()) {
+    throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  }
+  const model = await job.makeModel(run.data, run.config);
   const started = performance.now();
   try {
-    const progress = progressHooks({ label: job.label, totalEpochs: config.epochs, quiet: o.quiet });
-    const result = await train(model, data, config, {
-      checkpoints,
-      ...progress,
-      onEpoch: (record, history) => {
-        progress.onEpoch?.(record, history);
-        // The whole log is rewritten from the checkpointed history, so it always matches it.
-        writeFileAtomic(join(out, LOG_FILE), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      },
+    await inOutputDir(run.out, async () => {
+      const progress = progressHooks({ label: job.label, totalEpochs: run.config.epochs, quiet: job.flags.quiet });
+      const result = await train(model, run.data, run.config, {
+        checkpoints: run.checkpoints,
+        ...progress,
+        onEpoch: (record, history) => {
+          progress.onEpoch?.(record, history);
+          // The whole log is rewritten from the checkpointed history, so it always matches it.
+          writeFileAtomic(join(run.out, LOG_FILE), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
+        },
+      });
+      await saveRun(model, run, job.label, { ...job.metadata, resumedFrom: result.resumedFrom }, result.history, started);
     });
-    const test = evaluate(modelForward(model), data.test, data.shape, data.numClasses);
-    await saveModelDir(model, out);
-    const last = result.history[result.history.length - 1];
-    const size = summary(model);
-    writeJsonAtomic(join(out, LOWBIT_JSON), {
-      ...job.metadata, dataset: job.dataset, datasetDescription: data.description,
-      inputShape: data.shape, numClasses: data.numClasses, outputs: 'logits',
-      epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate,
-      optimizer: config.optimizer, schedule: config.schedule, weightDecay: config.weightDecay,
-      maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend,
-      test: { accuracy: test.accuracy, loss: test.loss, count: test.count },
-      val: { accuracy: last.valAccuracy, loss: last.valLoss },
-      size: { params: size.totalParams, bytes: size.totalBytes, floatBytes: size.floatBytes, compression: size.compression },
-      history: result.history, resumedFrom: result.resumedFrom,
-      wallSeconds: (performance.now() - started) / 1000,
-      lowbit: lowbitVersion(), commit: gitCommit(), tfjs: tf.version_core, createdAt: new Date().toISOString(),
-    });
-    process.stdout.write(`${job.label}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (loss ${test.loss.toFixed(4)}, ${test.count} images); saved to ${out}\n`);
-  } catch (e) {
-    removeIfCreated(out, created, (names) => names.includes(CHECKPOINT_FILE));
-    throw e;
   } finally {
     model.dispose();
   }

@@ -3,8 +3,8 @@
  * length, a JSON header (everything but tensor data, plus each tensor's byte range) and the raw
  * tensor bytes. Written atomically, so a kill -9 leaves either the old or the new file. Node-only.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { LowbitError } from '../errors.js';
 import type { Checkpoint, CheckpointStore, StoredTensor } from '../train/checkpoint.js';
 import { writeFileAtomic } from './atomic.js';
@@ -78,6 +78,7 @@ export class FileCheckpointStore implements CheckpointStore {
   }
 
   async save(checkpoint: Checkpoint): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true });
     writeFileAtomic(this.path, encodeCheckpoint(checkpoint));
   }
 }

@@ -1,14 +1,16 @@
-/** `lowbit quantize --method dorefa`: quantize a trained float teacher and fine-tune it. Node-only. */
+/** `lowbit quantize`: quantize a trained float teacher with DoReFa fine-tuning or DCQ. Node-only. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import * as tf from '../../backend/tf.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
+import { runDcq } from '../../methods/dcq/run.js';
 import { quantizeModel } from '../../layers/quantize-model.js';
-import { parseChoice, parseInteger } from '../options.js';
-import { runTraining, TrainingFlags } from '../run-training.js';
+import { parseChoice, parseInteger, parseNonNegative } from '../options.js';
+import { inOutputDir, prepareRun, runTraining, saveRun, TrainingFlags } from '../run-training.js';
 
-export const quantizeMethods = ['dorefa'] as const;
+export const quantizeMethods = ['dorefa', 'dcq'] as const;
 
 export interface QuantizeCommandOptions extends TrainingFlags {
   method: string;
@@ -16,6 +18,14 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   wbits: string;
   abits: string;
   dataset?: string;
+  // DCQ
+  sections: string;
+  epochsPerSection?: string;
+  workers?: string;
+  lastLoss: string;
+  bnRecal: string;
+  finetuneEpochs: string;
+  cacheBudgetMb: string;
 }
 
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> {
@@ -30,19 +40,59 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const dataset = o.dataset ?? meta.dataset;
   if (dataset == null) throw new LowbitError(`--teacher ${o.teacher} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
   const tag = `${method}-w${wbits}a${abits}`;
-  await runTraining({
-    flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${tag}`,
-    defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${tag}-s${o.seed}`),
-    makeModel: async (data) => {
-      const teacher = await loadModelDir(o.teacher);
-      const inShape = teacher.inputs[0].shape.slice(1).join('×');
-      if (inShape !== data.shape.join('×')) {
-        throw new LowbitError(`the teacher in ${o.teacher} takes ${inShape} inputs but ${dataset} images are ${data.shape.join('×')}`);
-      }
-      const quantized = await quantizeModel(teacher, qconfig);
-      teacher.dispose();
-      return quantized;
-    },
-    metadata: { kind: 'quantized', method, wbits, abits, model: meta.model ?? null, teacher: o.teacher, quantizeConfig: qconfig },
+  const label = `${meta.model ?? 'model'}/${dataset} ${tag}`;
+  const defaultOut = join('runs', `${meta.model ?? 'model'}-${dataset}-${tag}-s${o.seed}`);
+  const common = { method, wbits, abits, model: meta.model ?? null, teacher: o.teacher, quantizeConfig: qconfig };
+
+  if (method === 'dorefa') {
+    await runTraining({
+      flags: o, dataset, label, defaultOut,
+      makeModel: async (data) => {
+        const teacher = await loadModelDir(o.teacher);
+        checkInputs(teacher, data.shape, o.teacher, dataset);
+        const quantized = await quantizeModel(teacher, qconfig);
+        teacher.dispose();
+        return quantized;
+      },
+      metadata: { kind: 'quantized', ...common },
+    });
+    return;
+  }
+
+  // DCQ: --epochs-per-section (default: --epochs) per section, then stitch.
+  const flags = { ...o, epochs: o.epochsPerSection ?? o.epochs };
+  const lastLoss = parseChoice(o.lastLoss, '--last-loss', ['ce', 'kd'] as const);
+  const workers = o.workers != null ? parseInteger(o.workers, '--workers', 0) : undefined;
+  const bnRecal = parseInteger(o.bnRecal, '--bn-recal', 0);
+  const finetuneEpochs = parseInteger(o.finetuneEpochs, '--finetune-epochs', 0);
+  const budgetMb = parseNonNegative(o.cacheBudgetMb, '--cache-budget-mb');
+  const cuts = o.sections === 'auto' ? 'auto' as const : o.sections.split(',').map((s) => s.trim()).filter(Boolean);
+  const run = await prepareRun(flags, dataset, defaultOut);
+  const teacher = await loadModelDir(o.teacher);
+  checkInputs(teacher, run.data.shape, o.teacher, dataset);
+  teacher.dispose();
+  const started = performance.now();
+  await inOutputDir(run.out, async () => {
+    const result = await runDcq({
+      teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, cuts, quantize: qconfig,
+      train: run.config, lastLoss, workers, backend: run.backend as never, outDir: run.out,
+      cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet,
+    }, run.data);
+    try {
+      await saveRun(result.model, run, label, {
+        kind: 'quantized', ...common, cuts: result.cuts, epochsPerSection: run.config.epochs, lastLoss, bnRecalImages: bnRecal,
+        finetuneEpochs, sections: result.sections, cacheSeconds: result.cacheSeconds, cacheBytes: result.cacheBytes,
+        sectionSecondsSum: result.sectionSecondsSum, workers: workers ?? 'one per core',
+      }, result.finetuneHistory, started);
+    } finally {
+      result.model.dispose();
+    }
   });
+}
+
+function checkInputs(teacher: tf.LayersModel, shape: readonly number[], dir: string, dataset: string): void {
+  const inShape = teacher.inputs[0].shape.slice(1).join('×');
+  if (inShape !== shape.join('×')) {
+    throw new LowbitError(`the teacher in ${dir} takes ${inShape} inputs but ${dataset} images are ${shape.join('×')}`);
+  }
 }
