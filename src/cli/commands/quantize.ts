@@ -7,6 +7,7 @@ import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { quantizeModel } from '../../layers/quantize-model.js';
+import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger, parseNonNegative } from '../options.js';
 import { inOutputDir, prepareRun, runTraining, saveRun, TrainingFlags } from '../run-training.js';
 
@@ -79,7 +80,10 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet,
     }, run.data);
     try {
+      // The stitched model on the validation split: what DCQ's hyper-parameters are chosen on.
+      const val = evaluate(modelForward(result.model), run.data.val, run.data.shape, run.data.numClasses);
       await saveRun(result.model, run, label, {
+        stitchedVal: { accuracy: val.accuracy, loss: val.loss },
         kind: 'quantized', ...common, cuts: result.cuts, epochsPerSection: run.config.epochs, lastLoss, bnRecalImages: bnRecal,
         finetuneEpochs, sections: result.sections, cacheSeconds: result.cacheSeconds, cacheBytes: result.cacheBytes,
         sectionSecondsSum: result.sectionSecondsSum, workers: workers ?? 'one per core',
