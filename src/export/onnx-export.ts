@@ -1,0 +1,275 @@
+/**
+ * TF.js LayersModel (float or lowbit-quantized) → ONNX. The graph takes NHWC input like the
+ * TF.js model, transposes once to NCHW, and returns the same logits. Targets:
+ * - 'float': quantized weights baked in as float32; activation quantizers as standard ops;
+ * - 'qdq': integer weights as int8 initializers + DequantizeLinear, DoReFa activations as
+ *   QuantizeLinear/DequantizeLinear (opset 13);
+ * - 'qonnx': QONNX `Quant` / `BipolarQuant` nodes at any bit-width.
+ * `exportCapabilities` says beforehand what a target cannot represent and what happens instead.
+ */
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { isQuantLayer, QuantActivation, QuantLayer } from '../layers/quant-layers.js';
+import type { QuantizerSpec } from '../quantizers/spec.js';
+import { DT, OnnxGraph, OnnxModel, QONNX_DOMAIN } from './onnx-builder.js';
+import { int8Codes, kernelCodes } from './quant-codes.js';
+
+export type OnnxTarget = 'float' | 'qdq' | 'qonnx';
+export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qonnx'];
+
+const SUPPORTED = new Set(['InputLayer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
+  'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
+  'Add', 'Concatenate', 'QuantActivation']);
+
+type Layout = 'nchw' | 'flat';
+interface Value { name: string; layout: Layout }
+type Cfg = Record<string, unknown>;
+
+function quantSpecs(layer: tf.layers.Layer): { kernel: QuantizerSpec | null; input: QuantizerSpec | null } {
+  const cfg = layer.getConfig() as Cfg;
+  const spec = (s: unknown) => (s == null || (s as QuantizerSpec).kind === 'none' ? null : (s as QuantizerSpec));
+  if (layer instanceof QuantActivation) return { kernel: null, input: spec(cfg.quantizer) };
+  return { kernel: spec(cfg.kernelQuantizer), input: spec(cfg.inputQuantizer) };
+}
+
+/** What `target` cannot represent in `model`, and what the exporter does instead (one line each). */
+export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): string[] {
+  const notes: string[] = [];
+  for (const layer of model.layers) {
+    const { kernel, input } = quantSpecs(layer);
+    if (kernel && target === 'qdq') {
+      if (kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
+        notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
+      } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
+        notes.push(`${layer.name}: DoReFa ${kernel.bits}-bit weights do not fit int8 codes with zero point 0; stored as float32`);
+      } else if (!['dorefa', 'ternary', 'binary'].includes(kernel.kind)) {
+        notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid (no fixed integer grid)`);
+      } else if (kernel.kind === 'dorefa' || kernel.kind === 'ternary') {
+        notes.push(`${layer.name}: ${kernel.kind === 'ternary' ? 'ternary' : `${kernel.bits}-bit`} weights stored as int8 codes (QDQ's smallest type at opset 13)`);
+      }
+    }
+    if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind)) {
+      notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
+    }
+    if (input && input.kind !== 'dorefa' && target !== 'float') {
+      notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${target === 'qdq' ? 'Q/DQ' : 'Quant'} nodes`);
+    }
+  }
+  return notes;
+}
+
+/** Transposes a row-major tensor (small helper for weight layouts). */
+function transpose(data: ArrayLike<number>, shape: number[], perm: number[]): { data: Float32Array; shape: number[] } {
+  const outShape = perm.map((p) => shape[p]);
+  const inStrides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out = new Float32Array(data.length);
+  const idx = new Array(shape.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let d = 0; d < perm.length; d++) src += idx[d] * inStrides[perm[d]];
+    out[o] = data[src];
+    for (let d = perm.length - 1; d >= 0; d--) {
+      if (++idx[d] < outShape[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return { data: out, shape: outShape };
+}
+
+function samePads(inSize: number, k: number, s: number, d: number): [number, number] {
+  const eff = (k - 1) * d + 1;
+  const out = Math.ceil(inSize / s);
+  const total = Math.max((out - 1) * s + eff - inSize, 0);
+  return [Math.floor(total / 2), total - Math.floor(total / 2)];
+}
+
+class Exporter {
+  readonly g = new OnnxGraph();
+
+  constructor(private readonly target: OnnxTarget) {}
+
+  scalar(base: string, v: number): string {
+    return this.g.constant(base, [v], []);
+  }
+
+  /** A kernel (already in ONNX layout via `layout`) with its quantizer, as the target represents it. */
+  kernel(layer: tf.layers.Layer, values: Float32Array, shape: number[], perm: number[], finalShape: number[] | null): string {
+    const spec = quantSpecs(layer).kernel;
+    const t = transpose(values, shape, perm);
+    const dims = finalShape ?? t.shape;
+    const codes = kernelCodes(spec, t.data);
+    if (this.target === 'qdq' && codes) {
+      const i8 = int8Codes(codes);
+      if (i8) {
+        const q = this.g.constant(`${layer.name}_w_int8`, i8.q, dims, DT.INT8);
+        return this.g.op('DequantizeLinear', [q, this.scalar(`${layer.name}_w_scale`, i8.scale), this.g.constant(`${layer.name}_w_zp`, new Int8Array([0]), [], DT.INT8)]);
+      }
+    }
+    const w = this.g.constant(`${layer.name}_w`, t.data, dims);
+    if (this.target === 'qonnx' && spec) {
+      if (codes && codes.bits === 1) return this.g.op('BipolarQuant', [w, this.scalar(`${layer.name}_w_scale`, codes.scale / 2)], {}, { domain: QONNX_DOMAIN });
+      if (codes) {
+        return this.quantNode(w, codes.scale, codes.zeroPoint, codes.bits, codes.signed, spec.kind === 'ternary', `${layer.name}_w`);
+      }
+      if (spec.kind === 'uniform' && typeof spec.scale === 'number') {
+        return this.quantNode(w, spec.scale, spec.zeroPoint ?? 0, spec.bits, spec.signed ?? true, spec.narrow ?? false, `${layer.name}_w`);
+      }
+    }
+    return w;
+  }
+
+  quantNode(x: string, scale: number, zp: number, bits: number, signed: boolean, narrow: boolean, base: string): string {
+    return this.g.op('Quant', [x, this.scalar(`${base}_scale`, scale), this.scalar(`${base}_zeropt`, zp), this.scalar(`${base}_bitwidth`, bits)],
+      { signed: signed ? 1 : 0, narrow: narrow ? 1 : 0, rounding_mode: 'ROUND' }, { domain: QONNX_DOMAIN });
+  }
+
+  /** An activation quantizer applied to x. */
+  activation(x: string, spec: QuantizerSpec | null, layer: tf.layers.Layer): string {
+    if (spec == null) return x;
+    const g = this.g;
+    const clip = (v: string, lo: number, hi: number) => g.op('Clip', [v, this.scalar('lo', lo), this.scalar('hi', hi)]);
+    const fakeQuant = (v: string, n: number) => g.op('Div', [g.op('Round', [g.op('Mul', [v, this.scalar('n', n)])]), this.scalar('n', n)]);
+    switch (spec.kind) {
+      case 'dorefa': {
+        const n = 2 ** spec.bits - 1;
+        const c = clip(x, 0, 1);
+        if (this.target === 'qdq' && spec.bits <= 8) {
+          const zp = g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
+          const s = this.scalar(`${layer.name}_a_scale`, 1 / n);
+          return g.op('DequantizeLinear', [g.op('QuantizeLinear', [c, s, zp]), s, zp]);
+        }
+        if (this.target === 'qonnx') return this.quantNode(c, 1 / n, 0, spec.bits, false, false, `${layer.name}_a`);
+        return fakeQuant(c, n);
+      }
+      case 'binary':
+        if (this.target === 'qonnx') return g.op('BipolarQuant', [x, this.scalar('one', 1)], {}, { domain: QONNX_DOMAIN });
+        return g.op('Where', [g.op('GreaterOrEqual', [x, this.scalar('zero', 0)]), this.scalar('one', 1), this.scalar('minus_one', -1)]);
+      case 'pact': {
+        const alpha = (layer as unknown as { weights: tf.LayerVariable[] }).weights.find((w) => /input_pact_alpha|act_pact_alpha/.test(w.originalName))!.read().dataSync()[0];
+        const n = 2 ** spec.bits - 1;
+        return g.op('Mul', [g.op('Round', [g.op('Mul', [clip(x, 0, alpha), this.scalar('n_over_a', n / alpha)])]), this.scalar('a_over_n', alpha / n)]);
+      }
+      case 'ternary':
+        return g.op('Round', [clip(x, -1, 1)]);
+      default:
+        throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer cannot be exported yet`);
+    }
+  }
+}
+
+export interface OnnxExport {
+  model: OnnxModel;
+  notes: string[];
+}
+
+export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExport {
+  const unsupported = model.layers.filter((l) => !SUPPORTED.has(l.getClassName()));
+  if (unsupported.length > 0) {
+    throw new LowbitError(`cannot export ${unsupported.map((l) => `${l.name} (${l.getClassName()})`).join(', ')} to ONNX: ` +
+      `supported layers are ${[...SUPPORTED].join(', ')}`);
+  }
+  const notes = exportCapabilities(model, target);
+  const ex = new Exporter(target);
+  const g = ex.g;
+  const values = new Map<string, Value>();
+  const inShape = model.inputs[0].shape as Array<number | null>;
+  const inputName = g.name('input');
+  values.set(model.inputs[0].name, { name: g.op('Transpose', [inputName], { perm: [0, 3, 1, 2] }), layout: 'nchw' });
+  const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: [0, 2, 3, 1] })], { axis: 1 }), layout: 'flat' });
+
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (cls === 'InputLayer') continue;
+    const cfg = layer.getConfig() as Cfg;
+    const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: tf.SymbolicTensor[] }> }).inboundNodes[0];
+    const ins = node.inputTensors.map((t) => values.get(t.name)!);
+    const x0 = ins[0];
+    const outName = (layer.output as tf.SymbolicTensor).name;
+    const weights = layer.getWeights().map((w) => w.dataSync() as Float32Array);
+    const shapes = layer.weights.map((w) => w.shape as number[]);
+    const { input: inSpec } = quantSpecs(layer);
+    const activate = (v: string) => {
+      const a = (cfg.activation as string | undefined) ?? 'linear';
+      if (a === 'linear') return v;
+      if (a === 'relu') return g.op('Relu', [v]);
+      if (a === 'sigmoid') return g.op('Sigmoid', [v]);
+      if (a === 'tanh') return g.op('Tanh', [v]);
+      if (a === 'softmax') return g.op('Softmax', [v], { axis: x0.layout === 'flat' ? 1 : 1 });
+      throw new LowbitError(`${layer.name}: activation '${a}' cannot be exported yet`);
+    };
+    let out: Value;
+    switch (cls) {
+      case 'Conv2D': case 'QuantConv2D': case 'DepthwiseConv2D': case 'QuantDepthwiseConv2D': {
+        const depthwise = cls.includes('Depthwise');
+        const x = ex.activation(x0.name, inSpec, layer);
+        const [kh, kw, cin, cout] = shapes[0];
+        const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
+        const w = depthwise
+          ? ex.kernel(layer, kernelValues, shapes[0], [2, 3, 0, 1], [cin * cout, 1, kh, kw])
+          : ex.kernel(layer, kernelValues, shapes[0], [3, 2, 0, 1], null);
+        const strides = cfg.strides as number[];
+        const dil = (cfg.dilationRate as number[] | number | undefined) ?? 1;
+        const dils = Array.isArray(dil) ? dil : [dil, dil];
+        const [, h, wIn] = node.inputTensors[0].shape as number[];
+        const pads = cfg.padding === 'same'
+          ? (() => { const [t, b] = samePads(h, kh, strides[0], dils[0]); const [l, r] = samePads(wIn, kw, strides[1], dils[1]); return [t, l, b, r]; })()
+          : [0, 0, 0, 0];
+        const inputs = [x, w];
+        if (weights.length > 1 && cfg.useBias !== false) inputs.push(g.constant(`${layer.name}_b`, weights[1], [weights[1].length]));
+        const conv = g.op('Conv', inputs, { kernel_shape: [kh, kw], strides, dilations: dils, pads, group: depthwise ? cin : 1 }, { name: layer.name });
+        out = { name: activate(conv), layout: 'nchw' };
+        break;
+      }
+      case 'Dense': case 'QuantDense': {
+        const x = toFlat(x0);
+        const xq = ex.activation(x.name, inSpec, layer);
+        const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
+        const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null);
+        let y = g.op('MatMul', [xq, w], {}, { name: layer.name });
+        if (weights.length > 1 && cfg.useBias !== false) y = g.op('Add', [y, g.constant(`${layer.name}_b`, weights[1], [weights[1].length])]);
+        out = { name: activate(y), layout: 'flat' };
+        break;
+      }
+      case 'BatchNormalization': {
+        const byName = (suffix: string) => layer.weights.findIndex((w) => w.originalName.endsWith(suffix));
+        const c = shapes[byName('moving_mean')][0];
+        const get = (suffix: string, fill: number) => (byName(suffix) >= 0 ? weights[byName(suffix)] : new Float32Array(c).fill(fill));
+        out = { name: g.op('BatchNormalization', [x0.name, g.constant(`${layer.name}_gamma`, get('gamma', 1), [c]), g.constant(`${layer.name}_beta`, get('beta', 0), [c]),
+          g.constant(`${layer.name}_mean`, get('moving_mean', 0), [c]), g.constant(`${layer.name}_var`, get('moving_variance', 1), [c])], { epsilon: cfg.epsilon as number }, { name: layer.name }), layout: x0.layout };
+        break;
+      }
+      case 'ReLU': out = { name: g.op('Relu', [x0.name], {}, { name: layer.name }), layout: x0.layout }; break;
+      case 'Activation': out = { name: activate(x0.name), layout: x0.layout }; break;
+      case 'PReLU': {
+        const alpha = weights[0];
+        const c = alpha.length;
+        out = { name: g.op('PRelu', [x0.name, g.constant(`${layer.name}_slope`, alpha, x0.layout === 'nchw' ? [c, 1, 1] : [c])], {}, { name: layer.name }), layout: x0.layout };
+        break;
+      }
+      case 'MaxPooling2D': case 'AveragePooling2D': {
+        const k = cfg.poolSize as number[];
+        const s = (cfg.strides as number[] | null) ?? k;
+        const [, h, wIn] = node.inputTensors[0].shape as number[];
+        const pads = cfg.padding === 'same' ? (() => { const [t, b] = samePads(h, k[0], s[0], 1); const [l, r] = samePads(wIn, k[1], s[1], 1); return [t, l, b, r]; })() : [0, 0, 0, 0];
+        out = { name: g.op(cls === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', [x0.name], { kernel_shape: k, strides: s, pads }, { name: layer.name }), layout: 'nchw' };
+        break;
+      }
+      case 'GlobalAveragePooling2D':
+        out = { name: g.op('Flatten', [g.op('GlobalAveragePool', [x0.name], {}, { name: layer.name })], { axis: 1 }), layout: 'flat' };
+        break;
+      case 'Flatten': out = toFlat(x0); break;
+      case 'Add': out = { name: ins.slice(1).reduce((acc, v) => g.op('Add', [acc, v.name]), x0.name), layout: x0.layout }; break;
+      case 'Concatenate': out = { name: g.op('Concat', ins.map((v) => v.name), { axis: x0.layout === 'nchw' ? 1 : -1 }, { name: layer.name }), layout: x0.layout }; break;
+      case 'QuantActivation': out = { name: ex.activation(x0.name, inSpec, layer), layout: x0.layout }; break;
+      default: throw new LowbitError(`${layer.name} (${cls}) cannot be exported`);
+    }
+    values.set(outName, out);
+  }
+  const final = values.get((model.outputs[0] as tf.SymbolicTensor).name)!;
+  const outShape = (model.outputs[0].shape as Array<number | null>).map((d) => d ?? 'N');
+  const output = g.op('Identity', [final.layout === 'nchw' ? g.op('Transpose', [final.name], { perm: [0, 2, 3, 1] }) : final.name], {}, { name: 'logits' });
+  return {
+    model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, 13),
+    notes,
+  };
+}
