@@ -5,6 +5,8 @@ import { LowbitError } from '../errors.js';
 import { lowbitVersion } from '../io/run-info.js';
 import { modelNames } from '../models/index.js';
 import { evalCommand } from './commands/eval.js';
+import { exportCommand } from './commands/export.js';
+import { verifyCommand } from './commands/verify.js';
 import { quantizeCommand } from './commands/quantize.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
@@ -24,7 +26,9 @@ Examples:
   $ lowbit eval runs/lenet5-fashion
   $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
   $ lowbit quantize --method dcq --teacher runs/lenet5-fashion --wbits 1 --epochs-per-section 3 --out runs/lenet5-fashion-dcq-w1
-  $ lowbit summary runs/lenet5-fashion-w1`);
+  $ lowbit summary runs/lenet5-fashion-w1
+  $ lowbit export runs/lenet5-fashion-w1 --format qdq,qonnx,packed
+  $ lowbit verify runs/lenet5-fashion-w1`);
 
 /** The flags every training command shares. */
 function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; schedule: string }): Command {
@@ -68,6 +72,27 @@ trainingOptions(program.command('quantize')
   .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
+
+program.command('export')
+  .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear), qonnx (Quant/BipolarQuant), packed (real bit-widths)')
+  .argument('<dir>', 'model directory')
+  .requiredOption('--format <list>', 'onnx, qdq, qonnx, packed, or a comma-separated list')
+  .option('--out <dir>', 'where to write (default DIR/export)')
+  .option('--dry-run', 'only print what the target cannot represent and what it will do instead')
+  .action(exportCommand);
+
+program.command('verify')
+  .description('run exported models (onnxruntime-node for ONNX) against the TF.js model on test images')
+  .argument('<dir>', 'model directory with an export/ folder')
+  .option('--format <list>', 'which exports to check (default: every one found)')
+  .option('--images <n>', 'test images', '1000')
+  .option('--dataset <name>', "dataset (default: the model's)")
+  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .option('--max-delta <x>', 'largest allowed |Δlogit| (an activation level that rounds the other way moves logits by ~0.1)', '0.5')
+  .option('--min-agreement <x>', 'smallest allowed top-1 agreement', '0.999')
+  .option('--backend <name>', 'TF.js backend for the reference', 'auto')
+  .option('--json <file>', 'also write the results as JSON')
+  .action(verifyCommand);
 
 program.command('summary')
   .description('per-layer bits, parameters, bytes and MACs of a saved model, and its compression')

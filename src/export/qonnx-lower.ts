@@ -64,9 +64,10 @@ export function lowerQonnx(model: OnnxModel): OnnxModel {
       throw new LowbitError(`QONNX op ${node.opType} (${p}) cannot be lowered`);
     }
   }
+  const used = new Set(nodes.flatMap((n) => n.input ?? []));
   return {
     ...model,
     opsetImport: (model.opsetImport ?? []).filter((o) => o.domain !== QONNX_DOMAIN),
-    graph: { ...graph, node: nodes, initializer: [...(graph.initializer ?? []), ...extra] },
+    graph: { ...graph, node: nodes, initializer: [...(graph.initializer ?? []), ...extra].filter((t) => used.has(t.name!)) },
   };
 }

@@ -1,0 +1,47 @@
+/** `lowbit verify DIR`: run exported models in onnxruntime-node (or TF.js for packed) against the TF.js model. Node-only. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadDataset } from '../../data/load.js';
+import { LowbitError } from '../../errors.js';
+import { onnxFileName, PACKED_DIR, readPacked } from '../../export/files.js';
+import { compareRunners, onnxRunner, tfRunner } from '../../export/verify.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
+import { parseChoice, parseInteger, parsePositive } from '../options.js';
+import { useBackend, parseBackend } from '../backend-choice.js';
+import { ExportFormat, exportFormats, onnxTargetOf } from './export.js';
+
+export async function verifyCommand(dir: string, o: { format?: string; images: string; dataset?: string; dataDir?: string;
+  maxDelta: string; minAgreement: string; backend: string; json?: string }): Promise<void> {
+  if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a model directory written by lowbit`);
+  const images = parseInteger(o.images, '--images', 1);
+  const maxDelta = parsePositive(o.maxDelta, '--max-delta');
+  const minAgreement = parsePositive(o.minAgreement, '--min-agreement');
+  const exportDir = join(dir, 'export');
+  const path = (f: ExportFormat) => (f === 'packed' ? join(exportDir, PACKED_DIR) : join(exportDir, onnxFileName(onnxTargetOf(f))));
+  const formats = o.format
+    ? o.format.split(',').map((f) => parseChoice(f.trim(), '--format', exportFormats))
+    : exportFormats.filter((f) => existsSync(path(f)));
+  if (formats.length === 0) throw new LowbitError(`${exportDir} holds no exported model: run 'lowbit export ${dir} --format qdq' (or onnx, qonnx, packed) first`);
+  for (const f of formats) if (!existsSync(path(f))) throw new LowbitError(`${path(f)} does not exist: run 'lowbit export ${dir} --format ${f}' first`);
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string }>(dir) : {};
+  const datasetName = o.dataset ?? meta.dataset;
+  if (datasetName == null) throw new LowbitError(`${dir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
+  const data = loadDataset(datasetName, { dataDir: o.dataDir });
+  await useBackend(parseBackend(o.backend), true);
+  const model = await loadModelDir(dir);
+  const reference = tfRunner(model);
+  const results: Record<string, unknown> = {};
+  let failed = false;
+  for (const f of formats) {
+    const candidate = f === 'packed' ? tfRunner(await readPacked(path(f))) : await onnxRunner(path(f));
+    const a = await compareRunners(candidate, reference, data, images);
+    const ok = a.top1Agreement >= minAgreement && a.maxAbsDelta <= maxDelta;
+    failed ||= !ok;
+    results[f] = { ...a, ok, runtime: f === 'packed' ? 'tfjs' : 'onnxruntime-node' };
+    process.stdout.write(`${f.padEnd(6)} ${ok ? 'ok  ' : 'FAIL'} top-1 agreement ${(a.top1Agreement * 100).toFixed(2)}%  max|Δlogit| ${a.maxAbsDelta.toExponential(2)}  ` +
+      `accuracy ${(a.accuracy * 100).toFixed(2)}% (TF.js ${(a.referenceAccuracy * 100).toFixed(2)}%) on ${a.images} ${datasetName} test images\n`);
+  }
+  if (o.json) writeJsonAtomic(o.json, { dir, dataset: datasetName, images, maxDelta, minAgreement, results });
+  model.dispose();
+  if (failed) throw new LowbitError(`verification failed: top-1 agreement below ${minAgreement * 100}% or max|Δlogit| above ${maxDelta}`, 1);
+}

@@ -1,0 +1,61 @@
+/** Writing and reading export files: atomically, with nothing partial left on failure. Node-only. */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { encodeModel } from './onnx-builder.js';
+import { exportOnnx, OnnxTarget } from './onnx-export.js';
+import { PackedManifest, packModel, unpackModel } from './packed.js';
+
+export const onnxFileName = (target: OnnxTarget) => `model.${target}.onnx`;
+export const PACKED_DIR = 'packed';
+
+export interface WrittenExport {
+  path: string;
+  bytes: number;
+  notes: string[];
+}
+
+export function writeOnnx(model: tf.LayersModel, target: OnnxTarget, outDir: string): WrittenExport {
+  const { model: onnxModel, notes } = exportOnnx(model, target); // fails before anything is written
+  const bytes = encodeModel(onnxModel);
+  mkdirSync(outDir, { recursive: true });
+  const path = join(outDir, onnxFileName(target));
+  writeFileAtomic(path, bytes);
+  return { path, bytes: bytes.byteLength, notes };
+}
+
+/** Writes packed.json + packed.bin into outDir/packed via a temporary directory renamed into place. */
+export function writePacked(model: tf.LayersModel, outDir: string): WrittenExport & { weightBytes: number } {
+  const { manifest, data } = packModel(model);
+  mkdirSync(outDir, { recursive: true });
+  const final = join(outDir, PACKED_DIR);
+  const tmp = `${final}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    writeFileAtomic(join(tmp, 'packed.bin'), data);
+    writeFileAtomic(join(tmp, 'packed.json'), JSON.stringify(manifest));
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  const json = readFileSync(join(final, 'packed.json')).byteLength;
+  return { path: final, bytes: data.byteLength + json, weightBytes: data.byteLength, notes: [] };
+}
+
+export async function readPacked(dir: string): Promise<tf.LayersModel> {
+  const json = join(dir, 'packed.json');
+  const bin = join(dir, 'packed.bin');
+  if (!existsSync(json) || !existsSync(bin)) throw new LowbitError(`${dir} holds no packed.json + packed.bin: run 'lowbit export DIR --format packed' first`);
+  let manifest: PackedManifest;
+  try {
+    manifest = JSON.parse(readFileSync(json, 'utf8'));
+  } catch (e) {
+    throw new LowbitError(`${json}: not valid JSON (${(e as Error).message})`);
+  }
+  return unpackModel(manifest, readFileSync(bin), dir);
+}

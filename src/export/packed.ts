@@ -1,0 +1,125 @@
+/**
+ * lowbit's packed format: a TF.js-style manifest (`packed.json`) + `packed.bin` in which every
+ * quantized kernel with an integer grid (binary, ternary, DoReFa) is stored as its integer codes
+ * at the real bit-width (LSB-first bit packing) with its scale and zero point, and every other
+ * weight as float32. `unpackModel` rebuilds a runnable TF.js model whose kernels hold the
+ * effective (quantized) values; input quantizers are kept, and the kernel quantizers of coded
+ * kernels are dropped (the values are already on their grid; re-quantizing DoReFa is not idempotent).
+ */
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { isQuantLayer, QuantLayer } from '../layers/quant-layers.js';
+import type { QuantizerSpec } from '../quantizers/spec.js';
+import { kernelCodes } from './quant-codes.js';
+
+export const PACKED_FORMAT = 'lowbit-packed';
+
+export interface PackedWeight {
+  name: string;
+  shape: number[];
+  /** 'float32', or 'codes' (bit-packed integers). */
+  storage: 'float32' | 'codes';
+  bits?: number;
+  scale?: number;
+  zeroPoint?: number;
+  /** Smallest code (codes are stored as code − minCode, unsigned). */
+  minCode?: number;
+  offset: number;
+  byteLength: number;
+}
+
+export interface PackedManifest {
+  format: typeof PACKED_FORMAT;
+  version: 1;
+  modelTopology: object;
+  weights: PackedWeight[];
+}
+
+/** Packs unsigned integers of `bits` bits each, LSB-first. */
+export function packBits(values: ArrayLike<number>, bits: number): Uint8Array {
+  const out = new Uint8Array(Math.ceil((values.length * bits) / 8));
+  let bit = 0;
+  for (let i = 0; i < values.length; i++, bit += bits) {
+    for (let b = 0; b < bits; b++) if ((values[i] >> b) & 1) out[(bit + b) >> 3] |= 1 << ((bit + b) & 7);
+  }
+  return out;
+}
+
+export function unpackBits(bytes: Uint8Array, count: number, bits: number): Int32Array {
+  const out = new Int32Array(count);
+  let bit = 0;
+  for (let i = 0; i < count; i++, bit += bits) {
+    let v = 0;
+    for (let b = 0; b < bits; b++) if ((bytes[(bit + b) >> 3] >> ((bit + b) & 7)) & 1) v |= 1 << b;
+    out[i] = v;
+  }
+  return out;
+}
+
+/** The model as a packed manifest and its weight bytes. */
+export function packModel(model: tf.LayersModel): { manifest: PackedManifest; data: Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  const weights: PackedWeight[] = [];
+  const coded = new Set<string>();
+  let offset = 0;
+  const push = (w: Omit<PackedWeight, 'offset' | 'byteLength'>, bytes: Uint8Array) => {
+    weights.push({ ...w, offset, byteLength: bytes.byteLength });
+    chunks.push(bytes);
+    offset += bytes.byteLength;
+  };
+  for (const layer of model.layers) {
+    layer.weights.forEach((w, i) => {
+      const shape = w.shape as number[];
+      const isKernel = i === 0 && isQuantLayer(layer);
+      const spec = isKernel ? ((layer as QuantLayer).kernelQuantizerSpec as QuantizerSpec | null) : null;
+      const values = (isKernel ? (layer as QuantLayer).quantizedKernel() : w.read()).dataSync() as Float32Array;
+      const codes = spec ? kernelCodes(spec, values) : null;
+      if (codes) {
+        coded.add(layer.name);
+        const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
+        const shifted = codes.codes.map((c) => c - minCode);
+        push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode }, packBits(shifted, codes.bits));
+      } else {
+        push({ name: w.name, shape, storage: 'float32' }, new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)));
+      }
+    });
+  }
+  const data = new Uint8Array(offset);
+  let at = 0;
+  for (const c of chunks) { data.set(c, at); at += c.byteLength; }
+  const topology = model.toJSON(undefined, false) as unknown as { config: { layers: Array<{ config: Record<string, unknown> & { name: string } }> } };
+  // Integer-coded kernels are stored on their grid: drop their kernel quantizers (DoReFa's is not
+  // idempotent); other kernels keep theirs (uniform, LSQ and ternary re-quantize to the same values).
+  for (const l of topology.config.layers) if (coded.has(l.config.name)) l.config.kernel_quantizer = null;
+  return { manifest: { format: PACKED_FORMAT, version: 1, modelTopology: topology, weights }, data };
+}
+
+/** Rebuilds a runnable model from a packed manifest and its bytes; errors name what is wrong. */
+export async function unpackModel(manifest: PackedManifest, data: Uint8Array, where = 'packed model'): Promise<tf.LayersModel> {
+  if (manifest?.format !== PACKED_FORMAT) throw new LowbitError(`${where}: not a lowbit packed manifest (format is ${JSON.stringify(manifest?.format)})`);
+  const needed = manifest.weights.reduce((n, w) => Math.max(n, w.offset + w.byteLength), 0);
+  if (data.byteLength < needed) throw new LowbitError(`${where}: weights file is truncated (${data.byteLength} bytes, the manifest needs ${needed})`);
+  const model = await tf.models.modelFromJSON(manifest.modelTopology as never);
+  const tensors = manifest.weights.map((w) => {
+    const count = w.shape.reduce((a, b) => a * b, 1);
+    const bytes = data.subarray(w.offset, w.offset + w.byteLength);
+    if (w.storage === 'float32') {
+      const copy = new Uint8Array(bytes.byteLength); // aligned copy (a Buffer view may sit at any offset)
+      copy.set(bytes);
+      return tf.tensor(new Float32Array(copy.buffer), w.shape);
+    }
+    const codes = unpackBits(bytes, count, w.bits!);
+    const values = Float32Array.from(codes, (c) => (c + w.minCode! - w.zeroPoint!) * w.scale!);
+    return tf.tensor(values, w.shape);
+  });
+  if (tensors.length !== model.weights.length) throw new LowbitError(`${where}: ${tensors.length} weights in the manifest, the model has ${model.weights.length}`);
+  // Packed in layer order (model.weights lists trainable weights first), so set them layer by layer.
+  let next = 0;
+  for (const layer of model.layers) {
+    const n = layer.weights.length;
+    if (n > 0) layer.setWeights(tensors.slice(next, next + n));
+    next += n;
+  }
+  tf.dispose(tensors);
+  return model;
+}

@@ -1,0 +1,66 @@
+/**
+ * Verification of exported models: run the ONNX file in onnxruntime-node (CPU), or the packed
+ * model in TF.js, on test images and compare with the TF.js model. Node-only.
+ */
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import * as tf from '../backend/tf.js';
+import { batches, DatasetSplits, sequentialOrder } from '../data/dataset.js';
+import { decodeModel, encodeModel } from './onnx-builder.js';
+import { lowerQonnx } from './qonnx-lower.js';
+
+export interface Agreement {
+  images: number;
+  maxAbsDelta: number;
+  top1Agreement: number;
+  accuracy: number;
+  referenceAccuracy: number;
+}
+
+export type Runner = (x: Float32Array, shape: number[]) => Promise<Float32Array>;
+
+/** An onnxruntime session over an ONNX file (QONNX files are lowered to standard ops first). */
+export async function onnxRunner(path: string): Promise<Runner> {
+  let bytes: Uint8Array = readFileSync(path);
+  const decoded = decodeModel(bytes);
+  if ((decoded.opsetImport ?? []).some((o) => o.domain && o.domain !== '')) bytes = encodeModel(lowerQonnx(decoded));
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'] });
+  return async (x, shape) => {
+    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, shape) });
+    return out[session.outputNames[0]].data as Float32Array;
+  };
+}
+
+export function tfRunner(model: tf.LayersModel): Runner {
+  return async (x, shape) => tf.tidy(() => (model.predict(tf.tensor(x, shape)) as tf.Tensor).dataSync() as Float32Array);
+}
+
+const argmax = (v: Float32Array, i: number, k: number) => {
+  let best = 0;
+  for (let j = 1; j < k; j++) if (v[i * k + j] > v[i * k + best]) best = j;
+  return best;
+};
+
+export async function compareRunners(candidate: Runner, reference: Runner, data: DatasetSplits, images: number, batchSize = 100): Promise<Agreement> {
+  const n = Math.min(images, data.test.count);
+  const k = data.numClasses;
+  let maxAbsDelta = 0;
+  let agree = 0;
+  let correct = 0;
+  let refCorrect = 0;
+  for (const b of batches(data.test, data.shape, k, batchSize, sequentialOrder(n))) {
+    const x = b.x.dataSync() as Float32Array;
+    const shape = b.x.shape;
+    const [c, r] = [await candidate(x, shape), await reference(x, shape)];
+    for (let i = 0; i < b.labels.length; i++) {
+      for (let j = 0; j < k; j++) maxAbsDelta = Math.max(maxAbsDelta, Math.abs(c[i * k + j] - r[i * k + j]));
+      const pc = argmax(c, i, k);
+      const pr = argmax(r, i, k);
+      if (pc === pr) agree++;
+      if (pc === b.labels[i]) correct++;
+      if (pr === b.labels[i]) refCorrect++;
+    }
+    tf.dispose([b.x, b.y]);
+  }
+  return { images: n, maxAbsDelta, top1Agreement: agree / n, accuracy: correct / n, referenceAccuracy: refCorrect / n };
+}
