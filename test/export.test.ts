@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { tf, buildModel, dorefaModel, quantizeModel, summary } from '../src/index.js';
+import { saveModelDir } from '../src/node.js';
+import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
+import { encodeModel } from '../src/export/onnx-builder.js';
+import { lowerQonnx } from '../src/export/qonnx-lower.js';
+import { packBits, unpackBits, packModel, unpackModel } from '../src/export/packed.js';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'lowbit-export-'));
+const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const lowbit = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+async function runOrt(model: ReturnType<typeof exportOnnx>['model'], x: tf.Tensor): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
+  return out[s.outputNames[0]].data as Float32Array;
+}
+
+test('ONNX exports (float, QDQ, QONNX lowered) match TF.js on every reference model, float and quantized', async () => {
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 7);
+  for (const name of ['lenet5', 'vgg-small', 'resnet20', 'mobilenet-tiny']) {
+    const m = buildModel(name, { seed: 1 });
+    const variants: Array<[string, tf.LayersModel]> = [['float', m], ['W1/A2', await dorefaModel(m, { wbits: 1, abits: 2 })],
+      ['ternary + binary activations', await quantizeModel(m, { kernelQuantizer: 'ternary', inputQuantizer: 'binary' })]];
+    for (const [label, model] of variants) {
+      const ref = (model.predict(x) as tf.Tensor).dataSync();
+      const scale = Math.max(...Array.from(ref, Math.abs));
+      for (const target of ['float', 'qdq', 'qonnx'] as const) {
+        const { model: om } = exportOnnx(model, target);
+        const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
+        const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+        // Quantized activations can round to the neighbouring level on a last-bit difference.
+        assert.ok(err < (label === 'float' ? 1e-4 : 2e-3), `${name} ${label} ${target}: relative error ${err}`);
+      }
+    }
+  }
+});
+
+test('QDQ stores integer weights as int8 with DequantizeLinear; QONNX uses Quant and BipolarQuant', async () => {
+  const q = await dorefaModel(buildModel('lenet5'), { wbits: 2, abits: 4 });
+  const qdq = exportOnnx(q, 'qdq').model;
+  const ops = qdq.graph!.node!.map((n) => n.opType);
+  assert.ok(ops.filter((o) => o === 'DequantizeLinear').length >= 4 && ops.includes('QuantizeLinear'));
+  assert.ok(qdq.graph!.initializer!.some((t) => t.name === 'conv2_w_int8' && t.dataType === 3));
+  const w1 = await dorefaModel(buildModel('lenet5'), { wbits: 1, abits: 32 });
+  const qonnx = exportOnnx(w1, 'qonnx').model;
+  assert.ok(qonnx.graph!.node!.some((n) => n.opType === 'BipolarQuant' && n.domain === 'qonnx.custom_op.general'));
+  assert.ok(exportOnnx(q, 'qonnx').model.graph!.node!.some((n) => n.opType === 'Quant'));
+  const notes = exportCapabilities(w1, 'qdq');
+  assert.match(notes.join('\n'), /conv2: binary weights have no 1-bit type in QDQ; stored as int8 ±1/);
+});
+
+test('bit packing round-trips every width from 1 to 8', () => {
+  for (let bits = 1; bits <= 8; bits++) {
+    const values = Array.from({ length: 37 }, (_, i) => (i * 7919) % (2 ** bits));
+    const packed = packBits(values, bits);
+    assert.equal(packed.length, Math.ceil((37 * bits) / 8));
+    assert.deepEqual(Array.from(unpackBits(packed, 37, bits)), values);
+  }
+});
+
+test('packed models reload with the same predictions and take the bytes summary predicts (within 5%)', async () => {
+  const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 8);
+  for (const wbits of [1, 2, 4]) {
+    const q = await dorefaModel(buildModel('lenet5', { seed: 2 }), { wbits, abits: 32 });
+    const { manifest, data } = packModel(q);
+    const predicted = summary(q).totalBytes;
+    assert.ok(Math.abs(data.byteLength - predicted) / predicted < 0.05, `W${wbits}: ${data.byteLength} bytes vs ${predicted}`);
+    const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+    const a = (q.predict(x) as tf.Tensor).dataSync();
+    const b = (back.predict(x) as tf.Tensor).dataSync();
+    a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-3 * Math.max(1, Math.abs(v)), `W${wbits} logit ${i}: ${v} vs ${b[i]}`));
+  }
+});
+
+test('export and verify from the CLI; bad input gets one clear error and leaves no partial output', async () => {
+  const dir = tmp();
+  const q = await dorefaModel(buildModel('lenet5', { seed: 3 }), { wbits: 1, abits: 2 });
+  await saveModelDir(q, dir);
+  writeFileSync(join(dir, 'lowbit.json'), JSON.stringify({ dataset: 'mnist' }));
+  const e = lowbit(['export', dir, '--format', 'qdq,qonnx,packed']);
+  assert.equal(e.status, 0, e.stderr);
+  assert.match(e.stderr, /qdq: conv2: binary weights have no 1-bit type in QDQ/);
+  const v = lowbit(['verify', dir, '--images', '200']);
+  assert.equal(v.status, 0, v.stderr + v.stdout);
+  assert.match(v.stdout, /qdq\s+ok\s+top-1 agreement 100.00%/);
+  assert.match(v.stdout, /packed\s+ok/);
+  // A truncated packed weights file.
+  truncateSync(join(dir, 'export', 'packed', 'packed.bin'), 100);
+  const t = lowbit(['verify', dir, '--format', 'packed', '--images', '10']);
+  assert.notEqual(t.status, 0);
+  assert.match(t.stderr.trim(), /^lowbit: error: .*packed: weights file is truncated \(100 bytes/);
+  // A model.json that is not a TF.js LayersModel.
+  const bad = tmp();
+  writeFileSync(join(bad, 'model.json'), JSON.stringify({ hello: 'world' }));
+  const b = lowbit(['export', bad, '--format', 'qdq']);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr.trim(), /^lowbit: error: .*model.json: not a TF.js LayersModel/);
+  assert.equal(existsSync(join(bad, 'export')), false);
+  // A layer ONNX export does not support: one error naming it, no file written.
+  const rnn = tmp();
+  const input = tf.input({ shape: [6, 3] });
+  const out = tf.layers.dense({ units: 2, name: 'head' }).apply(tf.layers.simpleRNN({ units: 4, name: 'rnn' }).apply(input) as tf.SymbolicTensor) as tf.SymbolicTensor;
+  await saveModelDir(tf.model({ inputs: input, outputs: out }), rnn);
+  const u = lowbit(['export', rnn, '--format', 'onnx,packed']);
+  assert.equal(u.status, 2);
+  assert.match(u.stderr.trim(), /^lowbit: error: cannot export rnn \(SimpleRNN\) to ONNX/);
+  assert.ok(!existsSync(join(rnn, 'export')) || readdirSync(join(rnn, 'export')).length === 0, 'no partial output');
+  assert.equal(readFileSync(join(dir, 'export', 'model.qdq.onnx')).byteLength > 1000, true);
+});
