@@ -1,0 +1,189 @@
+/**
+ * Relaxed Quantization and Semi-Relaxed Quantization over a learned grid ĝ = α·G.
+ *
+ * RQ — Louizos, Reisser, Blankevoort, Gavves & Welling, "Relaxed Quantization for Discretized
+ * Neural Networks", ICLR 2019 (verified from the paper's text, srq.md §1): logistic noise of
+ * scale σ puts a categorical π over the grid, π_i = Sig((ĝ_i + α/2 − x)/σ) − Sig((ĝ_i − α/2 − x)/σ),
+ * truncated to the grid's support and renormalised, with a fuzz ε. RQ draws a concrete sample
+ * z = softmax((log π + Gumbel)/λ) and returns Σ z_i ĝ_i; RQ-ST returns the hard one-hot of the same
+ * Gumbel argmax with the concrete sample's gradient.
+ *
+ * SRQ — Lee, Yun, Hwang & Yang, arXiv:1911.12990 (ICCV 2021 as CPQ). The paper's full text was not
+ * available: this is srq.md §2.2's RECONSTRUCTION. Forward: the mode of π (= round-and-clip).
+ * Backward: the multi-class straight-through estimator, ∂r̃/∂π := I, so ∂L/∂π_i = ĝ_i·∂L/∂x̂ flows
+ * through π into x, α and σ, and α also gets Σ_i r̃_i G_i·∂L/∂x̂. No temperature.
+ *
+ * DropBits (srq.md §3.2, also a RECONSTRUCTION): grid points are grouped into nested bit shells;
+ * per element and step, the shell of bit k survives with probability (1 − p)^(k−1); π is masked
+ * before the argmax. The (b−1)-bit core is never dropped.
+ *
+ * Test time (training = false), every method: α·clip(round(x/α), G_min, G_max).
+ * Numerics: log π_i = logσ(b_i) + logσ(−a_i) + log(1 − e^(−α/σ)) with a_i, b_i the standardised bin
+ * edges — no cancellation, finite for |x| = 1e6, zeros and subnormals.
+ */
+import * as tf from '../backend/tf.js';
+import { withGradient } from './common.js';
+import { nextNoiseSeed } from './noise.js';
+
+export type RelaxedMethod = 'rq' | 'rq-st' | 'srq';
+
+export interface RelaxedOptions {
+  method: RelaxedMethod;
+  bits: number;
+  /** Signed grid [−2^(b−1), 2^(b−1) − 1] (weights) or unsigned [0, 2^b − 1] (post-ReLU activations). */
+  signed: boolean;
+  /** Concrete temperature λ (RQ, RQ-ST). */
+  temperature?: number;
+  /** DropBits drop rate p per bit above the core (SRQ; 0 = off). */
+  dropBits?: number;
+  /** Fuzz ε added to every π_i (RQ's Algorithm 1). */
+  epsilon?: number;
+  /** Local grid half-width in σ units (RQ §2.2, δ = 3); used when it is narrower than the grid. */
+  delta?: number;
+  training: boolean;
+}
+
+export function relaxedGrid(bits: number, signed: boolean): number[] {
+  const lo = signed ? -(2 ** (bits - 1)) : 0;
+  return Array.from({ length: 2 ** bits }, (_, i) => lo + i);
+}
+
+/** The bit shell of each grid point: 1 for the (b−1)-bit core … b for the outermost points. */
+export function bitShells(grid: number[], signed: boolean): number[] {
+  return grid.map((g) => {
+    for (let k = 1; k <= 32; k++) {
+      const inside = signed ? g >= -(2 ** (k - 1)) && g <= 2 ** (k - 1) - 1 : g <= 2 ** k - 1;
+      if (inside) return Math.max(1, k);
+    }
+    return 32;
+  });
+}
+
+/** α·clip(round(x/α), G_min, G_max): the deterministic quantizer every method uses at test time. */
+export function roundToGrid(x: tf.Tensor, alpha: tf.Tensor, bits: number, signed: boolean): tf.Tensor {
+  const g = relaxedGrid(bits, signed);
+  return tf.tidy(() => tf.mul(tf.clipByValue(tf.round(tf.div(x, alpha)), g[0], g[g.length - 1]), alpha));
+}
+
+/** log σ(z) = −softplus(−z). (TF.js's own logSigmoid keeps its input in a closure, which breaks inside tidy.) */
+const logSigmoid = (z: tf.Tensor) => tf.neg(tf.softplus(tf.neg(z)));
+
+/**
+ * log π over the grid offsets, shape [...x.shape, W]: the (local) grid points n(x) + o for
+ * o = −h … h, with out-of-range points masked out. Returns log-probabilities (normalised over
+ * the support, plus the ε fuzz) and the grid integers G per slot.
+ */
+function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: number[], epsilon: number, delta: number): { logp: tf.Tensor; G: tf.Tensor } {
+  const K = grid.length;
+  const lo = grid[0];
+  const hi = grid[K - 1];
+  const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
+  const h = Math.ceil(delta * ratio);
+  const local = 2 * h + 1 < K;
+  const xe = tf.expandDims(x, -1);
+  let G: tf.Tensor;
+  if (local) {
+    // Integer grid slots around the nearest point, built from a copy of x outside the gradient
+    // tape (their choice has no gradient, and TF.js comparisons have no gradient functions).
+    const xCopy = tf.tensor(xe.dataSync(), xe.shape);
+    const centre = tf.clipByValue(tf.round(tf.div(xCopy, alpha.dataSync()[0])), lo, hi);
+    G = tf.add(centre, tf.range(-h, h + 1)); // may leave the range: masked below
+  } else {
+    G = tf.reshape(tf.tensor1d(grid), [...new Array(x.rank).fill(1), K]);
+  }
+  const g = tf.mul(G, alpha);
+  const halfAlpha = tf.mul(alpha, 0.5);
+  const a = tf.div(tf.sub(tf.sub(g, halfAlpha), xe), sigma); // lower edge, standardised
+  const b = tf.div(tf.sub(tf.add(g, halfAlpha), xe), sigma); // upper edge
+  const logWidth = tf.log(tf.neg(tf.expm1(tf.neg(tf.div(alpha, sigma))))); // log(1 − e^(−α/σ))
+  let logits = tf.add(tf.add(logSigmoid(b), logSigmoid(tf.neg(a))), logWidth);
+  if (local) {
+    // Slots off the grid get log π = −1e30 (arithmetic mask: LogicalAnd has no gradient in TF.js).
+    const valid = tf.mul(tf.cast(tf.greaterEqual(G, lo), 'float32'), tf.cast(tf.lessEqual(G, hi), 'float32'));
+    logits = tf.add(logits, tf.mul(tf.sub(valid, 1), 1e30));
+  }
+  // Truncate to the support and renormalise (softmax), then RQ's fuzz: (π + ε)/(1 + Kε).
+  const p = tf.div(tf.add(tf.softmax(logits), epsilon), 1 + K * epsilon);
+  return { logp: tf.log(p), G };
+}
+
+export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, o: RelaxedOptions): tf.Tensor {
+  if (!o.training) return roundToGrid(x, alpha, o.bits, o.signed);
+  const grid = relaxedGrid(o.bits, o.signed);
+  return tf.tidy(() => {
+    const { logp, G } = categorical(x, alpha, sigma, grid, o.epsilon ?? 1e-6, o.delta ?? 3);
+    const W = logp.shape[logp.rank - 1];
+    if (o.method === 'srq') {
+      let masked = logp;
+      if ((o.dropBits ?? 0) > 0) masked = tf.add(logp, dropBitsLogMask(G, x.shape, o.bits, o.signed, o.dropBits!));
+      const onehot = tf.cast(tf.oneHot(tf.argMax(masked, -1), W), 'float32');
+      return srqSelect(tf.exp(logp), onehot, G, alpha);
+    }
+    const u = tf.randomUniform(logp.shape, 1e-6, 1 - 1e-6, 'float32', nextNoiseSeed());
+    const gumbel = tf.neg(tf.log(tf.neg(tf.log(u))));
+    const z = tf.softmax(tf.div(tf.add(logp, gumbel), o.temperature ?? 1));
+    const g = tf.mul(G, alpha);
+    const soft = tf.sum(tf.mul(z, g), -1);
+    if (o.method === 'rq') return soft;
+    const hard = tf.sum(tf.mul(tf.cast(tf.oneHot(tf.argMax(z, -1), W), 'float32'), g), -1);
+    return stPair(hard, soft);
+  });
+}
+
+/** value = hard, gradient → soft (RQ-ST's straight-through Gumbel-softmax). */
+const stPair = withGradient(([hard], save) => {
+  void save;
+  return { value: tf.clone(hard), gradFunc: (dy) => [tf.zerosLike(dy), dy] };
+});
+
+/**
+ * SRQ's selection: value Σ_i r̃_i ĝ_i with r̃ the one-hot mode; gradients ∂/∂π_i = ĝ_i·dy and
+ * ∂/∂α = Σ (Σ_i r̃_i G_i)·dy (the multi-class STE, srq.md §2.2).
+ */
+function srqSelect(probs: tf.Tensor, onehot: tf.Tensor, G: tf.Tensor, alpha: tf.Tensor): tf.Tensor {
+  const picked = tf.sum(tf.mul(onehot, G), -1); // Σ r̃_i G_i
+  const f = withGradient(([p, a, pk, grid], save) => {
+    save([a, pk, grid]); // saved tensors outlive the forward pass's tidy scopes
+    return {
+      value: tf.mul(pk, a),
+      gradFunc: (dy, [sa, spk, sg]) => [
+        tf.mul(tf.expandDims(dy, -1), tf.mul(sg, sa)),
+        tf.reshape(tf.sum(tf.mul(dy, spk)), sa.shape),
+        tf.zerosLike(spk),
+        tf.zerosLike(sg),
+      ],
+    };
+  });
+  void probs.shape;
+  return f(probs, alpha, picked, G);
+}
+
+/**
+ * log-mask (0 or −1e30) for DropBits. Shell k = the smallest k whose k-bit grid holds the point;
+ * shell 1 (the 1-bit core) always survives; per element, the gate of bit k (k = 2 … b) is open
+ * with probability 1 − p and shell k survives iff gates 2 … k are all open.
+ */
+function dropBitsLogMask(G: tf.Tensor, elemShape: number[], bits: number, signed: boolean, p: number): tf.Tensor {
+  return tf.tidy(() => {
+    const shell = shellOf(G, signed);
+    let alive: tf.Tensor = tf.ones([...elemShape, 1]);
+    let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, 1), 'float32');
+    for (let k = 2; k <= bits; k++) {
+      const gate = tf.cast(tf.greaterEqual(tf.randomUniform([...elemShape, 1], 0, 1, 'float32', nextNoiseSeed()), p), 'float32');
+      alive = tf.mul(alive, gate);
+      survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, k), 'float32'), alive));
+    }
+    return tf.mul(tf.sub(1, survive), -1e30);
+  });
+}
+
+function shellOf(G: tf.Tensor, signed: boolean): tf.Tensor {
+  // signed: g ≥ 0 → needs k with g ≤ 2^(k−1) − 1 → k = ceil(log2(g + 1)) + 1; g < 0 → k = ceil(log2(−g)) + 1.
+  // unsigned: k = ceil(log2(g + 1)), at least 1.
+  const log2 = (t: tf.Tensor) => tf.div(tf.log(t), Math.LN2);
+  if (signed) {
+    const mag = tf.where(tf.greaterEqual(G, 0), tf.add(G, 1), tf.neg(G));
+    return tf.add(tf.ceil(tf.sub(log2(mag), 1e-6)), 1);
+  }
+  return tf.maximum(tf.ceil(tf.sub(log2(tf.add(G, 1)), 1e-6)), 1);
+}

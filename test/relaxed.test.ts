@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../src/index.js';
+import { relaxedQuantize, roundToGrid, relaxedGrid, bitShells, RelaxedOptions } from '../src/quantizers/relaxed.js';
+import { setNoiseState } from '../src/quantizers/noise.js';
+
+const alpha = () => tf.scalar(0.5);
+const sigma = () => tf.scalar(0.5 / 3);
+const arr = (t: tf.Tensor) => Array.from(t.dataSync(), (v) => v + 0); // + 0 turns −0 into 0
+const opts = (method: RelaxedOptions['method'], extra: Partial<RelaxedOptions> = {}): RelaxedOptions => ({ method, bits: 2, signed: true, training: true, ...extra });
+
+test('grids and bit shells: 2-bit weights {−2,−1,0,1}·α, activations {0..3}·α; nested shells', () => {
+  assert.deepEqual(relaxedGrid(2, true), [-2, -1, 0, 1]);
+  assert.deepEqual(relaxedGrid(2, false), [0, 1, 2, 3]);
+  assert.deepEqual(bitShells(relaxedGrid(3, true), true), [3, 3, 2, 1, 1, 2, 3, 3]);
+});
+
+test('test time: every method is round-and-clip on the grid', () => {
+  const x = tf.tensor([-3, -0.7, -0.2, 0.1, 0.26, 0.9]);
+  const expected = [-1, -0.5, 0, 0, 0.5, 0.5]; // round(x/α) clipped to [−2, 1]
+  for (const m of ['rq', 'rq-st', 'srq'] as const) assert.deepEqual(arr(relaxedQuantize(x, alpha(), sigma(), opts(m, { training: false }))), expected);
+});
+
+test('SRQ forward equals round-and-clip (the mode of π); RQ-ST is on the grid; RQ lies in [g_min, g_max]', () => {
+  setNoiseState(1);
+  const x = tf.randomUniform([500], -1.5, 1.2, 'float32', 3);
+  assert.deepEqual(arr(relaxedQuantize(x, alpha(), sigma(), opts('srq'))), arr(roundToGrid(x, alpha(), 2, true)));
+  const st = arr(relaxedQuantize(x, alpha(), sigma(), opts('rq-st')));
+  st.forEach((v) => assert.ok([-1, -0.5, 0, 0.5].includes(v), `RQ-ST value ${v}`));
+  const rq = arr(relaxedQuantize(x, alpha(), sigma(), opts('rq', { temperature: 1 })));
+  assert.ok(rq.every((v) => v >= -1 - 1e-6 && v <= 0.5 + 1e-6));
+  assert.ok(rq.some((v) => ![-1, -0.5, 0, 0.5].includes(v)), 'the concrete relaxation leaves the grid');
+});
+
+test('no NaN or Inf in values or gradients for ±1e6, zeros and subnormals, with the full and the local grid', () => {
+  const x = tf.tensor([1e6, -1e6, 0, 1e-40, -1e-42, 0.3]);
+  for (const bits of [2, 8]) {
+    for (const m of ['rq', 'rq-st', 'srq'] as const) {
+      const f = (t: tf.Tensor, a: tf.Tensor, s: tf.Tensor) => tf.sum(relaxedQuantize(t, a, s, opts(m, { bits, dropBits: m === 'srq' ? 0.3 : 0 })));
+      const grads = tf.grads(f)([x, alpha(), sigma()]);
+      for (const g of grads) assert.ok(arr(g).every(Number.isFinite), `${m} ${bits}-bit gradient: ${arr(g)}`);
+      assert.ok(arr(relaxedQuantize(x, alpha(), sigma(), opts(m, { bits }))).every(Number.isFinite));
+    }
+  }
+});
+
+test('SRQ backward: the multi-class STE gives a smooth, positive slope inside the grid and ∂/∂σ ≠ 0', () => {
+  const x = tf.tensor([-0.6, -0.3, 0.1, 0.2]);
+  const [gx, , gs] = tf.grads((t: tf.Tensor, a: tf.Tensor, s: tf.Tensor) => tf.sum(relaxedQuantize(t, a, s, opts('srq'))))([x, alpha(), sigma()]);
+  arr(gx).forEach((v) => assert.ok(v > 0.3 && v < 1.6, `slope ${v}`));
+  assert.ok(arr(gs).some((v) => Math.abs(v) > 1e-4));
+});
+
+test('DropBits: p = 1 keeps only the 1-bit core {−1, 0}; p = 0 changes nothing; the core is never dropped', () => {
+  setNoiseState(5);
+  const x = tf.randomUniform([400], -1.5, 1, 'float32', 9);
+  const all = arr(relaxedQuantize(x, alpha(), sigma(), opts('srq', { dropBits: 1 })));
+  all.forEach((v) => assert.ok(v === -0.5 || v === 0, `p=1 value ${v}`));
+  assert.deepEqual(arr(relaxedQuantize(x, alpha(), sigma(), opts('srq', { dropBits: 0 }))), arr(roundToGrid(x, alpha(), 2, true)));
+  const some = arr(relaxedQuantize(x, alpha(), sigma(), opts('srq', { dropBits: 0.5 })));
+  assert.ok(some.some((v, i) => v !== arr(roundToGrid(x, alpha(), 2, true))[i]), 'p=0.5 drops some levels');
+});
