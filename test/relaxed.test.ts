@@ -60,3 +60,36 @@ test('DropBits: p = 1 keeps only the 1-bit core {−1, 0}; p = 0 changes nothing
   const some = arr(relaxedQuantize(x, alpha(), sigma(), opts('srq', { dropBits: 0.5 })));
   assert.ok(some.some((v, i) => v !== arr(roundToGrid(x, alpha(), 2, true))[i]), 'p=0.5 drops some levels');
 });
+
+test('SRQ + DropBits and RQ layers: learned α and σ train, eval-mode kernels have ≤ 4 values, same seed → same weights, save/load', async () => {
+  const { buildModel, quantizeModel, train, subset } = await import('../src/index.js');
+  const { loadMnist, saveModelDir, modelDirHandler } = await import('../src/node.js');
+  const { mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const full = loadMnist();
+  const r = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+  const data = { ...full, train: subset(full.train, r(96), 784), val: subset(full.val, r(32), 784), test: subset(full.test, r(32), 784) };
+  const run = async (kind: 'srq' | 'rq') => {
+    const q = await quantizeModel(buildModel('lenet5', { seed: 1 }), {
+      kernelQuantizer: { kind, bits: 2, dropBits: kind === 'srq' ? 0.2 : undefined }, inputQuantizer: { kind, bits: 2, initAlpha: 0.5 },
+    });
+    await train(q, data, { epochs: 1, batchSize: 32, learningRate: 1e-2, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 4, skipValidation: true });
+    return q;
+  };
+  for (const kind of ['srq', 'rq'] as const) {
+    const a = await run(kind);
+    const b = await run(kind);
+    assert.deepEqual(a.getWeights().map(arr), b.getWeights().map(arr), `${kind}: same seed, same weights`);
+    const conv2 = a.getLayer('conv2') as unknown as { quantizedKernel(): tf.Tensor; weights: tf.LayerVariable[] };
+    const logAlpha = conv2.weights.find((w) => w.originalName.endsWith('kernel_log_alpha'))!.read().dataSync()[0];
+    assert.notEqual(logAlpha, Math.log(0.05), `${kind}: α was trained`);
+    const values = new Set(arr(conv2.quantizedKernel()));
+    assert.ok(values.size <= 4, `${kind}: ${values.size} values`);
+    const dir = mkdtempSync(join(tmpdir(), 'lowbit-srq-'));
+    await saveModelDir(a, dir);
+    const back = await tf.loadLayersModel(modelDirHandler(dir));
+    const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5);
+    assert.deepEqual(arr(back.predict(x) as tf.Tensor), arr(a.predict(x) as tf.Tensor));
+  }
+});

@@ -25,7 +25,7 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array[] {
     return e;
   });
   const header = {
-    version: 1, epoch: ckpt.epoch, step: ckpt.step, rngState: ckpt.rngState, history: ckpt.history,
+    version: 1, epoch: ckpt.epoch, step: ckpt.step, rngState: ckpt.rngState, noiseState: ckpt.noiseState, history: ckpt.history,
     modelWeights: entries(ckpt.modelWeights), optimizerWeights: entries(ckpt.optimizerWeights),
   };
   const json = Buffer.from(JSON.stringify(header));
@@ -40,7 +40,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   if (bytes.length < 8 || Buffer.from(bytes.subarray(0, 4)).toString() !== MAGIC) throw bad('bad magic');
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   if (8 + headerLength > bytes.length) throw bad('truncated header');
-  let header: { epoch: number; step: number; rngState: number; history: Checkpoint['history'];
+  let header: { epoch: number; step: number; rngState: number; noiseState?: number; history: Checkpoint['history'];
     modelWeights: TensorEntry[]; optimizerWeights: TensorEntry[] };
   try {
     header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString());
@@ -56,7 +56,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     return { name: e.name, shape: e.shape, dtype: e.dtype, data };
   });
   return {
-    epoch: header.epoch, step: header.step, rngState: header.rngState, history: header.history,
+    epoch: header.epoch, step: header.step, rngState: header.rngState, noiseState: header.noiseState, history: header.history,
     modelWeights: tensors(header.modelWeights), optimizerWeights: tensors(header.optimizerWeights),
   };
 }

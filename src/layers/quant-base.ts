@@ -58,9 +58,9 @@ export function buildSlot(layer: tf.layers.Layer, slot: QuantizerSlot | null, pr
   slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, [], 'float32', tf.initializers.constant({ value: p.init })));
 }
 
-export function applySlot(slot: QuantizerSlot | null, x: tf.Tensor): tf.Tensor {
+export function applySlot(slot: QuantizerSlot | null, x: tf.Tensor, training = false): tf.Tensor {
   if (slot == null) return x;
-  return slot.quantizer.apply(x, slot.role, slot.params.map((p) => p.read()));
+  return slot.quantizer.apply(x, slot.role, slot.params.map((p) => p.read()), training);
 }
 
 export function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

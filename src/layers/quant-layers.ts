@@ -81,10 +81,11 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
 
   protected abstract op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, fusedRelu: boolean): tf.Tensor;
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {
     return tf.tidy(() => {
-      const x = applySlot(this.inputQ, single(inputs));
-      const k = applySlot(this.kernelQ, this.kernel.read());
+      const training = kwargs.training === true;
+      const x = applySlot(this.inputQ, single(inputs), training);
+      const k = applySlot(this.kernelQ, this.kernel.read(), training);
       const fuse = this.activationName === 'relu' || this.activationName === 'linear';
       const y = this.op(x, k, this.bias?.read(), this.activationName === 'relu');
       return fuse ? y : applyActivation(y, this.activationName);
@@ -253,8 +254,8 @@ export class QuantActivation extends tf.layers.Layer {
     return this.slot?.quantizer.precision ?? 32;
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
-    return tf.tidy(() => applySlot(this.slot, single(inputs)));
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {
+    return tf.tidy(() => applySlot(this.slot, single(inputs), kwargs.training === true));
   }
 
   override computeOutputShape(inputShape: Shape): Shape {

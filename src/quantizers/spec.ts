@@ -10,6 +10,7 @@ import { checkBits } from './common.js';
 import { binaryMeanScaled, dorefaActivation, dorefaWeight } from './dorefa.js';
 import { ternary } from './ternary.js';
 import { lsq, pact, uniform } from './uniform.js';
+import { relaxedQuantize } from './relaxed.js';
 
 export type QuantizerSpec =
   | { kind: 'none' }
@@ -18,10 +19,12 @@ export type QuantizerSpec =
   | { kind: 'ternary'; form?: 'twn' | 'wrpn' }
   | { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number }
   | { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
-  | { kind: 'pact'; bits: number; initAlpha?: number };
+  | { kind: 'pact'; bits: number; initAlpha?: number }
+  /** Relaxed quantization (rq, rq-st) and SRQ over a learned grid α·G; σ = α/3 at init. */
+  | { kind: 'rq' | 'rq-st' | 'srq'; bits: number; temperature?: number; dropBits?: number; initAlpha?: number };
 
 export type QuantizerKind = QuantizerSpec['kind'];
-export const quantizerKinds: readonly QuantizerKind[] = ['none', 'dorefa', 'binary', 'ternary', 'uniform', 'lsq', 'pact'];
+export const quantizerKinds: readonly QuantizerKind[] = ['none', 'dorefa', 'binary', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq'];
 
 /** Where a quantizer is applied: a layer's kernel or its input activations. */
 export type QuantizerRole = 'weight' | 'activation';
@@ -37,8 +40,11 @@ export interface Quantizer {
   /** Bits per value after quantization (32 for none). */
   readonly precision: number;
   readonly params: readonly QuantizerParam[];
-  /** q(x) for the given role; `params` holds the layer's tensors for `this.params`, in order. */
-  apply(x: tf.Tensor, role: QuantizerRole, params?: tf.Tensor[]): tf.Tensor;
+  /**
+   * q(x) for the given role; `params` holds the layer's tensors for `this.params`, in order;
+   * `training` selects the training-time rule where it differs (RQ/SRQ; default false).
+   */
+  apply(x: tf.Tensor, role: QuantizerRole, params?: tf.Tensor[], training?: boolean): tf.Tensor;
 }
 
 /** Names: 'none', 'binary', 'ternary', 'dorefaK', 'uniformK', 'lsqK', 'pactK' (K = bits, e.g. 'dorefa2'). */
@@ -53,7 +59,8 @@ export function specFromName(name: string): QuantizerSpec {
 
 /** Validates a spec (object or name); errors name the offending field. */
 export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer'): QuantizerSpec {
-  const s = typeof spec === 'string' ? specFromName(spec) : spec;
+  // A JSON round trip drops undefined fields, which TF.js's config conversion cannot take.
+  const s = typeof spec === 'string' ? specFromName(spec) : spec != null && typeof spec === 'object' ? JSON.parse(JSON.stringify(spec)) as QuantizerSpec : spec;
   if (s == null || typeof s !== 'object' || !('kind' in s)) throw new LowbitError(`${where}: expected a quantizer spec like {kind: 'dorefa', bits: 2}, got ${JSON.stringify(spec)}`);
   switch (s.kind) {
     case 'none': case 'binary':
@@ -72,6 +79,11 @@ export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer')
       return s;
     case 'pact':
       checkBits(s.bits, `${where} (pact)`, 1, 32);
+      return s;
+    case 'rq': case 'rq-st': case 'srq':
+      checkBits(s.bits, `${where} (${s.kind})`, 1, 16);
+      if (s.dropBits != null && !(s.dropBits >= 0 && s.dropBits < 1)) throw new LowbitError(`${where} (${s.kind}): dropBits must be in [0, 1), got ${s.dropBits}`);
+      if (s.temperature != null && !(s.temperature > 0)) throw new LowbitError(`${where} (${s.kind}): temperature must be > 0, got ${s.temperature}`);
       return s;
     default:
       throw new LowbitError(`${where}: unknown quantizer kind ${JSON.stringify((s as { kind: unknown }).kind)}: choose one of ${quantizerKinds.join(', ')}`);
@@ -98,6 +110,14 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
     case 'pact':
       return { spec: s, precision: s.bits, params: [{ name: 'pact_alpha', init: s.initAlpha ?? 6 }],
         apply: (x, _role, p) => pact(x, p![0], s.bits) };
+    case 'rq': case 'rq-st': case 'srq': {
+      const alpha0 = s.initAlpha ?? 0.05;
+      return { spec: s, precision: s.bits, params: [{ name: 'log_alpha', init: Math.log(alpha0) }, { name: 'log_sigma', init: Math.log(alpha0 / 3) }],
+        apply: (x, role, p, training) => relaxedQuantize(x, tf.exp(p![0]), tf.exp(p![1]), {
+          method: s.kind, bits: s.bits, signed: role === 'weight', temperature: s.temperature, training: training ?? false,
+          dropBits: role === 'weight' ? s.dropBits ?? 0 : 0, // DropBits acts on weights only (srq.md §3.1)
+        }) };
+    }
   }
 }
 
@@ -113,5 +133,6 @@ export function valueSet(spec: QuantizerSpec, role: QuantizerRole): string {
     case 'uniform': return `{(i − z)·s : i = q_min…q_max} (${spec.bits}-bit ${spec.signed === false ? 'unsigned' : 'signed'})`;
     case 'lsq': return `{i·s : i = q_min…q_max} (${spec.bits}-bit, learned s)`;
     case 'pact': return `{i·α/${2 ** spec.bits - 1} : i = 0…${2 ** spec.bits - 1}} (learned α)`;
+    case 'rq': case 'rq-st': case 'srq': return role === 'weight' ? `{i·α : i = −${2 ** (spec.bits - 1)}…${2 ** (spec.bits - 1) - 1}} (learned α)` : `{i·α : i = 0…${2 ** spec.bits - 1}} (learned α)`;
   }
 }

@@ -27,6 +27,8 @@ export interface Checkpoint {
   step: number;
   /** Shuffling RNG state after the last completed epoch. */
   rngState: number;
+  /** Quantizer-noise state (Gumbel samples, DropBits masks) after the last completed epoch. */
+  noiseState?: number;
   history: EpochRecord[];
   modelWeights: StoredTensor[];
   optimizerWeights: StoredTensor[];

@@ -8,6 +8,7 @@ import * as tf from '../backend/tf.js';
 import { batches, DatasetSplits, disposeBatch, ExampleSet, shuffledOrder } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
+import { getNoiseState, setNoiseState } from '../quantizers/noise.js';
 import { Checkpoint, CheckpointStore, EpochRecord, restoreTensor, storeTensors } from './checkpoint.js';
 import { crossEntropy, evaluate, Forward, LossFn, modelForward } from './evaluate.js';
 import { makeOptimizer, OptimizerConfig, setLearningRate } from './optimizer.js';
@@ -73,6 +74,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
   const variables = config.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
   const decayed = config.weightDecay > 0 ? kernelVariables(model) : [];
   const rng = new Rng(config.seed ^ 0x5eed5eed);
+  setNoiseState(config.seed ^ 0x0a15e5ed);
   const fullSteps = Math.ceil(data.train.count / config.batchSize);
   const stepsPerEpoch = Math.min(fullSteps, config.maxStepsPerEpoch ?? fullSteps);
   const totalSteps = stepsPerEpoch * config.epochs;
@@ -90,6 +92,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       tf.dispose(named.map((w) => w.tensor));
     }
     rng.setState(resumed.rngState);
+    if (resumed.noiseState != null) setNoiseState(resumed.noiseState);
     history = resumed.history.slice();
     step = resumed.step;
     startEpoch = resumed.epoch;
@@ -146,7 +149,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
     if (hooks.checkpoints) {
       const optimizerWeights = await optimizer.getWeights();
       await hooks.checkpoints.save({
-        epoch, step, rngState: rng.getState(), history,
+        epoch, step, rngState: rng.getState(), noiseState: getNoiseState(), history,
         modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
         optimizerWeights: await storeTensors(optimizerWeights),
       });
