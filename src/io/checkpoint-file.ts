@@ -56,7 +56,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
     return { name: e.name, shape: e.shape, dtype: e.dtype, data };
   });
   return {
-    epoch: header.epoch, step: header.step, rngState: header.rngState, noiseState: header.noiseState, history: header.history,
+    epoch: header.epoch, step: header.step, rngState: header.rngState, ...(header.noiseState != null ? { noiseState: header.noiseState } : {}), history: header.history,
     modelWeights: tensors(header.modelWeights), optimizerWeights: tensors(header.optimizerWeights),
   };
 }
