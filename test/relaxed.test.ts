@@ -93,3 +93,18 @@ test('SRQ + DropBits and RQ layers: learned α and σ train, eval-mode kernels h
     assert.deepEqual(arr(back.predict(x) as tf.Tensor), arr(a.predict(x) as tf.Tensor));
   }
 });
+
+test('SRQ recipe: all layers quantized, the first layer sees float pixels, α_w starts at the MSE-optimal step', async () => {
+  const { buildModel, isQuantLayer } = await import('../src/index.js');
+  const { relaxedModel, mseOptimalAlpha } = await import('../src/methods/srq/index.js');
+  const teacher = buildModel('lenet5', { seed: 2 });
+  const q = await relaxedModel(teacher, { method: 'srq', wbits: 2, abits: 2, dropBits: 0.1 });
+  const quant = q.layers.filter(isQuantLayer);
+  assert.deepEqual(quant.map((l) => [l.name, l.kernelBits, l.inputBits]), [['conv1', 2, 32], ['conv2', 2, 2], ['fc1', 2, 2], ['fc2', 2, 2]]);
+  const w = teacher.getLayer('conv2').getWeights()[0];
+  const alpha = mseOptimalAlpha(w, 2);
+  const mse = (a: number) => tf.mean(tf.squaredDifference(roundToGrid(w, tf.scalar(a), 2, true), w)).dataSync()[0];
+  assert.ok(mse(alpha) <= mse(alpha * 1.2) && mse(alpha) <= mse(alpha * 0.8), 'a local MSE minimum');
+  const logAlpha = q.getLayer('conv2').weights.find((v) => v.originalName.endsWith('kernel_log_alpha'))!.read().dataSync()[0];
+  assert.ok(Math.abs(Math.exp(logAlpha) - alpha) < 1e-6);
+});

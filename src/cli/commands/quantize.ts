@@ -6,12 +6,13 @@ import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
+import { relaxedConfig, relaxedModel } from '../../methods/srq/index.js';
 import { quantizeModel } from '../../layers/quantize-model.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';
-import { parseChoice, parseInteger, parseNonNegative } from '../options.js';
+import { parseChoice, parseInteger, parseNonNegative, parsePositive } from '../options.js';
 import { inOutputDir, prepareRun, runTraining, saveRun, TrainingFlags } from '../run-training.js';
 
-export const quantizeMethods = ['dorefa', 'dcq'] as const;
+export const quantizeMethods = ['dorefa', 'dcq', 'rq', 'rq-st', 'srq'] as const;
 
 export interface QuantizeCommandOptions extends TrainingFlags {
   method: string;
@@ -27,6 +28,9 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   bnRecal: string;
   finetuneEpochs: string;
   cacheBudgetMb: string;
+  // RQ / SRQ
+  dropbits?: string;
+  temperature?: string;
 }
 
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> {
@@ -44,6 +48,30 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const label = `${meta.model ?? 'model'}/${dataset} ${tag}`;
   const defaultOut = join('runs', `${meta.model ?? 'model'}-${dataset}-${tag}-s${o.seed}`);
   const common = { method, wbits, abits, model: meta.model ?? null, teacher: o.teacher, quantizeConfig: qconfig };
+
+  if (method === 'rq' || method === 'rq-st' || method === 'srq') {
+    const recipe = {
+      method, wbits, abits,
+      dropBits: o.dropbits != null ? parseNonNegative(o.dropbits, '--dropbits') : undefined,
+      temperature: o.temperature != null ? parsePositive(o.temperature, '--temperature') : undefined,
+    };
+    if (recipe.dropBits != null && recipe.dropBits >= 1) throw new LowbitError(`--dropbits must be below 1, got ${recipe.dropBits}`);
+    relaxedConfig(recipe, 'any'); // validates the combination before any work
+    const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}` : ''}-w${wbits}a${abits}`;
+    await runTraining({
+      flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
+      defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
+      makeModel: async (data) => {
+        const teacher = await loadModelDir(o.teacher);
+        checkInputs(teacher, data.shape, o.teacher, dataset);
+        const quantized = await relaxedModel(teacher, recipe);
+        teacher.dispose();
+        return quantized;
+      },
+      metadata: { kind: 'quantized', ...common, ...recipe, reconstruction: method === 'srq' ? 'SRQ forward/backward and DropBits follow srq.md §2.2/§3.2 (paper text unavailable)' : null },
+    });
+    return;
+  }
 
   if (method === 'dorefa') {
     await runTraining({
