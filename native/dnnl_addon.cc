@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <sstream>
+#include <thread>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,17 +16,25 @@ using namespace dnnl;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-static engine& eng() { static engine e(engine::kind::cpu, 0); return e; }
-static stream& strm() { static stream s(eng()); return s; }
+// Engine, stream and primitive cache live for the whole process and are never destroyed: static
+// destructors would run in an arbitrary order at exit (a primitive outliving its engine crashes).
+static engine& eng() { static engine* e = new engine(engine::kind::cpu, 0); return *e; }
+static stream& strm() { static stream* s = new stream(eng()); return *s; }
 
 struct Cached { primitive prim; };
-static std::unordered_map<std::string, Cached> cache;
+static std::unordered_map<std::string, Cached>& cache = *new std::unordered_map<std::string, Cached>();
 // Worker threads may each load this addon: one lock guards the cache and the stream (each call
 // already uses every core through OpenMP, so serialising calls costs nothing).
 static std::mutex mu;
 
+// Keyed by thread too: a oneDNN primitive sizes its (thread-local) scratchpad in the thread that
+// creates it, so a primitive made by one worker thread must not run on another.
 static std::string key_of(const char* kind, const int32_t* p, size_t n) {
+  std::ostringstream tid;
+  tid << std::this_thread::get_id();
   std::string k(kind);
+  k += '@';
+  k += tid.str();
   for (size_t i = 0; i < n; i++) { k += ','; k += std::to_string(p[i]); }
   return k;
 }

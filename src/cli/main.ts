@@ -4,6 +4,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { LowbitError } from '../errors.js';
 import { lowbitVersion } from '../io/run-info.js';
 import { modelNames } from '../models/index.js';
+import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { verifyCommand } from './commands/verify.js';
@@ -20,6 +21,7 @@ program
   .configureOutput({ outputError: (str, write) => write(str.startsWith('error:') ? `lowbit: ${str}` : str) })
   .addHelpText('after', `
 Examples:
+  $ lowbit demo
   $ lowbit train --model lenet5 --dataset mnist --epochs 3
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion --resume
@@ -74,6 +76,15 @@ trainingOptions(program.command('quantize')
   .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
+
+program.command('demo')
+  .description('train a float lenet5 on the embedded MNIST subset, quantize it with DoReFa W1, DCQ W1 and SRQ W2/A2, print a table and write lowbit-demo/report.html')
+  .option('--out <dir>', 'output directory (rerunning reuses finished steps)', 'lowbit-demo')
+  .option('--epochs <n>', 'teacher epochs (quantized runs get one fewer)', '3')
+  .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
+  .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
+  .option('--quiet', 'no progress output')
+  .action(demoCommand);
 
 program.command('export')
   .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear), qonnx (Quant/BipolarQuant), packed (real bit-widths)')

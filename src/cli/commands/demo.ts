@@ -1,0 +1,114 @@
+/**
+ * `lowbit demo`: the whole story on the embedded MNIST subset in a few minutes — a float lenet5,
+ * then DoReFa W1, DCQ W1 and SRQ W2/A2 from it — a comparison table, and
+ * lowbit-demo/report.html. Rerunning reuses every finished step. Node-only.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '../../backend/tf.js';
+import { loadMnist } from '../../data/load.js';
+import { FileCheckpointStore } from '../../io/checkpoint-file.js';
+import { LOWBIT_JSON, loadModelDir, saveModelDir, writeJsonAtomic } from '../../io/model-dir.js';
+import { checkWritableDir } from '../../io/out-dir.js';
+import { progressHooks } from '../../io/progress.js';
+import { gitCommit, lowbitVersion } from '../../io/run-info.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { isQuantLayer } from '../../layers/quant-layers.js';
+import { dorefaConfig, dorefaModel } from '../../methods/dorefa/index.js';
+import { runDcq } from '../../methods/dcq/run.js';
+import { relaxedModel } from '../../methods/srq/index.js';
+import { buildModel } from '../../models/index.js';
+import { reportHtml, ReportRow } from '../../report/html.js';
+import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../../report/plots.js';
+import { summary } from '../../report/summary.js';
+import { evaluate, modelForward } from '../../train/evaluate.js';
+import { train, TrainConfig } from '../../train/loop.js';
+import type { EpochRecord } from '../../train/checkpoint.js';
+import { parseBackend, useBackend } from '../backend-choice.js';
+import { parseInteger } from '../options.js';
+
+interface StepResult { run: string; method: string; bits: string; accuracy: number; bytes: number; compression: number; seconds: number; history: EpochRecord[] }
+
+export async function demoCommand(o: { out: string; backend: string; epochs: string; quiet?: boolean; maxSteps?: string }): Promise<void> {
+  const epochs = parseInteger(o.epochs, '--epochs', 1);
+  const maxSteps = o.maxSteps != null ? parseInteger(o.maxSteps, '--max-steps', 1) : undefined;
+  checkWritableDir(o.out);
+  const backend = await useBackend(parseBackend(o.backend), o.quiet);
+  const data = loadMnist();
+  mkdirSync(o.out, { recursive: true });
+  const base: TrainConfig = { epochs, batchSize: 64, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'step' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: maxSteps };
+  const results: StepResult[] = [];
+
+  /** Trains (or reuses) one run directory. */
+  const step = async (run: string, method: string, bits: string, make: () => Promise<tf.LayersModel>, config: TrainConfig) => {
+    const dir = join(o.out, run);
+    if (existsSync(join(dir, LOWBIT_JSON))) {
+      results.push(JSON.parse(readFileSync(join(dir, LOWBIT_JSON), 'utf8')).demo as StepResult);
+      return;
+    }
+    const started = performance.now();
+    const model = await make();
+    const r = await train(model, data, config, { checkpoints: new FileCheckpointStore(dir), ...progressHooks({ label: `demo ${run}`, totalEpochs: config.epochs, quiet: o.quiet }) });
+    await finish(run, method, bits, model, r.history, started);
+  };
+  const finish = async (run: string, method: string, bits: string, model: tf.LayersModel, history: EpochRecord[], started: number) => {
+    const dir = join(o.out, run);
+    const test = evaluate(modelForward(model), data.test, data.shape, data.numClasses);
+    const s = summary(model);
+    const result: StepResult = { run, method, bits, accuracy: test.accuracy, bytes: s.totalBytes, compression: s.compression, seconds: (performance.now() - started) / 1000, history };
+    await saveModelDir(model, dir);
+    writeJsonAtomic(join(dir, LOWBIT_JSON), { kind: method === 'float' ? 'float' : 'quantized', model: 'lenet5', dataset: 'mnist', backend, demo: result });
+    results.push(result);
+    model.dispose();
+  };
+
+  const teacherDir = join(o.out, 'float');
+  await step('float', 'float', '32/32', async () => buildModel('lenet5', { seed: 0 }), base);
+  const quantEpochs = Math.max(1, epochs - 1);
+  const fine: TrainConfig = { ...base, epochs: quantEpochs, learningRate: 5e-4 };
+  await step('dorefa-w1', 'DoReFa', '1/32', async () => dorefaModel(await loadModelDir(teacherDir), { wbits: 1, abits: 32 }), fine);
+  const dcqDir = join(o.out, 'dcq-w1');
+  if (existsSync(join(dcqDir, LOWBIT_JSON))) {
+    results.push(JSON.parse(readFileSync(join(dcqDir, LOWBIT_JSON), 'utf8')).demo as StepResult);
+  } else {
+    const started = performance.now();
+    const r = await runDcq({ teacherDir, modelName: 'lenet5', dataset: 'mnist', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }), train: fine,
+      lastLoss: 'ce', backend, outDir: dcqDir, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
+    await finish('dcq-w1', 'DCQ', '1/32', r.model, [], started);
+  }
+  await step('srq-w2a2', 'SRQ + DropBits', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2, dropBits: 0.1 }), fine);
+
+  // The table.
+  const rows: ReportRow[] = results.map((r) => ({ run: r.run, method: r.method, bits: r.bits, accuracy: r.accuracy, kib: r.bytes / 1024, compression: r.compression, seconds: r.seconds }));
+  const line = (c: string[]) => `${c[0].padEnd(10)} ${c[1].padEnd(15)} ${c[2].padEnd(6)} ${c[3].padStart(9)} ${c[4].padStart(10)} ${c[5].padStart(11)} ${c[6].padStart(6)}`;
+  process.stdout.write(`${line(['run', 'method', 'W/A', 'accuracy', 'weights', 'compression', 'time'])}\n`);
+  for (const r of rows) process.stdout.write(`${line([r.run, r.method, r.bits, `${(r.accuracy * 100).toFixed(2)}%`, `${r.kib.toFixed(1)} KiB`, `${r.compression.toFixed(1)}×`, `${r.seconds.toFixed(0)}s`])}\n`);
+
+  // The report.
+  const teacher = await loadModelDir(teacherDir);
+  const hist: Array<{ model: string; value: number }> = [];
+  const sample = (values: ArrayLike<number>, label: string) => { for (let i = 0; i < values.length; i += 5) hist.push({ model: label, value: values[i] }); };
+  sample(teacher.getLayer('conv2').getWeights()[0].dataSync(), 'float teacher');
+  const bitsRows: Array<{ run: string; layer: string; bits: number }> = [];
+  for (const run of ['dorefa-w1', 'srq-w2a2']) {
+    const m = await loadModelDir(join(o.out, run));
+    const l = m.getLayer('conv2');
+    if (isQuantLayer(l)) sample(l.quantizedKernel().dataSync(), run);
+    for (const layer of m.layers.filter((x) => x.countParams() > 0 && /Conv|Dense/.test(x.getClassName()))) bitsRows.push({ run, layer: layer.name, bits: isQuantLayer(layer) ? layer.kernelBits : 32 });
+    m.dispose();
+  }
+  teacher.dispose();
+  const curves = results.flatMap((r) => r.history.map((h) => ({ run: r.run, epoch: h.epoch, valAccuracy: h.valAccuracy * 100 })));
+  const plots = [
+    { caption: 'Test accuracy against the bytes of the weights at their bit-widths (summary()).', svg: await renderSvg(accuracyVsSize(results.map((r) => ({ run: r.run, method: r.method, accuracy: r.accuracy * 100, kib: r.bytes / 1024, bits: r.bits })))) },
+    { caption: 'Training curves (DCQ trains sections separately, so it has no end-to-end curve).', svg: await renderSvg(trainingCurves(curves)) },
+    { caption: 'Weight bits per layer (DoReFa keeps the first and last layers float; SRQ quantizes all).', svg: await renderSvg(layerBits(bitsRows)) },
+    { caption: 'Histograms of conv2 kernel values before and after quantization (every 5th weight).', svg: await renderSvg(weightHistograms(hist)) },
+  ];
+  const html = reportHtml('lowbit demo: lenet5 on the MNIST subset',
+    `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section. ${data.description}. Backend: ${backend}.`,
+    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ and DropBits are reconstructions (see README).`);
+  writeFileAtomic(join(o.out, 'report.html'), html);
+  writeJsonAtomic(join(o.out, 'results.json'), { backend, epochs, results });
+  process.stdout.write(`report: ${join(o.out, 'report.html')}\n`);
+}
