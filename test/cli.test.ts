@@ -123,3 +123,16 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, dcq, got 'magic'/);
   assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
 });
+
+test('lowbit demo trains four runs, prints the table and writes a self-contained report', () => {
+  const out = join(tmp(), 'demo');
+  const r = lowbit(['demo', '--out', out, '--epochs', '2', '--max-steps', '3', '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  for (const run of ['float', 'dorefa-w1', 'dcq-w1', 'srq-w2a2']) assert.match(r.stdout, new RegExp(`^${run}\\s`, 'm'));
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.ok(!/<script|src="http/.test(html), 'self-contained');
+  const again = lowbit(['demo', '--out', out, '--epochs', '2', '--max-steps', '3', '--quiet']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal(again.stdout, r.stdout, 'a rerun reuses the finished runs');
+});

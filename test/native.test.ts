@@ -106,3 +106,27 @@ test('lenet5 and mobilenet-tiny gradients on native = cpu', { skip }, async () =
     cpu.forEach((c, i) => assertClose(native[i], c, `${name} gradient ${i}`, 1e-3));
   }
 });
+
+test('native kernels work in worker threads, including shapes the main thread already ran', { skip }, async () => {
+  const { Worker } = await import('node:worker_threads');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const nodeEntry = new URL('../src/node.js', import.meta.url).href;
+  const run = `const { tf, setBackend } = await import(${JSON.stringify(nodeEntry)});
+await setBackend('native');
+const x = tf.randomUniform([4, 12, 12, 3], 0, 1, 'float32', 1);
+const f = tf.randomUniform([3, 3, 3, 8], -1, 1, 'float32', 2);
+const g = tf.grad((t) => tf.sum(tf.conv2d(t, f, 1, 'same')))(x);
+return Array.from(g.dataSync()).slice(0, 20);`;
+  const inMain = await (new Function(`return (async () => { ${run} })()`) as () => Promise<number[]>)();
+  const file = join(mkdtempSync(join(tmpdir(), 'lowbit-worker-')), 'w.mjs');
+  writeFileSync(file, `import { parentPort } from 'node:worker_threads';\nconst out = await (async () => { ${run} })();\nparentPort.postMessage(out);\n`);
+  const inWorker = await new Promise<number[]>((resolve, reject) => {
+    const w = new Worker(file);
+    w.once('message', (m) => { resolve(m as number[]); void w.terminate(); });
+    w.once('error', reject);
+  });
+  assertClose(inWorker, inMain, 'conv gradient in a worker vs the main thread', 1e-5);
+  await setBackend('wasm');
+});
