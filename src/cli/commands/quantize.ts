@@ -61,13 +61,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
     await runTraining({
       flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
-      makeModel: async (data) => {
-        const teacher = await loadModelDir(o.teacher);
-        checkInputs(teacher, data.shape, o.teacher, dataset);
-        const quantized = await relaxedModel(teacher, recipe);
-        teacher.dispose();
-        return quantized;
-      },
+      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe)),
       metadata: { kind: 'quantized', ...common, ...recipe, reconstruction: method === 'srq' ? 'SRQ forward/backward and DropBits follow srq.md §2.2/§3.2 (paper text unavailable)' : null },
     });
     return;
@@ -76,13 +70,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   if (method === 'dorefa') {
     await runTraining({
       flags: o, dataset, label, defaultOut,
-      makeModel: async (data) => {
-        const teacher = await loadModelDir(o.teacher);
-        checkInputs(teacher, data.shape, o.teacher, dataset);
-        const quantized = await quantizeModel(teacher, qconfig);
-        teacher.dispose();
-        return quantized;
-      },
+      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => quantizeModel(t, qconfig)),
       metadata: { kind: 'quantized', ...common },
     });
     return;
@@ -120,6 +108,18 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       result.model.dispose();
     }
   });
+}
+
+/** Loads the teacher, checks its input shape against the dataset, and quantizes it. */
+async function fromTeacher(dir: string, shape: readonly number[], dataset: string,
+  quantize: (teacher: tf.LayersModel) => Promise<tf.LayersModel>): Promise<tf.LayersModel> {
+  const teacher = await loadModelDir(dir);
+  try {
+    checkInputs(teacher, shape, dir, dataset);
+    return await quantize(teacher);
+  } finally {
+    teacher.dispose();
+  }
 }
 
 function checkInputs(teacher: tf.LayersModel, shape: readonly number[], dir: string, dataset: string): void {
