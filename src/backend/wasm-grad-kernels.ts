@@ -69,7 +69,7 @@ interface Conv2DBackpropFilterAttrs {
  * one forward convolution (XNNPACK) over re-laid-out tensors: the input x_padᵀ [Ci, Hp, Wp, B] (batch
  * and channels swapped), the filter dyᵀ [OH, OW, B, Co], stride 1 and dilation = the forward stride;
  * its output [Ci, ≥KH, ≥KW, Co] is cropped to the filter size and transposed to HWIO.
- * (8–9× faster than an im2col + matmul formulation on the wasm backend.)
+ * (Several times faster than an im2col + matmul formulation on the wasm backend, measured during development.)
  */
 function conv2DBackpropFilter({ inputs, backend, attrs }: KernelArgs<Conv2DBackpropFilterAttrs>): TensorInfo {
   const { x, dy } = inputs;
@@ -157,7 +157,7 @@ interface Conv2DBackpropInputAttrs {
 /**
  * dx = 'valid' correlation of the stride-dilated, re-padded dy with the filter flipped in space and
  * with its in/out channels swapped — one XNNPACK convolution. Replaces wasm's own kernel, which
- * profiling showed to be the slowest kernel of a training step (about 5× slower than this).
+ * profiling showed to be the slowest kernel of a training step.
  */
 function conv2DBackpropInput({ inputs, backend, attrs }: KernelArgs<Conv2DBackpropInputAttrs>): TensorInfo {
   const { dy, filter } = inputs;
