@@ -57,7 +57,7 @@ export function layerBits(rows: Array<{ run: string; layer: string; bits: number
     encoding: {
       x: { field: 'layer', type: 'nominal', sort: null },
       xOffset: { field: 'run' },
-      y: { field: 'bits', type: 'quantitative', scale: { type: 'log', domain: [1, 32] } },
+      y: { field: 'bits', type: 'quantitative', scale: { domain: [0, 32] }, axis: { values: [1, 2, 4, 8, 16, 32] } },
       color: { field: 'run', type: 'nominal' },
     },
   } as vl.TopLevelSpec;

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { reportHtml } from '../src/report/html.js';
+import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../src/report/plots.js';
+
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+
+async function sampleReport(): Promise<string> {
+  const points = [{ run: 'float', method: 'float', accuracy: 98, kib: 1690, bits: '32/32' }, { run: 'w1', method: 'DoReFa', accuracy: 97.5, kib: 82, bits: '1/32' }];
+  const plots = [
+    { caption: 'accuracy', svg: await renderSvg(accuracyVsSize(points)) },
+    { caption: 'curves', svg: await renderSvg(trainingCurves([{ run: 'float', epoch: 1, valAccuracy: 97 }, { run: 'float', epoch: 2, valAccuracy: 98 }])) },
+    { caption: 'bits', svg: await renderSvg(layerBits([{ run: 'w1', layer: 'conv2', bits: 1 }, { run: 'w1', layer: 'fc2', bits: 32 }])) },
+    { caption: 'hist', svg: await renderSvg(weightHistograms([{ model: 'float', value: 0.1 }, { model: 'float', value: -0.2 }, { model: 'w1', value: 0.15 }])) },
+  ];
+  return reportHtml('lowbit test report', 'intro <b>escaped</b>', [{ run: 'w1', method: 'DoReFa', bits: '1/32', accuracy: 0.975, kib: 82, compression: 20.5, seconds: 3 }], plots, 'footer');
+}
+
+test('the report is one self-contained HTML file with inline SVG plots and escaped text', async () => {
+  const html = await sampleReport();
+  assert.equal((html.match(/<svg/g) ?? []).length, 4);
+  assert.ok(!/<script|<link|src="/.test(html), 'no scripts or external resources');
+  assert.ok(html.includes('intro &lt;b&gt;escaped&lt;/b&gt;'));
+  assert.match(html, /<td>97.50 %<\/td>/);
+});
+
+test('the report renders in headless Chromium', { skip: chromium ? false : 'Debian chromium is not installed (apt-get install chromium)' }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-report-'));
+  writeFileSync(join(dir, 'report.html'), await sampleReport());
+  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${join(dir, 'profile')}`];
+  const dom = execFileSync(chromium!, [...flags, '--dump-dom', `file://${join(dir, 'report.html')}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 });
+  assert.equal((dom.match(/<svg/g) ?? []).length, 4, 'Chromium parsed four SVG plots');
+  execFileSync(chromium!, [...flags, '--window-size=1000,1600', `--screenshot=${join(dir, 'shot.png')}`, `file://${join(dir, 'report.html')}`], { stdio: 'ignore', timeout: 60_000 });
+  assert.ok(statSync(join(dir, 'shot.png')).size > 20_000, 'a non-trivial screenshot');
+});
