@@ -104,6 +104,7 @@ program.command('verify')
   .option('--max-delta <x>', 'largest allowed |Δlogit| (an activation level that rounds the other way moves logits by ~0.1)', '0.5')
   .option('--min-agreement <x>', 'smallest allowed top-1 agreement', '0.999')
   .option('--backend <name>', 'TF.js backend for the reference', 'auto')
+  .option('--ort-optimizations <level>', "onnxruntime graph optimizations: basic (folds constants; checks the graph's semantics), all (lets ORT fuse QDQ into dynamically quantized integer kernels), extended, disabled", 'basic')
   .option('--json <file>', 'also write the results as JSON')
   .action(verifyCommand);
 

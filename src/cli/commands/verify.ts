@@ -11,10 +11,11 @@ import { useBackend, parseBackend } from '../backend-choice.js';
 import { ExportFormat, exportFormats, onnxTargetOf } from './export.js';
 
 export async function verifyCommand(dir: string, o: { format?: string; images: string; dataset?: string; dataDir?: string;
-  maxDelta: string; minAgreement: string; backend: string; json?: string }): Promise<void> {
+  maxDelta: string; minAgreement: string; backend: string; json?: string; ortOptimizations: string }): Promise<void> {
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a model directory written by lowbit`);
   const images = parseInteger(o.images, '--images', 1);
   const maxDelta = parsePositive(o.maxDelta, '--max-delta');
+  const optimizations = parseChoice(o.ortOptimizations, '--ort-optimizations', ['disabled', 'basic', 'extended', 'all'] as const);
   const minAgreement = parsePositive(o.minAgreement, '--min-agreement');
   const exportDir = join(dir, 'export');
   const path = (f: ExportFormat) => (f === 'packed' ? join(exportDir, PACKED_DIR) : join(exportDir, onnxFileName(onnxTargetOf(f))));
@@ -33,11 +34,11 @@ export async function verifyCommand(dir: string, o: { format?: string; images: s
   const results: Record<string, unknown> = {};
   let failed = false;
   for (const f of formats) {
-    const candidate = f === 'packed' ? tfRunner(await readPacked(path(f))) : await onnxRunner(path(f));
+    const candidate = f === 'packed' ? tfRunner(await readPacked(path(f))) : await onnxRunner(path(f), optimizations);
     const a = await compareRunners(candidate, reference, data, images);
     const ok = a.top1Agreement >= minAgreement && a.maxAbsDelta <= maxDelta;
     failed ||= !ok;
-    results[f] = { ...a, ok, runtime: f === 'packed' ? 'tfjs' : 'onnxruntime-node' };
+    results[f] = { ...a, ok, runtime: f === 'packed' ? 'tfjs' : `onnxruntime-node (graph optimizations: ${optimizations})` };
     process.stdout.write(`${f.padEnd(6)} ${ok ? 'ok  ' : 'FAIL'} top-1 agreement ${(a.top1Agreement * 100).toFixed(2)}%  max|Δlogit| ${a.maxAbsDelta.toExponential(2)}  ` +
       `accuracy ${(a.accuracy * 100).toFixed(2)}% (TF.js ${(a.referenceAccuracy * 100).toFixed(2)}%) on ${a.images} ${datasetName} test images\n`);
   }
