@@ -14,8 +14,7 @@ export function checkBits(bits: unknown, where: string, min = 1, max = 32): numb
  * round(x) with the straight-through estimator: forward round half to even (tf.round, as ONNX
  * and numpy), backward ∂/∂x = 1. TF.js's own round has a zero gradient.
  */
-export const roundSTE: (x: tf.Tensor) => tf.Tensor = withGradient(([x], save) => {
-  void save;
+export const roundSTE: (x: tf.Tensor) => tf.Tensor = withGradient(([x]) => {
   return { value: tf.round(x), gradFunc: (dy: tf.Tensor) => dy };
 });
 

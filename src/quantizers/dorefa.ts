@@ -17,8 +17,7 @@ export function quantizeK(r: tf.Tensor, bits: number): tf.Tensor {
  * sign(0) = +1. E is a constant for the gradient and the sign's gradient is the identity, so
  * ∂L/∂w = ∂L/∂q. Values: {−E, +E}.
  */
-export const binaryMeanScaled = withGradient(([w], save) => {
-  void save;
+export const binaryMeanScaled = withGradient(([w]) => {
   const value = tf.tidy(() => tf.mul(signPlusOne(w), tf.mean(tf.abs(w))));
   return { value, gradFunc: (dy: tf.Tensor) => dy };
 });
@@ -73,8 +72,7 @@ export function dorefaGradient(x: tf.Tensor, bits: number, seed: number): tf.Ten
   checkBits(bits, 'dorefaGradient', 1, 32);
   if (bits === 32) return x;
   const n = 2 ** bits - 1;
-  const f = withGradient(([input], save) => {
-    void save;
+  const f = withGradient(([input]) => {
     return {
       value: tf.clone(input),
       gradFunc: (dy: tf.Tensor) => tf.tidy(() => {

@@ -131,8 +131,7 @@ export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor
 }
 
 /** value = hard, gradient → soft (RQ-ST's straight-through Gumbel-softmax). */
-const stPair = withGradient(([hard], save) => {
-  void save;
+const stPair = withGradient(([hard]) => {
   return { value: tf.clone(hard), gradFunc: (dy) => [tf.zerosLike(dy), dy] };
 });
 
@@ -154,7 +153,6 @@ function srqSelect(probs: tf.Tensor, onehot: tf.Tensor, G: tf.Tensor, alpha: tf.
       ],
     };
   });
-  void probs.shape;
   return f(probs, alpha, picked, G);
 }
 

@@ -7,8 +7,7 @@ import { insideMask, withGradient } from './common.js';
  * α = mean{|w| : |w| > Δ}, q(w) = α·sign(w)·[|w| > Δ]. Gradient: STE (∂L/∂w = ∂L/∂q).
  * Values: {−α, 0, +α}.
  */
-export const ternaryTWN = withGradient(([w], save) => {
-  void save;
+export const ternaryTWN = withGradient(([w]) => {
   const value = tf.tidy(() => {
     const a = tf.abs(w);
     const delta = tf.mul(tf.mean(a), 0.7);
