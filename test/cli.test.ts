@@ -136,3 +136,30 @@ test('lowbit demo trains four runs, prints the table and writes a self-contained
   assert.equal(again.status, 0, again.stderr);
   assert.equal(again.stdout, r.stdout, 'a rerun reuses the finished runs');
 });
+
+test('lowbit run: recipes are validated field by field, run, appended to results.json, and resumed', () => {
+  const dir = tmp();
+  const bad = join(dir, 'bad.json');
+  writeFileSync(bad, JSON.stringify({ name: 'x y', dataset: 'cifar', teacher: { model: 'lenet5', epochs: 0 }, runs: [{ method: 'magic', wbits: [33], epochs: 1, extra: 1 }] }));
+  const b = lowbit(['run', bad]);
+  assert.equal(b.status, 2);
+  const msg = b.stderr.trim();
+  for (const field of ['/name must match pattern', '/dataset must be equal to one of the allowed values (mnist, fashion-mnist)', '/runs/0/method', '/runs/0/wbits/0 must be <= 32', "/runs/0 must NOT have additional properties 'extra'"]) {
+    assert.ok(msg.includes(field), `${field} in: ${msg}`);
+  }
+  const recipe = join(dir, 'ok.json');
+  writeFileSync(recipe, JSON.stringify({ name: 'smoke', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 },
+    runs: [{ method: 'dorefa', wbits: [1], epochs: 1, seeds: [0, 1], maxSteps: 2 }] }));
+  const out = join(dir, 'out');
+  const r = lowbit(['run', recipe, '--out', out, '--quiet']);
+  assert.equal(r.status, 0, r.stderr);
+  const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+  assert.deepEqual(results.runs.map((x: { id: string }) => x.id), ['teacher', 'dorefa-w1a32-e1-s0', 'dorefa-w1a32-e1-s1']);
+  assert.ok(results.runs.every((x: { testAccuracy: number }) => x.testAccuracy > 0));
+  const again = lowbit(['run', recipe, '--out', out]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /results.json exists: pass --resume/);
+  const resumed = lowbit(['run', recipe, '--out', out, '--resume', '--quiet']);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stdout, /smoke: 3 runs/);
+});

@@ -40,3 +40,12 @@ test('the package root exports tf and setBackend', async () => {
   assert.equal(lowbit.tf.getBackend(), 'wasm');
   await assert.rejects(lowbit.setBackend('webgl'), /unknown backend 'webgl': choose one of wasm, cpu/);
 });
+
+test('every recipe under recipes/ validates against the published schema', async () => {
+  const { readdirSync } = await import('node:fs');
+  const { validateRecipe, RECIPE_SCHEMA_PATH } = await import('../src/cli/commands/run.js');
+  const dir = dirname(RECIPE_SCHEMA_PATH);
+  const recipes = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'recipe.schema.json');
+  assert.ok(recipes.length > 0);
+  for (const f of recipes) validateRecipe(JSON.parse(readFileSync(join(dir, f), 'utf8')), f);
+});

@@ -9,6 +9,7 @@ import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { verifyCommand } from './commands/verify.js';
 import { quantizeCommand } from './commands/quantize.js';
+import { runCommand } from './commands/run.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
 
@@ -85,6 +86,14 @@ program.command('demo')
   .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
   .option('--quiet', 'no progress output')
   .action(demoCommand);
+
+program.command('run')
+  .description('run an experiment recipe (JSON, schema recipes/recipe.schema.json); finished runs are appended to OUT/results.json')
+  .argument('<recipe>', 'recipe file')
+  .option('--out <dir>', 'output directory (default runs/NAME)')
+  .option('--resume', 'skip the runs already in results.json')
+  .option('--quiet', 'no progress output')
+  .action(runCommand);
 
 program.command('export')
   .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear), qonnx (Quant/BipolarQuant), packed (real bit-widths)')

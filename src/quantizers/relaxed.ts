@@ -48,7 +48,7 @@ export function relaxedGrid(bits: number, signed: boolean): number[] {
   return Array.from({ length: 2 ** bits }, (_, i) => lo + i);
 }
 
-/** The bit shell of each grid point: 1 for the (b−1)-bit core … b for the outermost points. */
+/** The bit shell of each grid point: the smallest k whose k-bit grid holds it (1 = the 1-bit core). */
 export function bitShells(grid: number[], signed: boolean): number[] {
   return grid.map((g) => {
     for (let k = 1; k <= 32; k++) {
