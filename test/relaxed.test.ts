@@ -107,4 +107,12 @@ test('SRQ recipe: all layers quantized, the first layer sees float pixels, α_w 
   assert.ok(mse(alpha) <= mse(alpha * 1.2) && mse(alpha) <= mse(alpha * 0.8), 'a local MSE minimum');
   const logAlpha = q.getLayer('conv2').weights.find((v) => v.originalName.endsWith('kernel_log_alpha'))!.read().dataSync()[0];
   assert.ok(Math.abs(Math.exp(logAlpha) - alpha) < 1e-6);
+  // With a calibration batch, activation grids start at the MSE-optimal step for the teacher's activations.
+  const batch = tf.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 3);
+  const calibrated = await relaxedModel(teacher, { method: 'srq', wbits: 2, abits: 2 }, batch);
+  const inputAlpha = (name: string, m: typeof q) => Math.exp(m.getLayer(name).weights.find((v) => v.originalName.endsWith('input_log_alpha'))!.read().dataSync()[0]);
+  assert.ok(Math.abs(inputAlpha('conv2', q) - 0.5) < 1e-6, 'without calibration: the constant');
+  const probe = tf.model({ inputs: teacher.inputs, outputs: teacher.getLayer('conv2').input as tf.SymbolicTensor });
+  const expected = mseOptimalAlpha(probe.predict(batch) as tf.Tensor, 2, false);
+  assert.ok(Math.abs(inputAlpha('conv2', calibrated) - expected) < 1e-6 * expected, `calibrated α_a ${inputAlpha('conv2', calibrated)} vs ${expected}`);
 });

@@ -76,7 +76,9 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
       lastLoss: 'ce', backend, outDir: dcqDir, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
     await finish('dcq-w1', 'DCQ', '1/32', r.model, [], started);
   }
-  await step('srq-w2a2', 'SRQ + DropBits', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2, dropBits: 0.1 }), fine);
+  const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
+  await step('srq-w2a2', 'SRQ + DropBits', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2, dropBits: 0.1 }, calibration), fine);
+  calibration.dispose();
 
   // The table.
   const rows: ReportRow[] = results.map((r) => ({ run: r.run, method: r.method, bits: r.bits, accuracy: r.accuracy, kib: r.bytes / 1024, compression: r.compression, seconds: r.seconds }));

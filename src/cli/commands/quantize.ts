@@ -2,6 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
+import type { DatasetSplits } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
@@ -61,7 +62,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
     await runTraining({
       flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
-      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe)),
+      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
       metadata: { kind: 'quantized', ...common, ...recipe, reconstruction: method === 'srq' ? 'SRQ forward/backward and DropBits follow srq.md §2.2/§3.2 (paper text unavailable)' : null },
     });
     return;
@@ -108,6 +109,13 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       result.model.dispose();
     }
   });
+}
+
+/** 256 training images (the first ones: the split is already shuffled by class) for calibrating quantizer grids. */
+function calibrationBatch(data: DatasetSplits): tf.Tensor {
+  const n = Math.min(256, data.train.count);
+  const size = data.shape.reduce((a, b) => a * b, 1);
+  return tf.tensor(data.train.images.subarray(0, n * size), [n, ...data.shape]);
 }
 
 /** Loads the teacher, checks its input shape against the dataset, and quantizes it. */

@@ -35,30 +35,58 @@ export function relaxedConfig(r: RelaxedRecipe, firstLayer: string): QuantizeCon
   };
 }
 
-/** The MSE-optimal grid step for w on {−2^(b−1) … 2^(b−1)−1}·α, by a search over α. */
-export function mseOptimalAlpha(w: tf.Tensor, bits: number): number {
+/**
+ * The MSE-optimal grid step for x on {−2^(b−1) … 2^(b−1)−1}·α (signed, weights) or
+ * {0 … 2^b−1}·α (unsigned, post-ReLU activations), by a search over α.
+ */
+export function mseOptimalAlpha(x: tf.Tensor, bits: number, signed = true): number {
   return tf.tidy(() => {
-    const maxAbs = tf.max(tf.abs(w)).dataSync()[0] || 1;
-    let best = { alpha: maxAbs / 2 ** (bits - 1), err: Infinity };
+    const maxAbs = tf.max(tf.abs(x)).dataSync()[0] || 1;
+    const levels = signed ? 2 ** (bits - 1) : 2 ** bits - 1;
+    let best = { alpha: maxAbs / levels, err: Infinity };
     for (let f = 0.05; f <= 1.5; f += 0.05) {
-      const alpha = (f * maxAbs) / 2 ** (bits - 1);
-      const err = tf.mean(tf.squaredDifference(roundToGrid(w, tf.scalar(alpha), bits, true), w)).dataSync()[0];
+      const alpha = (f * maxAbs) / levels;
+      const err = tf.mean(tf.squaredDifference(roundToGrid(x, tf.scalar(alpha), bits, signed), x)).dataSync()[0];
       if (err < best.err) best = { alpha, err };
     }
     return best.alpha;
   });
 }
 
-export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe): Promise<tf.LayersModel> {
+/**
+ * The teacher's inputs to each layer on one calibration batch (inference mode): what the
+ * activation quantizers will see.
+ */
+function layerInputs(teacher: tf.LayersModel, names: string[], batch: tf.Tensor): Map<string, tf.Tensor> {
+  const inputs = names.map((n) => teacher.getLayer(n).input as tf.SymbolicTensor);
+  const probe = tf.model({ inputs: teacher.inputs, outputs: inputs });
+  const outs = probe.predict(batch) as tf.Tensor | tf.Tensor[];
+  const list = Array.isArray(outs) ? outs : [outs];
+  return new Map(names.map((n, i) => [n, list[i]]));
+}
+
+/**
+ * The teacher quantized with the recipe. α_w starts at the MSE-optimal step for each layer's
+ * weights; with a calibration batch, α_a starts at the MSE-optimal step for that layer's
+ * inputs (else at `activationAlpha`); σ = α/3 throughout.
+ */
+export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe, calibration?: tf.Tensor): Promise<tf.LayersModel> {
   const first = teacher.layers.find((l) => ['Conv2D', 'DepthwiseConv2D', 'Dense'].includes(l.getClassName()));
   if (first == null) throw new LowbitError(`${teacher.name} has no Conv2D, DepthwiseConv2D or Dense layer to quantize`);
   const q = await quantizeModel(teacher, relaxedConfig(r, first.name));
-  for (const layer of q.layers.filter(isQuantLayer)) {
-    const alpha = mseOptimalAlpha(layer.weights[0].read(), r.wbits);
+  const quantLayers = q.layers.filter(isQuantLayer);
+  const acts = calibration && r.abits < 32 ? layerInputs(teacher, quantLayers.filter((l) => l.inputBits < 32).map((l) => l.name), calibration) : new Map<string, tf.Tensor>();
+  const set = (layer: tf.layers.Layer, prefix: string, alpha: number) => {
     for (const w of layer.weights) {
-      if (w.originalName.endsWith('kernel_log_alpha')) w.write(tf.scalar(Math.log(alpha)));
-      if (w.originalName.endsWith('kernel_log_sigma')) w.write(tf.scalar(Math.log(alpha / 3)));
+      if (w.originalName.endsWith(`${prefix}_log_alpha`)) w.write(tf.scalar(Math.log(alpha)));
+      if (w.originalName.endsWith(`${prefix}_log_sigma`)) w.write(tf.scalar(Math.log(alpha / 3)));
     }
+  };
+  for (const layer of quantLayers) {
+    set(layer, 'kernel', mseOptimalAlpha(layer.weights[0].read(), r.wbits));
+    const a = acts.get(layer.name);
+    if (a) set(layer, 'input', mseOptimalAlpha(a, r.abits, false));
   }
+  tf.dispose([...acts.values()]);
   return q;
 }
