@@ -1,6 +1,6 @@
 /**
  * `lowbit demo`: the whole story on the embedded MNIST subset in a few minutes — a float lenet5,
- * then DoReFa W1, DCQ W1 and SRQ W2/A2 from it — a comparison table, and
+ * then DoReFa W1, DCQ W1 and SRQ W2/A2 (no DropBits: see README) from it — a comparison table, and
  * lowbit-demo/report.html. Rerunning reuses every finished step. Node-only.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -77,7 +77,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
     await finish('dcq-w1', 'DCQ', '1/32', r.model, [], started);
   }
   const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
-  await step('srq-w2a2', 'SRQ + DropBits', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2, dropBits: 0.1 }, calibration), fine);
+  await step('srq-w2a2', 'SRQ', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration), fine);
   calibration.dispose();
 
   // The table.
@@ -109,7 +109,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   ];
   const html = reportHtml('lowbit demo: lenet5 on the MNIST subset',
     `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section. ${data.description}. Backend: ${backend}.`,
-    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ and DropBits are reconstructions (see README).`);
+    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ is a reconstruction (see README).`);
   writeFileAtomic(join(o.out, 'report.html'), html);
   writeJsonAtomic(join(o.out, 'results.json'), { backend, epochs, results });
   process.stdout.write(`report: ${join(o.out, 'report.html')}\n`);
