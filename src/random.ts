@@ -5,14 +5,8 @@
 
 /** mulberry32: a small, fast 32-bit PRNG returning floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.next();
 }
 
 /** A PRNG whose state can be read and restored (for checkpoints). */
@@ -23,7 +17,7 @@ export class Rng {
     this.state = seed >>> 0;
   }
 
-  /** Float in [0, 1). */
+  /** Float in [0, 1) (mulberry32). */
   next(): number {
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;

@@ -115,7 +115,7 @@ export async function inOutputDir<T>(out: string, work: () => Promise<T>): Promi
 
 /** Evaluates on the test split, saves the model, and writes lowbit.json; prints one result line. */
 export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: string, metadata: Record<string, unknown>,
-  history: EpochRecord[], started: number): Promise<void> {
+  history: EpochRecord[], started: number, announce = true): Promise<void> {
   const { data, config, out } = run;
   const test = evaluate(modelForward(model), data.test, data.shape, data.numClasses);
   await saveModelDir(model, out);
@@ -134,7 +134,7 @@ export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: st
     wallSeconds: (performance.now() - started) / 1000,
     lowbit: lowbitVersion(), commit: gitCommit(), tfjs: tf.version_core, createdAt: new Date().toISOString(),
   });
-  process.stdout.write(`${label}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (loss ${test.loss.toFixed(4)}, ${test.count} images); saved to ${out}\n`);
+  if (announce) process.stdout.write(`${label}: test accuracy ${(test.accuracy * 100).toFixed(2)}% (loss ${test.loss.toFixed(4)}, ${test.count} images); saved to ${out}\n`);
 }
 
 export async function runTraining(job: TrainingJob): Promise<void> {

@@ -139,21 +139,23 @@ const stPair = withGradient(([hard]) => {
  * SRQ's selection: value Σ_i r̃_i ĝ_i with r̃ the one-hot mode; gradients ∂/∂π_i = ĝ_i·dy and
  * ∂/∂α = Σ (Σ_i r̃_i G_i)·dy (the multi-class STE, srq.md §2.2).
  */
+const srqSelectGrad = withGradient(([, a, pk, grid], save) => {
+  // Input 0 (π) carries no value here: it only receives the multi-class STE gradient.
+  save([a, pk, grid]); // saved tensors outlive the forward pass's tidy scopes
+  return {
+    value: tf.mul(pk, a),
+    gradFunc: (dy, [sa, spk, sg]) => [
+      tf.mul(tf.expandDims(dy, -1), tf.mul(sg, sa)),
+      tf.reshape(tf.sum(tf.mul(dy, spk)), sa.shape),
+      tf.zerosLike(spk),
+      tf.zerosLike(sg),
+    ],
+  };
+});
+
 function srqSelect(probs: tf.Tensor, onehot: tf.Tensor, G: tf.Tensor, alpha: tf.Tensor): tf.Tensor {
   const picked = tf.sum(tf.mul(onehot, G), -1); // Σ r̃_i G_i
-  const f = withGradient(([p, a, pk, grid], save) => {
-    save([a, pk, grid]); // saved tensors outlive the forward pass's tidy scopes
-    return {
-      value: tf.mul(pk, a),
-      gradFunc: (dy, [sa, spk, sg]) => [
-        tf.mul(tf.expandDims(dy, -1), tf.mul(sg, sa)),
-        tf.reshape(tf.sum(tf.mul(dy, spk)), sa.shape),
-        tf.zerosLike(spk),
-        tf.zerosLike(sg),
-      ],
-    };
-  });
-  return f(probs, alpha, picked, G);
+  return srqSelectGrad(probs, alpha, picked, G);
 }
 
 /**

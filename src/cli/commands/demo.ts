@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { loadMnist } from '../../data/load.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
-import { LOWBIT_JSON, loadModelDir, saveModelDir, writeJsonAtomic } from '../../io/model-dir.js';
+import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
 import { checkWritableDir } from '../../io/out-dir.js';
 import { progressHooks } from '../../io/progress.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
@@ -20,14 +20,19 @@ import { relaxedModel } from '../../methods/srq/index.js';
 import { buildModel } from '../../models/index.js';
 import { reportHtml, ReportRow } from '../../report/html.js';
 import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../../report/plots.js';
-import { summary } from '../../report/summary.js';
-import { evaluate, modelForward } from '../../train/evaluate.js';
 import { train, TrainConfig } from '../../train/loop.js';
 import type { EpochRecord } from '../../train/checkpoint.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseInteger } from '../options.js';
+import { PreparedRun, saveRun } from '../run-training.js';
 
 interface StepResult { run: string; method: string; bits: string; accuracy: number; bytes: number; compression: number; seconds: number; history: EpochRecord[] }
+
+/** A finished run's row, read back from its lowbit.json (written by saveRun). */
+function readStep(dir: string, run: string): StepResult {
+  const m = JSON.parse(readFileSync(join(dir, LOWBIT_JSON), 'utf8'));
+  return { run, method: m.demoMethod, bits: m.demoBits, accuracy: m.test.accuracy, bytes: m.size.bytes, compression: m.size.compression, seconds: m.wallSeconds, history: m.history };
+}
 
 export async function demoCommand(o: { out: string; backend: string; epochs: string; quiet?: boolean; maxSteps?: string }): Promise<void> {
   const epochs = parseInteger(o.epochs, '--epochs', 1);
@@ -39,45 +44,38 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const base: TrainConfig = { epochs, batchSize: 64, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'step' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: maxSteps };
   const results: StepResult[] = [];
 
-  /** Trains (or reuses) one run directory. */
-  const step = async (run: string, method: string, bits: string, make: () => Promise<tf.LayersModel>, config: TrainConfig) => {
+  /** Runs (or, when it finished before, reuses) one step into OUT/run, saved by the CLI's one saveRun. */
+  const step = async (run: string, method: string, bits: string, config: TrainConfig,
+    produce: (prepared: PreparedRun) => Promise<{ model: tf.LayersModel; history: EpochRecord[] }>) => {
     const dir = join(o.out, run);
-    if (existsSync(join(dir, LOWBIT_JSON))) {
-      results.push(JSON.parse(readFileSync(join(dir, LOWBIT_JSON), 'utf8')).demo as StepResult);
-      return;
+    if (!existsSync(join(dir, LOWBIT_JSON))) {
+      const started = performance.now();
+      const prepared: PreparedRun = { config, data, backend, out: dir, checkpoints: new FileCheckpointStore(dir) };
+      const { model, history } = await produce(prepared);
+      await saveRun(model, prepared, `demo ${run}`, { kind: method === 'float' ? 'float' : 'quantized', model: 'lenet5', demoMethod: method, demoBits: bits }, history, started, false);
+      model.dispose();
     }
-    const started = performance.now();
-    const model = await make();
-    const r = await train(model, data, config, { checkpoints: new FileCheckpointStore(dir), ...progressHooks({ label: `demo ${run}`, totalEpochs: config.epochs, quiet: o.quiet }) });
-    await finish(run, method, bits, model, r.history, started);
+    results.push(readStep(dir, run));
   };
-  const finish = async (run: string, method: string, bits: string, model: tf.LayersModel, history: EpochRecord[], started: number) => {
-    const dir = join(o.out, run);
-    const test = evaluate(modelForward(model), data.test, data.shape, data.numClasses);
-    const s = summary(model);
-    const result: StepResult = { run, method, bits, accuracy: test.accuracy, bytes: s.totalBytes, compression: s.compression, seconds: (performance.now() - started) / 1000, history };
-    await saveModelDir(model, dir);
-    writeJsonAtomic(join(dir, LOWBIT_JSON), { kind: method === 'float' ? 'float' : 'quantized', model: 'lenet5', dataset: 'mnist', backend, demo: result });
-    results.push(result);
-    model.dispose();
+  /** A step trained end to end with the shared loop. */
+  const trained = (make: () => Promise<tf.LayersModel>) => async (p: PreparedRun) => {
+    const model = await make();
+    const r = await train(model, data, p.config, { checkpoints: p.checkpoints, ...progressHooks({ label: `demo ${p.out}`, totalEpochs: p.config.epochs, quiet: o.quiet }) });
+    return { model, history: r.history };
   };
 
   const teacherDir = join(o.out, 'float');
-  await step('float', 'float', '32/32', async () => buildModel('lenet5', { seed: 0 }), base);
+  await step('float', 'float', '32/32', base, trained(async () => buildModel('lenet5', { seed: 0 })));
   const quantEpochs = Math.max(1, epochs - 1);
   const fine: TrainConfig = { ...base, epochs: quantEpochs, learningRate: 5e-4 };
-  await step('dorefa-w1', 'DoReFa', '1/32', async () => dorefaModel(await loadModelDir(teacherDir), { wbits: 1, abits: 32 }), fine);
-  const dcqDir = join(o.out, 'dcq-w1');
-  if (existsSync(join(dcqDir, LOWBIT_JSON))) {
-    results.push(JSON.parse(readFileSync(join(dcqDir, LOWBIT_JSON), 'utf8')).demo as StepResult);
-  } else {
-    const started = performance.now();
-    const r = await runDcq({ teacherDir, modelName: 'lenet5', dataset: 'mnist', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }), train: fine,
-      lastLoss: 'ce', backend, outDir: dcqDir, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
-    await finish('dcq-w1', 'DCQ', '1/32', r.model, [], started);
-  }
+  await step('dorefa-w1', 'DoReFa', '1/32', fine, trained(async () => dorefaModel(await loadModelDir(teacherDir), { wbits: 1, abits: 32 })));
+  await step('dcq-w1', 'DCQ', '1/32', fine, async (p) => {
+    const r = await runDcq({ teacherDir, modelName: 'lenet5', dataset: 'mnist', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }), train: p.config,
+      lastLoss: 'ce', backend, outDir: p.out, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
+    return { model: r.model, history: [] };
+  });
   const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
-  await step('srq-w2a2', 'SRQ', '2/2', async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration), fine);
+  await step('srq-w2a2', 'SRQ', '2/2', fine, trained(async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration)));
   calibration.dispose();
 
   // The table.
