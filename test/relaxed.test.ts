@@ -74,7 +74,10 @@ test('SRQ + DropBits and RQ layers: learned α and σ train, eval-mode kernels h
     const q = await quantizeModel(buildModel('lenet5', { seed: 1 }), {
       kernelQuantizer: { kind, bits: 2, dropBits: kind === 'srq' ? 0.2 : undefined }, inputQuantizer: { kind, bits: 2, initAlpha: 0.5 },
     });
-    await train(q, data, { epochs: 1, batchSize: 32, learningRate: 1e-2, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 4, skipValidation: true });
+    const counts: number[] = [];
+    await train(q, data, { epochs: 1, batchSize: 32, learningRate: 1e-2, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 4, skipValidation: true },
+      { onStep: () => counts.push(tf.memory().numTensors) });
+    assert.ok(counts.every((c) => c === counts[0]), `${kind}: tensor counts drift: ${counts}`);
     return q;
   };
   for (const kind of ['srq', 'rq'] as const) {

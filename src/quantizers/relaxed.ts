@@ -77,6 +77,8 @@ function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: num
   const K = grid.length;
   const lo = grid[0];
   const hi = grid[K - 1];
+  // The local-grid width must be a JS number (it fixes tensor shapes): one scalar read per call,
+  // cheap on the CPU backends lowbit runs on.
   const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
   const h = Math.ceil(delta * ratio);
   const local = 2 * h + 1 < K;
