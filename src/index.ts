@@ -19,3 +19,6 @@ export { summary, formatSummary } from './report/summary.js';
 export type { ModelSummary, LayerSummary } from './report/summary.js';
 export { dorefaConfig, dorefaModel } from './methods/dorefa/index.js';
 export type { DorefaOptions } from './methods/dorefa/index.js';
+export { runBitat, bitatStudent, bitatStages, bitatQuantizeConfig, bitatVariants, withTeacherLogits } from './methods/bitat/run.js';
+export type { BitatOptions, BitatResult, BitatVariant, StageReport } from './methods/bitat/run.js';
+export { BitatTransform, eigSymmetric, expm } from './methods/bitat/transform.js';

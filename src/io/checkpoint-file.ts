@@ -26,7 +26,7 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array[] {
   });
   const header = {
     version: 1, epoch: ckpt.epoch, step: ckpt.step, rngState: ckpt.rngState, noiseState: ckpt.noiseState, history: ckpt.history,
-    modelWeights: entries(ckpt.modelWeights), optimizerWeights: entries(ckpt.optimizerWeights),
+    modelWeights: entries(ckpt.modelWeights), optimizerWeights: entries(ckpt.optimizerWeights), notes: ckpt.notes,
   };
   const json = Buffer.from(JSON.stringify(header));
   const head = new Uint8Array(8);
@@ -41,7 +41,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   if (8 + headerLength > bytes.length) throw bad('truncated header');
   let header: { epoch: number; step: number; rngState: number; noiseState?: number; history: Checkpoint['history'];
-    modelWeights: TensorEntry[]; optimizerWeights: TensorEntry[] };
+    modelWeights: TensorEntry[]; optimizerWeights: TensorEntry[]; notes?: unknown };
   try {
     header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + headerLength)).toString());
   } catch {
@@ -58,6 +58,7 @@ export function decodeCheckpoint(bytes: Uint8Array, path: string): Checkpoint {
   return {
     epoch: header.epoch, step: header.step, rngState: header.rngState, ...(header.noiseState != null ? { noiseState: header.noiseState } : {}), history: header.history,
     modelWeights: tensors(header.modelWeights), optimizerWeights: tensors(header.optimizerWeights),
+    ...(header.notes !== undefined ? { notes: header.notes } : {}),
   };
 }
 

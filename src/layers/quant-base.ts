@@ -5,7 +5,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { normalizeSpec, Quantizer, QuantizerRole, QuantizerSpec, resolveQuantizer } from '../quantizers/spec.js';
+import { normalizeSpec, Quantizer, QuantizerContext, QuantizerRole, QuantizerSpec, resolveQuantizer } from '../quantizers/spec.js';
 
 type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
@@ -51,16 +51,19 @@ export function quantizerSlot(spec: QuantizerSpec | string | null | undefined, r
   return { role, spec: s, quantizer: resolveQuantizer(s, where), params: [] };
 }
 
-/** Adds the slot's learned parameters (LSQ step, PACT α) as weights of `layer`. */
-export function buildSlot(layer: tf.layers.Layer, slot: QuantizerSlot | null, prefix: string): void {
+/**
+ * Adds the slot's learned parameters (LSQ step, PACT α, RSign thresholds) as weights of `layer`;
+ * per-channel ones get `channels` values.
+ */
+export function buildSlot(layer: tf.layers.Layer, slot: QuantizerSlot | null, prefix: string, channels: number): void {
   if (slot == null) return;
   const add = (layer as unknown as { addWeight: (name: string, shape: number[], dtype: 'float32', init: Initializer) => tf.LayerVariable }).addWeight.bind(layer);
-  slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, [], 'float32', tf.initializers.constant({ value: p.init })));
+  slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, p.perChannel ? [channels] : [], 'float32', tf.initializers.constant({ value: p.init })));
 }
 
-export function applySlot(slot: QuantizerSlot | null, x: tf.Tensor, training = false): tf.Tensor {
+export function applySlot(slot: QuantizerSlot | null, x: tf.Tensor, training = false, context?: QuantizerContext): tf.Tensor {
   if (slot == null) return x;
-  return slot.quantizer.apply(x, slot.role, slot.params.map((p) => p.read()), training);
+  return slot.quantizer.apply(x, slot.role, slot.params.map((p) => p.read()), training, context);
 }
 
 export function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {

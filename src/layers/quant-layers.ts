@@ -37,6 +37,13 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   protected kernel!: tf.LayerVariable;
   protected bias: tf.LayerVariable | null = null;
   private readonly quantArgs: QuantLayerArgs;
+  /**
+   * Switches both quantizers off (the layer computes in float) — for progressive schedules that
+   * quantize one layer at a time. Not saved: a loaded model always quantizes.
+   */
+  quantizationEnabled = true;
+  /** A training-time metric M for per-channel binary kernels (BiTAT's transform); not saved. */
+  kernelMetric: (() => tf.Tensor2D) | null = null;
 
   constructor(args: QuantLayerArgs) {
     super(args as ConstructorParameters<typeof tf.layers.Layer>[0]);
@@ -56,14 +63,32 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     this.kernel = this.addWeight(this.kernelName(), this.kernelShape(shape), 'float32', initializerFor(this.quantArgs.kernelInitializer, 'glorotUniform'));
     if (this.useBias) this.bias = this.addWeight('bias', [this.biasSize(shape)], 'float32', initializerFor(this.quantArgs.biasInitializer, 'zeros'));
-    buildSlot(this, this.kernelQ, 'kernel');
-    buildSlot(this, this.inputQ, 'input');
+    buildSlot(this, this.kernelQ, 'kernel', this.kernelColumns());
+    buildSlot(this, this.inputQ, 'input', shape[shape.length - 1] as number);
     this.built = true;
   }
 
-  /** The kernel as the forward pass uses it (quantized). */
-  quantizedKernel(): tf.Tensor {
-    return tf.tidy(() => applySlot(this.kernelQ, this.kernel.read()));
+  /** Output channels of the kernel: its view as [d_in, columns] has one column per output channel. */
+  kernelColumns(): number {
+    const s = this.kernel.shape as number[];
+    return this.getClassName() === 'QuantDepthwiseConv2D' ? s[2] * s[3] : s[s.length - 1];
+  }
+
+  /** The layer's input as its kernel sees it: through the input quantizer when quantization is on. */
+  quantizeInput(x: tf.Tensor, training = false): tf.Tensor {
+    return this.quantizationEnabled ? applySlot(this.inputQ, x, training) : x;
+  }
+
+  /** The latent float kernel (what the optimizer updates). */
+  get latentKernel(): tf.LayerVariable {
+    return this.kernel;
+  }
+
+  /** The kernel as the forward pass uses it (quantized unless quantization is switched off). */
+  quantizedKernel(training = false): tf.Tensor {
+    return tf.tidy(() => (this.quantizationEnabled
+      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.kernelMetric?.() })
+      : this.kernel.read().clone()));
   }
 
   /** Bits of the kernel after quantization (32 when not quantized). */
@@ -84,8 +109,8 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {
     return tf.tidy(() => {
       const training = kwargs.training === true;
-      const x = applySlot(this.inputQ, single(inputs), training);
-      const k = applySlot(this.kernelQ, this.kernel.read(), training);
+      const x = this.quantizeInput(single(inputs), training);
+      const k = this.quantizedKernel(training);
       const fuse = this.activationName === 'relu' || this.activationName === 'linear';
       const y = this.op(x, k, this.bias?.read(), this.activationName === 'relu');
       return fuse ? y : applyActivation(y, this.activationName);
@@ -245,8 +270,9 @@ export class QuantActivation extends tf.layers.Layer {
     this.slot = quantizerSlot(args.quantizer, 'activation', `layer ${args.name ?? this.name} quantizer`);
   }
 
-  override build(): void {
-    buildSlot(this, this.slot, 'act');
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    buildSlot(this, this.slot, 'act', shape[shape.length - 1] as number);
     this.built = true;
   }
 

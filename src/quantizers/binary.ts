@@ -1,4 +1,7 @@
-/** Sign binarization for activations (and weights without a scale). */
+/**
+ * 1-bit quantizers: sign for activations (plain and ReActNet's RSign) and sign·scale for weights
+ * with one scale per tensor or per output channel, optionally under a metric M (BiTAT).
+ */
 import * as tf from '../backend/tf.js';
 import { insideMask, signPlusOne, withGradient } from './common.js';
 
@@ -13,3 +16,53 @@ export const steSign = withGradient(([x], save) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, insideMask(saved[0], -1, 1)),
   };
 });
+
+/**
+ * approxSign (Bi-Real Net, Liu et al., ECCV 2018, arXiv:1808.00278 §3.2; ReActNet's
+ * `BinaryActivation`): q(x) = sign(x) with sign(0) = +1; gradient: the derivative of the
+ * piecewise quadratic, 2 + 2x on [−1, 0), 2 − 2x on [0, 1), 0 elsewhere = max(0, 2 − 2|x|).
+ */
+export const approxSign = withGradient(([x], save) => {
+  save([x]);
+  return {
+    value: signPlusOne(x),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.relu(tf.sub(2, tf.mul(tf.abs(saved[0]), 2)))),
+  };
+});
+
+/**
+ * RSign (ReActNet, Liu et al., ECCV 2020, arXiv:2003.03488 §3.2): q(x) = approxSign(x + b) with a
+ * learned threshold b per channel (the last axis). Values: {−1, +1}; ∂q/∂b = ∂q/∂x.
+ */
+export function rsign(x: tf.Tensor, threshold: tf.Tensor): tf.Tensor {
+  return approxSign(tf.add(x, threshold));
+}
+
+/** α·sign(z) (sign(0) = +1) with the clipped STE on z, ∂L/∂z = ∂L/∂q·[|z| ≤ 1], and no gradient to α. */
+const scaledSignSTE = withGradient(([z, alpha], save) => {
+  save([z, alpha]);
+  return {
+    value: tf.mul(signPlusOne(z), alpha),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, insideMask(saved[0], -1, 1)), tf.zerosLike(saved[1])],
+  };
+});
+
+/**
+ * Per-output-channel binary weights of a kernel viewed as W [d_in, d_out] (one column per output
+ * channel), optionally under a symmetric positive metric M [d_in, d_in] (BiTAT, bitat.md §1.3 —
+ * a reconstruction):
+ *   z_o = M·w_o,  b_o = sign(z_o) (sign(0) = +1),  α_o = ⟨b_o, M·w_o⟩ / ⟨b_o, M·b_o⟩,  q_o = α_o·b_o,
+ * the least-squares scale under the metric M. Without M (M = I) this is XNOR-Net's / ReActNet's
+ * α_o = mean|w_o| (Rastegari et al., arXiv:1603.05279). Gradient: the clipped STE on z
+ * (ReActNet), then through M by autodiff, so M's parameters train too; α is a constant.
+ * Values: exactly {−α_o, +α_o} per column.
+ */
+export function binaryChannel(w: tf.Tensor2D, metric?: tf.Tensor2D | null): tf.Tensor2D {
+  return tf.tidy(() => {
+    if (metric == null) return scaledSignSTE(w, tf.mean(tf.abs(w), 0, true)) as tf.Tensor2D;
+    const z = tf.matMul(metric, w);
+    const b = signPlusOne(z);
+    const alpha = tf.div(tf.sum(tf.mul(b, z), 0, true), tf.sum(tf.mul(b, tf.matMul(metric, b)), 0, true));
+    return scaledSignSTE(z, alpha) as tf.Tensor2D;
+  });
+}

@@ -5,7 +5,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { steSign } from './binary.js';
+import { binaryChannel, rsign, steSign } from './binary.js';
 import { checkBits } from './common.js';
 import { binaryMeanScaled, dorefaActivation, dorefaWeight } from './dorefa.js';
 import { ternary } from './ternary.js';
@@ -15,7 +15,10 @@ import { relaxedQuantize } from './relaxed.js';
 export type QuantizerSpec =
   | { kind: 'none' }
   | { kind: 'dorefa'; bits: number }
-  | { kind: 'binary' }
+  /** 1-bit: weights sign·mean|w| per tensor or per output channel ('channel'); activations sign. */
+  | { kind: 'binary'; scale?: 'tensor' | 'channel' }
+  /** ReActNet's RSign for activations: sign(x + b), a learned threshold b per channel. */
+  | { kind: 'rsign' }
   | { kind: 'ternary'; form?: 'twn' | 'wrpn' }
   | { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number }
   | { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
@@ -24,7 +27,7 @@ export type QuantizerSpec =
   | { kind: 'rq' | 'rq-st' | 'srq'; bits: number; temperature?: number; dropBits?: number; initAlpha?: number };
 
 export type QuantizerKind = QuantizerSpec['kind'];
-export const quantizerKinds: readonly QuantizerKind[] = ['none', 'dorefa', 'binary', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq'];
+export const quantizerKinds: readonly QuantizerKind[] = ['none', 'dorefa', 'binary', 'rsign', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq'];
 
 /** Where a quantizer is applied: a layer's kernel or its input activations. */
 export type QuantizerRole = 'weight' | 'activation';
@@ -33,6 +36,16 @@ export type QuantizerRole = 'weight' | 'activation';
 export interface QuantizerParam {
   name: string;
   init: number;
+  /** One value per channel (the input's last axis) instead of a scalar. */
+  perChannel?: boolean;
+}
+
+/** What the layer tells a quantizer about the tensor it quantizes. */
+export interface QuantizerContext {
+  /** Output channels of a kernel: viewed as [d_in, outputChannels] by per-channel weight quantizers. */
+  outputChannels?: number;
+  /** A training-time metric M [d_in, d_in] for binary per-channel weights (BiTAT). */
+  metric?: tf.Tensor2D | null;
 }
 
 export interface Quantizer {
@@ -44,7 +57,7 @@ export interface Quantizer {
    * q(x) for the given role; `params` holds the layer's tensors for `this.params`, in order;
    * `training` selects the training-time rule where it differs (RQ/SRQ; default false).
    */
-  apply(x: tf.Tensor, role: QuantizerRole, params?: tf.Tensor[], training?: boolean): tf.Tensor;
+  apply(x: tf.Tensor, role: QuantizerRole, params?: tf.Tensor[], training?: boolean, context?: QuantizerContext): tf.Tensor;
 }
 
 /** Names: 'none', 'binary', 'ternary', 'dorefaK', 'uniformK', 'lsqK', 'pactK' (K = bits, e.g. 'dorefa2'). */
@@ -52,9 +65,9 @@ export function specFromName(name: string): QuantizerSpec {
   const m = /^([a-z]+)(\d+)?$/.exec(name);
   const kind = m?.[1];
   const bits = m?.[2] != null ? Number(m[2]) : undefined;
-  if (m && bits == null && (kind === 'none' || kind === 'binary' || kind === 'ternary')) return { kind };
+  if (m && bits == null && (kind === 'none' || kind === 'binary' || kind === 'rsign' || kind === 'ternary')) return { kind };
   if (m && bits != null && (kind === 'dorefa' || kind === 'uniform' || kind === 'lsq' || kind === 'pact')) return { kind, bits };
-  throw new LowbitError(`unknown quantizer '${name}': use none, binary, ternary, dorefaK, uniformK, lsqK or pactK (K = bits, e.g. dorefa2)`);
+  throw new LowbitError(`unknown quantizer '${name}': use none, binary, rsign, ternary, dorefaK, uniformK, lsqK or pactK (K = bits, e.g. dorefa2)`);
 }
 
 /** Validates a spec (object or name); errors name the offending field. */
@@ -63,7 +76,10 @@ export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer')
   const s = typeof spec === 'string' ? specFromName(spec) : spec != null && typeof spec === 'object' ? JSON.parse(JSON.stringify(spec)) as QuantizerSpec : spec;
   if (s == null || typeof s !== 'object' || !('kind' in s)) throw new LowbitError(`${where}: expected a quantizer spec like {kind: 'dorefa', bits: 2}, got ${JSON.stringify(spec)}`);
   switch (s.kind) {
-    case 'none': case 'binary':
+    case 'none': case 'rsign':
+      return s;
+    case 'binary':
+      if (s.scale != null && s.scale !== 'tensor' && s.scale !== 'channel') throw new LowbitError(`${where}: binary scale must be 'tensor' or 'channel', got ${JSON.stringify(s.scale)}`);
       return s;
     case 'ternary':
       if (s.form != null && s.form !== 'twn' && s.form !== 'wrpn') throw new LowbitError(`${where}: ternary form must be 'twn' or 'wrpn', got ${JSON.stringify(s.form)}`);
@@ -99,7 +115,16 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
       return { spec: s, precision: s.bits, params: [],
         apply: (x, role) => (role === 'weight' ? dorefaWeight(x, s.bits) : dorefaActivation(x, s.bits)) };
     case 'binary':
-      return { spec: s, precision: 1, params: [], apply: (x, role) => (role === 'weight' ? binaryMeanScaled(x) : steSign(x)) };
+      return { spec: s, precision: 1, params: [], apply: (x, role, _p, _t, ctx) => {
+        if (role === 'activation') return steSign(x);
+        if (s.scale !== 'channel') return binaryMeanScaled(x);
+        return tf.tidy(() => tf.reshape(binaryChannel(tf.reshape(x, [-1, channelsOf(x, ctx)]) as tf.Tensor2D, ctx?.metric), x.shape));
+      } };
+    case 'rsign':
+      return { spec: s, precision: 1, params: [{ name: 'rsign_threshold', init: 0, perChannel: true }], apply: (x, role, p) => {
+        if (role === 'weight') throw new LowbitError(`${where ?? 'quantizer'}: rsign binarizes activations; for weights use {kind: 'binary', scale: 'channel'}`);
+        return rsign(x, p![0]);
+      } };
     case 'ternary':
       return { spec: s, precision: 2, params: [], apply: (x) => ternary(x, { form: s.form }) };
     case 'uniform':
@@ -121,6 +146,10 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
   }
 }
 
+function channelsOf(x: tf.Tensor, ctx: QuantizerContext | undefined): number {
+  return ctx?.outputChannels ?? x.shape[x.rank - 1];
+}
+
 /** The documented output value set of a quantizer (for summaries and docs). */
 export function valueSet(spec: QuantizerSpec, role: QuantizerRole): string {
   switch (spec.kind) {
@@ -128,7 +157,8 @@ export function valueSet(spec: QuantizerSpec, role: QuantizerRole): string {
     case 'dorefa': return role === 'weight'
       ? (spec.bits === 1 ? '{−E, +E}, E = mean|w|' : `{2i/${2 ** spec.bits - 1} − 1 : i = 0…${2 ** spec.bits - 1}}`)
       : `{i/${2 ** spec.bits - 1} : i = 0…${2 ** spec.bits - 1}}`;
-    case 'binary': return role === 'weight' ? '{−E, +E}, E = mean|w|' : '{−1, +1}';
+    case 'binary': return role === 'weight' ? (spec.scale === 'channel' ? '{−α_o, +α_o} per output channel' : '{−E, +E}, E = mean|w|') : '{−1, +1}';
+    case 'rsign': return '{−1, +1} (sign(x + b), learned b per channel)';
     case 'ternary': return (spec.form ?? 'twn') === 'twn' ? '{−α, 0, +α}' : '{−1, 0, +1}';
     case 'uniform': return `{(i − z)·s : i = q_min…q_max} (${spec.bits}-bit ${spec.signed === false ? 'unsigned' : 'signed'})`;
     case 'lsq': return `{i·s : i = q_min…q_max} (${spec.bits}-bit, learned s)`;

@@ -32,6 +32,8 @@ export interface Checkpoint {
   history: EpochRecord[];
   modelWeights: StoredTensor[];
   optimizerWeights: StoredTensor[];
+  /** A method's own JSON state (e.g. BiTAT's finished stages). */
+  notes?: unknown;
 }
 
 /** Where checkpoints live; the Node implementation writes one file atomically (temp + rename). */

@@ -3,3 +3,4 @@ export * from './evaluate.js';
 export * from './loop.js';
 export * from './optimizer.js';
 export * from './schedule.js';
+export { reestimateBatchNorm } from './batchnorm.js';

@@ -11,14 +11,14 @@ import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import * as tf from '../../backend/tf.js';
 import type { BackendName } from '../../backend/index.js';
-import { batches, DatasetSplits, disposeBatch, shuffledOrder } from '../../data/dataset.js';
+import type { DatasetSplits } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
 import { loadModelDir } from '../../io/model-dir.js';
 import type { QuantizeConfig } from '../../layers/quantize-model.js';
-import { Rng } from '../../random.js';
 import { restoreTensor } from '../../train/checkpoint.js';
 import type { EpochRecord } from '../../train/checkpoint.js';
+import { reestimateBatchNorm } from '../../train/batchnorm.js';
 import { train, TrainConfig } from '../../train/loop.js';
 import { buildFeatureCache } from './cache.js';
 import { runSectionJob, SectionJob, SectionReport, sectionDir, studentSections } from './section-job.js';
@@ -90,15 +90,6 @@ async function runInWorkers(jobs: SectionJob[], workers: number, backend: Backen
   return failures;
 }
 
-/** Re-estimates BatchNorm moving statistics: forward passes in training mode, no weight update. */
-function recalibrateBatchNorm(model: tf.LayersModel, data: DatasetSplits, images: number, seed: number): void {
-  const order = shuffledOrder(data.train.count, new Rng(seed)).subarray(0, Math.min(images, data.train.count));
-  for (const b of batches(data.train, data.shape, data.numClasses, 128, order)) {
-    tf.tidy(() => { model.apply(b.x, { training: true }); });
-    disposeBatch(b);
-  }
-}
-
 export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqResult> {
   const teacher = await loadModelDir(o.teacherDir);
   const cuts = o.cuts === 'auto' ? sectionCutPoints(teacher, o.modelName ?? undefined) : o.cuts;
@@ -143,7 +134,7 @@ export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqRes
     tf.dispose(tensors);
     reports.push(readReport(o.outDir, s.name)!);
   }
-  if ((o.bnRecalImages ?? 0) > 0) recalibrateBatchNorm(student, data, o.bnRecalImages!, o.train.seed);
+  if ((o.bnRecalImages ?? 0) > 0) reestimateBatchNorm(student, data, o.bnRecalImages!, o.train.seed);
   let finetuneHistory: EpochRecord[] = [];
   if ((o.finetuneEpochs ?? 0) > 0) {
     const r = await train(student, data, { ...o.train, epochs: o.finetuneEpochs! }, { checkpoints: new FileCheckpointStore(join(o.outDir, 'finetune')) });
