@@ -29,6 +29,7 @@ Examples:
   $ lowbit eval runs/lenet5-fashion
   $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
   $ lowbit quantize --method dcq --teacher runs/lenet5-fashion --wbits 1 --epochs-per-section 3 --out runs/lenet5-fashion-dcq-w1
+  $ lowbit quantize --method bitat --teacher runs/mobilenet-tiny-fashion --distill --epochs-per-layer 1 --out runs/mnt-bitat
   $ lowbit summary runs/lenet5-fashion-w1
   $ lowbit export runs/lenet5-fashion-w1 --format qdq,qonnx,packed
   $ lowbit verify runs/lenet5-fashion-w1`);
@@ -61,7 +62,7 @@ trainingOptions(program.command('train')
 
 trainingOptions(program.command('quantize')
   .description('quantize a trained float model and fine-tune it (quantization-aware training)')
-  .requiredOption('--method <name>', 'dorefa (fine-tune the whole model), dcq (sectional distillation), rq, rq-st or srq (relaxed quantization)')
+  .requiredOption('--method <name>', 'dorefa (fine-tune the whole model), dcq (sectional distillation), rq, rq-st or srq (relaxed quantization), bitat (1-bit, progressive)')
   .requiredOption('--teacher <dir>', 'the float model directory (from lowbit train)')
   .option('--wbits <n>', 'weight bits: 1, 2, 4, 8 (32 = float)', '1')
   .option('--abits <n>', 'activation bits: 2, 4, 8 (32 = float)', '32')
@@ -75,6 +76,13 @@ trainingOptions(program.command('quantize')
   .option('--dropbits <p>', 'srq: DropBits drop rate per bit on weights (reconstruction)')
   .option('--temperature <x>', 'rq, rq-st: concrete temperature λ')
   .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
+  .option('--variant <name>', 'bitat: bitat (PCA transform), progressive (schedule only, V = I, s = 1) or plain (1/1 QAT, all layers at once)', 'bitat')
+  .option('--epochs-per-layer <n>', 'bitat: epochs per binarized layer (stage)', '1')
+  .option('--final-epochs <n>', 'bitat: epochs after the last stage (binary kernels fixed)', '2')
+  .option('--distill', "bitat: loss = KL to the teacher's softmax (ReActNet) instead of CE on labels")
+  .option('--freeze-upper', 'bitat: freeze the float layers above the current stage (ablation)')
+  .option('--fixed-transform', 'bitat: keep V and s at their PCA values (ablation)')
+  .option('--train-subset <n>', 'bitat: train on a fixed class-balanced subset of N training images')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
 

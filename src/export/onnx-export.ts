@@ -38,7 +38,7 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
   for (const layer of model.layers) {
     const { kernel, input } = quantSpecs(layer);
     if (kernel && target === 'qdq') {
-      if (kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
+      if ((kernel.kind === 'binary' && kernel.scale !== 'channel') || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
         notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
       } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
         notes.push(`${layer.name}: DoReFa ${kernel.bits}-bit weights do not fit int8 codes with zero point 0; stored as float32`);
@@ -51,7 +51,12 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
     if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind)) {
       notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
     }
-    if (input && input.kind !== 'dorefa' && target !== 'float') {
+    if (kernel?.kind === 'binary' && kernel.scale === 'channel' && target === 'qdq') {
+      notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
+    }
+    if (input?.kind === 'rsign' && target !== 'float') {
+      notes.push(`${layer.name}: RSign is exported as Add(threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
+    } else if (input && input.kind !== 'dorefa' && target !== 'float') {
       notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${target === 'qdq' ? 'Q/DQ' : 'Quant'} nodes`);
     }
   }
@@ -93,10 +98,11 @@ class Exporter {
   }
 
   /** A kernel (already in ONNX layout via `layout`) with its quantizer, as the target represents it. */
-  kernel(layer: tf.layers.Layer, values: Float32Array, shape: number[], perm: number[], finalShape: number[] | null): string {
+  kernel(layer: tf.layers.Layer, values: Float32Array, shape: number[], perm: number[], finalShape: number[] | null, channelAxis: number): string {
     const spec = quantSpecs(layer).kernel;
     const t = transpose(values, shape, perm);
     const dims = finalShape ?? t.shape;
+    if (spec?.kind === 'binary' && spec.scale === 'channel') return this.channelBinaryKernel(layer, t.data, dims, channelAxis);
     const codes = kernelCodes(spec, t.data);
     if (this.target === 'qdq' && codes) {
       const i8 = int8Codes(codes);
@@ -118,13 +124,33 @@ class Exporter {
     return w;
   }
 
+  /**
+   * ±α_o kernels (one scale per output channel on `axis`): QDQ as int8 ±1 with a per-axis
+   * DequantizeLinear; QONNX as BipolarQuant with a broadcast scale tensor; float as the values.
+   */
+  channelBinaryKernel(layer: tf.layers.Layer, data: Float32Array, dims: number[], axis: number): string {
+    const channels = dims[axis];
+    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const alpha = new Float32Array(channels);
+    data.forEach((v, i) => { alpha[Math.floor(i / inner) % channels] = Math.abs(v); });
+    if (this.target === 'qdq') {
+      const q = this.g.constant(`${layer.name}_w_int8`, Int8Array.from(data, (v) => (v >= 0 ? 1 : -1)), dims, DT.INT8);
+      return this.g.op('DequantizeLinear', [q, this.g.constant(`${layer.name}_w_scale`, alpha, [channels]),
+        this.g.constant(`${layer.name}_w_zp`, new Int8Array(channels), [channels], DT.INT8)], { axis });
+    }
+    const w = this.g.constant(`${layer.name}_w`, data, dims);
+    if (this.target !== 'qonnx') return w;
+    const scaleShape = dims.map((d, i) => (i === axis ? d : 1));
+    return this.g.op('BipolarQuant', [w, this.g.constant(`${layer.name}_w_scale`, alpha, scaleShape)], {}, { domain: QONNX_DOMAIN });
+  }
+
   quantNode(x: string, scale: number, zp: number, bits: number, signed: boolean, narrow: boolean, base: string): string {
     return this.g.op('Quant', [x, this.scalar(`${base}_scale`, scale), this.scalar(`${base}_zeropt`, zp), this.scalar(`${base}_bitwidth`, bits)],
       { signed: signed ? 1 : 0, narrow: narrow ? 1 : 0, rounding_mode: 'ROUND' }, { domain: QONNX_DOMAIN });
   }
 
   /** An activation quantizer applied to x. */
-  activation(x: string, spec: QuantizerSpec | null, layer: tf.layers.Layer): string {
+  activation(x: string, spec: QuantizerSpec | null, layer: tf.layers.Layer, rank = 4): string {
     if (spec == null) return x;
     const g = this.g;
     const clip = (v: string, lo: number, hi: number) => g.op('Clip', [v, this.scalar('lo', lo), this.scalar('hi', hi)]);
@@ -144,6 +170,14 @@ class Exporter {
       case 'binary':
         if (this.target === 'qonnx') return g.op('BipolarQuant', [x, this.scalar('one', 1)], {}, { domain: QONNX_DOMAIN });
         return g.op('Where', [g.op('GreaterOrEqual', [x, this.scalar('zero', 0)]), this.scalar('one', 1), this.scalar('minus_one', -1)]);
+      case 'rsign': {
+        // sign(x + b) with sign(0) = +1, b per channel: [1, C, 1, 1] on NCHW maps, [C] on flat inputs.
+        const b = (layer as unknown as { weights: tf.LayerVariable[] }).weights.find((w) => /input_rsign_threshold|act_rsign_threshold/.test(w.originalName))!.read();
+        const shape = rank === 4 ? [1, b.shape[0], 1, 1] : [b.shape[0]];
+        const shifted = g.op('Add', [x, g.constant(`${layer.name}_a_threshold`, b.dataSync() as Float32Array, shape)]);
+        if (this.target === 'qonnx') return g.op('BipolarQuant', [shifted, this.scalar('one', 1)], {}, { domain: QONNX_DOMAIN });
+        return g.op('Where', [g.op('GreaterOrEqual', [shifted, this.scalar('zero', 0)]), this.scalar('one', 1), this.scalar('minus_one', -1)]);
+      }
       case 'pact': {
         const alpha = (layer as unknown as { weights: tf.LayerVariable[] }).weights.find((w) => /input_pact_alpha|act_pact_alpha/.test(w.originalName))!.read().dataSync()[0];
         const n = 2 ** spec.bits - 1;
@@ -205,8 +239,8 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
         const [kh, kw, cin, cout] = shapes[0];
         const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
         const w = depthwise
-          ? ex.kernel(layer, kernelValues, shapes[0], [2, 3, 0, 1], [cin * cout, 1, kh, kw])
-          : ex.kernel(layer, kernelValues, shapes[0], [3, 2, 0, 1], null);
+          ? ex.kernel(layer, kernelValues, shapes[0], [2, 3, 0, 1], [cin * cout, 1, kh, kw], 0)
+          : ex.kernel(layer, kernelValues, shapes[0], [3, 2, 0, 1], null, 0);
         const strides = cfg.strides as number[];
         const dil = (cfg.dilationRate as number[] | number | undefined) ?? 1;
         const dils = Array.isArray(dil) ? dil : [dil, dil];
@@ -222,9 +256,9 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
       }
       case 'Dense': case 'QuantDense': {
         const x = toFlat(x0);
-        const xq = ex.activation(x.name, inSpec, layer);
+        const xq = ex.activation(x.name, inSpec, layer, 2);
         const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
-        const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null);
+        const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null, 1);
         let y = g.op('MatMul', [xq, w], {}, { name: layer.name });
         if (weights.length > 1 && cfg.useBias !== false) y = g.op('Add', [y, g.constant(`${layer.name}_b`, weights[1], [weights[1].length])]);
         out = { name: activate(y), layout: 'flat' };
@@ -260,7 +294,7 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
       case 'Flatten': out = toFlat(x0); break;
       case 'Add': out = { name: ins.slice(1).reduce((acc, v) => g.op('Add', [acc, v.name]), x0.name), layout: x0.layout }; break;
       case 'Concatenate': out = { name: g.op('Concat', ins.map((v) => v.name), { axis: x0.layout === 'nchw' ? 1 : -1 }, { name: layer.name }), layout: x0.layout }; break;
-      case 'QuantActivation': out = { name: ex.activation(x0.name, inSpec, layer), layout: x0.layout }; break;
+      case 'QuantActivation': out = { name: ex.activation(x0.name, inSpec, layer, x0.layout === 'flat' ? 2 : 4), layout: x0.layout }; break;
       default: throw new LowbitError(`${layer.name} (${cls}) cannot be exported`);
     }
     values.set(outName, out);

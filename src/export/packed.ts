@@ -21,6 +21,8 @@ export interface PackedWeight {
   storage: 'float32' | 'codes';
   bits?: number;
   scale?: number;
+  /** Per-output-channel scales (float32 after the codes, one per output channel), for per-channel binary kernels. */
+  channelScales?: number;
   zeroPoint?: number;
   /** Smallest code (codes are stored as code − minCode, unsigned). */
   minCode?: number;
@@ -73,12 +75,17 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
       const isKernel = i === 0 && isQuantLayer(layer);
       const spec = isKernel ? ((layer as QuantLayer).kernelQuantizerSpec as QuantizerSpec | null) : null;
       const values = (isKernel ? (layer as QuantLayer).quantizedKernel() : w.read()).dataSync() as Float32Array;
-      const codes = spec ? kernelCodes(spec, values) : null;
+      const codes = spec ? kernelCodes(spec, values, (layer as QuantLayer).kernelColumns()) : null;
       if (codes) {
         coded.add(layer.name);
         const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
         const shifted = codes.codes.map((c) => c - minCode);
-        push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode }, packBits(shifted, codes.bits));
+        const packed = packBits(shifted, codes.bits);
+        const cs = codes.channelScales;
+        const bytes = cs ? new Uint8Array(packed.byteLength + cs.byteLength) : packed;
+        if (cs) { bytes.set(packed); bytes.set(new Uint8Array(cs.buffer, cs.byteOffset, cs.byteLength), packed.byteLength); }
+        push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode,
+          ...(cs ? { channelScales: cs.length } : {}) }, bytes);
       } else {
         push({ name: w.name, shape, storage: 'float32' }, new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)));
       }
@@ -109,7 +116,11 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
       return tf.tensor(new Float32Array(copy.buffer), w.shape);
     }
     const codes = unpackBits(bytes, count, w.bits!);
-    const values = Float32Array.from(codes, (c) => (c + w.minCode! - w.zeroPoint!) * w.scale!);
+    const n = w.channelScales ?? 0;
+    const tail = new Uint8Array(4 * n); // aligned copy of the float32 scales after the codes
+    tail.set(bytes.subarray(bytes.byteLength - 4 * n));
+    const cs = n > 0 ? new Float32Array(tail.buffer) : null;
+    const values = Float32Array.from(codes, (c, i) => (c + w.minCode! - w.zeroPoint!) * (cs ? cs[i % cs.length] : w.scale!));
     return tf.tensor(values, w.shape);
   });
   if (tensors.length !== model.weights.length) throw new LowbitError(`${where}: ${tensors.length} weights in the manifest, the model has ${model.weights.length}`);

@@ -47,9 +47,10 @@ export function lowerQonnx(model: OnnxModel): OnnxModel {
       return output;
     };
     if (node.opType === 'BipolarQuant') {
-      const s = scalarValue(inits, node.input![1]);
+      // The scale may be a scalar or a tensor broadcast over the output channels.
+      const sName = node.input![1];
       const ge = mk('GreaterOrEqual', [x, constant(`${p}_zero`, 0)], `${p}_ge`);
-      mk('Where', [ge, constant(`${p}_pos`, s), constant(`${p}_neg`, -s)], out);
+      mk('Where', [ge, sName, mk('Neg', [sName], `${p}_neg`)], out);
     } else if (node.opType === 'Quant') {
       const [, sName, zName, bName] = node.input!;
       const bits = scalarValue(inits, bName);

@@ -2,10 +2,10 @@
  * summary(model): per layer the kernel bits, parameter count, bytes at that precision, MACs per
  * image and the share of 1-bit MACs; totals and the compression ratio against float32 — in the
  * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus one
- * float32 scale per quantized tensor; everything else (biases, BatchNorm, PReLU) as float32.
+ * float32 scale per quantized tensor (per output channel for per-channel binary kernels); everything else (biases, BatchNorm, PReLU) as float32.
  */
 import * as tf from '../backend/tf.js';
-import { isQuantLayer } from '../layers/quant-layers.js';
+import { isQuantLayer, QuantLayer } from '../layers/quant-layers.js';
 
 export interface LayerSummary {
   name: string;
@@ -52,7 +52,9 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const kernelShape = (kernel?.shape ?? []) as number[];
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
-    const scaleBytes = kernelBits < 32 ? 4 : 0;
+    const spec = isQuantLayer(layer) ? layer.kernelQuantizerSpec : null;
+    const perChannel = spec?.kind === 'binary' && spec.scale === 'channel';
+    const scaleBytes = kernelBits < 32 ? 4 * (perChannel ? (layer as QuantLayer).kernelColumns() : 1) : 0;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
       bytes: Math.ceil((kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,

@@ -2,18 +2,19 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import type { DatasetSplits } from '../../data/dataset.js';
+import { DatasetSplits, imageSize, stratifiedSplit, subset } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
+import { bitatQuantizeConfig, bitatVariants, runBitat } from '../../methods/bitat/run.js';
 import { relaxedConfig, relaxedModel } from '../../methods/srq/index.js';
 import { quantizeModel } from '../../layers/quantize-model.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from '../options.js';
 import { inOutputDir, prepareRun, runTraining, saveRun, TrainingFlags } from '../run-training.js';
 
-export const quantizeMethods = ['dorefa', 'dcq', 'rq', 'rq-st', 'srq'] as const;
+export const quantizeMethods = ['dorefa', 'dcq', 'rq', 'rq-st', 'srq', 'bitat'] as const;
 
 export interface QuantizeCommandOptions extends TrainingFlags {
   method: string;
@@ -32,6 +33,14 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   // RQ / SRQ
   dropbits?: string;
   temperature?: string;
+  // BiTAT
+  variant: string;
+  epochsPerLayer: string;
+  finalEpochs: string;
+  distill?: boolean;
+  freezeUpper?: boolean;
+  fixedTransform?: boolean;
+  trainSubset?: string;
 }
 
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> {
@@ -65,6 +74,11 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
       metadata: { kind: 'quantized', ...common, ...recipe, reconstruction: method === 'srq' ? 'SRQ forward/backward and DropBits follow srq.md §2.2/§3.2 (paper text unavailable)' : null },
     });
+    return;
+  }
+
+  if (method === 'bitat') {
+    await bitat(o, dataset, meta.model ?? 'model');
     return;
   }
 
@@ -109,6 +123,55 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       result.model.dispose();
     }
   });
+}
+
+/** BiTAT and its baselines: W1/A1 (RSign), progressive stages; the total epochs follow from the stages. */
+async function bitat(o: QuantizeCommandOptions, dataset: string, model: string): Promise<void> {
+  const variant = parseChoice(o.variant, '--variant', bitatVariants);
+  const epochsPerLayer = parseInteger(o.epochsPerLayer, '--epochs-per-layer', 1);
+  const finalEpochs = parseInteger(o.finalEpochs, '--final-epochs', 0);
+  const trainSubset = o.trainSubset != null ? parseInteger(o.trainSubset, '--train-subset', 1) : null;
+  const tag = `bitat-${variant}-w1a1`;
+  const label = `${model}/${dataset} ${tag}`;
+  const run = await prepareRun(o, dataset, join('runs', `${model}-${dataset}-${tag}-s${o.seed}`));
+  if (o.resume && !run.checkpoints.exists()) {
+    throw new LowbitError(`--resume: ${run.out} holds no stage checkpoint; run without --resume to start a new run`);
+  }
+  const teacher = await loadModelDir(o.teacher);
+  try {
+    checkInputs(teacher, run.data.shape, o.teacher, dataset);
+    const data = trainSubset == null ? run.data : balancedSubset(run.data, trainSubset);
+    const started = performance.now();
+    await inOutputDir(run.out, async () => {
+      const result = await runBitat(teacher, data, {
+        variant, epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true,
+        fixedTransform: o.fixedTransform === true, train: run.config, checkpoints: run.checkpoints,
+        onStage: (s) => {
+          if (!o.quiet) process.stderr.write(`${label}: stage ${s.stage} (${s.layers.join(', ')}) binarized, val ${(s.valAccuracy * 100).toFixed(2)}%, ${s.seconds.toFixed(0)} s\n`);
+        },
+      });
+      try {
+        await saveRun(result.model, { ...run, data, config: { ...run.config, epochs: result.totalEpochs } }, label, {
+          kind: 'quantized', method: 'bitat', variant, wbits: 1, abits: 1, model, teacher: o.teacher, quantizeConfig: bitatQuantizeConfig,
+          epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true, fixedTransform: o.fixedTransform === true,
+          trainSubset, stages: result.stages,
+          reconstruction: 'BiTAT: the transform (bitat.md §1.3) and the schedule (§1.5) are a reconstruction; the paper text was unavailable',
+        }, result.history, started);
+      } finally {
+        result.model.dispose();
+      }
+    });
+  } finally {
+    teacher.dispose();
+  }
+}
+
+/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
+function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
+  if (n >= data.train.count) return data;
+  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
+  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
+    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
 }
 
 /** 256 training images (the first ones: the split is already shuffled by class) for calibrating quantizer grids. */

@@ -125,14 +125,14 @@ export async function runBitat(teacher: tf.LayersModel, data: DatasetSplits<Imag
   const examples = o.distill ? withTeacherLogits(teacher, data) : data;
   const loss: LossFn = o.distill ? distillationLoss(1, 0) : crossEntropy;
   const totalEpochs = stages.length * o.epochsPerLayer + o.finalEpochs;
-  const phase = (epochs: number, variables: tf.Variable[], seedOffset: number) => train(student, examples, {
+  const phase = (epochs: number, variables: tf.Variable[], seedOffset: number, checkpoints?: CheckpointStore) => train(student, examples, {
     ...o.train, epochs, schedule: { name: 'linear' }, loss, variables, seed: o.train.seed + 7919 * seedOffset,
-  });
+  }, { checkpoints });
   const trainable = (exclude: Set<tf.LayerVariable>) => student.trainableWeights.filter((w) => !exclude.has(w)).map((w) => w.read() as tf.Variable);
 
   try {
     if (o.variant === 'plain') {
-      const r = await phase(totalEpochs, trainable(new Set()), 0);
+      const r = await phase(totalEpochs, trainable(new Set()), 0, o.checkpoints); // one run: epoch checkpoints
       reestimateBatchNorm(student, data, o.bnImages ?? 2048, o.train.seed);
       return { model: student, stages: [], history: r.history, totalEpochs };
     }
