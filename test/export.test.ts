@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { tf, buildModel, dorefaModel, quantizeModel, summary } from '../src/index.js';
+import { tf, buildModel, dorefaModel, quantizeModel, summary, bitatStudent } from '../src/index.js';
 import { saveModelDir } from '../src/node.js';
 import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
@@ -114,4 +114,29 @@ test('export and verify from the CLI; bad input gets one clear error and leaves 
   assert.match(u.stderr.trim(), /^lowbit: error: cannot export rnn \(SimpleRNN\) to ONNX/);
   assert.ok(!existsSync(join(rnn, 'export')) || readdirSync(join(rnn, 'export')).length === 0, 'no partial output');
   assert.equal(readFileSync(join(dir, 'export', 'model.qdq.onnx')).byteLength > 1000, true);
+});
+
+test('BiTAT models (per-channel binary kernels, RSign thresholds) export to ONNX and packed and match TF.js', async () => {
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 9);
+  const q = await bitatStudent(buildModel('mobilenet-tiny', { seed: 4 }));
+  // Non-zero thresholds, so a dropped or mis-shaped threshold shows.
+  for (const w of q.weights.filter((v) => /rsign_threshold/.test(v.originalName))) w.write(tf.randomUniform(w.shape as number[], -0.3, 0.3, 'float32', 5));
+  const ref = (q.predict(x) as tf.Tensor).dataSync();
+  const scale = Math.max(...Array.from(ref, Math.abs));
+  for (const target of ['float', 'qdq', 'qonnx'] as const) {
+    const { model: om, notes } = exportOnnx(q, target);
+    const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
+    const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+    assert.ok(err < 2e-3, `${target}: relative error ${err}`);
+    if (target === 'qdq') {
+      assert.match(notes.join('\n'), /b1_pw_a: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear/);
+      const dq = om.graph!.node!.find((n) => n.opType === 'DequantizeLinear' && n.input![0] === 'b3_pw_w_int8')!;
+      assert.equal(dq.attribute!.find((a) => a.name === 'axis')!.i, 0);
+    }
+  }
+  const { manifest, data } = packModel(q);
+  assert.ok(Math.abs(data.byteLength - summary(q).totalBytes) / summary(q).totalBytes < 0.05);
+  const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+  const b = (back.predict(x) as tf.Tensor).dataSync();
+  ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `packed logit ${i}: ${v} vs ${b[i]}`));
 });
