@@ -10,7 +10,7 @@ import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
 import { getNoiseState, setNoiseState } from '../quantizers/noise.js';
 import { Checkpoint, CheckpointStore, EpochRecord, restoreTensor, storeTensors } from './checkpoint.js';
-import { crossEntropy, evaluate, Forward, LossFn, modelForward } from './evaluate.js';
+import { AnyLossFn, crossEntropy, evaluate, Forward, modelForward, primaryOutput } from './evaluate.js';
 import { makeOptimizer, OptimizerConfig, setLearningRate } from './optimizer.js';
 import { learningRateAt, ScheduleConfig } from './schedule.js';
 
@@ -26,7 +26,7 @@ export interface TrainConfig {
   seed: number;
   /** Limit each epoch to this many steps (smoke tests and benchmarks). */
   maxStepsPerEpoch?: number;
-  loss?: LossFn;
+  loss?: AnyLossFn;
   forward?: Forward;
   /** Variables to train (default: the model's trainable weights). */
   variables?: tf.Variable[];
@@ -112,10 +112,11 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       setLearningRate(optimizer, lr);
       let hits: tf.Tensor | null = null;
       const cost = optimizer.minimize(() => {
-        const output = forward(batch.x, true);
+        const outputs = forward(batch.x, true);
+        const output = primaryOutput(outputs);
         hits = tf.keep(output.rank === 2 && output.shape[1] === data.numClasses
           ? tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')) : tf.scalar(NaN));
-        let loss = lossFn(output, batch);
+        let loss = lossFn(outputs as never, batch);
         if (decayed.length > 0) {
           const l2 = tf.addN(decayed.map((v) => tf.sum(tf.square(v.read()))));
           loss = tf.add(loss, tf.mul(0.5 * config.weightDecay, l2));

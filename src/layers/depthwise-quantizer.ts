@@ -1,0 +1,249 @@
+/**
+ * DepthwiseQuantizer (Fostiropoulos & Boehm, "Implicit Feature Decoupling with Depthwise
+ * Quantization", CVPR 2022, arXiv:2203.08080; mechanics from the authors' code, dq.md §1): the
+ * C = M·D feature channels are split into M contiguous groups; group m is vector-quantized at
+ * every position by its own codebook of K codes; the results are concatenated. M = 1 is plain VQ.
+ *
+ * Outputs [q, vqLoss]: q = z + stopgrad(e − z) (straight-through), and per example
+ * vqLoss = β·Σ_m mean((z_m − stopgrad(e_m))²) — plus Σ_m mean((stopgrad(z_m) − e_m)²) with the
+ * codebook-loss variant. With EMA codebooks (the default) a training call also moves the
+ * codebooks (decay γ, Laplace ε) and restarts dead codes (smoothed count < threshold) from the
+ * batch; codebooks, EMA counts and sums are non-trainable weights, so they are saved.
+ */
+import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+import { Rng } from '../random.js';
+import { nextNoiseSeed } from '../quantizers/noise.js';
+import { codeCounts, emaStep, nearestCodes, perplexity, stopGradient } from '../quantizers/vector.js';
+import { single } from './quant-base.js';
+
+type Shape = Array<number | null>;
+
+export interface DepthwiseQuantizerArgs {
+  name?: string;
+  /** M: channel groups, one codebook each. */
+  groups: number;
+  /** K: codes per codebook. */
+  codes: number;
+  /** β, the commitment weight (default 0.25). */
+  beta?: number;
+  /** 'ema' (default): EMA k-means codebooks; 'loss': codebooks trained by the codebook loss. */
+  learning?: 'ema' | 'loss';
+  /** EMA decay γ (default 0.99). */
+  decay?: number;
+  /** Laplace smoothing ε (default 1e-5). */
+  epsilon?: number;
+  /** EMA: restart codes whose smoothed count falls below this (default 1; 0 = never). */
+  deadThreshold?: number;
+  /** Codebook initialisation: N(0, 1) (the authors' code), batch samples, or k-means on the first batch. */
+  init?: 'normal' | 'batch' | 'kmeans';
+  seed?: number;
+}
+
+export interface QuantizerStats {
+  /** exp(entropy) of each group's code usage in the last training batch. */
+  perplexity: number[];
+  /** Codes used in the last batch, per group. */
+  used: number[];
+  /** Codes restarted from the batch in the last step, per group. */
+  dead: number[];
+}
+
+export class DepthwiseQuantizer extends tf.layers.Layer {
+  static className = 'DepthwiseQuantizer';
+  readonly groups: number;
+  readonly codes: number;
+  readonly beta: number;
+  readonly learning: 'ema' | 'loss';
+  readonly decay: number;
+  readonly epsilon: number;
+  readonly deadThreshold: number;
+  readonly init: 'normal' | 'batch' | 'kmeans';
+  readonly seed: number;
+  dim = 0;
+  /** Statistics of the last training step. */
+  lastStats: QuantizerStats | null = null;
+  private codebook!: tf.LayerVariable;
+  private emaCount!: tf.LayerVariable;
+  private emaSum!: tf.LayerVariable;
+  private initialized!: tf.LayerVariable;
+
+  constructor(args: DepthwiseQuantizerArgs) {
+    super({ name: args.name });
+    const where = `DepthwiseQuantizer ${args.name ?? ''}`.trim();
+    for (const [k, v] of [['groups', args.groups], ['codes', args.codes]] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new LowbitError(`${where}: ${k} must be a whole number ≥ 1, got ${v}`);
+    }
+    this.groups = args.groups;
+    this.codes = args.codes;
+    this.beta = args.beta ?? 0.25;
+    this.learning = args.learning ?? 'ema';
+    this.decay = args.decay ?? 0.99;
+    this.epsilon = args.epsilon ?? 1e-5;
+    this.deadThreshold = args.deadThreshold ?? 1;
+    this.init = args.init ?? 'normal';
+    this.seed = args.seed ?? 0;
+    if (this.learning !== 'ema' && this.learning !== 'loss') throw new LowbitError(`${where}: learning must be 'ema' or 'loss', got ${JSON.stringify(this.learning)}`);
+    if (!['normal', 'batch', 'kmeans'].includes(this.init)) throw new LowbitError(`${where}: init must be normal, batch or kmeans, got ${JSON.stringify(this.init)}`);
+    if (!(this.decay > 0 && this.decay < 1)) throw new LowbitError(`${where}: decay must be in (0, 1), got ${this.decay}`);
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    const c = shape[shape.length - 1] as number;
+    if (c % this.groups !== 0) throw new LowbitError(`${this.name}: ${c} channels cannot be split into ${this.groups} equal groups`);
+    this.dim = c / this.groups;
+    const [m, k, d] = [this.groups, this.codes, this.dim];
+    this.codebook = this.addWeight('codebook', [m, k, d], 'float32', tf.initializers.randomNormal({ mean: 0, stddev: 1, seed: this.seed }), undefined, this.learning === 'loss');
+    this.emaCount = this.addWeight('ema_count', [m, k], 'float32', tf.initializers.ones(), undefined, false);
+    this.emaSum = this.addWeight('ema_sum', [m, k, d], 'float32', tf.initializers.zeros(), undefined, false);
+    this.initialized = this.addWeight('initialized', [], 'float32', tf.initializers.zeros(), undefined, false);
+    this.emaSum.write(this.codebook.read()); // S starts as a copy of the codebook (counts 1)
+    this.built = true;
+  }
+
+  /** Bits per position (M·log2 K) and codebook floats (M·K·D). */
+  get capacity(): { bitsPerPosition: number; codebookFloats: number } {
+    return { bitsPerPosition: this.groups * Math.log2(this.codes), codebookFloats: this.groups * this.codes * this.dim };
+  }
+
+  /** The codebooks [M, K, D]. */
+  codebooks(): tf.Tensor3D {
+    return this.codebook.read().clone() as tf.Tensor3D;
+  }
+
+  /** Code indices [N·H·W, M] of features x [N, H, W, M·D] (host data, row-major). */
+  assign(x: tf.Tensor): Int32Array {
+    return tf.tidy(() => {
+      const n = x.size / (this.groups * this.dim);
+      const z = tf.reshape(x, [n, this.groups, this.dim]);
+      const out = new Int32Array(n * this.groups);
+      const books = tf.unstack(this.codebook.read());
+      tf.unstack(z, 1).forEach((zg, m) => {
+        nearestCodes(zg as tf.Tensor2D, books[m] as tf.Tensor2D).forEach((c, i) => { out[i * this.groups + m] = c; });
+      });
+      return out;
+    });
+  }
+
+  /** The quantized features [..., M·D] for indices [N, M] (decode): codeword m of each group, concatenated. */
+  lookup(indices: Int32Array, shape: number[]): tf.Tensor {
+    return tf.tidy(() => {
+      const n = indices.length / this.groups;
+      const books = tf.unstack(this.codebook.read());
+      const parts = books.map((book, m) => tf.gather(book, tf.tensor1d(Int32Array.from({ length: n }, (_, i) => indices[i * this.groups + m]), 'int32')));
+      return tf.reshape(tf.stack(parts, 1), [...shape.slice(0, -1), this.groups * this.dim]);
+    });
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor[] {
+    const training = kwargs.training === true;
+    const x = single(inputs);
+    const [m, d] = [this.groups, this.dim];
+    const n = x.size / (m * d);
+    const batch = x.shape[0];
+    if (training && this.initialized.read().dataSync()[0] === 0) this.initializeFrom(x);
+    const idx = this.assign(x);
+    const out = tf.tidy(() => {
+      const q = this.lookup(idx, x.shape); // constant for EMA codebooks; trainable with the codebook loss
+      const st = tf.add(x, stopGradient(tf.sub(q, x)));
+      // Per example: Σ_m mean over positions and the group's D channels.
+      const perExample = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mean(tf.reshape(tf.squaredDifference(a, b), [batch, -1, m, d]), [1, 3]), 1, true);
+      let vq = tf.mul(perExample(x, stopGradient(q)), this.beta);
+      if (this.learning === 'loss') vq = tf.add(vq, perExample(stopGradient(x), q));
+      return [st, vq];
+    });
+    if (training) this.update(x, idx, n);
+    return out;
+  }
+
+  /** EMA step, dead-code restart and usage statistics for one training batch (off the tape). */
+  private update(x: tf.Tensor, idx: Int32Array, n: number): void {
+    const [m, k, d] = [this.groups, this.codes, this.dim];
+    const stats: QuantizerStats = { perplexity: [], used: [], dead: [] };
+    const groupIdx = Array.from({ length: m }, (_, g) => Int32Array.from({ length: n }, (__, i) => idx[i * m + g]));
+    groupIdx.forEach((gi) => {
+      const counts = codeCounts(gi, k);
+      stats.perplexity.push(perplexity(counts));
+      stats.used.push(counts.filter((c) => c > 0).length);
+    });
+    if (this.learning === 'ema') {
+      const rng = new Rng(nextNoiseSeed());
+      tf.tidy(() => {
+        const z = tf.reshape(x, [n, m, d]);
+        const zs = tf.unstack(z, 1) as tf.Tensor2D[];
+        const counts = tf.unstack(this.emaCount.read()) as tf.Tensor1D[];
+        const sums = tf.unstack(this.emaSum.read()) as tf.Tensor2D[];
+        const books: tf.Tensor2D[] = [];
+        const newCounts: tf.Tensor1D[] = [];
+        const newSums: tf.Tensor2D[] = [];
+        for (let g = 0; g < m; g++) {
+          const r = emaStep({ count: counts[g], sum: sums[g] }, zs[g], groupIdx[g], this.decay, this.epsilon);
+          const dead = Array.from(r.smoothed).map((v, i) => (v < this.deadThreshold ? i : -1)).filter((i) => i >= 0);
+          stats.dead.push(dead.length);
+          let book = r.codebook;
+          if (dead.length > 0) {
+            // Restart dead codes at random vectors of this batch (jittered when the batch has fewer than K).
+            const rows = tf.gather(zs[g], tf.tensor1d(dead.map(() => rng.int(n)), 'int32'));
+            const fresh = n < k ? tf.add(rows, tf.randomNormal(rows.shape, 0, 0.01 / Math.sqrt(d), 'float32', rng.int(2 ** 31))) : rows;
+            const mask = tf.tensor2d(Array.from({ length: k }, (_, i) => (dead.includes(i) ? 1 : 0)), [k, 1]);
+            const scattered = tf.scatterND(tf.tensor2d(dead.map((i) => [i]), [dead.length, 1], 'int32'), fresh, [k, d]);
+            book = tf.add(tf.mul(book, tf.sub(1, mask)), scattered) as tf.Tensor2D;
+          }
+          books.push(book);
+          newCounts.push(r.state.count);
+          newSums.push(r.state.sum);
+        }
+        this.codebook.write(tf.stack(books));
+        this.emaCount.write(tf.stack(newCounts));
+        this.emaSum.write(tf.stack(newSums));
+      });
+    } else {
+      stats.dead.push(...new Array<number>(m).fill(0));
+    }
+    this.lastStats = stats;
+  }
+
+  /** 'batch' / 'kmeans' initialisation from the first training batch ('normal' keeps N(0, 1)). */
+  private initializeFrom(x: tf.Tensor): void {
+    const [m, k, d] = [this.groups, this.codes, this.dim];
+    const n = x.size / (m * d);
+    if (this.init !== 'normal') {
+      const rng = new Rng(this.seed ^ 0x1a2b3c);
+      tf.tidy(() => {
+        const zs = tf.unstack(tf.reshape(x, [n, m, d]), 1) as tf.Tensor2D[];
+        const books = zs.map((z) => {
+          let book = tf.gather(z, tf.tensor1d(Array.from({ length: k }, () => rng.int(n)), 'int32')) as tf.Tensor2D;
+          if (this.init === 'kmeans') {
+            for (let it = 0; it < 10; it++) { // Lloyd iterations on the batch; empty clusters keep their centre
+              const idx = nearestCodes(z, book);
+              const counts = codeCounts(idx, k);
+              const sums = tf.matMul(tf.cast(tf.oneHot(tf.tensor1d(idx, 'int32'), k), 'float32'), z, true, false);
+              const c = tf.tensor2d(Array.from(counts), [k, 1]);
+              book = tf.where(tf.greater(tf.tile(c, [1, d]), 0), tf.div(sums, tf.maximum(c, 1)), book) as tf.Tensor2D;
+            }
+          }
+          return book;
+        });
+        const stacked = tf.stack(books);
+        this.codebook.write(stacked);
+        this.emaSum.write(stacked);
+        this.emaCount.write(tf.onesLike(this.emaCount.read()));
+      });
+    }
+    this.initialized.write(tf.scalar(1));
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape[] {
+    return [inputShape, [inputShape[0], 1]];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {
+      ...super.getConfig(), groups: this.groups, codes: this.codes, beta: this.beta, learning: this.learning, decay: this.decay,
+      epsilon: this.epsilon, deadThreshold: this.deadThreshold, init: this.init, seed: this.seed,
+    };
+  }
+}
+
+tf.serialization.registerClass(DepthwiseQuantizer as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
