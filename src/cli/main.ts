@@ -12,6 +12,7 @@ import { quantizeCommand } from './commands/quantize.js';
 import { runCommand } from './commands/run.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
+import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqTrainCommand } from './commands/dq.js';
 
 const program = new Command();
 program
@@ -30,6 +31,7 @@ Examples:
   $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
   $ lowbit quantize --method dcq --teacher runs/lenet5-fashion --wbits 1 --epochs-per-section 3 --out runs/lenet5-fashion-dcq-w1
   $ lowbit quantize --method bitat --teacher runs/mobilenet-tiny-fashion --distill --epochs-per-layer 1 --out runs/mnt-bitat
+  $ lowbit dq train --dataset fashion-mnist --groups 4 --codes 32 --out runs/dq-m4
   $ lowbit summary runs/lenet5-fashion-w1
   $ lowbit export runs/lenet5-fashion-w1 --format qdq,qonnx,packed
   $ lowbit verify runs/lenet5-fashion-w1`);
@@ -130,6 +132,42 @@ program.command('summary')
   .argument('<dir>', 'model directory')
   .option('--json', 'print the summary as JSON')
   .action(summaryCommand);
+
+const dq = program.command('dq').description('Depthwise Quantization: a hierarchical VQ auto-encoder with M codebooks per level, in bits/dim');
+trainingOptions(dq.command('train')
+  .description('train a DQ auto-encoder (28×28 images padded to 32×32; 8×8 and 4×4 code grids)')
+  .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
+  .option('--groups <M>', 'channel groups per level, one codebook each (1 = plain VQ)', '4')
+  .option('--codes <K>', 'codes per codebook', '32')
+  .option('--levels <n>', '1 (8×8 codes) or 2 (8×8 and 4×4)', '2')
+  .option('--embed <n>', 'quantized channels per position M·D (D = embed / groups)', '32')
+  .option('--width <n>', 'encoder/decoder width C', '32')
+  .option('--mixtures <n>', 'logistic mixture components of the output head', '5')
+  .option('--learning <name>', 'codebooks by ema (EMA k-means, the authors\' code) or loss (codebook loss)', 'ema')
+  .option('--init <name>', 'codebook init: normal (N(0,1)), batch (first-batch samples) or kmeans', 'normal')
+  .option('--train-subset <n>', 'train on a fixed class-balanced subset of N training images')
+  .option('--out <dir>', 'output directory (default runs/dq-DATASET-mM-kK-sSEED)'), { epochs: '3', lr: '2e-3', schedule: 'constant' })
+  .action(dqTrainCommand);
+dq.command('eval').description('bits/dim, MSE and code usage of a trained DQ auto-encoder')
+  .argument('<dir>', 'a directory written by lowbit dq train')
+  .option('--split <name>', 'test or val', 'test')
+  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
+  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .action(dqEvalCommand);
+dq.command('encode').description('write the codes of a split\'s images to an index file')
+  .argument('<dir>', 'a directory written by lowbit dq train')
+  .requiredOption('--out <file>', 'the code file to write')
+  .option('--split <name>', 'test, val or train', 'test')
+  .option('--count <n>', 'the first N images (default: all)')
+  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
+  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .action(dqEncodeCommand);
+dq.command('decode').description('decode an index file to images (a PNG grid of up to 64)')
+  .argument('<dir>', 'a directory written by lowbit dq train')
+  .requiredOption('--codes <file>', 'a code file from lowbit dq encode')
+  .requiredOption('--out <file.png>', 'the PNG to write')
+  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
+  .action(dqDecodeCommand);
 
 program.command('eval')
   .description('evaluate a saved model on a dataset split')

@@ -1,0 +1,191 @@
+/**
+ * `lowbit dq train | eval | encode | decode`: the Depthwise-Quantization auto-encoder
+ * (methods/dq). A run directory holds the model (model.json + weights.bin, codebooks included),
+ * lowbit.json (options, bits/dim, MSE, code usage, correlation analysis), recon.png,
+ * code-usage.svg and channel-correlation.svg. Node-only.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '../../backend/tf.js';
+import { DatasetSplits, imageSize, ImageSet, stratifiedSplit, subset } from '../../data/dataset.js';
+import { loadDataset } from '../../data/load.js';
+import { LowbitError } from '../../errors.js';
+import { writeFileAtomic } from '../../io/atomic.js';
+import { CHECKPOINT_FILE } from '../../io/checkpoint-file.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson, saveModelDir, writeJsonAtomic } from '../../io/model-dir.js';
+import { progressHooks } from '../../io/progress.js';
+import { gitCommit, lowbitVersion } from '../../io/run-info.js';
+import { correlationAnalysis } from '../../methods/dq/analysis.js';
+import { decodeCodes, encodeImages, parseCodes, serializeCodes } from '../../methods/dq/codes.js';
+import { cropParams, mixtureMean } from '../../methods/dq/mixture.js';
+import { buildDqAutoencoder, DqModelOptions } from '../../methods/dq/model.js';
+import { DqEvaluation, dqLoss, evaluateDq, lastStepStats } from '../../methods/dq/run.js';
+import { codeUsageSpec, correlationHeatmapSpec, imageGridPng } from '../../report/dq-figures.js';
+import { renderSvg } from '../../report/plots.js';
+import { train } from '../../train/loop.js';
+import { parseBackend, useBackend } from '../backend-choice.js';
+import { parseChoice, parseInteger } from '../options.js';
+import { inOutputDir, LOG_FILE, prepareRun, TrainingFlags } from '../run-training.js';
+
+export interface DqTrainOptions extends TrainingFlags {
+  dataset: string;
+  groups: string;
+  codes: string;
+  levels: string;
+  width: string;
+  embed: string;
+  mixtures: string;
+  learning: string;
+  init: string;
+  trainSubset?: string;
+}
+
+function parseDqOptions(o: DqTrainOptions, seed: number): DqModelOptions {
+  const levels = parseInteger(o.levels, '--levels', 1);
+  if (levels > 2) throw new LowbitError(`--levels must be 1 or 2, got '${o.levels}'`);
+  const options: DqModelOptions = {
+    groups: parseInteger(o.groups, '--groups', 1), codes: parseInteger(o.codes, '--codes', 2), levels: levels as 1 | 2,
+    width: parseInteger(o.width, '--width', 2), embedChannels: parseInteger(o.embed, '--embed', 1), mixtures: parseInteger(o.mixtures, '--mixtures', 1),
+    learning: parseChoice(o.learning, '--learning', ['ema', 'loss'] as const), init: parseChoice(o.init, '--init', ['normal', 'batch', 'kmeans'] as const), seed,
+  };
+  if (options.codes > 65536) throw new LowbitError(`--codes must be at most 65536 (codes are stored as uint16), got ${options.codes}`);
+  if (options.embedChannels! % options.groups !== 0) throw new LowbitError(`--embed ${options.embedChannels} must be a multiple of --groups ${options.groups} (D = embed / groups)`);
+  return options;
+}
+
+/** n images spread evenly over a split (splits may be ordered by class). */
+function spreadImages(set: ImageSet, shape: number[], n: number): tf.Tensor4D {
+  const size = imageSize(shape);
+  const k = Math.min(n, set.count);
+  const out = new Float32Array(k * size);
+  for (let i = 0; i < k; i++) {
+    const j = Math.floor((i * set.count) / k);
+    out.set(set.images.subarray(j * size, (j + 1) * size), i * size);
+  }
+  return tf.tensor4d(out, [k, ...shape] as [number, number, number, number]);
+}
+
+/** The first n images of a split as one tensor. */
+function firstImages(set: ImageSet, shape: number[], n: number): tf.Tensor4D {
+  const k = Math.min(n, set.count);
+  return tf.tensor4d(set.images.subarray(0, k * imageSize(shape)), [k, ...shape] as [number, number, number, number]);
+}
+
+/** recon.png, code-usage.svg and channel-correlation.svg in `out`; returns the correlation numbers. */
+async function writeFigures(model: tf.LayersModel, data: DatasetSplits, evaluation: DqEvaluation, out: string) {
+  const originals = spreadImages(data.test, data.shape, 16);
+  const recon = tf.tidy(() => mixtureMean(cropParams((model.predict(originals) as tf.Tensor[])[0] as tf.Tensor4D)));
+  writeFileAtomic(join(out, 'recon.png'), imageGridPng([originals.dataSync() as Float32Array, recon.dataSync() as Float32Array], 16, 28, 28));
+  tf.dispose([originals, recon]);
+  const usage = evaluation.levels.flatMap((l) => l.usage.flatMap((u, group) => u.map((count, code) => ({ level: l.level, group, code, count }))));
+  writeFileAtomic(join(out, 'code-usage.svg'), await renderSvg(codeUsageSpec(usage)));
+  const sample = spreadImages(data.test, data.shape, 1000);
+  const corr = correlationAnalysis(model, sample);
+  sample.dispose();
+  writeFileAtomic(join(out, 'channel-correlation.svg'), await renderSvg(correlationHeatmapSpec(corr.channelMatrix, `Bottom-level channel correlation (M = ${corr.groups})`)));
+  const { channelMatrix: _omit, ...numbers } = corr;
+  return numbers;
+}
+
+export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
+  const run = await prepareRun(o, o.dataset, join('runs', `dq-${o.dataset}-m${o.groups}-k${o.codes}-s${o.seed}`));
+  if (run.data.shape.join('x') !== '28x28x1') throw new LowbitError(`the DQ auto-encoder takes 28×28 grey images; ${o.dataset} has ${run.data.shape.join('×')}`);
+  const options = parseDqOptions(o, run.config.seed);
+  if (o.resume && !run.checkpoints.exists()) throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  let data = run.data;
+  if (o.trainSubset != null) {
+    const n = parseInteger(o.trainSubset, '--train-subset', 1);
+    if (n < data.train.count) {
+      const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
+      data = { ...data, train: subset(data.train, heldOut, imageSize(data.shape)), description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
+    }
+  }
+  const model = buildDqAutoencoder(options, data.shape as [number, number, number]);
+  const label = `dq M=${options.groups} K=${options.codes} L=${options.levels} on ${o.dataset}`;
+  const started = performance.now();
+  const codeStats: unknown[] = [];
+  try {
+    await inOutputDir(run.out, async () => {
+      const progress = progressHooks({ label, totalEpochs: run.config.epochs, quiet: o.quiet });
+      const result = await train(model, data, { ...run.config, loss: dqLoss }, {
+        checkpoints: run.checkpoints, ...progress,
+        onEpoch: (record, history) => {
+          progress.onEpoch?.(record, history);
+          codeStats.push({ epoch: record.epoch, lastStep: lastStepStats(model) });
+          writeFileAtomic(join(run.out, LOG_FILE), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
+        },
+      });
+      const val = evaluateDq(model, data.val, data.shape, data.numClasses);
+      const test = evaluateDq(model, data.test, data.shape, data.numClasses);
+      const correlation = await writeFigures(model, data, test, run.out);
+      await saveModelDir(model, run.out);
+      const strip = (e: DqEvaluation) => ({ ...e, levels: e.levels.map(({ usage: _u, ...l }) => l) });
+      writeJsonAtomic(join(run.out, LOWBIT_JSON), {
+        kind: 'dq', dq: options, dataset: data.name, datasetDescription: data.description, inputShape: data.shape,
+        epochs: run.config.epochs, batchSize: run.config.batchSize, learningRate: run.config.learningRate, optimizer: run.config.optimizer,
+        schedule: run.config.schedule, seed: run.config.seed, backend: run.backend, maxStepsPerEpoch: run.config.maxStepsPerEpoch ?? null,
+        val: strip(val), test: strip(test), correlation, history: result.history, codeStatsPerEpoch: codeStats, resumedFrom: result.resumedFrom,
+        bpdNote: 'bits/dim over the 784 original pixels (the 2-pixel padding excluded); full bound adds Σ levels H·W·M·log2 K / 784 (uniform prior)',
+        wallSeconds: (performance.now() - started) / 1000, lowbit: lowbitVersion(), commit: gitCommit(), tfjs: tf.version_core, createdAt: new Date().toISOString(),
+      });
+      process.stdout.write(`${label}: test bits/dim ${test.bpdDecoder.toFixed(4)} (decoder), ${test.bpdFull.toFixed(4)} (with codes); MSE ${test.mse.toFixed(5)}; saved to ${run.out}\n`);
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+function readDq(dir: string): { options: DqModelOptions; dataset: string } {
+  if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`${dir} holds no model.json: pass a directory written by 'lowbit dq train'`);
+  const meta = readLowbitJson<{ kind?: string; dq?: DqModelOptions; dataset?: string }>(dir);
+  if (meta.kind !== 'dq' || meta.dq == null || meta.dataset == null) throw new LowbitError(`${dir} is not a DQ auto-encoder (its ${LOWBIT_JSON} has kind ${JSON.stringify(meta.kind)}); use 'lowbit eval' for classifiers`);
+  return { options: meta.dq, dataset: meta.dataset };
+}
+
+export async function dqEvalCommand(dir: string, o: { split: string; backend: string; dataDir?: string }): Promise<void> {
+  const { dataset } = readDq(dir);
+  const split = parseChoice(o.split, '--split', ['test', 'val'] as const);
+  await useBackend(parseBackend(o.backend), true);
+  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const model = await loadModelDir(dir);
+  const e = evaluateDq(model, data[split], data.shape, data.numClasses);
+  model.dispose();
+  const lines = [
+    `${dir} on ${dataset} ${split} (${e.images} images)`,
+    `bits/dim: decoder ${e.bpdDecoder.toFixed(4)}, with codes (uniform prior) ${e.bpdFull.toFixed(4)} (+${e.codeBitsPerDim.toFixed(4)}, ${e.codeBitsPerImage} bits/image)`,
+    `MSE ${e.mse.toFixed(5)} (PSNR ${e.psnr.toFixed(2)} dB); ${e.params} parameters; ${e.codebookFloats} codebook floats`,
+    ...e.levels.map((l) => `${l.level} ${l.grid.join('×')}: M = ${l.groups}, K = ${l.codes}, perplexity ${l.perplexity.map((p) => p.toFixed(1)).join(' / ')}, codes used ${l.codesUsed.join(' / ')}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function dqEncodeCommand(dir: string, o: { out: string; split: string; count?: string; backend: string; dataDir?: string }): Promise<void> {
+  const { dataset } = readDq(dir);
+  const split = parseChoice(o.split, '--split', ['test', 'val', 'train'] as const);
+  await useBackend(parseBackend(o.backend), true);
+  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const n = o.count != null ? parseInteger(o.count, '--count', 1) : data[split].count;
+  const model = await loadModelDir(dir);
+  const images = firstImages(data[split], data.shape, n);
+  const codes = encodeImages(model, images);
+  tf.dispose([images]);
+  model.dispose();
+  writeFileAtomic(o.out, serializeCodes(codes));
+  const bits = codes.levels.reduce((a, l) => a + l.grid[0] * l.grid[1] * l.groups * Math.log2(l.codes), 0);
+  process.stdout.write(`${o.out}: ${codes.count} images, ${codes.levels.map((l) => `${l.name} ${l.grid.join('×')}×${l.groups}`).join(', ')} codes (${bits} bits per image)\n`);
+}
+
+export async function dqDecodeCommand(dir: string, o: { codes: string; out: string; backend: string }): Promise<void> {
+  const { options } = readDq(dir);
+  if (!existsSync(o.codes)) throw new LowbitError(`--codes ${o.codes} does not exist: write it with 'lowbit dq encode ${dir} --out ${o.codes}'`);
+  if (!/\.png$/i.test(o.out)) throw new LowbitError(`--out must name a .png file, got '${o.out}'`);
+  const codes = parseCodes(readFileSync(o.codes), o.codes);
+  await useBackend(parseBackend(o.backend), true);
+  const model = await loadModelDir(dir);
+  const images = decodeCodes(model, options, codes);
+  const shown = Math.min(codes.count, 64);
+  writeFileAtomic(o.out, imageGridPng([images.dataSync() as Float32Array], shown, 28, 28));
+  tf.dispose([images]);
+  model.dispose();
+  process.stdout.write(`${o.out}: ${shown} of ${codes.count} decoded images\n`);
+}
