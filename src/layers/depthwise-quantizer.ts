@@ -4,7 +4,8 @@
  * C = M·D feature channels are split into M contiguous groups; group m is vector-quantized at
  * every position by its own codebook of K codes; the results are concatenated. M = 1 is plain VQ.
  *
- * Outputs [q, vqLoss]: q = z + stopgrad(e − z) (straight-through), and per example
+ * Outputs [q, vqLoss]: q = z + stopgrad(e − z) in training (straight-through), exactly e in
+ * inference; per example
  * vqLoss = β·Σ_m mean((z_m − stopgrad(e_m))²) — plus Σ_m mean((stopgrad(z_m) − e_m)²) with the
  * codebook-loss variant. With EMA codebooks (the default) a training call also moves the
  * codebooks (decay γ, Laplace ε) and restarts dead codes (smoothed count < threshold) from the
@@ -146,7 +147,8 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     const idx = this.assign(x);
     const out = tf.tidy(() => {
       const q = this.lookup(idx, x.shape); // constant for EMA codebooks; trainable with the codebook loss
-      const st = tf.add(x, stopGradient(tf.sub(q, x)));
+      // Training: the straight-through q = z + stopgrad(e − z); inference: the codewords themselves (bit-exact).
+      const st = training ? tf.add(x, stopGradient(tf.sub(q, x))) : q.clone();
       // Per example: Σ_m mean over positions and the group's D channels.
       const perExample = (a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mean(tf.reshape(tf.squaredDifference(a, b), [batch, -1, m, d]), [1, 3]), 1, true);
       let vq = tf.mul(perExample(x, stopGradient(q)), this.beta);
