@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../src/index.js';
-import { relaxedQuantize, roundToGrid, relaxedGrid, bitShells, RelaxedOptions } from '../src/quantizers/relaxed.js';
+import { tf, buildModel } from '../src/index.js';
+import { relaxedModel } from '../src/methods/srq/index.js';
+import { relaxedQuantize, roundToGrid, relaxedGrid, bitShells, RelaxedOptions, learnedBits, expectedBits, sampleHardConcrete } from '../src/quantizers/relaxed.js';
+import { expectedAverageBits, fixLearnedBits, readLearnedBits } from '../src/methods/srq/learned-bits.js';
+import { isQuantLayer, QuantConv2D } from '../src/layers/quant-layers.js';
 import { setNoiseState } from '../src/quantizers/noise.js';
 
 const alpha = () => tf.scalar(0.5);
@@ -118,4 +121,42 @@ test('SRQ recipe: all layers quantized, the first layer sees float pixels, α_w 
   const probe = tf.model({ inputs: teacher.inputs, outputs: teacher.getLayer('conv2').input as tf.SymbolicTensor });
   const expected = mseOptimalAlpha(probe.predict(batch) as tf.Tensor, 2, false);
   assert.ok(Math.abs(inputAlpha('conv2', calibrated) - expected) < 1e-6 * expected, `calibrated α_a ${inputAlpha('conv2', calibrated)} vs ${expected}`);
+});
+
+test('learned bit-widths: hard-concrete gates, expected bits, read-off rule, closed gates keep only the core', () => {
+  assert.equal(learnedBits([5, 5, 5]), 4);
+  assert.equal(learnedBits([5, -5, 5]), 2); // nesting: a closed gate closes every bit above it
+  assert.equal(learnedBits([-5, 5]), 1);
+  assert.ok(Math.abs(expectedBits([tf.scalar(20), tf.scalar(20)]).dataSync()[0] - 3) < 1e-4);
+  assert.ok(Math.abs(expectedBits([tf.scalar(-20), tf.scalar(20)]).dataSync()[0] - 1) < 1e-4);
+  const z = sampleHardConcrete(tf.fill([1000], 0.5)).dataSync();
+  assert.ok(z.every((v) => v >= 0 && v <= 1) && z.some((v) => v === 1) && z.some((v) => v > 0 && v < 1));
+  // Gates shut: the training forward only picks core points {−1, 0}·α; open: the full 2-bit grid.
+  setNoiseState(1);
+  const x = tf.tensor([-1.2, -0.4, 0.1, 0.6, 1.4]);
+  const shut = relaxedQuantize(x, alpha(), sigma(), opts('srq', { bitGates: [tf.scalar(-20)] }));
+  assert.deepEqual(arr(shut), [-0.5, -0.5, 0, 0, 0]);
+  const open = relaxedQuantize(x, alpha(), sigma(), opts('srq', { bitGates: [tf.scalar(20)] }));
+  assert.deepEqual(arr(open), arr(relaxedQuantize(x, alpha(), sigma(), opts('srq'))));
+  // The gate gets a finite, non-zero gradient through the multi-class STE.
+  const g = tf.grad((la: tf.Tensor) => tf.sum(relaxedQuantize(x, alpha(), sigma(), opts('srq', { bitGates: [la] }))))(tf.scalar(0.5)).dataSync()[0];
+  assert.ok(Number.isFinite(g) && g !== 0, `gate gradient ${g}`);
+});
+
+test('learned bits on a model: the penalty pulls the average down, fixed bits reproduce the gated model exactly', async () => {
+  const teacher = buildModel('lenet5', { seed: 3 });
+  const q = await relaxedModel(teacher, { method: 'srq', wbits: 4, abits: 32, learnBits: true });
+  const before = expectedAverageBits(q).dataSync()[0];
+  assert.ok(before > 3.2 && before < 3.6, `expected bits start at 1 + 0.89 + 0.89² + 0.89³: ${before}`);
+  const vars = q.trainableWeights.filter((w) => /bit_gate/.test(w.originalName)).map((w) => w.read() as tf.Variable);
+  const opt = tf.train.adam(0.1);
+  for (let i = 0; i < 20; i++) opt.minimize(() => tf.square(tf.sub(expectedAverageBits(q), 2)) as tf.Scalar, false, vars);
+  const after = readLearnedBits(q);
+  assert.ok(after.averageBits < 4, `average bits ${after.averageBits}`);
+  assert.deepEqual(Object.keys(after.layers), q.layers.filter((l) => isQuantLayer(l)).map((l) => l.name));
+  const fixed = await fixLearnedBits(q);
+  for (const [name, bits] of Object.entries(after.layers)) assert.equal((fixed.getLayer(name) as QuantConv2D).kernelBits, bits);
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 2);
+  assert.deepEqual(Array.from((fixed.predict(x) as tf.Tensor).dataSync()), Array.from((q.predict(x) as tf.Tensor).dataSync()));
+  assert.throws(() => expectedAverageBits(teacher), /has no learned bit-width gates/);
 });

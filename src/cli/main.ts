@@ -50,6 +50,7 @@ function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; s
     .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
     .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files (default $LOWBIT_DATA_DIR or /usr/share/datasets/fashion-mnist)')
     .option('--resume', 'continue from the checkpoint in --out')
+    .option('--train-subset <n>', 'train on a fixed class-balanced subset of N training images')
     .addOption(new Option('--max-steps <n>', 'limit steps per epoch (smoke tests)').hideHelp())
     .option('--quiet', 'no progress output');
 }
@@ -77,6 +78,10 @@ trainingOptions(program.command('quantize')
   .option('--finetune-epochs <n>', 'dcq: end-to-end fine-tune epochs after stitching', '0')
   .option('--dropbits <p>', 'srq: DropBits drop rate per bit on weights (reconstruction)')
   .option('--temperature <x>', 'rq, rq-st: concrete temperature λ')
+  .option('--learn-bits', 'srq: learn each layer\'s weight bits (≤ --wbits) with hard-concrete bit gates (reconstruction)')
+  .option('--target-bits <B>', 'srq --learn-bits: the size-weighted average weight bits to aim for')
+  .option('--bits-lambda <x>', 'srq --learn-bits: weight λ of the penalty λ·(average bits − target)²', '1')
+  .option('--layer-bits <list>', 'rq, rq-st, srq: per-layer weight bits, e.g. conv1=2,conv2=3 (others use --wbits)')
   .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
   .option('--variant <name>', 'bitat: bitat (PCA transform), progressive (schedule only, V = I, s = 1) or plain (1/1 QAT, all layers at once)', 'bitat')
   .option('--epochs-per-layer <n>', 'bitat: epochs per binarized layer (stage)', '1')
@@ -84,7 +89,6 @@ trainingOptions(program.command('quantize')
   .option('--distill', "bitat: loss = KL to the teacher's softmax (ReActNet) instead of CE on labels")
   .option('--freeze-upper', 'bitat: freeze the float layers above the current stage (ablation)')
   .option('--fixed-transform', 'bitat: keep V and s at their PCA values (ablation)')
-  .option('--train-subset <n>', 'bitat: train on a fixed class-balanced subset of N training images')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
 
@@ -145,28 +149,26 @@ trainingOptions(dq.command('train')
   .option('--mixtures <n>', 'logistic mixture components of the output head', '5')
   .option('--learning <name>', 'codebooks by ema (EMA k-means, the authors\' code) or loss (codebook loss)', 'ema')
   .option('--init <name>', 'codebook init: normal (N(0,1)), batch (first-batch samples) or kmeans', 'normal')
-  .option('--train-subset <n>', 'train on a fixed class-balanced subset of N training images')
   .option('--out <dir>', 'output directory (default runs/dq-DATASET-mM-kK-sSEED)'), { epochs: '3', lr: '2e-3', schedule: 'constant' })
   .action(dqTrainCommand);
-dq.command('eval').description('bits/dim, MSE and code usage of a trained DQ auto-encoder')
-  .argument('<dir>', 'a directory written by lowbit dq train')
+/** A `lowbit dq` subcommand on a run directory, with --backend (and --data-dir when it reads a dataset). */
+function dqCommand(name: string, description: string, readsData: boolean): Command {
+  const cmd = dq.command(name).description(description)
+    .argument('<dir>', 'a directory written by lowbit dq train')
+    .option('--backend <name>', 'auto, native, wasm or cpu', 'auto');
+  return readsData ? cmd.option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files') : cmd;
+}
+dqCommand('eval', 'bits/dim, MSE and code usage of a trained DQ auto-encoder', true)
   .option('--split <name>', 'test or val', 'test')
-  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
-  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
   .action(dqEvalCommand);
-dq.command('encode').description('write the codes of a split\'s images to an index file')
-  .argument('<dir>', 'a directory written by lowbit dq train')
+dqCommand('encode', 'write the codes of a split\'s images to an index file', true)
   .requiredOption('--out <file>', 'the code file to write')
   .option('--split <name>', 'test, val or train', 'test')
   .option('--count <n>', 'the first N images (default: all)')
-  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
-  .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
   .action(dqEncodeCommand);
-dq.command('decode').description('decode an index file to images (a PNG grid of up to 64)')
-  .argument('<dir>', 'a directory written by lowbit dq train')
+dqCommand('decode', 'decode an index file to images (a PNG grid of up to 64)', false)
   .requiredOption('--codes <file>', 'a code file from lowbit dq encode')
   .requiredOption('--out <file.png>', 'the PNG to write')
-  .option('--backend <name>', 'auto, native, wasm or cpu', 'auto')
   .action(dqDecodeCommand);
 
 program.command('eval')

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
-import type { DatasetSplits } from '../data/dataset.js';
+import { DatasetSplits, imageSize, stratifiedSplit, subset } from '../data/dataset.js';
 import { datasetNames, loadDataset } from '../data/load.js';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -15,7 +15,7 @@ import { LOWBIT_JSON, saveModelDir, writeJsonAtomic } from '../io/model-dir.js';
 import { checkWritableDir, createDir, removeIfCreated } from '../io/out-dir.js';
 import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import { summary } from '../report/summary.js';
-import { evaluate, modelForward } from '../train/evaluate.js';
+import { AnyLossFn, evaluate, modelForward } from '../train/evaluate.js';
 import { train, TrainConfig, validateTrainConfig } from '../train/loop.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import type { OptimizerName } from '../train/optimizer.js';
@@ -40,6 +40,8 @@ export interface TrainingFlags {
   resume?: boolean;
   maxSteps?: string;
   quiet?: boolean;
+  /** Train on a fixed class-balanced subset of this many training images. */
+  trainSubset?: string;
 }
 
 export const LOG_FILE = 'log.jsonl';
@@ -70,6 +72,10 @@ export interface TrainingJob {
   makeModel: (data: DatasetSplits, config: TrainConfig) => Promise<tf.LayersModel>;
   /** Extra lowbit.json fields (model, method, bits, teacher…). */
   metadata: Record<string, unknown>;
+  /** The training loss for this model (default cross-entropy). */
+  loss?: (model: tf.LayersModel) => AnyLossFn;
+  /** Turns the trained model into the one to save (e.g. fixes learned bit-widths), with extra lowbit.json fields. */
+  finalize?: (model: tf.LayersModel) => Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }>;
 }
 
 export interface PreparedRun {
@@ -97,9 +103,19 @@ export async function prepareRun(flags: TrainingFlags, dataset: string, defaultO
     throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);
-  const data = loadDataset(dataset, { dataDir: flags.dataDir });
+  const subsetSize = flags.trainSubset != null ? parseInteger(flags.trainSubset, '--train-subset', 1) : null;
+  const loaded = loadDataset(dataset, { dataDir: flags.dataDir });
+  const data = subsetSize == null ? loaded : balancedSubset(loaded, subsetSize);
   const backend = await useBackend(backendChoice, flags.quiet);
   return { config, data, backend, out, checkpoints };
+}
+
+/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
+export function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
+  if (n >= data.train.count) return data;
+  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
+  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
+    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
 }
 
 /** Runs `work` inside the output directory; a failure before any checkpoint leaves nothing behind. */
@@ -147,7 +163,7 @@ export async function runTraining(job: TrainingJob): Promise<void> {
   try {
     await inOutputDir(run.out, async () => {
       const progress = progressHooks({ label: job.label, totalEpochs: run.config.epochs, quiet: job.flags.quiet });
-      const result = await train(model, run.data, run.config, {
+      const result = await train(model, run.data, { ...run.config, ...(job.loss ? { loss: job.loss(model) } : {}) }, {
         checkpoints: run.checkpoints,
         ...progress,
         onEpoch: (record, history) => {
@@ -156,7 +172,12 @@ export async function runTraining(job: TrainingJob): Promise<void> {
           writeFileAtomic(join(run.out, LOG_FILE), history.map((r) => JSON.stringify(r)).join('\n') + '\n');
         },
       });
-      await saveRun(model, run, job.label, { ...job.metadata, resumedFrom: result.resumedFrom }, result.history, started);
+      const final = job.finalize ? await job.finalize(model) : { model, metadata: {} };
+      try {
+        await saveRun(final.model, run, job.label, { ...job.metadata, ...final.metadata, resumedFrom: result.resumedFrom }, result.history, started);
+      } finally {
+        if (final.model !== model) final.model.dispose();
+      }
     });
   } finally {
     model.dispose();

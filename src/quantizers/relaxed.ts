@@ -36,6 +36,11 @@ export interface RelaxedOptions {
   temperature?: number;
   /** DropBits drop rate p per bit above the core (SRQ; 0 = off). */
   dropBits?: number;
+  /**
+   * Learned bit-widths (SRQ): log α of a hard-concrete gate for each bit k = 2 … b (one per
+   * layer). Shell k survives with Π_{j≤k} z_j; the regulariser lives in the recipe.
+   */
+  bitGates?: tf.Tensor[];
   /** Fuzz ε added to every π_i (RQ's Algorithm 1). */
   epsilon?: number;
   /** Local grid half-width in σ units (RQ §2.2, δ = 3); used when it is narrower than the grid. */
@@ -117,9 +122,16 @@ export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor
     const W = logp.shape[logp.rank - 1];
     if (o.method === 'srq') {
       let masked = logp;
+      let probs = tf.exp(logp);
       if ((o.dropBits ?? 0) > 0) masked = tf.add(logp, dropBitsLogMask(G, x.shape, o.bits, o.signed, o.dropBits!));
+      if (o.bitGates && o.bitGates.length > 0) {
+        // Learned bits: π scaled by the shells' survival (the gates get the multi-class STE's gradient).
+        const survive = shellSurvival(G, o.signed, o.bitGates.map(sampleHardConcrete));
+        masked = tf.add(masked, tf.log(tf.maximum(survive, 1e-30)));
+        probs = tf.mul(probs, survive);
+      }
       const onehot = tf.cast(tf.oneHot(tf.argMax(masked, -1), W), 'float32');
-      return srqSelect(tf.exp(logp), onehot, G, alpha);
+      return srqSelect(probs, onehot, G, alpha);
     }
     const u = tf.randomUniform(logp.shape, 1e-6, 1 - 1e-6, 'float32', nextNoiseSeed());
     const gumbel = tf.neg(tf.log(tf.neg(tf.log(u))));
@@ -188,4 +200,57 @@ function shellOf(G: tf.Tensor, signed: boolean): tf.Tensor {
     return tf.add(tf.ceil(tf.sub(log2(mag), 1e-6)), 1);
   }
   return tf.maximum(tf.ceil(tf.sub(log2(tf.add(G, 1)), 1e-6)), 1);
+}
+
+/** Hard-concrete constants (Louizos, Welling & Kingma, "Learning Sparse Neural Networks through L0 Regularization", arXiv:1712.01312). */
+const HC = { beta: 2 / 3, gamma: -0.1, zeta: 1.1 };
+
+/** z = clip(σ((log u − log(1 − u) + log α)/β)·(ζ − γ) + γ, 0, 1), one sample per step (seeded). */
+export function sampleHardConcrete(logAlpha: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const u = tf.randomUniform(logAlpha.shape, 1e-6, 1 - 1e-6, 'float32', nextNoiseSeed());
+    const s = tf.sigmoid(tf.div(tf.add(tf.sub(tf.log(u), tf.log(tf.sub(1, u))), logAlpha), HC.beta));
+    return tf.clipByValue(tf.add(tf.mul(s, HC.zeta - HC.gamma), HC.gamma), 0, 1);
+  });
+}
+
+/** P(z > 0) = σ(log α − β·log(−γ/ζ)): the gate's probability of being open (differentiable). */
+export function gateOpenProbability(logAlpha: tf.Tensor): tf.Tensor {
+  return tf.sigmoid(tf.sub(logAlpha, HC.beta * Math.log(-HC.gamma / HC.zeta)));
+}
+
+/** Expected bit-width 1 + Σ_k Π_{j≤k} P(gate j open) of nested gates for bits 2 … b. */
+export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
+  return tf.tidy(() => {
+    let alive: tf.Tensor = tf.scalar(1);
+    let bits: tf.Tensor = tf.scalar(1);
+    for (const g of gates) {
+      alive = tf.mul(alive, tf.reshape(gateOpenProbability(g), []));
+      bits = tf.add(bits, alive);
+    }
+    return bits;
+  });
+}
+
+/** The bit-width read off deterministic gates: 1 + the number of consecutively open gates (z > ½). */
+export function learnedBits(logAlphas: number[]): number {
+  let bits = 1;
+  for (const la of logAlphas) {
+    const z = Math.min(1, Math.max(0, (1 / (1 + Math.exp(-la))) * (HC.zeta - HC.gamma) + HC.gamma));
+    if (z <= 0.5) break;
+    bits++;
+  }
+  return bits;
+}
+
+/** Survival of each slot's shell: 1 for the 1-bit core, Π_{j=2..k} z_j for shell k. */
+function shellSurvival(G: tf.Tensor, signed: boolean, z: tf.Tensor[]): tf.Tensor {
+  const shell = shellOf(G, signed);
+  let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, 1), 'float32');
+  let alive: tf.Tensor = tf.scalar(1);
+  z.forEach((gate, i) => {
+    alive = tf.mul(alive, tf.reshape(gate, []));
+    survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, i + 2), 'float32'), alive));
+  });
+  return survive;
 }

@@ -1,14 +1,15 @@
 /**
  * `lowbit demo`: the whole story on the embedded MNIST subset in a few minutes — a float lenet5,
- * then DoReFa W1, DCQ W1 and SRQ W2/A2 (no DropBits: see README) from it — a comparison table, and
- * lowbit-demo/report.html. Rerunning reuses every finished step. Node-only.
+ * then DoReFa W1, DCQ W1, SRQ W2/A2 (no DropBits: see README) and BiTAT W1/A1 from it, and a small
+ * DQ auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
+ * finished step. Node-only.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { loadMnist } from '../../data/load.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
-import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
 import { checkWritableDir } from '../../io/out-dir.js';
 import { progressHooks } from '../../io/progress.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
@@ -17,6 +18,8 @@ import { isQuantLayer } from '../../layers/quant-layers.js';
 import { dorefaConfig, dorefaModel } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { relaxedModel } from '../../methods/srq/index.js';
+import { runBitat } from '../../methods/bitat/run.js';
+import type { DqEvaluation } from '../../methods/dq/run.js';
 import { buildModel } from '../../models/index.js';
 import { reportHtml, ReportRow } from '../../report/html.js';
 import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../../report/plots.js';
@@ -25,8 +28,16 @@ import type { EpochRecord } from '../../train/checkpoint.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseInteger } from '../options.js';
 import { PreparedRun, saveRun } from '../run-training.js';
+import { trainDqRun } from './dq.js';
 
 interface StepResult { run: string; method: string; bits: string; accuracy: number; bytes: number; compression: number; seconds: number; history: EpochRecord[] }
+
+/** A PNG shown in the report as an SVG <image> (the report embeds SVG figures). */
+function pngAsSvg(png: Buffer): string {
+  const w = png.readUInt32BE(16);
+  const h = png.readUInt32BE(20);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * w}" height="${3 * h}" viewBox="0 0 ${w} ${h}"><image width="${w}" height="${h}" style="image-rendering:pixelated" href="data:image/png;base64,${png.toString('base64')}"/></svg>`;
+}
 
 /** A finished run's row, read back from its lowbit.json (written by saveRun). */
 function readStep(dir: string, run: string): StepResult {
@@ -77,12 +88,31 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
   await step('srq-w2a2', 'SRQ', '2/2', fine, trained(async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration)));
   calibration.dispose();
+  await step('bitat-w1a1', 'BiTAT', '1/1', fine, async (p) => {
+    const teacher = await loadModelDir(teacherDir);
+    try {
+      const r = await runBitat(teacher, data, { variant: 'bitat', epochsPerLayer: 1, finalEpochs: 1, distill: true, train: p.config, checkpoints: p.checkpoints });
+      return { model: r.model, history: r.history };
+    } finally {
+      teacher.dispose();
+    }
+  });
+  // DQ is an auto-encoder: reported in bits/dim, not in the classifier table.
+  const dqDir = join(o.out, 'dq-m4');
+  const dqOptions = { groups: 4, codes: 32, levels: 2 as const, seed: 0 };
+  if (!existsSync(join(dqDir, LOWBIT_JSON))) {
+    await trainDqRun(data, dqOptions, { config: { ...base, epochs: 1, learningRate: 2e-3, schedule: { name: 'constant' } }, data, backend, out: dqDir, checkpoints: new FileCheckpointStore(dqDir) },
+      'demo dq-m4', o.quiet, false);
+  }
+  const dqTest = readLowbitJson<{ test: DqEvaluation }>(dqDir).test;
 
   // The table.
   const rows: ReportRow[] = results.map((r) => ({ run: r.run, method: r.method, bits: r.bits, accuracy: r.accuracy, kib: r.bytes / 1024, compression: r.compression, seconds: r.seconds }));
   const line = (c: string[]) => `${c[0].padEnd(10)} ${c[1].padEnd(15)} ${c[2].padEnd(6)} ${c[3].padStart(9)} ${c[4].padStart(10)} ${c[5].padStart(11)} ${c[6].padStart(6)}`;
   process.stdout.write(`${line(['run', 'method', 'W/A', 'accuracy', 'weights', 'compression', 'time'])}\n`);
   for (const r of rows) process.stdout.write(`${line([r.run, r.method, r.bits, `${(r.accuracy * 100).toFixed(2)}%`, `${r.kib.toFixed(1)} KiB`, `${r.compression.toFixed(1)}×`, `${r.seconds.toFixed(0)}s`])}\n`);
+  const dqLine = `DQ auto-encoder (M = 4 groups × K = 32 codes, 8×8 + 4×4 codes, ${dqTest.codeBitsPerImage} bits/image): test ${dqTest.bpdDecoder.toFixed(3)} bits/dim (decoder), ${dqTest.bpdFull.toFixed(3)} with the code cost, MSE ${dqTest.mse.toFixed(4)}`;
+  process.stdout.write(`${dqLine}\n`);
 
   // The report.
   const teacher = await loadModelDir(teacherDir);
@@ -90,7 +120,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const sample = (values: ArrayLike<number>, label: string) => { for (let i = 0; i < values.length; i += 5) hist.push({ model: label, value: values[i] }); };
   sample(teacher.getLayer('conv2').getWeights()[0].dataSync(), 'float teacher');
   const bitsRows: Array<{ run: string; layer: string; bits: number }> = [];
-  for (const run of ['dorefa-w1', 'srq-w2a2']) {
+  for (const run of ['dorefa-w1', 'srq-w2a2', 'bitat-w1a1']) {
     const m = await loadModelDir(join(o.out, run));
     const l = m.getLayer('conv2');
     if (isQuantLayer(l)) sample(l.quantizedKernel().dataSync(), run);
@@ -102,12 +132,14 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const plots = [
     { caption: 'Test accuracy against the bytes of the weights at their bit-widths (summary()).', svg: await renderSvg(accuracyVsSize(results.map((r) => ({ run: r.run, method: r.method, accuracy: r.accuracy * 100, kib: r.bytes / 1024, bits: r.bits })))) },
     { caption: 'Training curves (DCQ trains sections separately, so it has no end-to-end curve).', svg: await renderSvg(trainingCurves(curves)) },
-    { caption: 'Weight bits per layer (DoReFa keeps the first and last layers float; SRQ quantizes all).', svg: await renderSvg(layerBits(bitsRows)) },
+    { caption: 'Weight bits per layer (DoReFa and BiTAT keep the first and last layers float; SRQ quantizes all).', svg: await renderSvg(layerBits(bitsRows)) },
     { caption: 'Histograms of conv2 kernel values before and after quantization (every 5th weight).', svg: await renderSvg(weightHistograms(hist)) },
+    { caption: `${dqLine}. Test images (top rows) and reconstructions (bottom rows).`, svg: pngAsSvg(readFileSync(join(dqDir, 'recon.png'))) },
+    { caption: 'DQ code usage per group on the test set.', svg: readFileSync(join(dqDir, 'code-usage.svg'), 'utf8') },
   ];
   const html = reportHtml('lowbit demo: lenet5 on the MNIST subset',
-    `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section. ${data.description}. Backend: ${backend}.`,
-    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ is a reconstruction (see README).`);
+    `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section, BiTAT W1/A1 with 1 epoch per binarized layer and 1 final epoch. A DQ auto-encoder trained for 1 epoch. ${data.description}. Backend: ${backend}.`,
+    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ and BiTAT are reconstructions (see README).`);
   writeFileAtomic(join(o.out, 'report.html'), html);
   writeJsonAtomic(join(o.out, 'results.json'), { backend, epochs, results });
   process.stdout.write(`report: ${join(o.out, 'report.html')}\n`);

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import { DatasetSplits, imageSize, ImageSet, stratifiedSplit, subset } from '../../data/dataset.js';
+import { DatasetSplits, imageSize, ImageSet } from '../../data/dataset.js';
 import { loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -25,7 +25,7 @@ import { renderSvg } from '../../report/plots.js';
 import { train } from '../../train/loop.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseChoice, parseInteger } from '../options.js';
-import { inOutputDir, LOG_FILE, prepareRun, TrainingFlags } from '../run-training.js';
+import { inOutputDir, LOG_FILE, PreparedRun, prepareRun, TrainingFlags } from '../run-training.js';
 
 export interface DqTrainOptions extends TrainingFlags {
   dataset: string;
@@ -37,7 +37,6 @@ export interface DqTrainOptions extends TrainingFlags {
   mixtures: string;
   learning: string;
   init: string;
-  trainSubset?: string;
 }
 
 function parseDqOptions(o: DqTrainOptions, seed: number): DqModelOptions {
@@ -92,21 +91,22 @@ export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
   if (run.data.shape.join('x') !== '28x28x1') throw new LowbitError(`the DQ auto-encoder takes 28×28 grey images; ${o.dataset} has ${run.data.shape.join('×')}`);
   const options = parseDqOptions(o, run.config.seed);
   if (o.resume && !run.checkpoints.exists()) throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
-  let data = run.data;
-  if (o.trainSubset != null) {
-    const n = parseInteger(o.trainSubset, '--train-subset', 1);
-    if (n < data.train.count) {
-      const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
-      data = { ...data, train: subset(data.train, heldOut, imageSize(data.shape)), description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
-    }
-  }
+  await trainDqRun(run.data, options, run, label(options, o.dataset), o.quiet);
+}
+
+const label = (options: DqModelOptions, dataset: string) => `dq M=${options.groups} K=${options.codes} L=${options.levels} on ${dataset}`;
+
+/**
+ * Trains a DQ auto-encoder into `run.out` with checkpoints (resuming from one), evaluates it on
+ * validation and test, writes the figures, the model and lowbit.json; returns the test evaluation.
+ */
+export async function trainDqRun(data: DatasetSplits, options: DqModelOptions, run: PreparedRun, name: string, quiet = false, announce = true): Promise<DqEvaluation> {
   const model = buildDqAutoencoder(options, data.shape as [number, number, number]);
-  const label = `dq M=${options.groups} K=${options.codes} L=${options.levels} on ${o.dataset}`;
   const started = performance.now();
   const codeStats: unknown[] = [];
   try {
-    await inOutputDir(run.out, async () => {
-      const progress = progressHooks({ label, totalEpochs: run.config.epochs, quiet: o.quiet });
+    return await inOutputDir(run.out, async () => {
+      const progress = progressHooks({ label: name, totalEpochs: run.config.epochs, quiet });
       const result = await train(model, data, { ...run.config, loss: dqLoss }, {
         checkpoints: run.checkpoints, ...progress,
         onEpoch: (record, history) => {
@@ -128,7 +128,8 @@ export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
         bpdNote: 'bits/dim over the 784 original pixels (the 2-pixel padding excluded); full bound adds Σ levels H·W·M·log2 K / 784 (uniform prior)',
         wallSeconds: (performance.now() - started) / 1000, lowbit: lowbitVersion(), commit: gitCommit(), tfjs: tf.version_core, createdAt: new Date().toISOString(),
       });
-      process.stdout.write(`${label}: test bits/dim ${test.bpdDecoder.toFixed(4)} (decoder), ${test.bpdFull.toFixed(4)} (with codes); MSE ${test.mse.toFixed(5)}; saved to ${run.out}\n`);
+      if (announce) process.stdout.write(`${name}: test bits/dim ${test.bpdDecoder.toFixed(4)} (decoder), ${test.bpdFull.toFixed(4)} (with codes); MSE ${test.mse.toFixed(5)}; saved to ${run.out}\n`);
+      return test;
     });
   } finally {
     model.dispose();

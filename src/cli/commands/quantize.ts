@@ -2,13 +2,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import { DatasetSplits, imageSize, stratifiedSplit, subset } from '../../data/dataset.js';
+import type { DatasetSplits } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { bitatQuantizeConfig, bitatVariants, runBitat } from '../../methods/bitat/run.js';
 import { relaxedConfig, relaxedModel } from '../../methods/srq/index.js';
+import { bitWidthLoss, fixLearnedBits, readLearnedBits } from '../../methods/srq/learned-bits.js';
 import { quantizeModel } from '../../layers/quantize-model.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from '../options.js';
@@ -33,6 +34,10 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   // RQ / SRQ
   dropbits?: string;
   temperature?: string;
+  learnBits?: boolean;
+  targetBits?: string;
+  bitsLambda: string;
+  layerBits?: string;
   // BiTAT
   variant: string;
   epochsPerLayer: string;
@@ -40,7 +45,6 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   distill?: boolean;
   freezeUpper?: boolean;
   fixedTransform?: boolean;
-  trainSubset?: string;
 }
 
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> {
@@ -64,15 +68,33 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       method, wbits, abits,
       dropBits: o.dropbits != null ? parseNonNegative(o.dropbits, '--dropbits') : undefined,
       temperature: o.temperature != null ? parsePositive(o.temperature, '--temperature') : undefined,
+      learnBits: o.learnBits === true ? true : undefined,
+      layerBits: o.layerBits != null ? parseLayerBits(o.layerBits) : undefined,
     };
     if (recipe.dropBits != null && recipe.dropBits >= 1) throw new LowbitError(`--dropbits must be below 1, got ${recipe.dropBits}`);
+    const targetBits = o.targetBits != null ? parsePositive(o.targetBits, '--target-bits') : null;
+    if (recipe.learnBits && targetBits == null) throw new LowbitError('--learn-bits needs --target-bits B (the size-weighted average weight bits to aim for)');
+    if (targetBits != null && !recipe.learnBits) throw new LowbitError('--target-bits applies with --learn-bits');
+    if (targetBits != null && (targetBits < 1 || targetBits > wbits)) throw new LowbitError(`--target-bits must be between 1 and --wbits ${wbits}, got ${targetBits}`);
+    const lambda = parseNonNegative(o.bitsLambda, '--bits-lambda');
     relaxedConfig(recipe, 'any'); // validates the combination before any work
-    const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}` : ''}-w${wbits}a${abits}`;
+    const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}` : ''}${recipe.learnBits ? `-learn${targetBits}` : ''}${recipe.layerBits ? '-layerbits' : ''}-w${wbits}a${abits}`;
     await runTraining({
       flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
-      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
-      metadata: { kind: 'quantized', ...common, ...recipe, reconstruction: method === 'srq' ? 'SRQ forward/backward and DropBits follow srq.md §2.2/§3.2 (paper text unavailable)' : null },
+      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, async (t) => {
+        for (const name of Object.keys(recipe.layerBits ?? {})) if (!t.layers.some((l) => l.name === name)) throw new LowbitError(`--layer-bits names '${name}', which is not a layer of the teacher`);
+        return relaxedModel(t, recipe, calibrationBatch(data));
+      }),
+      metadata: { kind: 'quantized', ...common, ...recipe, targetBits, bitsLambda: recipe.learnBits ? lambda : null,
+        reconstruction: method === 'srq' ? 'SRQ forward/backward, DropBits and learned bit-widths follow srq.md §2.2/§3.2/§3.3 (paper text unavailable)' : null },
+      ...(recipe.learnBits ? {
+        loss: (model: tf.LayersModel) => bitWidthLoss(model, targetBits!, lambda),
+        finalize: async (model: tf.LayersModel) => {
+          const learned = readLearnedBits(model);
+          return { model: await fixLearnedBits(model), metadata: { learnedBits: learned.layers, learnedAverageBits: learned.averageBits } };
+        },
+      } : {}),
     });
     return;
   }
@@ -130,7 +152,6 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   const variant = parseChoice(o.variant, '--variant', bitatVariants);
   const epochsPerLayer = parseInteger(o.epochsPerLayer, '--epochs-per-layer', 1);
   const finalEpochs = parseInteger(o.finalEpochs, '--final-epochs', 0);
-  const trainSubset = o.trainSubset != null ? parseInteger(o.trainSubset, '--train-subset', 1) : null;
   const tag = `bitat-${variant}-w1a1`;
   const label = `${model}/${dataset} ${tag}`;
   const run = await prepareRun(o, dataset, join('runs', `${model}-${dataset}-${tag}-s${o.seed}`));
@@ -140,7 +161,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   const teacher = await loadModelDir(o.teacher);
   try {
     checkInputs(teacher, run.data.shape, o.teacher, dataset);
-    const data = trainSubset == null ? run.data : balancedSubset(run.data, trainSubset);
+    const data = run.data;
     const started = performance.now();
     await inOutputDir(run.out, async () => {
       const result = await runBitat(teacher, data, {
@@ -154,7 +175,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
         await saveRun(result.model, { ...run, data, config: { ...run.config, epochs: result.totalEpochs } }, label, {
           kind: 'quantized', method: 'bitat', variant, wbits: 1, abits: 1, model, teacher: o.teacher, quantizeConfig: bitatQuantizeConfig,
           epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true, fixedTransform: o.fixedTransform === true,
-          trainSubset, stages: result.stages,
+          trainSubset: o.trainSubset != null ? Number(o.trainSubset) : null, stages: result.stages,
           reconstruction: 'BiTAT: the transform (bitat.md §1.3) and the schedule (§1.5) are a reconstruction; the paper text was unavailable',
         }, result.history, started);
       } finally {
@@ -166,12 +187,15 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   }
 }
 
-/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
-function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
-  if (n >= data.train.count) return data;
-  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
-  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
-    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
+/** '--layer-bits conv1=2,conv2=3' → { conv1: 2, conv2: 3 }. */
+function parseLayerBits(value: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([^=]+)=(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 16) throw new LowbitError(`--layer-bits takes name=bits pairs with bits 1–16, e.g. conv1=2,conv2=3; got '${part}'`);
+    out[m[1]] = Number(m[2]);
+  }
+  return out;
 }
 
 /** 256 training images (the first ones: the split is already shuffled by class) for calibrating quantizer grids. */

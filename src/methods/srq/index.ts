@@ -23,15 +23,23 @@ export interface RelaxedRecipe {
   temperature?: number;
   /** Initial activation grid step (post-BN ReLU outputs are about unit scale). */
   activationAlpha?: number;
+  /** SRQ: learn each layer's weight bit-width (≤ wbits) with hard-concrete bit gates. */
+  learnBits?: boolean;
+  /** Per-layer weight bits overriding wbits (the lottery-ticket retrain). */
+  layerBits?: Record<string, number>;
 }
 
 export function relaxedConfig(r: RelaxedRecipe, firstLayer: string): QuantizeConfig {
   if (r.dropBits && r.method !== 'srq') throw new LowbitError(`--dropbits applies to srq only, not ${r.method}`);
+  if (r.learnBits && r.method !== 'srq') throw new LowbitError(`--learn-bits applies to srq only, not ${r.method}`);
+  const kernel = (bits: number) => ({ kind: r.method, bits, ...(r.dropBits ? { dropBits: r.dropBits } : {}), ...(r.temperature ? { temperature: r.temperature } : {}),
+    ...(r.learnBits ? { learnBits: true } : {}) });
   return {
-    kernelQuantizer: { kind: r.method, bits: r.wbits, ...(r.dropBits ? { dropBits: r.dropBits } : {}), ...(r.temperature ? { temperature: r.temperature } : {}) },
+    kernelQuantizer: kernel(r.wbits),
     inputQuantizer: r.abits < 32 ? { kind: r.method, bits: r.abits, initAlpha: r.activationAlpha ?? 0.5, ...(r.temperature ? { temperature: r.temperature } : {}) } : null,
     keepFirstAndLastFloat: false,
-    overrides: [{ match: firstLayer, inputQuantizer: null }], // input pixels stay float
+    overrides: [{ match: firstLayer, inputQuantizer: null }, // input pixels stay float
+      ...Object.entries(r.layerBits ?? {}).map(([name, bits]) => ({ match: name, kernelQuantizer: kernel(bits) }))],
   };
 }
 
@@ -83,7 +91,7 @@ export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe, ca
     }
   };
   for (const layer of quantLayers) {
-    set(layer, 'kernel', mseOptimalAlpha(layer.weights[0].read(), r.wbits));
+    set(layer, 'kernel', mseOptimalAlpha(layer.weights[0].read(), r.layerBits?.[layer.name] ?? r.wbits));
     const a = acts.get(layer.name);
     if (a) set(layer, 'input', mseOptimalAlpha(a, r.abits, false));
   }
