@@ -9,6 +9,8 @@ import { inputCorrelation, patches } from '../src/methods/bitat/correlation.js';
 import { bitatStages, bitatStudent, orthonormalityError, runBitat, BitatOptions } from '../src/methods/bitat/run.js';
 import type { Checkpoint, CheckpointStore } from '../src/train/checkpoint.js';
 import { QuantConv2D, QuantDepthwiseConv2D, isQuantLayer } from '../src/layers/quant-layers.js';
+import { exportOnnx } from '../src/export/onnx-export.js';
+import { encodeModel } from '../src/export/onnx-builder.js';
 
 const full = loadMnist();
 const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
@@ -170,4 +172,25 @@ test('BiTAT end to end: two values per output channel, ±1 inputs, no tensor lea
   out2.forEach((v, i) => assert.ok(Math.abs(v - out[i]) < 1e-4, `logit ${i}: ${v} vs ${out[i]}`));
   r2.model.dispose();
   teacher.dispose();
+});
+
+test('RPReLU option: the student starts equal to the PReLU one, its shifts train, and it exports to ONNX', async () => {
+  const teacher = buildModel('mobilenet-tiny', { seed: 6 });
+  const plain = await bitatStudent(teacher);
+  const withR = await bitatStudent(teacher, { rprelu: true });
+  assert.equal(withR.layers.filter((l) => l.getClassName() === 'RPReLU').length, teacher.layers.filter((l) => l.getClassName() === 'PReLU').length);
+  const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 7);
+  assert.deepEqual(Array.from((withR.predict(x) as tf.Tensor).dataSync()), Array.from((plain.predict(x) as tf.Tensor).dataSync()));
+  const r = withR.getLayer('b1_dw_act');
+  assert.deepEqual(r.weights.map((w) => w.originalName.split('/').pop()), ['alpha', 'shift_in', 'shift_out']);
+  const shifts = r.weights.slice(1).map((w) => w.read() as tf.Variable);
+  const { grads } = tf.variableGrads(() => tf.sum(withR.apply(x) as tf.Tensor) as tf.Scalar, shifts);
+  for (const v of shifts) assert.ok(tf.sum(tf.abs(grads[v.name])).dataSync()[0] > 0, `${v.name} gets a gradient`);
+  for (const w of withR.weights.filter((v) => /shift/.test(v.originalName))) w.write(tf.randomUniform(w.shape as number[], -0.2, 0.2, 'float32', 8));
+  const ref = (withR.predict(x) as tf.Tensor).dataSync();
+  const { model } = exportOnnx(withR, 'float');
+  const ort = await import('onnxruntime-node');
+  const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  const y = (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) }))[s.outputNames[0]].data as Float32Array;
+  y.forEach((v, i) => assert.ok(Math.abs(v - ref[i]) < 1e-4 * Math.max(1, Math.abs(ref[i])), `logit ${i}`));
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf, subset, DatasetSplits, train } from '../src/index.js';
 import { loadMnist } from '../src/node.js';
-import { DepthwiseQuantizer } from '../src/layers/depthwise-quantizer.js';
+import { DepthwiseQuantizer, VectorQuantizer } from '../src/layers/depthwise-quantizer.js';
 import { emaStep, nearestCodes, perplexity } from '../src/quantizers/vector.js';
 import { buildDqAutoencoder, quantizersOf } from '../src/methods/dq/model.js';
 import { cropParams, mixtureMean, mixtureNll } from '../src/methods/dq/mixture.js';
@@ -76,6 +76,17 @@ test('DepthwiseQuantizer: one codebook per channel group; straight-through gradi
   assert.deepEqual(q.capacity, { bitsPerPosition: 4, codebookFloats: 24 });
   assert.throws(() => new DepthwiseQuantizer({ groups: 0, codes: 4 }), /groups must be a whole number ≥ 1/);
   assert.throws(() => (new DepthwiseQuantizer({ groups: 4, codes: 4 })).apply(tf.zeros([1, 2, 2, 6])), /6 channels cannot be split into 4 equal groups/);
+});
+
+test('VectorQuantizer is the M = 1 DepthwiseQuantizer and survives a save/load of its config', () => {
+  const v = new VectorQuantizer({ name: 'vq', codes: 4, seed: 1 });
+  assert.equal(v.groups, 1);
+  const cfg = v.getConfig();
+  assert.equal(cfg.groups, 1);
+  assert.equal(new VectorQuantizer(cfg as never).codes, 4);
+  const [q] = v.apply(tf.randomNormal([1, 2, 2, 3], 0, 1, 'float32', 2)) as tf.Tensor[];
+  const book = v.codebooks().arraySync()[0];
+  for (const row of tf.reshape(q, [-1, 3]).arraySync() as number[][]) assert.ok(book.some((e) => e.every((x, j) => Math.abs(x - row[j]) < 1e-6)));
 });
 
 test('EMA training moves codebooks, restarts dead codes from the batch, and reports usage', () => {

@@ -89,6 +89,7 @@ trainingOptions(program.command('quantize')
   .option('--distill', "bitat: loss = KL to the teacher's softmax (ReActNet) instead of CE on labels")
   .option('--freeze-upper', 'bitat: freeze the float layers above the current stage (ablation)')
   .option('--fixed-transform', 'bitat: keep V and s at their PCA values (ablation)')
+  .option('--rprelu', 'bitat: replace PReLU by ReActNet\'s RPReLU (learned shifts before and after)')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
   .action(quantizeCommand);
 

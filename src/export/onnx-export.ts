@@ -19,7 +19,7 @@ export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qonnx'];
 
 const SUPPORTED = new Set(['InputLayer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
   'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
-  'Add', 'Concatenate', 'QuantActivation']);
+  'Add', 'Concatenate', 'QuantActivation', 'RPReLU']);
 
 type Layout = 'nchw' | 'flat';
 interface Value { name: string; layout: Layout }
@@ -278,6 +278,15 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
         const alpha = weights[0];
         const c = alpha.length;
         out = { name: g.op('PRelu', [x0.name, g.constant(`${layer.name}_slope`, alpha, x0.layout === 'nchw' ? [c, 1, 1] : [c])], {}, { name: layer.name }), layout: x0.layout };
+        break;
+      }
+      case 'RPReLU': {
+        // PReLU(x − γ) + ζ; weights: slope, γ, ζ.
+        const c = weights[1].length;
+        const shape = x0.layout === 'nchw' ? [c, 1, 1] : [c];
+        const shifted = g.op('Sub', [x0.name, g.constant(`${layer.name}_shift_in`, weights[1], shape)]);
+        const p = g.op('PRelu', [shifted, g.constant(`${layer.name}_slope`, weights[0], shape)]);
+        out = { name: g.op('Add', [p, g.constant(`${layer.name}_shift_out`, weights[2], shape)], {}, { name: layer.name }), layout: x0.layout };
         break;
       }
       case 'MaxPooling2D': case 'AveragePooling2D': {

@@ -248,4 +248,15 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
   }
 }
 
-tf.serialization.registerClass(DepthwiseQuantizer as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+/** Plain VQ (van den Oord et al. 2017): one codebook over the whole feature vector — DepthwiseQuantizer with M = 1. */
+export class VectorQuantizer extends DepthwiseQuantizer {
+  static override className = 'VectorQuantizer';
+
+  constructor(args: Omit<DepthwiseQuantizerArgs, 'groups'> & { groups?: 1 }) {
+    super({ ...args, groups: 1 });
+  }
+}
+
+for (const cls of [DepthwiseQuantizer, VectorQuantizer]) {
+  tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
+}

@@ -7,6 +7,7 @@ import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { normalizeSpec, QuantizerSpec } from '../quantizers/spec.js';
 import './quant-layers.js';
+import './rprelu.js';
 
 const QUANT_CLASS: Record<string, string> = { Conv2D: 'QuantConv2D', DepthwiseConv2D: 'QuantDepthwiseConv2D', Dense: 'QuantDense' };
 /** Layer classes with a kernel that lowbit does not (yet) quantize. */
@@ -34,6 +35,8 @@ export interface QuantizeConfig {
   overrides?: LayerOverride[];
   /** Leave layers lowbit cannot quantize in float instead of failing (default false). */
   allowFloatFallback?: boolean;
+  /** Replace every PReLU by an RPReLU (ReActNet) that starts equal to it. */
+  rprelu?: boolean;
 }
 
 interface LayerJson { class_name: string; config: Record<string, unknown> & { name: string } }
@@ -93,8 +96,10 @@ export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfi
     layer.config.kernel_quantizer = p.kernelQuantizer as unknown as Record<string, unknown>;
     layer.config.input_quantizer = p.inputQuantizer as unknown as Record<string, unknown>;
   }
+  if (config.rprelu) for (const layer of topology.config.layers) if (layer.class_name === 'PReLU') layer.class_name = 'RPReLU';
   const quantized = await tf.models.modelFromJSON(topology as unknown as tf.io.ModelJSON['modelTopology'] as never);
-  // Copy weights by layer; a quantized layer's kernel and bias come first, its quantizer parameters keep their init.
+  // Copy weights by layer; a quantized layer's kernel and bias come first, its quantizer parameters keep their init
+  // (an RPReLU's slope comes first, its shifts start at 0).
   for (const source of model.layers) {
     const target = quantized.getLayer(source.name);
     source.weights.forEach((w, i) => target.weights[i].write(w.read()));

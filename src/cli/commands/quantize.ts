@@ -45,6 +45,7 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   distill?: boolean;
   freezeUpper?: boolean;
   fixedTransform?: boolean;
+  rprelu?: boolean;
 }
 
 export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> {
@@ -166,7 +167,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
     await inOutputDir(run.out, async () => {
       const result = await runBitat(teacher, data, {
         variant, epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true,
-        fixedTransform: o.fixedTransform === true, train: run.config, checkpoints: run.checkpoints,
+        fixedTransform: o.fixedTransform === true, rprelu: o.rprelu === true, train: run.config, checkpoints: run.checkpoints,
         onStage: (s) => {
           if (!o.quiet) process.stderr.write(`${label}: stage ${s.stage} (${s.layers.join(', ')}) binarized, val ${(s.valAccuracy * 100).toFixed(2)}%, ${s.seconds.toFixed(0)} s\n`);
         },
@@ -174,7 +175,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
       try {
         await saveRun(result.model, { ...run, data, config: { ...run.config, epochs: result.totalEpochs } }, label, {
           kind: 'quantized', method: 'bitat', variant, wbits: 1, abits: 1, model, teacher: o.teacher, quantizeConfig: bitatQuantizeConfig,
-          epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true, fixedTransform: o.fixedTransform === true,
+          epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true, fixedTransform: o.fixedTransform === true, rprelu: o.rprelu === true,
           trainSubset: o.trainSubset != null ? Number(o.trainSubset) : null, stages: result.stages,
           reconstruction: 'BiTAT: the transform (bitat.md §1.3) and the schedule (§1.5) are a reconstruction; the paper text was unavailable',
         }, result.history, started);

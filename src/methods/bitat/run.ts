@@ -51,6 +51,8 @@ export interface BitatOptions {
   calibrationImages?: number;
   /** Training images for the final BatchNorm re-estimation (default 2048; 0 = off). */
   bnImages?: number;
+  /** Replace the teacher's PReLUs by ReActNet's RPReLU (starting equal to them). */
+  rprelu?: boolean;
   /** Optimiser, batch, learning rate and seed; epochs and schedule are set per phase (linear decay). */
   train: TrainConfig;
   /** Stage-level checkpoints: a rerun resumes after the last finished stage. */
@@ -91,8 +93,8 @@ export function bitatStages(model: tf.LayersModel): QuantLayer[][] {
 }
 
 /** The student: the teacher's binarizable layers as quantized layers (first and last kept float). */
-export function bitatStudent(teacher: tf.LayersModel): Promise<tf.LayersModel> {
-  return quantizeModel(teacher, bitatQuantizeConfig);
+export function bitatStudent(teacher: tf.LayersModel, options: { rprelu?: boolean } = {}): Promise<tf.LayersModel> {
+  return quantizeModel(teacher, { ...bitatQuantizeConfig, rprelu: options.rprelu });
 }
 
 /** The data with the teacher's logits as per-example targets (for the KD loss). */
@@ -119,7 +121,7 @@ export async function runBitat(teacher: tf.LayersModel, data: DatasetSplits<Imag
     if (!Number.isInteger(v) || v < 0) throw new LowbitError(`BiTAT ${name} must be a whole number ≥ 0, got ${v}`);
   }
   if (o.epochsPerLayer < 1) throw new LowbitError(`BiTAT epochsPerLayer must be ≥ 1, got ${o.epochsPerLayer}`);
-  const student = await bitatStudent(teacher);
+  const student = await bitatStudent(teacher, { rprelu: o.rprelu });
   const stages = bitatStages(student);
   if (stages.length === 0) throw new LowbitError(`${teacher.name} has no layer to binarize besides its first and last`);
   const examples = o.distill ? withTeacherLogits(teacher, data) : data;
