@@ -8,7 +8,7 @@ import { BitatTransform, eigSymmetric, expm } from '../src/methods/bitat/transfo
 import { inputCorrelation, patches } from '../src/methods/bitat/correlation.js';
 import { bitatStages, bitatStudent, orthonormalityError, runBitat, BitatOptions } from '../src/methods/bitat/run.js';
 import type { Checkpoint, CheckpointStore } from '../src/train/checkpoint.js';
-import { QuantConv2D, QuantDepthwiseConv2D, isQuantLayer } from '../src/layers/quant-layers.js';
+import { QuantConv2D, QuantDense, QuantDepthwiseConv2D, isQuantLayer } from '../src/layers/quant-layers.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 
@@ -106,6 +106,8 @@ test('input patches follow the kernel layout: conv (i, j, c) rows and depthwise 
   assert.deepEqual(pd.arraySync()[centre], [1, 3, 5, 7, 9, 11, 13, 15, 17]);
   // The conv row interleaves channels: tap (i, j) then c.
   assert.deepEqual(pc.arraySync()[4].slice(0, 4), [1, 2, 3, 4]);
+  // A dense layer's rows are its input vectors.
+  assert.deepEqual(patches(tf.ones([3, 5]), new QuantDense({ units: 2 })).shape, [3, 5]);
   // conv2d with a kernel K equals patches · reshape(K, [18, 1]).
   const k = tf.randomNormal([3, 3, 2, 1], 0, 1, 'float32', 2);
   const y = tf.conv2d(x, k as tf.Tensor4D, 1, 'same').dataSync();

@@ -37,7 +37,7 @@ export interface RelaxedOptions {
   /** DropBits drop rate p per bit above the core (SRQ; 0 = off). */
   dropBits?: number;
   /**
-   * Learned bit-widths (SRQ): log α of a hard-concrete gate for each bit k = 2 … b (one per
+   * Learned bit-widths (SRQ): log α of a hard-concrete gate for each bit k = 3 … b (one per
    * layer). Shell k survives with Π_{j≤k} z_j; the regulariser lives in the recipe.
    */
   bitGates?: tf.Tensor[];
@@ -219,11 +219,17 @@ export function gateOpenProbability(logAlpha: tf.Tensor): tf.Tensor {
   return tf.sigmoid(tf.sub(logAlpha, HC.beta * Math.log(-HC.gamma / HC.zeta)));
 }
 
-/** Expected bit-width 1 + Σ_k Π_{j≤k} P(gate j open) of nested gates for bits 2 … b. */
+/**
+ * Learned bit-widths start at 2 bits: the signed 1-bit grid {−1, 0}·α cannot represent a positive
+ * weight, so gates cover bits 3 … b and the 2-bit grid {−2, −1, 0, 1}·α is always kept.
+ */
+export const MIN_LEARNED_BITS = 2;
+
+/** Expected bit-width 2 + Σ_k Π_{j≤k} P(gate j open) of nested gates for bits 3 … b. */
 export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
   return tf.tidy(() => {
     let alive: tf.Tensor = tf.scalar(1);
-    let bits: tf.Tensor = tf.scalar(1);
+    let bits: tf.Tensor = tf.scalar(MIN_LEARNED_BITS);
     for (const g of gates) {
       alive = tf.mul(alive, tf.reshape(gateOpenProbability(g), []));
       bits = tf.add(bits, alive);
@@ -232,25 +238,29 @@ export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
   });
 }
 
-/** The bit-width read off deterministic gates: 1 + the number of consecutively open gates (z > ½). */
+/**
+ * The bit-width read off the gates: the expected bit-width (what the penalty steers), rounded —
+ * so the fixed bits match the average the training aimed at.
+ */
 export function learnedBits(logAlphas: number[]): number {
-  let bits = 1;
+  const open = (la: number) => 1 / (1 + Math.exp(-(la - HC.beta * Math.log(-HC.gamma / HC.zeta))));
+  let alive = 1;
+  let bits = MIN_LEARNED_BITS;
   for (const la of logAlphas) {
-    const z = Math.min(1, Math.max(0, (1 / (1 + Math.exp(-la))) * (HC.zeta - HC.gamma) + HC.gamma));
-    if (z <= 0.5) break;
-    bits++;
+    alive *= open(la);
+    bits += alive;
   }
-  return bits;
+  return Math.round(bits);
 }
 
-/** Survival of each slot's shell: 1 for the 1-bit core, Π_{j=2..k} z_j for shell k. */
+/** Survival of each slot's shell: 1 up to the 2-bit grid, Π_{j=3..k} z_j for shell k. */
 function shellSurvival(G: tf.Tensor, signed: boolean, z: tf.Tensor[]): tf.Tensor {
   const shell = shellOf(G, signed);
-  let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, 1), 'float32');
+  let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, MIN_LEARNED_BITS), 'float32');
   let alive: tf.Tensor = tf.scalar(1);
   z.forEach((gate, i) => {
     alive = tf.mul(alive, tf.reshape(gate, []));
-    survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, i + 2), 'float32'), alive));
+    survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, i + MIN_LEARNED_BITS + 1), 'float32'), alive));
   });
   return survive;
 }

@@ -10,7 +10,7 @@ import { checkBits } from './common.js';
 import { binaryMeanScaled, dorefaActivation, dorefaWeight } from './dorefa.js';
 import { ternary } from './ternary.js';
 import { lsq, pact, uniform } from './uniform.js';
-import { learnedBits, relaxedQuantize } from './relaxed.js';
+import { learnedBits, MIN_LEARNED_BITS, relaxedQuantize } from './relaxed.js';
 
 export type QuantizerSpec =
   | { kind: 'none' }
@@ -25,7 +25,7 @@ export type QuantizerSpec =
   | { kind: 'pact'; bits: number; initAlpha?: number }
   /** Relaxed quantization (rq, rq-st) and SRQ over a learned grid α·G; σ = α/3 at init. */
   | { kind: 'rq' | 'rq-st' | 'srq'; bits: number; temperature?: number; dropBits?: number; initAlpha?: number;
-    /** SRQ weights: learn this layer's bit-width (≤ bits) with hard-concrete gates per bit (reconstruction, srq.md §3.3). */
+    /** SRQ weights: learn this layer's bit-width (2 … bits) with hard-concrete gates per bit (reconstruction, srq.md §3.3). */
     learnBits?: boolean };
 
 export type QuantizerKind = QuantizerSpec['kind'];
@@ -103,7 +103,7 @@ export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer')
       if (s.dropBits != null && !(s.dropBits >= 0 && s.dropBits < 1)) throw new LowbitError(`${where} (${s.kind}): dropBits must be in [0, 1), got ${s.dropBits}`);
       if (s.temperature != null && !(s.temperature > 0)) throw new LowbitError(`${where} (${s.kind}): temperature must be > 0, got ${s.temperature}`);
       if (s.learnBits && s.kind !== 'srq') throw new LowbitError(`${where} (${s.kind}): learnBits needs srq`);
-      if (s.learnBits && s.bits < 2) throw new LowbitError(`${where} (srq): learnBits needs bits ≥ 2 (the most a layer may keep), got ${s.bits}`);
+      if (s.learnBits && s.bits < 3) throw new LowbitError(`${where} (srq): learnBits needs bits ≥ 3 (the most a layer may keep; learned widths start at 2), got ${s.bits}`);
       return s;
     default:
       throw new LowbitError(`${where}: unknown quantizer kind ${JSON.stringify((s as { kind: unknown }).kind)}: choose one of ${quantizerKinds.join(', ')}`);
@@ -141,9 +141,9 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
         apply: (x, _role, p) => pact(x, p![0], s.bits) };
     case 'rq': case 'rq-st': case 'srq': {
       const alpha0 = s.initAlpha ?? 0.05;
-      // Learned bits: one hard-concrete gate per bit above the core, open at the start (log α = 0.5:
+      // Learned bits: one hard-concrete gate per bit above 2, open at the start (log α = 0.5:
       // P(open) ≈ 0.89, near enough to the threshold that the optimizer can close it in a short run).
-      const gates = s.learnBits ? Array.from({ length: s.bits - 1 }, (_, i) => ({ name: `bit_gate_${i + 2}`, init: 0.5 })) : [];
+      const gates = s.learnBits ? Array.from({ length: s.bits - MIN_LEARNED_BITS }, (_, i) => ({ name: `bit_gate_${i + MIN_LEARNED_BITS + 1}`, init: 0.5 })) : [];
       return { spec: s, precision: s.bits, params: [{ name: 'log_alpha', init: Math.log(alpha0) }, { name: 'log_sigma', init: Math.log(alpha0 / 3) }, ...gates],
         apply: (x, role, p, training) => {
           const gateParams = p!.slice(2);

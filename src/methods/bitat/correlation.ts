@@ -12,13 +12,13 @@ import { QuantConv2D, QuantDepthwiseConv2D, QuantLayer } from '../../layers/quan
 type Sym = tf.SymbolicTensor;
 
 /** [n, d_in] rows: every k×k patch of x [N, H, W, C] ('same' zero padding). */
-export function patches(x: tf.Tensor4D, layer: QuantLayer): tf.Tensor2D {
+export function patches(x: tf.Tensor, layer: QuantLayer): tf.Tensor2D {
   return tf.tidy(() => {
-    const c = x.shape[3];
-    if (!(layer instanceof QuantConv2D || layer instanceof QuantDepthwiseConv2D)) return tf.reshape(x, [-1, c]) as tf.Tensor2D;
+    const c = x.shape[x.rank - 1];
+    if (!(layer instanceof QuantConv2D || layer instanceof QuantDepthwiseConv2D)) return tf.reshape(x, [-1, c]) as tf.Tensor2D; // dense: rows are inputs
     const [kh, kw] = layer.kernelSize;
     if (kh === 1 && kw === 1) return tf.reshape(x, [-1, c]) as tf.Tensor2D;
-    const [h, w] = [x.shape[1], x.shape[2]];
+    const [h, w] = [x.shape[1]!, x.shape[2]!];
     const top = Math.floor((kh - 1) / 2);
     const left = Math.floor((kw - 1) / 2);
     const padded = tf.pad(x, [[0, 0], [top, kh - 1 - top], [left, kw - 1 - left], [0, 0]]);
@@ -37,7 +37,7 @@ export function inputCorrelation(model: tf.LayersModel, layer: QuantLayer, image
   for (let start = 0; start < images.shape[0]; start += chunk) {
     const size = Math.min(chunk, images.shape[0] - start);
     const next: tf.Tensor2D = tf.tidy(() => {
-      const x = layer.quantizeInput(probe.predict(tf.slice(images, start, size)) as tf.Tensor) as tf.Tensor4D;
+      const x = layer.quantizeInput(probe.predict(tf.slice(images, start, size)) as tf.Tensor);
       const p = patches(x, layer);
       rows += p.shape[0];
       const xtx = tf.matMul(p, p, true, false);

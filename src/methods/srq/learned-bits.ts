@@ -2,10 +2,11 @@
  * Learned per-layer bit-widths for SRQ (srq.md §3.3 — a RECONSTRUCTION: the paper says a
  * regulariser on DropBits learns each layer's bit-width; its form was not retrieved). Each
  * layer's weight quantizer starts at the maximum bit-width with one hard-concrete gate per bit
- * above the core (L0-style, Louizos et al. 2018); the loss adds
- *   λ·(B̄ − B_target)²,  B̄ = Σ_l n_l·E[b_l] / Σ_l n_l,  E[b_l] = 1 + Σ_k Π_{j≤k} P(gate j open),
- * the size-weighted expected bit-width against the target. After training, b_l = 1 + the number
- * of consecutively open deterministic gates, and the model is rebuilt with those bits fixed.
+ * above 2 (L0-style, Louizos et al. 2018; a signed 1-bit grid {−1, 0} has no positive weight);
+ * the loss adds
+ *   λ·(B̄ − B_target)²,  B̄ = Σ_l n_l·E[b_l] / Σ_l n_l,  E[b_l] = 2 + Σ_k Π_{j≤k} P(gate j open),
+ * the size-weighted expected bit-width against the target. After training, b_l = round(E[b_l])
+ * (what the penalty steered), and the model is rebuilt with those bits fixed.
  */
 import * as tf from '../../backend/tf.js';
 import { LowbitError } from '../../errors.js';
