@@ -124,11 +124,11 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
 });
 
-test('lowbit demo trains five classifiers and a DQ auto-encoder, prints the table and writes a self-contained report', () => {
+test('lowbit demo trains four classifiers and a DQ auto-encoder, prints the table and writes a self-contained report', () => {
   const out = join(tmp(), 'demo');
   const r = lowbit(['demo', '--out', out, '--epochs', '2', '--max-steps', '3', '--quiet']);
   assert.equal(r.status, 0, r.stderr);
-  for (const run of ['float', 'dorefa-w1', 'dcq-w1', 'srq-w2a2', 'bitat-w1a1']) assert.match(r.stdout, new RegExp(`^${run}\\s`, 'm'));
+  for (const run of ['float', 'dorefa-w1', 'dcq-w1', 'srq-w2a2']) assert.match(r.stdout, new RegExp(`^${run}\\s`, 'm'));
   assert.match(r.stdout, /^DQ auto-encoder \(M = 4 groups × K = 32 codes.*bits\/dim \(decoder\)/m);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<svg/g) ?? []).length, 6);

@@ -1,7 +1,7 @@
 /**
  * `lowbit demo`: the whole story on the embedded MNIST subset in a few minutes — a float lenet5,
- * then DoReFa W1, DCQ W1, SRQ W2/A2 (no DropBits: see README) and BiTAT W1/A1 from it, and a small
- * DQ auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
+ * then DoReFa W1, DCQ W1 and SRQ W2/A2 (no DropBits: see README) from it, and a small DQ
+ * auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
  * finished step. Node-only.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -18,7 +18,6 @@ import { isQuantLayer } from '../../layers/quant-layers.js';
 import { dorefaConfig, dorefaModel } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { relaxedModel } from '../../methods/srq/index.js';
-import { runBitat } from '../../methods/bitat/run.js';
 import type { DqEvaluation } from '../../methods/dq/run.js';
 import { buildModel } from '../../models/index.js';
 import { reportHtml, ReportRow } from '../../report/html.js';
@@ -88,15 +87,6 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
   await step('srq-w2a2', 'SRQ', '2/2', fine, trained(async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration)));
   calibration.dispose();
-  await step('bitat-w1a1', 'BiTAT', '1/1', fine, async (p) => {
-    const teacher = await loadModelDir(teacherDir);
-    try {
-      const r = await runBitat(teacher, data, { variant: 'bitat', epochsPerLayer: 1, finalEpochs: 1, distill: true, train: p.config, checkpoints: p.checkpoints });
-      return { model: r.model, history: r.history };
-    } finally {
-      teacher.dispose();
-    }
-  });
   // DQ is an auto-encoder: reported in bits/dim, not in the classifier table.
   const dqDir = join(o.out, 'dq-m4');
   const dqOptions = { groups: 4, codes: 32, levels: 2 as const, seed: 0 };
@@ -120,7 +110,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const sample = (values: ArrayLike<number>, label: string) => { for (let i = 0; i < values.length; i += 5) hist.push({ model: label, value: values[i] }); };
   sample(teacher.getLayer('conv2').getWeights()[0].dataSync(), 'float teacher');
   const bitsRows: Array<{ run: string; layer: string; bits: number }> = [];
-  for (const run of ['dorefa-w1', 'srq-w2a2', 'bitat-w1a1']) {
+  for (const run of ['dorefa-w1', 'srq-w2a2']) {
     const m = await loadModelDir(join(o.out, run));
     const l = m.getLayer('conv2');
     if (isQuantLayer(l)) sample(l.quantizedKernel().dataSync(), run);
@@ -132,14 +122,14 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const plots = [
     { caption: 'Test accuracy against the bytes of the weights at their bit-widths (summary()).', svg: await renderSvg(accuracyVsSize(results.map((r) => ({ run: r.run, method: r.method, accuracy: r.accuracy * 100, kib: r.bytes / 1024, bits: r.bits })))) },
     { caption: 'Training curves (DCQ trains sections separately, so it has no end-to-end curve).', svg: await renderSvg(trainingCurves(curves)) },
-    { caption: 'Weight bits per layer (DoReFa and BiTAT keep the first and last layers float; SRQ quantizes all).', svg: await renderSvg(layerBits(bitsRows)) },
+    { caption: 'Weight bits per layer (DoReFa keeps the first and last layers float; SRQ quantizes all).', svg: await renderSvg(layerBits(bitsRows)) },
     { caption: 'Histograms of conv2 kernel values before and after quantization (every 5th weight).', svg: await renderSvg(weightHistograms(hist)) },
     { caption: `${dqLine}. Test images (top rows) and reconstructions (bottom rows).`, svg: pngAsSvg(readFileSync(join(dqDir, 'recon.png'))) },
     { caption: 'DQ code usage per group on the test set.', svg: readFileSync(join(dqDir, 'code-usage.svg'), 'utf8') },
   ];
   const html = reportHtml('lowbit demo: lenet5 on the MNIST subset',
-    `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section, BiTAT W1/A1 with 1 epoch per binarized layer and 1 final epoch. A DQ auto-encoder trained for 1 epoch. ${data.description}. Backend: ${backend}.`,
-    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ and BiTAT are reconstructions (see README).`);
+    `Float lenet5 trained for ${epochs} epochs, then quantized from it: DoReFa W1 and SRQ W2/A2 fine-tuned for ${quantEpochs} epochs, DCQ W1 with ${quantEpochs} epochs per section. A DQ auto-encoder trained for 1 epoch. ${data.description}. Backend: ${backend}.`,
+    rows, plots, `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. SRQ is a reconstruction (see README).`);
   writeFileAtomic(join(o.out, 'report.html'), html);
   writeJsonAtomic(join(o.out, 'results.json'), { backend, epochs, results });
   process.stdout.write(`report: ${join(o.out, 'report.html')}\n`);
