@@ -11,7 +11,7 @@
  *   node dist/bench/bitat-init.js [--teacher runs/mnt-fashion] [--images 512]
  */
 import { writeFileSync } from 'node:fs';
-import { tf, setBackend, loadModelDir, loadDataset } from '../src/node.js';
+import { tf, setBackend, loadModelDir, loadDataset, imageBatch } from '../src/node.js';
 import { bitatStages, bitatStudent } from '../src/methods/bitat/run.js';
 import { inputCorrelation } from '../src/methods/bitat/correlation.js';
 import { BitatTransform } from '../src/methods/bitat/transform.js';
@@ -23,7 +23,7 @@ const n = Number(arg('images', '512'));
 await setBackend('wasm');
 const data = loadDataset('fashion-mnist');
 const student = await bitatStudent(await loadModelDir(teacherDir));
-const images = tf.tensor4d(data.train.images.subarray(0, n * 784), [n, 28, 28, 1]);
+const images = imageBatch(data.train, data.shape, n) as tf.Tensor4D;
 const rows = [];
 for (const layers of bitatStages(student)) {
   for (const l of layers) {

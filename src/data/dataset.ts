@@ -48,6 +48,21 @@ export function imageSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/**
+ * n examples of a set as one [n, ...shape] tensor: the first n, or n spread evenly over the set
+ * (`spread`; splits may be ordered by class). For calibration batches and figures.
+ */
+export function imageBatch(set: ExampleSet, shape: readonly number[], n: number, spread = false): tf.Tensor {
+  const size = imageSize(shape);
+  const k = Math.min(n, set.count);
+  const out = new Float32Array(k * size);
+  for (let i = 0; i < k; i++) {
+    const j = spread ? Math.floor((i * set.count) / k) : i;
+    out.set(set.images.subarray(j * size, (j + 1) * size), i * size);
+  }
+  return tf.tensor(out, [k, ...shape]);
+}
+
 /** Copies the listed examples of `set` into a new ImageSet. */
 export function subset(set: ImageSet, indices: ArrayLike<number>, pixelsPerImage: number): ImageSet {
   const images = new Float32Array(indices.length * pixelsPerImage);

@@ -64,6 +64,8 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
   dim = 0;
   /** Statistics of the last training step. */
   lastStats: QuantizerStats | null = null;
+  /** The saved `initialized` flag has been read (once, not every step). */
+  private initChecked = false;
   private codebook!: tf.LayerVariable;
   private emaCount!: tf.LayerVariable;
   private emaSum!: tf.LayerVariable;
@@ -143,7 +145,10 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     const [m, d] = [this.groups, this.dim];
     const n = x.size / (m * d);
     const batch = x.shape[0];
-    if (training && this.initialized.read().dataSync()[0] === 0) this.initializeFrom(x);
+    if (training && !this.initChecked) {
+      if (this.initialized.read().dataSync()[0] === 0) this.initializeFrom(x);
+      this.initChecked = true;
+    }
     const idx = this.assign(x);
     const out = tf.tidy(() => {
       const q = this.lookup(idx, x.shape); // constant for EMA codebooks; trainable with the codebook loss

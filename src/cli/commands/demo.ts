@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
+import { imageBatch } from '../../data/dataset.js';
 import { loadMnist } from '../../data/load.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
@@ -84,7 +85,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
       lastLoss: 'ce', backend, outDir: p.out, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
     return { model: r.model, history: [] };
   });
-  const calibration = tf.tensor(data.train.images.subarray(0, 256 * 784), [256, 28, 28, 1]);
+  const calibration = imageBatch(data.train, data.shape, 256);
   await step('srq-w2a2', 'SRQ', '2/2', fine, trained(async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration)));
   calibration.dispose();
   // DQ is an auto-encoder: reported in bits/dim, not in the classifier table.

@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import { DatasetSplits, imageSize, ImageSet } from '../../data/dataset.js';
+import { DatasetSplits, imageBatch } from '../../data/dataset.js';
 import { loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -52,33 +52,15 @@ function parseDqOptions(o: DqTrainOptions, seed: number): DqModelOptions {
   return options;
 }
 
-/** n images spread evenly over a split (splits may be ordered by class). */
-function spreadImages(set: ImageSet, shape: number[], n: number): tf.Tensor4D {
-  const size = imageSize(shape);
-  const k = Math.min(n, set.count);
-  const out = new Float32Array(k * size);
-  for (let i = 0; i < k; i++) {
-    const j = Math.floor((i * set.count) / k);
-    out.set(set.images.subarray(j * size, (j + 1) * size), i * size);
-  }
-  return tf.tensor4d(out, [k, ...shape] as [number, number, number, number]);
-}
-
-/** The first n images of a split as one tensor. */
-function firstImages(set: ImageSet, shape: number[], n: number): tf.Tensor4D {
-  const k = Math.min(n, set.count);
-  return tf.tensor4d(set.images.subarray(0, k * imageSize(shape)), [k, ...shape] as [number, number, number, number]);
-}
-
 /** recon.png, code-usage.svg and channel-correlation.svg in `out`; returns the correlation numbers. */
 async function writeFigures(model: tf.LayersModel, data: DatasetSplits, evaluation: DqEvaluation, out: string) {
-  const originals = spreadImages(data.test, data.shape, 16);
+  const originals = imageBatch(data.test, data.shape, 16, true);
   const recon = tf.tidy(() => mixtureMean(cropParams((model.predict(originals) as tf.Tensor[])[0] as tf.Tensor4D)));
   writeFileAtomic(join(out, 'recon.png'), imageGridPng([originals.dataSync() as Float32Array, recon.dataSync() as Float32Array], 16, 28, 28));
   tf.dispose([originals, recon]);
   const usage = evaluation.levels.flatMap((l) => l.usage.flatMap((u, group) => u.map((count, code) => ({ level: l.level, group, code, count }))));
   writeFileAtomic(join(out, 'code-usage.svg'), await renderSvg(codeUsageSpec(usage)));
-  const sample = spreadImages(data.test, data.shape, 1000);
+  const sample = imageBatch(data.test, data.shape, 1000, true) as tf.Tensor4D;
   const corr = correlationAnalysis(model, sample);
   sample.dispose();
   writeFileAtomic(join(out, 'channel-correlation.svg'), await renderSvg(correlationHeatmapSpec(corr.channelMatrix, `Bottom-level channel correlation (M = ${corr.groups})`)));
@@ -167,7 +149,7 @@ export async function dqEncodeCommand(dir: string, o: { out: string; split: stri
   const data = loadDataset(dataset, { dataDir: o.dataDir });
   const n = o.count != null ? parseInteger(o.count, '--count', 1) : data[split].count;
   const model = await loadModelDir(dir);
-  const images = firstImages(data[split], data.shape, n);
+  const images = imageBatch(data[split], data.shape, n) as tf.Tensor4D;
   const codes = encodeImages(model, images);
   tf.dispose([images]);
   model.dispose();

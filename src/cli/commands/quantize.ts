@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import type { DatasetSplits } from '../../data/dataset.js';
+import { DatasetSplits, imageBatch } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
@@ -201,9 +201,7 @@ function parseLayerBits(value: string): Record<string, number> {
 
 /** 256 training images (the first ones: the split is already shuffled by class) for calibrating quantizer grids. */
 function calibrationBatch(data: DatasetSplits): tf.Tensor {
-  const n = Math.min(256, data.train.count);
-  const size = data.shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(data.train.images.subarray(0, n * size), [n, ...data.shape]);
+  return imageBatch(data.train, data.shape, 256);
 }
 
 /** Loads the teacher, checks its input shape against the dataset, and quantizes it. */

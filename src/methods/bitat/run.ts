@@ -13,7 +13,7 @@
  * the binary kernels, then BatchNorm statistics are re-estimated (all variants alike).
  */
 import * as tf from '../../backend/tf.js';
-import type { DatasetSplits, ExampleSet, ImageSet } from '../../data/dataset.js';
+import { batches, DatasetSplits, disposeBatch, ExampleSet, imageBatch, ImageSet, sequentialOrder } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { isQuantLayer, QuantLayer } from '../../layers/quant-layers.js';
 import { QuantizeConfig, quantizeModel } from '../../layers/quantize-model.js';
@@ -101,12 +101,11 @@ export function bitatStudent(teacher: tf.LayersModel, options: { rprelu?: boolea
 export function withTeacherLogits(teacher: tf.LayersModel, data: DatasetSplits<ImageSet>): DatasetSplits<ExampleSet> {
   const logits = (set: ImageSet): Float32Array => {
     const out = new Float32Array(set.count * data.numClasses);
-    const size = data.shape.reduce((a, b) => a * b, 1);
-    for (let s = 0; s < set.count; s += 256) {
-      const n = Math.min(256, set.count - s);
-      const y = tf.tidy(() => teacher.predict(tf.tensor(set.images.subarray(s * size, (s + n) * size), [n, ...data.shape])) as tf.Tensor);
-      out.set(y.dataSync(), s * data.numClasses);
-      y.dispose();
+    let offset = 0;
+    for (const b of batches(set, data.shape, data.numClasses, 256, sequentialOrder(set.count))) {
+      out.set(tf.tidy(() => (teacher.predict(b.x) as tf.Tensor).dataSync()), offset * data.numClasses);
+      offset += b.labels.length;
+      disposeBatch(b);
     }
     return out;
   };
@@ -158,11 +157,7 @@ export async function runBitat(teacher: tf.LayersModel, data: DatasetSplits<Imag
       epoch, step: 0, rngState: 0, history: notes.history, optimizerWeights: [], notes,
       modelWeights: await storeTensors(student.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
     });
-    const calibration = tf.tidy(() => {
-      const n = Math.min(o.calibrationImages ?? 512, data.train.count);
-      const size = data.shape.reduce((a, b) => a * b, 1);
-      return tf.tensor4d(data.train.images.subarray(0, n * size), [n, ...data.shape] as [number, number, number, number]);
-    });
+    const calibration = imageBatch(data.train, data.shape, o.calibrationImages ?? 512) as tf.Tensor4D;
     try {
       for (let i = done; i < stages.length; i++) {
         const started = performance.now();
