@@ -122,6 +122,12 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assertRejected([...q, '--wbits', '1.5'], /--wbits must be a whole number ≥ 1, got '1.5'/);
   assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, dcq, rq, rq-st, srq, bitat, got 'magic'/);
   assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
+  const srq = ['quantize', '--method', 'srq', '--teacher', teacher, '--wbits', '4'];
+  assertRejected([...srq, '--learn-bits'], /--learn-bits needs --target-bits B/);
+  assertRejected([...srq, '--learn-bits', '--target-bits', '1'], /--target-bits must be between 2 \(learned widths start at 2\) and --wbits 4, got 1/);
+  assertRejected([...srq, '--layer-bits', 'conv1=x'], /--layer-bits takes name=bits pairs/);
+  assertRejected([...srq, '--layer-bits', 'conv9=2'], /--layer-bits names 'conv9', which is not a layer of the teacher/);
+  assertRejected(['quantize', '--method', 'bitat', '--teacher', teacher, '--variant', 'fancy'], /--variant must be one of bitat, progressive, plain, got 'fancy'/);
 });
 
 test('lowbit demo trains four classifiers and a DQ auto-encoder, prints the table and writes a self-contained report', () => {

@@ -1,5 +1,5 @@
 /** `lowbit quantize`: quantize a trained float teacher with DoReFa fine-tuning or DCQ. Node-only. */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { DatasetSplits, imageBatch } from '../../data/dataset.js';
@@ -76,17 +76,18 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
     const targetBits = o.targetBits != null ? parsePositive(o.targetBits, '--target-bits') : null;
     if (recipe.learnBits && targetBits == null) throw new LowbitError('--learn-bits needs --target-bits B (the size-weighted average weight bits to aim for)');
     if (targetBits != null && !recipe.learnBits) throw new LowbitError('--target-bits applies with --learn-bits');
-    if (targetBits != null && (targetBits < 1 || targetBits > wbits)) throw new LowbitError(`--target-bits must be between 1 and --wbits ${wbits}, got ${targetBits}`);
+    if (targetBits != null && (targetBits < 2 || targetBits > wbits)) throw new LowbitError(`--target-bits must be between 2 (learned widths start at 2) and --wbits ${wbits}, got ${targetBits}`);
     const lambda = parseNonNegative(o.bitsLambda, '--bits-lambda');
     relaxedConfig(recipe, 'any'); // validates the combination before any work
+    if (recipe.layerBits) {
+      const names = teacherLayerNames(o.teacher);
+      for (const name of Object.keys(recipe.layerBits)) if (!names.includes(name)) throw new LowbitError(`--layer-bits names '${name}', which is not a layer of the teacher (layers: ${names.join(', ')})`);
+    }
     const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}` : ''}${recipe.learnBits ? `-learn${targetBits}` : ''}${recipe.layerBits ? '-layerbits' : ''}-w${wbits}a${abits}`;
     await runTraining({
       flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
-      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, async (t) => {
-        for (const name of Object.keys(recipe.layerBits ?? {})) if (!t.layers.some((l) => l.name === name)) throw new LowbitError(`--layer-bits names '${name}', which is not a layer of the teacher`);
-        return relaxedModel(t, recipe, calibrationBatch(data));
-      }),
+      makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
       metadata: { kind: 'quantized', ...common, ...recipe, targetBits, bitsLambda: recipe.learnBits ? lambda : null,
         reconstruction: method === 'srq' ? 'SRQ forward/backward, DropBits and learned bit-widths follow srq.md §2.2/§3.2/§3.3 (paper text unavailable)' : null },
       ...(recipe.learnBits ? {
@@ -186,6 +187,12 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   } finally {
     teacher.dispose();
   }
+}
+
+/** The teacher's layer names, read from its model.json (before any data or backend work). */
+function teacherLayerNames(dir: string): string[] {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology?: { config?: { layers?: Array<{ config: { name: string } }> } } };
+  return (json.modelTopology?.config?.layers ?? []).map((l) => l.config.name);
 }
 
 /** '--layer-bits conv1=2,conv2=3' → { conv1: 2, conv2: 3 }. */
