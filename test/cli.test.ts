@@ -152,22 +152,33 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   const b = lowbit(['run', bad]);
   assert.equal(b.status, 2);
   const msg = b.stderr.trim();
+  const pairs = join(dir, 'pairs.json');
+  writeFileSync(pairs, JSON.stringify({ name: 'p', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 }, compare: 'nope', runs: [{ method: 'srq', bits: [[2, 2]], epochs: 1 }] }));
+  assert.match(lowbit(['run', pairs]).stderr, /\/compare 'nope' is not a run label \(labels: srq\)/);
   for (const field of ['/name must match pattern', '/dataset must be equal to one of the allowed values (mnist, fashion-mnist)', '/runs/0/method', '/runs/0/wbits/0 must be <= 32', "/runs/0 must NOT have additional properties 'extra'"]) {
     assert.ok(msg.includes(field), `${field} in: ${msg}`);
   }
   const recipe = join(dir, 'ok.json');
   writeFileSync(recipe, JSON.stringify({ name: 'smoke', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 },
-    runs: [{ method: 'dorefa', wbits: [1], epochs: 1, seeds: [0, 1], maxSteps: 2 }] }));
+    runs: [{ method: 'dorefa', bits: [[1, 32]], epochs: 1, seeds: [0, 1], lr: [0.002, 0.0005], maxSteps: 2 }] }));
   const out = join(dir, 'out');
   const r = lowbit(['run', recipe, '--out', out, '--quiet']);
   assert.equal(r.status, 0, r.stderr);
   const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
-  assert.deepEqual(results.runs.map((x: { id: string }) => x.id), ['teacher', 'dorefa-w1a32-e1-s0', 'dorefa-w1a32-e1-s1']);
+  // Seed 0 at both rates (tuning), then seed 1 at the one with the better validation accuracy.
+  const tuned = results.runs.filter((x: { seed: number; group: string }) => x.group !== 'teacher' && x.seed === 0);
+  const best = tuned.reduce((a: { valAccuracy: number }, b: { valAccuracy: number }) => (b.valAccuracy > a.valAccuracy ? b : a));
+  assert.deepEqual(results.runs.map((x: { id: string }) => x.id),
+    ['teacher', 'dorefa-w1a32-e1-max2-lr0.002-s0', 'dorefa-w1a32-e1-max2-lr0.0005-s0', `dorefa-w1a32-e1-max2-lr${best.lr}-s1`]);
   assert.ok(results.runs.every((x: { testAccuracy: number }) => x.testAccuracy > 0));
+  assert.equal(results.table.length, 1);
+  assert.equal(results.table[0].lr, best.lr);
+  assert.deepEqual(results.table[0].seeds, [0, 1]);
+  assert.match(readFileSync(join(out, 'table.md'), 'utf8'), new RegExp(`\\| dorefa \\| 1/32 \\| ${best.lr} \\(of 0.002, 0.0005\\) \\| 2 \\|`));
   const again = lowbit(['run', recipe, '--out', out]);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /results.json exists: pass --resume/);
   const resumed = lowbit(['run', recipe, '--out', out, '--resume', '--quiet']);
   assert.equal(resumed.status, 0, resumed.stderr);
-  assert.match(resumed.stdout, /smoke: 3 runs/);
+  assert.match(resumed.stdout, /smoke: 4 runs/);
 });

@@ -17,6 +17,7 @@ import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import { summary } from '../report/summary.js';
 import { AnyLossFn, evaluate, modelForward } from '../train/evaluate.js';
 import { train, TrainConfig, validateTrainConfig } from '../train/loop.js';
+import { reestimateBatchNorm } from '../train/batchnorm.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import type { OptimizerName } from '../train/optimizer.js';
 import { ScheduleName, scheduleNames } from '../train/schedule.js';
@@ -76,6 +77,8 @@ export interface TrainingJob {
   loss?: (model: tf.LayersModel) => AnyLossFn;
   /** Turns the trained model into the one to save (e.g. fixes learned bit-widths), with extra lowbit.json fields. */
   finalize?: (model: tf.LayersModel) => Promise<{ model: tf.LayersModel; metadata: Record<string, unknown> }>;
+  /** Re-estimate BatchNorm statistics on this many training images after training (and finalize). */
+  bnRecalImages?: number;
 }
 
 export interface PreparedRun {
@@ -173,8 +176,9 @@ export async function runTraining(job: TrainingJob): Promise<void> {
         },
       });
       const final = job.finalize ? await job.finalize(model) : { model, metadata: {} };
+      if (job.bnRecalImages) reestimateBatchNorm(final.model, run.data, job.bnRecalImages, run.config.seed);
       try {
-        await saveRun(final.model, run, job.label, { ...job.metadata, ...final.metadata, resumedFrom: result.resumedFrom }, result.history, started);
+        await saveRun(final.model, run, job.label, { ...job.metadata, ...final.metadata, bnRecalImages: job.bnRecalImages ?? 0, resumedFrom: result.resumedFrom }, result.history, started);
       } finally {
         if (final.model !== model) final.model.dispose();
       }

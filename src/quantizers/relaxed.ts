@@ -36,6 +36,8 @@ export interface RelaxedOptions {
   temperature?: number;
   /** DropBits drop rate p per bit above the core (SRQ; 0 = off). */
   dropBits?: number;
+  /** DropBits masks: one gate draw per element (default) or one per layer and step. */
+  dropBitsMask?: 'element' | 'layer';
   /**
    * Learned bit-widths (SRQ): log α of a hard-concrete gate for each bit k = 3 … b (one per
    * layer). Shell k survives with Π_{j≤k} z_j; the regulariser lives in the recipe.
@@ -123,7 +125,12 @@ export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor
     if (o.method === 'srq') {
       let masked = logp;
       let probs = tf.exp(logp);
-      if ((o.dropBits ?? 0) > 0) masked = tf.add(logp, dropBitsLogMask(G, x.shape, o.bits, o.signed, o.dropBits!));
+      if ((o.dropBits ?? 0) > 0) {
+        // π times the 0/1 mask: the argmax picks among survivors and the backward reaches survivors only (srq.md §3.2).
+        const survive = dropBitsSurvival(G, o.dropBitsMask === 'layer' ? x.shape.map(() => 1) : x.shape, o.bits, o.signed, o.dropBits!);
+        masked = tf.add(logp, tf.log(tf.maximum(survive, 1e-30)));
+        probs = tf.mul(probs, survive);
+      }
       if (o.bitGates && o.bitGates.length > 0) {
         // Learned bits: π scaled by the shells' survival (the gates get the multi-class STE's gradient).
         const survive = shellSurvival(G, o.signed, o.bitGates.map(sampleHardConcrete));
@@ -173,11 +180,11 @@ function srqSelect(probs: tf.Tensor, onehot: tf.Tensor, G: tf.Tensor, alpha: tf.
 }
 
 /**
- * log-mask (0 or −1e30) for DropBits. Shell k = the smallest k whose k-bit grid holds the point;
- * shell 1 (the 1-bit core) always survives; per element, the gate of bit k (k = 2 … b) is open
+ * The survival mask (1 or 0 per grid slot) for DropBits. Shell k = the smallest k whose k-bit grid holds the point;
+ * shell 1 (the 1-bit core) always survives; per element (or per layer: elemShape all ones), the gate of bit k (k = 2 … b) is open
  * with probability 1 − p and shell k survives iff gates 2 … k are all open.
  */
-function dropBitsLogMask(G: tf.Tensor, elemShape: number[], bits: number, signed: boolean, p: number): tf.Tensor {
+function dropBitsSurvival(G: tf.Tensor, elemShape: number[], bits: number, signed: boolean, p: number): tf.Tensor {
   return tf.tidy(() => {
     const shell = shellOf(G, signed);
     let alive: tf.Tensor = tf.ones([...elemShape, 1]);
@@ -187,7 +194,7 @@ function dropBitsLogMask(G: tf.Tensor, elemShape: number[], bits: number, signed
       alive = tf.mul(alive, gate);
       survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, k), 'float32'), alive));
     }
-    return tf.mul(tf.sub(1, survive), -1e30);
+    return survive;
   });
 }
 

@@ -24,7 +24,7 @@ export type QuantizerSpec =
   | { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
   | { kind: 'pact'; bits: number; initAlpha?: number }
   /** Relaxed quantization (rq, rq-st) and SRQ over a learned grid α·G; σ = α/3 at init. */
-  | { kind: 'rq' | 'rq-st' | 'srq'; bits: number; temperature?: number; dropBits?: number; initAlpha?: number;
+  | { kind: 'rq' | 'rq-st' | 'srq'; bits: number; temperature?: number; dropBits?: number; dropBitsMask?: 'element' | 'layer'; initAlpha?: number;
     /** SRQ weights: learn this layer's bit-width (2 … bits) with hard-concrete gates per bit (reconstruction, srq.md §3.3). */
     learnBits?: boolean };
 
@@ -100,6 +100,7 @@ export function normalizeSpec(spec: QuantizerSpec | string, where = 'quantizer')
       return s;
     case 'rq': case 'rq-st': case 'srq':
       checkBits(s.bits, `${where} (${s.kind})`, 1, 16);
+      if (s.dropBitsMask != null && s.dropBitsMask !== 'element' && s.dropBitsMask !== 'layer') throw new LowbitError(`${where} (${s.kind}): dropBitsMask must be 'element' or 'layer', got ${JSON.stringify(s.dropBitsMask)}`);
       if (s.dropBits != null && !(s.dropBits >= 0 && s.dropBits < 1)) throw new LowbitError(`${where} (${s.kind}): dropBits must be in [0, 1), got ${s.dropBits}`);
       if (s.temperature != null && !(s.temperature > 0)) throw new LowbitError(`${where} (${s.kind}): temperature must be > 0, got ${s.temperature}`);
       if (s.learnBits && s.kind !== 'srq') throw new LowbitError(`${where} (${s.kind}): learnBits needs srq`);
@@ -152,6 +153,7 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
           return relaxedQuantize(x, tf.exp(p![0]), tf.exp(p![1]), {
             method: s.kind, bits, signed: role === 'weight', temperature: s.temperature, training: training ?? false,
             dropBits: role === 'weight' ? s.dropBits ?? 0 : 0, // DropBits acts on weights only (srq.md §3.1)
+            dropBitsMask: s.dropBitsMask,
             bitGates: training ? gateParams : undefined,
           });
         } };

@@ -15,7 +15,7 @@ import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from '../options.js';
 import { inOutputDir, prepareRun, runTraining, saveRun, TrainingFlags } from '../run-training.js';
 
-export const quantizeMethods = ['dorefa', 'dcq', 'rq', 'rq-st', 'srq', 'bitat'] as const;
+export const quantizeMethods = ['dorefa', 'dcq', 'ste', 'rq', 'rq-st', 'srq', 'bitat'] as const;
 
 export interface QuantizeCommandOptions extends TrainingFlags {
   method: string;
@@ -33,6 +33,7 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   cacheBudgetMb: string;
   // RQ / SRQ
   dropbits?: string;
+  dropbitsMask?: string;
   temperature?: string;
   learnBits?: boolean;
   targetBits?: string;
@@ -63,11 +64,13 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const label = `${meta.model ?? 'model'}/${dataset} ${tag}`;
   const defaultOut = join('runs', `${meta.model ?? 'model'}-${dataset}-${tag}-s${o.seed}`);
   const common = { method, wbits, abits, model: meta.model ?? null, teacher: o.teacher, quantizeConfig: qconfig };
+  const bnRecal = parseInteger(o.bnRecal, '--bn-recal', 0);
 
-  if (method === 'rq' || method === 'rq-st' || method === 'srq') {
+  if (method === 'ste' || method === 'rq' || method === 'rq-st' || method === 'srq') {
     const recipe = {
       method, wbits, abits,
       dropBits: o.dropbits != null ? parseNonNegative(o.dropbits, '--dropbits') : undefined,
+      dropBitsMask: o.dropbitsMask != null ? parseChoice(o.dropbitsMask, '--dropbits-mask', ['element', 'layer'] as const) : undefined,
       temperature: o.temperature != null ? parsePositive(o.temperature, '--temperature') : undefined,
       learnBits: o.learnBits === true ? true : undefined,
       layerBits: o.layerBits != null ? parseLayerBits(o.layerBits) : undefined,
@@ -83,9 +86,9 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       const names = teacherLayerNames(o.teacher);
       for (const name of Object.keys(recipe.layerBits)) if (!names.includes(name)) throw new LowbitError(`--layer-bits names '${name}', which is not a layer of the teacher (layers: ${names.join(', ')})`);
     }
-    const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}` : ''}${recipe.learnBits ? `-learn${targetBits}` : ''}${recipe.layerBits ? '-layerbits' : ''}-w${wbits}a${abits}`;
+    const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}${recipe.dropBitsMask === 'layer' ? 'l' : ''}` : ''}${recipe.learnBits ? `-learn${targetBits}` : ''}${recipe.layerBits ? '-layerbits' : ''}-w${wbits}a${abits}`;
     await runTraining({
-      flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`,
+      flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`, bnRecalImages: bnRecal,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
       makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
       metadata: { kind: 'quantized', ...common, ...recipe, targetBits, bitsLambda: recipe.learnBits ? lambda : null,
@@ -108,7 +111,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
 
   if (method === 'dorefa') {
     await runTraining({
-      flags: o, dataset, label, defaultOut,
+      flags: o, dataset, label, defaultOut, bnRecalImages: bnRecal,
       makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => quantizeModel(t, qconfig)),
       metadata: { kind: 'quantized', ...common },
     });
@@ -119,7 +122,6 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const flags = { ...o, epochs: o.epochsPerSection ?? o.epochs };
   const lastLoss = parseChoice(o.lastLoss, '--last-loss', ['ce', 'kd'] as const);
   const workers = o.workers != null ? parseInteger(o.workers, '--workers', 0) : undefined;
-  const bnRecal = parseInteger(o.bnRecal, '--bn-recal', 0);
   const finetuneEpochs = parseInteger(o.finetuneEpochs, '--finetune-epochs', 0);
   const budgetMb = parseNonNegative(o.cacheBudgetMb, '--cache-budget-mb');
   const cuts = o.sections === 'auto' ? 'auto' as const : o.sections.split(',').map((s) => s.trim()).filter(Boolean);

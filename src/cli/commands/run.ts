@@ -1,28 +1,44 @@
 /**
  * `lowbit run RECIPE.json [--resume]`: an experiment as a JSON file, validated against
  * recipes/recipe.schema.json (ajv) with errors that point at the offending field. Each run is a
- * lowbit CLI job in its own process; each finished run is appended to OUT/results.json
- * atomically, so a crash keeps the finished runs and --resume skips them. Node-only.
+ * lowbit CLI job in its own process (`parallel` at a time); each finished run is appended to
+ * OUT/results.json atomically, so a crash keeps the finished runs and --resume skips them.
+ * A list of learning rates is tuned on the validation split with the first seed; the other
+ * seeds run at the winner. The results table (OUT/table.md, and `table` in results.json) is
+ * what the README shows. Node-only.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { LowbitError } from '../../errors.js';
+import { writeFileAtomic } from '../../io/atomic.js';
 import { createDir } from '../../io/out-dir.js';
 import { writeJsonAtomic } from '../../io/model-dir.js';
+import { chosenLr, recipeTable, RunRecord, tableMarkdown } from '../../report/recipe-table.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const RECIPE_SCHEMA_PATH = join(here, '..', '..', '..', '..', 'recipes', 'recipe.schema.json');
 const CLI = join(here, '..', 'main.js');
 
-interface RunSpec { method: string; wbits: number[]; abits?: number[]; epochs: number; lr?: number; batch?: number; seeds?: number[]; dropbits?: number; maxSteps?: number }
+type OptionValue = string | number | boolean;
+interface RunSpec {
+  method: string; label?: string; wbits?: number[]; abits?: number[]; bits?: Array<[number, number]>; epochs: number;
+  lr?: number | number[]; batch?: number; seeds?: number[]; dropbits?: number; temperature?: number; trainSubset?: number;
+  bnRecal?: number; options?: Record<string, OptionValue>; maxSteps?: number;
+  /** The quantized lottery ticket: per-layer weight bits learned by the run labelled so (same seed). */
+  layerBitsFrom?: string;
+}
 export interface Recipe {
   name: string;
+  description?: string;
   dataset: string;
   dataDir?: string;
   backend?: string;
+  parallel?: number;
+  compare?: string;
   teacher: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number };
   runs: RunSpec[];
 }
@@ -32,33 +48,78 @@ export function validateRecipe(value: unknown, where: string): Recipe {
   const ajv = new Ajv({ allErrors: true, useDefaults: true });
   const validate = ajv.compile(JSON.parse(readFileSync(RECIPE_SCHEMA_PATH, 'utf8')));
   if (!validate(value)) {
-    const problems = (validate.errors ?? []).filter((e) => e.keyword !== 'oneOf' && e.keyword !== 'if')
+    const problems = (validate.errors ?? []).filter((e) => !['oneOf', 'anyOf', 'if'].includes(e.keyword))
       .map((e) => `${e.instancePath || '(root)'} ${e.message}${e.keyword === 'enum' ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : ''}${e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : ''}`);
     throw new LowbitError(`${where} is not a valid recipe: ${[...new Set(problems)].join('; ')}`);
   }
-  return value as Recipe;
+  const recipe = value as Recipe;
+  recipe.runs.forEach((r, i) => {
+    if ((r.bits == null) === (r.wbits == null)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i} needs either wbits (with abits) or bits ([[w, a], …]), not both`);
+    if (r.bits != null && r.abits != null) throw new LowbitError(`${where} is not a valid recipe: /runs/${i} has bits, so abits does not apply`);
+  });
+  const labels = recipe.runs.map(rowLabel);
+  recipe.runs.forEach((r, i) => {
+    if (r.layerBitsFrom != null && !labels.includes(r.layerBitsFrom)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i}/layerBitsFrom '${r.layerBitsFrom}' is not a run label (labels: ${[...new Set(labels)].join(', ')})`);
+    if (r.layerBitsFrom != null && Array.isArray(r.lr)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i} takes its bits from '${r.layerBitsFrom}', so give it one lr, not a list`);
+  });
+  if (recipe.compare != null && !labels.includes(recipe.compare)) throw new LowbitError(`${where} is not a valid recipe: /compare '${recipe.compare}' is not a run label (labels: ${[...new Set(labels)].join(', ')})`);
+  return recipe;
 }
 
-interface Job { id: string; args: string[] }
+/** One job: a group (everything but seed and lr) at one seed and one lr. */
+interface Job { id: string; group: string; label: string; seed: number; lr: number | null; args: string[]; layerBitsFrom?: string }
+
+const rowLabel = (r: RunSpec) => r.label ?? r.method;
+
+/** Every flag of a run but seed, lr and out; the group key is derived from them. */
+function groupArgs(r: RunSpec, w: number, a: number): { key: string; args: string[] } {
+  const args = ['quantize', '--method', r.method, '--wbits', String(w), '--abits', String(a),
+    r.method === 'dcq' ? '--epochs-per-section' : '--epochs', String(r.epochs)];
+  const key = [`${r.method}`, `w${w}a${a}`];
+  const add = (flag: string, value: OptionValue | undefined, tag: string) => {
+    if (value == null || value === false) return;
+    args.push(`--${flag}`, ...(value === true ? [] : [String(value)]));
+    key.push(value === true ? tag : `${tag}${value}`);
+  };
+  add('dropbits', r.dropbits, 'db');
+  add('temperature', r.temperature, 't');
+  add('train-subset', r.trainSubset, 'n');
+  add('bn-recal', r.bnRecal, 'bn');
+  for (const [flag, value] of Object.entries(r.options ?? {})) add(flag, value, flag.replace(/[^a-z0-9]/gi, ''));
+  key.push(`e${r.epochs}`);
+  add('batch', r.batch, 'b');
+  add('max-steps', r.maxSteps, 'max');
+  return { key: key.join('-'), args };
+}
 
 function jobs(recipe: Recipe, out: string, teacherDir: string): Job[] {
   const list: Job[] = [];
-  for (const r of recipe.runs) for (const w of r.wbits) for (const a of r.abits ?? [32]) for (const seed of r.seeds ?? [0]) {
-    const id = `${r.method}-w${w}a${a}${r.dropbits ? `-db${r.dropbits}` : ''}-e${r.epochs}${r.lr ? `-lr${r.lr}` : ''}-s${seed}`;
-    const args = ['quantize', '--method', r.method, '--teacher', teacherDir, '--wbits', String(w), '--abits', String(a),
-      r.method === 'dcq' ? '--epochs-per-section' : '--epochs', String(r.epochs), '--seed', String(seed), '--out', join(out, id)];
-    if (r.lr) args.push('--lr', String(r.lr));
-    if (r.batch) args.push('--batch', String(r.batch));
-    if (r.dropbits) args.push('--dropbits', String(r.dropbits));
-    if (r.maxSteps) args.push('--max-steps', String(r.maxSteps));
-    list.push({ id, args });
+  for (const r of recipe.runs) {
+    const pairs = r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
+    const lrs = r.lr == null ? [null] : Array.isArray(r.lr) ? r.lr : [r.lr];
+    for (const [w, a] of pairs) {
+      const { key, args } = groupArgs(r, w, a);
+      for (const seed of r.seeds ?? [0]) for (const lr of lrs) {
+        const id = `${key}${lr != null ? `-lr${lr}` : ''}-s${seed}`;
+        list.push({ id, group: key, label: rowLabel(r), seed, lr, layerBitsFrom: r.layerBitsFrom,
+          args: [...args, '--teacher', teacherDir, '--seed', String(seed), ...(lr != null ? ['--lr', String(lr)] : []), '--out', join(out, id)] });
+      }
+    }
   }
+  const ids = list.map((j) => j.id);
+  const dup = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (dup) throw new LowbitError(`the recipe lists run ${dup} twice: give the runs different settings`);
   return list;
 }
 
-function lowbit(args: string[], common: string[]): void {
-  const r = spawnSync(process.execPath, [CLI, ...args, ...common], { stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new LowbitError(`lowbit ${args.join(' ')} failed (exit ${r.status}); rerun with --resume to continue`, 1);
+/** Runs `lowbit ARGS` in a child process; `threads` OpenMP threads for the native backend. */
+function lowbit(args: string[], common: string[], threads: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args, ...common], { stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    child.on('exit', (code) => (code === 0 ? resolve()
+      : reject(new LowbitError(`lowbit ${args.join(' ')} failed (exit ${code}); rerun with --resume to continue`, 1))));
+  });
 }
 
 export async function runCommand(file: string, o: { out?: string; resume?: boolean; quiet?: boolean }): Promise<void> {
@@ -74,37 +135,69 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   const resultsPath = join(out, 'results.json');
   if (existsSync(resultsPath) && !o.resume) throw new LowbitError(`${resultsPath} exists: pass --resume to skip its finished runs, or choose another --out`);
   createDir(out);
-  const results: Array<Record<string, unknown>> = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs : [];
-  const done = new Set(results.map((r) => r.id as string));
+  const results: RunRecord[] = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs : [];
+  const done = new Set(results.map((r) => r.id));
+  const parallel = recipe.parallel ?? 1;
+  const threads = Math.max(1, Math.floor(cpus().length / parallel));
   const common = ['--backend', recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : []), ...(o.quiet ? ['--quiet'] : [])];
-  const save = () => writeJsonAtomic(resultsPath, { recipe, runs: results });
+  const save = () => {
+    const table = recipeTable(results, recipe.compare);
+    writeJsonAtomic(resultsPath, { recipe, runs: results, table });
+    writeFileAtomic(join(out, 'table.md'), tableMarkdown(recipe, table));
+  };
 
   let teacherDir: string;
   if ('dir' in recipe.teacher) {
     teacherDir = recipe.teacher.dir;
+    if (!existsSync(join(teacherDir, 'model.json'))) throw new LowbitError(`${file}: /teacher/dir ${teacherDir} holds no model.json: train it first (lowbit train) or give the teacher as {model, epochs}`);
   } else {
     const t = recipe.teacher;
     teacherDir = join(out, 'teacher');
     if (!done.has('teacher')) {
-      lowbit(['train', '--model', t.model, '--dataset', recipe.dataset, '--epochs', String(t.epochs), '--seed', String(t.seed ?? 0),
+      await lowbit(['train', '--model', t.model, '--dataset', recipe.dataset, '--epochs', String(t.epochs), '--seed', String(t.seed ?? 0),
         ...(t.lr ? ['--lr', String(t.lr)] : []), ...(t.batch ? ['--batch', String(t.batch)] : []), '--out', teacherDir,
-        ...(existsSync(join(teacherDir, 'checkpoint.lbck')) ? ['--resume'] : [])], common);
-      results.push({ id: 'teacher', dir: teacherDir, ...readMeta(teacherDir) });
+        ...(existsSync(join(teacherDir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, cpus().length);
+      results.push({ id: 'teacher', group: 'teacher', label: 'float teacher', dir: teacherDir, command: `lowbit train --model ${t.model}`, ...readMeta(teacherDir) });
       save();
     }
   }
-  for (const job of jobs(recipe, out, teacherDir)) {
-    if (done.has(job.id)) continue;
-    const dir = job.args[job.args.indexOf('--out') + 1];
-    lowbit([...job.args, ...(existsSync(dir) ? ['--resume'] : [])], common);
-    results.push({ id: job.id, dir, command: `lowbit ${job.args.join(' ')}`, ...readMeta(dir) });
-    save();
-  }
+  const all = jobs(recipe, out, teacherDir);
+  const runAll = async (list: Job[]) => {
+    const queue = list.filter((j) => !done.has(j.id));
+    const worker = async () => {
+      for (let job = queue.shift(); job; job = queue.shift()) {
+        const dir = job.args[job.args.indexOf('--out') + 1];
+        const layerBits = job.layerBitsFrom != null ? ['--layer-bits', learnedBitsOf(job.layerBitsFrom, job.seed)] : [];
+        await lowbit([...job.args, ...layerBits, ...(existsSync(join(dir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, threads);
+        results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: `lowbit ${job.args.join(' ')}`, ...readMeta(dir) });
+        done.add(job.id);
+        save();
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+  };
+  /** The bits a finished learned-bits run (label, seed, at its chosen lr) fixed per layer, as name=b,…. */
+  const learnedBitsOf = (label: string, seed: number): string => {
+    const source = results.filter((r) => r.label === label && r.seed === seed);
+    const run = source.find((r) => (r.lr ?? null) === chosenLr(results, r.group));
+    if (run?.learnedBits == null) throw new LowbitError(`run '${label}' (seed ${seed}) learned no per-layer bits: give it options {"learn-bits": true, "target-bits": B}`);
+    return Object.entries(run.learnedBits).map(([k, v]) => `${k}=${v}`).join(',');
+  };
+  // Phase 1: every group's first seed at every lr (the tuning runs). Phase 2: the other seeds at
+  // the lr with the best validation accuracy. Phase 3: runs whose bits come from another run.
+  const firstSeed = new Map<string, number>();
+  for (const j of all) if (!firstSeed.has(j.group)) firstSeed.set(j.group, j.seed);
+  const independent = all.filter((j) => j.layerBitsFrom == null);
+  await runAll(independent.filter((j) => j.seed === firstSeed.get(j.group)));
+  await runAll(independent.filter((j) => j.seed !== firstSeed.get(j.group) && j.lr === chosenLr(results, j.group)));
+  await runAll(all.filter((j) => j.layerBitsFrom != null));
   save();
-  process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n`);
+  process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n${readFileSync(join(out, 'table.md'), 'utf8')}`);
 }
 
-function readMeta(dir: string): Record<string, unknown> {
+function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
-  return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, commit: m.commit };
+  return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy,
+    testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, commit: m.commit,
+    ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}) };
 }

@@ -1,5 +1,5 @@
 /**
- * RQ / RQ-ST / SRQ (+ DropBits) QAT recipes (srq.md §5.2): every layer's weights quantized on a
+ * STE / RQ / RQ-ST / SRQ (+ DropBits) QAT recipes (srq.md §5.2): every layer's weights quantized on a
  * signed grid {−2^(b−1) … 2^(b−1)−1}·α_w (first and last layers included), the inputs of every
  * layer but the first (post-ReLU activations) on {0 … 2^b−1}·α_a, α and σ learned per quantizer.
  * SRQ and DropBits are RECONSTRUCTIONS (the paper's full text was not available; srq.md §2.2, §3.2).
@@ -11,7 +11,8 @@ import { isQuantLayer } from '../../layers/quant-layers.js';
 import { QuantizeConfig, quantizeModel } from '../../layers/quantize-model.js';
 import { roundToGrid } from '../../quantizers/relaxed.js';
 
-export type RelaxedMethodName = 'rq' | 'rq-st' | 'srq';
+/** 'ste' is the table's baseline (srq.md §5.2 method 2): round-and-clip with the clipped STE and an LSQ-learned step. */
+export type RelaxedMethodName = 'ste' | 'rq' | 'rq-st' | 'srq';
 
 export interface RelaxedRecipe {
   method: RelaxedMethodName;
@@ -19,6 +20,8 @@ export interface RelaxedRecipe {
   abits: number;
   /** DropBits drop rate on weights (srq only). */
   dropBits?: number;
+  /** DropBits gates per element (default) or per layer (srq.md §3.2 leaves it open). */
+  dropBitsMask?: 'element' | 'layer';
   /** Concrete temperature λ (rq, rq-st). */
   temperature?: number;
   /** Initial activation grid step (post-BN ReLU outputs are about unit scale). */
@@ -31,14 +34,31 @@ export interface RelaxedRecipe {
 
 export function relaxedConfig(r: RelaxedRecipe, firstLayer: string): QuantizeConfig {
   if (r.dropBits && r.method !== 'srq') throw new LowbitError(`--dropbits applies to srq only, not ${r.method}`);
+  if (r.dropBitsMask && !r.dropBits) throw new LowbitError('--dropbits-mask applies with --dropbits P');
   if (r.learnBits && r.method !== 'srq') throw new LowbitError(`--learn-bits applies to srq only, not ${r.method}`);
-  const kernel = (bits: number) => ({ kind: r.method, bits, ...(r.dropBits ? { dropBits: r.dropBits } : {}), ...(r.temperature ? { temperature: r.temperature } : {}),
+  const method = r.method;
+  if (method === 'ste') return steConfig(r, firstLayer);
+  const kernel = (bits: number) => ({ kind: method, bits, ...(r.dropBits ? { dropBits: r.dropBits, ...(r.dropBitsMask ? { dropBitsMask: r.dropBitsMask } : {}) } : {}), ...(r.temperature ? { temperature: r.temperature } : {}),
     ...(r.learnBits ? { learnBits: true } : {}) });
   return {
     kernelQuantizer: kernel(r.wbits),
-    inputQuantizer: r.abits < 32 ? { kind: r.method, bits: r.abits, initAlpha: r.activationAlpha ?? 0.5, ...(r.temperature ? { temperature: r.temperature } : {}) } : null,
+    inputQuantizer: r.abits < 32 ? { kind: method, bits: r.abits, initAlpha: r.activationAlpha ?? 0.5, ...(r.temperature ? { temperature: r.temperature } : {}) } : null,
     keepFirstAndLastFloat: false,
     overrides: [{ match: firstLayer, inputQuantizer: null }, // input pixels stay float
+      ...Object.entries(r.layerBits ?? {}).map(([name, bits]) => ({ match: name, kernelQuantizer: kernel(bits) }))],
+  };
+}
+
+/** The STE baseline on the same grids: LSQ (signed weights, unsigned post-ReLU inputs), no noise. */
+function steConfig(r: RelaxedRecipe, firstLayer: string): QuantizeConfig {
+  if (r.temperature) throw new LowbitError('--temperature applies to rq and rq-st, not ste');
+  if (r.learnBits) throw new LowbitError('--learn-bits applies to srq only, not ste');
+  const kernel = (bits: number) => ({ kind: 'lsq' as const, bits, signed: true });
+  return {
+    kernelQuantizer: kernel(r.wbits),
+    inputQuantizer: r.abits < 32 ? { kind: 'lsq', bits: r.abits, signed: false, initStep: r.activationAlpha ?? 0.5 } : null,
+    keepFirstAndLastFloat: false,
+    overrides: [{ match: firstLayer, inputQuantizer: null },
       ...Object.entries(r.layerBits ?? {}).map(([name, bits]) => ({ match: name, kernelQuantizer: kernel(bits) }))],
   };
 }
@@ -88,6 +108,7 @@ export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe, ca
     for (const w of layer.weights) {
       if (w.originalName.endsWith(`${prefix}_log_alpha`)) w.write(tf.scalar(Math.log(alpha)));
       if (w.originalName.endsWith(`${prefix}_log_sigma`)) w.write(tf.scalar(Math.log(alpha / 3)));
+      if (w.originalName.endsWith(`${prefix}_lsq_step`)) w.write(tf.scalar(alpha));
     }
   };
   for (const layer of quantLayers) {

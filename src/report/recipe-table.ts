@@ -1,0 +1,106 @@
+/**
+ * The results table of a recipe (`lowbit run`): one row per group (a method at one setting),
+ * the learning rate chosen on validation with the first seed, and test accuracy over seeds at
+ * that rate; optionally the paired per-seed difference against a reference row.
+ */
+
+export interface RunRecord {
+  id: string;
+  group: string;
+  label: string;
+  dir: string;
+  command: string;
+  lr?: number | null;
+  method: string;
+  wbits: number;
+  abits: number;
+  seed: number;
+  valAccuracy?: number;
+  testAccuracy?: number;
+  wallSeconds?: number;
+  sizeBytes?: number;
+  commit?: string;
+  learnedBits?: Record<string, number>;
+  learnedAverageBits?: number;
+}
+
+export interface TableRow {
+  label: string;
+  group: string;
+  wbits: number;
+  abits: number;
+  /** The learning rate picked on validation (null: the CLI default, no tuning). */
+  lr: number | null;
+  /** Validation accuracy of the first seed at each tried lr. */
+  tuning: Array<{ lr: number | null; valAccuracy: number }>;
+  seeds: number[];
+  valMean: number;
+  testMean: number;
+  testStd: number;
+  sizeBytes: number | null;
+  wallSecondsMean: number;
+  /** Paired test-accuracy difference (this − reference) per shared seed: mean and standard error. */
+  vsReference?: { reference: string; mean: number; se: number; n: number };
+  learnedBits?: Array<Record<string, number>>;
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const std = (xs: number[]) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0);
+
+/** The lr whose first-seed run has the best validation accuracy (ties: the first tried). */
+export function chosenLr(runs: RunRecord[], group: string): number | null | undefined {
+  const inGroup = runs.filter((r) => r.group === group);
+  if (inGroup.length === 0) return undefined;
+  const first = Math.min(...inGroup.map((r) => r.seed));
+  const tuned = inGroup.filter((r) => r.seed === first);
+  return tuned.reduce((best, r) => ((r.valAccuracy ?? -1) > (best.valAccuracy ?? -1) ? r : best)).lr ?? null;
+}
+
+export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
+  const groups = [...new Set(runs.filter((r) => r.group !== 'teacher').map((r) => r.group))];
+  const rows: TableRow[] = groups.map((group) => {
+    const inGroup = runs.filter((r) => r.group === group);
+    const lr = chosenLr(runs, group) ?? null;
+    const first = Math.min(...inGroup.map((r) => r.seed));
+    const kept = inGroup.filter((r) => (r.lr ?? null) === lr).sort((a, b) => a.seed - b.seed);
+    const test = kept.map((r) => r.testAccuracy ?? NaN);
+    return {
+      label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr,
+      tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN })),
+      seeds: kept.map((r) => r.seed), valMean: mean(kept.map((r) => r.valAccuracy ?? NaN)),
+      testMean: mean(test), testStd: std(test), sizeBytes: kept[0].sizeBytes ?? null,
+      wallSecondsMean: mean(kept.map((r) => r.wallSeconds ?? NaN)),
+      ...(kept.some((r) => r.learnedBits) ? { learnedBits: kept.map((r) => r.learnedBits ?? {}) } : {}),
+    };
+  });
+  if (compare != null) {
+    for (const row of rows) {
+      // The reference row at the same bit-widths; paired by seed.
+      const ref = rows.find((r) => r.label === compare && r.wbits === row.wbits && r.abits === row.abits);
+      if (ref == null || ref === row) continue;
+      const acc = (r: TableRow) => new Map(runs.filter((x) => x.group === r.group && (x.lr ?? null) === r.lr).map((x) => [x.seed, x.testAccuracy ?? NaN]));
+      const mine = acc(row);
+      const theirs = acc(ref);
+      const diffs = [...mine.keys()].filter((s) => theirs.has(s)).map((s) => mine.get(s)! - theirs.get(s)!);
+      if (diffs.length > 0) row.vsReference = { reference: compare, mean: mean(diffs), se: std(diffs) / Math.sqrt(diffs.length), n: diffs.length };
+    }
+  }
+  return rows;
+}
+
+const pct = (x: number) => (x * 100).toFixed(2);
+
+/** The table as Markdown (what the README shows), with the recipe named above it. */
+export function tableMarkdown(recipe: { name: string; dataset: string; description?: string; compare?: string }, rows: TableRow[]): string {
+  const cmp = recipe.compare != null;
+  const lines = [
+    `${recipe.name} (${recipe.dataset})${recipe.description ? `: ${recipe.description}` : ''}`,
+    '',
+    `| method | W/A bits | lr (val-chosen) | seeds | val acc % | test acc % (mean ± std) | test error % |${cmp ? ` Δ vs ${recipe.compare} (paired, ± SE) |` : ''} size B | s/run |`,
+    `|---|---|---|---|---|---|---|${cmp ? '---|' : ''}---|---|`,
+    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits} | ${r.lr ?? 'default'}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
+      + `${cmp ? ` ${r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–'} |` : ''} ${r.sizeBytes ?? '–'} | ${r.wallSecondsMean.toFixed(0)} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
