@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { tf, buildModel, dorefaModel, quantizeModel, summary, bitatStudent } from '../src/index.js';
+import { tf, buildModel, dorefaModel, quantizeModel, summary, bitatStudent, relaxedModel } from '../src/index.js';
 import { saveModelDir } from '../src/node.js';
 import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
@@ -139,4 +139,31 @@ test('BiTAT models (per-channel binary kernels, RSign thresholds) export to ONNX
   const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
   const b = (back.predict(x) as tf.Tensor).dataSync();
   ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `packed logit ${i}: ${v} vs ${b[i]}`));
+});
+
+test('STE, RQ and SRQ models (learned grid steps) export their integer codes and match TF.js in every target', async () => {
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 11);
+  for (const [method, wbits, abits] of [['srq', 2, 2], ['ste', 3, 3], ['rq', 4, 8]] as const) {
+    const q = await relaxedModel(buildModel('lenet5', { seed: 2 }), { method, wbits, abits, activationAlpha: 0.3 });
+    const ref = (q.predict(x) as tf.Tensor).dataSync();
+    const scale = Math.max(...Array.from(ref, Math.abs));
+    for (const target of ['float', 'qdq', 'qonnx'] as const) {
+      const { model: om, notes } = exportOnnx(q, target);
+      const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
+      const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+      assert.ok(err < 2e-3, `${method} W${wbits}/A${abits} ${target}: relative error ${err}`);
+      if (target === 'qdq') {
+        const w = om.graph!.initializer!.find((t) => t.name === 'conv2_w_int8')!;
+        const codes = Int8Array.from(w.rawData ?? new Uint8Array(), (b) => (b << 24) >> 24);
+        assert.ok(codes.every((c) => c >= -(2 ** (wbits - 1)) && c <= 2 ** (wbits - 1) - 1), `${method}: int8 codes on the ${wbits}-bit grid`);
+        assert.ok(om.graph!.node!.some((n) => n.opType === 'QuantizeLinear'), 'activations as Q/DQ');
+        assert.match(notes.join('\n'), new RegExp(`conv2: ${wbits}-bit ${method === 'ste' ? 'lsq' : method} weights stored as int8 codes with their learned step`));
+      }
+    }
+    const { manifest, data } = packModel(q);
+    assert.ok(manifest.weights.some((w) => w.storage === 'codes' && w.bits === wbits), 'packed at the real bit-width');
+    const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+    const b = (back.predict(x) as tf.Tensor).dataSync();
+    ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `${method} packed logit ${i}: ${v} vs ${b[i]}`));
+  }
 });

@@ -162,3 +162,18 @@ test('learned bits on a model: the penalty pulls the average down, fixed bits re
   assert.deepEqual(Array.from((fixed.predict(x) as tf.Tensor).dataSync()), Array.from((q.predict(x) as tf.Tensor).dataSync()));
   assert.throws(() => expectedAverageBits(teacher), /has no learned bit-width gates/);
 });
+
+test('DropBits backward: π is masked, so only surviving points carry the multi-class STE gradient (srq.md §3.2)', () => {
+  // p = 1: only the core {−1, 0} survives. Reference: d/dx Σ_{i∈core} π_i(x)·g_i·α, π from logistic CDF
+  // differences over the full grid [−2, 1] (RQ's ε fuzz, 1e-6, is below the tolerance), by central differences.
+  const a = 0.5;
+  const s = 0.5 / 3;
+  const sig = (z: number) => 1 / (1 + Math.exp(-z));
+  const pi = (x: number, g: number) => (sig((g * a + a / 2 - x) / s) - sig((g * a - a / 2 - x) / s)) / (sig((1 * a + a / 2 - x) / s) - sig((-2 * a - a / 2 - x) / s));
+  const f = (x: number) => pi(x, -1) * -1 * a + pi(x, 0) * 0 * a;
+  const xs = [-0.8, -0.4, -0.1, 0.2, 0.45];
+  const expected = xs.map((x) => (f(x + 1e-4) - f(x - 1e-4)) / 2e-4);
+  const grad = (dropBits: number) => arr(tf.grad((t: tf.Tensor) => tf.sum(relaxedQuantize(t, alpha(), sigma(), opts('srq', { dropBits }))))(tf.tensor(xs)));
+  grad(1).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-3, `x = ${xs[i]}: ${v} vs ${expected[i]}`));
+  assert.ok(grad(0).some((v, i) => Math.abs(v - expected[i]) > 0.05), 'without drops the dropped points contribute');
+});

@@ -12,7 +12,7 @@ import { LowbitError } from '../errors.js';
 import { isQuantLayer, QuantActivation, QuantLayer } from '../layers/quant-layers.js';
 import type { QuantizerSpec } from '../quantizers/spec.js';
 import { DT, OnnxGraph, OnnxModel, QONNX_DOMAIN } from './onnx-builder.js';
-import { int8Codes, kernelCodes } from './quant-codes.js';
+import { gridRange, gridStep, int8Codes, isGridKind, kernelCodes } from './quant-codes.js';
 
 export type OnnxTarget = 'float' | 'qdq' | 'qonnx';
 export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qonnx'];
@@ -42,13 +42,17 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
         notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
       } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
         notes.push(`${layer.name}: DoReFa ${kernel.bits}-bit weights do not fit int8 codes with zero point 0; stored as float32`);
+      } else if (isGridKind(kernel) && kernel.bits > 8) {
+        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights do not fit int8 codes ×2; stored as float32`);
+      } else if (isGridKind(kernel)) {
+        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights stored as int8 codes with their learned step (QDQ's smallest type at opset 13)`);
       } else if (!['dorefa', 'ternary', 'binary'].includes(kernel.kind)) {
         notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid (no fixed integer grid)`);
       } else if (kernel.kind === 'dorefa' || kernel.kind === 'ternary') {
         notes.push(`${layer.name}: ${kernel.kind === 'ternary' ? 'ternary' : `${kernel.bits}-bit`} weights stored as int8 codes (QDQ's smallest type at opset 13)`);
       }
     }
-    if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind)) {
+    if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind) && !isGridKind(kernel)) {
       notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
     }
     if (kernel?.kind === 'binary' && kernel.scale === 'channel' && target === 'qdq') {
@@ -56,7 +60,7 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
     }
     if (input?.kind === 'rsign' && target !== 'float') {
       notes.push(`${layer.name}: RSign is exported as Add(threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
-    } else if (input && input.kind !== 'dorefa' && target !== 'float') {
+    } else if (input && input.kind !== 'dorefa' && !isGridKind(input) && target !== 'float') {
       notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${target === 'qdq' ? 'Q/DQ' : 'Quant'} nodes`);
     }
   }
@@ -103,7 +107,7 @@ class Exporter {
     const t = transpose(values, shape, perm);
     const dims = finalShape ?? t.shape;
     if (spec?.kind === 'binary' && spec.scale === 'channel') return this.channelBinaryKernel(layer, t.data, dims, channelAxis);
-    const codes = kernelCodes(spec, t.data);
+    const codes = kernelCodes(spec, t.data, 1, gridStep(layer, 'kernel'));
     if (this.target === 'qdq' && codes) {
       const i8 = int8Codes(codes);
       if (i8) {
@@ -185,6 +189,19 @@ class Exporter {
       }
       case 'ternary':
         return g.op('Round', [clip(x, -1, 1)]);
+      case 'lsq': case 'rq': case 'rq-st': case 'srq': {
+        // Inference: α·clip(round(x/α), lo, hi) (every relaxed method rounds at test time).
+        const alpha = gridStep(layer, layer instanceof QuantActivation ? 'act' : 'input');
+        if (alpha == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no learned step`);
+        const { lo, hi, signed } = gridRange(spec, 'activation');
+        const a = this.scalar(`${layer.name}_a_step`, alpha);
+        if (this.target === 'qdq' && spec.bits <= 8) {
+          const zp = signed ? g.constant(`${layer.name}_a_zp`, new Int8Array([0]), [], DT.INT8) : g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
+          return g.op('DequantizeLinear', [g.op('QuantizeLinear', [clip(x, lo * alpha, hi * alpha), a, zp]), a, zp]);
+        }
+        if (this.target === 'qonnx') return this.quantNode(x, alpha, 0, spec.bits, signed, false, `${layer.name}_a`);
+        return g.op('Mul', [clip(g.op('Round', [g.op('Div', [x, a])]), lo, hi), a]);
+      }
       default:
         throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer cannot be exported yet`);
     }

@@ -10,7 +10,7 @@ import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { isQuantLayer, QuantLayer } from '../layers/quant-layers.js';
 import type { QuantizerSpec } from '../quantizers/spec.js';
-import { kernelCodes } from './quant-codes.js';
+import { gridStep, kernelCodes } from './quant-codes.js';
 
 export const PACKED_FORMAT = 'lowbit-packed';
 
@@ -71,11 +71,13 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
   };
   for (const layer of model.layers) {
     layer.weights.forEach((w, i) => {
+      // A coded kernel drops its quantizer, and with it the quantizer's learned parameters (kernel_log_alpha, …).
+      if (i > 0 && coded.has(layer.name) && /kernel_[a-z0-9_]+$/.test(w.originalName)) return;
       const shape = w.shape as number[];
       const isKernel = i === 0 && isQuantLayer(layer);
       const spec = isKernel ? ((layer as QuantLayer).kernelQuantizerSpec as QuantizerSpec | null) : null;
       const values = (isKernel ? (layer as QuantLayer).quantizedKernel() : w.read()).dataSync() as Float32Array;
-      const codes = spec ? kernelCodes(spec, values, (layer as QuantLayer).kernelColumns()) : null;
+      const codes = spec ? kernelCodes(spec, values, (layer as QuantLayer).kernelColumns(), gridStep(layer, 'kernel')) : null;
       if (codes) {
         coded.add(layer.name);
         const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;

@@ -3,6 +3,7 @@
  * scale, per export target. QDQ stores int8 codes × scale; QONNX stores float values with a
  * Quant / BipolarQuant node; the packed format stores the codes at their real bit-width.
  */
+import type * as tf from '../backend/tf.js';
 import type { QuantizerSpec } from '../quantizers/spec.js';
 
 export interface IntCodes {
@@ -26,9 +27,16 @@ export interface IntCodes {
  * - binary per channel (BiTAT, ReActNet): ±α_o → codes {0, 1}, value = (code − ½)·2α_o
  * - DoReFa k ≥ 2: {2i/n − 1} → codes i ∈ [0, n], value = (i − n/2)·(2/n)
  * - ternary: {−α, 0, α} → codes {−1, 0, 1} (2 bits, signed), value = code·α
+ * - STE (LSQ), RQ, RQ-ST, SRQ with their learned step α (`step`): {i·α} → codes i, value = code·α
  */
-export function kernelCodes(spec: QuantizerSpec | null, values: Float32Array, columns = 1): IntCodes | null {
+export function kernelCodes(spec: QuantizerSpec | null, values: Float32Array, columns = 1, step?: number): IntCodes | null {
   if (spec == null) return null;
+  if (isGridKind(spec)) {
+    if (step == null || !(step > 0)) return null;
+    const { lo, hi, signed } = gridRange(spec, 'weight');
+    const codes = Int32Array.from(values, (v) => Math.min(hi, Math.max(lo, Math.round(v / step))));
+    return { codes, scale: step, zeroPoint: 0, bits: spec.bits, signed };
+  }
   const codes = new Int32Array(values.length);
   if (spec.kind === 'binary' && spec.scale === 'channel') {
     // ±α_o per output channel (the kernel's last axis in TF layout): codes {0, 1}, value = (code − ½)·2α_o.
@@ -59,7 +67,12 @@ export function kernelCodes(spec: QuantizerSpec | null, values: Float32Array, co
 /** The same codes as int8 with an integer zero point of 0 (QDQ), when they fit: value = q·scale. */
 export function int8Codes(c: IntCodes): { q: Int8Array; scale: number } | null {
   if (c.channelScales) return null;
-  // value = (code − zp)·s = (2·code − 2·zp)·(s/2); 2·zp is an integer for every code family above.
+  if (Number.isInteger(c.zeroPoint)) {
+    // value = (code − zp)·s directly.
+    const q = Int8Array.from(c.codes, (code) => code - c.zeroPoint);
+    return q.every((v, i) => v === c.codes[i] - c.zeroPoint) ? { q, scale: c.scale } : null;
+  }
+  // value = (code − zp)·s = (2·code − 2·zp)·(s/2); 2·zp is an integer for every other code family above.
   const twoZp = Math.round(2 * c.zeroPoint);
   const q = new Int8Array(c.codes.length);
   for (let i = 0; i < q.length; i++) {
@@ -68,4 +81,27 @@ export function int8Codes(c: IntCodes): { q: Int8Array; scale: number } | null {
     q[i] = v;
   }
   return { q, scale: c.scale / 2 };
+}
+
+type GridSpec = Extract<QuantizerSpec, { kind: 'lsq' | 'rq' | 'rq-st' | 'srq' }>;
+
+/** Quantizers whose values are i·α on an integer grid with a learned step α (a layer weight). */
+export function isGridKind(spec: QuantizerSpec): spec is GridSpec {
+  return spec.kind === 'lsq' || spec.kind === 'rq' || spec.kind === 'rq-st' || spec.kind === 'srq';
+}
+
+/** The integer grid [lo, hi] of a learned-step quantizer: signed {−2^(b−1) … 2^(b−1)−1} or unsigned {0 … 2^b−1}. */
+export function gridRange(spec: GridSpec, role: 'weight' | 'activation'): { lo: number; hi: number; signed: boolean } {
+  // RQ/SRQ grids are signed for weights and unsigned for (post-ReLU) activations; LSQ says so itself.
+  const signed = spec.kind === 'lsq' ? spec.signed ?? true : role === 'weight';
+  return signed ? { lo: -(2 ** (spec.bits - 1)), hi: 2 ** (spec.bits - 1) - 1, signed } : { lo: 0, hi: 2 ** spec.bits - 1, signed };
+}
+
+/** A layer's learned grid step α for its kernel ('kernel'), input ('input') or QuantActivation ('act') quantizer. */
+export function gridStep(layer: tf.layers.Layer, prefix: 'kernel' | 'input' | 'act'): number | undefined {
+  for (const w of layer.weights) {
+    if (w.originalName.endsWith(`${prefix}_log_alpha`)) return Math.exp(w.read().dataSync()[0]);
+    if (w.originalName.endsWith(`${prefix}_lsq_step`)) return w.read().dataSync()[0];
+  }
+  return undefined;
 }

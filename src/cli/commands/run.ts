@@ -45,7 +45,7 @@ export interface Recipe {
 
 /** Validates a recipe; the error lists each offending field by its JSON path. */
 export function validateRecipe(value: unknown, where: string): Recipe {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true });
+  const ajv = new Ajv({ allErrors: true, useDefaults: true, allowUnionTypes: true });
   const validate = ajv.compile(JSON.parse(readFileSync(RECIPE_SCHEMA_PATH, 'utf8')));
   if (!validate(value)) {
     const problems = (validate.errors ?? []).filter((e) => !['oneOf', 'anyOf', 'if'].includes(e.keyword))
