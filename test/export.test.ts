@@ -167,3 +167,29 @@ test('STE, RQ and SRQ models (learned grid steps) export their integer codes and
     ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `${method} packed logit ${i}: ${v} vs ${b[i]}`));
   }
 });
+
+test('qdq4: kernels whose codes fit 4 bits are INT4 initializers (opset 21, IR 10) and onnxruntime runs them like TF.js', async () => {
+  const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 13);
+  const cases: Array<[string, tf.LayersModel, number]> = [
+    ['DoReFa W2/A4', await dorefaModel(buildModel('lenet5', { seed: 3 }), { wbits: 2, abits: 4 }), 22],
+    ['SRQ W4/A4', await relaxedModel(buildModel('lenet5', { seed: 3 }), { method: 'srq', wbits: 4, abits: 4, activationAlpha: 0.3 }), 22],
+    ['DoReFa W4 (codes need 5 bits: int8)', await dorefaModel(buildModel('lenet5', { seed: 3 }), { wbits: 4, abits: 32 }), 3],
+    ['BiTAT per-channel ±α', await bitatStudent(buildModel('mobilenet-tiny', { seed: 3 })), 22],
+  ];
+  for (const [label, q, dataType] of cases) {
+    const ref = (q.predict(x) as tf.Tensor).dataSync();
+    const { model: om, notes } = exportOnnx(q, 'qdq4');
+    assert.equal(om.opsetImport![0].version, 21);
+    const weights = om.graph!.initializer!.filter((t) => /_w_int[48]$/.test(t.name!));
+    assert.ok(weights.length > 0 && weights.every((t) => t.dataType === dataType), `${label}: weight type ${weights.map((t) => t.dataType)}`);
+    if (dataType === 22) {
+      assert.match(notes.join('\n'), /weights stored as int4 codes with DequantizeLinear \(opset 21\)/);
+      const t = weights[0];
+      assert.equal(t.rawData!.length, Math.ceil(t.dims!.reduce((a, b) => Number(a) * Number(b), 1) as number / 2), 'two codes per byte');
+    }
+    const y = await runOrt(om, x);
+    const scale = Math.max(...Array.from(ref, Math.abs));
+    const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+    assert.ok(err < 2e-3, `${label}: relative error ${err}`);
+  }
+});

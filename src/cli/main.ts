@@ -112,9 +112,9 @@ program.command('run')
   .action(runCommand);
 
 program.command('export')
-  .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear), qonnx (Quant/BipolarQuant), packed (real bit-widths)')
+  .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear, opset 13), qdq4 (int4 weights where they fit, opset 21), qonnx (Quant/BipolarQuant), packed (real bit-widths)')
   .argument('<dir>', 'model directory')
-  .requiredOption('--format <list>', 'onnx, qdq, qonnx, packed, or a comma-separated list')
+  .requiredOption('--format <list>', 'onnx, qdq, qdq4, qonnx, packed, or a comma-separated list')
   .option('--out <dir>', 'where to write (default DIR/export)')
   .option('--dry-run', 'only print what the target cannot represent and what it will do instead')
   .action(exportCommand);

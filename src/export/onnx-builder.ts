@@ -4,7 +4,7 @@ import onnxProto from 'onnx-proto';
 const { onnx } = onnxProto;
 export type OnnxModel = onnxProto.onnx.IModelProto;
 
-export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7 } as const;
+export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT64: 7, UINT4: 21, INT4: 22 } as const;
 export const QONNX_DOMAIN = 'qonnx.custom_op.general';
 
 type AttrValue = number | number[] | string | { ints: number[] } | { floats: number[] };
@@ -57,12 +57,24 @@ export class OnnxGraph {
     return name;
   }
 
+  /** A constant int4 tensor (ONNX IR 10): two values per byte, the first in the low nibble. */
+  constantInt4(base: string, values: ArrayLike<number>, dims: number[]): string {
+    const name = this.name(base);
+    const rawData = new Uint8Array(Math.ceil(values.length / 2));
+    for (let i = 0; i < values.length; i++) {
+      if (values[i] < -8 || values[i] > 7 || !Number.isInteger(values[i])) throw new Error(`int4 value ${values[i]} out of range`);
+      rawData[i >> 1] |= (values[i] & 0xf) << ((i & 1) * 4);
+    }
+    this.initializers.push({ name, dims, dataType: DT.INT4, rawData });
+    return name;
+  }
+
   build(input: { name: string; shape: Array<number | string> }, output: { name: string; shape: Array<number | string> }, opset: number): OnnxModel {
     const vi = (n: string, shape: Array<number | string>) => ({
       name: n, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
     });
     return {
-      irVersion: 8, producerName: 'lowbit', producerVersion: '0.1.0',
+      irVersion: opset >= 21 ? 10 : 8, producerName: 'lowbit', producerVersion: '0.1.0',
       opsetImport: [{ domain: '', version: opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name: 'lowbit', node: this.nodes, initializer: this.initializers, input: [vi(input.name, input.shape)], output: [vi(output.name, output.shape)] },
     };

@@ -4,6 +4,7 @@
  * - 'float': quantized weights baked in as float32; activation quantizers as standard ops;
  * - 'qdq': integer weights as int8 initializers + DequantizeLinear, DoReFa activations as
  *   QuantizeLinear/DequantizeLinear (opset 13);
+ * - 'qdq4': as 'qdq' at opset 21, with kernels whose codes fit 4 bits stored as INT4;
  * - 'qonnx': QONNX `Quant` / `BipolarQuant` nodes at any bit-width.
  * `exportCapabilities` says beforehand what a target cannot represent and what happens instead.
  */
@@ -14,8 +15,9 @@ import type { QuantizerSpec } from '../quantizers/spec.js';
 import { DT, OnnxGraph, OnnxModel, QONNX_DOMAIN } from './onnx-builder.js';
 import { gridRange, gridStep, int8Codes, isGridKind, kernelCodes } from './quant-codes.js';
 
-export type OnnxTarget = 'float' | 'qdq' | 'qonnx';
-export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qonnx'];
+export type OnnxTarget = 'float' | 'qdq' | 'qdq4' | 'qonnx';
+export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qdq4', 'qonnx'];
+const isQdq = (t: OnnxTarget) => t === 'qdq' || t === 'qdq4';
 
 const SUPPORTED = new Set(['InputLayer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
   'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
@@ -32,12 +34,19 @@ function quantSpecs(layer: tf.layers.Layer): { kernel: QuantizerSpec | null; inp
   return { kernel: spec(cfg.kernelQuantizer), input: spec(cfg.inputQuantizer) };
 }
 
+/** Whether a kernel quantizer's QDQ codes fit int4: ±1, ternary, DoReFa ≤ 3 bits (codes 2i − n), learned grids ≤ 4 bits. */
+function fitsInt4(k: QuantizerSpec): boolean {
+  return k.kind === 'binary' || k.kind === 'ternary' || (k.kind === 'dorefa' && k.bits <= 3) || (isGridKind(k) && k.bits <= 4);
+}
+
 /** What `target` cannot represent in `model`, and what the exporter does instead (one line each). */
 export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): string[] {
   const notes: string[] = [];
   for (const layer of model.layers) {
     const { kernel, input } = quantSpecs(layer);
-    if (kernel && target === 'qdq') {
+    if (kernel && target === 'qdq4' && fitsInt4(kernel)) {
+      notes.push(`${layer.name}: ${kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1) ? '1-bit' : 'bits' in kernel ? `${kernel.bits}-bit` : kernel.kind} weights stored as int4 codes with DequantizeLinear (opset 21)`);
+    } else if (kernel && isQdq(target)) {
       if ((kernel.kind === 'binary' && kernel.scale !== 'channel') || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
         notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
       } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
@@ -55,13 +64,13 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
     if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind) && !isGridKind(kernel)) {
       notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
     }
-    if (kernel?.kind === 'binary' && kernel.scale === 'channel' && target === 'qdq') {
-      notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
+    if (kernel?.kind === 'binary' && kernel.scale === 'channel' && isQdq(target)) {
+      notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as ${target === 'qdq4' ? 'int4' : 'int8'} ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
     }
     if (input?.kind === 'rsign' && target !== 'float') {
       notes.push(`${layer.name}: RSign is exported as Add(threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
     } else if (input && input.kind !== 'dorefa' && !isGridKind(input) && target !== 'float') {
-      notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${target === 'qdq' ? 'Q/DQ' : 'Quant'} nodes`);
+      notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${isQdq(target) ? 'Q/DQ' : 'Quant'} nodes`);
     }
   }
   return notes;
@@ -108,8 +117,12 @@ class Exporter {
     const dims = finalShape ?? t.shape;
     if (spec?.kind === 'binary' && spec.scale === 'channel') return this.channelBinaryKernel(layer, t.data, dims, channelAxis);
     const codes = kernelCodes(spec, t.data, 1, gridStep(layer, 'kernel'));
-    if (this.target === 'qdq' && codes) {
+    if (isQdq(this.target) && codes) {
       const i8 = int8Codes(codes);
+      if (i8 && this.target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7)) {
+        const q = this.g.constantInt4(`${layer.name}_w_int4`, i8.q, dims);
+        return this.g.op('DequantizeLinear', [q, this.scalar(`${layer.name}_w_scale`, i8.scale), this.g.constantInt4(`${layer.name}_w_zp`, [0], [])]);
+      }
       if (i8) {
         const q = this.g.constant(`${layer.name}_w_int8`, i8.q, dims, DT.INT8);
         return this.g.op('DequantizeLinear', [q, this.scalar(`${layer.name}_w_scale`, i8.scale), this.g.constant(`${layer.name}_w_zp`, new Int8Array([0]), [], DT.INT8)]);
@@ -137,10 +150,12 @@ class Exporter {
     const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
     const alpha = new Float32Array(channels);
     data.forEach((v, i) => { alpha[Math.floor(i / inner) % channels] = Math.abs(v); });
-    if (this.target === 'qdq') {
-      const q = this.g.constant(`${layer.name}_w_int8`, Int8Array.from(data, (v) => (v >= 0 ? 1 : -1)), dims, DT.INT8);
-      return this.g.op('DequantizeLinear', [q, this.g.constant(`${layer.name}_w_scale`, alpha, [channels]),
-        this.g.constant(`${layer.name}_w_zp`, new Int8Array(channels), [channels], DT.INT8)], { axis });
+    if (isQdq(this.target)) {
+      const signs = Int8Array.from(data, (v) => (v >= 0 ? 1 : -1));
+      const [q, zp] = this.target === 'qdq4'
+        ? [this.g.constantInt4(`${layer.name}_w_int4`, signs, dims), this.g.constantInt4(`${layer.name}_w_zp`, new Int8Array(channels), [channels])]
+        : [this.g.constant(`${layer.name}_w_int8`, signs, dims, DT.INT8), this.g.constant(`${layer.name}_w_zp`, new Int8Array(channels), [channels], DT.INT8)];
+      return this.g.op('DequantizeLinear', [q, this.g.constant(`${layer.name}_w_scale`, alpha, [channels]), zp], { axis });
     }
     const w = this.g.constant(`${layer.name}_w`, data, dims);
     if (this.target !== 'qonnx') return w;
@@ -163,7 +178,7 @@ class Exporter {
       case 'dorefa': {
         const n = 2 ** spec.bits - 1;
         const c = clip(x, 0, 1);
-        if (this.target === 'qdq' && spec.bits <= 8) {
+        if (isQdq(this.target) && spec.bits <= 8) {
           const zp = g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
           const s = this.scalar(`${layer.name}_a_scale`, 1 / n);
           return g.op('DequantizeLinear', [g.op('QuantizeLinear', [c, s, zp]), s, zp]);
@@ -195,7 +210,7 @@ class Exporter {
         if (alpha == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no learned step`);
         const { lo, hi, signed } = gridRange(spec, 'activation');
         const a = this.scalar(`${layer.name}_a_step`, alpha);
-        if (this.target === 'qdq' && spec.bits <= 8) {
+        if (isQdq(this.target) && spec.bits <= 8) {
           const zp = signed ? g.constant(`${layer.name}_a_zp`, new Int8Array([0]), [], DT.INT8) : g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
           return g.op('DequantizeLinear', [g.op('QuantizeLinear', [clip(x, lo * alpha, hi * alpha), a, zp]), a, zp]);
         }
@@ -329,7 +344,7 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
   const outShape = (model.outputs[0].shape as Array<number | null>).map((d) => d ?? 'N');
   const output = g.op('Identity', [final.layout === 'nchw' ? g.op('Transpose', [final.name], { perm: [0, 2, 3, 1] }) : final.name], {}, { name: 'logits' });
   return {
-    model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, 13),
+    model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, target === 'qdq4' ? 21 : 13),
     notes,
   };
 }

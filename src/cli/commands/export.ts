@@ -1,4 +1,4 @@
-/** `lowbit export DIR --format onnx|qdq|qonnx|packed`: write an exported model next to the TF.js one. Node-only. */
+/** `lowbit export DIR --format onnx|qdq|qdq4|qonnx|packed`: write an exported model next to the TF.js one. Node-only. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
@@ -8,7 +8,7 @@ import { loadModelDir } from '../../io/model-dir.js';
 import { summary } from '../../report/summary.js';
 import { parseChoice } from '../options.js';
 
-export const exportFormats = ['onnx', 'qdq', 'qonnx', 'packed'] as const;
+export const exportFormats = ['onnx', 'qdq', 'qdq4', 'qonnx', 'packed'] as const;
 export type ExportFormat = (typeof exportFormats)[number];
 export const onnxTargetOf = (f: ExportFormat): OnnxTarget => (f === 'onnx' ? 'float' : (f as OnnxTarget));
 
