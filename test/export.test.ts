@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { tf, buildModel, dorefaModel, quantizeModel, summary, bitatStudent, relaxedModel } from '../src/index.js';
+import { tf, buildModel, dorefaModel, quantizeModel, summary, bitatStudent, relaxedModel, buildDqAutoencoder, encodeImages, quantizedFeatures, decoderModel } from '../src/index.js';
+import { exportDqOnnx } from '../src/export/dq-onnx.js';
 import { saveModelDir } from '../src/node.js';
 import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
@@ -192,4 +193,32 @@ test('qdq4: kernels whose codes fit 4 bits are INT4 initializers (opset 21, IR 1
     const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
     assert.ok(err < 2e-3, `${label}: relative error ${err}`);
   }
+});
+
+test('DQ auto-encoder: the ONNX encoder gives TF.js\'s codes and the ONNX decoder its mixture parameters (two levels, M = 4)', async () => {
+  const options = { groups: 4, codes: 16, levels: 2 as const, width: 16, embedChannels: 16, mixtures: 2, seed: 3 };
+  const model = buildDqAutoencoder(options);
+  // Codebooks near the features, so codes spread over many codewords (as after training).
+  const x = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 5);
+  model.predict(x);
+  for (const w of model.weights.filter((v) => v.originalName.endsWith('codebook'))) w.write(tf.randomNormal(w.shape as number[], 0, 0.3, 'float32', 7));
+  const ref = encodeImages(model, x as tf.Tensor4D);
+  const { encoder, decoder } = exportDqOnnx(model, options);
+  const enc = await ort.InferenceSession.create(encodeModel(encoder), { logSeverityLevel: 3 });
+  assert.deepEqual(enc.outputNames, ['dq_b_codes', 'dq_t_codes']);
+  const out = await enc.run({ [enc.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
+  ref.indices.forEach((idx, l) => {
+    const got = Array.from(out[enc.outputNames[l]].data as BigInt64Array, Number);
+    const same = got.filter((c, i) => c === idx[i]).length / idx.length;
+    assert.ok(same >= 0.999, `level ${l}: ${(same * 100).toFixed(2)}% of codes agree`);
+    assert.ok(new Set(idx).size > 4, 'codes spread over the codebook');
+  });
+  const dec = await ort.InferenceSession.create(encodeModel(decoder), { logSeverityLevel: 3 });
+  const feeds = Object.fromEntries(dec.inputNames.map((n, l) => [n, new ort.Tensor('int64', BigInt64Array.from(ref.indices[l], BigInt), [ref.count, ...ref.levels[l].grid, ref.levels[l].groups])]));
+  const params = (await dec.run(feeds))[dec.outputNames[0]].data as Float32Array;
+  const want = (decoderModel(model, options).predict(quantizedFeatures(model, ref)) as tf.Tensor).dataSync();
+  assert.equal(params.length, want.length);
+  const scale = Math.max(...Array.from(want, Math.abs));
+  const err = Math.max(...Array.from(params, (v, i) => Math.abs(v - want[i]))) / scale;
+  assert.ok(err < 1e-4, `decoder relative error ${err}`);
 });

@@ -12,7 +12,7 @@ import { quantizeCommand } from './commands/quantize.js';
 import { runCommand } from './commands/run.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
-import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqTrainCommand } from './commands/dq.js';
+import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqExportCommand, dqTrainCommand } from './commands/dq.js';
 
 const program = new Command();
 program
@@ -172,6 +172,10 @@ dqCommand('decode', 'decode an index file to images (a PNG grid of up to 64)', f
   .requiredOption('--codes <file>', 'a code file from lowbit dq encode')
   .requiredOption('--out <file.png>', 'the PNG to write')
   .action(dqDecodeCommand);
+dqCommand('export', 'write the encoder (image → codes) and decoder (codes → mixture parameters) as ONNX and check them in onnxruntime', true)
+  .option('--out <dir>', 'output directory (default DIR/export)')
+  .option('--images <n>', 'test images to check onnxruntime against TF.js on', '500')
+  .action(dqExportCommand);
 
 program.command('eval')
   .description('evaluate a saved model on a dataset split')

@@ -18,6 +18,8 @@ function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
   return { name, type: T.INTS, ints: v.ints };
 }
 
+export interface GraphIO { name: string; shape: Array<number | string>; elemType?: number }
+
 export class OnnxGraph {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
@@ -33,8 +35,8 @@ export class OnnxGraph {
     return n;
   }
 
-  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { outputs?: number; domain?: string; name?: string } = {}): string[] {
-    const outputs = Array.from({ length: opts.outputs ?? 1 }, () => this.name(`${opts.name ?? opType}_out`));
+  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { outputs?: number; domain?: string; name?: string; output?: string } = {}): string[] {
+    const outputs = opts.output != null ? [this.name(opts.output)] : Array.from({ length: opts.outputs ?? 1 }, () => this.name(`${opts.name ?? opType}_out`));
     if (opts.domain) this.domains.add(opts.domain);
     this.nodes.push({
       opType, input: inputs, output: outputs, name: this.name(opts.name ?? opType), domain: opts.domain ?? '',
@@ -44,7 +46,7 @@ export class OnnxGraph {
   }
 
   /** op with one output. */
-  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { domain?: string; name?: string } = {}): string {
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, opts: { domain?: string; name?: string; output?: string } = {}): string {
     return this.node(opType, inputs, attrs, opts)[0];
   }
 
@@ -69,14 +71,16 @@ export class OnnxGraph {
     return name;
   }
 
-  build(input: { name: string; shape: Array<number | string> }, output: { name: string; shape: Array<number | string> }, opset: number): OnnxModel {
-    const vi = (n: string, shape: Array<number | string>) => ({
-      name: n, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  /** The model: graph inputs and outputs (float32 unless elemType says otherwise) at `opset`. */
+  build(input: GraphIO | GraphIO[], output: GraphIO | GraphIO[], opset: number): OnnxModel {
+    const vi = (io: GraphIO) => ({
+      name: io.name, type: { tensorType: { elemType: io.elemType ?? DT.FLOAT, shape: { dim: io.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
     });
+    const list = (x: GraphIO | GraphIO[]) => (Array.isArray(x) ? x : [x]).map(vi);
     return {
       irVersion: opset >= 21 ? 10 : 8, producerName: 'lowbit', producerVersion: '0.1.0',
       opsetImport: [{ domain: '', version: opset }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
-      graph: { name: 'lowbit', node: this.nodes, initializer: this.initializers, input: [vi(input.name, input.shape)], output: [vi(output.name, output.shape)] },
+      graph: { name: 'lowbit', node: this.nodes, initializer: this.initializers, input: list(input), output: list(output) },
     };
   }
 }

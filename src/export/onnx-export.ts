@@ -19,12 +19,12 @@ export type OnnxTarget = 'float' | 'qdq' | 'qdq4' | 'qonnx';
 export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qdq4', 'qonnx'];
 const isQdq = (t: OnnxTarget) => t === 'qdq' || t === 'qdq4';
 
-const SUPPORTED = new Set(['InputLayer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
+const SUPPORTED = new Set(['InputLayer', 'ZeroPadding2D', 'UpSampling2D', 'Conv2DTranspose', 'DepthwiseQuantizer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
   'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
   'Add', 'Concatenate', 'QuantActivation', 'RPReLU']);
 
 type Layout = 'nchw' | 'flat';
-interface Value { name: string; layout: Layout }
+export interface Value { name: string; layout: Layout }
 type Cfg = Record<string, unknown>;
 
 function quantSpecs(layer: tf.layers.Layer): { kernel: QuantizerSpec | null; input: QuantizerSpec | null } {
@@ -101,8 +101,10 @@ function samePads(inSize: number, k: number, s: number, d: number): [number, num
   return [Math.floor(total / 2), total - Math.floor(total / 2)];
 }
 
-class Exporter {
+export class Exporter {
   readonly g = new OnnxGraph();
+  /** Code tensors ([N, H, W, M] int64) of each depthwise quantizer, by layer name. */
+  readonly codes = new Map<string, string>();
 
   constructor(private readonly target: OnnxTarget) {}
 
@@ -161,6 +163,36 @@ class Exporter {
     if (this.target !== 'qonnx') return w;
     const scaleShape = dims.map((d, i) => (i === axis ? d : 1));
     return this.g.op('BipolarQuant', [w, this.g.constant(`${layer.name}_w_scale`, alpha, scaleShape)], {}, { domain: QONNX_DOMAIN });
+  }
+
+  /**
+   * Depthwise VQ (DQ, dq.md): z (NCHW, C = M·D) → per position and group m the nearest of the K
+   * codewords of codebook m by ‖z‖² − 2 z·e + ‖e‖² (as TF.js computes it) → codes [N, H, W, M]
+   * (int64) and the quantized features (NCHW).
+   */
+  depthwiseQuantizer(x: string, base: string, codebook: tf.Tensor3D): { codes: string; quantized: string } {
+    const g = this.g;
+    const [m, k, d] = codebook.shape;
+    const book = codebook.dataSync() as Float32Array;
+    const z = g.op('Reshape', [g.op('Transpose', [x], { perm: [0, 2, 3, 1] }), g.constant(`${base}_zshape`, [0, 0, 0, m, 1, d], [6], DT.INT64)]);
+    const bookT = transpose(book, [m, k, d], [0, 2, 1]); // [M, D, K]
+    const dots = g.op('MatMul', [z, g.constant(`${base}_codebook_t`, bookT.data, [m, d, k])]); // [N, H, W, M, 1, K]
+    const zz = g.op('ReduceSum', [g.op('Mul', [z, z]), g.constant(`${base}_axis`, [-1], [1], DT.INT64)], { keepdims: 1 }); // [N, H, W, M, 1, 1]
+    const ee = new Float32Array(m * k);
+    for (let i = 0; i < m * k; i++) for (let j = 0; j < d; j++) ee[i] += book[i * d + j] ** 2;
+    const dist = g.op('Add', [g.op('Sub', [zz, g.op('Mul', [dots, this.scalar('two', 2)])]), g.constant(`${base}_book_sq`, ee, [m, 1, k])]);
+    const codes = g.op('ArgMin', [g.op('Reshape', [dist, g.constant(`${base}_dshape`, [0, 0, 0, m, k], [5], DT.INT64)])], { axis: -1, keepdims: 0 }, { name: `${base}_argmin` });
+    return { codes, quantized: this.codeLookup(codes, base, codebook) };
+  }
+
+  /** Codes [N, H, W, M] (int64) → the codewords as NCHW features: row m·K + code of the [M·K, D] codebook. */
+  codeLookup(codes: string, base: string, codebook: tf.Tensor3D): string {
+    const g = this.g;
+    const [m, k, d] = codebook.shape;
+    const book = codebook.dataSync() as Float32Array;
+    const offsets = g.constant(`${base}_offsets`, Array.from({ length: m }, (_, i) => i * k), [m], DT.INT64);
+    const rows = g.op('Gather', [g.constant(`${base}_codebook`, book, [m * k, d]), g.op('Add', [codes, offsets])], { axis: 0 }); // [N, H, W, M, D]
+    return g.op('Transpose', [g.op('Reshape', [rows, g.constant(`${base}_qshape`, [0, 0, 0, m * d], [4], DT.INT64)])], { perm: [0, 3, 1, 2] });
   }
 
   quantNode(x: string, scale: number, zp: number, bits: number, signed: boolean, narrow: boolean, base: string): string {
@@ -241,16 +273,39 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
   const inShape = model.inputs[0].shape as Array<number | null>;
   const inputName = g.name('input');
   values.set(model.inputs[0].name, { name: g.op('Transpose', [inputName], { perm: [0, 3, 1, 2] }), layout: 'nchw' });
-  const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: [0, 2, 3, 1] })], { axis: 1 }), layout: 'flat' });
+  translate(model, ex, values);
+  const final = values.get((model.outputs[0] as tf.SymbolicTensor).name)!;
+  const outShape = (model.outputs[0].shape as Array<number | null>).map((d) => d ?? 'N');
+  const output = g.op('Identity', [final.layout === 'nchw' ? g.op('Transpose', [final.name], { perm: [0, 2, 3, 1] }) : final.name], {}, { name: 'logits' });
+  return {
+    model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, target === 'qdq4' ? 21 : 13),
+    notes,
+  };
+}
 
-  for (const layer of model.layers) {
+interface GraphNode { outboundLayer: tf.layers.Layer; inputTensors: tf.SymbolicTensor[]; outputTensors: tf.SymbolicTensor[] }
+
+/** The model's own nodes, inputs first (a layer shared with another model appears at its node in this one). */
+function nodesInOrder(model: tf.LayersModel): GraphNode[] {
+  const byDepth = (model as unknown as { nodesByDepth: Record<string, GraphNode[]> }).nodesByDepth;
+  return Object.keys(byDepth).map(Number).sort((a, b) => b - a).flatMap((d) => byDepth[String(d)]);
+}
+
+/**
+ * Adds every layer of `model` to the exporter's graph; `values` maps the model's symbolic tensors
+ * to ONNX values and must hold its inputs. Depthwise quantizers record their code tensors in `ex.codes`.
+ */
+export function translate(model: tf.LayersModel, ex: Exporter, values: Map<string, Value>): void {
+  const g = ex.g;
+  const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: [0, 2, 3, 1] })], { axis: 1 }), layout: 'flat' });
+  for (const node of nodesInOrder(model)) {
+    const layer = node.outboundLayer;
     const cls = layer.getClassName();
-    if (cls === 'InputLayer') continue;
+    if (cls === 'InputLayer' || values.has(node.outputTensors[0].name)) continue;
     const cfg = layer.getConfig() as Cfg;
-    const node = (layer as unknown as { inboundNodes: Array<{ inputTensors: tf.SymbolicTensor[] }> }).inboundNodes[0];
     const ins = node.inputTensors.map((t) => values.get(t.name)!);
     const x0 = ins[0];
-    const outName = (layer.output as tf.SymbolicTensor).name;
+    const outName = node.outputTensors[0].name;
     const weights = layer.getWeights().map((w) => w.dataSync() as Float32Array);
     const shapes = layer.weights.map((w) => w.shape as number[]);
     const { input: inSpec } = quantSpecs(layer);
@@ -335,16 +390,42 @@ export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExpor
       case 'Flatten': out = toFlat(x0); break;
       case 'Add': out = { name: ins.slice(1).reduce((acc, v) => g.op('Add', [acc, v.name]), x0.name), layout: x0.layout }; break;
       case 'Concatenate': out = { name: g.op('Concat', ins.map((v) => v.name), { axis: x0.layout === 'nchw' ? 1 : -1 }, { name: layer.name }), layout: x0.layout }; break;
+      case 'ZeroPadding2D': {
+        const [[t, b], [l, r]] = cfg.padding as [[number, number], [number, number]];
+        out = { name: g.op('Pad', [x0.name, g.constant(`${layer.name}_pads`, [0, 0, t, l, 0, 0, b, r], [8], DT.INT64)], { mode: 'constant' }, { name: layer.name }), layout: 'nchw' };
+        break;
+      }
+      case 'UpSampling2D': {
+        const [sh, sw] = cfg.size as number[];
+        if (cfg.interpolation !== 'nearest') throw new LowbitError(`${layer.name}: UpSampling2D with ${String(cfg.interpolation)} interpolation cannot be exported yet (nearest can)`);
+        out = { name: g.op('Resize', [x0.name, '', g.constant(`${layer.name}_scales`, [1, 1, sh, sw], [4])],
+          { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, { name: layer.name }), layout: 'nchw' };
+        break;
+      }
+      case 'Conv2DTranspose': {
+        // Keras kernel [kh, kw, out, in] → ONNX [in, out, kh, kw]; 'same' crops what the forward conv would pad.
+        const [kh, kw, cout, cin] = shapes[0];
+        const strides = cfg.strides as number[];
+        const [, h, wIn] = node.inputTensors[0].shape as number[];
+        const pads = cfg.padding === 'same'
+          ? (() => { const [t, b] = samePads(h * strides[0], kh, strides[0], 1); const [l, r] = samePads(wIn * strides[1], kw, strides[1], 1); return [t, l, b, r]; })()
+          : [0, 0, 0, 0];
+        const w = ex.g.constant(`${layer.name}_w`, transpose(weights[0], shapes[0], [3, 2, 0, 1]).data, [cin, cout, kh, kw]);
+        const inputs = [x0.name, w];
+        if (weights.length > 1 && cfg.useBias !== false) inputs.push(g.constant(`${layer.name}_b`, weights[1], [weights[1].length]));
+        out = { name: activate(g.op('ConvTranspose', inputs, { kernel_shape: [kh, kw], strides, pads }, { name: layer.name })), layout: 'nchw' };
+        break;
+      }
+      case 'DepthwiseQuantizer': {
+        const q = layer as unknown as { groups: number; codes: number; dim: number; codebook: tf.LayerVariable };
+        const { codes, quantized } = ex.depthwiseQuantizer(x0.name, layer.name, q.codebook.read() as tf.Tensor3D);
+        ex.codes.set(layer.name, codes);
+        out = { name: quantized, layout: 'nchw' };
+        break;
+      }
       case 'QuantActivation': out = { name: ex.activation(x0.name, inSpec, layer, x0.layout === 'flat' ? 2 : 4), layout: x0.layout }; break;
       default: throw new LowbitError(`${layer.name} (${cls}) cannot be exported`);
     }
     values.set(outName, out);
   }
-  const final = values.get((model.outputs[0] as tf.SymbolicTensor).name)!;
-  const outShape = (model.outputs[0].shape as Array<number | null>).map((d) => d ?? 'N');
-  const output = g.op('Identity', [final.layout === 'nchw' ? g.op('Transpose', [final.name], { perm: [0, 2, 3, 1] }) : final.name], {}, { name: 'logits' });
-  return {
-    model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, target === 'qdq4' ? 21 : 13),
-    notes,
-  };
 }

@@ -8,6 +8,8 @@ import * as tf from '../backend/tf.js';
 import { batches, DatasetSplits, sequentialOrder } from '../data/dataset.js';
 import { decodeModel, encodeModel } from './onnx-builder.js';
 import { lowerQonnx } from './qonnx-lower.js';
+import { encodeImages, quantizedFeatures } from '../methods/dq/codes.js';
+import { decoderModel, DqModelOptions } from '../methods/dq/model.js';
 
 export interface Agreement {
   images: number;
@@ -70,4 +72,40 @@ export async function compareRunners(candidate: Runner, reference: Runner, data:
     tf.dispose([b.x, b.y]);
   }
   return { images: n, maxAbsDelta, top1Agreement: agree / n, accuracy: correct / n, referenceAccuracy: refCorrect / n };
+}
+
+export interface DqAgreement {
+  images: number;
+  /** Per level (bottom first): the fraction of codes onnxruntime's encoder picks as TF.js does. */
+  codeAgreement: number[];
+  /** Decoder, fed TF.js's codes: max |Δ| of the mixture parameters, and relative to their max |value|. */
+  maxAbsDelta: number;
+  relativeDelta: number;
+}
+
+/** Runs the exported DQ encoder and decoder (ONNX files) in onnxruntime against the TF.js model on `images`. */
+export async function compareDq(encoderPath: string, decoderPath: string, model: tf.LayersModel, options: DqModelOptions, images: tf.Tensor4D): Promise<DqAgreement> {
+  const ref = encodeImages(model, images);
+  const enc = await ort.InferenceSession.create(readFileSync(encoderPath), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const out = await enc.run({ [enc.inputNames[0]]: new ort.Tensor('float32', images.dataSync() as Float32Array, images.shape) });
+  const codeAgreement = ref.indices.map((idx, l) => {
+    const got = out[enc.outputNames[l]].data as BigInt64Array;
+    let same = 0;
+    for (let i = 0; i < idx.length; i++) if (Number(got[i]) === idx[i]) same++;
+    return same / idx.length;
+  });
+  const dec = await ort.InferenceSession.create(readFileSync(decoderPath), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+  const feeds = Object.fromEntries(dec.inputNames.map((n, l) => [n, new ort.Tensor('int64', BigInt64Array.from(ref.indices[l], BigInt), [ref.count, ...ref.levels[l].grid, ref.levels[l].groups])]));
+  const params = (await dec.run(feeds))[dec.outputNames[0]].data as Float32Array;
+  const want = tf.tidy(() => {
+    const features = quantizedFeatures(model, ref);
+    return (decoderModel(model, options).predict(features) as tf.Tensor).dataSync() as Float32Array;
+  });
+  let maxAbsDelta = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    maxAbsDelta = Math.max(maxAbsDelta, Math.abs(params[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return { images: images.shape[0], codeAgreement, maxAbsDelta, relativeDelta: maxAbsDelta / (scale || 1) };
 }

@@ -1,10 +1,10 @@
 /**
- * `lowbit dq train | eval | encode | decode`: the Depthwise-Quantization auto-encoder
+ * `lowbit dq train | eval | encode | decode | export`: the Depthwise-Quantization auto-encoder
  * (methods/dq). A run directory holds the model (model.json + weights.bin, codebooks included),
  * lowbit.json (options, bits/dim, MSE, code usage, correlation analysis), recon.png,
  * code-usage.svg and channel-correlation.svg. Node-only.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { DatasetSplits, imageBatch } from '../../data/dataset.js';
@@ -20,6 +20,9 @@ import { decodeCodes, encodeImages, parseCodes, serializeCodes } from '../../met
 import { cropParams, mixtureMean } from '../../methods/dq/mixture.js';
 import { buildDqAutoencoder, DqModelOptions } from '../../methods/dq/model.js';
 import { DqEvaluation, dqLoss, evaluateDq, lastStepStats } from '../../methods/dq/run.js';
+import { exportDqOnnx } from '../../export/dq-onnx.js';
+import { encodeModel } from '../../export/onnx-builder.js';
+import { compareDq } from '../../export/verify.js';
 import { codeUsageSpec, correlationHeatmapSpec, imageGridPng } from '../../report/dq-figures.js';
 import { renderSvg } from '../../report/plots.js';
 import { train } from '../../train/loop.js';
@@ -156,6 +159,34 @@ export async function dqEncodeCommand(dir: string, o: { out: string; split: stri
   writeFileAtomic(o.out, serializeCodes(codes));
   const bits = codes.levels.reduce((a, l) => a + l.grid[0] * l.grid[1] * l.groups * Math.log2(l.codes), 0);
   process.stdout.write(`${o.out}: ${codes.count} images, ${codes.levels.map((l) => `${l.name} ${l.grid.join('×')}×${l.groups}`).join(', ')} codes (${bits} bits per image)\n`);
+}
+
+/** `lowbit dq export DIR`: encoder.onnx and decoder.onnx, then checked in onnxruntime against TF.js. */
+export async function dqExportCommand(dir: string, o: { out?: string; images: string; backend: string; dataDir?: string }): Promise<void> {
+  const { dataset, options } = readDq(dir);
+  const n = parseInteger(o.images, '--images', 1);
+  const out = o.out ?? join(dir, 'export');
+  await useBackend(parseBackend(o.backend), true);
+  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const model = await loadModelDir(dir);
+  try {
+    const { encoder, decoder } = exportDqOnnx(model, options); // fails before anything is written
+    mkdirSync(out, { recursive: true });
+    const paths = { encoder: join(out, 'encoder.onnx'), decoder: join(out, 'decoder.onnx') };
+    writeFileAtomic(paths.encoder, encodeModel(encoder));
+    writeFileAtomic(paths.decoder, encodeModel(decoder));
+    const images = imageBatch(data.test, data.shape, Math.min(n, data.test.count)) as tf.Tensor4D;
+    const a = await compareDq(paths.encoder, paths.decoder, model, options, images);
+    images.dispose();
+    writeJsonAtomic(join(out, 'dq-verify.json'), { ...a, encoderBytes: statSync(paths.encoder).size, decoderBytes: statSync(paths.decoder).size });
+    process.stdout.write(`${paths.encoder} (${statSync(paths.encoder).size} B), ${paths.decoder} (${statSync(paths.decoder).size} B)
+` +
+      `onnxruntime vs TF.js on ${a.images} test images: codes agree ${a.codeAgreement.map((c) => `${(c * 100).toFixed(2)}%`).join(' / ')}; ` +
+      `decoder max |Δ| ${a.maxAbsDelta.toExponential(2)} (relative ${a.relativeDelta.toExponential(2)})\n`);
+    if (a.codeAgreement.some((c) => c < 0.999) || a.relativeDelta > 1e-3) throw new LowbitError('the ONNX export disagrees with TF.js beyond tolerance (codes < 99.9 % or relative Δ > 1e-3)', 1);
+  } finally {
+    model.dispose();
+  }
 }
 
 export async function dqDecodeCommand(dir: string, o: { codes: string; out: string; backend: string }): Promise<void> {
