@@ -1,3 +1,4 @@
+import { chosenLr, recipeTable, RunRecord, tableMarkdown } from '../src/report/recipe-table.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -37,4 +38,26 @@ test('the report renders in headless Chromium', { skip: chromium ? false : 'Debi
   assert.equal((dom.match(/<svg/g) ?? []).length, 4, 'Chromium parsed four SVG plots');
   execFileSync(chromium!, [...flags, '--window-size=1000,1600', `--screenshot=${join(dir, 'shot.png')}`, `file://${join(dir, 'report.html')}`], { stdio: 'ignore', timeout: 60_000 });
   assert.ok(statSync(join(dir, 'shot.png')).size > 20_000, 'a non-trivial screenshot');
+});
+
+test('recipe table: the lr with the best first-seed validation accuracy wins; seeds aggregate at it; differences pair by seed', () => {
+  const run = (group: string, label: string, seed: number, lr: number, val: number, test: number, wbits = 2): RunRecord =>
+    ({ id: `${group}-lr${lr}-s${seed}`, group, label, dir: '', command: '', lr, method: 'srq', wbits, abits: 2, seed, valAccuracy: val, testAccuracy: test });
+  const runs = [
+    run('a', 'A', 0, 1e-3, 0.80, 0.79), run('a', 'A', 0, 3e-4, 0.90, 0.70), run('a', 'A', 1, 3e-4, 0.88, 0.74),
+    run('b', 'B', 0, 1e-3, 0.85, 0.75), run('b', 'B', 1, 1e-3, 0.85, 0.71),
+    { ...run('c', 'C', 0, 1e-3, 0.8, 0.8, 4), learnedBits: { conv1: 3, fc1: 2 }, learnedAverageBits: 2.25 },
+  ];
+  assert.equal(chosenLr(runs, 'a'), 3e-4, 'validation, not test, picks the lr');
+  const rows = recipeTable(runs, 'B');
+  const a = rows.find((r) => r.label === 'A')!;
+  assert.deepEqual(a.seeds, [0, 1]);
+  assert.ok(Math.abs(a.testMean - 0.72) < 1e-12 && Math.abs(a.testStd - Math.sqrt(0.0008)) < 1e-12);
+  assert.deepEqual(a.tuning.map((t) => t.lr), [1e-3, 3e-4]);
+  // Paired: seed 0 0.70 − 0.75, seed 1 0.74 − 0.71 → mean −0.01, SE = std([−0.05, 0.03]) / √2.
+  assert.ok(Math.abs(a.vsReference!.mean + 0.01) < 1e-12 && Math.abs(a.vsReference!.se - Math.sqrt(0.0032) / Math.sqrt(2)) < 1e-12);
+  assert.equal(rows.find((r) => r.label === 'B')!.vsReference, undefined);
+  const md = tableMarkdown({ name: 'r', dataset: 'mnist', compare: 'B' }, rows);
+  assert.match(md, /\| A \| 2\/2 \| 0.0003 \(of 0.001, 0.0003\) \| 2 \| 89.00 \| 72.00 ± 2.83 \| 28.00 \| -1.00 ± 4.00 \|/);
+  assert.match(md, /\| C \| 4\/2 \(learned ≤ 4, mean 2.25\) \|/);
 });

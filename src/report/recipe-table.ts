@@ -22,6 +22,8 @@ export interface RunRecord {
   commit?: string;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;
+  /** Per-layer weight bits fixed from the start (--layer-bits). */
+  layerBits?: Record<string, number>;
 }
 
 export interface TableRow {
@@ -42,6 +44,8 @@ export interface TableRow {
   /** Paired test-accuracy difference (this − reference) per shared seed: mean and standard error. */
   vsReference?: { reference: string; mean: number; se: number; n: number };
   learnedBits?: Array<Record<string, number>>;
+  learnedAverageBits?: number;
+  layerBits?: Array<Record<string, number>>;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -66,17 +70,20 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
     const test = kept.map((r) => r.testAccuracy ?? NaN);
     return {
       label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr,
-      tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN })),
+      tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN }))
+        .sort((a, b) => (b.lr ?? 0) - (a.lr ?? 0)),
       seeds: kept.map((r) => r.seed), valMean: mean(kept.map((r) => r.valAccuracy ?? NaN)),
       testMean: mean(test), testStd: std(test), sizeBytes: kept[0].sizeBytes ?? null,
       wallSecondsMean: mean(kept.map((r) => r.wallSeconds ?? NaN)),
-      ...(kept.some((r) => r.learnedBits) ? { learnedBits: kept.map((r) => r.learnedBits ?? {}) } : {}),
+      ...(kept.some((r) => r.learnedBits) ? { learnedBits: kept.map((r) => r.learnedBits ?? {}), learnedAverageBits: mean(kept.map((r) => r.learnedAverageBits ?? NaN)) } : {}),
+      ...(kept.some((r) => r.layerBits) ? { layerBits: kept.map((r) => r.layerBits ?? {}) } : {}),
     };
   });
   if (compare != null) {
     for (const row of rows) {
-      // The reference row at the same bit-widths; paired by seed.
-      const ref = rows.find((r) => r.label === compare && r.wbits === row.wbits && r.abits === row.abits);
+      // The reference row at the same bit-widths (or the only row so labelled); paired by seed.
+      const refs = rows.filter((r) => r.label === compare);
+      const ref = refs.find((r) => r.wbits === row.wbits && r.abits === row.abits) ?? (refs.length === 1 ? refs[0] : undefined);
       if (ref == null || ref === row) continue;
       const acc = (r: TableRow) => new Map(runs.filter((x) => x.group === r.group && (x.lr ?? null) === r.lr).map((x) => [x.seed, x.testAccuracy ?? NaN]));
       const mine = acc(row);
@@ -98,7 +105,7 @@ export function tableMarkdown(recipe: { name: string; dataset: string; descripti
     '',
     `| method | W/A bits | lr (val-chosen) | seeds | val acc % | test acc % (mean ± std) | test error % |${cmp ? ` Δ vs ${recipe.compare} (paired, ± SE) |` : ''} size B | s/run |`,
     `|---|---|---|---|---|---|---|${cmp ? '---|' : ''}---|---|`,
-    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits} | ${r.lr ?? 'default'}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
+    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''} | ${r.lr ?? 'default'}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
       + `${cmp ? ` ${r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–'} |` : ''} ${r.sizeBytes ?? '–'} | ${r.wallSecondsMean.toFixed(0)} |`),
     '',
   ];

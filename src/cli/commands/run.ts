@@ -167,21 +167,23 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
     const worker = async () => {
       for (let job = queue.shift(); job; job = queue.shift()) {
         const dir = job.args[job.args.indexOf('--out') + 1];
-        const layerBits = job.layerBitsFrom != null ? ['--layer-bits', learnedBitsOf(job.layerBitsFrom, job.seed)] : [];
+        // The lottery ticket takes the learned run's bits and, unless given its own, that run's lr.
+        const source = job.layerBitsFrom != null ? learnedBitsOf(job.layerBitsFrom, job.seed) : null;
+        const layerBits = source ? ['--layer-bits', source.bits, ...(job.lr == null && source.lr != null ? ['--lr', String(source.lr)] : [])] : [];
         await lowbit([...job.args, ...layerBits, ...(existsSync(join(dir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, threads);
-        results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: `lowbit ${job.args.join(' ')}`, ...readMeta(dir) });
+        results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: `lowbit ${[...job.args, ...layerBits].join(' ')}`, ...readMeta(dir) });
         done.add(job.id);
         save();
       }
     };
     await Promise.all(Array.from({ length: parallel }, worker));
   };
-  /** The bits a finished learned-bits run (label, seed, at its chosen lr) fixed per layer, as name=b,…. */
-  const learnedBitsOf = (label: string, seed: number): string => {
+  /** The bits a finished learned-bits run (label, seed, at its chosen lr) fixed per layer, as name=b,…, and its lr. */
+  const learnedBitsOf = (label: string, seed: number): { bits: string; lr: number | null } => {
     const source = results.filter((r) => r.label === label && r.seed === seed);
     const run = source.find((r) => (r.lr ?? null) === chosenLr(results, r.group));
     if (run?.learnedBits == null) throw new LowbitError(`run '${label}' (seed ${seed}) learned no per-layer bits: give it options {"learn-bits": true, "target-bits": B}`);
-    return Object.entries(run.learnedBits).map(([k, v]) => `${k}=${v}`).join(',');
+    return { bits: Object.entries(run.learnedBits).map(([k, v]) => `${k}=${v}`).join(','), lr: run.lr ?? null };
   };
   // Phase 1: every group's first seed at every lr (the tuning runs). Phase 2: the other seeds at
   // the lr with the best validation accuracy. Phase 3: runs whose bits come from another run.
@@ -199,5 +201,5 @@ function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir'
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, commit: m.commit,
-    ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}) };
+    ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}) };
 }
