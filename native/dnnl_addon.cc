@@ -4,6 +4,7 @@
 #include <node_api.h>
 #include <dnnl.hpp>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <mutex>
 #include <sstream>
@@ -203,6 +204,91 @@ static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Elementwise float32 kernels, threaded over large tensors (wasm runs these on one core).
+static const size_t kParallelMin = 1 << 15;
+
+template <typename F>
+static void binary_loop(int mode, size_t outer, size_t inner, const float* a, const float* b, float* out, F f) {
+  const size_t n = outer * inner;
+  if (mode == 0) {
+    #pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+  } else if (mode == 1) {  // b broadcast over the leading dims of a: b[i % inner]
+    #pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t o = 0; o < outer; o++) {
+      const float* ao = a + o * inner; float* oo = out + o * inner;
+      for (size_t i = 0; i < inner; i++) oo[i] = f(ao[i], b[i]);
+    }
+  } else {  // mode 2: a broadcast over the leading dims of b
+    #pragma omp parallel for schedule(static) if (n >= kParallelMin)
+    for (size_t o = 0; o < outer; o++) {
+      const float* bo = b + o * inner; float* oo = out + o * inner;
+      for (size_t i = 0; i < inner; i++) oo[i] = f(a[i], bo[i]);
+    }
+  }
+}
+
+// params: op, mode, outer, inner, aOff, bOff, outOff. op: 0 add, 1 sub, 2 mul, 3 div, 4 max, 5 min,
+// 6 squared difference. mode 0: same shape (outer·inner elements); 1: b has the trailing `inner`
+// elements' shape; 2: a has.
+static napi_value Binary(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 7) { napi_throw_error(env, nullptr, "lowbit native binary: bad arguments"); return nullptr; }
+  const int op = p[0], mode = p[1];
+  const size_t outer = static_cast<uint32_t>(p[2]), inner = static_cast<uint32_t>(p[3]);
+  const float* a = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[4]));
+  const float* b = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[5]));
+  float* out = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[6]));
+  switch (op) {
+    case 0: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return x + y; }); break;
+    case 1: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return x - y; }); break;
+    case 2: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return x * y; }); break;
+    case 3: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return x / y; }); break;
+    // NaN propagates as in TF.js (Math.max/min semantics).
+    case 4: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return (x != x || y != y) ? NAN : std::max(x, y); }); break;
+    case 5: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { return (x != x || y != y) ? NAN : std::min(x, y); }); break;
+    case 6: binary_loop(mode, outer, inner, a, b, out, [](float x, float y) { const float d = x - y; return d * d; }); break;
+    default: napi_throw_error(env, nullptr, "lowbit native binary: unknown op"); return nullptr;
+  }
+  return nullptr;
+}
+
+template <typename F>
+static void unary_loop(size_t n, const float* x, float* out, F f) {
+  #pragma omp parallel for schedule(static) if (n >= kParallelMin)
+  for (size_t i = 0; i < n; i++) out[i] = f(x[i]);
+}
+
+// params: op, n, xOff, outOff. op: 0 exp, 1 log, 2 neg, 3 sqrt, 4 abs, 5 softplus (TF.js's
+// thresholds), 6 sigmoid.
+static napi_value Unary(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 4) { napi_throw_error(env, nullptr, "lowbit native unary: bad arguments"); return nullptr; }
+  const size_t count = static_cast<uint32_t>(p[1]);
+  const float* x = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[2]));
+  float* out = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[3]));
+  switch (p[0]) {
+    case 0: unary_loop(count, x, out, [](float v) { return std::exp(v); }); break;
+    case 1: unary_loop(count, x, out, [](float v) { return std::log(v); }); break;
+    case 2: unary_loop(count, x, out, [](float v) { return -v; }); break;
+    case 3: unary_loop(count, x, out, [](float v) { return std::sqrt(v); }); break;
+    case 4: unary_loop(count, x, out, [](float v) { return std::fabs(v); }); break;
+    case 5: {
+      // TF.js: threshold = log(1.1920928955078125e-7) + 2; x > −threshold → x; x < threshold → eˣ; else log(1 + eˣ) (log1p: no rounding of 1 + eˣ).
+      const float threshold = std::log(1.1920928955078125e-7f) + 2.0f;
+      unary_loop(count, x, out, [threshold](float v) {
+        if (v > -threshold) return v;
+        const float e = std::exp(v);
+        return v < threshold ? e : std::log1p(e);
+      });
+      break;
+    }
+    case 6: unary_loop(count, x, out, [](float v) { return 1.0f / (1.0f + std::exp(-v)); }); break;
+    default: napi_throw_error(env, nullptr, "lowbit native unary: unknown op"); return nullptr;
+  }
+  return nullptr;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   NAPI_CALL(env, napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &fn));
@@ -211,6 +297,10 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_set_named_property(env, exports, "matmul", fn));
   NAPI_CALL(env, napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "reduce", fn));
+  NAPI_CALL(env, napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "binary", fn));
+  NAPI_CALL(env, napi_create_function(env, "unary", NAPI_AUTO_LENGTH, Unary, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "unary", fn));
   NAPI_CALL(env, napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, MaxPoolGrad, nullptr, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "maxPoolGrad", fn));
   napi_value v;

@@ -130,3 +130,26 @@ return Array.from(g.dataSync()).slice(0, 20);`;
   assertClose(inWorker, inMain, 'conv gradient in a worker vs the main thread', 1e-5);
   await setBackend('wasm');
 });
+
+test('native elementwise ops = cpu: same shapes, trailing and scalar broadcasts both ways, large (threaded), fallbacks', { skip }, async () => {
+  const pairs: Array<[number[], number[]]> = [[[2, 5, 7, 3], [2, 5, 7, 3]], [[2, 5, 7, 3], [3]], [[3], [2, 5, 7, 3]], [[2, 5, 7, 3], [1, 7, 3]],
+    [[64, 1024], []], [[], [64, 1024]], [[300, 200], [300, 200]], [[2, 3, 1], [1, 3, 4]], [[4, 1], [4, 6]]];
+  for (const op of ['Add', 'Sub', 'Multiply', 'RealDiv', 'Maximum', 'Minimum', 'SquaredDifference']) {
+    for (const [sa, sb] of pairs) {
+      const a = randn(sa);
+      const b = op === 'RealDiv' ? randn(sb).map((v) => v + Math.sign(v || 1) * 0.5) : randn(sb);
+      if (op === 'Maximum' && a.length > 3) a[2] = NaN; // NaN propagates as in TF.js
+      const r = await onBoth(op, { a: { values: a, shape: sa }, b: { values: b, shape: sb } }, {});
+      assert.equal(r.native.length, r.cpu.length);
+      r.cpu.forEach((v, i) => assert.ok(Object.is(v, r.native[i]) || Math.abs(v - r.native[i]) <= (op === 'SquaredDifference' ? 3e-7 : 1e-7) * Math.abs(v), `${op} ${sa}·${sb} [${i}]: ${r.native[i]} vs cpu ${v}`));
+    }
+  }
+  // SquaredDifference rounds a − b to float32 before squaring (as wasm does); cpu squares in double.
+  const wide = randn([200, 300]).map((v, i) => v * (i % 7 === 0 ? 40 : 3));
+  for (const op of ['Exp', 'Log', 'Neg', 'Sqrt', 'Abs', 'Softplus', 'Sigmoid']) {
+    const values = op === 'Log' || op === 'Sqrt' ? wide.map((v) => Math.abs(v) + 1e-3) : op === 'Exp' ? wide.map((v) => Math.max(-80, Math.min(80, v))) : wide;
+    const r = await onBoth(op, { x: { values, shape: [200, 300] } }, {});
+    // exp and log come from different libm implementations: a few ulps apart.
+    r.cpu.forEach((v, i) => assert.ok(Math.abs(v - r.native[i]) <= 4e-7 * Math.max(Math.abs(v), 1e-30) || Math.abs(v - r.native[i]) < 1e-37, `${op} [${i}] x = ${values[i]}: ${r.native[i]} vs cpu ${v}`));
+  }
+});

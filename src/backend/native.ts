@@ -1,6 +1,7 @@
 /**
  * The 'native' backend: the wasm backend's storage and small kernels, with the heavy kernels
- * (convolutions and their gradients, depthwise convolutions, matmuls) run by oneDNN through
+ * (convolutions and their gradients, depthwise convolutions, matmuls) run by oneDNN, and
+ * per-channel reductions and common elementwise ops run by threaded C++, through
  * lowbit's N-API addon, reading and writing the wasm heap in place (zero-copy; oneDNN's nhwc
  * and hwio layouts are TF.js's NHWC tensors and HWIO filters). Node-only.
  */
@@ -18,6 +19,8 @@ interface Addon {
   matmul(heap: ArrayBuffer, params: Int32Array): void;
   reduce(heap: ArrayBuffer, params: Int32Array): void;
   maxPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
+  binary(heap: ArrayBuffer, params: Int32Array): void;
+  unary(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -164,6 +167,47 @@ const maxPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
   return dx;
 };
 
+/**
+ * An elementwise float32 binary op, threaded in C++: same shapes, or one operand broadcast over
+ * the other's leading dims (its shape, less leading 1s, is the other's trailing dims; scalars
+ * included). Other broadcasts fall back to wasm.
+ */
+function binaryOp(op: number): NativeFn {
+  return ({ inputs, backend }) => {
+    const { a, b } = inputs;
+    if (!allFloat(a, b)) return null;
+    const outShape = broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+    const n = util.sizeFromShape(outShape);
+    if (n === 0) return null;
+    const sa = util.sizeFromShape(a.shape);
+    const sb = util.sizeFromShape(b.shape);
+    // A trailing broadcast: the smaller operand's dims, less leading 1s, end the output's dims.
+    const trailing = (shape: number[]) => {
+      const dims = shape.slice(shape.findIndex((d) => d !== 1) < 0 ? shape.length : shape.findIndex((d) => d !== 1));
+      return dims.every((d, i) => d === outShape[outShape.length - dims.length + i]);
+    };
+    let mode: number;
+    let inner = n;
+    if (sa === n && sb === n) mode = 0;
+    else if (sa === n && trailing(b.shape)) { mode = 1; inner = sb; } else if (sb === n && trailing(a.shape)) { mode = 2; inner = sa; } else return null;
+    const out = backend.makeOutput(outShape, 'float32');
+    addon!.binary(heap(backend), Int32Array.from([op, mode, mode === 0 ? 1 : n / inner, inner, offset(backend, a), offset(backend, b), offset(backend, out)]));
+    return out;
+  };
+}
+
+/** An elementwise float32 unary op, threaded in C++. */
+function unaryOp(op: number): NativeFn {
+  return ({ inputs, backend }) => {
+    const { x } = inputs;
+    const n = util.sizeFromShape(x.shape);
+    if (x.dtype !== 'float32' || n === 0) return null;
+    const out = backend.makeOutput(x.shape, 'float32');
+    addon!.unary(heap(backend), Int32Array.from([op, n, offset(backend, x), offset(backend, out)]));
+    return out;
+  };
+}
+
 const nativeKernels: Array<[string, NativeFn]> = [
   ['Conv2D', convForward(false)],
   ['FusedConv2D', convForward(false)],
@@ -178,6 +222,10 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Sum', channelReduce(false)],
   ['Mean', channelReduce(true)],
   ['MaxPoolGrad', maxPoolGrad],
+  ['Add', binaryOp(0)], ['Sub', binaryOp(1)], ['Multiply', binaryOp(2)], ['RealDiv', binaryOp(3)],
+  ['Maximum', binaryOp(4)], ['Minimum', binaryOp(5)], ['SquaredDifference', binaryOp(6)],
+  ['Exp', unaryOp(0)], ['Log', unaryOp(1)], ['Neg', unaryOp(2)], ['Sqrt', unaryOp(3)], ['Abs', unaryOp(4)],
+  ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)],
 ];
 
 export const nativeKernelNames: readonly string[] = nativeKernels.map(([n]) => n);
