@@ -5,6 +5,7 @@
 #include <dnnl.hpp>
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <mutex>
 #include <sstream>
@@ -289,6 +290,31 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: C, n, xOff, meanOff, varOff, offsetOff (-1 = none), scaleOff (-1 = none), outOff,
+// epsilon (float32 bits). out = (x − mean_c)·scale_c/√(var_c + ε) + offset_c over NHWC channels c.
+static napi_value BatchNorm(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 9) { napi_throw_error(env, nullptr, "lowbit native batchNorm: bad arguments"); return nullptr; }
+  const size_t C = static_cast<uint32_t>(p[0]), count = static_cast<uint32_t>(p[1]);
+  auto at = [&](int32_t off) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(off)); };
+  const float* x = at(p[2]); const float* mean = at(p[3]); const float* var = at(p[4]);
+  const float* offset = p[5] >= 0 ? at(p[5]) : nullptr; const float* scale = p[6] >= 0 ? at(p[6]) : nullptr;
+  float* out = at(p[7]);
+  float eps; std::memcpy(&eps, &p[8], sizeof eps);
+  std::vector<float> mul(C), add(C);
+  for (size_t c = 0; c < C; c++) {
+    mul[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
+    add[c] = offset ? offset[c] : 0.f;
+  }
+  const size_t rows = count / C;
+  #pragma omp parallel for schedule(static) if (count >= kParallelMin)
+  for (size_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C; float* orow = out + r * C;
+    for (size_t c = 0; c < C; c++) orow[c] = (xr[c] - mean[c]) * mul[c] + add[c];
+  }
+  return nullptr;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_value fn;
   NAPI_CALL(env, napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &fn));
@@ -297,6 +323,8 @@ static napi_value Init(napi_env env, napi_value exports) {
   NAPI_CALL(env, napi_set_named_property(env, exports, "matmul", fn));
   NAPI_CALL(env, napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "reduce", fn));
+  NAPI_CALL(env, napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn));
+  NAPI_CALL(env, napi_set_named_property(env, exports, "batchNorm", fn));
   NAPI_CALL(env, napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &fn));
   NAPI_CALL(env, napi_set_named_property(env, exports, "binary", fn));
   NAPI_CALL(env, napi_create_function(env, "unary", NAPI_AUTO_LENGTH, Unary, nullptr, &fn));

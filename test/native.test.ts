@@ -153,3 +153,17 @@ test('native elementwise ops = cpu: same shapes, trailing and scalar broadcasts 
     r.cpu.forEach((v, i) => assert.ok(Math.abs(v - r.native[i]) <= 4e-7 * Math.max(Math.abs(v), 1e-30) || Math.abs(v - r.native[i]) < 1e-37, `${op} [${i}] x = ${values[i]}: ${r.native[i]} vs cpu ${v}`));
   }
 });
+
+test('native FusedBatchNorm = cpu: per-channel statistics, with and without offset and scale, [C] and [1,1,1,C] shapes', { skip }, async () => {
+  for (const [xs, cs] of [[[8, 6, 5, 16], [16]], [[3, 4, 4, 7], [1, 1, 1, 7]], [[40, 50, 40], [40]]] as Array<[number[], number[]]>) {
+    const x = { values: randn(xs), shape: xs };
+    const mean = { values: randn(cs), shape: cs };
+    const variance = { values: randn(cs).map((v) => Math.abs(v) + 0.1), shape: cs };
+    const offset = { values: randn(cs), shape: cs };
+    const scale = { values: randn(cs), shape: cs };
+    const full = await onBoth('FusedBatchNorm', { x, mean, variance, offset, scale }, { varianceEpsilon: 1e-3 });
+    assertClose(full.native, full.cpu, `FusedBatchNorm ${xs}`, 1e-5);
+    const bare = await onBoth('FusedBatchNorm', { x, mean, variance }, { varianceEpsilon: 1e-3 });
+    assertClose(bare.native, bare.cpu, `FusedBatchNorm ${xs} without offset/scale`, 1e-5);
+  }
+});

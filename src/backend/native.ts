@@ -20,6 +20,7 @@ interface Addon {
   reduce(heap: ArrayBuffer, params: Int32Array): void;
   maxPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
   binary(heap: ArrayBuffer, params: Int32Array): void;
+  batchNorm(heap: ArrayBuffer, params: Int32Array): void;
   unary(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
@@ -196,6 +197,20 @@ function binaryOp(op: number): NativeFn {
   };
 }
 
+/** BatchNorm inference/training normalisation with per-channel (last-axis) statistics, threaded in C++. */
+const batchNorm: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, mean, variance, offset: shift, scale } = inputs;
+  if (!allFloat(x, mean, variance, shift, scale) || x.shape.length === 0) return null;
+  const C = x.shape[x.shape.length - 1];
+  const count = util.sizeFromShape(x.shape);
+  if (count === 0 || [mean, variance, shift, scale].some((t) => t != null && util.sizeFromShape(t.shape) !== C)) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  const eps = new Int32Array(Float32Array.from([(attrs.varianceEpsilon as number | undefined) ?? 0.001]).buffer)[0];
+  addon!.batchNorm(heap(backend), Int32Array.from([C, count, offset(backend, x), offset(backend, mean), offset(backend, variance),
+    shift != null ? offset(backend, shift) : -1, scale != null ? offset(backend, scale) : -1, offset(backend, out), eps]));
+  return out;
+};
+
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
   return ({ inputs, backend }) => {
@@ -222,6 +237,7 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Sum', channelReduce(false)],
   ['Mean', channelReduce(true)],
   ['MaxPoolGrad', maxPoolGrad],
+  ['FusedBatchNorm', batchNorm],
   ['Add', binaryOp(0)], ['Sub', binaryOp(1)], ['Multiply', binaryOp(2)], ['RealDiv', binaryOp(3)],
   ['Maximum', binaryOp(4)], ['Minimum', binaryOp(5)], ['SquaredDifference', binaryOp(6)],
   ['Exp', unaryOp(0)], ['Log', unaryOp(1)], ['Neg', unaryOp(2)], ['Sqrt', unaryOp(3)], ['Abs', unaryOp(4)],
