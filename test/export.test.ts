@@ -24,6 +24,23 @@ async function runOrt(model: ReturnType<typeof exportOnnx>['model'], x: tf.Tenso
   return out[s.outputNames[0]].data as Float32Array;
 }
 
+/** An export target run in onnxruntime: its model, notes and max |Δ| relative to the largest TF.js logit. */
+async function exportedError(q: tf.LayersModel, target: 'float' | 'qdq' | 'qdq4' | 'qonnx', x: tf.Tensor, ref: ArrayLike<number>) {
+  const { model: om, notes } = exportOnnx(q, target);
+  const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
+  const scale = Math.max(...Array.from(ref, Math.abs));
+  return { om, notes, err: Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale };
+}
+
+/** The packed model reloads and predicts what TF.js predicts. */
+async function assertPackedRoundTrip(q: tf.LayersModel, x: tf.Tensor, ref: ArrayLike<number>, what: string) {
+  const { manifest, data } = packModel(q);
+  const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+  const b = (back.predict(x) as tf.Tensor).dataSync();
+  Array.from(ref).forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `${what} packed logit ${i}: ${v} vs ${b[i]}`));
+  return manifest;
+}
+
 test('ONNX exports (float, QDQ, QONNX lowered) match TF.js on every reference model, float and quantized', async () => {
   const x = tf.randomUniform([3, 28, 28, 1], 0, 1, 'float32', 7);
   for (const name of ['lenet5', 'vgg-small', 'resnet20', 'mobilenet-tiny']) {
@@ -123,11 +140,8 @@ test('BiTAT models (per-channel binary kernels, RSign thresholds) export to ONNX
   // Non-zero thresholds, so a dropped or mis-shaped threshold shows.
   for (const w of q.weights.filter((v) => /rsign_threshold/.test(v.originalName))) w.write(tf.randomUniform(w.shape as number[], -0.3, 0.3, 'float32', 5));
   const ref = (q.predict(x) as tf.Tensor).dataSync();
-  const scale = Math.max(...Array.from(ref, Math.abs));
   for (const target of ['float', 'qdq', 'qonnx'] as const) {
-    const { model: om, notes } = exportOnnx(q, target);
-    const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
-    const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+    const { om, notes, err } = await exportedError(q, target, x, ref);
     assert.ok(err < 2e-3, `${target}: relative error ${err}`);
     if (target === 'qdq') {
       assert.match(notes.join('\n'), /b1_pw_a: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear/);
@@ -135,11 +149,9 @@ test('BiTAT models (per-channel binary kernels, RSign thresholds) export to ONNX
       assert.equal(dq.attribute!.find((a) => a.name === 'axis')!.i, 0);
     }
   }
-  const { manifest, data } = packModel(q);
+  const { data } = packModel(q);
   assert.ok(Math.abs(data.byteLength - summary(q).totalBytes) / summary(q).totalBytes < 0.05);
-  const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
-  const b = (back.predict(x) as tf.Tensor).dataSync();
-  ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `packed logit ${i}: ${v} vs ${b[i]}`));
+  await assertPackedRoundTrip(q, x, ref, 'BiTAT');
 });
 
 test('STE, RQ and SRQ models (learned grid steps) export their integer codes and match TF.js in every target', async () => {
@@ -147,11 +159,8 @@ test('STE, RQ and SRQ models (learned grid steps) export their integer codes and
   for (const [method, wbits, abits] of [['srq', 2, 2], ['ste', 3, 3], ['rq', 4, 8]] as const) {
     const q = await relaxedModel(buildModel('lenet5', { seed: 2 }), { method, wbits, abits, activationAlpha: 0.3 });
     const ref = (q.predict(x) as tf.Tensor).dataSync();
-    const scale = Math.max(...Array.from(ref, Math.abs));
     for (const target of ['float', 'qdq', 'qonnx'] as const) {
-      const { model: om, notes } = exportOnnx(q, target);
-      const y = await runOrt(target === 'qonnx' ? lowerQonnx(om) : om, x);
-      const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
+      const { om, notes, err } = await exportedError(q, target, x, ref);
       assert.ok(err < 2e-3, `${method} W${wbits}/A${abits} ${target}: relative error ${err}`);
       if (target === 'qdq') {
         const w = om.graph!.initializer!.find((t) => t.name === 'conv2_w_int8')!;
@@ -161,11 +170,8 @@ test('STE, RQ and SRQ models (learned grid steps) export their integer codes and
         assert.match(notes.join('\n'), new RegExp(`conv2: ${wbits}-bit ${method === 'ste' ? 'lsq' : method} weights stored as int8 codes with their learned step`));
       }
     }
-    const { manifest, data } = packModel(q);
+    const manifest = await assertPackedRoundTrip(q, x, ref, method);
     assert.ok(manifest.weights.some((w) => w.storage === 'codes' && w.bits === wbits), 'packed at the real bit-width');
-    const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
-    const b = (back.predict(x) as tf.Tensor).dataSync();
-    ref.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-4 * Math.max(1, Math.abs(v)), `${method} packed logit ${i}: ${v} vs ${b[i]}`));
   }
 });
 
@@ -179,7 +185,7 @@ test('qdq4: kernels whose codes fit 4 bits are INT4 initializers (opset 21, IR 1
   ];
   for (const [label, q, dataType] of cases) {
     const ref = (q.predict(x) as tf.Tensor).dataSync();
-    const { model: om, notes } = exportOnnx(q, 'qdq4');
+    const { om, notes, err } = await exportedError(q, 'qdq4', x, ref);
     assert.equal(om.opsetImport![0].version, 21);
     const weights = om.graph!.initializer!.filter((t) => /_w_int[48]$/.test(t.name!));
     assert.ok(weights.length > 0 && weights.every((t) => t.dataType === dataType), `${label}: weight type ${weights.map((t) => t.dataType)}`);
@@ -188,9 +194,6 @@ test('qdq4: kernels whose codes fit 4 bits are INT4 initializers (opset 21, IR 1
       const t = weights[0];
       assert.equal(t.rawData!.length, Math.ceil(t.dims!.reduce((a, b) => Number(a) * Number(b), 1) as number / 2), 'two codes per byte');
     }
-    const y = await runOrt(om, x);
-    const scale = Math.max(...Array.from(ref, Math.abs));
-    const err = Math.max(...Array.from(y, (v, i) => Math.abs(v - ref[i]))) / scale;
     assert.ok(err < 2e-3, `${label}: relative error ${err}`);
   }
 });
