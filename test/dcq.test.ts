@@ -94,8 +94,11 @@ const options = (teacher: string, outDir: string, workers: number): DcqOptions =
 test('DCQ end to end in worker threads: stitched W1 model, per-section reports, resume skips finished sections', async () => {
   const teacher = await teacherDir();
   const out = tmp();
-  const r = await runDcq(options(teacher, out, 2), full);
+  await assert.rejects(runDcq({ ...options(teacher, out, 2), sectionLr: [1e-3] }, full),
+    /--section-lr gives 1 learning rates but the cuts pool2 make 2 sections: give one per section/);
+  const r = await runDcq({ ...options(teacher, out, 2), sectionLr: [2e-3, 5e-4] }, full);
   assert.deepEqual(r.cuts, ['pool2']);
+  assert.deepEqual(r.sections.map((s) => s.learningRate), [2e-3, 5e-4], 'each section trains at its own lr');
   assert.deepEqual(r.sections.map((s) => [s.name, s.from, s.to, s.loss]), [['s1', null, 'pool2', 'mse'], ['s2', 'pool2', null, 'ce']]);
   assert.ok(r.sections.every((s) => Number.isFinite(s.valLoss) && Number.isFinite(s.testLoss)));
   const conv2 = r.model.getLayer('conv2') as unknown as { quantizedKernel(): tf.Tensor };

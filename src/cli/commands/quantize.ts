@@ -30,6 +30,7 @@ export interface QuantizeCommandOptions extends TrainingFlags {
   lastLoss: string;
   bnRecal: string;
   finetuneEpochs: string;
+  sectionLr?: string;
   cacheBudgetMb: string;
   // RQ / SRQ
   dropbits?: string;
@@ -124,6 +125,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const workers = o.workers != null ? parseInteger(o.workers, '--workers', 0) : undefined;
   const finetuneEpochs = parseInteger(o.finetuneEpochs, '--finetune-epochs', 0);
   const budgetMb = parseNonNegative(o.cacheBudgetMb, '--cache-budget-mb');
+  const sectionLr = o.sectionLr?.split(',').map((v) => parsePositive(v.trim(), '--section-lr'));
   const cuts = o.sections === 'auto' ? 'auto' as const : o.sections.split(',').map((s) => s.trim()).filter(Boolean);
   const run = await prepareRun(flags, dataset, defaultOut);
   const teacher = await loadModelDir(o.teacher);
@@ -134,14 +136,14 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
     const result = await runDcq({
       teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, cuts, quantize: qconfig,
       train: run.config, lastLoss, workers, backend: run.backend as never, outDir: run.out,
-      cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet,
+      cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet, sectionLr,
     }, run.data);
     try {
       // The stitched model on the validation split: what DCQ's hyper-parameters are chosen on.
       const val = evaluate(modelForward(result.model), run.data.val, run.data.shape, run.data.numClasses);
       await saveRun(result.model, run, label, {
         stitchedVal: { accuracy: val.accuracy, loss: val.loss },
-        kind: 'quantized', ...common, cuts: result.cuts, epochsPerSection: run.config.epochs, lastLoss, bnRecalImages: bnRecal,
+        kind: 'quantized', ...common, cuts: result.cuts, epochsPerSection: run.config.epochs, lastLoss, bnRecalImages: bnRecal, sectionLr: sectionLr ?? null,
         finetuneEpochs, sections: result.sections, cacheSeconds: result.cacheSeconds, cacheBytes: result.cacheBytes,
         sectionSecondsSum: result.sectionSecondsSum, workers: workers ?? 'one per core',
       }, result.finetuneHistory, started);

@@ -35,6 +35,8 @@ export interface DcqOptions {
   quantize: QuantizeConfig;
   /** Per-section training (epochs = epochs per section). */
   train: TrainConfig;
+  /** One learning rate per section (dcq.md pitfall 7: MSE magnitudes differ per section); default train.learningRate for all. */
+  sectionLr?: number[];
   lastLoss: 'ce' | 'kd';
   /** Worker threads (default: one per core); 0 trains the sections in this thread. */
   workers?: number;
@@ -94,6 +96,10 @@ export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqRes
   const teacher = await loadModelDir(o.teacherDir);
   const cuts = o.cuts === 'auto' ? sectionCutPoints(teacher, o.modelName ?? undefined) : o.cuts;
   checkCuts(teacher, cuts);
+  if (o.sectionLr && o.sectionLr.length !== cuts.length + 1) {
+    teacher.dispose();
+    throw new LowbitError(`--section-lr gives ${o.sectionLr.length} learning rates but the cuts ${cuts.join(', ')} make ${cuts.length + 1} sections: give one per section`);
+  }
   const cacheDir = join(o.outDir, 'cache');
   const cache = await buildFeatureCache(teacher, cuts, data, { budgetBytes: o.cacheBudgetBytes, dir: cacheDir });
   teacher.dispose();
@@ -101,7 +107,7 @@ export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqRes
   const names = Array.from({ length: cuts.length + 1 }, (_, i) => `s${i + 1}`);
   const jobs: SectionJob[] = names.map((_, index) => ({
     index, teacherDir: o.teacherDir, dataset: o.dataset, dataDir: o.dataDir, cuts, quantize: o.quantize,
-    train: o.train, lastLoss: o.lastLoss, cache, outDir: o.outDir, quiet: o.quiet,
+    train: { ...o.train, learningRate: o.sectionLr?.[index] ?? o.train.learningRate }, lastLoss: o.lastLoss, cache, outDir: o.outDir, quiet: o.quiet,
   })).filter((j) => readReport(o.outDir, names[j.index]) == null);
   const workers = o.workers ?? cpus().length;
   const failures: Array<{ job: SectionJob; message: string }> = [];

@@ -38,6 +38,7 @@ export interface SectionReport {
   to: string | null;
   loss: 'mse' | 'ce' | 'kd';
   epochs: number;
+  learningRate: number;
   valLoss: number;
   testLoss: number;
   /** Top-1 on the teacher's features (last section only). */
@@ -90,7 +91,7 @@ export async function runSectionJob(job: SectionJob): Promise<SectionReport> {
   const test = evaluate(forward, data.test, data.shape, data.numClasses, 256, loss);
   const report: SectionReport = {
     name: section.name, from: section.from, to: section.to, loss: last ? job.lastLoss : 'mse', epochs: job.train.epochs,
-    valLoss: val.loss, testLoss: test.loss, testAccuracy: last ? test.accuracy : null, seconds: (performance.now() - started) / 1000,
+    learningRate: job.train.learningRate, valLoss: val.loss, testLoss: test.loss, testAccuracy: last ? test.accuracy : null, seconds: (performance.now() - started) / 1000,
   };
   writeJsonAtomic(join(dir, 'done.json'), report);
   student.dispose();
