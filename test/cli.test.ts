@@ -174,6 +174,9 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   assert.equal(results.table.length, 1);
   assert.equal(results.table[0].lr, best.lr);
   assert.deepEqual(results.table[0].seeds, [0, 1]);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.equal((html.match(/<svg/g) ?? []).length, 2, 'accuracy vs size and validation curves');
+  assert.ok(html.includes('dorefa (2 seeds)') && !/<script|src="http/.test(html), 'the table, self-contained');
   assert.match(readFileSync(join(out, 'table.md'), 'utf8'), new RegExp(`\\| dorefa \\| 1/32 \\| ${best.lr} \\(of 0.002, 0.0005\\) \\| 2 \\|`));
   const again = lowbit(['run', recipe, '--out', out]);
   assert.equal(again.status, 2);

@@ -19,6 +19,8 @@ export interface RunRecord {
   testAccuracy?: number;
   wallSeconds?: number;
   sizeBytes?: number;
+  /** The same weights at float32. */
+  floatBytes?: number;
   commit?: string;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;

@@ -5,7 +5,7 @@
  * OUT/results.json atomically, so a crash keeps the finished runs and --resume skips them.
  * A list of learning rates is tuned on the validation split with the first seed; the other
  * seeds run at the winner. The results table (OUT/table.md, and `table` in results.json) is
- * what the README shows. Node-only.
+ * what the README shows; OUT/report.html plots it. Node-only.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -18,6 +18,9 @@ import { writeFileAtomic } from '../../io/atomic.js';
 import { createDir } from '../../io/out-dir.js';
 import { writeJsonAtomic } from '../../io/model-dir.js';
 import { chosenLr, recipeTable, RunRecord, tableMarkdown } from '../../report/recipe-table.js';
+import { recipeReport } from '../../report/recipe-report.js';
+import { gitCommit, lowbitVersion } from '../../io/run-info.js';
+import * as tf from '../../backend/tf.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const RECIPE_SCHEMA_PATH = join(here, '..', '..', '..', '..', 'recipes', 'recipe.schema.json');
@@ -194,12 +197,14 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   await runAll(independent.filter((j) => j.seed !== firstSeed.get(j.group) && j.lr === chosenLr(results, j.group)));
   await runAll(all.filter((j) => j.layerBitsFrom != null));
   save();
+  writeFileAtomic(join(out, 'report.html'), await recipeReport(recipe, results, recipeTable(results, recipe.compare),
+    `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. Commands and per-run numbers: results.json.`));
   process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n${readFileSync(join(out, 'table.md'), 'utf8')}`);
 }
 
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy,
-    testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, commit: m.commit,
+    testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}) };
 }
