@@ -138,7 +138,9 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   const resultsPath = join(out, 'results.json');
   if (existsSync(resultsPath) && !o.resume) throw new LowbitError(`${resultsPath} exists: pass --resume to skip its finished runs, or choose another --out`);
   createDir(out);
-  const results: RunRecord[] = existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs : [];
+  // Finished runs are re-read from their lowbit.json, so a resumed table has every current field.
+  const results: RunRecord[] = (existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs as RunRecord[] : [])
+    .map((r) => (existsSync(join(r.dir, 'lowbit.json')) ? { ...r, ...readMeta(r.dir) } : r));
   const done = new Set(results.map((r) => r.id));
   const parallel = recipe.parallel ?? 1;
   const threads = Math.max(1, Math.floor(cpus().length / parallel));
