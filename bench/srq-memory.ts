@@ -1,23 +1,19 @@
 /**
- * Peak memory of one training step (srq.md §6 pitfall 5): lenet5, batch 128, Adam, for the float
- * model and each relaxed method at W2/A2 and W3/A3. Peak = the most tensor bytes alive at once
- * during the step (tf.profile), minus what was alive before it (weights, optimizer slots, batch).
+ * Peak memory of one training step (srq.md §6 pitfall 5): lenet5, batch 128, Adam, on a random
+ * batch, for the float model and each relaxed method at W2/A2 and W3/A3 (trainStepMemory: the most
+ * tensor bytes alive at once during the step minus what was alive before it).
  * The per-grid-point tensors cost (grid slots)× an activation; W3 uses the local grid (7 slots,
  * δ = 3) instead of the full 8. Each configuration runs in this process in turn.
  *
  *   node dist/bench/srq-memory.js [--backend native] [--batch 128]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import type { Scalar, Tensor } from '@tensorflow/tfjs-core';
 import { arg } from './runner.js';
 
-const { setBackend, tf, buildModel, relaxedModel, makeOptimizer, loadMnist, imageBatch } = await import('../src/node.js');
+const { setBackend, buildModel, relaxedModel, trainStepMemory } = await import('../src/node.js');
 const backend = arg('backend', 'native');
 const batch = Number(arg('batch', '128'));
 await setBackend(backend);
-const data = loadMnist();
-const x = imageBatch(data.train, data.shape, batch);
-const y = tf.oneHot(tf.tensor1d(Array.from(data.train.labels.subarray(0, batch)), 'int32'), 10);
 
 interface Row { variant: string; wbits: number; abits: number; peakStepMB: number; ratioToFloat: number; msPerStep: number }
 const rows: Row[] = [];
@@ -31,19 +27,11 @@ for (const [wbits, abits] of [[2, 2], [3, 3]]) {
     if (v.variant === 'float' && wbits !== 2) continue;
     const float = buildModel('lenet5', { seed: 0 });
     const model = v.method ? await relaxedModel(float, { method: v.method, wbits, abits, dropBits: v.dropBits }) : float;
-    const optimizer = makeOptimizer({ name: 'adam' }, 1e-3);
-    const step = () => tf.dispose(optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as Tensor) as Scalar, true) ?? []);
-    step(); // creates the optimizer's slots
-    const before = tf.memory().numBytes;
-    const info = await tf.profile(step);
-    const started = performance.now();
-    for (let i = 0; i < 3; i++) step();
-    const msPerStep = (performance.now() - started) / 3;
-    const peakStepMB = (info.peakBytes - before) / 2 ** 20;
+    const { stepBytes, msPerStep } = await trainStepMemory(model, batch);
+    const peakStepMB = stepBytes / 2 ** 20;
     if (v.variant === 'float') floatPeak = peakStepMB;
     rows.push({ variant: v.variant, wbits: v.method ? wbits : 32, abits: v.method ? abits : 32, peakStepMB, ratioToFloat: peakStepMB / floatPeak, msPerStep });
     process.stderr.write(`${v.variant.padEnd(13)} W${wbits}/A${abits}  peak ${peakStepMB.toFixed(1).padStart(6)} MB (${(peakStepMB / floatPeak).toFixed(2)}× float)  ${msPerStep.toFixed(0)} ms/step\n`);
-    optimizer.dispose();
     if (model !== float) model.dispose();
     float.dispose();
   }

@@ -177,3 +177,17 @@ test('DropBits backward: π is masked, so only surviving points carry the multi-
   grad(1).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-3, `x = ${xs[i]}: ${v} vs ${expected[i]}`));
   assert.ok(grad(0).some((v, i) => Math.abs(v - expected[i]) > 0.05), 'without drops the dropped points contribute');
 });
+
+test('training-step memory: RQ/SRQ per-grid-point tensors cost a multiple of the float step; nothing leaks', async () => {
+  const { trainStepMemory } = await import('../src/index.js');
+  const float = buildModel('lenet5', { seed: 0 });
+  const before = tf.memory().numTensors;
+  const f = await trainStepMemory(float, 32);
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  const srq = await relaxedModel(float, { method: 'srq', wbits: 2, abits: 2 });
+  const s = await trainStepMemory(srq, 32);
+  assert.ok(f.stepBytes > 0 && s.stepBytes > 3 * f.stepBytes, `float ${f.stepBytes} B, srq ${s.stepBytes} B`);
+  await assert.rejects(trainStepMemory(tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4, 5] })] }), 8), /measured for classifiers/);
+  srq.dispose();
+  float.dispose();
+});

@@ -138,6 +138,9 @@ program.command('summary')
   .description('per-layer bits, parameters, bytes and MACs of a saved model, and its compression')
   .argument('<dir>', 'model directory')
   .option('--json', 'print the summary as JSON')
+  .option('--train-memory', 'also measure the peak tensor memory of one training step (Adam) on a random batch')
+  .option('--batch <n>', 'batch size for --train-memory', '128')
+  .option('--backend <name>', 'auto, native, wasm or cpu (for --train-memory)', 'auto')
   .action(summaryCommand);
 
 const dq = program.command('dq').description('Depthwise Quantization: a hierarchical VQ auto-encoder with M codebooks per level, in bits/dim');
