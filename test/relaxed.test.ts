@@ -151,10 +151,11 @@ test('learned bits on a model: the penalty pulls the average down, fixed bits re
   const before = expectedAverageBits(q).dataSync()[0];
   assert.ok(before > 3.6 && before < 3.8, `expected bits start at 2 + 0.89 + 0.89²: ${before}`);
   const vars = q.trainableWeights.filter((w) => /bit_gate/.test(w.originalName)).map((w) => w.read() as tf.Variable);
-  const opt = tf.train.adam(0.1);
-  for (let i = 0; i < 20; i++) opt.minimize(() => tf.square(tf.sub(expectedAverageBits(q), 2)) as tf.Scalar, false, vars);
+  // At a model-sized lr, 30 Adam steps must move the gates (they learn GATE_SCALE× faster).
+  const opt = tf.train.adam(1e-3);
+  for (let i = 0; i < 30; i++) opt.minimize(() => tf.square(tf.sub(expectedAverageBits(q), 2)) as tf.Scalar, false, vars);
   const after = readLearnedBits(q);
-  assert.ok(after.averageBits < 4, `average bits ${after.averageBits}`);
+  assert.ok(after.averageBits <= 3, `average bits ${after.averageBits}`);
   assert.deepEqual(Object.keys(after.layers), q.layers.filter((l) => isQuantLayer(l)).map((l) => l.name));
   const fixed = await fixLearnedBits(q);
   for (const [name, bits] of Object.entries(after.layers)) assert.equal((fixed.getLayer(name) as QuantConv2D).kernelBits, bits);

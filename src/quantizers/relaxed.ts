@@ -232,6 +232,14 @@ export function gateOpenProbability(logAlpha: tf.Tensor): tf.Tensor {
  */
 export const MIN_LEARNED_BITS = 2;
 
+/**
+ * A gate's log α is stored as θ = log α / GATE_SCALE. Adam moves a parameter by about lr per
+ * step, so this gives the gates a GATE_SCALE× learning rate: at lr 1e-3, log α can move by ~0.1
+ * per step. With the model's own rate, a 400-step fine-tune moved no gate far enough to drop a bit
+ * (bench/results/srq-learned-bits-probe.log).
+ */
+export const GATE_SCALE = 100;
+
 /** Expected bit-width 2 + Σ_k Π_{j≤k} P(gate j open) of nested gates for bits 3 … b. */
 export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
   return tf.tidy(() => {

@@ -10,7 +10,7 @@ import { checkBits } from './common.js';
 import { binaryMeanScaled, dorefaActivation, dorefaWeight } from './dorefa.js';
 import { ternary } from './ternary.js';
 import { lsq, pact, uniform } from './uniform.js';
-import { learnedBits, MIN_LEARNED_BITS, relaxedQuantize } from './relaxed.js';
+import { GATE_SCALE, learnedBits, MIN_LEARNED_BITS, relaxedQuantize } from './relaxed.js';
 
 export type QuantizerSpec =
   | { kind: 'none' }
@@ -144,17 +144,17 @@ export function resolveQuantizer(spec: QuantizerSpec | string, where?: string): 
       const alpha0 = s.initAlpha ?? 0.05;
       // Learned bits: one hard-concrete gate per bit above 2, open at the start (log α = 0.5:
       // P(open) ≈ 0.89, near enough to the threshold that the optimizer can close it in a short run).
-      const gates = s.learnBits ? Array.from({ length: s.bits - MIN_LEARNED_BITS }, (_, i) => ({ name: `bit_gate_${i + MIN_LEARNED_BITS + 1}`, init: 0.5 })) : [];
+      const gates = s.learnBits ? Array.from({ length: s.bits - MIN_LEARNED_BITS }, (_, i) => ({ name: `bit_gate_${i + MIN_LEARNED_BITS + 1}`, init: 0.5 / GATE_SCALE })) : [];
       return { spec: s, precision: s.bits, params: [{ name: 'log_alpha', init: Math.log(alpha0) }, { name: 'log_sigma', init: Math.log(alpha0 / 3) }, ...gates],
         apply: (x, role, p, training) => {
           const gateParams = p!.slice(2);
           // Inference with learned bits: round to the grid of the bits the deterministic gates keep.
-          const bits = !training && gateParams.length > 0 ? learnedBits(gateParams.map((g) => g.dataSync()[0])) : s.bits;
+          const bits = !training && gateParams.length > 0 ? learnedBits(gateParams.map((g) => g.dataSync()[0] * GATE_SCALE)) : s.bits;
           return relaxedQuantize(x, tf.exp(p![0]), tf.exp(p![1]), {
             method: s.kind, bits, signed: role === 'weight', temperature: s.temperature, training: training ?? false,
             dropBits: role === 'weight' ? s.dropBits ?? 0 : 0, // DropBits acts on weights only (srq.md §3.1)
             dropBitsMask: s.dropBitsMask,
-            bitGates: training ? gateParams : undefined,
+            bitGates: training ? gateParams.map((g) => tf.mul(g, GATE_SCALE)) : undefined,
           });
         } };
     }

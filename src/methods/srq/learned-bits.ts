@@ -11,7 +11,7 @@
 import * as tf from '../../backend/tf.js';
 import { LowbitError } from '../../errors.js';
 import { isQuantLayer, QuantLayer } from '../../layers/quant-layers.js';
-import { expectedBits, learnedBits } from '../../quantizers/relaxed.js';
+import { expectedBits, GATE_SCALE, learnedBits } from '../../quantizers/relaxed.js';
 import { crossEntropy, LossFn } from '../../train/evaluate.js';
 
 interface GatedLayer { layer: QuantLayer; gates: tf.LayerVariable[]; size: number }
@@ -30,7 +30,7 @@ export function expectedAverageBits(model: tf.LayersModel): tf.Scalar {
   const layers = gatedLayers(model);
   if (layers.length === 0) throw new LowbitError(`${model.name} has no learned bit-width gates (quantize with learnBits)`);
   const total = layers.reduce((a, l) => a + l.size, 0);
-  return tf.tidy(() => tf.addN(layers.map((l) => tf.mul(expectedBits(l.gates.map((g) => g.read())), l.size / total))) as tf.Scalar);
+  return tf.tidy(() => tf.addN(layers.map((l) => tf.mul(expectedBits(l.gates.map((g) => tf.mul(g.read(), GATE_SCALE))), l.size / total))) as tf.Scalar);
 }
 
 /** Cross-entropy + λ·(B̄ − target)². */
@@ -41,7 +41,7 @@ export function bitWidthLoss(model: tf.LayersModel, targetBits: number, lambda: 
 /** Each gated layer's bit-width read off its deterministic gates, and the size-weighted average. */
 export function readLearnedBits(model: tf.LayersModel): { layers: Record<string, number>; averageBits: number } {
   const layers = gatedLayers(model);
-  const bits = Object.fromEntries(layers.map((l) => [l.layer.name, learnedBits(l.gates.map((g) => g.read().dataSync()[0]))]));
+  const bits = Object.fromEntries(layers.map((l) => [l.layer.name, learnedBits(l.gates.map((g) => g.read().dataSync()[0] * GATE_SCALE))]));
   const total = layers.reduce((a, l) => a + l.size, 0);
   return { layers: bits, averageBits: layers.reduce((a, l) => a + (bits[l.layer.name] * l.size) / total, 0) };
 }
