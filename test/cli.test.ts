@@ -125,6 +125,16 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   const srq = ['quantize', '--method', 'srq', '--teacher', teacher, '--wbits', '4'];
   assertRejected([...srq, '--learn-bits'], /--learn-bits needs --target-bits B/);
   assertRejected([...srq, '--learn-bits', '--target-bits', '1'], /--target-bits must be between 2 \(learned widths start at 2\) and --wbits 4, got 1/);
+  // Learned bits, fixed after training, then BatchNorm re-estimated: lowbit.json's val is the saved model's.
+  const lb = join(tmp(), 'lb');
+  const l = lowbit([...srq, '--abits', '4', '--learn-bits', '--target-bits', '3', '--bn-recal', '256', ...tiny, '--out', lb]);
+  assert.equal(l.status, 0, l.stderr);
+  const lbMeta = JSON.parse(readFileSync(join(lb, 'lowbit.json'), 'utf8'));
+  assert.equal(lbMeta.bnRecalImages, 256);
+  assert.ok(lbMeta.valBeforeFinalize != null && Object.keys(lbMeta.learnedBits).length === 4);
+  const ev = lowbit(['eval', lb, '--split', 'val']);
+  assert.equal(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, new RegExp(`accuracy ${(lbMeta.val.accuracy * 100).toFixed(2)}%`));
   assertRejected([...srq, '--layer-bits', 'conv1=x'], /--layer-bits takes name=bits pairs/);
   assertRejected([...srq, '--layer-bits', 'conv9=2'], /--layer-bits names 'conv9', which is not a layer of the teacher/);
   assertRejected(['quantize', '--method', 'bitat', '--teacher', teacher, '--variant', 'fancy'], /--variant must be one of bitat, progressive, plain, got 'fancy'/);

@@ -147,7 +147,8 @@ export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: st
     optimizer: config.optimizer, schedule: config.schedule, weightDecay: config.weightDecay,
     maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend: run.backend,
     test: { accuracy: test.accuracy, loss: test.loss, count: test.count },
-    val: last ? { accuracy: last.valAccuracy, loss: last.valLoss } : null,
+    // A job's own val (measured after finalizing) overrides the last epoch's.
+    val: (metadata.val as { accuracy: number; loss: number } | undefined) ?? (last ? { accuracy: last.valAccuracy, loss: last.valLoss } : null),
     size: { params: size.totalParams, bytes: size.totalBytes, floatBytes: size.floatBytes, compression: size.compression },
     history,
     wallSeconds: (performance.now() - started) / 1000,
@@ -177,8 +178,13 @@ export async function runTraining(job: TrainingJob): Promise<void> {
       });
       const final = job.finalize ? await job.finalize(model) : { model, metadata: {} };
       if (job.bnRecalImages) reestimateBatchNorm(final.model, run.data, job.bnRecalImages, run.config.seed);
+      // A model changed after training (fixed bits, new BatchNorm statistics) is validated again:
+      // lr selection must see the model that is saved.
+      const changed = final.model !== model || (job.bnRecalImages ?? 0) > 0;
+      const val = changed ? evaluate(modelForward(final.model), run.data.val, run.data.shape, run.data.numClasses) : null;
       try {
-        await saveRun(final.model, run, job.label, { ...job.metadata, ...final.metadata, bnRecalImages: job.bnRecalImages ?? 0, resumedFrom: result.resumedFrom }, result.history, started);
+        await saveRun(final.model, run, job.label, { ...job.metadata, ...final.metadata, bnRecalImages: job.bnRecalImages ?? 0, resumedFrom: result.resumedFrom,
+          ...(val ? { val: { accuracy: val.accuracy, loss: val.loss }, valBeforeFinalize: result.history.at(-1) ? { accuracy: result.history.at(-1)!.valAccuracy } : null } : {}) }, result.history, started);
       } finally {
         if (final.model !== model) final.model.dispose();
       }
