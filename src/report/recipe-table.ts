@@ -21,6 +21,8 @@ export interface RunRecord {
   sizeBytes?: number;
   /** The same weights at float32. */
   floatBytes?: number;
+  /** The learning rate the run trained at (lowbit.json), whatever the recipe said. */
+  trainedLr?: number;
   commit?: string;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;
@@ -35,6 +37,8 @@ export interface TableRow {
   abits: number;
   /** The learning rate picked on validation (null: the CLI default, no tuning). */
   lr: number | null;
+  /** The rate the kept runs trained at (differs from lr for a lottery ticket, which takes its source's). */
+  trainedLr: number | null;
   /** Validation accuracy of the first seed at each tried lr. */
   tuning: Array<{ lr: number | null; valAccuracy: number }>;
   seeds: number[];
@@ -71,7 +75,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
     const kept = inGroup.filter((r) => (r.lr ?? null) === lr).sort((a, b) => a.seed - b.seed);
     const test = kept.map((r) => r.testAccuracy ?? NaN);
     return {
-      label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr,
+      label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr, trainedLr: kept[0].trainedLr ?? null,
       tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN }))
         .sort((a, b) => (b.lr ?? 0) - (a.lr ?? 0)),
       seeds: kept.map((r) => r.seed), valMean: mean(kept.map((r) => r.valAccuracy ?? NaN)),
@@ -107,7 +111,7 @@ export function tableMarkdown(recipe: { name: string; dataset: string; descripti
     '',
     `| method | W/A bits | lr (val-chosen) | seeds | val acc % | test acc % (mean ± std) | test error % |${cmp ? ` Δ vs ${recipe.compare} (paired, ± SE) |` : ''} size B | s/run |`,
     `|---|---|---|---|---|---|---|${cmp ? '---|' : ''}---|---|`,
-    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''} | ${r.lr ?? 'default'}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
+    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''} | ${r.lr ?? (r.layerBits && r.trainedLr != null ? `${r.trainedLr} (its source's)` : r.trainedLr ?? 'default')}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
       + `${cmp ? ` ${r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–'} |` : ''} ${r.sizeBytes ?? '–'} | ${r.wallSecondsMean.toFixed(0)} |`),
     '',
   ];
