@@ -1,6 +1,6 @@
 /**
  * Peak memory of one training step (srq.md §6 pitfall 5): lenet5, batch 128, Adam, on a random
- * batch, for the float model and each relaxed method at W2/A2 and W3/A3 (trainStepMemory: the most
+ * batch, for the float model and each relaxed method at W2/A2 and W3/A3 (profileTrainStep: the most
  * tensor bytes alive at once during the step minus what was alive before it).
  * The per-grid-point tensors cost (grid slots)× an activation; W3 uses the local grid (7 slots,
  * δ = 3) instead of the full 8. Each configuration runs in this process in turn.
@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { arg } from './runner.js';
 
-const { setBackend, buildModel, relaxedModel, trainStepMemory } = await import('../src/node.js');
+const { setBackend, buildModel, relaxedModel, profileTrainStep } = await import('../src/node.js');
 const backend = arg('backend', 'native');
 const batch = Number(arg('batch', '128'));
 await setBackend(backend);
@@ -27,7 +27,7 @@ for (const [wbits, abits] of [[2, 2], [3, 3]]) {
     if (v.variant === 'float' && wbits !== 2) continue;
     const float = buildModel('lenet5', { seed: 0 });
     const model = v.method ? await relaxedModel(float, { method: v.method, wbits, abits, dropBits: v.dropBits }) : float;
-    const { stepBytes, msPerStep } = await trainStepMemory(model, batch);
+    const { stepBytes, msPerStep } = await profileTrainStep(model, batch);
     const peakStepMB = stepBytes / 2 ** 20;
     if (v.variant === 'float') floatPeak = peakStepMB;
     rows.push({ variant: v.variant, wbits: v.method ? wbits : 32, abits: v.method ? abits : 32, peakStepMB, ratioToFloat: peakStepMB / floatPeak, msPerStep });

@@ -7,13 +7,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import type { RunRecord, TableRow } from '../src/report/recipe-table.js';
+import { keptRuns, RunRecord, TableRow } from '../src/report/recipe-table.js';
 
 const file = process.argv[2];
 const { runs, table } = JSON.parse(readFileSync(file, 'utf8')) as { runs: RunRecord[]; table: TableRow[] };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const rows = table.map((row) => {
-  const kept = runs.filter((r) => r.group === row.group && (r.lr ?? null) === row.lr);
+  const kept = keptRuns(runs, row);
   const train = kept.map((r) => {
     const log = readFileSync(join(r.dir, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { trainAccuracy: number });
     return log[log.length - 1].trainAccuracy;

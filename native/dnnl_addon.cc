@@ -316,21 +316,15 @@ static napi_value BatchNorm(napi_env env, napi_callback_info info) {
 }
 
 static napi_value Init(napi_env env, napi_value exports) {
-  napi_value fn;
-  NAPI_CALL(env, napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "conv", fn));
-  NAPI_CALL(env, napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, MatMul, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "matmul", fn));
-  NAPI_CALL(env, napi_create_function(env, "reduce", NAPI_AUTO_LENGTH, Reduce, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "reduce", fn));
-  NAPI_CALL(env, napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, BatchNorm, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "batchNorm", fn));
-  NAPI_CALL(env, napi_create_function(env, "binary", NAPI_AUTO_LENGTH, Binary, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "binary", fn));
-  NAPI_CALL(env, napi_create_function(env, "unary", NAPI_AUTO_LENGTH, Unary, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "unary", fn));
-  NAPI_CALL(env, napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, MaxPoolGrad, nullptr, &fn));
-  NAPI_CALL(env, napi_set_named_property(env, exports, "maxPoolGrad", fn));
+  const struct { const char* name; napi_callback fn; } functions[] = {
+    {"conv", Conv}, {"matmul", MatMul}, {"reduce", Reduce}, {"batchNorm", BatchNorm},
+    {"binary", Binary}, {"unary", Unary}, {"maxPoolGrad", MaxPoolGrad},
+  };
+  for (const auto& f : functions) {
+    napi_value fn;
+    NAPI_CALL(env, napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn));
+    NAPI_CALL(env, napi_set_named_property(env, exports, f.name, fn));
+  }
   napi_value v;
   const dnnl_version_t* ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);

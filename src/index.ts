@@ -40,5 +40,5 @@ export type { DqCodes, CodeLevel } from './methods/dq/codes.js';
 export { correlationAnalysis } from './methods/dq/analysis.js';
 export { packModel, unpackModel, packBits, unpackBits, PACKED_FORMAT } from './export/packed.js';
 export type { PackedManifest, PackedWeight } from './export/packed.js';
-export { trainStepMemory } from './report/step-memory.js';
-export type { StepMemory } from './report/step-memory.js';
+export { profileTrainStep } from './report/step-profile.js';
+export type { StepProfile } from './report/step-profile.js';

@@ -131,6 +131,8 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assert.equal(l.status, 0, l.stderr);
   const lbMeta = JSON.parse(readFileSync(join(lb, 'lowbit.json'), 'utf8'));
   assert.equal(lbMeta.bnRecalImages, 256);
+  assert.equal(lbMeta.quantizeConfig.kernelQuantizer.kind, 'srq', 'lowbit.json records the relaxed config, not DoReFa\'s');
+  assert.equal(lbMeta.quantizeConfig.overrides[0].match, 'conv1');
   assert.ok(lbMeta.valBeforeFinalize != null && Object.keys(lbMeta.learnedBits).length === 4);
   const ev = lowbit(['eval', lb, '--split', 'val']);
   assert.equal(ev.status, 0, ev.stderr);

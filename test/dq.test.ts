@@ -141,7 +141,7 @@ test('DQ auto-encoder: trains with a flat tensor count; decode(encode(x)) gives 
   assert.ok(codeMutualInformation(Int32Array.from([0, 1, 0, 1]), Int32Array.from([0, 1, 0, 1]), 2) > 0.69);
 });
 
-test('lowbit dq train / eval / encode / decode from the CLI; bad input gets one clear error', () => {
+test('lowbit dq train / eval / encode / decode / export from the CLI; bad input gets one clear error', () => {
   const dir = tmp();
   const out = join(dir, 'run');
   const r = lowbit(['dq', 'train', '--dataset', 'mnist', '--groups', '2', '--codes', '8', '--width', '8', '--embed', '8', '--epochs', '1', '--max-steps', '2', '--backend', 'wasm', '--quiet', '--out', out]);
@@ -157,6 +157,16 @@ test('lowbit dq train / eval / encode / decode from the CLI; bad input gets one 
   const d = lowbit(['dq', 'decode', out, '--codes', codes, '--out', png, '--backend', 'wasm']);
   assert.equal(d.status, 0, d.stderr);
   assert.deepEqual([...readFileSync(png).subarray(1, 4)].map((c) => String.fromCharCode(c)).join(''), 'PNG');
+  const x = lowbit(['dq', 'export', out, '--images', '20', '--backend', 'wasm']);
+  assert.equal(x.status, 0, x.stderr);
+  const check = JSON.parse(readFileSync(join(out, 'export', 'dq-verify.json'), 'utf8'));
+  assert.equal(check.images, 20);
+  assert.ok(check.codeAgreement.length === 2 && check.codeAgreement.every((c: number) => c >= 0.999) && check.relativeDelta < 1e-3, JSON.stringify(check));
+  assert.ok(existsSync(join(out, 'export', 'encoder.onnx')) && existsSync(join(out, 'export', 'decoder.onnx')));
+  const noModel = lowbit(['dq', 'export', dir, '--out', join(dir, 'x-export')]);
+  assert.equal(noModel.status, 2);
+  assert.match(noModel.stderr, /holds no model.json: pass a directory written by 'lowbit dq train'/);
+  assert.ok(!existsSync(join(dir, 'x-export')));
   writeFileSync(join(dir, 'junk.bin'), 'hello');
   const bad = lowbit(['dq', 'decode', out, '--codes', join(dir, 'junk.bin'), '--out', join(dir, 'x.png')]);
   assert.equal(bad.status, 2);

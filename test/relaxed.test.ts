@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, buildModel } from '../src/index.js';
+import { tf, buildModel, profileTrainStep } from '../src/index.js';
 import { relaxedModel } from '../src/methods/srq/index.js';
 import { relaxedQuantize, roundToGrid, relaxedGrid, bitShells, RelaxedOptions, learnedBits, expectedBits, sampleHardConcrete } from '../src/quantizers/relaxed.js';
 import { expectedAverageBits, fixLearnedBits, readLearnedBits } from '../src/methods/srq/learned-bits.js';
@@ -179,16 +179,16 @@ test('DropBits backward: π is masked, so only surviving points carry the multi-
   assert.ok(grad(0).some((v, i) => Math.abs(v - expected[i]) > 0.05), 'without drops the dropped points contribute');
 });
 
-test('training-step memory: RQ/SRQ per-grid-point tensors cost a multiple of the float step; nothing leaks', async () => {
-  const { trainStepMemory } = await import('../src/index.js');
+test('training-step profile: RQ/SRQ per-grid-point tensors cost a multiple of the float step; nothing leaks', async () => {
   const float = buildModel('lenet5', { seed: 0 });
   const before = tf.memory().numTensors;
-  const f = await trainStepMemory(float, 32);
+  const f = await profileTrainStep(float, 32);
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
   const srq = await relaxedModel(float, { method: 'srq', wbits: 2, abits: 2 });
-  const s = await trainStepMemory(srq, 32);
+  const s = await profileTrainStep(srq, 32);
   assert.ok(f.stepBytes > 0 && s.stepBytes > 3 * f.stepBytes, `float ${f.stepBytes} B, srq ${s.stepBytes} B`);
-  await assert.rejects(trainStepMemory(tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4, 5] })] }), 8), /measured for classifiers/);
+  assert.ok(s.kernels.length > 0 && s.kernels.every((k, i) => i === 0 || k.ms <= s.kernels[i - 1].ms), 'kernel times, largest first');
+  await assert.rejects(profileTrainStep(tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4, 5] })] }), 8), /measured for classifiers/);
   srq.dispose();
   float.dispose();
 });

@@ -184,7 +184,8 @@ function binaryOp(op: number): NativeFn {
     const sb = util.sizeFromShape(b.shape);
     // A trailing broadcast: the smaller operand's dims, less leading 1s, end the output's dims.
     const trailing = (shape: number[]) => {
-      const dims = shape.slice(shape.findIndex((d) => d !== 1) < 0 ? shape.length : shape.findIndex((d) => d !== 1));
+      const first = shape.findIndex((d) => d !== 1);
+      const dims = first < 0 ? [] : shape.slice(first);
       return dims.every((d, i) => d === outShape[outShape.length - dims.length + i]);
     };
     let mode: number;

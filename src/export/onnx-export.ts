@@ -44,15 +44,19 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
   const notes: string[] = [];
   for (const layer of model.layers) {
     const { kernel, input } = quantSpecs(layer);
-    if (kernel && target === 'qdq4' && fitsInt4(kernel)) {
-      notes.push(`${layer.name}: ${kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1) ? '1-bit' : 'bits' in kernel ? `${kernel.bits}-bit` : kernel.kind} weights stored as int4 codes with DequantizeLinear (opset 21)`);
-    } else if (kernel && isQdq(target)) {
-      if ((kernel.kind === 'binary' && kernel.scale !== 'channel') || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
+    if (kernel && isQdq(target)) {
+      const perChannel = kernel.kind === 'binary' && kernel.scale === 'channel';
+      if (target === 'qdq4' && fitsInt4(kernel)) {
+        const what = kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1) ? '1-bit' : 'bits' in kernel ? `${kernel.bits}-bit` : kernel.kind;
+        notes.push(`${layer.name}: ${what} weights stored as int4 codes with DequantizeLinear (opset 21)${perChannel ? ', one scale per output channel (per axis)' : ''}`);
+      } else if (perChannel) {
+        notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
+      } else if (kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
         notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
       } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
         notes.push(`${layer.name}: DoReFa ${kernel.bits}-bit weights do not fit int8 codes with zero point 0; stored as float32`);
       } else if (isGridKind(kernel) && kernel.bits > 8) {
-        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights do not fit int8 codes ×2; stored as float32`);
+        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights do not fit int8 codes; stored as float32`);
       } else if (isGridKind(kernel)) {
         notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights stored as int8 codes with their learned step (QDQ's smallest type at opset 13)`);
       } else if (!['dorefa', 'ternary', 'binary'].includes(kernel.kind)) {
@@ -63,9 +67,6 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
     }
     if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind) && !isGridKind(kernel)) {
       notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
-    }
-    if (kernel?.kind === 'binary' && kernel.scale === 'channel' && isQdq(target)) {
-      notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as ${target === 'qdq4' ? 'int4' : 'int8'} ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
     }
     if (input?.kind === 'rsign' && target !== 'float') {
       notes.push(`${layer.name}: RSign is exported as Add(threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);

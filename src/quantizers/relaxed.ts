@@ -127,13 +127,13 @@ export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor
       let probs = tf.exp(logp);
       if ((o.dropBits ?? 0) > 0) {
         // π times the 0/1 mask: the argmax picks among survivors and the backward reaches survivors only (srq.md §3.2).
-        const survive = dropBitsSurvival(G, o.dropBitsMask === 'layer' ? x.shape.map(() => 1) : x.shape, o.bits, o.signed, o.dropBits!);
+        const survive = nestedSurvival(G, o.signed, 1, dropBitsGates(o.dropBitsMask === 'layer' ? x.shape.map(() => 1) : x.shape, o.bits, o.dropBits!));
         masked = tf.add(logp, tf.log(tf.maximum(survive, 1e-30)));
         probs = tf.mul(probs, survive);
       }
       if (o.bitGates && o.bitGates.length > 0) {
         // Learned bits: π scaled by the shells' survival (the gates get the multi-class STE's gradient).
-        const survive = shellSurvival(G, o.signed, o.bitGates.map(sampleHardConcrete));
+        const survive = nestedSurvival(G, o.signed, MIN_LEARNED_BITS, o.bitGates.map((g) => tf.reshape(sampleHardConcrete(g), [])));
         masked = tf.add(masked, tf.log(tf.maximum(survive, 1e-30)));
         probs = tf.mul(probs, survive);
       }
@@ -180,22 +180,27 @@ function srqSelect(probs: tf.Tensor, onehot: tf.Tensor, G: tf.Tensor, alpha: tf.
 }
 
 /**
- * The survival mask (1 or 0 per grid slot) for DropBits. Shell k = the smallest k whose k-bit grid holds the point;
- * shell 1 (the 1-bit core) always survives; per element (or per layer: elemShape all ones), the gate of bit k (k = 2 … b) is open
- * with probability 1 − p and shell k survives iff gates 2 … k are all open.
+ * Which grid slots survive nested bit gates, 1 or 0 (or the gates' values) per slot. Shell k is
+ * the smallest k whose k-bit grid holds the point; shells up to `core` always survive, and shell
+ * k > core survives with gates[0]·…·gates[k − core − 1], so the surviving points are always a
+ * smaller uniform grid. DropBits draws the gates (core = 1); learned bits samples them (core = 2).
  */
-function dropBitsSurvival(G: tf.Tensor, elemShape: number[], bits: number, signed: boolean, p: number): tf.Tensor {
+function nestedSurvival(G: tf.Tensor, signed: boolean, core: number, gates: tf.Tensor[]): tf.Tensor {
   return tf.tidy(() => {
     const shell = shellOf(G, signed);
-    let alive: tf.Tensor = tf.ones([...elemShape, 1]);
-    let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, 1), 'float32');
-    for (let k = 2; k <= bits; k++) {
-      const gate = tf.cast(tf.greaterEqual(tf.randomUniform([...elemShape, 1], 0, 1, 'float32', nextNoiseSeed()), p), 'float32');
+    let alive: tf.Tensor = tf.scalar(1);
+    let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, core), 'float32');
+    gates.forEach((gate, i) => {
       alive = tf.mul(alive, gate);
-      survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, k), 'float32'), alive));
-    }
+      survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, core + 1 + i), 'float32'), alive));
+    });
     return survive;
   });
+}
+
+/** DropBits' gates for bits 2 … b: open with probability 1 − p, one draw per element ([...elemShape, 1]) or per layer (all ones). */
+function dropBitsGates(elemShape: number[], bits: number, p: number): tf.Tensor[] {
+  return Array.from({ length: bits - 1 }, () => tf.cast(tf.greaterEqual(tf.randomUniform([...elemShape, 1], 0, 1, 'float32', nextNoiseSeed()), p), 'float32'));
 }
 
 function shellOf(G: tf.Tensor, signed: boolean): tf.Tensor {
@@ -258,24 +263,5 @@ export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
  * so the fixed bits match the average the training aimed at.
  */
 export function learnedBits(logAlphas: number[]): number {
-  const open = (la: number) => 1 / (1 + Math.exp(-(la - HC.beta * Math.log(-HC.gamma / HC.zeta))));
-  let alive = 1;
-  let bits = MIN_LEARNED_BITS;
-  for (const la of logAlphas) {
-    alive *= open(la);
-    bits += alive;
-  }
-  return Math.round(bits);
-}
-
-/** Survival of each slot's shell: 1 up to the 2-bit grid, Π_{j=3..k} z_j for shell k. */
-function shellSurvival(G: tf.Tensor, signed: boolean, z: tf.Tensor[]): tf.Tensor {
-  const shell = shellOf(G, signed);
-  let survive: tf.Tensor = tf.cast(tf.lessEqual(shell, MIN_LEARNED_BITS), 'float32');
-  let alive: tf.Tensor = tf.scalar(1);
-  z.forEach((gate, i) => {
-    alive = tf.mul(alive, tf.reshape(gate, []));
-    survive = tf.add(survive, tf.mul(tf.cast(tf.equal(shell, i + MIN_LEARNED_BITS + 1), 'float32'), alive));
-  });
-  return survive;
+  return tf.tidy(() => Math.round(expectedBits(logAlphas.map((la) => tf.scalar(la))).dataSync()[0]));
 }

@@ -7,19 +7,18 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { reportHtml, ReportRow } from './html.js';
 import { accuracyVsSize, layerBits, renderSvg, trainingCurves } from './plots.js';
-import type { RunRecord, TableRow } from './recipe-table.js';
+import { keptRuns, RunRecord, TableRow } from './recipe-table.js';
 
 const bitsLabel = (r: TableRow) => `${r.learnedAverageBits != null ? `≤${r.wbits} (mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? 'per layer' : r.wbits}/${r.abits}`;
 
 export async function recipeReport(recipe: { name: string; dataset: string; description?: string }, runs: RunRecord[], rows: TableRow[], footer: string): Promise<string> {
-  const kept = (row: TableRow) => runs.filter((r) => r.group === row.group && (r.lr ?? null) === row.lr).sort((a, b) => a.seed - b.seed);
   const table: ReportRow[] = rows.map((row) => {
-    const first = kept(row)[0];
+    const first = keptRuns(runs, row)[0];
     return { run: `${row.label} (${row.seeds.length} seeds)`, method: row.label, bits: bitsLabel(row), accuracy: row.testMean,
       kib: (row.sizeBytes ?? NaN) / 1024, compression: (first?.floatBytes ?? NaN) / (row.sizeBytes ?? NaN), seconds: row.wallSecondsMean };
   });
   const curves = rows.flatMap((row) => {
-    const first = kept(row)[0];
+    const first = keptRuns(runs, row)[0];
     const meta = first && existsSync(join(first.dir, 'lowbit.json')) ? JSON.parse(readFileSync(join(first.dir, 'lowbit.json'), 'utf8')) : null;
     return ((meta?.history ?? []) as Array<{ epoch: number; valAccuracy: number }>).map((h) => ({ run: `${row.label} ${row.wbits}/${row.abits}`, epoch: h.epoch, valAccuracy: h.valAccuracy * 100 }));
   });

@@ -28,6 +28,8 @@ export interface RunRecord {
   learnedAverageBits?: number;
   /** Per-layer weight bits fixed from the start (--layer-bits). */
   layerBits?: Record<string, number>;
+  /** DCQ: the sections' training time, summed. */
+  sectionSecondsSum?: number;
 }
 
 export interface TableRow {
@@ -66,13 +68,18 @@ export function chosenLr(runs: RunRecord[], group: string): number | null | unde
   return tuned.reduce((best, r) => ((r.valAccuracy ?? -1) > (best.valAccuracy ?? -1) ? r : best)).lr ?? null;
 }
 
+/** A row's runs: its group at the chosen lr, by seed. */
+export function keptRuns(runs: RunRecord[], row: { group: string; lr: number | null }): RunRecord[] {
+  return runs.filter((r) => r.group === row.group && (r.lr ?? null) === row.lr).sort((a, b) => a.seed - b.seed);
+}
+
 export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
   const groups = [...new Set(runs.filter((r) => r.group !== 'teacher').map((r) => r.group))];
   const rows: TableRow[] = groups.map((group) => {
     const inGroup = runs.filter((r) => r.group === group);
     const lr = chosenLr(runs, group) ?? null;
     const first = Math.min(...inGroup.map((r) => r.seed));
-    const kept = inGroup.filter((r) => (r.lr ?? null) === lr).sort((a, b) => a.seed - b.seed);
+    const kept = keptRuns(runs, { group, lr });
     const test = kept.map((r) => r.testAccuracy ?? NaN);
     return {
       label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr, trainedLr: kept[0].trainedLr ?? null,
@@ -91,7 +98,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       const refs = rows.filter((r) => r.label === compare);
       const ref = refs.find((r) => r.wbits === row.wbits && r.abits === row.abits) ?? (refs.length === 1 ? refs[0] : undefined);
       if (ref == null || ref === row) continue;
-      const acc = (r: TableRow) => new Map(runs.filter((x) => x.group === r.group && (x.lr ?? null) === r.lr).map((x) => [x.seed, x.testAccuracy ?? NaN]));
+      const acc = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, x.testAccuracy ?? NaN]));
       const mine = acc(row);
       const theirs = acc(ref);
       const diffs = [...mine.keys()].filter((s) => theirs.has(s)).map((s) => mine.get(s)! - theirs.get(s)!);

@@ -176,8 +176,7 @@ export async function dqExportCommand(dir: string, o: { out?: string; images: st
     writeFileAtomic(paths.encoder, encodeModel(encoder));
     writeFileAtomic(paths.decoder, encodeModel(decoder));
     const images = imageBatch(data.test, data.shape, Math.min(n, data.test.count)) as tf.Tensor4D;
-    const a = await compareDq(paths.encoder, paths.decoder, model, options, images);
-    images.dispose();
+    const a = await compareDq(paths.encoder, paths.decoder, model, options, images).finally(() => images.dispose());
     writeJsonAtomic(join(out, 'dq-verify.json'), { ...a, encoderBytes: statSync(paths.encoder).size, decoderBytes: statSync(paths.decoder).size });
     process.stdout.write(`${paths.encoder} (${statSync(paths.encoder).size} B), ${paths.decoder} (${statSync(paths.decoder).size} B)
 ` +

@@ -82,9 +82,11 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
     if (targetBits != null && !recipe.learnBits) throw new LowbitError('--target-bits applies with --learn-bits');
     if (targetBits != null && (targetBits < 2 || targetBits > wbits)) throw new LowbitError(`--target-bits must be between 2 (learned widths start at 2) and --wbits ${wbits}, got ${targetBits}`);
     const lambda = parseNonNegative(o.bitsLambda, '--bits-lambda');
-    relaxedConfig(recipe, 'any'); // validates the combination before any work
+    const layers = teacherLayers(o.teacher);
+    // Validates the combination before any work, and is what lowbit.json records.
+    const quantizeConfig = relaxedConfig(recipe, layers.find((l) => ['Conv2D', 'DepthwiseConv2D', 'Dense'].includes(l.className))?.name ?? '');
     if (recipe.layerBits) {
-      const names = teacherLayerNames(o.teacher);
+      const names = layers.map((l) => l.name);
       for (const name of Object.keys(recipe.layerBits)) if (!names.includes(name)) throw new LowbitError(`--layer-bits names '${name}', which is not a layer of the teacher (layers: ${names.join(', ')})`);
     }
     const relaxedTag = `${method}${recipe.dropBits ? `-db${recipe.dropBits}${recipe.dropBitsMask === 'layer' ? 'l' : ''}` : ''}${recipe.learnBits ? `-learn${targetBits}` : ''}${recipe.layerBits ? '-layerbits' : ''}-w${wbits}a${abits}`;
@@ -92,7 +94,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
       flags: o, dataset, label: `${meta.model ?? 'model'}/${dataset} ${relaxedTag}`, bnRecalImages: bnRecal,
       defaultOut: join('runs', `${meta.model ?? 'model'}-${dataset}-${relaxedTag}-s${o.seed}`),
       makeModel: (data) => fromTeacher(o.teacher, data.shape, dataset, (t) => relaxedModel(t, recipe, calibrationBatch(data))),
-      metadata: { kind: 'quantized', ...common, ...recipe, targetBits, bitsLambda: recipe.learnBits ? lambda : null,
+      metadata: { kind: 'quantized', ...common, quantizeConfig, ...recipe, targetBits, bitsLambda: recipe.learnBits ? lambda : null,
         reconstruction: method === 'srq' ? 'SRQ forward/backward, DropBits and learned bit-widths follow srq.md §2.2/§3.2/§3.3 (paper text unavailable)' : null },
       ...(recipe.learnBits ? {
         loss: (model: tf.LayersModel) => bitWidthLoss(model, targetBits!, lambda),
@@ -193,10 +195,10 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   }
 }
 
-/** The teacher's layer names, read from its model.json (before any data or backend work). */
-function teacherLayerNames(dir: string): string[] {
-  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology?: { config?: { layers?: Array<{ config: { name: string } }> } } };
-  return (json.modelTopology?.config?.layers ?? []).map((l) => l.config.name);
+/** The teacher's layers (name, class), read from its model.json (before any data or backend work). */
+function teacherLayers(dir: string): Array<{ name: string; className: string }> {
+  const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as { modelTopology?: { config?: { layers?: Array<{ class_name: string; config: { name: string } }> } } };
+  return (json.modelTopology?.config?.layers ?? []).map((l) => ({ name: l.config.name, className: l.class_name }));
 }
 
 /** '--layer-bits conv1=2,conv2=3' → { conv1: 2, conv2: 3 }. */

@@ -208,5 +208,6 @@ function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir'
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
-    ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}) };
+    ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
+    ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}) };
 }

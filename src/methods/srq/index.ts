@@ -10,6 +10,7 @@ import { LowbitError } from '../../errors.js';
 import { isQuantLayer } from '../../layers/quant-layers.js';
 import { QuantizeConfig, quantizeModel } from '../../layers/quantize-model.js';
 import { roundToGrid } from '../../quantizers/relaxed.js';
+import type { QuantizerSpec } from '../../quantizers/spec.js';
 
 /** 'ste' is the table's baseline (srq.md §5.2 method 2): round-and-clip with the clipped STE and an LSQ-learned step. */
 export type RelaxedMethodName = 'ste' | 'rq' | 'rq-st' | 'srq';
@@ -36,29 +37,21 @@ export function relaxedConfig(r: RelaxedRecipe, firstLayer: string): QuantizeCon
   if (r.dropBits && r.method !== 'srq') throw new LowbitError(`--dropbits applies to srq only, not ${r.method}`);
   if (r.dropBitsMask && !r.dropBits) throw new LowbitError('--dropbits-mask applies with --dropbits P');
   if (r.learnBits && r.method !== 'srq') throw new LowbitError(`--learn-bits applies to srq only, not ${r.method}`);
+  if (r.temperature && r.method === 'ste') throw new LowbitError('--temperature applies to rq and rq-st, not ste');
   const method = r.method;
-  if (method === 'ste') return steConfig(r, firstLayer);
-  const kernel = (bits: number) => ({ kind: method, bits, ...(r.dropBits ? { dropBits: r.dropBits, ...(r.dropBitsMask ? { dropBitsMask: r.dropBitsMask } : {}) } : {}), ...(r.temperature ? { temperature: r.temperature } : {}),
-    ...(r.learnBits ? { learnBits: true } : {}) });
+  const relaxed = { ...(r.temperature ? { temperature: r.temperature } : {}) };
+  // STE is LSQ on the same grids: signed weights, unsigned post-ReLU inputs, no noise.
+  const kernel = (bits: number): QuantizerSpec => (method === 'ste' ? { kind: 'lsq', bits, signed: true } : {
+    kind: method, bits, ...relaxed, ...(r.learnBits ? { learnBits: true } : {}),
+    ...(r.dropBits ? { dropBits: r.dropBits, ...(r.dropBitsMask ? { dropBitsMask: r.dropBitsMask } : {}) } : {}),
+  });
+  const alpha = r.activationAlpha ?? 0.5;
   return {
     kernelQuantizer: kernel(r.wbits),
-    inputQuantizer: r.abits < 32 ? { kind: method, bits: r.abits, initAlpha: r.activationAlpha ?? 0.5, ...(r.temperature ? { temperature: r.temperature } : {}) } : null,
+    inputQuantizer: r.abits >= 32 ? null
+      : method === 'ste' ? { kind: 'lsq', bits: r.abits, signed: false, initStep: alpha } : { kind: method, bits: r.abits, initAlpha: alpha, ...relaxed },
     keepFirstAndLastFloat: false,
     overrides: [{ match: firstLayer, inputQuantizer: null }, // input pixels stay float
-      ...Object.entries(r.layerBits ?? {}).map(([name, bits]) => ({ match: name, kernelQuantizer: kernel(bits) }))],
-  };
-}
-
-/** The STE baseline on the same grids: LSQ (signed weights, unsigned post-ReLU inputs), no noise. */
-function steConfig(r: RelaxedRecipe, firstLayer: string): QuantizeConfig {
-  if (r.temperature) throw new LowbitError('--temperature applies to rq and rq-st, not ste');
-  if (r.learnBits) throw new LowbitError('--learn-bits applies to srq only, not ste');
-  const kernel = (bits: number) => ({ kind: 'lsq' as const, bits, signed: true });
-  return {
-    kernelQuantizer: kernel(r.wbits),
-    inputQuantizer: r.abits < 32 ? { kind: 'lsq', bits: r.abits, signed: false, initStep: r.activationAlpha ?? 0.5 } : null,
-    keepFirstAndLastFloat: false,
-    overrides: [{ match: firstLayer, inputQuantizer: null },
       ...Object.entries(r.layerBits ?? {}).map(([name, bits]) => ({ match: name, kernelQuantizer: kernel(bits) }))],
   };
 }
