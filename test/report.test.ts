@@ -61,3 +61,27 @@ test('recipe table: the lr with the best first-seed validation accuracy wins; se
   assert.match(md, /\| A \| 2\/2 \| 0.0003 \(of 0.001, 0.0003\) \| 2 \| 89.00 \| 72.00 ± 2.83 \| 28.00 \| -1.00 ± 4.00 \|/);
   assert.match(md, /\| C \| 4\/2 \(learned ≤ 4, mean 2.25\) \|/);
 });
+
+test('recipe table: rows at several budgets get an epochs column and are compared at the same epochs; DCQ rows show section losses', () => {
+  const run = (group: string, label: string, epochs: number, seed: number, test: number, sections?: RunRecord['sections']): RunRecord =>
+    ({ id: `${group}-s${seed}`, group, label, dir: '', command: '', lr: 1e-3, method: label === 'DCQ' ? 'dcq' : 'dorefa', wbits: 1, abits: 32, seed,
+      valAccuracy: 0.9, testAccuracy: test, epochs, wallSeconds: 40, ...(sections ? { sections } : {}) });
+  const sec = (mse: number, seconds: number) => [{ name: 's1', loss: 'mse', testLoss: mse, seconds }, { name: 's2', loss: 'ce', testLoss: 0.3, seconds: 5 }];
+  const runs = [
+    run('d1', 'DoReFa', 1, 0, 0.90), run('d1', 'DoReFa', 1, 1, 0.92),
+    run('d3', 'DoReFa', 3, 0, 0.95), run('d3', 'DoReFa', 3, 1, 0.97),
+    run('c1', 'DCQ', 1, 0, 0.88, sec(0.1, 10)), run('c1', 'DCQ', 1, 1, 0.89, sec(0.2, 20)),
+    run('c3', 'DCQ', 3, 0, 0.91, sec(0.1, 30)), run('c3', 'DCQ', 3, 1, 0.93, sec(0.1, 30)),
+  ];
+  const rows = recipeTable(runs, 'DoReFa');
+  const c1 = rows.find((r) => r.group === 'c1')!;
+  const c3 = rows.find((r) => r.group === 'c3')!;
+  // E = 1 against DoReFa E = 1 (−0.02, −0.03), E = 3 against DoReFa E = 3 (−0.04, −0.04), not against another budget.
+  assert.ok(Math.abs(c1.vsReference!.mean + 0.025) < 1e-12);
+  assert.ok(Math.abs(c3.vsReference!.mean + 0.04) < 1e-12);
+  assert.ok(Math.abs(c1.sections![0].testLoss - 0.15) < 1e-12 && c1.longestSectionSeconds === 15);
+  const md = tableMarkdown({ name: 'r', dataset: 'fashion-mnist', compare: 'DoReFa' }, rows);
+  assert.match(md, /\| method \| W\/A bits \| epochs \| lr/);
+  assert.match(md, /\| DCQ \| 1\/32 \| 1 \| 0.001 \| 2 \| 90.00 \| 88.50 ± 0.71 \| 11.50 \| -2.50 ± 0.50 \| – \| 40 \| s1 MSE 0.150 · s2 CE 0.300 \(longest 15 s\) \|/);
+  assert.match(md, /\| DoReFa \| 1\/32 \| 3 \| .* \| – \|$/m);
+});

@@ -28,8 +28,12 @@ export interface RunRecord {
   learnedAverageBits?: number;
   /** Per-layer weight bits fixed from the start (--layer-bits). */
   layerBits?: Record<string, number>;
+  /** Epochs trained (per section for DCQ). */
+  epochs?: number;
   /** DCQ: the sections' training time, summed. */
   sectionSecondsSum?: number;
+  /** DCQ: each section's loss kind ('mse' or 'ce'/'kd'), test loss and training seconds. */
+  sections?: Array<{ name: string; loss: string; testLoss: number; seconds: number }>;
 }
 
 export interface TableRow {
@@ -54,6 +58,11 @@ export interface TableRow {
   learnedBits?: Array<Record<string, number>>;
   learnedAverageBits?: number;
   layerBits?: Array<Record<string, number>>;
+  /** Epochs (per section for DCQ) of the kept runs. */
+  epochs?: number;
+  /** DCQ: per-section test loss, mean over the kept runs, and the longest section's mean seconds. */
+  sections?: Array<{ name: string; loss: string; testLoss: number }>;
+  longestSectionSeconds?: number;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -90,13 +99,19 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       wallSecondsMean: mean(kept.map((r) => r.wallSeconds ?? NaN)),
       ...(kept.some((r) => r.learnedBits) ? { learnedBits: kept.map((r) => r.learnedBits ?? {}), learnedAverageBits: mean(kept.map((r) => r.learnedAverageBits ?? NaN)) } : {}),
       ...(kept.some((r) => r.layerBits) ? { layerBits: kept.map((r) => r.layerBits ?? {}) } : {}),
+      ...(kept[0].epochs != null ? { epochs: kept[0].epochs } : {}),
+      ...(kept.every((r) => r.sections) ? {
+        sections: kept[0].sections!.map((s, i) => ({ name: s.name, loss: s.loss, testLoss: mean(kept.map((r) => r.sections![i].testLoss)) })),
+        longestSectionSeconds: mean(kept.map((r) => Math.max(...r.sections!.map((s) => s.seconds)))),
+      } : {}),
     };
   });
   if (compare != null) {
     for (const row of rows) {
-      // The reference row at the same bit-widths (or the only row so labelled); paired by seed.
+      // The reference row at the same bit-widths and epochs (or the only row so labelled); paired by seed.
       const refs = rows.filter((r) => r.label === compare);
-      const ref = refs.find((r) => r.wbits === row.wbits && r.abits === row.abits) ?? (refs.length === 1 ? refs[0] : undefined);
+      const sameBits = refs.filter((r) => r.wbits === row.wbits && r.abits === row.abits);
+      const ref = sameBits.find((r) => r.epochs === row.epochs) ?? (sameBits.length === 1 ? sameBits[0] : refs.length === 1 ? refs[0] : undefined);
       if (ref == null || ref === row) continue;
       const acc = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, x.testAccuracy ?? NaN]));
       const mine = acc(row);
@@ -110,16 +125,37 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
 
 const pct = (x: number) => (x * 100).toFixed(2);
 
-/** The table as Markdown (what the README shows), with the recipe named above it. */
+/** The table as Markdown (what the README shows), with the recipe named above it. An epochs
+ * column appears when rows differ in epochs, a section-loss column when a row is DCQ. */
 export function tableMarkdown(recipe: { name: string; dataset: string; description?: string; compare?: string }, rows: TableRow[]): string {
   const cmp = recipe.compare != null;
+  const showEpochs = new Set(rows.map((r) => r.epochs)).size > 1;
+  const showSections = rows.some((r) => r.sections);
+  const bits = (r: TableRow) => `${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''}`;
+  const lr = (r: TableRow) => `${r.lr ?? (r.layerBits && r.trainedLr != null ? `${r.trainedLr} (its source's)` : r.trainedLr ?? 'default')}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''}`;
+  const delta = (r: TableRow) => (r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–');
+  const sections = (r: TableRow) => (r.sections ? `${r.sections.map((s) => `${s.name} ${s.loss.toUpperCase()} ${s.testLoss.toFixed(3)}`).join(' · ')} (longest ${r.longestSectionSeconds!.toFixed(0)} s)` : '–');
+  const columns: Array<[string, (r: TableRow) => string, boolean]> = [
+    ['method', (r) => r.label, true],
+    ['W/A bits', bits, true],
+    ['epochs', (r) => String(r.epochs ?? '–'), showEpochs],
+    ['lr (val-chosen)', lr, true],
+    ['seeds', (r) => String(r.seeds.length), true],
+    ['val acc %', (r) => pct(r.valMean), true],
+    ['test acc % (mean ± std)', (r) => `${pct(r.testMean)} ± ${pct(r.testStd)}`, true],
+    ['test error %', (r) => pct(1 - r.testMean), true],
+    [`Δ vs ${recipe.compare} (paired, ± SE)`, delta, cmp],
+    ['size B', (r) => String(r.sizeBytes ?? '–'), true],
+    ['s/run', (r) => r.wallSecondsMean.toFixed(0), true],
+    ['section test loss', sections, showSections],
+  ];
+  const shown = columns.filter(([, , on]) => on);
   const lines = [
     `${recipe.name} (${recipe.dataset})${recipe.description ? `: ${recipe.description}` : ''}`,
     '',
-    `| method | W/A bits | lr (val-chosen) | seeds | val acc % | test acc % (mean ± std) | test error % |${cmp ? ` Δ vs ${recipe.compare} (paired, ± SE) |` : ''} size B | s/run |`,
-    `|---|---|---|---|---|---|---|${cmp ? '---|' : ''}---|---|`,
-    ...rows.map((r) => `| ${r.label} | ${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''} | ${r.lr ?? (r.layerBits && r.trainedLr != null ? `${r.trainedLr} (its source's)` : r.trainedLr ?? 'default')}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''} | ${r.seeds.length} | ${pct(r.valMean)} | ${pct(r.testMean)} ± ${pct(r.testStd)} | ${pct(1 - r.testMean)} |`
-      + `${cmp ? ` ${r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–'} |` : ''} ${r.sizeBytes ?? '–'} | ${r.wallSecondsMean.toFixed(0)} |`),
+    `| ${shown.map(([h]) => h).join(' | ')} |`,
+    `|${shown.map(() => '---|').join('')}`,
+    ...rows.map((r) => `| ${shown.map(([, cell]) => cell(r)).join(' | ')} |`),
     '',
   ];
   return lines.join('\n');

@@ -209,5 +209,7 @@ function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir'
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
-    ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}) };
+    epochs: m.method === 'dcq' ? m.epochsPerSection : m.epochs,
+    ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}),
+    ...(Array.isArray(m.sections) ? { sections: m.sections.map((s: { name: string; loss: string; testLoss: number; seconds: number }) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
 }
