@@ -167,3 +167,22 @@ test('native FusedBatchNorm = cpu: per-channel statistics, with and without offs
     assertClose(bare.native, bare.cpu, `FusedBatchNorm ${xs} without offset/scale`, 1e-5);
   }
 });
+
+test('native Identity and same-dtype Cast share the buffer: values survive disposing the source, nothing leaks; Cast to int32 converts', { skip }, async () => {
+  await setBackend('native');
+  const before = tf.memory();
+  const a = tf.tensor([1.5, -2.25, 3], [3]);
+  const b = tf.clone(a);
+  const c = tf.cast(a, 'float32');
+  assert.equal(tf.memory().numDataBuffers - before.numDataBuffers, 1, 'three tensors, one buffer');
+  const d = tf.cast(a, 'int32');
+  a.dispose();
+  assert.deepEqual([...b.dataSync()], [1.5, -2.25, 3]);
+  assert.deepEqual([...c.dataSync()], [1.5, -2.25, 3]);
+  assert.deepEqual([...d.dataSync()], [1, -2, 3]);
+  b.dispose();
+  assert.deepEqual([...c.dataSync()], [1.5, -2.25, 3]);
+  tf.dispose([c, d]);
+  assert.equal(tf.memory().numTensors, before.numTensors);
+  assert.equal(tf.memory().numBytes, before.numBytes);
+});

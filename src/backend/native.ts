@@ -27,6 +27,7 @@ interface Addon {
 
 interface WasmBackend extends KernelBackend {
   wasm: { HEAPU8: Uint8Array };
+  incRef(dataId: object): void;
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }
@@ -224,7 +225,21 @@ function unaryOp(op: number): NativeFn {
   };
 }
 
+/**
+ * Identity, and Cast to the same dtype, share the input's buffer (a reference count, as the cpu
+ * backend and wasm's Reshape do) instead of copying it: ReLU's gradient casts a float32 step to
+ * float32, and every gradient tape clones its outputs.
+ */
+const shareBuffer: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  if (x.dtype === 'string' || (attrs?.dtype != null && attrs.dtype !== x.dtype)) return null; // Identity has no attrs
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
 const nativeKernels: Array<[string, NativeFn]> = [
+  ['Identity', shareBuffer],
+  ['Cast', shareBuffer],
   ['Conv2D', convForward(false)],
   ['FusedConv2D', convForward(false)],
   ['Conv2DBackpropInput', convBackwardData(false)],
