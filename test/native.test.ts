@@ -186,3 +186,35 @@ test('native Identity and same-dtype Cast share the buffer: values survive dispo
   assert.equal(tf.memory().numTensors, before.numTensors);
   assert.equal(tf.memory().numBytes, before.numBytes);
 });
+
+test('native BatchNormalization training (fused kernels) = cpu: output, moving statistics, gradients of x, gamma, beta; the fused kernel runs', { skip }, async () => {
+  const shape = [4, 5, 6, 7];
+  const xs = randn(shape).map((v, i) => v * 3 + (i % 7));
+  const dys = randn(shape);
+  const gammaBeta = [randn([7]), randn([7])];
+  const run = async (backend: string) => {
+    await setBackend(backend);
+    const layer = tf.layers.batchNormalization({ momentum: 0.9 });
+    const x = tf.tensor(xs, shape);
+    const dyW = tf.tensor(dys, shape);
+    layer.build(x.shape);
+    const [, , mm, mv] = layer.getWeights();
+    layer.setWeights([tf.tensor1d(gammaBeta[0]), tf.tensor1d(gammaBeta[1]), mm, mv]);
+    const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+    const loss = (xx: tf.Tensor) => tf.sum(tf.mul(layer.apply(xx, { training: true }) as tf.Tensor, dyW)) as tf.Scalar;
+    const profile = await tf.profile(() => tf.dispose(tf.grads(loss)([x])));
+    const { value, grads } = tf.variableGrads(() => loss(x), vars);
+    const [dx] = tf.grads(loss)([x]);
+    const y = layer.apply(x, { training: true }) as tf.Tensor;
+    const out = { y: y.dataSync().slice(), dx: dx.dataSync().slice(), dgamma: grads[vars[0].name].dataSync().slice(), dbeta: grads[vars[1].name].dataSync().slice(),
+      movingMean: layer.getWeights()[2].dataSync().slice(), movingVariance: layer.getWeights()[3].dataSync().slice(), kernels: profile.kernels.map((k) => k.name) };
+    tf.dispose([x, dyW, value, dx, y, ...Object.values(grads)]);
+    await setBackend('wasm');
+    return out;
+  };
+  const cpu = await run('cpu');
+  const native = await run('native');
+  assert.ok(native.kernels.includes('LowbitBatchNormTrain') && native.kernels.includes('LowbitBatchNormTrainGrad'), 'the fused kernels ran');
+  assert.ok(!cpu.kernels.includes('LowbitBatchNormTrain'));
+  for (const k of ['y', 'dx', 'dgamma', 'dbeta', 'movingMean', 'movingVariance'] as const) assertClose(native[k], cpu[k], `BatchNormalization ${k}`, 1e-4);
+});

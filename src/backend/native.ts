@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
 import { registerBackendInstaller } from './index.js';
+import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
 interface Addon {
@@ -22,6 +23,8 @@ interface Addon {
   binary(heap: ArrayBuffer, params: Int32Array): void;
   batchNorm(heap: ArrayBuffer, params: Int32Array): void;
   unary(heap: ArrayBuffer, params: Int32Array): void;
+  batchNormTrain(heap: ArrayBuffer, params: Int32Array): void;
+  batchNormTrainGrad(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -207,10 +210,37 @@ const batchNorm: NativeFn = ({ inputs, backend, attrs }) => {
   const count = util.sizeFromShape(x.shape);
   if (count === 0 || [mean, variance, shift, scale].some((t) => t != null && util.sizeFromShape(t.shape) !== C)) return null;
   const out = backend.makeOutput(x.shape, 'float32');
-  const eps = new Int32Array(Float32Array.from([(attrs.varianceEpsilon as number | undefined) ?? 0.001]).buffer)[0];
+  const eps = f32Bits((attrs.varianceEpsilon as number | undefined) ?? 0.001);
   addon!.batchNorm(heap(backend), Int32Array.from([C, count, offset(backend, x), offset(backend, mean), offset(backend, variance),
     shift != null ? offset(backend, shift) : -1, scale != null ? offset(backend, scale) : -1, offset(backend, out), eps]));
   return out;
+};
+
+const f32Bits = (v: number) => new Int32Array(Float32Array.from([v]).buffer)[0];
+
+/** Training-mode batch norm over the last axis: [y, batch mean, biased batch variance] (native-batchnorm.ts). */
+const batchNormTrain = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { x, scale, offset: shift } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const y = backend.makeOutput(x.shape, 'float32');
+  const mean = backend.makeOutput([C], 'float32');
+  const variance = backend.makeOutput([C], 'float32');
+  addon!.batchNormTrain(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, scale),
+    offset(backend, shift), offset(backend, y), offset(backend, mean), offset(backend, variance), f32Bits(attrs.epsilon as number)]));
+  return [y, mean, variance];
+};
+
+/** Its gradient through the batch statistics: [dx, dscale, doffset]. */
+const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { x, dy, scale, mean, variance, dmean, dvariance } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const dx = backend.makeOutput(x.shape, 'float32');
+  const dscale = backend.makeOutput([C], 'float32');
+  const doffset = backend.makeOutput([C], 'float32');
+  addon!.batchNormTrainGrad(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, dy),
+    offset(backend, scale), offset(backend, mean), offset(backend, variance), offset(backend, dmean), offset(backend, dvariance),
+    offset(backend, dx), offset(backend, dscale), offset(backend, doffset), f32Bits(attrs.epsilon as number)]));
+  return [dx, dscale, doffset];
 };
 
 /** An elementwise float32 unary op, threaded in C++. */
@@ -260,7 +290,9 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)],
 ];
 
-export const nativeKernelNames: readonly string[] = nativeKernels.map(([n]) => n);
+const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad]];
+
+export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
 /** The wasm backend's own kernels, saved before native ones replace them. */
 const wasmOriginals = new Map<string, KernelConfig>();
@@ -281,9 +313,16 @@ function installNativeKernels(): void {
       kernelFunc: ((args: Args) => fn(args) ?? fallback(args as never)) as unknown as KernelFunc,
     });
   }
+  // lowbit's own kernels (no wasm counterpart).
+  for (const [name, fn] of ownKernels) {
+    if (getKernel(name, 'wasm') == null) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc });
+  }
+  installFusedBatchNormTraining();
 }
 
 function uninstallNativeKernels(): void {
+  uninstallFusedBatchNormTraining();
+  for (const [name] of ownKernels) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
   for (const [name, config] of wasmOriginals) {
     unregisterKernel(name, 'wasm');
     registerKernel(config);
