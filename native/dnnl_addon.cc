@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -23,7 +24,15 @@ using dt = memory::data_type;
 static engine& eng() { static engine* e = new engine(engine::kind::cpu, 0); return *e; }
 static stream& strm() { static stream* s = new stream(eng()); return *s; }
 
-struct Cached { primitive prim; };
+// A primitive; for convolutions whose weights oneDNN wants in its own (blocked) layout, also the
+// reorder between TF.js's HWIO filter and that layout, and a buffer holding the blocked copy.
+struct Cached {
+  primitive prim;
+  bool blocked = false;
+  memory::desc wei_blocked;
+  primitive reorder;  // hwio → blocked (forward, backward-data) or blocked → hwio (backward-weights)
+  std::shared_ptr<memory> wei_buf;
+};
 static std::unordered_map<std::string, Cached>& cache = *new std::unordered_map<std::string, Cached>();
 // Worker threads may each load this addon: one lock guards the cache and the stream (each call
 // already uses every core through OpenMP, so serialising calls costs nothing).
@@ -77,31 +86,54 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
     const std::string k = key_of("conv", p, 19) + (hasBias ? "b" : "") + (relu ? "r" : "");
     auto it = cache.find(k);
     if (it == cache.end()) {
+      // Weights as `any`: oneDNN's direct JIT kernels (several times faster than its im2col+GEMM
+      // fallback on NHWC activations) need filters in a blocked layout, reordered per call.
+      memory::desc wei_any = G == 1 ? memory::desc({OC, IC, KH, KW}, dt::f32, tag::any)
+                                    : memory::desc({G, OC / G, IC / G, KH, KW}, dt::f32, tag::any);
       auto fwd_d = hasBias && kind == 0
-        ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_md, bias_md, dst_md, strides, dil, padl, padr)
-        : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr);
+        ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_any, bias_md, dst_md, strides, dil, padl, padr)
+        : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct, src_md, wei_any, dst_md, strides, dil, padl, padr);
       primitive_attr attr;
       if (relu) { post_ops ops; ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); attr.set_post_ops(ops); }
       auto fwd_pd = convolution_forward::primitive_desc(fwd_d, attr, eng());
-      primitive prim;
-      if (kind == 0) prim = convolution_forward(fwd_pd);
-      else if (kind == 1) prim = convolution_backward_data(convolution_backward_data::primitive_desc(
-          convolution_backward_data::desc(algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr), eng(), fwd_pd));
-      else prim = convolution_backward_weights(convolution_backward_weights::primitive_desc(
-          convolution_backward_weights::desc(algorithm::convolution_direct, src_md, wei_md, dst_md, strides, dil, padl, padr), eng(), fwd_pd));
-      it = cache.emplace(k, Cached{prim}).first;
+      Cached c;
+      if (kind == 0) {
+        c.prim = convolution_forward(fwd_pd);
+        c.wei_blocked = fwd_pd.weights_desc();
+      } else if (kind == 1) {
+        auto pd = convolution_backward_data::primitive_desc(
+          convolution_backward_data::desc(algorithm::convolution_direct, src_md, wei_any, dst_md, strides, dil, padl, padr), eng(), fwd_pd);
+        c.prim = convolution_backward_data(pd);
+        c.wei_blocked = pd.weights_desc();
+      } else {
+        auto pd = convolution_backward_weights::primitive_desc(
+          convolution_backward_weights::desc(algorithm::convolution_direct, src_md, wei_any, dst_md, strides, dil, padl, padr), eng(), fwd_pd);
+        c.prim = convolution_backward_weights(pd);
+        c.wei_blocked = pd.diff_weights_desc();
+      }
+      c.blocked = c.wei_blocked != wei_md;
+      if (c.blocked) {
+        c.wei_buf = std::make_shared<memory>(c.wei_blocked, eng());
+        c.reorder = kind == 2 ? primitive(reorder(reorder::primitive_desc(eng(), c.wei_blocked, eng(), wei_md)))
+                              : primitive(reorder(reorder::primitive_desc(eng(), wei_md, eng(), c.wei_blocked)));
+      }
+      it = cache.emplace(k, c).first;
     }
+    const Cached& c = it->second;
     memory src(src_md, eng(), heap + srcOff), wei(wei_md, eng(), heap + weiOff), dst(dst_md, eng(), heap + dstOff);
+    if (c.blocked && kind != 2) c.reorder.execute(strm(), {{DNNL_ARG_FROM, wei}, {DNNL_ARG_TO, *c.wei_buf}});
+    memory w = c.blocked ? *c.wei_buf : wei;
     std::unordered_map<int, memory> args;
     if (kind == 0) {
-      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}};
+      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
       if (hasBias) args.insert({DNNL_ARG_BIAS, memory(bias_md, eng(), heap + biasOff)});
     } else if (kind == 1) {
-      args = {{DNNL_ARG_DIFF_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DIFF_DST, dst}};
+      args = {{DNNL_ARG_DIFF_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_DST, dst}};
     } else {
-      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, wei}, {DNNL_ARG_DIFF_DST, dst}};
+      args = {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_WEIGHTS, w}, {DNNL_ARG_DIFF_DST, dst}};
     }
-    it->second.prim.execute(strm(), args);
+    c.prim.execute(strm(), args);
+    if (c.blocked && kind == 2) c.reorder.execute(strm(), {{DNNL_ARG_FROM, w}, {DNNL_ARG_TO, wei}});
     strm().wait();
   } catch (const dnnl::error& e) {
     napi_throw_error(env, nullptr, (std::string("lowbit native conv: oneDNN error: ") + e.what()).c_str());
@@ -129,7 +161,9 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
       auto d = hasBias ? matmul::desc(a_md, b_md, bias_md, c_md) : matmul::desc(a_md, b_md, c_md);
       primitive_attr attr;
       if (relu) { post_ops ops; ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); attr.set_post_ops(ops); }
-      it = cache.emplace(k, Cached{matmul(matmul::primitive_desc(d, attr, eng()))}).first;
+      Cached c;
+      c.prim = matmul(matmul::primitive_desc(d, attr, eng()));
+      it = cache.emplace(k, c).first;
     }
     std::unordered_map<int, memory> args = {
       {DNNL_ARG_SRC, memory(a_md, eng(), heap + aOff)}, {DNNL_ARG_WEIGHTS, memory(b_md, eng(), heap + bOff)},
