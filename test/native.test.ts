@@ -146,11 +146,13 @@ test('native elementwise ops = cpu: same shapes, trailing and scalar broadcasts 
   }
   // SquaredDifference rounds a − b to float32 before squaring (as wasm does); cpu squares in double.
   const wide = randn([200, 300]).map((v, i) => v * (i % 7 === 0 ? 40 : 3));
-  for (const op of ['Exp', 'Log', 'Neg', 'Sqrt', 'Abs', 'Softplus', 'Sigmoid']) {
-    const values = op === 'Log' || op === 'Sqrt' ? wide.map((v) => Math.abs(v) + 1e-3) : op === 'Exp' ? wide.map((v) => Math.max(-80, Math.min(80, v))) : wide;
-    const r = await onBoth(op, { x: { values, shape: [200, 300] } }, {});
+  for (const op of ['Exp', 'Log', 'Neg', 'Sqrt', 'Abs', 'Softplus', 'Sigmoid', 'Relu', 'Step']) {
+    const values = op === 'Log' || op === 'Sqrt' ? wide.map((v) => Math.abs(v) + 1e-3) : op === 'Exp' ? wide.map((v) => Math.max(-80, Math.min(80, v)))
+      : op === 'Relu' || op === 'Step' ? wide.map((v, i) => (i % 11 === 0 ? 0 : i === 5 ? NaN : v)) : wide;
+    const r = await onBoth(op, { x: { values, shape: [200, 300] } }, op === 'Step' ? { alpha: 0.25 } : {});
+    if (op === 'Relu' || op === 'Step') assert.ok(Number.isNaN(r.native[5]) && Number.isNaN(r.cpu[5]), `${op} keeps NaN`);
     // exp and log come from different libm implementations: a few ulps apart.
-    r.cpu.forEach((v, i) => assert.ok(Math.abs(v - r.native[i]) <= 4e-7 * Math.max(Math.abs(v), 1e-30) || Math.abs(v - r.native[i]) < 1e-37, `${op} [${i}] x = ${values[i]}: ${r.native[i]} vs cpu ${v}`));
+    r.cpu.forEach((v, i) => assert.ok(Object.is(v, r.native[i]) || Math.abs(v - r.native[i]) <= 4e-7 * Math.max(Math.abs(v), 1e-30) || Math.abs(v - r.native[i]) < 1e-37, `${op} [${i}] x = ${values[i]}: ${r.native[i]} vs cpu ${v}`));
   }
 });
 

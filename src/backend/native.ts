@@ -245,12 +245,12 @@ const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
 
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
-  return ({ inputs, backend }) => {
+  return ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     const n = util.sizeFromShape(x.shape);
     if (x.dtype !== 'float32' || n === 0) return null;
     const out = backend.makeOutput(x.shape, 'float32');
-    addon!.unary(heap(backend), Int32Array.from([op, n, offset(backend, x), offset(backend, out)]));
+    addon!.unary(heap(backend), Int32Array.from([op, n, offset(backend, x), offset(backend, out), f32Bits((attrs?.alpha as number | undefined) ?? 0)]));
     return out;
   };
 }
@@ -287,7 +287,7 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Add', binaryOp(0)], ['Sub', binaryOp(1)], ['Multiply', binaryOp(2)], ['RealDiv', binaryOp(3)],
   ['Maximum', binaryOp(4)], ['Minimum', binaryOp(5)], ['SquaredDifference', binaryOp(6)],
   ['Exp', unaryOp(0)], ['Log', unaryOp(1)], ['Neg', unaryOp(2)], ['Sqrt', unaryOp(3)], ['Abs', unaryOp(4)],
-  ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)],
+  ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
 ];
 
 const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad]];
