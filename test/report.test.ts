@@ -72,8 +72,11 @@ test('recipe table: rows at several budgets get an epochs column and are compare
     run('d3', 'DoReFa', 3, 0, 0.95), run('d3', 'DoReFa', 3, 1, 0.97),
     run('c1', 'DCQ', 1, 0, 0.88, sec(0.1, 10)), run('c1', 'DCQ', 1, 1, 0.89, sec(0.2, 20)),
     run('c3', 'DCQ', 3, 0, 0.91, sec(0.1, 30)), run('c3', 'DCQ', 3, 1, 0.93, sec(0.1, 30)),
+    { id: 'teacher', group: 'teacher', label: 'float teacher', dir: '', command: '', method: 'float', wbits: 32, abits: 32, seed: 0, valAccuracy: 0.93, testAccuracy: 0.92, epochs: 10, wallSeconds: 300 },
   ];
   const rows = recipeTable(runs, 'DoReFa');
+  assert.equal(rows[0].label, 'float teacher', 'the teacher is the first row');
+  assert.equal(rows[0].vsReference, undefined);
   const c1 = rows.find((r) => r.group === 'c1')!;
   const c3 = rows.find((r) => r.group === 'c3')!;
   // E = 1 against DoReFa E = 1 (−0.02, −0.03), E = 3 against DoReFa E = 3 (−0.04, −0.04), not against another budget.
@@ -82,6 +85,7 @@ test('recipe table: rows at several budgets get an epochs column and are compare
   assert.ok(Math.abs(c1.sections![0].testLoss - 0.15) < 1e-12 && c1.longestSectionSeconds === 15);
   const md = tableMarkdown({ name: 'r', dataset: 'fashion-mnist', compare: 'DoReFa' }, rows);
   assert.match(md, /\| method \| W\/A bits \| epochs \| lr/);
+  assert.match(md, /\| float teacher \| 32\/32 \| 10 \| default \| 1 \| 93.00 \| 92.00 ± 0.00 \| 8.00 \| – \| – \| 300 \| – \|/);
   assert.match(md, /\| DCQ \| 1\/32 \| 1 \| 0.001 \| 2 \| 90.00 \| 88.50 ± 0.71 \| 11.50 \| -2.50 ± 0.50 \| – \| 40 \| s1 MSE 0.150 · s2 CE 0.300 \(longest 15 s\) \|/);
   assert.match(md, /\| DoReFa \| 1\/32 \| 3 \| .* \| – \|$/m);
 });

@@ -82,8 +82,9 @@ export function keptRuns(runs: RunRecord[], row: { group: string; lr: number | n
   return runs.filter((r) => r.group === row.group && (r.lr ?? null) === row.lr).sort((a, b) => a.seed - b.seed);
 }
 
+/** One row per group, the float teacher (when the recipe trained or named one) first. */
 export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
-  const groups = [...new Set(runs.filter((r) => r.group !== 'teacher').map((r) => r.group))];
+  const groups = [...new Set(runs.map((r) => r.group))].sort((a, b) => Number(b === 'teacher') - Number(a === 'teacher'));
   const rows: TableRow[] = groups.map((group) => {
     const inGroup = runs.filter((r) => r.group === group);
     const lr = chosenLr(runs, group) ?? null;
@@ -112,7 +113,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       const refs = rows.filter((r) => r.label === compare);
       const sameBits = refs.filter((r) => r.wbits === row.wbits && r.abits === row.abits);
       const ref = sameBits.find((r) => r.epochs === row.epochs) ?? (sameBits.length === 1 ? sameBits[0] : refs.length === 1 ? refs[0] : undefined);
-      if (ref == null || ref === row) continue;
+      if (ref == null || ref === row || row.group === 'teacher') continue;
       const acc = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, x.testAccuracy ?? NaN]));
       const mine = acc(row);
       const theirs = acc(ref);

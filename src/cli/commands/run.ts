@@ -42,7 +42,7 @@ export interface Recipe {
   backend?: string;
   parallel?: number;
   compare?: string;
-  teacher: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number };
+  teacher: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number; schedule?: string };
   runs: RunSpec[];
 }
 
@@ -155,14 +155,19 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   if ('dir' in recipe.teacher) {
     teacherDir = recipe.teacher.dir;
     if (!existsSync(join(teacherDir, 'model.json'))) throw new LowbitError(`${file}: /teacher/dir ${teacherDir} holds no model.json: train it first (lowbit train) or give the teacher as {model, epochs}`);
+    if (!done.has('teacher') && existsSync(join(teacherDir, 'lowbit.json'))) {
+      results.push({ id: 'teacher', group: 'teacher', label: 'float teacher', dir: teacherDir, command: `(given: ${teacherDir})`, ...readMeta(teacherDir) });
+      save();
+    }
   } else {
     const t = recipe.teacher;
     teacherDir = join(out, 'teacher');
     if (!done.has('teacher')) {
-      await lowbit(['train', '--model', t.model, '--dataset', recipe.dataset, '--epochs', String(t.epochs), '--seed', String(t.seed ?? 0),
-        ...(t.lr ? ['--lr', String(t.lr)] : []), ...(t.batch ? ['--batch', String(t.batch)] : []), '--out', teacherDir,
-        ...(existsSync(join(teacherDir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, cpus().length);
-      results.push({ id: 'teacher', group: 'teacher', label: 'float teacher', dir: teacherDir, command: `lowbit train --model ${t.model}`, ...readMeta(teacherDir) });
+      const args = ['train', '--model', t.model, '--dataset', recipe.dataset, '--epochs', String(t.epochs), '--seed', String(t.seed ?? 0),
+        ...(t.lr ? ['--lr', String(t.lr)] : []), ...(t.batch ? ['--batch', String(t.batch)] : []), ...(t.schedule ? ['--schedule', t.schedule] : []),
+        '--out', teacherDir];
+      await lowbit([...args, ...(existsSync(join(teacherDir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, cpus().length);
+      results.push({ id: 'teacher', group: 'teacher', label: 'float teacher', dir: teacherDir, command: `lowbit ${args.join(' ')}`, ...readMeta(teacherDir) });
       save();
     }
   }
