@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, buildModel, subset, DatasetSplits, dorefaConfig, quantizeModel, train } from '../src/index.js';
+import { balancedSubset } from '../src/data/dataset.js';
 import { loadMnist, saveModelDir } from '../src/node.js';
 import { splitModel, sectionCutPoints, checkCuts } from '../src/methods/dcq/sections.js';
 import { buildFeatureCache, rowsOf } from '../src/methods/dcq/cache.js';
@@ -110,6 +111,17 @@ test('DCQ end to end in worker threads: stitched W1 model, per-section reports, 
   assert.deepEqual(Array.from(again.model.getLayer('fc1').getWeights()[0].dataSync()), Array.from(r.model.getLayer('fc1').getWeights()[0].dataSync()));
   r.model.dispose();
   again.model.dispose();
+});
+
+test('DCQ on a training subset: sections train on the subset the cache was built from; a mismatch is an error, not silent misalignment', async () => {
+  const teacher = await teacherDir();
+  const part = balancedSubset(full, 300);
+  // Before the fix, section jobs reloaded the whole dataset and paired its labels with the subset's features.
+  await assert.rejects(runDcq({ ...options(teacher, tmp(), 0) }, part),
+    /section 1: the teacher-feature cache holds \d+ train examples but the train split has \d{4,}: build the cache from the same data/);
+  const r = await runDcq({ ...options(teacher, tmp(), 0), trainSubset: 300 }, part);
+  assert.equal(r.sections.length, 2);
+  r.model.dispose();
 });
 
 test('a failing section is reported by name; the others finish and are kept for the rerun', async () => {

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
-import { DatasetSplits, imageSize, stratifiedSplit, subset } from '../data/dataset.js';
+import { balancedSubset, DatasetSplits } from '../data/dataset.js';
 import { datasetNames, loadDataset } from '../data/load.js';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -111,14 +111,6 @@ export async function prepareRun(flags: TrainingFlags, dataset: string, defaultO
   const data = subsetSize == null ? loaded : balancedSubset(loaded, subsetSize);
   const backend = await useBackend(backendChoice, flags.quiet);
   return { config, data, backend, out, checkpoints };
-}
-
-/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
-export function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
-  if (n >= data.train.count) return data;
-  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
-  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
-    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
 }
 
 /** Runs `work` inside the output directory; a failure before any checkpoint leaves nothing behind. */

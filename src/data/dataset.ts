@@ -150,3 +150,11 @@ export function sequentialOrder(n: number): Int32Array {
 export function shuffledOrder(n: number, rng: Rng): Int32Array {
   return rng.shuffle(sequentialOrder(n));
 }
+
+/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
+export function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
+  if (n >= data.train.count) return data;
+  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
+  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
+    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
+}

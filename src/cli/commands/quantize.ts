@@ -136,7 +136,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const started = performance.now();
   await inOutputDir(run.out, async () => {
     const result = await runDcq({
-      teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, cuts, quantize: qconfig,
+      teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, trainSubset: o.trainSubset != null ? Number(o.trainSubset) : null, cuts, quantize: qconfig,
       train: run.config, lastLoss, workers, backend: run.backend as never, outDir: run.out,
       cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet, sectionLr,
     }, run.data);

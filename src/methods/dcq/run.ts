@@ -30,6 +30,8 @@ export interface DcqOptions {
   modelName?: string | null;
   dataset: string;
   dataDir?: string;
+  /** `data` is balancedSubset(dataset, trainSubset): section jobs reload the dataset and cut the same subset. */
+  trainSubset?: number | null;
   /** Cut layer names, or 'auto'. */
   cuts: string[] | 'auto';
   quantize: QuantizeConfig;
@@ -106,7 +108,7 @@ export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqRes
 
   const names = Array.from({ length: cuts.length + 1 }, (_, i) => `s${i + 1}`);
   const jobs: SectionJob[] = names.map((_, index) => ({
-    index, teacherDir: o.teacherDir, dataset: o.dataset, dataDir: o.dataDir, cuts, quantize: o.quantize,
+    index, teacherDir: o.teacherDir, dataset: o.dataset, dataDir: o.dataDir, trainSubset: o.trainSubset ?? null, cuts, quantize: o.quantize,
     train: { ...o.train, learningRate: o.sectionLr?.[index] ?? o.train.learningRate }, lastLoss: o.lastLoss, cache, outDir: o.outDir, quiet: o.quiet,
   })).filter((j) => readReport(o.outDir, names[j.index]) == null);
   const workers = o.workers ?? cpus().length;

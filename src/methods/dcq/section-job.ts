@@ -6,7 +6,8 @@
  */
 import { join } from 'node:path';
 import type * as tf from '../../backend/tf.js';
-import type { DatasetSplits, ExampleSet } from '../../data/dataset.js';
+import { balancedSubset, DatasetSplits, ExampleSet, imageSize } from '../../data/dataset.js';
+import { LowbitError } from '../../errors.js';
 import { loadDataset } from '../../data/load.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
 import { loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
@@ -23,6 +24,8 @@ export interface SectionJob {
   teacherDir: string;
   dataset: string;
   dataDir?: string;
+  /** Train on balancedSubset(dataset, trainSubset), as the feature cache was built. */
+  trainSubset?: number | null;
   cuts: string[];
   quantize: QuantizeConfig;
   train: TrainConfig;
@@ -70,12 +73,23 @@ export function sectionData(job: SectionJob, images: DatasetSplits): DatasetSpli
     };
   };
   const sets = Object.fromEntries(SPLITS.map((s) => [s, set(s)])) as Record<Split, ExampleSet>;
+  // The cached features must be of these very images (same subset, same order).
+  for (const split of SPLITS) {
+    for (const k of [i - 1, i]) {
+      if (k < 0 || k >= job.cache.rows[split].length) continue;
+      const rows = rowsOf(job.cache.rows[split][k]).length / imageSize(job.cache.shapes[k]);
+      if (rows !== images[split].count) {
+        throw new LowbitError(`DCQ section ${i + 1}: the teacher-feature cache holds ${rows} ${split} examples but the ${split} split has ${images[split].count}: build the cache from the same data (trainSubset) the sections train on`);
+      }
+    }
+  }
   return { name: `${images.name}/s${i + 1}`, description: `DCQ section ${i + 1} of ${images.description}`, shape: i === 0 ? images.shape : job.cache.shapes[i - 1], numClasses: images.numClasses, ...sets };
 }
 
 export async function runSectionJob(job: SectionJob): Promise<SectionReport> {
   const started = performance.now();
-  const images = loadDataset(job.dataset, { dataDir: job.dataDir });
+  const loaded = loadDataset(job.dataset, { dataDir: job.dataDir });
+  const images = job.trainSubset != null ? balancedSubset(loaded, job.trainSubset) : loaded;
   const { student, sections } = await studentSections(job.teacherDir, job.quantize, job.cuts);
   const section = sections[job.index];
   const last = job.index === job.cuts.length;
