@@ -3,7 +3,7 @@
  * 128, through lowbit's own training loop on MNIST images. Each configuration runs in a fresh
  * child process so its peak RSS is its own. Writes bench/results/train-speed-<backend…>.json.
  *
- *   node dist/bench/train-speed.js [--models a,b] [--variants float,dorefa-w1] [--backends wasm,native,cpu] [--batches 64,128] [--steps N]
+ *   node dist/bench/train-speed.js [--models a,b] [--variants float,dorefa-w1] [--backends wasm,native,cpu] [--batches 64,128] [--steps N] [--out FILE]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
     rows,
   };
   mkdirSync('bench/results', { recursive: true });
-  const path = `bench/results/train-speed-${backends.join('-')}${variants.length > 1 || variants[0] !== 'float' ? `-${variants.join('-')}` : ''}.json`;
+  const path = arg('out', `bench/results/train-speed-${backends.join('-')}${variants.length > 1 || variants[0] !== 'float' ? `-${variants.join('-')}` : ''}.json`);
   writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
   process.stderr.write(`wrote ${path}\n`);
 }
