@@ -440,11 +440,37 @@ static napi_value BatchNormTrainGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Adam's step for one float32 variable, in TF.js's operation order (float32 throughout):
+// m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2); θ' = (m'/(1−β1ᵗ)) / (√(v'/(1−β2ᵗ)) + ε)·(−lr) + θ.
+// params: n, valueOff, mOff, vOff, gOff, accBeta1Off, accBeta2Off, outValueOff, outMOff, outVOff,
+// then float32 bits of lr, β1, 1−β1, β2, 1−β2, ε (1−β computed in double, as in JS).
+static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 16) { napi_throw_error(env, nullptr, "lowbit native adamUpdate: bad arguments"); return nullptr; }
+  const size_t count = static_cast<uint32_t>(p[0]);
+  auto at = [&](int32_t off) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(off)); };
+  const float* value = at(p[1]); const float* m = at(p[2]); const float* v = at(p[3]); const float* g = at(p[4]);
+  const float c1 = 1.f - *at(p[5]), c2 = 1.f - *at(p[6]);
+  float* outValue = at(p[7]); float* outM = at(p[8]); float* outV = at(p[9]);
+  float k[6];
+  for (int i = 0; i < 6; i++) std::memcpy(&k[i], &p[10 + i], sizeof(float));
+  const float negLr = -k[0], b1 = k[1], omb1 = k[2], b2 = k[3], omb2 = k[4], eps = k[5];
+  #pragma omp parallel for schedule(static) if (count >= kParallelMin)
+  for (size_t i = 0; i < count; i++) {
+    const float mi = m[i] * b1 + g[i] * omb1;
+    const float vi = v[i] * b2 + (g[i] * g[i]) * omb2;
+    outM[i] = mi;
+    outV[i] = vi;
+    outValue[i] = ((mi / c1) / (std::sqrt(vi / c2) + eps)) * negLr + value[i];
+  }
+  return nullptr;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"conv", Conv}, {"matmul", MatMul}, {"reduce", Reduce}, {"batchNorm", BatchNorm},
     {"binary", Binary}, {"unary", Unary}, {"maxPoolGrad", MaxPoolGrad},
-    {"batchNormTrain", BatchNormTrain}, {"batchNormTrainGrad", BatchNormTrainGrad},
+    {"batchNormTrain", BatchNormTrain}, {"batchNormTrainGrad", BatchNormTrainGrad}, {"adamUpdate", AdamUpdate},
   };
   for (const auto& f : functions) {
     napi_value fn;

@@ -220,3 +220,37 @@ test('native BatchNormalization training (fused kernels) = cpu: output, moving s
   assert.ok(!cpu.kernels.includes('LowbitBatchNormTrain'));
   for (const k of ['y', 'dx', 'dgamma', 'dbeta', 'movingMean', 'movingVariance'] as const) assertClose(native[k], cpu[k], `BatchNormalization ${k}`, 1e-4);
 });
+
+test('native Adam (one fused kernel per variable) = tf.train.adam on cpu over several steps with a changing lr; same slot names; the fused kernel runs', { skip }, async () => {
+  const x0 = randn([16, 12]);
+  const y0 = randn([16, 5]);
+  const w0 = randn([12, 5]);
+  const b0 = randn([5]);
+  const run = async (backend: string) => {
+    await setBackend(backend);
+    const w = tf.variable(tf.tensor2d(w0, [12, 5]), true, 'adam_test_w');
+    const b = tf.variable(tf.tensor1d(b0), true, 'adam_test_b');
+    const x = tf.tensor2d(x0, [16, 12]);
+    const y = tf.tensor2d(y0, [16, 5]);
+    const opt = tf.train.adam(0.01);
+    const loss = () => tf.mean(tf.square(tf.sub(tf.add(tf.matMul(x, w), b), y))) as tf.Scalar;
+    let kernels: string[] = [];
+    for (let step = 0; step < 5; step++) {
+      (opt as unknown as { learningRate: number }).learningRate = 0.01 / (step + 1);
+      const info = await tf.profile(() => tf.dispose(opt.minimize(loss, true, [w, b])!));
+      kernels = kernels.concat(info.kernels.map((k) => k.name));
+    }
+    const slots = (await opt.getWeights()).map((s) => s.name);
+    const out = { w: w.dataSync().slice(), b: b.dataSync().slice(), kernels, slots };
+    opt.dispose();
+    tf.dispose([w, b, x, y]);
+    await setBackend('wasm');
+    return out;
+  };
+  const cpu = await run('cpu');
+  const native = await run('native');
+  assert.ok(native.kernels.includes('LowbitAdamUpdate') && !cpu.kernels.includes('LowbitAdamUpdate'), 'the fused kernel ran on native only');
+  assert.deepEqual(native.slots, cpu.slots);
+  assertClose(native.w, cpu.w, 'Adam weights', 1e-5);
+  assertClose(native.b, cpu.b, 'Adam bias', 1e-5);
+});

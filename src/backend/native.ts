@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
 import { registerBackendInstaller } from './index.js';
+import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
 import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
@@ -25,6 +26,7 @@ interface Addon {
   unary(heap: ArrayBuffer, params: Int32Array): void;
   batchNormTrain(heap: ArrayBuffer, params: Int32Array): void;
   batchNormTrainGrad(heap: ArrayBuffer, params: Int32Array): void;
+  adamUpdate(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -243,6 +245,16 @@ const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return [dx, dscale, doffset];
 };
 
+/** Adam's step for one variable (native-adam.ts): [new value, new m, new v]. */
+const adamUpdate = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { value, m, v, gradient, accBeta1, accBeta2 } = inputs;
+  const outs = [value, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+  const a = attrs as { learningRate: number; beta1: number; beta2: number; epsilon: number };
+  addon!.adamUpdate(heap(backend), Int32Array.from([util.sizeFromShape(value.shape), ...[value, m, v, gradient, accBeta1, accBeta2, ...outs].map((t) => offset(backend, t)),
+    ...[a.learningRate, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.epsilon].map(f32Bits)]));
+  return outs;
+};
+
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
   return ({ inputs, backend, attrs }) => {
@@ -290,7 +302,7 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
 ];
 
-const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad]];
+const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
@@ -318,10 +330,12 @@ function installNativeKernels(): void {
     if (getKernel(name, 'wasm') == null) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc });
   }
   installFusedBatchNormTraining();
+  installFusedAdam();
 }
 
 function uninstallNativeKernels(): void {
   uninstallFusedBatchNormTraining();
+  uninstallFusedAdam();
   for (const [name] of ownKernels) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
   for (const [name, config] of wasmOriginals) {
     unregisterKernel(name, 'wasm');
