@@ -183,9 +183,9 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   assert.deepEqual(results.runs.map((x: { id: string }) => x.id),
     ['teacher', 'dorefa-w1a32-e1-max2-lr0.002-s0', 'dorefa-w1a32-e1-max2-lr0.0005-s0', `dorefa-w1a32-e1-max2-lr${best.lr}-s1`]);
   assert.ok(results.runs.every((x: { testAccuracy: number }) => x.testAccuracy > 0));
-  assert.equal(results.table.length, 1);
-  assert.equal(results.table[0].lr, best.lr);
-  assert.deepEqual(results.table[0].seeds, [0, 1]);
+  assert.deepEqual(results.table.map((t: { label: string }) => t.label), ['float teacher', 'dorefa'], 'the teacher is the first row');
+  assert.equal(results.table[1].lr, best.lr);
+  assert.deepEqual(results.table[1].seeds, [0, 1]);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
   assert.equal((html.match(/<svg/g) ?? []).length, 2, 'accuracy vs size and validation curves');
   assert.ok(html.includes('dorefa (2 seeds)') && !/<script|src="http/.test(html), 'the table, self-contained');

@@ -77,7 +77,7 @@ const rowLabel = (r: RunSpec) => r.label ?? r.method;
 /** Every flag of a run but seed, lr and out; the group key is derived from them. */
 function groupArgs(r: RunSpec, w: number, a: number): { key: string; args: string[] } {
   const args = ['quantize', '--method', r.method, '--wbits', String(w), '--abits', String(a),
-    r.method === 'dcq' ? '--epochs-per-section' : '--epochs', String(r.epochs)];
+    r.method === 'dcq' ? '--epochs-per-section' : r.method === 'bitat' ? '--epochs-per-layer' : '--epochs', String(r.epochs)];
   const key = [`${r.method}`, `w${w}a${a}`];
   const add = (flag: string, value: OptionValue | undefined, tag: string) => {
     if (value == null || value === false) return;
