@@ -113,14 +113,18 @@ test('DCQ end to end in worker threads: stitched W1 model, per-section reports, 
   again.model.dispose();
 });
 
-test('DCQ on a training subset: sections train on the subset the cache was built from; a mismatch is an error, not silent misalignment', async () => {
+test('DCQ on a training subset: sections train on the subset the cache was built from (a mismatch is an error, not silent misalignment); stitched W2 layers take 4 values', async () => {
   const teacher = await teacherDir();
   const part = balancedSubset(full, 300);
   // Before the fix, section jobs reloaded the whole dataset and paired its labels with the subset's features.
   await assert.rejects(runDcq({ ...options(teacher, tmp(), 0) }, part),
     /section 1: the teacher-feature cache holds \d+ train examples but the train split has \d{4,}: build the cache from the same data/);
-  const r = await runDcq({ ...options(teacher, tmp(), 0), trainSubset: 300 }, part);
+  const r = await runDcq({ ...options(teacher, tmp(), 0), trainSubset: 300, quantize: dorefaConfig({ wbits: 2, abits: 32 }) }, part);
   assert.equal(r.sections.length, 2);
+  for (const name of ['conv2', 'fc1']) {
+    const layer = r.model.getLayer(name) as unknown as { quantizedKernel(): tf.Tensor };
+    assert.equal(new Set(layer.quantizedKernel().dataSync()).size, 4, `stitched W2 ${name} takes 4 values`);
+  }
   r.model.dispose();
 });
 
