@@ -177,27 +177,37 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Below this many elements a kernel runs on one thread (thread start-up would cost more).
+static const size_t kParallelMin = 1 << 15;
+
+// Per-channel sums over the rows of an [R, C] matrix, threaded: out[c] = Σ_r f(r, c), accumulated
+// in T (float for TF.js's Sum/Mean, double for BatchNorm's statistics). Each thread sums a block
+// of rows into its own vector (contiguous, vectorised; its own copy of f, see unary_loop), then
+// the blocks add up.
+template <typename T, typename F>
+static void channel_sums(size_t R, size_t C, std::vector<T>& out, F f) {
+  std::fill(out.begin(), out.end(), T(0));
+  #pragma omp parallel if (R * C >= kParallelMin)
+  {
+    const F g = f;
+    std::vector<T> part(C, T(0));
+    #pragma omp for schedule(static) nowait
+    for (size_t r = 0; r < R; r++) for (size_t c = 0; c < C; c++) part[c] += g(r, c);
+    #pragma omp critical
+    for (size_t c = 0; c < C; c++) out[c] += part[c];
+  }
+}
+
 // params: R, C, srcOff, dstOff, mean(0/1). dst[c] = Σ_r src[r·C + c] (or the mean): a per-channel
-// reduction over all NHWC positions, which TF.js's wasm Sum/Mean do by transposing first. Each
-// thread sums a block of rows into its own vector (contiguous, vectorised), then the blocks add up.
+// reduction over all NHWC positions, which TF.js's wasm Sum/Mean do by transposing first.
 static napi_value Reduce(napi_env env, napi_callback_info info) {
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 5) { napi_throw_error(env, nullptr, "lowbit native reduce: bad arguments"); return nullptr; }
   const size_t R = p[0], C = p[1];
   const float* src = reinterpret_cast<const float*>(heap + p[2]);
   float* dst = reinterpret_cast<float*>(heap + p[3]);
-  std::vector<float> total(C, 0.f);
-  #pragma omp parallel
-  {
-    std::vector<float> part(C, 0.f);
-    #pragma omp for schedule(static) nowait
-    for (size_t r = 0; r < R; r++) {
-      const float* row = src + r * C;
-      for (size_t c = 0; c < C; c++) part[c] += row[c];
-    }
-    #pragma omp critical
-    for (size_t c = 0; c < C; c++) total[c] += part[c];
-  }
+  std::vector<float> total(C);
+  channel_sums(R, C, total, [src, C](size_t r, size_t c) { return src[r * C + c]; });
   const float scale = p[4] ? 1.f / static_cast<float>(R) : 1.f;
   for (size_t c = 0; c < C; c++) dst[c] = total[c] * scale;
   return nullptr;
@@ -240,7 +250,6 @@ static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
 }
 
 // Elementwise float32 kernels, threaded over large tensors (wasm runs these on one core).
-static const size_t kParallelMin = 1 << 15;
 
 template <typename F>
 static void binary_loop(int mode, size_t outer, size_t inner, const float* a, const float* b, float* out, F f) {
@@ -337,6 +346,16 @@ static napi_value Unary(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// y[r, c] = (x[r, c] − mean[c])·mul[c] + add[c] over the rows of an [R, C] matrix (BatchNorm's
+// normalisation with its per-channel factors folded), threaded.
+static void normalize_rows(size_t R, size_t C, const float* x, const float* mean, const float* mul, const float* add, float* y) {
+  #pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
+  for (size_t r = 0; r < R; r++) {
+    const float* xr = x + r * C; float* yr = y + r * C;
+    for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * mul[c] + add[c];
+  }
+}
+
 // params: C, n, xOff, meanOff, varOff, offsetOff (-1 = none), scaleOff (-1 = none), outOff,
 // epsilon (float32 bits). out = (x − mean_c)·scale_c/√(var_c + ε) + offset_c over NHWC channels c.
 static napi_value BatchNorm(napi_env env, napi_callback_info info) {
@@ -353,27 +372,8 @@ static napi_value BatchNorm(napi_env env, napi_callback_info info) {
     mul[c] = (scale ? scale[c] : 1.f) / std::sqrt(var[c] + eps);
     add[c] = offset ? offset[c] : 0.f;
   }
-  const size_t rows = count / C;
-  #pragma omp parallel for schedule(static) if (count >= kParallelMin)
-  for (size_t r = 0; r < rows; r++) {
-    const float* xr = x + r * C; float* orow = out + r * C;
-    for (size_t c = 0; c < C; c++) orow[c] = (xr[c] - mean[c]) * mul[c] + add[c];
-  }
+  normalize_rows(count / C, C, x, mean, mul.data(), add.data(), out);
   return nullptr;
-}
-
-// Per-channel sums over the rows of an [R, C] matrix, in double, threaded: out[c] = Σ_r f(r, c).
-template <typename F>
-static void channel_sums(size_t R, size_t C, std::vector<double>& out, F f) {
-  std::fill(out.begin(), out.end(), 0.0);
-  #pragma omp parallel if (R * C >= kParallelMin)
-  {
-    std::vector<double> part(C, 0.0);
-    #pragma omp for schedule(static) nowait
-    for (size_t r = 0; r < R; r++) for (size_t c = 0; c < C; c++) part[c] += f(r, c);
-    #pragma omp critical
-    for (size_t c = 0; c < C; c++) out[c] += part[c];
-  }
 }
 
 // Training-mode batch norm over the last axis (what tfjs-layers' BatchNormalization computes with
@@ -397,11 +397,7 @@ static napi_value BatchNormTrain(napi_env env, napi_callback_info info) {
     var[c] = static_cast<float>(sq[c] / R);
     mul[c] = scale[c] / std::sqrt(var[c] + eps);
   }
-  #pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
-  for (size_t r = 0; r < R; r++) {
-    const float* xr = x + r * C; float* yr = y + r * C;
-    for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mean[c]) * mul[c] + shift[c];
-  }
+  normalize_rows(R, C, x, mean, mul.data(), shift, y);
   return nullptr;
 }
 
