@@ -31,6 +31,13 @@ export function imageGridPng(sets: Float32Array[], count: number, h: number, w: 
   return PNG.sync.write(png);
 }
 
+/** A PNG shown in the report as an SVG <image> (the report embeds SVG figures). */
+export function pngAsSvg(png: Buffer): string {
+  const w = png.readUInt32BE(16);
+  const h = png.readUInt32BE(20);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * w}" height="${3 * h}" viewBox="0 0 ${w} ${h}"><image width="${w}" height="${h}" style="image-rendering:pixelated" href="data:image/png;base64,${png.toString('base64')}"/></svg>`;
+}
+
 export function codeUsageSpec(rows: Array<{ level: string; group: number; code: number; count: number }>): vl.TopLevelSpec {
   return {
     title: 'Code usage per group (test set)', data: { values: rows },
@@ -56,5 +63,18 @@ export function correlationHeatmapSpec(matrix: number[][], title: string): vl.To
       y: { field: 'i', type: 'ordinal', title: 'channel', axis: { labels: false, ticks: false } },
       color: { field: 'r', type: 'quantitative', title: 'Pearson r', scale: { domain: [-1, 1], scheme: 'redblue', reverse: true } },
     },
+  } as vl.TopLevelSpec;
+}
+
+/** Bits/dim per row (decoder and full bound), mean ± std over seeds, in table order. */
+export function bitsPerDimSpec(rows: Array<{ run: string; measure: string; mean: number; std: number }>): vl.TopLevelSpec {
+  const values = rows.map((r) => ({ ...r, lo: r.mean - r.std, hi: r.mean + r.std }));
+  const x = { field: 'run', type: 'nominal', sort: null, title: null };
+  return {
+    title: 'Test bits/dim (mean ± std over seeds)', width: 420, height: 240, data: { values },
+    layer: [
+      { mark: { type: 'point', filled: true, size: 90 }, encoding: { x, y: { field: 'mean', type: 'quantitative', title: 'bits/dim', scale: { zero: false } }, color: { field: 'measure', type: 'nominal' } } },
+      { mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color: { field: 'measure', type: 'nominal' } } },
+    ],
   } as vl.TopLevelSpec;
 }

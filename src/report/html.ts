@@ -1,4 +1,6 @@
 /** One self-contained HTML report (inline SVG plots, no scripts or external files). */
+import type { TableCells } from './recipe-table.js';
+
 export interface ReportRow {
   run: string;
   method: string;
@@ -11,10 +13,19 @@ export interface ReportRow {
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
-export function reportHtml(title: string, intro: string, rows: ReportRow[], plots: Array<{ caption: string; svg: string }>, footer: string): string {
-  const table = `<table><thead><tr><th>run</th><th>method</th><th>bits (W/A)</th><th>test accuracy</th><th>weights</th><th>compression</th><th>time</th></tr></thead><tbody>${
-    rows.map((r) => `<tr><td>${esc(r.run)}</td><td>${esc(r.method)}</td><td>${esc(r.bits)}</td><td>${(r.accuracy * 100).toFixed(2)} %</td>` +
-      `<td>${r.kib.toFixed(1)} KiB</td><td>${r.compression.toFixed(1)}×</td><td>${r.seconds.toFixed(0)} s</td></tr>`).join('')}</tbody></table>`;
+/** The classifier rows of the demo as table cells. */
+function classifierCells(rows: ReportRow[]): TableCells {
+  return {
+    head: ['run', 'method', 'bits (W/A)', 'test accuracy', 'weights', 'compression', 'time'],
+    rows: rows.map((r) => [r.run, r.method, r.bits, `${(r.accuracy * 100).toFixed(2)} %`, `${r.kib.toFixed(1)} KiB`, `${r.compression.toFixed(1)}×`, `${r.seconds.toFixed(0)} s`]),
+  };
+}
+
+/** The report: a table (demo rows, or a recipe's cells as in its table.md), plots, a footer. */
+export function reportHtml(title: string, intro: string, rows: ReportRow[] | TableCells, plots: Array<{ caption: string; svg: string }>, footer: string): string {
+  const cells = Array.isArray(rows) ? classifierCells(rows) : rows;
+  const table = `<table><thead><tr>${cells.head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${
+    cells.rows.map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse}

@@ -25,6 +25,20 @@ export function accuracyVsSize(points: RunPoint[]): vl.TopLevelSpec {
   } as vl.TopLevelSpec;
 }
 
+/** Mean test accuracy against weight bits, one line per series (a method at one setting). */
+export function accuracyVsBits(points: Array<{ series: string; wbits: number; accuracy: number }>): vl.TopLevelSpec {
+  return {
+    title: 'Test accuracy against weight bits', width: 420, height: 260, data: { values: points },
+    mark: { type: 'line', point: { filled: true, size: 80 } },
+    encoding: {
+      x: { field: 'wbits', type: 'quantitative', title: 'weight bits (log scale)', scale: { type: 'log', base: 2 }, axis: { values: [1, 2, 4, 8, 16, 32] } },
+      y: { field: 'accuracy', type: 'quantitative', title: 'test accuracy (%)', scale: { zero: false } },
+      color: { field: 'series', type: 'nominal', title: null },
+      tooltip: [{ field: 'series' }, { field: 'wbits' }, { field: 'accuracy' }],
+    },
+  } as vl.TopLevelSpec;
+}
+
 export function trainingCurves(rows: Array<{ run: string; epoch: number; valAccuracy: number }>): vl.TopLevelSpec {
   return {
     title: 'Validation accuracy per epoch', width: 420, height: 240, data: { values: rows },
@@ -37,14 +51,15 @@ export function trainingCurves(rows: Array<{ run: string; epoch: number; valAccu
   } as vl.TopLevelSpec;
 }
 
-export function weightHistograms(rows: Array<{ model: string; value: number }>): vl.TopLevelSpec {
+/** One histogram per model (float teacher first, then quantized), four to a row. */
+export function weightHistograms(rows: Array<{ model: string; value: number }>, layer = 'conv2'): vl.TopLevelSpec {
   return {
-    title: 'conv2 kernel values: float teacher and quantized', width: 180, height: 140, data: { values: rows },
+    title: `${layer} kernel values: float teacher and quantized`, width: 180, height: 140, data: { values: rows },
     mark: 'bar',
     encoding: {
       x: { field: 'value', type: 'quantitative', bin: { maxbins: 60 }, title: 'weight value' },
       y: { aggregate: 'count', type: 'quantitative', title: 'count', scale: { type: 'symlog' } },
-      column: { field: 'model', type: 'nominal', title: null },
+      facet: { field: 'model', type: 'nominal', title: null, columns: 4, sort: null },
     },
     resolve: { scale: { x: 'independent', y: 'independent' } },
   } as vl.TopLevelSpec;

@@ -34,7 +34,28 @@ export interface RunRecord {
   sectionSecondsSum?: number;
   /** DCQ: each section's loss kind ('mse' or 'ce'/'kd'), test loss and training seconds. */
   sections?: Array<{ name: string; loss: string; testLoss: number; seconds: number }>;
+  /** DQ auto-encoder runs: bits/dim and reconstruction instead of accuracy. */
+  dq?: DqRecord;
 }
+
+/** What a table needs from a DQ run's lowbit.json (test split unless named val). */
+export interface DqRecord {
+  groups: number;
+  codes: number;
+  /** D = quantized channels per position / M. */
+  dimPerGroup: number;
+  valBpd: number;
+  bpdDecoder: number;
+  bpdFull: number;
+  mse: number;
+  /** Mean perplexity over a level's groups, bottom level first. */
+  perplexity: number[];
+  codeBitsPerImage: number;
+  codebookFloats: number;
+  params: number;
+}
+
+type Stat = { mean: number; std: number };
 
 export interface TableRow {
   label: string;
@@ -45,16 +66,20 @@ export interface TableRow {
   lr: number | null;
   /** The rate the kept runs trained at (differs from lr for a lottery ticket, which takes its source's). */
   trainedLr: number | null;
-  /** Validation accuracy of the first seed at each tried lr. */
-  tuning: Array<{ lr: number | null; valAccuracy: number }>;
+  /** Validation accuracy (DQ: validation decoder bits/dim) of the first seed at each tried lr. */
+  tuning: Array<{ lr: number | null; valAccuracy: number; valBpd?: number }>;
   seeds: number[];
   valMean: number;
   testMean: number;
   testStd: number;
   sizeBytes: number | null;
   wallSecondsMean: number;
-  /** Paired test-accuracy difference (this − reference) per shared seed: mean and standard error. */
+  /** Paired difference (this − reference) per shared seed of test accuracy (DQ: decoder bits/dim), mean and standard error. */
   vsReference?: { reference: string; mean: number; se: number; n: number };
+  /** DQ: paired test-MSE difference against the reference. */
+  vsReferenceMse?: { reference: string; mean: number; se: number; n: number };
+  /** DQ rows: test metrics over the kept seeds. */
+  dq?: Omit<DqRecord, 'valBpd' | 'bpdDecoder' | 'bpdFull' | 'mse'> & { valBpd: number; bpdDecoder: Stat; bpdFull: Stat; mse: Stat };
   learnedBits?: Array<Record<string, number>>;
   learnedAverageBits?: number;
   layerBits?: Array<Record<string, number>>;
@@ -68,13 +93,17 @@ export interface TableRow {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const std = (xs: number[]) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)) : 0);
 
-/** The lr whose first-seed run has the best validation accuracy (ties: the first tried). */
+const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: std(xs) });
+/** Higher is better: validation accuracy, or minus validation bits/dim for DQ. */
+const valScore = (r: RunRecord) => (r.dq ? -r.dq.valBpd : r.valAccuracy ?? -Infinity);
+
+/** The lr whose first-seed run has the best validation score (ties: the first tried). */
 export function chosenLr(runs: RunRecord[], group: string): number | null | undefined {
   const inGroup = runs.filter((r) => r.group === group);
   if (inGroup.length === 0) return undefined;
   const first = Math.min(...inGroup.map((r) => r.seed));
   const tuned = inGroup.filter((r) => r.seed === first);
-  return tuned.reduce((best, r) => ((r.valAccuracy ?? -1) > (best.valAccuracy ?? -1) ? r : best)).lr ?? null;
+  return tuned.reduce((best, r) => (valScore(r) > valScore(best) ? r : best)).lr ?? null;
 }
 
 /** A row's runs: its group at the chosen lr, by seed. */
@@ -93,7 +122,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
     const test = kept.map((r) => r.testAccuracy ?? NaN);
     return {
       label: inGroup[0].label, group, wbits: inGroup[0].wbits, abits: inGroup[0].abits, lr, trainedLr: kept[0].trainedLr ?? null,
-      tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN }))
+      tuning: inGroup.filter((r) => r.seed === first).map((r) => ({ lr: r.lr ?? null, valAccuracy: r.valAccuracy ?? NaN, ...(r.dq ? { valBpd: r.dq.valBpd } : {}) }))
         .sort((a, b) => (b.lr ?? 0) - (a.lr ?? 0)),
       seeds: kept.map((r) => r.seed), valMean: mean(kept.map((r) => r.valAccuracy ?? NaN)),
       testMean: mean(test), testStd: std(test), sizeBytes: kept[0].sizeBytes ?? null,
@@ -105,6 +134,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
         sections: kept[0].sections!.map((s, i) => ({ name: s.name, loss: s.loss, testLoss: mean(kept.map((r) => r.sections![i].testLoss)) })),
         longestSectionSeconds: mean(kept.map((r) => Math.max(...r.sections!.map((s) => s.seconds)))),
       } : {}),
+      ...(kept.every((r) => r.dq) ? { dq: dqStats(kept.map((r) => r.dq!)) } : {}),
     };
   });
   if (compare != null) {
@@ -114,50 +144,103 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       const sameBits = refs.filter((r) => r.wbits === row.wbits && r.abits === row.abits);
       const ref = sameBits.find((r) => r.epochs === row.epochs) ?? (sameBits.length === 1 ? sameBits[0] : refs.length === 1 ? refs[0] : undefined);
       if (ref == null || ref === row || row.group === 'teacher') continue;
-      const acc = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, x.testAccuracy ?? NaN]));
-      const mine = acc(row);
-      const theirs = acc(ref);
-      const diffs = [...mine.keys()].filter((s) => theirs.has(s)).map((s) => mine.get(s)! - theirs.get(s)!);
-      if (diffs.length > 0) row.vsReference = { reference: compare, mean: mean(diffs), se: std(diffs) / Math.sqrt(diffs.length), n: diffs.length };
+      const paired = (metric: (r: RunRecord) => number) => {
+        const of = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, metric(x)]));
+        const [mine, theirs] = [of(row), of(ref)];
+        const diffs = [...mine.keys()].filter((s) => theirs.has(s)).map((s) => mine.get(s)! - theirs.get(s)!);
+        return diffs.length > 0 ? { reference: compare, mean: mean(diffs), se: std(diffs) / Math.sqrt(diffs.length), n: diffs.length } : undefined;
+      };
+      row.vsReference = paired((x) => (x.dq ? x.dq.bpdDecoder : x.testAccuracy ?? NaN));
+      if (row.dq) row.vsReferenceMse = paired((x) => x.dq?.mse ?? NaN);
+      if (row.vsReference == null) delete row.vsReference;
+      if (row.vsReferenceMse == null) delete row.vsReferenceMse;
     }
   }
   return rows;
 }
 
-const pct = (x: number) => (x * 100).toFixed(2);
+/** A DQ row's numbers over its seeds (the model's shape is the same for every seed). */
+function dqStats(runs: DqRecord[]): NonNullable<TableRow['dq']> {
+  const [first] = runs;
+  return {
+    groups: first.groups, codes: first.codes, dimPerGroup: first.dimPerGroup, codeBitsPerImage: first.codeBitsPerImage,
+    codebookFloats: first.codebookFloats, params: first.params, valBpd: mean(runs.map((r) => r.valBpd)),
+    bpdDecoder: stat(runs.map((r) => r.bpdDecoder)), bpdFull: stat(runs.map((r) => r.bpdFull)), mse: stat(runs.map((r) => r.mse)),
+    perplexity: first.perplexity.map((_, l) => mean(runs.map((r) => r.perplexity[l]))),
+  };
+}
 
-/** The table as Markdown (what the README shows), with the recipe named above it. An epochs
- * column appears when rows differ in epochs, a section-loss column when a row is DCQ. */
-export function tableMarkdown(recipe: { name: string; dataset: string; description?: string; compare?: string }, rows: TableRow[]): string {
-  const cmp = recipe.compare != null;
-  const showEpochs = new Set(rows.map((r) => r.epochs)).size > 1;
-  const showSections = rows.some((r) => r.sections);
+const pct = (x: number) => (x * 100).toFixed(2);
+const signed = (x: number, digits: (v: number) => string) => `${x >= 0 ? '+' : ''}${digits(x)}`;
+const pm = (d: { mean: number; se: number } | undefined, digits: (v: number) => string) => (d ? `${signed(d.mean, digits)} ± ${digits(d.se)}` : '–');
+
+type RecipeHead = { name: string; dataset: string; description?: string; compare?: string };
+/** A table's header and cells, the same for table.md and the HTML report. */
+export interface TableCells { head: string[]; rows: string[][] }
+
+/** The columns of a classifier table: an epochs column when rows differ in epochs, a
+ * section-loss column when a row is DCQ, a Δ column when the recipe compares. */
+function classifierColumns(recipe: RecipeHead, rows: TableRow[]): Array<[string, (r: TableRow) => string, boolean]> {
   const bits = (r: TableRow) => `${r.wbits}/${r.abits}${r.learnedAverageBits != null ? ` (learned ≤ ${r.wbits}, mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? ' (per-layer bits fixed)' : ''}`;
-  const lr = (r: TableRow) => `${r.lr ?? (r.layerBits && r.trainedLr != null ? `${r.trainedLr} (its source's)` : r.trainedLr ?? 'default')}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''}`;
-  const delta = (r: TableRow) => (r.vsReference ? `${r.vsReference.mean >= 0 ? '+' : ''}${pct(r.vsReference.mean)} ± ${pct(r.vsReference.se)}` : '–');
   const sections = (r: TableRow) => (r.sections ? `${r.sections.map((s) => `${s.name} ${s.loss.toUpperCase()} ${s.testLoss.toFixed(3)}`).join(' · ')} (longest ${r.longestSectionSeconds!.toFixed(0)} s)` : '–');
-  const columns: Array<[string, (r: TableRow) => string, boolean]> = [
+  return [
     ['method', (r) => r.label, true],
     ['W/A bits', bits, true],
-    ['epochs', (r) => String(r.epochs ?? '–'), showEpochs],
-    ['lr (val-chosen)', lr, true],
+    ['epochs', (r) => String(r.epochs ?? '–'), new Set(rows.map((r) => r.epochs)).size > 1],
+    ['lr (val-chosen)', lrCell, true],
     ['seeds', (r) => String(r.seeds.length), true],
     ['val acc %', (r) => pct(r.valMean), true],
     ['test acc % (mean ± std)', (r) => `${pct(r.testMean)} ± ${pct(r.testStd)}`, true],
     ['test error %', (r) => pct(1 - r.testMean), true],
-    [`Δ vs ${recipe.compare} (paired, ± SE)`, delta, cmp],
+    [`Δ vs ${recipe.compare} (paired, ± SE)`, (r) => pm(r.vsReference, pct), recipe.compare != null],
     ['size B', (r) => String(r.sizeBytes ?? '–'), true],
     ['s/run', (r) => r.wallSecondsMean.toFixed(0), true],
-    ['section test loss', sections, showSections],
+    ['section test loss', sections, rows.some((r) => r.sections)],
   ];
-  const shown = columns.filter(([, , on]) => on);
-  const lines = [
+}
+
+/** The columns of a DQ table (bits/dim on the test split, dq.md §3). */
+function dqColumns(recipe: RecipeHead, rows: TableRow[]): Array<[string, (r: TableRow) => string, boolean]> {
+  const d = (r: TableRow) => r.dq!;
+  const ms = (s: Stat, digits: number) => `${s.mean.toFixed(digits)} ± ${s.std.toFixed(digits)}`;
+  const cmp = recipe.compare != null;
+  return [
+    ['method', (r) => r.label, true],
+    ['M × D', (r) => `${d(r).groups} × ${d(r).dimPerGroup}`, true],
+    ['K', (r) => String(d(r).codes), new Set(rows.map((r) => d(r).codes)).size > 1],
+    ['epochs', (r) => String(r.epochs ?? '–'), new Set(rows.map((r) => r.epochs)).size > 1],
+    ['code bits / image', (r) => d(r).codeBitsPerImage.toLocaleString('en-US'), true],
+    ['lr (val-chosen)', lrCell, true],
+    ['seeds', (r) => String(r.seeds.length), true],
+    ['val bits/dim', (r) => d(r).valBpd.toFixed(3), true],
+    ['decoder bits/dim (mean ± std)', (r) => ms(d(r).bpdDecoder, 3), true],
+    [`Δ bits/dim vs ${recipe.compare} (paired, ± SE)`, (r) => pm(r.vsReference, (v) => v.toFixed(3)), cmp],
+    ['full bound bits/dim (uniform prior)', (r) => ms(d(r).bpdFull, 3), true],
+    ['MSE', (r) => ms(d(r).mse, 4), true],
+    [`Δ MSE vs ${recipe.compare}`, (r) => pm(r.vsReferenceMse, (v) => v.toFixed(4)), cmp],
+    [`perplexity per group, ${rows[0]?.dq?.perplexity.length === 2 ? 'bottom / top' : 'per level'} (of K)`, (r) => d(r).perplexity.map((p) => p.toFixed(1)).join(' / '), true],
+    ['params', (r) => d(r).params.toLocaleString('en-US'), true],
+    ['s/run', (r) => r.wallSecondsMean.toFixed(0), true],
+  ];
+}
+
+const lrCell = (r: TableRow) => `${r.lr ?? (r.layerBits && r.trainedLr != null ? `${r.trainedLr} (its source's)` : r.trainedLr ?? 'default')}${r.tuning.length > 1 ? ` (of ${r.tuning.map((t) => t.lr).join(', ')})` : ''}`;
+
+/** The table's cells: DQ columns when the rows are DQ auto-encoders, else classifier columns. */
+export function tableCells(recipe: RecipeHead, rows: TableRow[]): TableCells {
+  const shown = (rows.length > 0 && rows.every((r) => r.dq) ? dqColumns : classifierColumns)(recipe, rows).filter(([, , on]) => on);
+  return { head: shown.map(([h]) => h), rows: rows.map((r) => shown.map(([, cell]) => cell(r))) };
+}
+
+/** The table as Markdown (what the README shows), with the recipe named above it. */
+export function tableMarkdown(recipe: RecipeHead, rows: TableRow[]): string {
+  const { head, rows: cells } = tableCells(recipe, rows);
+  return [
     `${recipe.name} (${recipe.dataset})${recipe.description ? `: ${recipe.description}` : ''}`,
     '',
-    `| ${shown.map(([h]) => h).join(' | ')} |`,
-    `|${shown.map(() => '---|').join('')}`,
-    ...rows.map((r) => `| ${shown.map(([, cell]) => cell(r)).join(' | ')} |`),
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---|').join('')}`,
+    ...cells.map((c) => `| ${c.join(' | ')} |`),
     '',
-  ];
-  return lines.join('\n');
+  ].join('\n');
 }

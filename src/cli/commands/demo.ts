@@ -23,6 +23,7 @@ import type { DqEvaluation } from '../../methods/dq/run.js';
 import { buildModel } from '../../models/index.js';
 import { reportHtml, ReportRow } from '../../report/html.js';
 import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../../report/plots.js';
+import { pngAsSvg } from '../../report/dq-figures.js';
 import { train, TrainConfig } from '../../train/loop.js';
 import type { EpochRecord } from '../../train/checkpoint.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
@@ -31,13 +32,6 @@ import { PreparedRun, saveRun } from '../run-training.js';
 import { trainDqRun } from './dq.js';
 
 interface StepResult { run: string; method: string; bits: string; accuracy: number; bytes: number; compression: number; seconds: number; history: EpochRecord[] }
-
-/** A PNG shown in the report as an SVG <image> (the report embeds SVG figures). */
-function pngAsSvg(png: Buffer): string {
-  const w = png.readUInt32BE(16);
-  const h = png.readUInt32BE(20);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * w}" height="${3 * h}" viewBox="0 0 ${w} ${h}"><image width="${w}" height="${h}" style="image-rendering:pixelated" href="data:image/png;base64,${png.toString('base64')}"/></svg>`;
-}
 
 /** A finished run's row, read back from its lowbit.json (written by saveRun). */
 function readStep(dir: string, run: string): StepResult {

@@ -17,10 +17,12 @@ import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { createDir } from '../../io/out-dir.js';
 import { writeJsonAtomic } from '../../io/model-dir.js';
-import { chosenLr, recipeTable, RunRecord, tableMarkdown } from '../../report/recipe-table.js';
+import { chosenLr, DqRecord, recipeTable, RunRecord, tableMarkdown } from '../../report/recipe-table.js';
+import type { DqEvaluation } from '../../methods/dq/run.js';
 import { recipeReport } from '../../report/recipe-report.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
 import * as tf from '../../backend/tf.js';
+import { parseBackend, useBackend } from '../backend-choice.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const RECIPE_SCHEMA_PATH = join(here, '..', '..', '..', '..', 'recipes', 'recipe.schema.json');
@@ -28,7 +30,7 @@ const CLI = join(here, '..', 'main.js');
 
 type OptionValue = string | number | boolean;
 interface RunSpec {
-  method: string; label?: string; wbits?: number[]; abits?: number[]; bits?: Array<[number, number]>; epochs: number;
+  method: string; label?: string; model?: string; wbits?: number[]; abits?: number[]; bits?: Array<[number, number]>; epochs: number;
   lr?: number | number[]; batch?: number; seeds?: number[]; dropbits?: number; temperature?: number; trainSubset?: number;
   bnRecal?: number; options?: Record<string, OptionValue>; maxSteps?: number;
   /** The quantized lottery ticket: per-layer weight bits learned by the run labelled so (same seed). */
@@ -42,7 +44,7 @@ export interface Recipe {
   backend?: string;
   parallel?: number;
   compare?: string;
-  teacher: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number; schedule?: string };
+  teacher?: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number; schedule?: string };
   runs: RunSpec[];
 }
 
@@ -56,10 +58,24 @@ export function validateRecipe(value: unknown, where: string): Recipe {
     throw new LowbitError(`${where} is not a valid recipe: ${[...new Set(problems)].join('; ')}`);
   }
   const recipe = value as Recipe;
+  const invalid = (message: string) => new LowbitError(`${where} is not a valid recipe: ${message}`);
   recipe.runs.forEach((r, i) => {
-    if ((r.bits == null) === (r.wbits == null)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i} needs either wbits (with abits) or bits ([[w, a], …]), not both`);
-    if (r.bits != null && r.abits != null) throw new LowbitError(`${where} is not a valid recipe: /runs/${i} has bits, so abits does not apply`);
+    if (kindOf(r) === 'quantize') {
+      if (recipe.teacher == null) throw invalid(`/runs/${i} (${r.method}) quantizes a float model: add /teacher ({"model": …, "epochs": …} or {"dir": …})`);
+      if ((r.bits == null) === (r.wbits == null)) throw invalid(`/runs/${i} needs either wbits (with abits) or bits ([[w, a], …]), not both`);
+      if (r.bits != null && r.abits != null) throw invalid(`/runs/${i} has bits, so abits does not apply`);
+      if (r.model != null) throw invalid(`/runs/${i} (${r.method}) quantizes the teacher, so model does not apply`);
+      return;
+    }
+    // float and dq runs train from scratch: no bits and no quantizer settings.
+    const wrong = (['wbits', 'abits', 'bits', 'dropbits', 'temperature', 'bnRecal', 'layerBitsFrom'] as const).filter((k) => r[k] != null);
+    if (wrong.length > 0) throw invalid(`/runs/${i} (${r.method}) trains from scratch, so ${wrong.join(', ')} does not apply`);
+    if (r.method === 'float' && r.model == null && (recipe.teacher == null || !('model' in recipe.teacher))) throw invalid(`/runs/${i} (float) needs a model (e.g. "model": "lenet5")`);
+    if (r.method === 'dq' && r.model != null) throw invalid(`/runs/${i} (dq) has model '${r.model}': the DQ auto-encoder is set by options (groups, codes, levels, embed, width)`);
   });
+  const dq = recipe.runs.filter((r) => r.method === 'dq').length;
+  if (dq > 0 && dq < recipe.runs.length) throw invalid('/runs mixes dq (bits/dim) with classifiers (accuracy): put them in separate recipes');
+  if (dq > 0 && recipe.teacher != null) throw invalid('/teacher: a DQ auto-encoder has no teacher; remove /teacher');
   const labels = recipe.runs.map(rowLabel);
   recipe.runs.forEach((r, i) => {
     if (r.layerBitsFrom != null && !labels.includes(r.layerBitsFrom)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i}/layerBitsFrom '${r.layerBitsFrom}' is not a run label (labels: ${[...new Set(labels)].join(', ')})`);
@@ -73,12 +89,28 @@ export function validateRecipe(value: unknown, where: string): Recipe {
 interface Job { id: string; group: string; label: string; seed: number; lr: number | null; args: string[]; layerBitsFrom?: string }
 
 const rowLabel = (r: RunSpec) => r.label ?? r.method;
+/** float: `lowbit train`; dq: `lowbit dq train`; every other method: `lowbit quantize` of the teacher. */
+const kindOf = (r: RunSpec): 'train' | 'dq' | 'quantize' => (r.method === 'float' ? 'train' : r.method === 'dq' ? 'dq' : 'quantize');
 
-/** Every flag of a run but seed, lr and out; the group key is derived from them. */
-function groupArgs(r: RunSpec, w: number, a: number): { key: string; args: string[] } {
-  const args = ['quantize', '--method', r.method, '--wbits', String(w), '--abits', String(a),
-    r.method === 'dcq' ? '--epochs-per-section' : r.method === 'bitat' ? '--epochs-per-layer' : '--epochs', String(r.epochs)];
-  const key = [`${r.method}`, `w${w}a${a}`];
+/** The command and its first flags for one run kind, and the start of its group key. */
+function baseArgs(recipe: Recipe, r: RunSpec, w: number, a: number): { args: string[]; key: string[] } {
+  switch (kindOf(r)) {
+    case 'train': {
+      const model = r.model ?? (recipe.teacher as { model: string }).model;
+      return { args: ['train', '--model', model, '--dataset', recipe.dataset, '--epochs', String(r.epochs)], key: ['float', model] };
+    }
+    case 'dq': return { args: ['dq', 'train', '--dataset', recipe.dataset, '--epochs', String(r.epochs)], key: ['dq'] };
+    default: return {
+      args: ['quantize', '--method', r.method, '--wbits', String(w), '--abits', String(a),
+        r.method === 'dcq' ? '--epochs-per-section' : r.method === 'bitat' ? '--epochs-per-layer' : '--epochs', String(r.epochs)],
+      key: [`${r.method}`, `w${w}a${a}`],
+    };
+  }
+}
+
+/** Every flag of a run but seed, lr, teacher and out; the group key is derived from them. */
+function groupArgs(recipe: Recipe, r: RunSpec, w: number, a: number): { key: string; args: string[] } {
+  const { args, key } = baseArgs(recipe, r, w, a);
   const add = (flag: string, value: OptionValue | undefined, tag: string) => {
     if (value == null || value === false) return;
     args.push(`--${flag}`, ...(value === true ? [] : [String(value)]));
@@ -95,17 +127,18 @@ function groupArgs(r: RunSpec, w: number, a: number): { key: string; args: strin
   return { key: key.join('-'), args };
 }
 
-function jobs(recipe: Recipe, out: string, teacherDir: string): Job[] {
+function jobs(recipe: Recipe, out: string, teacherDir: string | null): Job[] {
   const list: Job[] = [];
   for (const r of recipe.runs) {
-    const pairs = r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
+    const pairs = kindOf(r) !== 'quantize' ? [[32, 32] as [number, number]] : r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
     const lrs = r.lr == null ? [null] : Array.isArray(r.lr) ? r.lr : [r.lr];
+    const teacher = kindOf(r) === 'quantize' ? ['--teacher', teacherDir!] : [];
     for (const [w, a] of pairs) {
-      const { key, args } = groupArgs(r, w, a);
+      const { key, args } = groupArgs(recipe, r, w, a);
       for (const seed of r.seeds ?? [0]) for (const lr of lrs) {
         const id = `${key}${lr != null ? `-lr${lr}` : ''}-s${seed}`;
         list.push({ id, group: key, label: rowLabel(r), seed, lr, layerBitsFrom: r.layerBitsFrom,
-          args: [...args, '--teacher', teacherDir, '--seed', String(seed), ...(lr != null ? ['--lr', String(lr)] : []), '--out', join(out, id)] });
+          args: [...args, ...teacher, '--seed', String(seed), ...(lr != null ? ['--lr', String(lr)] : []), '--out', join(out, id)] });
       }
     }
   }
@@ -151,8 +184,10 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
     writeFileAtomic(join(out, 'table.md'), tableMarkdown(recipe, table));
   };
 
-  let teacherDir: string;
-  if ('dir' in recipe.teacher) {
+  let teacherDir: string | null = null;
+  if (recipe.teacher == null) {
+    // No teacher: float and DQ runs train from scratch.
+  } else if ('dir' in recipe.teacher) {
     teacherDir = recipe.teacher.dir;
     if (!existsSync(join(teacherDir, 'model.json'))) throw new LowbitError(`${file}: /teacher/dir ${teacherDir} holds no model.json: train it first (lowbit train) or give the teacher as {model, epochs}`);
     if (!done.has('teacher') && existsSync(join(teacherDir, 'lowbit.json'))) {
@@ -204,6 +239,7 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   await runAll(independent.filter((j) => j.seed !== firstSeed.get(j.group) && j.lr === chosenLr(results, j.group)));
   await runAll(all.filter((j) => j.layerBitsFrom != null));
   save();
+  await useBackend(parseBackend(recipe.backend ?? 'auto'), true); // the report loads models for its weight histograms
   writeFileAtomic(join(out, 'report.html'), await recipeReport(recipe, results, recipeTable(results, recipe.compare),
     `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. Commands and per-run numbers: results.json.`));
   process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n${readFileSync(join(out, 'table.md'), 'utf8')}`);
@@ -211,10 +247,21 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
 
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
+  if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
     epochs: m.method === 'dcq' ? m.epochsPerSection : m.epochs,
     ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}),
     ...(Array.isArray(m.sections) ? { sections: m.sections.map((s: { name: string; loss: string; testLoss: number; seconds: number }) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
+}
+
+/** The table's view of a `lowbit dq train` lowbit.json. */
+function dqRecord(m: { dq: { groups: number; embedChannels?: number }; val: DqEvaluation; test: DqEvaluation }): DqRecord {
+  const t = m.test;
+  return {
+    groups: m.dq.groups, codes: t.levels[0].codes, dimPerGroup: (m.dq.embedChannels ?? 32) / m.dq.groups, valBpd: m.val.bpdDecoder,
+    bpdDecoder: t.bpdDecoder, bpdFull: t.bpdFull, mse: t.mse, perplexity: t.levels.map((l) => l.perplexity.reduce((a, b) => a + b, 0) / l.perplexity.length),
+    codeBitsPerImage: t.codeBitsPerImage, codebookFloats: t.codebookFloats, params: t.params,
+  };
 }
