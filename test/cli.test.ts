@@ -157,6 +157,51 @@ test('lowbit demo trains four classifiers and a DQ auto-encoder, prints the tabl
   assert.equal(again.stdout, r.stdout, 'a rerun reuses the finished runs');
 });
 
+test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/dim table and report', () => {
+  const dir = tmp();
+  const invalid = (recipe: object) => {
+    const f = join(dir, 'r.json');
+    writeFileSync(f, JSON.stringify({ name: 'r', dataset: 'mnist', ...recipe }));
+    const r = lowbit(['run', f]);
+    assert.equal(r.status, 2, r.stdout);
+    return r.stderr;
+  };
+  assert.match(invalid({ runs: [{ method: 'dorefa', wbits: [1], epochs: 1 }] }), /\/runs\/0 \(dorefa\) quantizes a float model: add \/teacher/);
+  assert.match(invalid({ runs: [{ method: 'float', epochs: 1 }] }), /\/runs\/0 \(float\) needs a model/);
+  assert.match(invalid({ runs: [{ method: 'dq', wbits: [2], dropbits: 0.1, epochs: 1 }] }), /\/runs\/0 \(dq\) trains from scratch, so wbits, dropbits does not apply/);
+  assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'dq', epochs: 1 }] }), /\/teacher: a DQ auto-encoder has no teacher/);
+  assert.match(invalid({ runs: [{ method: 'dq', epochs: 1 }, { method: 'float', model: 'lenet5', epochs: 1 }] }), /\/runs mixes dq \(bits\/dim\) with classifiers/);
+  assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'srq', model: 'vgg-small', bits: [[2, 2]], epochs: 1 }] }), /\/runs\/0 \(srq\) quantizes the teacher, so model does not apply/);
+
+  const float = join(dir, 'float.json');
+  writeFileSync(float, JSON.stringify({ name: 'f', dataset: 'mnist', runs: [{ method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, seeds: [0, 1] }] }));
+  const f = lowbit(['run', float, '--out', join(dir, 'f'), '--quiet']);
+  assert.equal(f.status, 0, f.stderr);
+  const fr = JSON.parse(readFileSync(join(dir, 'f', 'results.json'), 'utf8'));
+  assert.deepEqual(fr.runs.map((x: { id: string }) => x.id), ['float-lenet5-e1-max2-s0', 'float-lenet5-e1-max2-s1']);
+  assert.match(fr.runs[0].command, /^lowbit train --model lenet5 --dataset mnist --epochs 1 --max-steps 2 --seed 0 --out /);
+  assert.match(readFileSync(join(dir, 'f', 'table.md'), 'utf8'), /\| float \| 32\/32 \| 0.001 \| 2 \|/);
+
+  const dq = join(dir, 'dq.json');
+  writeFileSync(dq, JSON.stringify({ name: 'd', dataset: 'mnist', compare: 'VQ', runs: [
+    { method: 'dq', label: 'VQ', epochs: 1, maxSteps: 2, options: { groups: 1, codes: 8, levels: 1 } },
+    { method: 'dq', label: 'DQ', epochs: 1, maxSteps: 2, options: { groups: 4, codes: 8, levels: 1 } }] }));
+  const d = lowbit(['run', dq, '--out', join(dir, 'd'), '--quiet']);
+  assert.equal(d.status, 0, d.stderr);
+  const dr = JSON.parse(readFileSync(join(dir, 'd', 'results.json'), 'utf8'));
+  const [vq, m4] = dr.table;
+  assert.deepEqual([vq.dq.groups, vq.dq.dimPerGroup, m4.dq.groups, m4.dq.dimPerGroup], [1, 32, 4, 8]);
+  assert.deepEqual([vq.dq.codeBitsPerImage, m4.dq.codeBitsPerImage], [8 * 8 * 3, 8 * 8 * 4 * 3], 'an 8×8 grid of M codes at log2 8 = 3 bits');
+  const bpd = (row: { group: string }) => dr.runs.find((x: { group: string }) => x.group === row.group).dq.bpdDecoder;
+  assert.ok(Math.abs(m4.vsReference.mean - (bpd(m4) - bpd(vq))) < 1e-12, 'Δ is decoder bits/dim, paired');
+  const md = readFileSync(join(dir, 'd', 'table.md'), 'utf8');
+  assert.match(md, /\| method \| M × D \| code bits \/ image \| lr \(val-chosen\) \| seeds \| val bits\/dim \| decoder bits\/dim \(mean ± std\) \| Δ bits\/dim vs VQ/);
+  assert.match(md, /\| DQ \| 4 × 8 \| 768 \| 0.002 \| 1 \|/);
+  const html = readFileSync(join(dir, 'd', 'report.html'), 'utf8');
+  assert.equal((html.match(/data:image\/png;base64,/g) ?? []).length, 2, 'a reconstruction grid per row');
+  assert.match(html, /Code usage per group/);
+});
+
 test('lowbit run: recipes are validated field by field, run, appended to results.json, and resumed', () => {
   const dir = tmp();
   const bad = join(dir, 'bad.json');
@@ -187,8 +232,9 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   assert.equal(results.table[1].lr, best.lr);
   assert.deepEqual(results.table[1].seeds, [0, 1]);
   const html = readFileSync(join(out, 'report.html'), 'utf8');
-  assert.equal((html.match(/<svg/g) ?? []).length, 2, 'accuracy vs size and validation curves');
-  assert.ok(html.includes('dorefa (2 seeds)') && !/<script|src="http/.test(html), 'the table, self-contained');
+  assert.equal((html.match(/<svg/g) ?? []).length, 4, 'accuracy vs size, accuracy vs bits, validation curves, kernel histograms');
+  assert.match(html, /fc1 kernel values: float teacher and quantized/, 'the largest quantized layer (DoReFa keeps the first and last float)');
+  assert.ok(html.includes('<td>dorefa</td><td>1/32</td>') && !/<script|src="http/.test(html), 'the table as in table.md, self-contained');
   assert.match(readFileSync(join(out, 'table.md'), 'utf8'), new RegExp(`\\| dorefa \\| 1/32 \\| ${best.lr} \\(of 0.002, 0.0005\\) \\| 2 \\|`));
   const again = lowbit(['run', recipe, '--out', out]);
   assert.equal(again.status, 2);

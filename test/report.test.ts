@@ -89,3 +89,21 @@ test('recipe table: rows at several budgets get an epochs column and are compare
   assert.match(md, /\| DCQ \| 1\/32 \| 1 \| 0.001 \| 2 \| 90.00 \| 88.50 ± 0.71 \| 11.50 \| -2.50 ± 0.50 \| – \| 40 \| s1 MSE 0.150 · s2 CE 0.300 \(longest 15 s\) \|/);
   assert.match(md, /\| DoReFa \| 1\/32 \| 3 \| .* \| – \|$/m);
 });
+
+test('recipe table: DQ rows pick the lr with the lowest validation bits/dim and compare decoder bits/dim and MSE by seed', () => {
+  const dq = (groups: number, valBpd: number, bpd: number, mse: number) => ({ groups, codes: 32, dimPerGroup: 32 / groups, valBpd, bpdDecoder: bpd, bpdFull: bpd + 0.5 * groups,
+    mse, perplexity: [20, 10], codeBitsPerImage: 400 * groups, codebookFloats: 2048, params: 1000 });
+  const run = (group: string, label: string, seed: number, lr: number, d: RunRecord['dq']): RunRecord =>
+    ({ id: `${group}-${lr}-s${seed}`, group, label, dir: '', command: '', lr, method: 'dq', wbits: 32, abits: 32, seed, epochs: 3, wallSeconds: 10, dq: d });
+  const runs = [
+    run('vq', 'VQ', 0, 2e-3, dq(1, 3.6, 3.5, 0.012)), run('vq', 'VQ', 0, 1e-3, dq(1, 3.4, 3.9, 0.020)), run('vq', 'VQ', 1, 1e-3, dq(1, 3.5, 3.7, 0.014)),
+    run('m4', 'M4', 0, 2e-3, dq(4, 3.3, 3.4, 0.010)), run('m4', 'M4', 1, 2e-3, dq(4, 3.3, 3.4, 0.011)),
+  ];
+  assert.equal(chosenLr(runs, 'vq'), 1e-3, 'lower validation bits/dim wins, although its test bits/dim is worse');
+  const [vq, m4] = recipeTable(runs, 'VQ');
+  assert.ok(Math.abs(vq.dq!.bpdDecoder.mean - 3.8) < 1e-12 && Math.abs(vq.dq!.mse.mean - 0.017) < 1e-12);
+  // Paired by seed: 3.4 − 3.9, 3.4 − 3.7 → −0.4; MSE 0.010 − 0.020, 0.011 − 0.014 → −0.0065.
+  assert.ok(Math.abs(m4.vsReference!.mean + 0.4) < 1e-12 && Math.abs(m4.vsReferenceMse!.mean + 0.0065) < 1e-12);
+  const md = tableMarkdown({ name: 'dq', dataset: 'fashion-mnist', compare: 'VQ' }, [vq, m4]);
+  assert.match(md, /\| M4 \| 4 × 8 \| 1,600 \| 0.002 \| 2 \| 3.300 \| 3.400 ± 0.000 \| -0.400 ± 0.100 \| 5.400 ± 0.000 \| 0.0105 ± 0.0007 \| -0.0065 ± 0.0035 \| 20.0 \/ 10.0 \| 1,000 \| 10 \|/);
+});
