@@ -216,7 +216,7 @@ test('lowbit run: recipes are validated field by field, run, appended to results
     assert.ok(msg.includes(field), `${field} in: ${msg}`);
   }
   const recipe = join(dir, 'ok.json');
-  writeFileSync(recipe, JSON.stringify({ name: 'smoke', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 },
+  writeFileSync(recipe, JSON.stringify({ name: 'smoke', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 }, export: { formats: ['qdq', 'packed'], images: 40 },
     runs: [{ method: 'dorefa', bits: [[1, 32]], epochs: 1, seeds: [0, 1], lr: [0.002, 0.0005], maxSteps: 2 }] }));
   const out = join(dir, 'out');
   const r = lowbit(['run', recipe, '--out', out, '--quiet']);
@@ -235,7 +235,16 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   assert.equal((html.match(/<svg/g) ?? []).length, 4, 'accuracy vs size, accuracy vs bits, validation curves, kernel histograms');
   assert.match(html, /fc1 kernel values: float teacher and quantized/, 'the largest quantized layer (DoReFa keeps the first and last float)');
   assert.ok(html.includes('<td>dorefa</td><td>1/32</td>') && !/<script|src="http/.test(html), 'the table as in table.md, self-contained');
-  assert.match(readFileSync(join(out, 'table.md'), 'utf8'), new RegExp(`\\| dorefa \\| 1/32 \\| ${best.lr} \\(of 0.002, 0.0005\\) \\| 2 \\|`));
+  const md = readFileSync(join(out, 'table.md'), 'utf8');
+  assert.match(md, new RegExp(`\\| dorefa \\| 1/32 \\| ${best.lr} \\(of 0.002, 0.0005\\) \\| 2 \\|`));
+  // Each row's first kept run is exported and verified: agreement and bytes per format.
+  const verify = JSON.parse(readFileSync(join(out, `dorefa-w1a32-e1-max2-lr${best.lr}-s0`, 'export', 'verify.json'), 'utf8'));
+  assert.deepEqual(Object.keys(verify.results), ['qdq', 'packed']);
+  assert.equal(verify.images, 40);
+  assert.equal(results.table[1].verify.formats.packed.bytes, verify.results.packed.bytes);
+  assert.match(md, /\| method \| W\/A bits \| qdq \| packed \| max \|Δlogit\| \| accuracy \(exported\) \|/);
+  assert.match(md, /\| dorefa \| 1\/32 \| 100.00 % · [\d,]+ B \| 100.00 % · [\d,]+ B \|/);
+  assert.match(html, /on 40 test images: top-1 agreement/);
   const again = lowbit(['run', recipe, '--out', out]);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /results.json exists: pass --resume/);

@@ -13,7 +13,7 @@ import { isQuantLayer } from '../layers/quant-layers.js';
 import { bitsPerDimSpec, pngAsSvg } from './dq-figures.js';
 import { reportHtml } from './html.js';
 import { accuracyVsBits, accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from './plots.js';
-import { keptRuns, RunRecord, TableRow, tableCells } from './recipe-table.js';
+import { exportCells, keptRuns, RunRecord, TableRow, tableCells } from './recipe-table.js';
 
 type Plot = { caption: string; svg: string };
 type RecipeHead = { name: string; dataset: string; description?: string; compare?: string };
@@ -23,7 +23,8 @@ const bitsLabel = (r: TableRow) => `${r.learnedAverageBits != null ? `≤${r.wbi
 export async function recipeReport(recipe: RecipeHead, runs: RunRecord[], rows: TableRow[], footer: string): Promise<string> {
   const isDq = rows.length > 0 && rows.every((r) => r.dq);
   const plots = isDq ? await dqPlots(runs, rows) : await classifierPlots(runs, rows);
-  return reportHtml(`lowbit run: ${recipe.name}`, `${recipe.dataset}. ${recipe.description ?? ''}`, tableCells(recipe, rows), plots, footer);
+  const exported = exportCells(rows);
+  return reportHtml(`lowbit run: ${recipe.name}`, `${recipe.dataset}. ${recipe.description ?? ''}`, tableCells(recipe, rows), plots, footer, exported ? [exported] : []);
 }
 
 async function classifierPlots(runs: RunRecord[], rows: TableRow[]): Promise<Plot[]> {

@@ -36,7 +36,11 @@ export interface RunRecord {
   sections?: Array<{ name: string; loss: string; testLoss: number; seconds: number }>;
   /** DQ auto-encoder runs: bits/dim and reconstruction instead of accuracy. */
   dq?: DqRecord;
+  /** The run's exports checked against TF.js (`lowbit verify`), per format. */
+  verify?: { images: number; formats: Record<string, VerifyFormat> };
 }
+
+export interface VerifyFormat { top1Agreement: number; maxAbsDelta: number; accuracy: number; ok: boolean; bytes: number }
 
 /** What a table needs from a DQ run's lowbit.json (test split unless named val). */
 export interface DqRecord {
@@ -88,6 +92,8 @@ export interface TableRow {
   /** DCQ: per-section test loss, mean over the kept runs, and the longest section's mean seconds. */
   sections?: Array<{ name: string; loss: string; testLoss: number }>;
   longestSectionSeconds?: number;
+  /** The first kept run's export verification. */
+  verify?: RunRecord['verify'];
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -135,6 +141,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
         longestSectionSeconds: mean(kept.map((r) => Math.max(...r.sections!.map((s) => s.seconds)))),
       } : {}),
       ...(kept.every((r) => r.dq) ? { dq: dqStats(kept.map((r) => r.dq!)) } : {}),
+      ...(kept[0].verify ? { verify: kept[0].verify } : {}),
     };
   });
   if (compare != null) {
@@ -232,15 +239,36 @@ export function tableCells(recipe: RecipeHead, rows: TableRow[]): TableCells {
   return { head: shown.map(([h]) => h), rows: rows.map((r) => shown.map(([, cell]) => cell(r))) };
 }
 
-/** The table as Markdown (what the README shows), with the recipe named above it. */
+/** The export table: per format, the first seed's top-1 agreement with TF.js and the file's bytes; null without exports. */
+export function exportCells(rows: TableRow[]): (TableCells & { caption: string }) | null {
+  const verified = rows.filter((r) => r.verify);
+  if (verified.length === 0) return null;
+  const formats = [...new Set(verified.flatMap((r) => Object.keys(r.verify!.formats)))];
+  const showEpochs = new Set(verified.map((r) => r.epochs)).size > 1;
+  const images = [...new Set(verified.map((r) => r.verify!.images))].join(' / ');
+  return {
+    caption: `Exports of each row's first kept run, run in onnxruntime (packed: TF.js from the packed file) against the TF.js model on ${images} test images: top-1 agreement (FAIL below lowbit verify's bar) and file bytes.`,
+    head: ['method', 'W/A bits', ...(showEpochs ? ['epochs'] : []), ...formats, 'max |Δlogit|', 'accuracy (exported)'],
+    rows: verified.map((r) => {
+      const v = r.verify!.formats;
+      const cell = (f: string) => (v[f] ? `${pct(v[f].top1Agreement)} %${v[f].ok ? '' : ' FAIL'} · ${v[f].bytes.toLocaleString('en-US')} B` : '–');
+      const deltas = Object.values(v).map((x) => x.maxAbsDelta);
+      return [r.label, `${r.wbits}/${r.abits}`, ...(showEpochs ? [String(r.epochs ?? '–')] : []), ...formats.map(cell),
+        Math.max(...deltas).toExponential(1), `${pct(Object.values(v)[0].accuracy)} %`];
+    }),
+  };
+}
+
+const markdown = (t: TableCells) => [`| ${t.head.join(' | ')} |`, `|${t.head.map(() => '---|').join('')}`, ...t.rows.map((c) => `| ${c.join(' | ')} |`)];
+
+/** The table as Markdown (what the README shows), with the recipe named above it, and the export table if any. */
 export function tableMarkdown(recipe: RecipeHead, rows: TableRow[]): string {
-  const { head, rows: cells } = tableCells(recipe, rows);
+  const exported = exportCells(rows);
   return [
     `${recipe.name} (${recipe.dataset})${recipe.description ? `: ${recipe.description}` : ''}`,
     '',
-    `| ${head.join(' | ')} |`,
-    `|${head.map(() => '---|').join('')}`,
-    ...cells.map((c) => `| ${c.join(' | ')} |`),
+    ...markdown(tableCells(recipe, rows)),
     '',
+    ...(exported ? [exported.caption, '', ...markdown(exported), ''] : []),
   ].join('\n');
 }

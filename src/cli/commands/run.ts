@@ -17,7 +17,7 @@ import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { createDir } from '../../io/out-dir.js';
 import { writeJsonAtomic } from '../../io/model-dir.js';
-import { chosenLr, DqRecord, recipeTable, RunRecord, tableMarkdown } from '../../report/recipe-table.js';
+import { chosenLr, DqRecord, keptRuns, recipeTable, RunRecord, tableMarkdown, VerifyFormat } from '../../report/recipe-table.js';
 import type { DqEvaluation } from '../../methods/dq/run.js';
 import { recipeReport } from '../../report/recipe-report.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
@@ -44,6 +44,8 @@ export interface Recipe {
   backend?: string;
   parallel?: number;
   compare?: string;
+  /** Export each row's first kept run to these formats and verify it on `images` test images. */
+  export?: { formats: string[]; images?: number };
   teacher?: { dir: string } | { model: string; epochs: number; lr?: number; batch?: number; seed?: number; schedule?: string };
   runs: RunSpec[];
 }
@@ -76,6 +78,7 @@ export function validateRecipe(value: unknown, where: string): Recipe {
   const dq = recipe.runs.filter((r) => r.method === 'dq').length;
   if (dq > 0 && dq < recipe.runs.length) throw invalid('/runs mixes dq (bits/dim) with classifiers (accuracy): put them in separate recipes');
   if (dq > 0 && recipe.teacher != null) throw invalid('/teacher: a DQ auto-encoder has no teacher; remove /teacher');
+  if (dq > 0 && recipe.export != null) throw invalid("/export applies to classifiers; export a DQ auto-encoder with 'lowbit dq export DIR'");
   const labels = recipe.runs.map(rowLabel);
   recipe.runs.forEach((r, i) => {
     if (r.layerBitsFrom != null && !labels.includes(r.layerBitsFrom)) throw new LowbitError(`${where} is not a valid recipe: /runs/${i}/layerBitsFrom '${r.layerBitsFrom}' is not a run label (labels: ${[...new Set(labels)].join(', ')})`);
@@ -148,12 +151,12 @@ function jobs(recipe: Recipe, out: string, teacherDir: string | null): Job[] {
   return list;
 }
 
-/** Runs `lowbit ARGS` in a child process; `threads` OpenMP threads for the native backend. */
-function lowbit(args: string[], common: string[], threads: number): Promise<void> {
+/** Runs `lowbit ARGS` in a child process; `threads` OpenMP threads for the native backend; resolves to the exit code if `allowed`. */
+function lowbit(args: string[], common: string[], threads: number, allowed = [0]): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args, ...common], { stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
-    child.on('exit', (code) => (code === 0 ? resolve()
+    child.on('exit', (code) => (code != null && allowed.includes(code) ? resolve(code)
       : reject(new LowbitError(`lowbit ${args.join(' ')} failed (exit ${code}); rerun with --resume to continue`, 1))));
   });
 }
@@ -238,6 +241,21 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   await runAll(independent.filter((j) => j.seed === firstSeed.get(j.group)));
   await runAll(independent.filter((j) => j.seed !== firstSeed.get(j.group) && j.lr === chosenLr(results, j.group)));
   await runAll(all.filter((j) => j.layerBitsFrom != null));
+  if (recipe.export) {
+    // Each row's first kept run is exported and checked in onnxruntime (verify records agreement and bytes).
+    const { formats, images = 2000 } = recipe.export;
+    for (const row of recipeTable(results, recipe.compare)) {
+      const run = keptRuns(results, row)[0];
+      const json = join(run.dir, VERIFY_JSON);
+      if (existsSync(json)) continue;
+      await lowbit(['export', run.dir, '--format', formats.join(',')], [], threads);
+      // verify exits 1 when a format misses the bar; its JSON records that, and the table shows it.
+      await lowbit(['verify', run.dir, '--format', formats.join(','), '--images', String(images), '--json', json,
+        '--backend', recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : [])], [], cpus().length, [0, 1]);
+      Object.assign(run, { verify: readVerify(run.dir) });
+      save();
+    }
+  }
   save();
   await useBackend(parseBackend(recipe.backend ?? 'auto'), true); // the report loads models for its weight histograms
   writeFileAtomic(join(out, 'report.html'), await recipeReport(recipe, results, recipeTable(results, recipe.compare),
@@ -245,14 +263,26 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n${readFileSync(join(out, 'table.md'), 'utf8')}`);
 }
 
+const VERIFY_JSON = join('export', 'verify.json');
+
+/** What `lowbit verify --json` recorded for a run's exports, if it ran. */
+function readVerify(dir: string): RunRecord['verify'] {
+  if (!existsSync(join(dir, VERIFY_JSON))) return undefined;
+  const v = JSON.parse(readFileSync(join(dir, VERIFY_JSON), 'utf8'));
+  return { images: v.images, formats: Object.fromEntries(Object.entries(v.results as Record<string, VerifyFormat>)
+    .map(([f, r]) => [f, { top1Agreement: r.top1Agreement, maxAbsDelta: r.maxAbsDelta, accuracy: r.accuracy, ok: r.ok, bytes: r.bytes }])) };
+}
+
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
+  const verify = readVerify(dir);
   if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
     epochs: m.method === 'dcq' ? m.epochsPerSection : m.epochs,
     ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}),
+    ...(verify ? { verify } : {}),
     ...(Array.isArray(m.sections) ? { sections: m.sections.map((s: { name: string; loss: string; testLoss: number; seconds: number }) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
 }
 

@@ -1,5 +1,5 @@
 /** `lowbit verify DIR`: run exported models in onnxruntime-node (or TF.js for packed) against the TF.js model. Node-only. */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
@@ -38,11 +38,16 @@ export async function verifyCommand(dir: string, o: { format?: string; images: s
     const a = await compareRunners(candidate, reference, data, images);
     const ok = a.top1Agreement >= minAgreement && a.maxAbsDelta <= maxDelta;
     failed ||= !ok;
-    results[f] = { ...a, ok, runtime: f === 'packed' ? 'tfjs' : `onnxruntime-node (graph optimizations: ${optimizations})` };
+    results[f] = { ...a, ok, bytes: bytesOf(path(f)), runtime: f === 'packed' ? 'tfjs' : `onnxruntime-node (graph optimizations: ${optimizations})` };
     process.stdout.write(`${f.padEnd(6)} ${ok ? 'ok  ' : 'FAIL'} top-1 agreement ${(a.top1Agreement * 100).toFixed(2)}%  max|Δlogit| ${a.maxAbsDelta.toExponential(2)}  ` +
       `accuracy ${(a.accuracy * 100).toFixed(2)}% (TF.js ${(a.referenceAccuracy * 100).toFixed(2)}%) on ${a.images} ${datasetName} test images\n`);
   }
   if (o.json) writeJsonAtomic(o.json, { dir, dataset: datasetName, images, maxDelta, minAgreement, results });
   model.dispose();
   if (failed) throw new LowbitError(`verification failed: top-1 agreement below ${minAgreement * 100}% or max|Δlogit| above ${maxDelta}`, 1);
+}
+
+/** A file's size, or the total of a directory's files (the packed export). */
+function bytesOf(path: string): number {
+  return statSync(path).isDirectory() ? readdirSync(path).reduce((a, f) => a + statSync(join(path, f)).size, 0) : statSync(path).size;
 }
