@@ -174,13 +174,17 @@ test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/
   assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'srq', model: 'vgg-small', bits: [[2, 2]], epochs: 1 }] }), /\/runs\/0 \(srq\) quantizes the teacher, so model does not apply/);
 
   const float = join(dir, 'float.json');
-  writeFileSync(float, JSON.stringify({ name: 'f', dataset: 'mnist', runs: [{ method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, seeds: [0, 1] }] }));
+  writeFileSync(float, JSON.stringify({ name: 'f', dataset: 'mnist', runs: [{ method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, seeds: [0, 1] },
+    { method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, backend: 'cpu' }] }));
   const f = lowbit(['run', float, '--out', join(dir, 'f'), '--quiet']);
   assert.equal(f.status, 0, f.stderr);
   const fr = JSON.parse(readFileSync(join(dir, 'f', 'results.json'), 'utf8'));
-  assert.deepEqual(fr.runs.map((x: { id: string }) => x.id), ['float-lenet5-e1-max2-s0', 'float-lenet5-e1-max2-s1']);
-  assert.match(fr.runs[0].command, /^lowbit train --model lenet5 --dataset mnist --epochs 1 --max-steps 2 --seed 0 --out /);
-  assert.match(readFileSync(join(dir, 'f', 'table.md'), 'utf8'), /\| float \| 32\/32 \| 0.001 \| 2 \|/);
+  assert.deepEqual(fr.runs.map((x: { id: string }) => x.id), ['float-lenet5-e1-max2-s0', 'float-lenet5-e1-max2-cpu-s0', 'float-lenet5-e1-max2-s1']);
+  assert.match(fr.runs[0].command, /^lowbit train --model lenet5 --dataset mnist --epochs 1 --max-steps 2 --seed 0 --out \S+$/);
+  assert.match(fr.runs[1].command, / --backend cpu$/, 'a run\'s own backend is in its command');
+  assert.equal(fr.runs[1].backend, 'cpu');
+  assert.notEqual(fr.runs[0].backend, 'cpu');
+  assert.match(readFileSync(join(dir, 'f', 'table.md'), 'utf8'), /\| float \| 32\/32 \| (native|wasm) \| 0.001 \| 2 \|[^\n]*\n\| float \| 32\/32 \| cpu \| 0.001 \| 1 \|/);
 
   const dq = join(dir, 'dq.json');
   writeFileSync(dq, JSON.stringify({ name: 'd', dataset: 'mnist', compare: 'VQ', runs: [

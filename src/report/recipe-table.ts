@@ -15,6 +15,8 @@ export interface RunRecord {
   wbits: number;
   abits: number;
   seed: number;
+  /** The TF.js backend the run trained on. */
+  backend?: string;
   valAccuracy?: number;
   testAccuracy?: number;
   wallSeconds?: number;
@@ -94,6 +96,8 @@ export interface TableRow {
   longestSectionSeconds?: number;
   /** The first kept run's export verification. */
   verify?: RunRecord['verify'];
+  /** The kept runs' backend(s). */
+  backend?: string;
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -142,6 +146,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       } : {}),
       ...(kept.every((r) => r.dq) ? { dq: dqStats(kept.map((r) => r.dq!)) } : {}),
       ...(kept[0].verify ? { verify: kept[0].verify } : {}),
+      ...(kept[0].backend ? { backend: [...new Set(kept.map((r) => r.backend))].join(', ') } : {}),
     };
   });
   if (compare != null) {
@@ -194,6 +199,7 @@ function classifierColumns(recipe: RecipeHead, rows: TableRow[]): Array<[string,
     ['method', (r) => r.label, true],
     ['W/A bits', bits, true],
     ['epochs', (r) => String(r.epochs ?? '–'), new Set(rows.map((r) => r.epochs)).size > 1],
+    ['backend', (r) => r.backend ?? '–', new Set(rows.map((r) => r.backend)).size > 1],
     ['lr (val-chosen)', lrCell, true],
     ['seeds', (r) => String(r.seeds.length), true],
     ['val acc %', (r) => pct(r.valMean), true],

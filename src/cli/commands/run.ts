@@ -33,6 +33,8 @@ interface RunSpec {
   method: string; label?: string; model?: string; wbits?: number[]; abits?: number[]; bits?: Array<[number, number]>; epochs: number;
   lr?: number | number[]; batch?: number; seeds?: number[]; dropbits?: number; temperature?: number; trainSubset?: number;
   bnRecal?: number; options?: Record<string, OptionValue>; maxSteps?: number;
+  /** This run's backend instead of the recipe's (e.g. to compare backends). */
+  backend?: string;
   /** The quantized lottery ticket: per-layer weight bits learned by the run labelled so (same seed). */
   layerBitsFrom?: string;
 }
@@ -89,7 +91,7 @@ export function validateRecipe(value: unknown, where: string): Recipe {
 }
 
 /** One job: a group (everything but seed and lr) at one seed and one lr. */
-interface Job { id: string; group: string; label: string; seed: number; lr: number | null; args: string[]; layerBitsFrom?: string }
+interface Job { id: string; group: string; label: string; seed: number; lr: number | null; args: string[]; layerBitsFrom?: string; backend?: string }
 
 const rowLabel = (r: RunSpec) => r.label ?? r.method;
 /** float: `lowbit train`; dq: `lowbit dq train`; every other method: `lowbit quantize` of the teacher. */
@@ -127,6 +129,7 @@ function groupArgs(recipe: Recipe, r: RunSpec, w: number, a: number): { key: str
   key.push(`e${r.epochs}`);
   add('batch', r.batch, 'b');
   add('max-steps', r.maxSteps, 'max');
+  if (r.backend != null) key.push(r.backend); // the flag itself goes with the common ones
   return { key: key.join('-'), args };
 }
 
@@ -140,7 +143,7 @@ function jobs(recipe: Recipe, out: string, teacherDir: string | null): Job[] {
       const { key, args } = groupArgs(recipe, r, w, a);
       for (const seed of r.seeds ?? [0]) for (const lr of lrs) {
         const id = `${key}${lr != null ? `-lr${lr}` : ''}-s${seed}`;
-        list.push({ id, group: key, label: rowLabel(r), seed, lr, layerBitsFrom: r.layerBitsFrom,
+        list.push({ id, group: key, label: rowLabel(r), seed, lr, layerBitsFrom: r.layerBitsFrom, backend: r.backend,
           args: [...args, ...teacher, '--seed', String(seed), ...(lr != null ? ['--lr', String(lr)] : []), '--out', join(out, id)] });
       }
     }
@@ -180,7 +183,8 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   const done = new Set(results.map((r) => r.id));
   const parallel = recipe.parallel ?? 1;
   const threads = Math.max(1, Math.floor(cpus().length / parallel));
-  const common = ['--backend', recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : []), ...(o.quiet ? ['--quiet'] : [])];
+  const commonFor = (backend?: string) => ['--backend', backend ?? recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : []), ...(o.quiet ? ['--quiet'] : [])];
+  const common = commonFor();
   const save = () => {
     const table = recipeTable(results, recipe.compare);
     writeJsonAtomic(resultsPath, { recipe, runs: results, table });
@@ -218,8 +222,8 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
         // The lottery ticket takes the learned run's bits and, unless given its own, that run's lr.
         const source = job.layerBitsFrom != null ? learnedBitsOf(job.layerBitsFrom, job.seed) : null;
         const layerBits = source ? ['--layer-bits', source.bits, ...(job.lr == null && source.lr != null ? ['--lr', String(source.lr)] : [])] : [];
-        await lowbit([...job.args, ...layerBits, ...(existsSync(join(dir, 'checkpoint.lbck')) ? ['--resume'] : [])], common, threads);
-        results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: `lowbit ${[...job.args, ...layerBits].join(' ')}`, ...readMeta(dir) });
+        await lowbit([...job.args, ...layerBits, ...(existsSync(join(dir, 'checkpoint.lbck')) ? ['--resume'] : [])], commonFor(job.backend), threads);
+        results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: `lowbit ${[...job.args, ...layerBits, ...(job.backend ? ['--backend', job.backend] : [])].join(' ')}`, ...readMeta(dir) });
         done.add(job.id);
         save();
       }
@@ -277,7 +281,7 @@ function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir'
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
   const verify = readVerify(dir);
   if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
-  return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
+  return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, backend: m.backend, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
     epochs: m.method === 'dcq' ? m.epochsPerSection : m.epochs,
