@@ -44,14 +44,14 @@ export function trainingCurves(rows: Array<{ run: string; epoch: number; valAccu
     title: 'Validation accuracy per epoch', width: 420, height: 240, data: { values: rows },
     mark: { type: 'line', point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
       y: { field: 'valAccuracy', type: 'quantitative', title: 'validation accuracy (%)', scale: { zero: false } },
       color: { field: 'run', type: 'nominal' },
     },
   } as vl.TopLevelSpec;
 }
 
-/** One histogram per model (float teacher first, then quantized), four to a row. */
+/** One histogram per model in the order given (float teacher first), four to a row, on one shared value axis. */
 export function weightHistograms(rows: Array<{ model: string; value: number }>, layer = 'conv2'): vl.TopLevelSpec {
   return {
     title: `${layer} kernel values: float teacher and quantized`, width: 180, height: 140, data: { values: rows },
@@ -59,9 +59,9 @@ export function weightHistograms(rows: Array<{ model: string; value: number }>, 
     encoding: {
       x: { field: 'value', type: 'quantitative', bin: { maxbins: 60 }, title: 'weight value' },
       y: { aggregate: 'count', type: 'quantitative', title: 'count', scale: { type: 'symlog' } },
-      facet: { field: 'model', type: 'nominal', title: null, columns: 4, sort: null },
+      facet: { field: 'model', type: 'nominal', title: null, columns: 4, sort: [...new Set(rows.map((r) => r.model))] },
     },
-    resolve: { scale: { x: 'independent', y: 'independent' } },
+    resolve: { scale: { y: 'independent' } },
   } as vl.TopLevelSpec;
 }
 
