@@ -59,6 +59,8 @@ export interface DqRecord {
   codeBitsPerImage: number;
   codebookFloats: number;
   params: number;
+  /** Bottom level's pre-quantization features (dq.md §4): mean |Pearson r| between channels, between positions, between 4-neighbours. */
+  correlation?: { channel: number; spatial: number; neighbour: number; groupNMI?: number };
 }
 
 type Stat = { mean: number; std: number };
@@ -179,6 +181,11 @@ function dqStats(runs: DqRecord[]): NonNullable<TableRow['dq']> {
     codebookFloats: first.codebookFloats, params: first.params, valBpd: mean(runs.map((r) => r.valBpd)),
     bpdDecoder: stat(runs.map((r) => r.bpdDecoder)), bpdFull: stat(runs.map((r) => r.bpdFull)), mse: stat(runs.map((r) => r.mse)),
     perplexity: first.perplexity.map((_, l) => mean(runs.map((r) => r.perplexity[l]))),
+    ...(runs.every((r) => r.correlation) ? { correlation: {
+      channel: mean(runs.map((r) => r.correlation!.channel)), spatial: mean(runs.map((r) => r.correlation!.spatial)),
+      neighbour: mean(runs.map((r) => r.correlation!.neighbour)),
+      ...(runs.every((r) => r.correlation!.groupNMI != null) ? { groupNMI: mean(runs.map((r) => r.correlation!.groupNMI!)) } : {}),
+    } } : {}),
   };
 }
 
@@ -233,6 +240,9 @@ function dqColumns(recipe: RecipeHead, rows: TableRow[]): Array<[string, (r: Tab
     [`Δ MSE vs ${recipe.compare}`, (r) => pm(r.vsReferenceMse, (v) => v.toFixed(4)), cmp],
     [`perplexity per group, ${rows[0]?.dq?.perplexity.length === 2 ? 'bottom / top' : 'per level'} (of K)`, (r) => d(r).perplexity.map((p) => p.toFixed(1)).join(' / '), true],
     ['params', (r) => d(r).params.toLocaleString('en-US'), true],
+    ['mean |r| channels / positions / 4-neighbours', (r) => (d(r).correlation ? [d(r).correlation!.channel, d(r).correlation!.spatial, d(r).correlation!.neighbour].map((x) => x.toFixed(2)).join(' / ') : '–'),
+      rows.some((r) => d(r).correlation)],
+    ['NMI between groups', (r) => (d(r).correlation?.groupNMI != null ? d(r).correlation!.groupNMI!.toFixed(2) : '–'), rows.some((r) => d(r).correlation?.groupNMI != null)],
     ['s/run', (r) => r.wallSecondsMean.toFixed(0), true],
   ];
 }

@@ -290,10 +290,14 @@ function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir'
     ...(Array.isArray(m.sections) ? { sections: m.sections.map((s: { name: string; loss: string; testLoss: number; seconds: number }) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
 }
 
+interface DqCorrelation { channelMeanAbs: number; spatialMeanAbs: number; spatialNeighbourMeanAbs: number; groupNormalizedMI?: number | null }
+
 /** The table's view of a `lowbit dq train` lowbit.json. */
-function dqRecord(m: { dq: { groups: number; embedChannels?: number }; val: DqEvaluation; test: DqEvaluation }): DqRecord {
+function dqRecord(m: { dq: { groups: number; embedChannels?: number }; val: DqEvaluation; test: DqEvaluation; correlation?: DqCorrelation }): DqRecord {
   const t = m.test;
+  const c = m.correlation;
   return {
+    ...(c ? { correlation: { channel: c.channelMeanAbs, spatial: c.spatialMeanAbs, neighbour: c.spatialNeighbourMeanAbs, ...(c.groupNormalizedMI != null ? { groupNMI: c.groupNormalizedMI } : {}) } } : {}),
     groups: m.dq.groups, codes: t.levels[0].codes, dimPerGroup: (m.dq.embedChannels ?? 32) / m.dq.groups, valBpd: m.val.bpdDecoder,
     bpdDecoder: t.bpdDecoder, bpdFull: t.bpdFull, mse: t.mse, perplexity: t.levels.map((l) => l.perplexity.reduce((a, b) => a + b, 0) / l.perplexity.length),
     codeBitsPerImage: t.codeBitsPerImage, codebookFloats: t.codebookFloats, params: t.params,
