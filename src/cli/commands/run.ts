@@ -1,8 +1,10 @@
 /**
  * `lowbit run RECIPE.json [--resume]`: an experiment as a JSON file, validated against
  * recipes/recipe.schema.json (ajv) with errors that point at the offending field. Each run is a
- * lowbit CLI job in its own process (`parallel` at a time); each finished run is appended to
- * OUT/results.json atomically, so a crash keeps the finished runs and --resume skips them.
+ * lowbit CLI job in its own process (`parallel` at a time): `quantize` of the teacher, `train`
+ * (method float) or `dq train` (method dq); each finished run is appended to OUT/results.json
+ * atomically, so a crash keeps the finished runs and --resume skips them. With `export`, each
+ * row's first kept run is then exported and verified (`lowbit export`, `lowbit verify --json`).
  * A list of learning rates is tuned on the validation split with the first seed; the other
  * seeds run at the winner. The results table (OUT/table.md, and `table` in results.json) is
  * what the README shows; OUT/report.html plots it. Node-only.
@@ -280,7 +282,7 @@ function readVerify(dir: string): RunRecord['verify'] {
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
   const verify = readVerify(dir);
-  if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
+  if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
   return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, backend: m.backend, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
