@@ -246,7 +246,7 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   assert.deepEqual(Object.keys(verify.results), ['qdq', 'packed']);
   assert.equal(verify.images, 40);
   assert.equal(results.table[1].verify.formats.packed.bytes, verify.results.packed.bytes);
-  assert.match(md, /\| method \| W\/A bits \| qdq \| packed \| max \|Δlogit\| \| accuracy \(exported\) \|/);
+  assert.match(md, /\| method \| W\/A bits \| qdq \| packed \| max \\\|Δlogit\\\| \| accuracy \(exported\) \|/, 'a | inside a cell is escaped');
   assert.match(md, /\| dorefa \| 1\/32 \| 100.00 % · [\d,]+ B \| 100.00 % · [\d,]+ B \|/);
   assert.match(html, /on 40 test images: top-1 agreement/);
   const again = lowbit(['run', recipe, '--out', out]);

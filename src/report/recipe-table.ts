@@ -275,7 +275,11 @@ export function exportCells(rows: TableRow[]): (TableCells & { caption: string }
   };
 }
 
-const markdown = (t: TableCells) => [`| ${t.head.join(' | ')} |`, `|${t.head.map(() => '---|').join('')}`, ...t.rows.map((c) => `| ${c.join(' | ')} |`)];
+/** Markdown rows; a '|' inside a cell (as in |Δlogit|) is escaped so it does not split the cell. */
+const markdown = (t: TableCells) => {
+  const row = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+  return [row(t.head), `|${t.head.map(() => '---|').join('')}`, ...t.rows.map(row)];
+};
 
 /** The table as Markdown (what the README shows), with the recipe named above it, and the export table if any. */
 export function tableMarkdown(recipe: RecipeHead, rows: TableRow[]): string {
