@@ -87,6 +87,8 @@ export interface PreparedRun {
   backend: string;
   out: string;
   checkpoints: FileCheckpointStore;
+  /** --train-subset as parsed (data.train is already that subset). */
+  trainSubset?: number | null;
 }
 
 /**
@@ -110,7 +112,7 @@ export async function prepareRun(flags: TrainingFlags, dataset: string, defaultO
   const loaded = loadDataset(dataset, { dataDir: flags.dataDir });
   const data = subsetSize == null ? loaded : balancedSubset(loaded, subsetSize);
   const backend = await useBackend(backendChoice, flags.quiet);
-  return { config, data, backend, out, checkpoints };
+  return { config, data, backend, out, checkpoints, trainSubset: subsetSize };
 }
 
 /** Runs `work` inside the output directory; a failure before any checkpoint leaves nothing behind. */

@@ -136,7 +136,7 @@ export async function quantizeCommand(o: QuantizeCommandOptions): Promise<void> 
   const started = performance.now();
   await inOutputDir(run.out, async () => {
     const result = await runDcq({
-      teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, trainSubset: o.trainSubset != null ? Number(o.trainSubset) : null, cuts, quantize: qconfig,
+      teacherDir: o.teacher, modelName: meta.model ?? null, dataset, dataDir: o.dataDir, trainSubset: run.trainSubset ?? null, cuts, quantize: qconfig,
       train: run.config, lastLoss, workers, backend: run.backend as never, outDir: run.out,
       cacheBudgetBytes: budgetMb * 2 ** 20, bnRecalImages: bnRecal, finetuneEpochs, quiet: o.quiet, sectionLr,
     }, run.data);
@@ -183,7 +183,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
         await saveRun(result.model, { ...run, data, config: { ...run.config, epochs: result.totalEpochs } }, label, {
           kind: 'quantized', method: 'bitat', variant, wbits: 1, abits: 1, model, teacher: o.teacher, quantizeConfig: bitatQuantizeConfig,
           epochsPerLayer, finalEpochs, distill: o.distill === true, freezeUpper: o.freezeUpper === true, fixedTransform: o.fixedTransform === true, rprelu: o.rprelu === true,
-          trainSubset: o.trainSubset != null ? Number(o.trainSubset) : null, stages: result.stages,
+          trainSubset: run.trainSubset ?? null, stages: result.stages,
           reconstruction: 'BiTAT: the transform (bitat.md §1.3) and the schedule (§1.5) are a reconstruction; the paper text was unavailable',
         }, result.history, started);
       } finally {

@@ -185,7 +185,8 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
   const done = new Set(results.map((r) => r.id));
   const parallel = recipe.parallel ?? 1;
   const threads = Math.max(1, Math.floor(cpus().length / parallel));
-  const commonFor = (backend?: string) => ['--backend', backend ?? recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : []), ...(o.quiet ? ['--quiet'] : [])];
+  // Flags every job gets: its backend, the data dir, and --quiet (which lowbit verify does not take).
+  const commonFor = (backend?: string, quiet = o.quiet) => ['--backend', backend ?? recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : []), ...(quiet ? ['--quiet'] : [])];
   const common = commonFor();
   const save = () => {
     const table = recipeTable(results, recipe.compare);
@@ -256,9 +257,10 @@ export async function runCommand(file: string, o: { out?: string; resume?: boole
       if (existsSync(json)) continue;
       await lowbit(['export', run.dir, '--format', formats.join(',')], [], threads);
       // verify exits 1 when a format misses the bar; its JSON records that, and the table shows it.
-      await lowbit(['verify', run.dir, '--format', formats.join(','), '--images', String(images), '--json', json,
-        '--backend', recipe.backend ?? 'auto', ...(recipe.dataDir ? ['--data-dir', recipe.dataDir] : [])], [], cpus().length, [0, 1]);
-      Object.assign(run, { verify: readVerify(run.dir) });
+      await lowbit(['verify', run.dir, '--format', formats.join(','), '--images', String(images), '--json', json], commonFor(undefined, false), cpus().length, [0, 1]);
+      const verify = readVerify(run.dir);
+      if (verify == null) throw new LowbitError(`lowbit verify ${run.dir} exited without writing ${json}; rerun with --resume to try again`, 1);
+      Object.assign(run, { verify });
       save();
     }
   }
