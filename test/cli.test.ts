@@ -171,6 +171,8 @@ test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/
   assert.match(invalid({ runs: [{ method: 'dq', wbits: [2], dropbits: 0.1, epochs: 1 }] }), /\/runs\/0 \(dq\) trains from scratch, so wbits, dropbits does not apply/);
   assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'dq', epochs: 1 }] }), /\/teacher: a DQ auto-encoder has no teacher/);
   assert.match(invalid({ runs: [{ method: 'dq', epochs: 1 }, { method: 'float', model: 'lenet5', epochs: 1 }] }), /\/runs mixes dq \(bits\/dim\) with classifiers/);
+  assert.match(invalid({ export: { formats: ['qdq'] }, runs: [{ method: 'dq', epochs: 1 }] }), /\/export applies to classifiers; export a DQ auto-encoder with 'lowbit dq export DIR'/);
+  assert.match(invalid({ export: { formats: ['tflite'] }, runs: [{ method: 'float', model: 'lenet5', epochs: 1 }] }), /\/export\/formats\/0 must be equal to one of the allowed values \(onnx, qdq, qdq4, qonnx, packed\)/);
   assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'srq', model: 'vgg-small', bits: [[2, 2]], epochs: 1 }] }), /\/runs\/0 \(srq\) quantizes the teacher, so model does not apply/);
 
   const float = join(dir, 'float.json');
