@@ -42,3 +42,17 @@ export { packModel, unpackModel, packBits, unpackBits, PACKED_FORMAT } from './e
 export type { PackedManifest, PackedWeight } from './export/packed.js';
 export { profileTrainStep } from './report/step-profile.js';
 export type { StepProfile } from './report/step-profile.js';
+// Methods as library objects and the one run engine.
+export { runMethod, registerMethod, getMethod, methodNames, resolveTrain, trainClassifier, DEFAULT_TRAIN } from './run/method.js';
+export type { Method, MethodOutput, RunContext, ResolvedContext, RunResult, ClassifierTraining } from './run/method.js';
+export type { OptionSpec, OptionType, RawOptions } from './run/options.js';
+export { MemoryStore, MemoryCheckpointStore } from './run/store.js';
+export type { RunStore } from './run/store.js';
+export { parseRunRecord, classifierRecord, RUN_RECORD_VERSION } from './run/record.js';
+export type { RunRecord, ClassifierRecord, DqRunRecord, Provenance } from './run/record.js';
+export { floatMethod, dorefaMethod, steMethod, rqMethod, rqStMethod, srqMethod, bitatMethod, dqMethod } from './methods/index.js';
+export type { FloatOptions } from './methods/float/index.js';
+export type { DorefaMethodOptions } from './methods/dorefa/index.js';
+export type { RelaxedOptions } from './methods/srq/method.js';
+export type { BitatMethodOptions } from './methods/bitat/method.js';
+export type { DqMethodOptions } from './methods/dq/method.js';

@@ -12,3 +12,8 @@ export type { OnnxTarget, OnnxExport } from './export/onnx-export.js';
 export { writeOnnx, writePacked, readPacked, onnxFileName } from './export/files.js';
 export { onnxRunner, tfRunner, compareRunners } from './export/verify.js';
 export type { Agreement, Runner, OrtOptimizations } from './export/verify.js';
+export { dirStore } from './io/dir-store.js';
+export { runInDir, readRunRecord } from './io/run-dir.js';
+export type { DirRun } from './io/run-dir.js';
+export { dcqMethod, dqFigureMethod } from './methods/node.js';
+export type { DcqMethodOptions } from './methods/dcq/method.js';

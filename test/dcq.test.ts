@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, buildModel, subset, DatasetSplits, dorefaConfig, quantizeModel, train } from '../src/index.js';
 import { balancedSubset } from '../src/data/dataset.js';
-import { loadMnist, saveModelDir } from '../src/node.js';
+import { dirStore, loadMnist, loadModelDir, saveModelDir } from '../src/node.js';
+import { sectionData } from '../src/methods/dcq/section-job.js';
 import { splitModel, sectionCutPoints, checkCuts } from '../src/methods/dcq/sections.js';
 import { buildFeatureCache, rowsOf } from '../src/methods/dcq/cache.js';
 import { runDcq, DcqOptions } from '../src/methods/dcq/run.js';
@@ -86,18 +87,22 @@ async function teacherDir(): Promise<string> {
   return dir;
 }
 
-const options = (teacher: string, outDir: string, workers: number): DcqOptions => ({
-  teacherDir: teacher, modelName: 'lenet5', dataset: 'mnist', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }),
-  train: { epochs: 1, batchSize: 32, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: 2 },
-  lastLoss: 'ce', workers, backend: 'wasm', outDir, cacheBudgetBytes: 1e9, quiet: true,
-});
+const teachers = new Map<string, tf.LayersModel>();
+const options = async (teacher: string, outDir: string, workers: number): Promise<DcqOptions> => {
+  if (!teachers.has(teacher)) teachers.set(teacher, await loadModelDir(teacher));
+  return {
+    teacher: teachers.get(teacher)!, modelName: 'lenet5', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }),
+    train: { epochs: 1, batchSize: 32, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: 2 },
+    lastLoss: 'ce', workers, backend: 'wasm', store: dirStore(outDir), cacheBudgetBytes: 1e9,
+  };
+};
 
 test('DCQ end to end in worker threads: stitched W1 model, per-section reports, resume skips finished sections', async () => {
   const teacher = await teacherDir();
   const out = tmp();
-  await assert.rejects(runDcq({ ...options(teacher, out, 2), sectionLr: [1e-3] }, full),
+  await assert.rejects(runDcq({ ...await options(teacher, out, 2), sectionLr: [1e-3] }, full),
     /--section-lr gives 1 learning rates but the cuts pool2 make 2 sections: give one per section/);
-  const r = await runDcq({ ...options(teacher, out, 2), sectionLr: [2e-3, 5e-4] }, full);
+  const r = await runDcq({ ...await options(teacher, out, 2), sectionLr: [2e-3, 5e-4] }, full);
   assert.deepEqual(r.cuts, ['pool2']);
   assert.deepEqual(r.sections.map((s) => s.learningRate), [2e-3, 5e-4], 'each section trains at its own lr');
   assert.deepEqual(r.sections.map((s) => [s.name, s.from, s.to, s.loss]), [['s1', null, 'pool2', 'mse'], ['s2', 'pool2', null, 'ce']]);
@@ -106,20 +111,21 @@ test('DCQ end to end in worker threads: stitched W1 model, per-section reports, 
   assert.equal(new Set(conv2.quantizedKernel().dataSync()).size, 2, 'stitched conv2 is binary');
   const ckpt = join(out, 'sections', 's1', 'checkpoint.lbck');
   const mtime = statSync(ckpt).mtimeMs;
-  const again = await runDcq(options(teacher, out, 2), full);
+  const again = await runDcq(await options(teacher, out, 2), full);
   assert.equal(statSync(ckpt).mtimeMs, mtime, 'a finished section is not retrained');
   assert.deepEqual(Array.from(again.model.getLayer('fc1').getWeights()[0].dataSync()), Array.from(r.model.getLayer('fc1').getWeights()[0].dataSync()));
   r.model.dispose();
   again.model.dispose();
 });
 
-test('DCQ on a training subset: sections train on the subset the cache was built from (a mismatch is an error, not silent misalignment); stitched W2 layers take 4 values', async () => {
+test('DCQ on a training subset: sections train on the images the cache was built from (a mismatch is an error, not silent misalignment); stitched W2 layers take 4 values', async () => {
   const teacher = await teacherDir();
   const part = balancedSubset(full, 300);
-  // Before the fix, section jobs reloaded the whole dataset and paired its labels with the subset's features.
-  await assert.rejects(runDcq({ ...options(teacher, tmp(), 0) }, part),
-    /section 1: the teacher-feature cache holds \d+ train examples but the train split has \d{4,}: build the cache from the same data/);
-  const r = await runDcq({ ...options(teacher, tmp(), 0), trainSubset: 300, quantize: dorefaConfig({ wbits: 2, abits: 32 }) }, part);
+  const rows = [{ kind: 'memory' as const, buffer: new SharedArrayBuffer(4 * 16 * 16 * 10) }];
+  const cache = { shapes: [[4, 4, 16]], rows: { train: rows, val: rows, test: rows }, bytes: 0, seconds: 0 };
+  assert.throws(() => sectionData({ index: 1, cuts: ['pool2'], lastLoss: 'ce', cache }, part),
+    /section 2: the teacher-feature cache holds 10 train examples but the train split has \d{3}: build the cache from the same data/);
+  const r = await runDcq({ ...await options(teacher, tmp(), 0), quantize: dorefaConfig({ wbits: 2, abits: 32 }) }, part);
   assert.equal(r.sections.length, 2);
   for (const name of ['conv2', 'fc1']) {
     const layer = r.model.getLayer(name) as unknown as { quantizedKernel(): tf.Tensor };
@@ -134,7 +140,7 @@ test('a failing section is reported by name; the others finish and are kept for 
   const s2 = join(out, 'sections', 's2');
   (await import('node:fs')).mkdirSync(s2, { recursive: true });
   writeFileSync(join(s2, 'checkpoint.lbck'), 'garbage');
-  await assert.rejects(runDcq(options(teacher, out, 2), full),
+  await assert.rejects(runDcq(await options(teacher, out, 2), full),
     /section s2 \(pool2 → output\) failed: .*checkpoint.lbck: not a usable lowbit checkpoint.*rerun the same command to resume/);
   assert.ok(existsSync(join(out, 'sections', 's1', 'done.json')), 'section s1 finished and was kept');
   assert.ok(JSON.parse(readFileSync(join(out, 'sections', 's1', 'done.json'), 'utf8')).valLoss >= 0);

@@ -4,6 +4,11 @@ import { tf, setBackend, backendAvailable, getBackendName, nativeKernelNames } f
 import { assertClose, convCases, convOutShape, depthwiseCases, modelGradients, randn, runOn, Shape4 } from './helpers.js';
 
 const skip = backendAvailable('native') ? false : 'the oneDNN addon is not built (LOWBIT_NATIVE=0 or no libdnnl-dev)';
+
+// CI installs oneDNN and sets LOWBIT_REQUIRE_NATIVE=1: there, a missing addon is a failure, not 22 skips.
+test('the addon is built where it is required (LOWBIT_REQUIRE_NATIVE=1)', { skip: process.env.LOWBIT_REQUIRE_NATIVE === '1' && process.env.LOWBIT_NATIVE !== '0' ? false : 'not required' }, () => {
+  assert.ok(backendAvailable('native'), `LOWBIT_REQUIRE_NATIVE=1 but the oneDNN addon did not load: rebuild it with 'npm rebuild' and read its error`);
+});
 const onBoth = (kernel: string, inputs: Parameters<typeof runOn>[2], attrs: object) => runOn(['cpu', 'native'], kernel, inputs, attrs);
 
 test('native backend: selecting it swaps kernels in, selecting wasm swaps them out', { skip }, async () => {

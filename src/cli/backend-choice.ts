@@ -9,9 +9,14 @@ export function parseBackend(value: string): BackendName | 'auto' {
   return parseChoice(value, '--backend', BACKEND_CHOICES);
 }
 
+let hinted = false;
+
 export async function useBackend(choice: BackendName | 'auto', quiet = false): Promise<BackendName> {
   const name: BackendName = choice !== 'auto' ? choice : backendAvailable('native') ? 'native' : 'wasm';
-  if (choice === 'auto' && name === 'wasm' && !quiet) process.stderr.write(`${NATIVE_HINT}\n`);
+  if (choice === 'auto' && name === 'wasm' && !quiet && !hinted) {
+    hinted = true; // once per process: a recipe or the demo runs many jobs
+    process.stderr.write(`${NATIVE_HINT}\n`);
+  }
   await setBackend(name);
   return name;
 }

@@ -8,7 +8,10 @@ import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { verifyCommand } from './commands/verify.js';
-import { quantizeCommand } from './commands/quantize.js';
+import { quantizeCommand, quantizeMethods, quantizeOptionSpecs } from './commands/quantize.js';
+import { getMethod } from '../run/method.js';
+import { addMethodFlags } from './run-training.js';
+import '../methods/node.js';
 import { runCommand } from './commands/run.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
@@ -36,17 +39,17 @@ Examples:
   $ lowbit export runs/lenet5-fashion-w1 --format qdq,qonnx,packed
   $ lowbit verify runs/lenet5-fashion-w1`);
 
-/** The flags every training command shares. */
+/** The flags every training command shares; unset ones take the method's defaults. */
 function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; schedule: string }): Command {
   return cmd
-    .option('--epochs <n>', 'epochs', defaults.epochs)
-    .option('--batch <n>', 'batch size', '64')
-    .option('--lr <x>', 'base learning rate', defaults.lr)
-    .option('--optimizer <name>', 'adam or sgd', 'adam')
-    .option('--momentum <x>', 'SGD momentum', '0.9')
-    .option('--schedule <name>', 'LR schedule: constant, step (×0.1 at 2/3), cosine, linear', defaults.schedule)
-    .option('--weight-decay <x>', 'L2 penalty on kernels', '0')
-    .option('--seed <n>', 'seed for initialisation, shuffling and noise', '0')
+    .option('--epochs <n>', `epochs (default ${defaults.epochs})`)
+    .option('--batch <n>', 'batch size (default 64)')
+    .option('--lr <x>', `base learning rate (default ${defaults.lr})`)
+    .option('--optimizer <name>', 'adam or sgd (default adam)')
+    .option('--momentum <x>', 'SGD momentum (default 0.9)')
+    .option('--schedule <name>', `LR schedule: constant, step (×0.1 at 2/3), cosine, linear (default ${defaults.schedule})`)
+    .option('--weight-decay <x>', 'L2 penalty on kernels (default 0)')
+    .option('--seed <n>', 'seed for initialisation, shuffling and noise (default 0)')
     .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
     .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files (default $LOWBIT_DATA_DIR or /usr/share/datasets/fashion-mnist)')
     .option('--resume', 'continue from the checkpoint in --out')
@@ -59,41 +62,17 @@ trainingOptions(program.command('train')
   .description('train a reference model from scratch (checkpoint every epoch; --resume continues)')
   .requiredOption('--model <name>', `reference model: ${modelNames.join(', ')}`)
   .requiredOption('--dataset <name>', 'mnist (embedded ~10k digits) or fashion-mnist (IDX files)')
-  .option('--width <x>', 'width multiplier', '1')
-  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)'), { epochs: '3', lr: '1e-3', schedule: 'step' })
-  .action(trainCommand);
+  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)'), { epochs: '3', lr: '1e-3', schedule: 'step' });
+addMethodFlags(program.commands.at(-1)!, getMethod('float').options).action(trainCommand);
 
 trainingOptions(program.command('quantize')
   .description('quantize a trained float model and fine-tune it (quantization-aware training)')
-  .requiredOption('--method <name>', 'dorefa (fine-tune the whole model), dcq (sectional distillation), ste (round-and-clip, LSQ step), rq, rq-st or srq (relaxed quantization), bitat (1-bit, progressive)')
+  .requiredOption('--method <name>', `${quantizeMethods().map((m) => `${m} (${getMethod(m).description})`).join('; ')}`)
   .requiredOption('--teacher <dir>', 'the float model directory (from lowbit train)')
-  .option('--wbits <n>', 'weight bits: 1, 2, 4, 8 (32 = float)', '1')
-  .option('--abits <n>', 'activation bits: 2, 4, 8 (32 = float)', '32')
   .option('--dataset <name>', "dataset (default: the teacher's)")
-  .option('--sections <cuts>', 'dcq: auto (dcq.md\'s cuts: after pooling / at stage ends) or layer names a,b', 'auto')
-  .option('--epochs-per-section <n>', 'dcq: epochs for each section (default --epochs)')
-  .option('--workers <n>', 'dcq: worker threads training sections in parallel (default: one per core; 0 = main thread)')
-  .option('--last-loss <name>', "dcq: the last section's loss: ce (labels) or kd (½ CE + ½ KD on the teacher's logits, T = 4)", 'ce')
-  .option('--bn-recal <n>', 'dorefa, ste, rq, rq-st, srq, dcq: re-estimate BatchNorm statistics on N training images after training (dcq: after stitching)', '0')
-  .option('--section-lr <list>', 'dcq: one learning rate per section, e.g. 1e-3,5e-4 (default --lr for all)')
-  .option('--finetune-epochs <n>', 'dcq: end-to-end fine-tune epochs after stitching', '0')
-  .option('--dropbits <p>', 'srq: DropBits drop rate per bit on weights (reconstruction)')
-  .option('--dropbits-mask <m>', 'srq --dropbits: gates drawn per element (default) or per layer and step (srq.md §3.2 leaves it open)')
-  .option('--temperature <x>', 'rq, rq-st: concrete temperature λ')
-  .option('--learn-bits', 'srq: learn each layer\'s weight bits (2 to --wbits) with hard-concrete bit gates (reconstruction); add --bn-recal 4096: fixing the bits changes BatchNorm\'s statistics')
-  .option('--target-bits <B>', 'srq --learn-bits: the size-weighted average weight bits to aim for')
-  .option('--bits-lambda <x>', 'srq --learn-bits: weight λ of the penalty λ·(average bits − target)²', '1')
-  .option('--layer-bits <list>', 'ste, rq, rq-st, srq: per-layer weight bits, e.g. conv1=2,conv2=3 (others use --wbits)')
-  .option('--cache-budget-mb <n>', 'dcq: teacher features stay in memory up to this size, else spill to files', '1024')
-  .option('--variant <name>', 'bitat: bitat (PCA transform), progressive (schedule only, V = I, s = 1) or plain (1/1 QAT, all layers at once)', 'bitat')
-  .option('--epochs-per-layer <n>', 'bitat: epochs per binarized layer (stage)', '1')
-  .option('--final-epochs <n>', 'bitat: epochs after the last stage (binary kernels fixed)', '2')
-  .option('--distill', "bitat: loss = KL to the teacher's softmax (ReActNet) instead of CE on labels")
-  .option('--freeze-upper', 'bitat: freeze the float layers above the current stage (ablation)')
-  .option('--fixed-transform', 'bitat: keep V and s at their PCA values (ablation)')
-  .option('--rprelu', 'bitat: replace PReLU by ReActNet\'s RPReLU (learned shifts before and after)')
-  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' })
-  .action(quantizeCommand);
+  .option('--epochs-per-section <n>', 'dcq: epochs for each section (the same as --epochs)')
+  .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' });
+addMethodFlags(program.commands.at(-1)!, quantizeOptionSpecs()).action(quantizeCommand);
 
 program.command('demo')
   .description('train a float lenet5 on the embedded MNIST subset, quantize it with DoReFa W1, DCQ W1 and SRQ W2/A2, print a table and write lowbit-demo/report.html')
@@ -147,16 +126,8 @@ const dq = program.command('dq').description('Depthwise Quantization: a hierarch
 trainingOptions(dq.command('train')
   .description('train a DQ auto-encoder (28×28 images padded to 32×32; 8×8 and 4×4 code grids)')
   .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
-  .option('--groups <M>', 'channel groups per level, one codebook each (1 = plain VQ)', '4')
-  .option('--codes <K>', 'codes per codebook', '32')
-  .option('--levels <n>', '1 (8×8 codes) or 2 (8×8 and 4×4)', '2')
-  .option('--embed <n>', 'quantized channels per position M·D (D = embed / groups)', '32')
-  .option('--width <n>', 'encoder/decoder width C', '32')
-  .option('--mixtures <n>', 'logistic mixture components of the output head', '5')
-  .option('--learning <name>', 'codebooks by ema (EMA k-means, the authors\' code) or loss (codebook loss)', 'ema')
-  .option('--init <name>', 'codebook init: normal (N(0,1)), batch (first-batch samples) or kmeans', 'normal')
-  .option('--out <dir>', 'output directory (default runs/dq-DATASET-mM-kK-sSEED)'), { epochs: '3', lr: '2e-3', schedule: 'constant' })
-  .action(dqTrainCommand);
+  .option('--out <dir>', 'output directory (default runs/dq-mM-kK-DATASET-sSEED)'), { epochs: '3', lr: '2e-3', schedule: 'constant' });
+addMethodFlags(dq.commands.at(-1)!, getMethod('dq').options).action(dqTrainCommand);
 /** A `lowbit dq` subcommand on a run directory, with --backend (and --data-dir when it reads a dataset). */
 function dqCommand(name: string, description: string, readsData: boolean): Command {
   const cmd = dq.command(name).description(description)

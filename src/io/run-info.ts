@@ -1,5 +1,7 @@
-/** Facts about this lowbit build for metadata files: package version and git commit. Node-only. */
+/** Facts about this lowbit build for metadata files: package version, git commit and dirty state. Node-only. */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpus } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,4 +23,26 @@ export function gitCommit(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/** Whether the checkout has uncommitted changes to tracked files, and a hash of them (null outside a git checkout). */
+export function workingTreeState(): { dirty: boolean | null; diffHash: string | null } {
+  try {
+    const diff = execFileSync('git', ['diff', 'HEAD'], { cwd: packageRoot, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 256 * 2 ** 20 });
+    if (diff.length === 0) return { dirty: false, diffHash: null };
+    return { dirty: true, diffHash: createHash('sha256').update(diff).digest('hex').slice(0, 16) };
+  } catch {
+    return { dirty: null, diffHash: null };
+  }
+}
+
+/** Provenance for a run record: version, commit, dirty state. */
+export function buildProvenance(): { lowbit: string; commit: string; dirty: boolean | null; diffHash: string | null } {
+  return { lowbit: lowbitVersion(), commit: gitCommit(), ...workingTreeState() };
+}
+
+/** The native backend's OpenMP thread count (OMP_NUM_THREADS, else one per core). */
+export function nativeThreads(): number {
+  const n = Number(process.env.OMP_NUM_THREADS);
+  return Number.isInteger(n) && n > 0 ? n : cpus().length;
 }

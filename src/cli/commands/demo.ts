@@ -4,92 +4,74 @@
  * auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
  * finished step. Node-only.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
-import { imageBatch } from '../../data/dataset.js';
 import { loadMnist } from '../../data/load.js';
-import { FileCheckpointStore } from '../../io/checkpoint-file.js';
-import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
+import { LowbitError } from '../../errors.js';
+import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
 import { checkWritableDir } from '../../io/out-dir.js';
-import { progressHooks } from '../../io/progress.js';
+import { readRunRecord, runInDir } from '../../io/run-dir.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { isQuantLayer } from '../../layers/quant-layers.js';
-import { dorefaConfig, dorefaModel } from '../../methods/dorefa/index.js';
-import { runDcq } from '../../methods/dcq/run.js';
-import { relaxedModel } from '../../methods/srq/index.js';
-import type { DqEvaluation } from '../../methods/dq/run.js';
-import { buildModel } from '../../models/index.js';
+import { classifierRecord } from '../../run/record.js';
+import type { RawOptions } from '../../run/options.js';
 import { reportHtml, ReportRow } from '../../report/html.js';
 import { accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from '../../report/plots.js';
 import { pngAsSvg } from '../../report/dq-figures.js';
-import { train, TrainConfig } from '../../train/loop.js';
+import type { TrainConfig } from '../../train/loop.js';
 import type { EpochRecord } from '../../train/checkpoint.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseInteger } from '../options.js';
-import { PreparedRun, saveRun } from '../run-training.js';
-import { trainDqRun } from './dq.js';
 
 interface StepResult { run: string; method: string; bits: string; accuracy: number; bytes: number; compression: number; seconds: number; history: EpochRecord[] }
 
-/** A finished run's row, read back from its lowbit.json (written by saveRun). */
-function readStep(dir: string, run: string): StepResult {
-  const m = JSON.parse(readFileSync(join(dir, LOWBIT_JSON), 'utf8'));
-  return { run, method: m.demoMethod, bits: m.demoBits, accuracy: m.test.accuracy, bytes: m.size.bytes, compression: m.size.compression, seconds: m.wallSeconds, history: m.history };
+/** A finished run's row, read back from its run record. */
+function readStep(dir: string, run: string, method: string, bits: string): StepResult {
+  const m = classifierRecord(readRunRecord(dir), dir);
+  return { run, method, bits, accuracy: m.test.accuracy, bytes: m.size.bytes, compression: m.size.compression, seconds: m.wallSeconds, history: m.history };
 }
 
 export async function demoCommand(o: { out: string; backend: string; epochs: string; quiet?: boolean; maxSteps?: string }): Promise<void> {
   const epochs = parseInteger(o.epochs, '--epochs', 1);
   const maxSteps = o.maxSteps != null ? parseInteger(o.maxSteps, '--max-steps', 1) : undefined;
+  const backendChoice = parseBackend(o.backend);
   checkWritableDir(o.out);
-  const backend = await useBackend(parseBackend(o.backend), o.quiet);
+  const backend = await useBackend(backendChoice, o.quiet);
   const data = loadMnist();
   mkdirSync(o.out, { recursive: true });
-  const base: TrainConfig = { epochs, batchSize: 64, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'step' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: maxSteps };
+  const base: Partial<TrainConfig> = { epochs, batchSize: 64, learningRate: 1e-3, schedule: { name: 'step' }, seed: 0, maxStepsPerEpoch: maxSteps };
   const results: StepResult[] = [];
 
-  /** Runs (or, when it finished before, reuses) one step into OUT/run, saved by the CLI's one saveRun. */
-  const step = async (run: string, method: string, bits: string, config: TrainConfig,
-    produce: (prepared: PreparedRun) => Promise<{ model: tf.LayersModel; history: EpochRecord[] }>) => {
+  /** Runs (or, when it finished before, reuses) one method into OUT/run through the library's runInDir. */
+  const step = async (run: string, method: string, options: RawOptions, train: Partial<TrainConfig>, teacherDir?: string) => {
     const dir = join(o.out, run);
     if (!existsSync(join(dir, LOWBIT_JSON))) {
-      const started = performance.now();
-      const prepared: PreparedRun = { config, data, backend, out: dir, checkpoints: new FileCheckpointStore(dir) };
-      const { model, history } = await produce(prepared);
-      await saveRun(model, prepared, `demo ${run}`, { kind: method === 'float' ? 'float' : 'quantized', model: 'lenet5', demoMethod: method, demoBits: bits }, history, started, false);
-      model.dispose();
+      const resume = existsSync(dir) && readdirSync(dir).length > 0;
+      const r = await runInDir({ method, options, dataset: 'mnist', teacherDir, train, out: dir, resume, backend: backendChoice, quiet: o.quiet, announce: false, label: `demo ${run}` });
+      r.model.dispose();
     }
-    results.push(readStep(dir, run));
-  };
-  /** A step trained end to end with the shared loop. */
-  const trained = (make: () => Promise<tf.LayersModel>) => async (p: PreparedRun) => {
-    const model = await make();
-    const r = await train(model, data, p.config, { checkpoints: p.checkpoints, ...progressHooks({ label: `demo ${p.out}`, totalEpochs: p.config.epochs, quiet: o.quiet }) });
-    return { model, history: r.history };
+    return dir;
   };
 
   const teacherDir = join(o.out, 'float');
-  await step('float', 'float', '32/32', base, trained(async () => buildModel('lenet5', { seed: 0 })));
+  await step('float', 'float', { model: 'lenet5' }, base);
+  results.push(readStep(teacherDir, 'float', 'float', '32/32'));
   const quantEpochs = Math.max(1, epochs - 1);
-  const fine: TrainConfig = { ...base, epochs: quantEpochs, learningRate: 5e-4 };
-  await step('dorefa-w1', 'DoReFa', '1/32', fine, trained(async () => dorefaModel(await loadModelDir(teacherDir), { wbits: 1, abits: 32 })));
-  await step('dcq-w1', 'DCQ', '1/32', fine, async (p) => {
-    const r = await runDcq({ teacherDir, modelName: 'lenet5', dataset: 'mnist', cuts: 'auto', quantize: dorefaConfig({ wbits: 1, abits: 32 }), train: p.config,
-      lastLoss: 'ce', backend, outDir: p.out, cacheBudgetBytes: 2 ** 30, quiet: o.quiet }, data);
-    return { model: r.model, history: [] };
-  });
-  const calibration = imageBatch(data.train, data.shape, 256);
-  await step('srq-w2a2', 'SRQ', '2/2', fine, trained(async () => relaxedModel(await loadModelDir(teacherDir), { method: 'srq', wbits: 2, abits: 2 }, calibration)));
-  calibration.dispose();
-  // DQ is an auto-encoder: reported in bits/dim, not in the classifier table.
-  const dqDir = join(o.out, 'dq-m4');
-  const dqOptions = { groups: 4, codes: 32, levels: 2 as const, seed: 0 };
-  if (!existsSync(join(dqDir, LOWBIT_JSON))) {
-    await trainDqRun(data, dqOptions, { config: { ...base, epochs: 1, learningRate: 2e-3, schedule: { name: 'constant' } }, data, backend, out: dqDir, checkpoints: new FileCheckpointStore(dqDir) },
-      'demo dq-m4', o.quiet, false);
+  const fine: Partial<TrainConfig> = { ...base, epochs: quantEpochs, learningRate: 5e-4 };
+  for (const [run, label, bits, method, options] of [
+    ['dorefa-w1', 'DoReFa', '1/32', 'dorefa', { wbits: 1, abits: 32 }],
+    ['dcq-w1', 'DCQ', '1/32', 'dcq', { wbits: 1, abits: 32 }],
+    ['srq-w2a2', 'SRQ', '2/2', 'srq', { wbits: 2, abits: 2 }],
+  ] as const) {
+    results.push(readStep(await step(run, method, options, fine, teacherDir), run, label, bits));
   }
-  const dqTest = readLowbitJson<{ test: DqEvaluation }>(dqDir).test;
+  // DQ is an auto-encoder: reported in bits/dim, not in the classifier table.
+  const dqDir = await step('dq-m4', 'dq', { groups: 4, codes: 32, levels: 2 }, { ...base, epochs: 1, learningRate: 2e-3, schedule: { name: 'constant' } });
+  const dqRecord = readRunRecord(dqDir);
+  if (dqRecord.kind !== 'dq') throw new LowbitError(`${dqDir} is not a DQ run: remove it and rerun the demo`);
+  const dqTest = dqRecord.test;
 
   // The table.
   const rows: ReportRow[] = results.map((r) => ({ run: r.run, method: r.method, bits: r.bits, accuracy: r.accuracy, kib: r.bytes / 1024, compression: r.compression, seconds: r.seconds }));

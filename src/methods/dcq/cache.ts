@@ -1,5 +1,5 @@
 /**
- * The teacher-feature cache of DCQ (dcq.md §2.2, pitfall 1): the float teacher's outputs at every
+ * The teacher-feature cache of DCQ (docs/methods/dcq.md §2.2, pitfall 1): the float teacher's outputs at every
  * cut and its logits, computed once in inference mode (BatchNorm on moving statistics) for the
  * train, validation and test splits. Kept in SharedArrayBuffers (shared with worker threads, no
  * copy) while the total fits the memory budget, else spilled to files read row by row. Node-only.
@@ -45,14 +45,15 @@ export function rowsOf(c: CachedRows): FloatRows {
 }
 
 export async function buildFeatureCache(teacher: tf.LayersModel, cuts: string[], data: DatasetSplits,
-  options: { budgetBytes: number; dir: string; batchSize?: number }): Promise<FeatureCache> {
+  options: { budgetBytes: number; dir: string | null; batchSize?: number }): Promise<FeatureCache> {
   const started = performance.now();
   const fm = featureModel(teacher, cuts);
   const shapes = (fm.outputs as tf.SymbolicTensor[]).map((o) => o.shape.slice(1) as number[]);
   const sizes = shapes.map(imageSize);
   const bytes = SPLITS.reduce((n, s) => n + data[s].count * sizes.reduce((a, b) => a + b, 0) * 4, 0);
-  const inMemory = bytes <= options.budgetBytes;
-  if (!inMemory) mkdirSync(options.dir, { recursive: true });
+  // Without a directory (an in-memory run) there is nowhere to spill: the features stay in memory.
+  const inMemory = bytes <= options.budgetBytes || options.dir == null;
+  if (!inMemory) mkdirSync(options.dir!, { recursive: true });
   const rows = {} as Record<Split, CachedRows[]>;
   for (const split of SPLITS) {
     const set = data[split];
@@ -62,7 +63,7 @@ export async function buildFeatureCache(teacher: tf.LayersModel, cuts: string[],
         const buffer = new SharedArrayBuffer(n);
         return { cached: { kind: 'memory', buffer } as CachedRows, view: new Float32Array(buffer), fd: -1 };
       }
-      const path = join(options.dir, `cut${k}-${split}.f32`);
+      const path = join(options.dir!, `cut${k}-${split}.f32`);
       return { cached: { kind: 'file', path, bytes: n } as CachedRows, view: null, fd: openSync(path, 'w') };
     });
     let offset = 0;

@@ -7,8 +7,8 @@ import { runSectionJob, SectionJob } from './section-job.js';
 parentPort!.on('message', async (msg: { job: SectionJob; backend: string }) => {
   try {
     await setBackend(msg.backend);
-    const report = await runSectionJob(msg.job);
-    parentPort!.postMessage({ ok: true, report });
+    const { report, checkpoint } = await runSectionJob(msg.job);
+    parentPort!.postMessage({ ok: true, report, checkpoint });
   } catch (e) {
     parentPort!.postMessage({ ok: false, message: (e as Error).message, stack: (e as Error).stack });
   }

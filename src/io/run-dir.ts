@@ -1,0 +1,113 @@
+/**
+ * A method run into a run directory: the one Node path behind `lowbit train`, `lowbit quantize`,
+ * `lowbit dq train`, recipes and the demo. Checks --out / --resume before any work, loads the
+ * dataset and the teacher, runs the method through `runMethod` with the directory as its store
+ * (checkpoint every epoch, log.jsonl, model, lowbit.json), and prints one result line. A failure
+ * before the first checkpoint leaves no directory behind. Node-only.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BackendName } from '../backend/index.js';
+import { balancedSubset, DatasetSplits } from '../data/dataset.js';
+import { datasetNames, loadDataset } from '../data/load.js';
+import { LowbitError } from '../errors.js';
+import { useBackend } from '../cli/backend-choice.js';
+import { parseChoice } from '../cli/options.js';
+import { getMethod, LOWBIT_JSON, resolveOptions, resolveTrain, runMethod, RunResult } from '../run/method.js';
+import type { RawOptions } from '../run/options.js';
+import { parseRunRecord, RunRecord } from '../run/record.js';
+import type { TrainConfig } from '../train/loop.js';
+import { CHECKPOINT_FILE } from './checkpoint-file.js';
+import { dirStore } from './dir-store.js';
+import { loadModelDir } from './model-dir.js';
+import { checkWritableDir, createDir, removeIfCreated } from './out-dir.js';
+import { progressHooks } from './progress.js';
+import { buildProvenance, nativeThreads } from './run-info.js';
+
+export interface DirRun {
+  method: string;
+  /** The method's options: typed values, or strings as the CLI gives them. */
+  options: RawOptions;
+  /** Dataset name; default the teacher's (from its lowbit.json). */
+  dataset?: string;
+  dataDir?: string;
+  /** Train on a fixed class-balanced subset of this many training images. */
+  trainSubset?: number | null;
+  /** The float model's directory, for methods that quantize one. */
+  teacherDir?: string;
+  train: Partial<TrainConfig>;
+  /** Output directory; default runs/MODEL-DATASET-TAG-sSEED. */
+  out?: string;
+  resume?: boolean;
+  backend: BackendName | 'auto';
+  quiet?: boolean;
+  /** Print the one-line result (default true). */
+  announce?: boolean;
+  /** The label of progress lines (default e.g. 'lenet5/mnist dorefa-w1a32'). */
+  label?: string;
+}
+
+/** A run directory's record, parsed and checked. */
+export function readRunRecord(dir: string): RunRecord {
+  const path = join(dir, LOWBIT_JSON);
+  if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
+  return parseRunRecord(readFileSync(path, 'utf8'), path);
+}
+
+/** What the teacher's lowbit.json says of it (model name, dataset), if it has one. */
+function teacherInfo(dir: string): { model: string | null; dataset: string | null } {
+  if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
+  if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null, dataset: null };
+  const r = readRunRecord(dir);
+  return { model: r.kind === 'dq' ? null : r.model ?? null, dataset: r.dataset };
+}
+
+/** Runs a method into a directory; returns the model (the caller disposes it) and the record. */
+export async function runInDir(job: DirRun): Promise<RunResult> {
+  const method = getMethod(job.method);
+  const train = resolveTrain(method, job.train);
+  if (method.needsTeacher && job.teacherDir == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass --teacher DIR`);
+  const info = job.teacherDir != null ? teacherInfo(job.teacherDir) : { model: null, dataset: null };
+  const dataset = job.dataset ?? info.dataset;
+  if (dataset == null) throw new LowbitError(`--teacher ${job.teacherDir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
+  parseChoice(dataset, '--dataset', datasetNames);
+  // Options are checked once here, before any work (and again with the teacher by runMethod).
+  const options = resolveOptions(method, job.options, { train });
+  const tag = method.tag(options);
+  const modelName = info.model ?? (method.kind === 'float' ? tag : null);
+  const out = job.out ?? join('runs', method.kind === 'quantized' ? `${modelName ?? 'model'}-${dataset}-${tag}-s${train.seed}` : `${tag}-${dataset}-s${train.seed}`);
+  const label = job.label ?? (method.kind === 'quantized' ? `${modelName ?? 'model'}/${dataset} ${tag}` : method.kind === 'float' ? `${tag}/${dataset}` : `${tag} on ${dataset}`);
+  const store = dirStore(out);
+  const hasProgress = () => existsSync(join(out, CHECKPOINT_FILE)) || existsSync(join(out, 'sections'));
+  if (job.resume && !existsSync(out)) throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
+  if (job.resume && !hasProgress()) throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  if (!job.resume && existsSync(out) && readdirSync(out).length > 0) {
+    throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
+  }
+  checkWritableDir(out);
+  const loaded = loadDataset(dataset, { dataDir: job.dataDir });
+  const data: DatasetSplits = job.trainSubset == null ? loaded : balancedSubset(loaded, job.trainSubset);
+  await useBackend(job.backend, job.quiet);
+  const teacher = job.teacherDir != null ? await loadModelDir(job.teacherDir) : undefined;
+  const created = createDir(out);
+  try {
+    const result = await runMethod(method, job.options, {
+      data, teacher, teacherDir: job.teacherDir, modelName, train, store, trainSubset: job.trainSubset ?? null, dataDir: job.dataDir,
+      hooks: job.quiet ? undefined : progressHooks({ label, totalEpochs: train.epochs }),
+      log: job.quiet ? undefined : (line) => process.stderr.write(`${label}: ${line}\n`),
+      provenance: buildProvenance(), threads: nativeThreads(),
+    });
+    if (job.announce !== false) process.stdout.write(`${label}: ${resultLine(result.record)}; saved to ${out}\n`);
+    return result;
+  } catch (e) {
+    removeIfCreated(out, created, (names) => names.includes(CHECKPOINT_FILE) || names.includes('sections'));
+    throw e;
+  } finally {
+    teacher?.dispose();
+  }
+}
+
+export function resultLine(r: RunRecord): string {
+  if (r.kind === 'dq') return `test bits/dim ${r.test.bpdDecoder.toFixed(4)} (decoder), ${r.test.bpdFull.toFixed(4)} (with codes); MSE ${r.test.mse.toFixed(5)}`;
+  return `test accuracy ${(r.test.accuracy * 100).toFixed(2)}% (loss ${r.test.loss.toFixed(4)}, ${r.test.count} images)`;
+}

@@ -1,0 +1,21 @@
+/**
+ * The built-in methods, registered with the run engine (`runMethod`, `getMethod`). The Node
+ * entry adds DCQ (worker threads) and DQ's figures.
+ */
+import { registerMethod } from '../run/method.js';
+import { bitatMethod } from './bitat/method.js';
+import { dorefaMethod } from './dorefa/index.js';
+import { dqMethod } from './dq/method.js';
+import { floatMethod } from './float/index.js';
+import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
+
+export { bitatMethod, dorefaMethod, dqMethod, floatMethod, rqMethod, rqStMethod, srqMethod, steMethod };
+
+registerMethod(floatMethod);
+registerMethod(dorefaMethod);
+registerMethod(steMethod);
+registerMethod(rqMethod);
+registerMethod(rqStMethod);
+registerMethod(srqMethod);
+registerMethod(bitatMethod);
+registerMethod(dqMethod);

@@ -1,0 +1,164 @@
+/**
+ * The run record: what a finished run was and what it measured, one typed schema written as
+ * `lowbit.json` and read by every consumer (recipe tables, reports, `eval`, `verify`, `demo`).
+ * `version` 2 adds `method`, `options`, `threads` and the provenance fields `dirty`/`diffHash`;
+ * version-1 files (no `version` field) have the same layout without them and are still read.
+ */
+import { LowbitError } from '../errors.js';
+import type { EpochRecord } from '../train/checkpoint.js';
+import type { OptimizerConfig } from '../train/optimizer.js';
+import type { ScheduleConfig } from '../train/schedule.js';
+import type { QuantizeConfig } from '../layers/quantize-model.js';
+
+export const RUN_RECORD_VERSION = 2;
+
+/** Which build wrote a record, and whether its source was exactly a commit. */
+export interface Provenance {
+  lowbit: string;
+  /** git commit of the lowbit checkout, or 'unknown' (an installed package, the browser). */
+  commit: string;
+  /** Whether the checkout had uncommitted changes (null when unknown). */
+  dirty: boolean | null;
+  /** sha256 (first 16 hex digits) of `git diff HEAD` when dirty. */
+  diffHash: string | null;
+  tfjs: string;
+  createdAt: string;
+}
+
+interface RecordBase extends Provenance {
+  version: number;
+  method: string;
+  /** The method's options as resolved (defaults filled in). */
+  options?: Record<string, unknown>;
+  dataset: string;
+  datasetDescription: string;
+  inputShape: number[];
+  numClasses: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: OptimizerConfig;
+  schedule: ScheduleConfig;
+  weightDecay?: number;
+  maxStepsPerEpoch: number | null;
+  seed: number;
+  backend: string;
+  /** OpenMP threads of the native backend (native results may differ between thread counts). */
+  threads?: number | null;
+  history: EpochRecord[];
+  resumedFrom?: number;
+  wallSeconds: number;
+}
+
+export interface Accuracy { accuracy: number; loss: number }
+
+/** A classifier: float training or a quantization method. */
+export interface ClassifierRecord extends RecordBase {
+  kind: 'float' | 'quantized';
+  outputs: 'logits';
+  model: string | null;
+  /** Float models: the width multiplier. */
+  width?: number;
+  wbits?: number;
+  abits?: number;
+  /** The teacher's location (a directory, or 'memory'). */
+  teacher?: string | null;
+  quantizeConfig?: QuantizeConfig | null;
+  test: Accuracy & { count: number };
+  val: Accuracy | null;
+  /** Validation before `finalize` / BatchNorm re-estimation, when the saved model differs from the trained one. */
+  valBeforeFinalize?: { accuracy: number } | null;
+  size: { params: number; bytes: number; floatBytes: number; compression: number };
+  bnRecalImages?: number;
+  /** Statement of what is a reconstruction (paper text unavailable), when it applies. */
+  reconstruction?: string | null;
+  // Relaxed quantizers (ste, rq, rq-st, srq).
+  dropBits?: number;
+  dropBitsMask?: 'element' | 'layer';
+  temperature?: number;
+  learnBits?: boolean;
+  targetBits?: number | null;
+  bitsLambda?: number | null;
+  layerBits?: Record<string, number>;
+  learnedBits?: Record<string, number>;
+  learnedAverageBits?: number;
+  // DCQ.
+  cuts?: string[];
+  epochsPerSection?: number;
+  lastLoss?: 'ce' | 'kd';
+  sectionLr?: number[] | null;
+  finetuneEpochs?: number;
+  sections?: Array<{ name: string; from: string | null; to: string | null; loss: 'mse' | 'ce' | 'kd'; epochs: number; learningRate: number; valLoss: number; testLoss: number; testAccuracy: number | null; seconds: number }>;
+  cacheSeconds?: number;
+  cacheBytes?: number;
+  sectionSecondsSum?: number;
+  workers?: number | string;
+  stitchedVal?: Accuracy;
+  // BiTAT.
+  variant?: string;
+  epochsPerLayer?: number;
+  finalEpochs?: number;
+  distill?: boolean;
+  freezeUpper?: boolean;
+  fixedTransform?: boolean;
+  rprelu?: boolean;
+  trainSubset?: number | null;
+  stages?: Array<{ stage: number; layers: string[]; dims: number[]; orthonormalityError: number | null; importanceRange: Array<[number, number]>; valAccuracy: number; seconds: number }>;
+}
+
+/** One split's DQ evaluation as recorded (per-code usage counts left out). */
+export interface DqRecordedEvaluation {
+  images: number;
+  bpdDecoder: number;
+  bpdFull: number;
+  codeBitsPerDim: number;
+  codeBitsPerImage: number;
+  mse: number;
+  psnr: number;
+  params: number;
+  codebookFloats: number;
+  levels: Array<{ level: string; grid: number[]; groups: number; codes: number; perplexity: number[]; codesUsed: number[] }>;
+}
+
+/** The DQ auto-encoder: bits/dim and reconstruction instead of accuracy. */
+export interface DqRunRecord extends RecordBase {
+  kind: 'dq';
+  dq: { groups: number; codes: number; levels: 1 | 2; embedChannels?: number; width?: number; mixtures?: number; learning?: string; init?: string; seed: number };
+  val: DqRecordedEvaluation;
+  test: DqRecordedEvaluation;
+  correlation?: { channelMeanAbs: number; spatialMeanAbs: number; spatialNeighbourMeanAbs: number; groupNormalizedMI?: number | null; [k: string]: unknown };
+  codeStatsPerEpoch?: unknown[];
+  bpdNote?: string;
+}
+
+export type RunRecord = ClassifierRecord | DqRunRecord;
+
+/**
+ * Parses a run record (a `lowbit.json`'s text), checking what every reader relies on; `where`
+ * names the file in the error.
+ */
+export function parseRunRecord(text: string, where: string): RunRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new LowbitError(`${where} is not valid JSON (${(e as Error).message}); it is not a lowbit run record — rerun the command that wrote it`);
+  }
+  const bad = (why: string) => new LowbitError(`${where} is not a lowbit run record (${why}); rerun the command that wrote it`);
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw bad('not a JSON object');
+  const r = value as Partial<RunRecord> & { version?: unknown };
+  const version = r.version ?? 1;
+  if (typeof version !== 'number' || version > RUN_RECORD_VERSION) throw bad(`version ${JSON.stringify(r.version)}; this lowbit reads versions 1–${RUN_RECORD_VERSION}: upgrade lowbit`);
+  if (r.kind !== 'float' && r.kind !== 'quantized' && r.kind !== 'dq') throw bad(`kind ${JSON.stringify(r.kind)}, expected float, quantized or dq`);
+  if (typeof r.dataset !== 'string') throw bad('no dataset');
+  if (r.test == null || typeof r.test !== 'object') throw bad('no test evaluation');
+  const method = r.method ?? (r.kind === 'float' ? 'float' : r.kind === 'dq' ? 'dq' : undefined);
+  if (typeof method !== 'string') throw bad('no method');
+  return { ...r, version, method } as RunRecord;
+}
+
+/** The record as a classifier's, or a clear error naming what it is instead. */
+export function classifierRecord(record: RunRecord, where: string): ClassifierRecord {
+  if (record.kind === 'dq') throw new LowbitError(`${where} is a DQ auto-encoder, not a classifier: use 'lowbit dq eval' / 'lowbit dq export'`);
+  return record;
+}
