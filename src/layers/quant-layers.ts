@@ -6,10 +6,11 @@
  * pass through `inputQuantizer` first.
  */
 import * as tf from '../backend/tf.js';
-import type { QuantizerSpec } from '../quantizers/spec.js';
+import type { QuantGrid } from '../quantizers/kind.js';
+import type { QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import {
   ActivationName, applyActivation, applySlot, buildSlot, checkActivation, convOutputLength, initializerFor, pair,
-  QuantizerSlot, quantizerSlot, single,
+  QuantizerSlot, quantizerSlot, single, slotGrid,
 } from './quant-base.js';
 
 type Shape = Array<number | null>;
@@ -19,8 +20,8 @@ export interface QuantLayerArgs {
   trainable?: boolean;
   inputShape?: number[];
   batchInputShape?: Array<number | null>;
-  kernelQuantizer?: QuantizerSpec | string | null;
-  inputQuantizer?: QuantizerSpec | string | null;
+  kernelQuantizer?: QuantizerSpecInput | null;
+  inputQuantizer?: QuantizerSpecInput | null;
   activation?: ActivationName;
   useBias?: boolean;
   kernelInitializer?: unknown;
@@ -102,6 +103,34 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
 
   get kernelQuantizerSpec(): QuantizerSpec | null {
     return this.kernelQ?.spec ?? null;
+  }
+
+  get inputQuantizerSpec(): QuantizerSpec | null {
+    return this.inputQ?.spec ?? null;
+  }
+
+  /**
+   * The read-out of the kernel quantizer's grid (scale, zero point, codebook…) for the current
+   * weights and learned parameters, at inference; null without a kernel quantizer or a fixed grid.
+   */
+  kernelGrid(): QuantGrid | null {
+    if (this.kernelQ == null) return null;
+    const quantized = this.quantizedKernel(false);
+    try {
+      return slotGrid(this.kernelQ, { latent: this.kernel.read(), quantized, channels: this.kernelColumns() });
+    } finally {
+      quantized.dispose();
+    }
+  }
+
+  /** The read-out of the input quantizer's grid (see kernelGrid); null without one or for a dynamic grid. */
+  inputGrid(): QuantGrid | null {
+    return slotGrid(this.inputQ);
+  }
+
+  /** The layer's weights that hold the kernel ('kernel') or input ('input') quantizer's declared learned parameters, in declared order. */
+  quantizerWeights(which: 'kernel' | 'input'): tf.LayerVariable[] {
+    return [...((which === 'kernel' ? this.kernelQ : this.inputQ)?.params ?? [])];
   }
 
   protected abstract op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, fusedRelu: boolean): tf.Tensor;
@@ -256,7 +285,7 @@ export class QuantDense extends QuantWeightLayer {
 
 export interface QuantActivationArgs {
   name?: string;
-  quantizer: QuantizerSpec | string;
+  quantizer: QuantizerSpecInput;
   inputShape?: number[];
 }
 
@@ -278,6 +307,20 @@ export class QuantActivation extends tf.layers.Layer {
 
   get bits(): number {
     return this.slot?.quantizer.precision ?? 32;
+  }
+
+  get quantizerSpec(): QuantizerSpec | null {
+    return this.slot?.spec ?? null;
+  }
+
+  /** The read-out of the quantizer's grid for the current learned parameters; null without a fixed grid. */
+  grid(): QuantGrid | null {
+    return slotGrid(this.slot);
+  }
+
+  /** The layer's weights that hold the quantizer's declared learned parameters, in declared order. */
+  quantizerWeights(): tf.LayerVariable[] {
+    return [...(this.slot?.params ?? [])];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {

@@ -154,6 +154,6 @@ export function codeRange(g: Pick<UniformGrid, 'bits' | 'signed' | 'narrow'>): [
 }
 
 /** Whether a uniform grid is the bipolar 1-bit grid {−scale/2, +scale/2} (sign with sign(0) = +). */
-export function isBipolar(g: QuantGrid): g is UniformGrid {
+export function isBipolar(g: QuantGrid): boolean {
   return g.type === 'uniform' && g.bits === 1 && !g.signed && g.zeroPoint === 0.5;
 }
