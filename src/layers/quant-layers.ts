@@ -29,6 +29,18 @@ export interface QuantLayerArgs {
   [key: string]: unknown;
 }
 
+/**
+ * A training-time transform of a quantized layer, attached by a method for part of its schedule
+ * (BiTAT's stage-wise binarization) and never saved: a loaded model always quantizes as its
+ * specs say. Layers without one carry no such state.
+ */
+export interface QuantTransform {
+  /** false: both quantizers are off and the layer computes in float (not yet binarized stages). */
+  quantize: boolean;
+  /** A metric M [d_in, d_in] under which per-channel binary kernels are fitted (BiTAT's V·diag(s)·Vᵀ). */
+  metric?: (() => tf.Tensor2D) | null;
+}
+
 /** The common part of the three weight-carrying quantized layers. */
 abstract class QuantWeightLayer extends tf.layers.Layer {
   protected readonly kernelQ: QuantizerSlot | null;
@@ -38,13 +50,8 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   protected kernel!: tf.LayerVariable;
   protected bias: tf.LayerVariable | null = null;
   private readonly quantArgs: QuantLayerArgs;
-  /**
-   * Switches both quantizers off (the layer computes in float) — for progressive schedules that
-   * quantize one layer at a time. Not saved: a loaded model always quantizes.
-   */
-  quantizationEnabled = true;
-  /** A training-time metric M for per-channel binary kernels (BiTAT's transform); not saved. */
-  kernelMetric: (() => tf.Tensor2D) | null = null;
+  /** The training-time transform slot (null: quantize normally). Not saved. */
+  private transformSlot: QuantTransform | null = null;
 
   constructor(args: QuantLayerArgs) {
     super(args as ConstructorParameters<typeof tf.layers.Layer>[0]);
@@ -69,6 +76,40 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
     this.built = true;
   }
 
+  /**
+   * Attaches a training-time transform of the layer's quantization (see QuantTransform), or
+   * removes it (null): the layer then quantizes as its specs say.
+   */
+  setTransform(transform: QuantTransform | null): void {
+    this.transformSlot = transform == null || (transform.quantize && transform.metric == null) ? null : { ...transform };
+  }
+
+  /** The attached training-time transform, or null. */
+  get transform(): Readonly<QuantTransform> | null {
+    return this.transformSlot;
+  }
+
+  /**
+   * Whether the layer quantizes (false: it computes in float) — for progressive schedules that
+   * quantize one layer at a time. A view of the transform slot; not saved.
+   */
+  get quantizationEnabled(): boolean {
+    return this.transformSlot?.quantize ?? true;
+  }
+
+  set quantizationEnabled(on: boolean) {
+    this.setTransform({ metric: this.transformSlot?.metric ?? null, quantize: on });
+  }
+
+  /** The training-time metric M for per-channel binary kernels (BiTAT's transform). A view of the transform slot; not saved. */
+  get kernelMetric(): (() => tf.Tensor2D) | null {
+    return this.transformSlot?.metric ?? null;
+  }
+
+  set kernelMetric(metric: (() => tf.Tensor2D) | null) {
+    this.setTransform({ quantize: this.quantizationEnabled, metric });
+  }
+
   /** Output channels of the kernel: its view as [d_in, columns] has one column per output channel. */
   kernelColumns(): number {
     const s = this.kernel.shape as number[];
@@ -88,7 +129,7 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   /** The kernel as the forward pass uses it (quantized unless quantization is switched off). */
   quantizedKernel(training = false): tf.Tensor {
     return tf.tidy(() => (this.quantizationEnabled
-      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.kernelMetric?.() })
+      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.transformSlot?.metric?.() })
       : this.kernel.read().clone()));
   }
 
