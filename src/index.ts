@@ -17,6 +17,7 @@ export type {
   QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, GridInput, QuantizerParam, QuantizerContext, QuantizerSpecInput, CustomQuantizerSpec,
 } from './quantizers/index.js';
 export { QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation, isQuantLayer } from './layers/quant-layers.js';
+export type { QuantTransform } from './layers/quant-layers.js';
 export { RPReLU } from './layers/rprelu.js';
 export { DepthwiseQuantizer, VectorQuantizer } from './layers/depthwise-quantizer.js';
 export type { DepthwiseQuantizerArgs, QuantizerStats } from './layers/depthwise-quantizer.js';
