@@ -12,7 +12,12 @@ export type { ModelOptions } from './models/index.js';
 export * from './train/index.js';
 export * as quantizers from './quantizers/index.js';
 export type { QuantizerSpec, Quantizer, QuantizerRole } from './quantizers/index.js';
+export { registerQuantizer, quantizerKind, registeredQuantizerKinds } from './quantizers/index.js';
+export type {
+  QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, GridInput, QuantizerParam, QuantizerContext, QuantizerSpecInput, CustomQuantizerSpec,
+} from './quantizers/index.js';
 export { QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation, isQuantLayer } from './layers/quant-layers.js';
+export type { QuantTransform } from './layers/quant-layers.js';
 export { RPReLU } from './layers/rprelu.js';
 export { DepthwiseQuantizer, VectorQuantizer } from './layers/depthwise-quantizer.js';
 export type { DepthwiseQuantizerArgs, QuantizerStats } from './layers/depthwise-quantizer.js';

@@ -2,18 +2,21 @@
  * TF.js LayersModel (float or lowbit-quantized) → ONNX. The graph takes NHWC input like the
  * TF.js model, transposes once to NCHW, and returns the same logits. Targets:
  * - 'float': quantized weights baked in as float32; activation quantizers as standard ops;
- * - 'qdq': integer weights as int8 initializers + DequantizeLinear, DoReFa activations as
- *   QuantizeLinear/DequantizeLinear (opset 13);
+ * - 'qdq': integer weights as int8 initializers + DequantizeLinear, activations on an integer
+ *   grid as QuantizeLinear/DequantizeLinear (opset 13);
  * - 'qdq4': as 'qdq' at opset 21, with kernels whose codes fit 4 bits stored as INT4;
  * - 'qonnx': QONNX `Quant` / `BipolarQuant` nodes at any bit-width.
- * `exportCapabilities` says beforehand what a target cannot represent and what happens instead.
+ * Quantized tensors are exported from their quantizer's grid read-out (QuantGrid: scale, zero
+ * point, per-channel scales, codebook), never by quantizer kind. `exportCapabilities` says
+ * beforehand what a target cannot represent and what happens instead.
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { isQuantLayer, QuantActivation, QuantLayer } from '../layers/quant-layers.js';
+import { codeRange, CodebookGrid, isBipolar, QuantGrid, UniformGrid } from '../quantizers/kind.js';
 import type { QuantizerSpec } from '../quantizers/spec.js';
 import { DT, OnnxGraph, OnnxModel, QONNX_DOMAIN } from './onnx-builder.js';
-import { gridRange, gridStep, int8Codes, isGridKind, kernelCodes } from './quant-codes.js';
+import { gridCodes, int8Codes, IntCodes } from './quant-codes.js';
 
 export type OnnxTarget = 'float' | 'qdq' | 'qdq4' | 'qonnx';
 export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qdq4', 'qonnx'];
@@ -27,54 +30,90 @@ type Layout = 'nchw' | 'flat';
 export interface Value { name: string; layout: Layout }
 type Cfg = Record<string, unknown>;
 
-function quantSpecs(layer: tf.layers.Layer): { kernel: QuantizerSpec | null; input: QuantizerSpec | null } {
-  const cfg = layer.getConfig() as Cfg;
-  const spec = (s: unknown) => (s == null || (s as QuantizerSpec).kind === 'none' ? null : (s as QuantizerSpec));
-  if (layer instanceof QuantActivation) return { kernel: null, input: spec(cfg.quantizer) };
-  return { kernel: spec(cfg.kernelQuantizer), input: spec(cfg.inputQuantizer) };
+/** A layer's quantizers with their grid read-outs (kernel grids from the current weights). */
+interface LayerQuant {
+  kernel: { spec: QuantizerSpec; grid: QuantGrid | null } | null;
+  input: { spec: QuantizerSpec; grid: QuantGrid | null } | null;
 }
 
-/** Whether a kernel quantizer's QDQ codes fit int4: ±1, ternary, DoReFa ≤ 3 bits (codes 2i − n), learned grids ≤ 4 bits. */
-function fitsInt4(k: QuantizerSpec): boolean {
-  return k.kind === 'binary' || k.kind === 'ternary' || (k.kind === 'dorefa' && k.bits <= 3) || (isGridKind(k) && k.bits <= 4);
+function layerQuant(layer: tf.layers.Layer): LayerQuant {
+  if (layer instanceof QuantActivation) {
+    const spec = layer.quantizerSpec;
+    return { kernel: null, input: spec ? { spec, grid: layer.grid() } : null };
+  }
+  if (!isQuantLayer(layer)) return { kernel: null, input: null };
+  const k = layer.kernelQuantizerSpec;
+  const i = layer.inputQuantizerSpec;
+  return { kernel: k ? { spec: k, grid: layer.kernelGrid() } : null, input: i ? { spec: i, grid: layer.inputGrid() } : null };
+}
+
+/** How a target stores a kernel: float values, int8/int4 codes with DequantizeLinear, a QONNX node, or codes gathered from a codebook. */
+type KernelForm = 'float' | 'int8' | 'int4' | 'bipolar' | 'quant' | 'gather';
+
+interface KernelPlan {
+  form: KernelForm;
+  /** The codes in the kernel's TF layout (absent for float storage of a kernel without a grid). */
+  codes?: IntCodes;
+  i8?: ReturnType<typeof int8Codes>;
+}
+
+/** The storage of a quantized kernel (values in TF layout) with grid `grid` in `target`. */
+function kernelPlan(grid: QuantGrid | null, values: Float32Array, columns: number, target: OnnxTarget): KernelPlan {
+  if (grid == null || target === 'float') return { form: 'float' };
+  const codes = gridCodes(grid, values, columns);
+  if (grid.type === 'codebook') return { form: 'gather', codes };
+  if (target === 'qonnx') return { form: isBipolar(grid) ? 'bipolar' : 'quant', codes };
+  const i8 = int8Codes(codes);
+  if (i8 == null) return { form: 'float', codes };
+  return { form: target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7) ? 'int4' : 'int8', codes, i8 };
 }
 
 /** What `target` cannot represent in `model`, and what the exporter does instead (one line each). */
 export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): string[] {
   const notes: string[] = [];
   for (const layer of model.layers) {
-    const { kernel, input } = quantSpecs(layer);
-    if (kernel && isQdq(target)) {
-      const perChannel = kernel.kind === 'binary' && kernel.scale === 'channel';
-      if (target === 'qdq4' && fitsInt4(kernel)) {
-        const what = kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1) ? '1-bit' : 'bits' in kernel ? `${kernel.bits}-bit` : kernel.kind;
-        notes.push(`${layer.name}: ${what} weights stored as int4 codes with DequantizeLinear (opset 21)${perChannel ? ', one scale per output channel (per axis)' : ''}`);
-      } else if (perChannel) {
-        notes.push(`${layer.name}: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`);
-      } else if (kernel.kind === 'binary' || (kernel.kind === 'dorefa' && kernel.bits === 1)) {
-        notes.push(`${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
-      } else if (kernel.kind === 'dorefa' && kernel.bits > 7) {
-        notes.push(`${layer.name}: DoReFa ${kernel.bits}-bit weights do not fit int8 codes with zero point 0; stored as float32`);
-      } else if (isGridKind(kernel) && kernel.bits > 8) {
-        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights do not fit int8 codes; stored as float32`);
-      } else if (isGridKind(kernel)) {
-        notes.push(`${layer.name}: ${kernel.bits}-bit ${kernel.kind} weights stored as int8 codes with their learned step (QDQ's smallest type at opset 13)`);
-      } else if (!['dorefa', 'ternary', 'binary'].includes(kernel.kind)) {
-        notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid (no fixed integer grid)`);
-      } else if (kernel.kind === 'dorefa' || kernel.kind === 'ternary') {
-        notes.push(`${layer.name}: ${kernel.kind === 'ternary' ? 'ternary' : `${kernel.bits}-bit`} weights stored as int8 codes (QDQ's smallest type at opset 13)`);
+    const { kernel, input } = layerQuant(layer);
+    if (kernel && target !== 'float') {
+      const { spec, grid } = kernel;
+      const what = grid ? `${grid.bits}-bit ${spec.kind}` : spec.kind;
+      if (grid == null) {
+        notes.push(`${layer.name}: ${spec.kind} weights are exported as float32 values on their grid (no fixed grid to store codes on)`);
+      } else {
+        const values = tf.tidy(() => (layer as QuantLayer).quantizedKernel().dataSync() as Float32Array);
+        const plan = kernelPlan(grid, values, (layer as QuantLayer).kernelColumns(), target);
+        const perChannel = grid.axis != null;
+        if (plan.form === 'gather') {
+          notes.push(`${layer.name}: ${what} weights (a ${(grid as CodebookGrid).size}-value codebook${perChannel ? ' per output channel' : ''}) stored as codes with a Gather from the codebook`);
+        } else if (plan.form === 'int4') {
+          notes.push(`${layer.name}: ${what} weights stored as int4 codes with DequantizeLinear (opset 21)${perChannel ? ', one scale per output channel (per axis)' : ''}`);
+        } else if (plan.form === 'int8' && isBipolar(grid)) {
+          notes.push(perChannel
+            ? `${layer.name}: 1-bit weights with per-channel scales stored as int8 ±1 with a per-axis DequantizeLinear (use qonnx or packed for 1 bit)`
+            : `${layer.name}: binary weights have no 1-bit type in QDQ; stored as int8 ±1 with DequantizeLinear (use qonnx or packed for 1 bit)`);
+        } else if (plan.form === 'int8') {
+          notes.push(`${layer.name}: ${what} weights stored as int8 codes${grid.learned ? ' with their learned step' : ''}${perChannel ? ', one scale per output channel (per axis)' : ''} (QDQ's smallest type at opset 13)`);
+        } else if (plan.form === 'float') {
+          notes.push(`${layer.name}: ${what} weights do not fit int8 codes with zero point 0; stored as float32`);
+        }
       }
     }
-    if (kernel && target === 'qonnx' && !['dorefa', 'ternary', 'binary', 'uniform'].includes(kernel.kind) && !isGridKind(kernel)) {
-      notes.push(`${layer.name}: ${kernel.kind} weights are exported as float32 values on their grid`);
-    }
-    if (input?.kind === 'rsign' && target !== 'float') {
-      notes.push(`${layer.name}: RSign is exported as Add(threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
-    } else if (input && input.kind !== 'dorefa' && !isGridKind(input) && target !== 'float') {
-      notes.push(`${layer.name}: the ${input.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as ${isQdq(target) ? 'Q/DQ' : 'Quant'} nodes`);
+    if (input && target !== 'float') {
+      const { spec, grid } = input;
+      if (grid == null || grid.type === 'codebook') continue; // the exporter fails on it, naming the layer
+      if (isBipolar(grid)) {
+        if (grid.offset) notes.push(`${layer.name}: ${spec.kind} is exported as Add(its learned threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
+        else if (isQdq(target)) notes.push(`${layer.name}: the ${spec.kind} activation quantizer is exported as a sign (GreaterOrEqual/Where), not as Q/DQ nodes`);
+      } else if (isQdq(target) && !activationFitsQdq(grid)) {
+        notes.push(`${layer.name}: the ${grid.bits}-bit ${spec.kind} activation quantizer is exported as standard float ops (Clip/Round/Mul), not as Q/DQ nodes`);
+      }
     }
   }
   return notes;
+}
+
+/** Whether an activation grid is QuantizeLinear/DequantizeLinear's: ≤ 8 bits, one scale, an integer zero point in range. */
+function activationFitsQdq(g: UniformGrid): boolean {
+  return g.bits <= 8 && typeof g.scale === 'number' && Number.isInteger(g.zeroPoint) && (g.signed ? g.zeroPoint >= -128 && g.zeroPoint <= 127 : g.zeroPoint >= 0 && g.zeroPoint <= 255);
 }
 
 /** Transposes a row-major tensor (small helper for weight layouts). */
@@ -113,57 +152,48 @@ export class Exporter {
     return this.g.constant(base, [v], []);
   }
 
-  /** A kernel (already in ONNX layout via `layout`) with its quantizer, as the target represents it. */
+  /**
+   * A kernel with its quantizer, as the target represents it: `values` in TF layout go to ONNX
+   * layout by `perm` (then `finalShape`); `channelAxis` is the output-channel axis in ONNX layout.
+   * The quantizer's grid read-out decides everything: int8/int4 codes with a (per-axis)
+   * DequantizeLinear, BipolarQuant or Quant, or codes gathered from a codebook.
+   */
   kernel(layer: tf.layers.Layer, values: Float32Array, shape: number[], perm: number[], finalShape: number[] | null, channelAxis: number): string {
-    const spec = quantSpecs(layer).kernel;
     const t = transpose(values, shape, perm);
     const dims = finalShape ?? t.shape;
-    if (spec?.kind === 'binary' && spec.scale === 'channel') return this.channelBinaryKernel(layer, t.data, dims, channelAxis);
-    const codes = kernelCodes(spec, t.data, 1, gridStep(layer, 'kernel'));
-    if (isQdq(this.target) && codes) {
-      const i8 = int8Codes(codes);
-      if (i8 && this.target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7)) {
-        const q = this.g.constantInt4(`${layer.name}_w_int4`, i8.q, dims);
-        return this.g.op('DequantizeLinear', [q, this.scalar(`${layer.name}_w_scale`, i8.scale), this.g.constantInt4(`${layer.name}_w_zp`, [0], [])]);
-      }
-      if (i8) {
-        const q = this.g.constant(`${layer.name}_w_int8`, i8.q, dims, DT.INT8);
-        return this.g.op('DequantizeLinear', [q, this.scalar(`${layer.name}_w_scale`, i8.scale), this.g.constant(`${layer.name}_w_zp`, new Int8Array([0]), [], DT.INT8)]);
-      }
+    const g = this.g;
+    const grid = layerQuant(layer).kernel?.grid ?? null;
+    const columns = isQuantLayer(layer) ? layer.kernelColumns() : 1;
+    const plan = kernelPlan(grid, values, columns, this.target);
+    const codes = plan.codes;
+    if (plan.form === 'float' || codes == null || grid == null) return g.constant(`${layer.name}_w`, t.data, dims);
+    const toOnnx = (data: ArrayLike<number>) => transpose(data, shape, perm).data;
+    const channels = dims[channelAxis];
+    const scaleShape = dims.map((d, i) => (i === channelAxis ? d : 1));
+    if (plan.form === 'gather') {
+      // Index of each weight's value in the flat codebook: channel·K + code (per channel) or code.
+      const k = codes.codebookSize!;
+      const index = toOnnx(Int32Array.from(codes.codes, (c, i) => (grid.axis != null ? (i % columns) * k + c : c)));
+      const book = g.constant(`${layer.name}_w_codebook`, codes.codebook!, [codes.codebook!.length]);
+      return g.op('Gather', [book, g.constant(`${layer.name}_w_codes`, Array.from(index), dims, DT.INT64)], { axis: 0 });
     }
-    const w = this.g.constant(`${layer.name}_w`, t.data, dims);
-    if (this.target === 'qonnx' && spec) {
-      if (codes && codes.bits === 1) return this.g.op('BipolarQuant', [w, this.scalar(`${layer.name}_w_scale`, codes.scale / 2)], {}, { domain: QONNX_DOMAIN });
-      if (codes) {
-        return this.quantNode(w, codes.scale, codes.zeroPoint, codes.bits, codes.signed, spec.kind === 'ternary', `${layer.name}_w`);
-      }
-      if (spec.kind === 'uniform' && typeof spec.scale === 'number') {
-        return this.quantNode(w, spec.scale, spec.zeroPoint ?? 0, spec.bits, spec.signed ?? true, spec.narrow ?? false, `${layer.name}_w`);
-      }
+    if (plan.form === 'int8' || plan.form === 'int4') {
+      const { q: qTf, scale, channelScales } = plan.i8!;
+      const q = Int8Array.from(toOnnx(qTf));
+      const zpDims = channelScales ? [channels] : [];
+      const zeros = new Int8Array(channelScales ? channels : 1);
+      const [qName, zp] = plan.form === 'int4'
+        ? [g.constantInt4(`${layer.name}_w_int4`, q, dims), g.constantInt4(`${layer.name}_w_zp`, zeros, zpDims)]
+        : [g.constant(`${layer.name}_w_int8`, q, dims, DT.INT8), g.constant(`${layer.name}_w_zp`, zeros, zpDims, DT.INT8)];
+      const s = channelScales ? g.constant(`${layer.name}_w_scale`, channelScales, [channels]) : this.scalar(`${layer.name}_w_scale`, scale);
+      return g.op('DequantizeLinear', [qName, s, zp], channelScales ? { axis: channelAxis } : {});
     }
-    return w;
-  }
-
-  /**
-   * ±α_o kernels (one scale per output channel on `axis`): QDQ as int8 ±1 with a per-axis
-   * DequantizeLinear; QONNX as BipolarQuant with a broadcast scale tensor; float as the values.
-   */
-  channelBinaryKernel(layer: tf.layers.Layer, data: Float32Array, dims: number[], axis: number): string {
-    const channels = dims[axis];
-    const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
-    const alpha = new Float32Array(channels);
-    data.forEach((v, i) => { alpha[Math.floor(i / inner) % channels] = Math.abs(v); });
-    if (isQdq(this.target)) {
-      const signs = Int8Array.from(data, (v) => (v >= 0 ? 1 : -1));
-      const [q, zp] = this.target === 'qdq4'
-        ? [this.g.constantInt4(`${layer.name}_w_int4`, signs, dims), this.g.constantInt4(`${layer.name}_w_zp`, new Int8Array(channels), [channels])]
-        : [this.g.constant(`${layer.name}_w_int8`, signs, dims, DT.INT8), this.g.constant(`${layer.name}_w_zp`, new Int8Array(channels), [channels], DT.INT8)];
-      return this.g.op('DequantizeLinear', [q, this.g.constant(`${layer.name}_w_scale`, alpha, [channels]), zp], { axis });
-    }
-    const w = this.g.constant(`${layer.name}_w`, data, dims);
-    if (this.target !== 'qonnx') return w;
-    const scaleShape = dims.map((d, i) => (i === axis ? d : 1));
-    return this.g.op('BipolarQuant', [w, this.g.constant(`${layer.name}_w_scale`, alpha, scaleShape)], {}, { domain: QONNX_DOMAIN });
+    // QONNX: the float values on their grid through BipolarQuant (±scale/2) or Quant.
+    const w = g.constant(`${layer.name}_w`, t.data, dims);
+    const cs = codes.channelScales;
+    const scaleOf = (f: number) => (cs ? g.constant(`${layer.name}_w_scale`, cs.map((v) => v * f), scaleShape) : this.scalar(`${layer.name}_w_scale`, codes.scale * f));
+    if (plan.form === 'bipolar') return g.op('BipolarQuant', [w, scaleOf(0.5)], {}, { domain: QONNX_DOMAIN });
+    return this.quantNode(w, scaleOf(1), codes.zeroPoint, codes.bits, codes.signed, codes.narrow, `${layer.name}_w`);
   }
 
   /**
@@ -196,63 +226,55 @@ export class Exporter {
     return g.op('Transpose', [g.op('Reshape', [rows, g.constant(`${base}_qshape`, [0, 0, 0, m * d], [4], DT.INT64)])], { perm: [0, 3, 1, 2] });
   }
 
-  quantNode(x: string, scale: number, zp: number, bits: number, signed: boolean, narrow: boolean, base: string): string {
-    return this.g.op('Quant', [x, this.scalar(`${base}_scale`, scale), this.scalar(`${base}_zeropt`, zp), this.scalar(`${base}_bitwidth`, bits)],
+
+  /** A QONNX Quant node over x with a scale tensor (or scalar) name. */
+  quantNode(x: string, scale: string, zp: number, bits: number, signed: boolean, narrow: boolean, base: string): string {
+    return this.g.op('Quant', [x, scale, this.scalar(`${base}_zeropt`, zp), this.scalar(`${base}_bitwidth`, bits)],
       { signed: signed ? 1 : 0, narrow: narrow ? 1 : 0, rounding_mode: 'ROUND' }, { domain: QONNX_DOMAIN });
   }
 
-  /** An activation quantizer applied to x. */
-  activation(x: string, spec: QuantizerSpec | null, layer: tf.layers.Layer, rank = 4): string {
-    if (spec == null) return x;
+  /**
+   * The layer's activation quantizer (its input quantizer, or a QuantActivation's) applied to x,
+   * from the read-out of its grid: an optional per-channel offset, then a sign (bipolar grids) or
+   * round-and-clip on the integer grid — Q/DQ, QONNX Quant/BipolarQuant, or float ops.
+   */
+  activation(x: string, layer: tf.layers.Layer, rank = 4): string {
+    const input = layerQuant(layer).input;
+    if (input == null) return x;
+    const { spec, grid } = input;
+    if (grid == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no fixed grid (it depends on each input) and cannot be exported`);
+    if (grid.type === 'codebook') throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer (a codebook) cannot be exported yet`);
     const g = this.g;
-    const clip = (v: string, lo: number, hi: number) => g.op('Clip', [v, this.scalar('lo', lo), this.scalar('hi', hi)]);
-    const fakeQuant = (v: string, n: number) => g.op('Div', [g.op('Round', [g.op('Mul', [v, this.scalar('n', n)])]), this.scalar('n', n)]);
-    switch (spec.kind) {
-      case 'dorefa': {
-        const n = 2 ** spec.bits - 1;
-        const c = clip(x, 0, 1);
-        if (isQdq(this.target) && spec.bits <= 8) {
-          const zp = g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
-          const s = this.scalar(`${layer.name}_a_scale`, 1 / n);
-          return g.op('DequantizeLinear', [g.op('QuantizeLinear', [c, s, zp]), s, zp]);
-        }
-        if (this.target === 'qonnx') return this.quantNode(c, 1 / n, 0, spec.bits, false, false, `${layer.name}_a`);
-        return fakeQuant(c, n);
-      }
-      case 'binary':
-        if (this.target === 'qonnx') return g.op('BipolarQuant', [x, this.scalar('one', 1)], {}, { domain: QONNX_DOMAIN });
-        return g.op('Where', [g.op('GreaterOrEqual', [x, this.scalar('zero', 0)]), this.scalar('one', 1), this.scalar('minus_one', -1)]);
-      case 'rsign': {
-        // sign(x + b) with sign(0) = +1, b per channel: [1, C, 1, 1] on NCHW maps, [C] on flat inputs.
-        const b = (layer as unknown as { weights: tf.LayerVariable[] }).weights.find((w) => /input_rsign_threshold|act_rsign_threshold/.test(w.originalName))!.read();
-        const shape = rank === 4 ? [1, b.shape[0], 1, 1] : [b.shape[0]];
-        const shifted = g.op('Add', [x, g.constant(`${layer.name}_a_threshold`, b.dataSync() as Float32Array, shape)]);
-        if (this.target === 'qonnx') return g.op('BipolarQuant', [shifted, this.scalar('one', 1)], {}, { domain: QONNX_DOMAIN });
-        return g.op('Where', [g.op('GreaterOrEqual', [shifted, this.scalar('zero', 0)]), this.scalar('one', 1), this.scalar('minus_one', -1)]);
-      }
-      case 'pact': {
-        const alpha = (layer as unknown as { weights: tf.LayerVariable[] }).weights.find((w) => /input_pact_alpha|act_pact_alpha/.test(w.originalName))!.read().dataSync()[0];
-        const n = 2 ** spec.bits - 1;
-        return g.op('Mul', [g.op('Round', [g.op('Mul', [clip(x, 0, alpha), this.scalar('n_over_a', n / alpha)])]), this.scalar('a_over_n', alpha / n)]);
-      }
-      case 'ternary':
-        return g.op('Round', [clip(x, -1, 1)]);
-      case 'lsq': case 'rq': case 'rq-st': case 'srq': {
-        // Inference: α·clip(round(x/α), lo, hi) (every relaxed method rounds at test time).
-        const alpha = gridStep(layer, layer instanceof QuantActivation ? 'act' : 'input');
-        if (alpha == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no learned step`);
-        const { lo, hi, signed } = gridRange(spec, 'activation');
-        const a = this.scalar(`${layer.name}_a_step`, alpha);
-        if (isQdq(this.target) && spec.bits <= 8) {
-          const zp = signed ? g.constant(`${layer.name}_a_zp`, new Int8Array([0]), [], DT.INT8) : g.constant(`${layer.name}_a_zp`, new Uint8Array([0]), [], DT.UINT8);
-          return g.op('DequantizeLinear', [g.op('QuantizeLinear', [clip(x, lo * alpha, hi * alpha), a, zp]), a, zp]);
-        }
-        if (this.target === 'qonnx') return this.quantNode(x, alpha, 0, spec.bits, signed, false, `${layer.name}_a`);
-        return g.op('Mul', [clip(g.op('Round', [g.op('Div', [x, a])]), lo, hi), a]);
-      }
-      default:
-        throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer cannot be exported yet`);
+    const channelShape = (c: number) => (rank === 4 ? [1, c, 1, 1] : [c]);
+    const perChannel = (base: string, v: Float32Array) => g.constant(`${layer.name}_${base}`, v, channelShape(v.length));
+    let v = x;
+    if (grid.offset) v = g.op('Add', [v, perChannel('a_threshold', grid.offset)]);
+    const scaleTimes = (base: string, f: number) => (typeof grid.scale === 'number' ? this.scalar(`${layer.name}_${base}`, grid.scale * f) : perChannel(base, grid.scale.map((s) => s * f)));
+    if (isBipolar(grid)) {
+      const half = scaleTimes('a_scale', 0.5);
+      if (this.target === 'qonnx') return g.op('BipolarQuant', [v, half], {}, { domain: QONNX_DOMAIN });
+      return g.op('Where', [g.op('GreaterOrEqual', [v, this.scalar('zero', 0)]), half, g.op('Neg', [half])]);
     }
+    const [lo, hi] = codeRange(grid);
+    const zp = grid.zeroPoint;
+    if (isQdq(this.target) && activationFitsQdq(grid)) {
+      const s = grid.scale as number;
+      const zpT = grid.signed ? g.constant(`${layer.name}_a_zp`, new Int8Array([zp]), [], DT.INT8) : g.constant(`${layer.name}_a_zp`, new Uint8Array([zp]), [], DT.UINT8);
+      const sT = this.scalar(`${layer.name}_a_scale`, s);
+      const clipped = g.op('Clip', [v, this.scalar('lo', (lo - zp) * s), this.scalar('hi', (hi - zp) * s)]);
+      return g.op('DequantizeLinear', [g.op('QuantizeLinear', [clipped, sT, zpT]), sT, zpT]);
+    }
+    if (this.target === 'qonnx') return this.quantNode(v, scaleTimes('a_scale', 1), zp, grid.bits, grid.signed, grid.narrow, `${layer.name}_a`);
+    // Float ops: (clip(round(x/s + z), lo, hi) − z)·s; a step 1/n is applied as ·n and /n (as TF.js does).
+    const s = grid.scale;
+    const n = typeof s === 'number' ? Math.round(1 / s) : 0;
+    const inverse = typeof s === 'number' && n > 0 && Math.abs(1 / s - n) < 1e-9 * n;
+    const sT = scaleTimes('a_step', 1);
+    let u = inverse ? g.op('Mul', [v, this.scalar('n', n)]) : g.op('Div', [v, sT]);
+    if (zp !== 0) u = g.op('Add', [u, this.scalar(`${layer.name}_a_zp`, zp)]);
+    let q = g.op('Clip', [g.op('Round', [u]), this.scalar('lo', lo), this.scalar('hi', hi)]);
+    if (zp !== 0) q = g.op('Sub', [q, this.scalar(`${layer.name}_a_zp`, zp)]);
+    return inverse && zp === 0 ? g.op('Div', [q, this.scalar('n', n)]) : g.op('Mul', [q, sT]);
   }
 }
 
@@ -309,7 +331,6 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
     const outName = node.outputTensors[0].name;
     const weights = layer.getWeights().map((w) => w.dataSync() as Float32Array);
     const shapes = layer.weights.map((w) => w.shape as number[]);
-    const { input: inSpec } = quantSpecs(layer);
     const activate = (v: string) => {
       const a = (cfg.activation as string | undefined) ?? 'linear';
       if (a === 'linear') return v;
@@ -323,7 +344,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
     switch (cls) {
       case 'Conv2D': case 'QuantConv2D': case 'DepthwiseConv2D': case 'QuantDepthwiseConv2D': {
         const depthwise = cls.includes('Depthwise');
-        const x = ex.activation(x0.name, inSpec, layer);
+        const x = ex.activation(x0.name, layer);
         const [kh, kw, cin, cout] = shapes[0];
         const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
         const w = depthwise
@@ -344,7 +365,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
       }
       case 'Dense': case 'QuantDense': {
         const x = toFlat(x0);
-        const xq = ex.activation(x.name, inSpec, layer, 2);
+        const xq = ex.activation(x.name, layer, 2);
         const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
         const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null, 1);
         let y = g.op('MatMul', [xq, w], {}, { name: layer.name });
@@ -424,7 +445,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         out = { name: quantized, layout: 'nchw' };
         break;
       }
-      case 'QuantActivation': out = { name: ex.activation(x0.name, inSpec, layer, x0.layout === 'flat' ? 2 : 4), layout: x0.layout }; break;
+      case 'QuantActivation': out = { name: ex.activation(x0.name, layer, x0.layout === 'flat' ? 2 : 4), layout: x0.layout }; break;
       default: throw new LowbitError(`${layer.name} (${cls}) cannot be exported`);
     }
     values.set(outName, out);

@@ -1,16 +1,16 @@
 /**
  * lowbit's packed format: a TF.js-style manifest (`packed.json`) + `packed.bin` in which every
- * quantized kernel with an integer grid (binary, ternary, DoReFa) is stored as its integer codes
- * at the real bit-width (LSB-first bit packing) with its scale and zero point, and every other
- * weight as float32. `unpackModel` rebuilds a runnable TF.js model whose kernels hold the
- * effective (quantized) values; input quantizers are kept, and the kernel quantizers of coded
- * kernels are dropped (the values are already on their grid; re-quantizing DoReFa is not idempotent).
+ * quantized kernel whose quantizer reads out a fixed grid (binary, ternary, DoReFa, uniform, LSQ,
+ * PACT, RQ/SRQ, or a registered kind's uniform grid or codebook) is stored as its integer codes at
+ * the real bit-width (LSB-first bit packing) with its scale and zero point — or its codebook —
+ * and every other weight as float32. `unpackModel` rebuilds a runnable TF.js model whose kernels
+ * hold the effective (quantized) values; input quantizers are kept, and the kernel quantizers of
+ * coded kernels are dropped (the values are already on their grid; re-quantizing DoReFa is not idempotent).
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { isQuantLayer, QuantLayer } from '../layers/quant-layers.js';
-import type { QuantizerSpec } from '../quantizers/spec.js';
-import { gridStep, kernelCodes } from './quant-codes.js';
+import { isQuantLayer } from '../layers/quant-layers.js';
+import { codeValue, gridCodes, IntCodes } from './quant-codes.js';
 
 export const PACKED_FORMAT = 'lowbit-packed';
 
@@ -21,8 +21,12 @@ export interface PackedWeight {
   storage: 'float32' | 'codes';
   bits?: number;
   scale?: number;
-  /** Per-output-channel scales (float32 after the codes, one per output channel), for per-channel binary kernels. */
+  /** Per-output-channel scales (float32 after the codes, one per output channel), for per-channel grids. */
   channelScales?: number;
+  /** Codebook grids: the float32 codebook values after the codes (K per tensor, or channels × K). */
+  codebook?: number;
+  /** Codebook grids: K, the values per channel. */
+  codebookSize?: number;
   zeroPoint?: number;
   /** Smallest code (codes are stored as code − minCode, unsigned). */
   minCode?: number;
@@ -70,24 +74,27 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
     offset += bytes.byteLength;
   };
   for (const layer of model.layers) {
+    // A coded kernel drops its quantizer, and with it the quantizer's declared learned parameters.
+    const quant = isQuantLayer(layer) ? layer : null;
+    const grid = quant?.kernelGrid() ?? null;
+    const skip = new Set(grid ? quant!.quantizerWeights('kernel') : []);
+    if (grid) coded.add(layer.name);
     layer.weights.forEach((w, i) => {
-      // A coded kernel drops its quantizer, and with it the quantizer's learned parameters (kernel_log_alpha, …).
-      if (i > 0 && coded.has(layer.name) && /kernel_[a-z0-9_]+$/.test(w.originalName)) return;
+      if (skip.has(w)) return;
       const shape = w.shape as number[];
-      const isKernel = i === 0 && isQuantLayer(layer);
-      const spec = isKernel ? ((layer as QuantLayer).kernelQuantizerSpec as QuantizerSpec | null) : null;
-      const values = (isKernel ? (layer as QuantLayer).quantizedKernel() : w.read()).dataSync() as Float32Array;
-      const codes = spec ? kernelCodes(spec, values, (layer as QuantLayer).kernelColumns(), gridStep(layer, 'kernel')) : null;
+      const isKernel = i === 0 && quant != null;
+      const values = (isKernel ? quant!.quantizedKernel() : w.read()).dataSync() as Float32Array;
+      const codes = isKernel && grid ? gridCodes(grid, values, quant!.kernelColumns()) : null;
       if (codes) {
-        coded.add(layer.name);
         const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
         const shifted = codes.codes.map((c) => c - minCode);
         const packed = packBits(shifted, codes.bits);
-        const cs = codes.channelScales;
-        const bytes = cs ? new Uint8Array(packed.byteLength + cs.byteLength) : packed;
-        if (cs) { bytes.set(packed); bytes.set(new Uint8Array(cs.buffer, cs.byteOffset, cs.byteLength), packed.byteLength); }
+        const tail = codes.codebook ?? codes.channelScales;
+        const bytes = tail ? new Uint8Array(packed.byteLength + tail.byteLength) : packed;
+        if (tail) { bytes.set(packed); bytes.set(new Uint8Array(tail.buffer, tail.byteOffset, tail.byteLength), packed.byteLength); }
         push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode,
-          ...(cs ? { channelScales: cs.length } : {}) }, bytes);
+          ...(codes.channelScales ? { channelScales: codes.channelScales.length } : {}),
+          ...(codes.codebook ? { codebook: codes.codebook.length, codebookSize: codes.codebookSize } : {}) }, bytes);
       } else {
         push({ name: w.name, shape, storage: 'float32' }, new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)));
       }
@@ -118,11 +125,14 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
       return tf.tensor(new Float32Array(copy.buffer), w.shape);
     }
     const codes = unpackBits(bytes, count, w.bits!);
-    const n = w.channelScales ?? 0;
-    const tail = new Uint8Array(4 * n); // aligned copy of the float32 scales after the codes
+    const n = w.codebook ?? w.channelScales ?? 0;
+    const tail = new Uint8Array(4 * n); // aligned copy of the float32 scales or codebook after the codes
     tail.set(bytes.subarray(bytes.byteLength - 4 * n));
-    const cs = n > 0 ? new Float32Array(tail.buffer) : null;
-    const values = Float32Array.from(codes, (c, i) => (c + w.minCode! - w.zeroPoint!) * (cs ? cs[i % cs.length] : w.scale!));
+    const floats = n > 0 ? new Float32Array(tail.buffer) : undefined;
+    const c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScales' | 'codebook' | 'codebookSize'> = w.codebook != null
+      ? { scale: 1, zeroPoint: 0, codebook: floats, codebookSize: w.codebookSize }
+      : { scale: w.scale!, zeroPoint: w.zeroPoint!, channelScales: floats };
+    const values = Float32Array.from(codes, (code, i) => codeValue(c, code + w.minCode!, i));
     return tf.tensor(values, w.shape);
   });
   if (tensors.length !== model.weights.length) throw new LowbitError(`${where}: ${tensors.length} weights in the manifest, the model has ${model.weights.length}`);

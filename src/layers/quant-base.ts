@@ -5,7 +5,8 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { normalizeSpec, Quantizer, QuantizerContext, QuantizerRole, QuantizerSpec, resolveQuantizer } from '../quantizers/spec.js';
+import type { QuantGrid } from '../quantizers/kind.js';
+import { normalizeSpec, Quantizer, QuantizerContext, QuantizerRole, QuantizerSpec, QuantizerSpecInput, resolveQuantizer } from '../quantizers/spec.js';
 
 type Initializer = ReturnType<typeof tf.initializers.zeros>;
 
@@ -40,15 +41,18 @@ export interface QuantizerSlot {
   role: QuantizerRole;
   spec: QuantizerSpec;
   quantizer: Quantizer;
+  /** The layer's weights for the quantizer's declared parameters, in declared order. */
   params: tf.LayerVariable[];
+  /** Channels the slot was built for (per-channel parameters have this many values). */
+  channels: number;
 }
 
 /** Resolves an optional spec for a layer; errors name the layer and the slot. */
-export function quantizerSlot(spec: QuantizerSpec | string | null | undefined, role: QuantizerRole, where: string): QuantizerSlot | null {
+export function quantizerSlot(spec: QuantizerSpecInput | null | undefined, role: QuantizerRole, where: string): QuantizerSlot | null {
   if (spec == null) return null;
   const s = normalizeSpec(spec, where);
   if (s.kind === 'none') return null;
-  return { role, spec: s, quantizer: resolveQuantizer(s, where), params: [] };
+  return { role, spec: s, quantizer: resolveQuantizer(s, where), params: [], channels: 0 };
 }
 
 /**
@@ -58,7 +62,24 @@ export function quantizerSlot(spec: QuantizerSpec | string | null | undefined, r
 export function buildSlot(layer: tf.layers.Layer, slot: QuantizerSlot | null, prefix: string, channels: number): void {
   if (slot == null) return;
   const add = (layer as unknown as { addWeight: (name: string, shape: number[], dtype: 'float32', init: Initializer) => tf.LayerVariable }).addWeight.bind(layer);
+  slot.channels = channels;
   slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, p.perChannel ? [channels] : [], 'float32', tf.initializers.constant({ value: p.init })));
+}
+
+/**
+ * The read-out of a slot's grid from its learned parameters (and, for kernels, the latent and
+ * the quantized kernel); null without a quantizer or a fixed grid.
+ */
+export function slotGrid(slot: QuantizerSlot | null, tensors: { latent?: tf.Tensor; quantized?: tf.Tensor; channels?: number } = {}): QuantGrid | null {
+  if (slot == null) return null;
+  const host = (t: tf.Tensor | undefined) => (t == null ? undefined : Float32Array.from(t.dataSync() as Float32Array));
+  return slot.quantizer.grid(slot.role, {
+    channels: tensors.channels ?? slot.channels,
+    shape: (tensors.latent ?? tensors.quantized)?.shape,
+    params: slot.params.map((p) => Float32Array.from(p.read().dataSync() as Float32Array)),
+    latent: host(tensors.latent),
+    quantized: host(tensors.quantized),
+  });
 }
 
 export function applySlot(slot: QuantizerSlot | null, x: tf.Tensor, training = false, context?: QuantizerContext): tf.Tensor {

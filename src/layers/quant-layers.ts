@@ -6,10 +6,11 @@
  * pass through `inputQuantizer` first.
  */
 import * as tf from '../backend/tf.js';
-import type { QuantizerSpec } from '../quantizers/spec.js';
+import type { QuantGrid } from '../quantizers/kind.js';
+import type { QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import {
   ActivationName, applyActivation, applySlot, buildSlot, checkActivation, convOutputLength, initializerFor, pair,
-  QuantizerSlot, quantizerSlot, single,
+  QuantizerSlot, quantizerSlot, single, slotGrid,
 } from './quant-base.js';
 
 type Shape = Array<number | null>;
@@ -19,13 +20,25 @@ export interface QuantLayerArgs {
   trainable?: boolean;
   inputShape?: number[];
   batchInputShape?: Array<number | null>;
-  kernelQuantizer?: QuantizerSpec | string | null;
-  inputQuantizer?: QuantizerSpec | string | null;
+  kernelQuantizer?: QuantizerSpecInput | null;
+  inputQuantizer?: QuantizerSpecInput | null;
   activation?: ActivationName;
   useBias?: boolean;
   kernelInitializer?: unknown;
   biasInitializer?: unknown;
   [key: string]: unknown;
+}
+
+/**
+ * A training-time transform of a quantized layer, attached by a method for part of its schedule
+ * (BiTAT's stage-wise binarization) and never saved: a loaded model always quantizes as its
+ * specs say. Layers without one carry no such state.
+ */
+export interface QuantTransform {
+  /** false: both quantizers are off and the layer computes in float (not yet binarized stages). */
+  quantize: boolean;
+  /** A metric M [d_in, d_in] under which per-channel binary kernels are fitted (BiTAT's V·diag(s)·Vᵀ). */
+  metric?: (() => tf.Tensor2D) | null;
 }
 
 /** The common part of the three weight-carrying quantized layers. */
@@ -37,13 +50,8 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   protected kernel!: tf.LayerVariable;
   protected bias: tf.LayerVariable | null = null;
   private readonly quantArgs: QuantLayerArgs;
-  /**
-   * Switches both quantizers off (the layer computes in float) — for progressive schedules that
-   * quantize one layer at a time. Not saved: a loaded model always quantizes.
-   */
-  quantizationEnabled = true;
-  /** A training-time metric M for per-channel binary kernels (BiTAT's transform); not saved. */
-  kernelMetric: (() => tf.Tensor2D) | null = null;
+  /** The training-time transform slot (null: quantize normally). Not saved. */
+  private transformSlot: QuantTransform | null = null;
 
   constructor(args: QuantLayerArgs) {
     super(args as ConstructorParameters<typeof tf.layers.Layer>[0]);
@@ -68,6 +76,40 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
     this.built = true;
   }
 
+  /**
+   * Attaches a training-time transform of the layer's quantization (see QuantTransform), or
+   * removes it (null): the layer then quantizes as its specs say.
+   */
+  setTransform(transform: QuantTransform | null): void {
+    this.transformSlot = transform == null || (transform.quantize && transform.metric == null) ? null : { ...transform };
+  }
+
+  /** The attached training-time transform, or null. */
+  get transform(): Readonly<QuantTransform> | null {
+    return this.transformSlot;
+  }
+
+  /**
+   * Whether the layer quantizes (false: it computes in float) — for progressive schedules that
+   * quantize one layer at a time. A view of the transform slot; not saved.
+   */
+  get quantizationEnabled(): boolean {
+    return this.transformSlot?.quantize ?? true;
+  }
+
+  set quantizationEnabled(on: boolean) {
+    this.setTransform({ metric: this.transformSlot?.metric ?? null, quantize: on });
+  }
+
+  /** The training-time metric M for per-channel binary kernels (BiTAT's transform). A view of the transform slot; not saved. */
+  get kernelMetric(): (() => tf.Tensor2D) | null {
+    return this.transformSlot?.metric ?? null;
+  }
+
+  set kernelMetric(metric: (() => tf.Tensor2D) | null) {
+    this.setTransform({ quantize: this.quantizationEnabled, metric });
+  }
+
   /** Output channels of the kernel: its view as [d_in, columns] has one column per output channel. */
   kernelColumns(): number {
     const s = this.kernel.shape as number[];
@@ -87,7 +129,7 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   /** The kernel as the forward pass uses it (quantized unless quantization is switched off). */
   quantizedKernel(training = false): tf.Tensor {
     return tf.tidy(() => (this.quantizationEnabled
-      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.kernelMetric?.() })
+      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.transformSlot?.metric?.() })
       : this.kernel.read().clone()));
   }
 
@@ -102,6 +144,34 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
 
   get kernelQuantizerSpec(): QuantizerSpec | null {
     return this.kernelQ?.spec ?? null;
+  }
+
+  get inputQuantizerSpec(): QuantizerSpec | null {
+    return this.inputQ?.spec ?? null;
+  }
+
+  /**
+   * The read-out of the kernel quantizer's grid (scale, zero point, codebook…) for the current
+   * weights and learned parameters, at inference; null without a kernel quantizer or a fixed grid.
+   */
+  kernelGrid(): QuantGrid | null {
+    if (this.kernelQ == null) return null;
+    const quantized = this.quantizedKernel(false);
+    try {
+      return slotGrid(this.kernelQ, { latent: this.kernel.read(), quantized, channels: this.kernelColumns() });
+    } finally {
+      quantized.dispose();
+    }
+  }
+
+  /** The read-out of the input quantizer's grid (see kernelGrid); null without one or for a dynamic grid. */
+  inputGrid(): QuantGrid | null {
+    return slotGrid(this.inputQ);
+  }
+
+  /** The layer's weights that hold the kernel ('kernel') or input ('input') quantizer's declared learned parameters, in declared order. */
+  quantizerWeights(which: 'kernel' | 'input'): tf.LayerVariable[] {
+    return [...((which === 'kernel' ? this.kernelQ : this.inputQ)?.params ?? [])];
   }
 
   protected abstract op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, fusedRelu: boolean): tf.Tensor;
@@ -256,7 +326,7 @@ export class QuantDense extends QuantWeightLayer {
 
 export interface QuantActivationArgs {
   name?: string;
-  quantizer: QuantizerSpec | string;
+  quantizer: QuantizerSpecInput;
   inputShape?: number[];
 }
 
@@ -278,6 +348,20 @@ export class QuantActivation extends tf.layers.Layer {
 
   get bits(): number {
     return this.slot?.quantizer.precision ?? 32;
+  }
+
+  get quantizerSpec(): QuantizerSpec | null {
+    return this.slot?.spec ?? null;
+  }
+
+  /** The read-out of the quantizer's grid for the current learned parameters; null without a fixed grid. */
+  grid(): QuantGrid | null {
+    return slotGrid(this.slot);
+  }
+
+  /** The layer's weights that hold the quantizer's declared learned parameters, in declared order. */
+  quantizerWeights(): tf.LayerVariable[] {
+    return [...(this.slot?.params ?? [])];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor {

@@ -5,7 +5,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { normalizeSpec, QuantizerSpec } from '../quantizers/spec.js';
+import { normalizeSpec, QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import './quant-layers.js';
 import './rprelu.js';
 
@@ -18,17 +18,17 @@ export type LayerMatch = string | RegExp | { className: string };
 export interface LayerOverride {
   /** A layer name, a regular expression over names, or a layer class. */
   match: LayerMatch;
-  kernelQuantizer?: QuantizerSpec | string | null;
-  inputQuantizer?: QuantizerSpec | string | null;
+  kernelQuantizer?: QuantizerSpecInput | null;
+  inputQuantizer?: QuantizerSpecInput | null;
   /** Leave the matched layers in float. */
   skip?: boolean;
 }
 
 export interface QuantizeConfig {
   /** Default kernel quantizer of every quantizable layer. */
-  kernelQuantizer?: QuantizerSpec | string | null;
+  kernelQuantizer?: QuantizerSpecInput | null;
   /** Default input (activation) quantizer of every quantizable layer. */
-  inputQuantizer?: QuantizerSpec | string | null;
+  inputQuantizer?: QuantizerSpecInput | null;
   /** Keep the first and last quantizable layers in float (DoReFa's rule; default true). */
   keepFirstAndLastFloat?: boolean;
   /** Applied in order after the defaults; later overrides win. */
@@ -71,7 +71,7 @@ export function planQuantization(model: tf.LayersModel, config: QuantizeConfig):
   }
   const keepEnds = config.keepFirstAndLastFloat ?? true;
   const ends = new Set(keepEnds && quantizable.length > 0 ? [quantizable[0].name, quantizable[quantizable.length - 1].name] : []);
-  const spec = (s: QuantizerSpec | string | null | undefined, where: string) => (s == null ? null : normalizeSpec(s, where));
+  const spec = (s: QuantizerSpecInput | null | undefined, where: string) => (s == null ? null : normalizeSpec(s, where));
   return quantizable.map((l) => {
     let kernel = ends.has(l.name) ? null : spec(config.kernelQuantizer, `${l.name} kernelQuantizer`);
     let input = ends.has(l.name) ? null : spec(config.inputQuantizer, `${l.name} inputQuantizer`);

@@ -1,4 +1,4 @@
-/** lowbit's quantizers: small functions over tf.Tensor with explicit pseudo-gradients. */
+/** lowbit's quantizers: small functions over tf.Tensor with explicit pseudo-gradients, and the quantizer registry. */
 export { roundSTE, signPlusOne, checkBits } from './common.js';
 export { quantizeK, dorefaWeight, dorefaActivation, dorefaGradient, binaryMeanScaled } from './dorefa.js';
 export { ternary, ternaryTWN, ternaryWRPN } from './ternary.js';
@@ -7,4 +7,6 @@ export { steSign, approxSign, rsign, binaryChannel } from './binary.js';
 export { uniform, lsq, pact, integerRange } from './uniform.js';
 export type { UniformOptions } from './uniform.js';
 export { resolveQuantizer, normalizeSpec, specFromName, valueSet, quantizerKinds } from './spec.js';
-export type { Quantizer, QuantizerSpec, QuantizerKind, QuantizerRole, QuantizerParam, QuantizerContext } from './spec.js';
+export type { Quantizer, QuantizerSpec, QuantizerSpecInput, CustomQuantizerSpec, QuantizerKindName, QuantizerRole, QuantizerParam, QuantizerContext } from './spec.js';
+export { registerQuantizer, quantizerKind, registeredQuantizerKinds, codeRange, isBipolar } from './kind.js';
+export type { QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, GridInput, QuantizerSpecBase } from './kind.js';

@@ -22,7 +22,9 @@
  * edges — no cancellation, finite for |x| = 1e6, zeros and subnormals.
  */
 import * as tf from '../backend/tf.js';
-import { withGradient } from './common.js';
+import { LowbitError } from '../errors.js';
+import { checkBits, withGradient } from './common.js';
+import type { QuantizerKind } from './kind.js';
 import { nextNoiseSeed } from './noise.js';
 
 export type RelaxedMethod = 'rq' | 'rq-st' | 'srq';
@@ -265,3 +267,60 @@ export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
 export function learnedBits(logAlphas: number[]): number {
   return tf.tidy(() => Math.round(expectedBits(logAlphas.map((la) => tf.scalar(la))).dataSync()[0]));
 }
+
+/** Relaxed quantization (rq, rq-st) and SRQ over a learned grid α·G; σ = α/3 at init. */
+export interface RelaxedSpec {
+  kind: RelaxedMethod;
+  bits: number;
+  temperature?: number;
+  dropBits?: number;
+  dropBitsMask?: 'element' | 'layer';
+  initAlpha?: number;
+  /** SRQ weights: learn this layer's bit-width (2 … bits) with hard-concrete gates per bit (reconstruction, srq.md §3.3). */
+  learnBits?: boolean;
+}
+
+/**
+ * One relaxed kind (rq, rq-st or srq). Learned parameters: log α, log σ, and with learnBits one
+ * gate per bit above 2. Grid: α·G, G signed [−2^(b−1), 2^(b−1) − 1] for weights and unsigned
+ * [0, 2^b − 1] for (post-ReLU) activations, α = exp(log α).
+ */
+function relaxedKind(method: RelaxedMethod): QuantizerKind<RelaxedSpec> {
+  return {
+    kind: method,
+    validate(s, where) {
+      checkBits(s.bits, `${where} (${s.kind})`, 1, 16);
+      if (s.dropBitsMask != null && s.dropBitsMask !== 'element' && s.dropBitsMask !== 'layer') throw new LowbitError(`${where} (${s.kind}): dropBitsMask must be 'element' or 'layer', got ${JSON.stringify(s.dropBitsMask)}`);
+      if (s.dropBits != null && !(s.dropBits >= 0 && s.dropBits < 1)) throw new LowbitError(`${where} (${s.kind}): dropBits must be in [0, 1), got ${s.dropBits}`);
+      if (s.temperature != null && !(s.temperature > 0)) throw new LowbitError(`${where} (${s.kind}): temperature must be > 0, got ${s.temperature}`);
+      if (s.learnBits && s.kind !== 'srq') throw new LowbitError(`${where} (${s.kind}): learnBits needs srq`);
+      if (s.learnBits && s.bits < 3) throw new LowbitError(`${where} (srq): learnBits needs bits ≥ 3 (the most a layer may keep; learned widths start at 2), got ${s.bits}`);
+    },
+    precision: (s) => s.bits,
+    params(s) {
+      const alpha0 = s.initAlpha ?? 0.05;
+      // Learned bits: one hard-concrete gate per bit above 2, open at the start (log α = 0.5:
+      // P(open) ≈ 0.89, near enough to the threshold that the optimizer can close it in a short run).
+      const gates = s.learnBits ? Array.from({ length: s.bits - MIN_LEARNED_BITS }, (_, i) => ({ name: `bit_gate_${i + MIN_LEARNED_BITS + 1}`, init: 0.5 / GATE_SCALE })) : [];
+      return [{ name: 'log_alpha', init: Math.log(alpha0) }, { name: 'log_sigma', init: Math.log(alpha0 / 3) }, ...gates];
+    },
+    apply(s, x, role, p, training) {
+      const gateParams = p.slice(2);
+      // Inference with learned bits: round to the grid of the bits the deterministic gates keep.
+      const bits = !training && gateParams.length > 0 ? learnedBits(gateParams.map((g) => g.dataSync()[0] * GATE_SCALE)) : s.bits;
+      return relaxedQuantize(x, tf.exp(p[0]), tf.exp(p[1]), {
+        method: s.kind, bits, signed: role === 'weight', temperature: s.temperature, training,
+        dropBits: role === 'weight' ? s.dropBits ?? 0 : 0, // DropBits acts on weights only (srq.md §3.1)
+        dropBitsMask: s.dropBitsMask,
+        bitGates: training ? gateParams.map((g) => tf.mul(g, GATE_SCALE)) : undefined,
+      });
+    },
+    valueSet: (s, role) => (role === 'weight' ? `{i·α : i = −${2 ** (s.bits - 1)}…${2 ** (s.bits - 1) - 1}} (learned α)` : `{i·α : i = 0…${2 ** s.bits - 1}} (learned α)`),
+    grid: (s, role, input) => ({ type: 'uniform', bits: s.bits, signed: role === 'weight', narrow: false, scale: Math.exp(input.params[0][0]), zeroPoint: 0, axis: null, learned: true }),
+  };
+}
+
+/** The relaxed kinds: RQ, RQ-ST and SRQ. */
+export const rqKind = relaxedKind('rq');
+export const rqStKind = relaxedKind('rq-st');
+export const srqKind = relaxedKind('srq');

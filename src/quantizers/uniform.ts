@@ -2,6 +2,7 @@
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { checkBits, insideMask, withGradient } from './common.js';
+import type { QuantizerKind, UniformGrid } from './kind.js';
 
 export interface UniformOptions {
   bits: number;
@@ -120,3 +121,82 @@ export function pact(x: tf.Tensor, alpha: tf.Tensor, bits: number): tf.Tensor {
   });
   return f(x, alpha);
 }
+
+/** A fixed integer grid (QONNX Quant): scale a number, or 'max' (max|x| / q_max, dynamic). */
+export interface UniformSpec { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number }
+
+/** LSQ with a learned step (initStep, default 0.05). */
+export interface LsqSpec { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
+
+/** PACT with a learned clip α (initAlpha, default 6). */
+export interface PactSpec { kind: 'pact'; bits: number; initAlpha?: number }
+
+/**
+ * uniform: QONNX Quant semantics. Grid: the spec's own (bits, signed, narrow, zero point); a
+ * numeric scale as is, a 'max' scale read off the latent kernel like `uniform` computes it (per
+ * tensor, or per output channel when `axis` is the last axis). 'max' activations have none
+ * (dynamic), nor has a per-channel kernel scale on another axis.
+ */
+export const uniformKind: QuantizerKind<UniformSpec> = {
+  kind: 'uniform',
+  naming: 'bits',
+  validate(s, where) {
+    checkBits(s.bits, `${where} (uniform)`, 1, 32);
+  },
+  precision: (s) => s.bits,
+  params: () => [],
+  apply: (s, x) => uniform(x, s),
+  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.bits}-bit ${s.signed === false ? 'unsigned' : 'signed'})`,
+  grid(s, role, input) {
+    const signed = s.signed ?? true;
+    const narrow = s.narrow ?? false;
+    const base = { type: 'uniform' as const, bits: s.bits, signed, narrow, zeroPoint: s.zeroPoint ?? 0 };
+    if (typeof s.scale === 'number') return { ...base, scale: s.scale, axis: null };
+    const w = input.latent;
+    if (role === 'activation' || w == null) return null;
+    const [qMin, qMax] = integerRange(s.bits, signed, narrow);
+    const denom = Math.max(Math.abs(qMax), Math.abs(qMin), 1);
+    // As `uniform` computes it in float32: max(max|w|, 1e-8) / denom.
+    const step = (m: number) => Math.fround(Math.fround(Math.max(m, Math.fround(1e-8))) / denom);
+    if (s.axis == null) {
+      let m = 0;
+      w.forEach((v) => { m = Math.max(m, Math.abs(v)); });
+      return { ...base, scale: step(m), axis: null };
+    }
+    // Per channel only along the last axis when it holds the layer's columns; another axis has no read-out here.
+    const shape = input.shape ?? [];
+    const c = input.channels;
+    if (shape.length === 0 || (s.axis < 0 ? shape.length + s.axis : s.axis) !== shape.length - 1 || shape[shape.length - 1] !== c) return null;
+    const m = new Float32Array(c);
+    w.forEach((v, i) => { m[i % c] = Math.max(m[i % c], Math.abs(v)); });
+    return { ...base, scale: m.map(step), axis: -1 };
+  },
+};
+
+/** lsq: learned step s (a scalar). Grid: i·s on [q_min, q_max], s the learned step. */
+export const lsqKind: QuantizerKind<LsqSpec> = {
+  kind: 'lsq',
+  naming: 'bits',
+  validate(s, where) {
+    checkBits(s.bits, `${where} (lsq)`, 2, 32);
+  },
+  precision: (s) => s.bits,
+  params: (s) => [{ name: 'lsq_step', init: s.initStep ?? 0.05 }],
+  apply: (s, x, _role, p) => lsq(x, p[0], s),
+  valueSet: (s) => `{i·s : i = q_min…q_max} (${s.bits}-bit, learned s)`,
+  grid: (s, _role, input): UniformGrid => ({ type: 'uniform', bits: s.bits, signed: s.signed ?? true, narrow: false, scale: input.params[0][0], zeroPoint: 0, axis: null, learned: true }),
+};
+
+/** pact: learned clip α. Grid: i·α/n, i = 0 … n = 2^k − 1. */
+export const pactKind: QuantizerKind<PactSpec> = {
+  kind: 'pact',
+  naming: 'bits',
+  validate(s, where) {
+    checkBits(s.bits, `${where} (pact)`, 1, 32);
+  },
+  precision: (s) => s.bits,
+  params: (s) => [{ name: 'pact_alpha', init: s.initAlpha ?? 6 }],
+  apply: (s, x, _role, p) => pact(x, p[0], s.bits),
+  valueSet: (s) => `{i·α/${2 ** s.bits - 1} : i = 0…${2 ** s.bits - 1}} (learned α)`,
+  grid: (s, _role, input): UniformGrid => ({ type: 'uniform', bits: s.bits, signed: false, narrow: false, scale: Math.fround(input.params[0][0] / (2 ** s.bits - 1)), zeroPoint: 0, axis: null, learned: true }),
+};

@@ -1,11 +1,21 @@
 /**
  * summary(model): per layer the kernel bits, parameter count, bytes at that precision, MACs per
  * image and the share of 1-bit MACs; totals and the compression ratio against float32 — in the
- * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus one
- * float32 scale per quantized tensor (per output channel for per-channel binary kernels); everything else (biases, BatchNorm, PReLU) as float32.
+ * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus the
+ * float32 numbers of its grid read-out (one scale per tensor or per output channel, or the
+ * codebook's values; one scale when the quantizer reads out no fixed grid); everything else
+ * (biases, BatchNorm, PReLU, learned quantizer parameters) as float32.
  */
 import * as tf from '../backend/tf.js';
-import { isQuantLayer, QuantLayer } from '../layers/quant-layers.js';
+import { isQuantLayer } from '../layers/quant-layers.js';
+import type { QuantGrid } from '../quantizers/kind.js';
+
+/** float32 numbers a grid read-out stores besides the codes. */
+function gridFloats(grid: QuantGrid | null): number {
+  if (grid == null) return 1;
+  if (grid.type === 'codebook') return grid.values.length;
+  return typeof grid.scale === 'number' ? 1 : grid.scale.length;
+}
 
 export interface LayerSummary {
   name: string;
@@ -52,9 +62,7 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const kernelShape = (kernel?.shape ?? []) as number[];
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
-    const spec = isQuantLayer(layer) ? layer.kernelQuantizerSpec : null;
-    const perChannel = spec?.kind === 'binary' && spec.scale === 'channel';
-    const scaleBytes = kernelBits < 32 ? 4 * (perChannel ? (layer as QuantLayer).kernelColumns() : 1) : 0;
+    const scaleBytes = kernelBits < 32 && isQuantLayer(layer) ? 4 * gridFloats(layer.kernelGrid()) : 0;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
       bytes: Math.ceil((kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,

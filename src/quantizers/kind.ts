@@ -1,0 +1,159 @@
+/**
+ * The quantizer registry. A quantizer kind is one object (`QuantizerKind`) that says everything
+ * lowbit needs to know about it: how its spec is validated and named, its function (forward and
+ * training-time rule), its precision, the learned parameters it declares, its value set, and a
+ * read-out of its grid (`QuantGrid`) computed from a layer's actual weights and learned parameters.
+ * Summaries and exporters consume the read-out; nothing outside a kind's own file switches on
+ * `kind`. `registerQuantizer` adds a kind; `quantizerKind` looks one up.
+ */
+import type * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
+
+/** Where a quantizer is applied: a layer's kernel or its input activations. */
+export type QuantizerRole = 'weight' | 'activation';
+
+/** A learned parameter a quantizer declares (created by the quantized layer that owns it). */
+export interface QuantizerParam {
+  /** The weight's name inside the layer, after the slot prefix (`kernel_`, `input_`, `act_`). */
+  name: string;
+  init: number;
+  /** One value per channel (the input's last axis) instead of a scalar. */
+  perChannel?: boolean;
+}
+
+/** What the layer tells a quantizer about the tensor it quantizes. */
+export interface QuantizerContext {
+  /** Output channels of a kernel: viewed as [d_in, outputChannels] by per-channel weight quantizers. */
+  outputChannels?: number;
+  /** A training-time metric M [d_in, d_in] for binary per-channel weights (BiTAT). */
+  metric?: tf.Tensor2D | null;
+}
+
+/**
+ * A uniform (affine) integer grid: value = (code − zeroPoint)·scale with integer codes in
+ * [−2^(bits−1) (+1 if narrow), 2^(bits−1) − 1] (signed) or [0, 2^bits − 1 (−1 if narrow)]
+ * (unsigned) — QONNX `Quant` semantics. A 1-bit unsigned grid with zeroPoint ½ is bipolar,
+ * {−scale/2, +scale/2}, with sign(0) = + (QONNX `BipolarQuant`).
+ */
+export interface UniformGrid {
+  type: 'uniform';
+  bits: number;
+  signed: boolean;
+  narrow: boolean;
+  /** One scale for the tensor, or one per channel along `axis`. */
+  scale: number | Float32Array;
+  zeroPoint: number;
+  /**
+   * null: per tensor. −1: per channel along the tensor's last axis — for kernels, its output
+   * channels (value i belongs to channel i mod channels, the kernel viewed as [d_in, channels]).
+   */
+  axis: number | null;
+  /** Added to the input before it is put on the grid, one value per channel of the last axis (RSign's threshold). */
+  offset?: Float32Array;
+  /** The scale is (derived from) a learned parameter. */
+  learned?: boolean;
+}
+
+/**
+ * An explicit, possibly non-uniform, list of values (a codebook): per tensor K values, or per
+ * channel (`axis` −1) channels × K values, row c holding channel c's K values. Codes are indices
+ * into the row; `bits` = the stored code width (⌈log2 K⌉ at least).
+ */
+export interface CodebookGrid {
+  type: 'codebook';
+  bits: number;
+  /** K values (per tensor) or channels × K (per channel). */
+  values: Float32Array;
+  /** K, the values per channel. */
+  size: number;
+  /** null: per tensor; −1: per channel along the last axis (as UniformGrid.axis). */
+  axis: number | null;
+  learned?: boolean;
+}
+
+/** The read-out of a quantizer's grid for one tensor, computed from its actual weights and learned parameters. */
+export type QuantGrid = UniformGrid | CodebookGrid;
+
+/** What a kind's `grid` read-out may use. */
+export interface GridInput {
+  /** Channels of the tensor (a kernel's output channels; an activation's last axis). */
+  channels: number;
+  /** The tensor's shape (TF layout), when known. */
+  shape?: number[];
+  /** The learned parameters' current values, in the order the kind declared them. */
+  params: Float32Array[];
+  /** Weights only: the latent (float) kernel, in TF layout. */
+  latent?: Float32Array;
+  /** Weights only: the quantized kernel as inference computes it, in TF layout. */
+  quantized?: Float32Array;
+}
+
+/** A spec as stored in model.json: plain JSON with a `kind`. */
+export interface QuantizerSpecBase {
+  kind: string;
+}
+
+/**
+ * One quantizer kind. Methods take the kind's own spec type S (already validated by `validate`).
+ * Register with `registerQuantizer`; specs `{kind: <kind>, ...}` then work everywhere a spec does.
+ */
+export interface QuantizerKind<S extends QuantizerSpecBase = QuantizerSpecBase> {
+  /** The spec's `kind`. */
+  readonly kind: string;
+  /**
+   * How a name spells it for `specFromName`: 'plain' ('binary'), 'bits' ('dorefa2', K = bits),
+   * or absent (objects only).
+   */
+  readonly naming?: 'plain' | 'bits';
+  /** Throws a LowbitError naming `where` and the offending field unless the spec is valid. */
+  validate(spec: S, where: string): void;
+  /** Bits per value after quantization (what summaries count; 32 = float). */
+  precision(spec: S): number;
+  /** The learned parameters this spec needs; the layer creates them (`<slot>_<name>`) and passes them to `apply` and `grid` in this order. */
+  params(spec: S): readonly QuantizerParam[];
+  /** q(x): `training` selects the training-time rule where it differs. */
+  apply(spec: S, x: tf.Tensor, role: QuantizerRole, params: tf.Tensor[], training: boolean, context: QuantizerContext, where: string): tf.Tensor;
+  /** The documented output value set (for summaries and docs). */
+  valueSet(spec: S, role: QuantizerRole): string;
+  /**
+   * The grid the inference-time quantizer puts the tensor on, or null when it has none that is
+   * fixed once the weights are (float, or a grid that depends on each input).
+   */
+  grid(spec: S, role: QuantizerRole, input: GridInput): QuantGrid | null;
+}
+
+const registry = new Map<string, QuantizerKind>();
+
+/**
+ * Adds a quantizer kind to the registry (replacing one of the same name only with
+ * `{replace: true}`). Specs `{kind: kind.kind, …}` then validate, resolve, train, save, summarise
+ * and export like the built-in ones.
+ */
+export function registerQuantizer<S extends QuantizerSpecBase>(kind: QuantizerKind<S>, options: { replace?: boolean } = {}): void {
+  if (typeof kind?.kind !== 'string' || !/^[a-z][a-z0-9-]*$/.test(kind.kind)) {
+    throw new LowbitError(`registerQuantizer: kind must be a lower-case name like 'deadzone', got ${JSON.stringify(kind?.kind)}`);
+  }
+  if (registry.has(kind.kind) && !options.replace) throw new LowbitError(`registerQuantizer: a quantizer kind '${kind.kind}' is already registered`);
+  registry.set(kind.kind, kind as unknown as QuantizerKind);
+}
+
+/** The registered kind of that name, or undefined. */
+export function quantizerKind(name: string): QuantizerKind | undefined {
+  return registry.get(name);
+}
+
+/** The names of every registered kind, in registration order. */
+export function registeredQuantizerKinds(): string[] {
+  return [...registry.keys()];
+}
+
+/** The integer code range [min, max] of a uniform grid. */
+export function codeRange(g: Pick<UniformGrid, 'bits' | 'signed' | 'narrow'>): [number, number] {
+  if (g.signed) return [-(2 ** (g.bits - 1)) + (g.narrow ? 1 : 0), 2 ** (g.bits - 1) - 1];
+  return [0, 2 ** g.bits - 1 - (g.narrow ? 1 : 0)];
+}
+
+/** Whether a uniform grid is the bipolar 1-bit grid {−scale/2, +scale/2} (sign with sign(0) = +). */
+export function isBipolar(g: QuantGrid): boolean {
+  return g.type === 'uniform' && g.bits === 1 && !g.signed && g.zeroPoint === 0.5;
+}
