@@ -43,7 +43,7 @@ test('the package root exports tf and setBackend', async () => {
 
 test('every recipe under recipes/ validates against the published schema', async () => {
   const { readdirSync } = await import('node:fs');
-  const { validateRecipe, RECIPE_SCHEMA_PATH } = await import('../src/cli/commands/run.js');
+  const { validateRecipe, RECIPE_SCHEMA_PATH } = await import('../src/recipes/run.js');
   const dir = dirname(RECIPE_SCHEMA_PATH);
   const recipes = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'recipe.schema.json');
   assert.ok(recipes.length > 0);
