@@ -3,7 +3,7 @@
  * flags, --out / --resume checks, checkpointing, progress, log.jsonl, the saved model and
  * lowbit.json. `lowbit train` and `lowbit quantize` differ only in how they make the model. Node-only.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
 import { balancedSubset, DatasetSplits } from '../data/dataset.js';
@@ -12,8 +12,8 @@ import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { CHECKPOINT_FILE, FileCheckpointStore } from '../io/checkpoint-file.js';
 import { LOWBIT_JSON, saveModelDir, writeJsonAtomic } from '../io/model-dir.js';
-import { checkWritableDir, createDir, removeIfCreated } from '../io/out-dir.js';
-import { gitCommit, lowbitVersion } from '../io/run-info.js';
+import { checkWritableDir, createDir, isRestartable, removeIfCreated } from '../io/out-dir.js';
+import { cliRunFingerprint, gitCommit, lowbitVersion, threadCount } from '../io/run-info.js';
 import { summary } from '../report/summary.js';
 import { AnyLossFn, evaluate, modelForward } from '../train/evaluate.js';
 import { train, TrainConfig, validateTrainConfig } from '../train/loop.js';
@@ -100,11 +100,11 @@ export async function prepareRun(flags: TrainingFlags, dataset: string, defaultO
   const backendChoice = parseBackend(flags.backend);
   const config = parseTrainingFlags(flags);
   const out = flags.out ?? defaultOut;
-  const checkpoints = new FileCheckpointStore(out);
+  const checkpoints = new FileCheckpointStore(out, { log: LOG_FILE });
   if (flags.resume && !existsSync(out)) {
     throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
   }
-  if (!flags.resume && existsSync(out) && readdirSync(out).length > 0) {
+  if (!flags.resume && existsSync(out) && !isRestartable(out)) {
     throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);
@@ -112,6 +112,7 @@ export async function prepareRun(flags: TrainingFlags, dataset: string, defaultO
   const loaded = loadDataset(dataset, { dataDir: flags.dataDir });
   const data = subsetSize == null ? loaded : balancedSubset(loaded, subsetSize);
   const backend = await useBackend(backendChoice, flags.quiet);
+  checkpoints.expectFingerprint(cliRunFingerprint(flags, { dataset, config, trainSubset: subsetSize, trainImages: data.train.count, backend }));
   return { config, data, backend, out, checkpoints, trainSubset: subsetSize };
 }
 
@@ -139,7 +140,7 @@ export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: st
     inputShape: data.shape, numClasses: data.numClasses, outputs: 'logits',
     epochs: config.epochs, batchSize: config.batchSize, learningRate: config.learningRate,
     optimizer: config.optimizer, schedule: config.schedule, weightDecay: config.weightDecay,
-    maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend: run.backend,
+    maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend: run.backend, threads: threadCount(run.backend),
     test: { accuracy: test.accuracy, loss: test.loss, count: test.count },
     // A job's own val (measured after finalizing) overrides the last epoch's.
     val: (metadata.val as { accuracy: number; loss: number } | undefined) ?? (last ? { accuracy: last.valAccuracy, loss: last.valLoss } : null),
@@ -153,7 +154,7 @@ export async function saveRun(model: tf.LayersModel, run: PreparedRun, label: st
 
 export async function runTraining(job: TrainingJob): Promise<void> {
   const run = await prepareRun(job.flags, job.dataset, job.defaultOut);
-  if (job.flags.resume && !run.checkpoints.exists()) {
+  if (job.flags.resume && !run.checkpoints.exists() && !isRestartable(run.out)) {
     throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
   }
   const model = await job.makeModel(run.data, run.config);

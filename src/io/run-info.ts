@@ -2,7 +2,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Fingerprint, runFingerprint } from '../train/fingerprint.js';
 
 const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -21,4 +23,29 @@ export function gitCommit(): string {
   } catch {
     return 'unknown';
   }
+}
+
+/**
+ * Threads the backend computes with: the native (oneDNN/OpenMP) backend uses OMP_NUM_THREADS, or
+ * one per core; wasm and cpu use one. Runs with other thread counts may differ in the last bits
+ * (reductions split differently), so lowbit.json and the run fingerprint record it.
+ */
+export function threadCount(backend: string): number {
+  if (backend !== 'native') return 1;
+  const n = Number.parseInt(process.env.OMP_NUM_THREADS ?? '', 10);
+  return Number.isInteger(n) && n > 0 ? n : availableParallelism();
+}
+
+/** Flags that say where and how quietly a run goes, not what it computes. */
+const NOT_SETTINGS = new Set(['out', 'resume', 'quiet', 'backend', 'dataDir', 'maxSteps', 'epochs', 'batch', 'lr', 'optimizer',
+  'momentum', 'schedule', 'weightDecay', 'seed', 'trainSubset']);
+
+/**
+ * The fingerprint of a CLI training run: the command's own flags (method and its options, model,
+ * teacher…), the parsed training settings, the data, the backend and its threads, and the lowbit
+ * version. `parsed` holds what the CLI parsed (config, dataset, subset, backend…).
+ */
+export function cliRunFingerprint(flags: object, parsed: { dataset: string; config: object; trainSubset: number | null; trainImages: number; backend: string }): Fingerprint {
+  const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !NOT_SETTINGS.has(k)));
+  return runFingerprint({ ...own, ...parsed, threads: threadCount(parsed.backend), lowbit: lowbitVersion() });
 }

@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf.js';
+import type { Fingerprint } from './fingerprint.js';
 
 /** One tensor's values, detached from the engine (safe to serialise). */
 export interface StoredTensor {
@@ -32,6 +33,14 @@ export interface Checkpoint {
   history: EpochRecord[];
   modelWeights: StoredTensor[];
   optimizerWeights: StoredTensor[];
+  /**
+   * Optimizer state that getWeights leaves out, as exact float32 values: Adam's accumulated
+   * β1ᵗ and β2ᵗ (its setWeights recomputes them as pow(β, t+1), which differs in the last bits
+   * from the step-by-step products an unbroken run uses).
+   */
+  optimizerScalars?: Record<string, number>;
+  /** The settings of the run that wrote it (see runFingerprint). */
+  fingerprint?: Fingerprint;
   /** A method's own JSON state (e.g. BiTAT's finished stages). */
   notes?: unknown;
 }

@@ -69,6 +69,7 @@ function kernelVariables(model: tf.LayersModel): tf.LayerVariable[] {
 export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSet>, config: TrainConfig,
   hooks: TrainHooks = {}): Promise<TrainResult> {
   validateTrainConfig(config);
+  if (data.train.count === 0) throw new LowbitError('the training set is empty: train on at least one image per class');
   const forward = config.forward ?? modelForward(model);
   const lossFn = config.loss ?? crossEntropy;
   const variables = config.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -91,6 +92,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       await optimizer.setWeights(named); // copies them into its own variables
       tf.dispose(named.map((w) => w.tensor));
     }
+    setOptimizerScalars(optimizer, resumed.optimizerScalars);
     rng.setState(resumed.rngState);
     if (resumed.noiseState != null) setNoiseState(resumed.noiseState);
     history = resumed.history.slice();
@@ -152,7 +154,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       await hooks.checkpoints.save({
         epoch, step, rngState: rng.getState(), noiseState: getNoiseState(), history,
         modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
-        optimizerWeights: await storeTensors(optimizerWeights),
+        optimizerWeights: await storeTensors(optimizerWeights), optimizerScalars: await optimizerScalars(optimizer),
       });
       // getWeights makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
       tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
@@ -161,6 +163,24 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
   }
   optimizer.dispose();
   return { history, resumedFrom: startEpoch };
+}
+
+/** Adam's accumulated β powers (the state getWeights leaves out), as stored float32 values. */
+async function optimizerScalars(optimizer: tf.Optimizer): Promise<Record<string, number> | undefined> {
+  const o = optimizer as unknown as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const key of ['accBeta1', 'accBeta2']) {
+    if (o[key] instanceof tf.Tensor) out[key] = (await (o[key] as tf.Tensor).data())[0];
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function setOptimizerScalars(optimizer: tf.Optimizer, scalars: Record<string, number> | undefined): void {
+  const o = optimizer as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(scalars ?? {})) {
+    const v = o[key];
+    if (v instanceof tf.Variable) tf.tidy(() => v.assign(tf.scalar(value, 'float32')));
+  }
 }
 
 function restoreWeights(model: tf.LayersModel, ckpt: Checkpoint): void {

@@ -4,14 +4,14 @@
  * auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
  * finished step. Node-only.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { imageBatch } from '../../data/dataset.js';
 import { loadMnist } from '../../data/load.js';
 import { FileCheckpointStore } from '../../io/checkpoint-file.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
-import { checkWritableDir } from '../../io/out-dir.js';
+import { checkWritableDir, makeDirs } from '../../io/out-dir.js';
 import { progressHooks } from '../../io/progress.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -45,7 +45,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   checkWritableDir(o.out);
   const backend = await useBackend(parseBackend(o.backend), o.quiet);
   const data = loadMnist();
-  mkdirSync(o.out, { recursive: true });
+  makeDirs(o.out);
   const base: TrainConfig = { epochs, batchSize: 64, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'step' }, weightDecay: 0, seed: 0, maxStepsPerEpoch: maxSteps };
   const results: StepResult[] = [];
 

@@ -4,7 +4,7 @@
  * lowbit.json (options, bits/dim, MSE, code usage, correlation analysis), recon.png,
  * code-usage.svg and channel-correlation.svg. Node-only.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { DatasetSplits, imageBatch } from '../../data/dataset.js';
@@ -28,6 +28,7 @@ import { renderSvg } from '../../report/plots.js';
 import { train } from '../../train/loop.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseChoice, parseInteger } from '../options.js';
+import { isRestartable, makeDirs } from '../../io/out-dir.js';
 import { inOutputDir, LOG_FILE, PreparedRun, prepareRun, TrainingFlags } from '../run-training.js';
 
 export interface DqTrainOptions extends TrainingFlags {
@@ -75,7 +76,7 @@ export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
   const run = await prepareRun(o, o.dataset, join('runs', `dq-${o.dataset}-m${o.groups}-k${o.codes}-s${o.seed}`));
   if (run.data.shape.join('x') !== '28x28x1') throw new LowbitError(`the DQ auto-encoder takes 28×28 grey images; ${o.dataset} has ${run.data.shape.join('×')}`);
   const options = parseDqOptions(o, run.config.seed);
-  if (o.resume && !run.checkpoints.exists()) throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  if (o.resume && !run.checkpoints.exists() && !isRestartable(run.out)) throw new LowbitError(`--resume: ${run.out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
   await trainDqRun(run.data, options, run, label(options, o.dataset), o.quiet);
 }
 
@@ -171,7 +172,7 @@ export async function dqExportCommand(dir: string, o: { out?: string; images: st
   const model = await loadModelDir(dir);
   try {
     const { encoder, decoder } = exportDqOnnx(model, options); // fails before anything is written
-    mkdirSync(out, { recursive: true });
+    makeDirs(out);
     const paths = { encoder: join(out, 'encoder.onnx'), decoder: join(out, 'decoder.onnx') };
     writeFileAtomic(paths.encoder, encodeModel(encoder));
     writeFileAtomic(paths.decoder, encodeModel(decoder));
