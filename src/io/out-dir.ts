@@ -42,6 +42,12 @@ export function checkWritableDir(dir: string, flag = '--out'): void {
   }
 }
 
+/** Throws a LowbitError unless the file `path` can be written (its directory writable, not a directory itself). Creates nothing. */
+export function checkWritableFile(path: string, flag: string): void {
+  if (existsSync(path) && statSync(path).isDirectory()) throw new LowbitError(`${flag} ${path} is a directory; name a file to write`);
+  checkWritableDir(dirname(resolve(path)), flag);
+}
+
 /**
  * mkdir -p without `mkdirSync(…, { recursive: true })`, which never returns for some paths on
  * pseudo file systems (a parent that exists yet refuses children with ENOENT makes it retry forever).
@@ -92,7 +98,7 @@ export function removeIfCreated(dir: string, created: boolean, keep: (names: str
  */
 export function isRestartable(dir: string): boolean {
   if (!existsSync(dir)) return true;
-  if (!statSync(dir).isDirectory()) return false;
+  if (!statSync(dir).isDirectory()) throw new LowbitError(`--out ${dir} is a file, not a directory; choose another --out`);
   const names = readdirSync(dir);
   if (names.includes(CHECKPOINT_FILE)) return false;
   return names.every((n) => n === LOCK_FILE || n === LOG_FILE || TEMP_FILE.test(n));

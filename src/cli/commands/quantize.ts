@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { DatasetSplits, imageBatch } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
-import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
+import { checkFiniteWeights, LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { bitatQuantizeConfig, bitatVariants, runBitat } from '../../methods/bitat/run.js';
@@ -230,6 +230,7 @@ async function fromTeacher(dir: string, shape: readonly number[], dataset: strin
 }
 
 function checkInputs(teacher: tf.LayersModel, shape: readonly number[], dir: string, dataset: string): void {
+  checkFiniteWeights(teacher, dir, 'the teacher');
   const inShape = teacher.inputs[0].shape.slice(1).join('×');
   if (inShape !== shape.join('×')) {
     throw new LowbitError(`the teacher in ${dir} takes ${inShape} inputs but ${dataset} images are ${shape.join('×')}`);
