@@ -10,7 +10,11 @@ const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 /** A value as an error message shows it: on one line, and not too long. */
 export function shownValue(value: string): string {
   const short = value.length > 40 ? `${value.slice(0, 40)}…` : value;
-  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(short) ? JSON.stringify(short) : `'${short}'`;
+  const control = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+  // JSON.stringify escapes \n and friends but leaves U+2028/U+2029, which break lines too.
+  return control.test(short)
+    ? JSON.stringify(short).replace(control, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    : `'${short}'`;
 }
 
 export function parseInteger(value: string, flag: string, min: number): number {
