@@ -40,6 +40,16 @@ export function threadCount(backend: string): number {
 const NOT_SETTINGS = new Set(['out', 'resume', 'quiet', 'backend', 'dataDir', 'maxSteps', 'epochs', 'batch', 'lr', 'optimizer',
   'momentum', 'schedule', 'weightDecay', 'seed', 'trainSubset']);
 
+/** The (sub)command this process runs, e.g. "train" or "dq train": the words before the first flag. */
+function cliCommand(): string {
+  const words: string[] = [];
+  for (const a of process.argv.slice(2)) {
+    if (a.startsWith('-') || words.length === 2) break;
+    words.push(a);
+  }
+  return words.join(' ');
+}
+
 /**
  * The fingerprint of a CLI training run: the command's own flags (method and its options, model,
  * teacher…), the parsed training settings, the data, the backend and its threads, and the lowbit
@@ -47,5 +57,5 @@ const NOT_SETTINGS = new Set(['out', 'resume', 'quiet', 'backend', 'dataDir', 'm
  */
 export function cliRunFingerprint(flags: object, parsed: { dataset: string; config: object; trainSubset: number | null; trainImages: number; backend: string }): Fingerprint {
   const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !NOT_SETTINGS.has(k)));
-  return runFingerprint({ ...own, ...parsed, threads: threadCount(parsed.backend), lowbit: lowbitVersion() });
+  return runFingerprint({ command: cliCommand(), ...own, ...parsed, threads: threadCount(parsed.backend), lowbit: lowbitVersion() });
 }

@@ -25,7 +25,8 @@ export function runFingerprint(settings: Record<string, unknown>): Fingerprint {
 
 /** The fields whose values differ, each as "field: checkpoint value ≠ this run's value". */
 export function fingerprintDifferences(stored: Fingerprint, current: Fingerprint): string[] {
-  const keys = [...new Set([...Object.keys(stored), ...Object.keys(current)])].sort();
+  // The command first (it explains the rest), then alphabetical.
+  const keys = [...new Set([...Object.keys(stored), ...Object.keys(current)])].sort((a, b) => Number(b === 'command') - Number(a === 'command') || a.localeCompare(b));
   return keys.filter((k) => stored[k] !== current[k]).map((k) => `${k} ${stored[k] ?? '(unset)'} ≠ ${current[k] ?? '(unset)'}`);
 }
 

@@ -28,7 +28,7 @@ import { renderSvg } from '../../report/plots.js';
 import { train } from '../../train/loop.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseChoice, parseInteger } from '../options.js';
-import { isRestartable, makeDirs } from '../../io/out-dir.js';
+import { checkWritableDir, checkWritableFile, isRestartable, makeDirs } from '../../io/out-dir.js';
 import { inOutputDir, LOG_FILE, PreparedRun, prepareRun, TrainingFlags } from '../run-training.js';
 
 export interface DqTrainOptions extends TrainingFlags {
@@ -149,6 +149,7 @@ export async function dqEvalCommand(dir: string, o: { split: string; backend: st
 export async function dqEncodeCommand(dir: string, o: { out: string; split: string; count?: string; backend: string; dataDir?: string }): Promise<void> {
   const { dataset } = readDq(dir);
   const split = parseChoice(o.split, '--split', ['test', 'val', 'train'] as const);
+  checkWritableFile(o.out, '--out');
   await useBackend(parseBackend(o.backend), true);
   const data = loadDataset(dataset, { dataDir: o.dataDir });
   const n = o.count != null ? parseInteger(o.count, '--count', 1) : data[split].count;
@@ -167,6 +168,7 @@ export async function dqExportCommand(dir: string, o: { out?: string; images: st
   const { dataset, options } = readDq(dir);
   const n = parseInteger(o.images, '--images', 1);
   const out = o.out ?? join(dir, 'export');
+  checkWritableDir(out, o.out != null ? '--out' : 'the export directory');
   await useBackend(parseBackend(o.backend), true);
   const data = loadDataset(dataset, { dataDir: o.dataDir });
   const model = await loadModelDir(dir);
@@ -193,6 +195,7 @@ export async function dqDecodeCommand(dir: string, o: { codes: string; out: stri
   const { options } = readDq(dir);
   if (!existsSync(o.codes)) throw new LowbitError(`--codes ${o.codes} does not exist: write it with 'lowbit dq encode ${dir} --out ${o.codes}'`);
   if (!/\.png$/i.test(o.out)) throw new LowbitError(`--out must name a .png file, got '${o.out}'`);
+  checkWritableFile(o.out, '--out');
   const codes = parseCodes(readFileSync(o.codes), o.codes);
   await useBackend(parseBackend(o.backend), true);
   const model = await loadModelDir(dir);
