@@ -266,9 +266,16 @@ export interface OnnxExport {
  * LayersModel (its own nodesByDepth holds only the node that calls it), so it is exported as that.
  */
 export function functionalGraph(model: tf.LayersModel): tf.LayersModel {
-  const inner = model instanceof tf.Sequential ? (model as unknown as { model?: tf.LayersModel }).model : undefined;
-  return inner ?? model;
+  if (!(model instanceof tf.Sequential)) return model;
+  // A Sequential model loaded from JSON builds its inner model lazily (on first predict); a
+  // functional model over the same symbolic tensors shares its layers and nodes.
+  const inner = (model as unknown as { model?: tf.LayersModel }).model;
+  if (inner) return inner;
+  let view = functionalViews.get(model);
+  if (!view) functionalViews.set(model, view = tf.model({ inputs: model.inputs, outputs: model.outputs, name: `${model.name}_graph` }));
+  return view;
 }
+const functionalViews = new WeakMap<tf.LayersModel, tf.LayersModel>();
 
 export function exportOnnx(sourceModel: tf.LayersModel, target: OnnxTarget): OnnxExport {
   const model = functionalGraph(sourceModel);
