@@ -57,5 +57,8 @@ function cliCommand(): string {
  */
 export function cliRunFingerprint(flags: object, parsed: { dataset: string; config: object; trainSubset: number | null; trainImages: number; backend: string }): Fingerprint {
   const own = Object.fromEntries(Object.entries(flags).filter(([k]) => !NOT_SETTINGS.has(k)));
+  // The number of epochs (and the smoke-test step limit) may change on resume: a run can be extended.
+  const { epochs: _epochs, maxStepsPerEpoch: _maxSteps, ...config } = parsed.config as Record<string, unknown>;
+  parsed = { ...parsed, config };
   return runFingerprint({ command: cliCommand(), ...own, ...parsed, threads: threadCount(parsed.backend), lowbit: lowbitVersion() });
 }
