@@ -15,7 +15,10 @@ export interface EpochRecord {
   trainAccuracy: number;
   valLoss: number;
   valAccuracy: number;
+  /** The learning rate of the epoch's last step. */
   learningRate: number;
+  /** The learning rate of the epoch's first step (differs when the schedule steps within the epoch). */
+  firstLearningRate?: number;
   seconds: number;
   imagesPerSecond: number;
 }

@@ -108,6 +108,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
     let correct = 0;
     let seen = 0;
     let lr = config.learningRate;
+    const firstLr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
     let i = 0;
     for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order)) {
       lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
@@ -146,7 +147,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       : evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
-      learningRate: lr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
+      learningRate: lr, firstLearningRate: firstLr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
     };
     history.push(record);
     if (hooks.checkpoints) {
