@@ -5,6 +5,7 @@ import * as tf from '../../backend/tf.js';
 import { DatasetSplits, imageBatch } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { checkFiniteWeights, LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
+import { isRestartable } from '../../io/out-dir.js';
 import { dorefaConfig } from '../../methods/dorefa/index.js';
 import { runDcq } from '../../methods/dcq/run.js';
 import { bitatQuantizeConfig, bitatVariants, runBitat } from '../../methods/bitat/run.js';
@@ -163,7 +164,7 @@ async function bitat(o: QuantizeCommandOptions, dataset: string, model: string):
   const tag = `bitat-${variant}-w1a1`;
   const label = `${model}/${dataset} ${tag}`;
   const run = await prepareRun(o, dataset, join('runs', `${model}-${dataset}-${tag}-s${o.seed}`));
-  if (o.resume && !run.checkpoints.exists()) {
+  if (o.resume && !run.checkpoints.exists() && !isRestartable(run.out)) {
     throw new LowbitError(`--resume: ${run.out} holds no stage checkpoint; run without --resume to start a new run`);
   }
   const teacher = await loadModelDir(o.teacher);
