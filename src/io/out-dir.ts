@@ -45,7 +45,9 @@ export function checkWritableDir(dir: string, flag = '--out'): void {
 /** Throws a LowbitError unless the file `path` can be written (its directory writable, not a directory itself). Creates nothing. */
 export function checkWritableFile(path: string, flag: string): void {
   if (existsSync(path) && statSync(path).isDirectory()) throw new LowbitError(`${flag} ${path} is a directory; name a file to write`);
-  checkWritableDir(dirname(resolve(path)), flag);
+  const parent = dirname(resolve(path));
+  checkWritableDir(parent, flag);
+  if (!existsSync(parent)) throw new LowbitError(`${flag} ${path}: its directory ${parent} does not exist; create it or name a file in an existing directory`);
 }
 
 /**
