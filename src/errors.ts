@@ -26,8 +26,8 @@ export function fileSystemError(e: unknown): LowbitError | null {
   if (e instanceof LowbitError) return e;
   const err = e as { code?: unknown; path?: unknown; dest?: unknown; syscall?: unknown } | null;
   if (err == null || typeof err !== 'object' || typeof err.code !== 'string' || !(err.code in FS_REASONS)) return null;
-  const path = typeof err.dest === 'string' && /EEXIST|ENOTEMPTY/.test(err.code) ? err.dest : typeof err.path === 'string' ? err.path : null;
-  if (path == null) return null;
+  // Some errors (EISDIR from read) carry no path.
+  const path = typeof err.dest === 'string' && /EEXIST|ENOTEMPTY/.test(err.code) ? err.dest : typeof err.path === 'string' ? err.path : 'a file the command named';
   const reading = typeof err.syscall === 'string' && /^(open|read|stat|lstat|scandir|access)$/.test(err.syscall) && err.code === 'ENOENT';
   const fix = reading ? 'check the path' : /EACCES|EPERM|EROFS|ENOSPC|EDQUOT/.test(err.code) ? 'choose a writable location (e.g. another --out)' : 'check the path or choose another';
   return new LowbitError(`${path} ${FS_REASONS[err.code]} (${err.code}${typeof err.syscall === 'string' ? ` in ${err.syscall}` : ''}); ${fix}`);

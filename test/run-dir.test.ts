@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LowbitError } from '../src/errors.js';
+import { fileSystemError, LowbitError } from '../src/errors.js';
 import { removeTempFiles } from '../src/io/atomic.js';
 import { FileCheckpointStore } from '../src/io/checkpoint-file.js';
 import { createDir, isRestartable, makeDirs } from '../src/io/out-dir.js';
@@ -65,6 +65,17 @@ test('createDir locks and removes temp files (including a packed.PID.tmp directo
   removeTempFiles(join(d, 'missing')); // no directory: nothing to do
   assert.equal(createDir(join(d, 'a', 'b')), true);
   releaseRunLock(join(d, 'a', 'b'));
+});
+
+test('file-system errors become one-line LowbitErrors naming the path; other errors are left alone', () => {
+  const caught = (f: () => unknown) => { try { f(); } catch (e) { return e; } assert.fail('no error'); };
+  const missing = fileSystemError(caught(() => readFileSync('/nonexistent-lowbit/x')));
+  assert.ok(missing instanceof LowbitError && missing.exitCode === 2);
+  assert.equal(missing.message, '/nonexistent-lowbit/x does not exist (ENOENT in open); check the path');
+  assert.match(fileSystemError(caught(() => readFileSync(tmpdir())))!.message, /is a directory, not a file \(EISDIR in read\)/);
+  assert.match(fileSystemError(caught(() => mkdirSync(tmpdir())))!.message, /already exists \(EEXIST in mkdir\)/);
+  assert.equal(fileSystemError(new TypeError('x')), null);
+  assert.equal(fileSystemError(Object.assign(new Error('x'), { code: 'ERR_SOMETHING', path: '/p' })), null);
 });
 
 test('makeDirs under /proc fails at once with the path instead of looping', () => {
