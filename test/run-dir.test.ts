@@ -133,3 +133,23 @@ test('train --resume (and a fresh train) in a directory a kill left without a ch
     assert.equal(JSON.parse(readFileSync(join(out, 'lowbit.json'), 'utf8')).resumedFrom, 0);
   }
 });
+
+test('two trains started together on one --out: one writes the run, the other exits 2 naming it', async () => {
+  const out = join(tmp(), 'run');
+  const start = () => new Promise<{ status: number | null; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, [cli, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--epochs', '1', '--max-steps', '20', '--batch', '8',
+      '--backend', 'wasm', '--quiet', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr.on('data', (x) => { stderr += x; });
+    c.on('close', (status) => resolve({ status, stderr }));
+  });
+  const results = await Promise.all([start(), start()]);
+  const ok = results.filter((r) => r.status === 0);
+  const refused = results.filter((r) => r.status === 2);
+  assert.equal(ok.length, 1, results.map((r) => r.stderr).join(' | '));
+  assert.equal(refused.length, 1, results.map((r) => r.stderr).join(' | '));
+  assert.match(refused[0].stderr.trim(), /^lowbit: error: .*(is being written by process \d+; wait for it to finish|already exists and is not empty)/);
+  assert.deepEqual(readdirSync(out).sort(), ['checkpoint.lbck', 'log.jsonl', 'lowbit.json', 'model.json', 'weights.bin']);
+  assert.equal(readFileSync(join(out, 'log.jsonl'), 'utf8').trim().split('\n').length, 1);
+});
+

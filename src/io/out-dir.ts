@@ -90,7 +90,7 @@ export function createDir(dir: string, flag = '--out'): boolean {
 /** Removes a directory this run created if it is still empty or holds nothing worth keeping. */
 export function removeIfCreated(dir: string, created: boolean, keep: (names: string[]) => boolean): void {
   if (!created || !existsSync(dir)) return;
-  if (!keep(readdirSync(dir).filter((n) => n !== LOCK_FILE))) rmSync(dir, { recursive: true, force: true });
+  if (!keep(readdirSync(dir).filter((n) => n !== LOCK_FILE && !n.startsWith(`${LOCK_FILE}.`)))) rmSync(dir, { recursive: true, force: true });
 }
 
 /**
@@ -103,5 +103,5 @@ export function isRestartable(dir: string): boolean {
   if (!statSync(dir).isDirectory()) throw new LowbitError(`--out ${dir} is a file, not a directory; choose another --out`);
   const names = readdirSync(dir);
   if (names.includes(CHECKPOINT_FILE)) return false;
-  return names.every((n) => n === LOCK_FILE || n === LOG_FILE || TEMP_FILE.test(n));
+  return names.every((n) => n === LOCK_FILE || n.startsWith(`${LOCK_FILE}.`) || n === LOG_FILE || TEMP_FILE.test(n));
 }
