@@ -49,7 +49,7 @@ test('layers lowbit cannot quantize are all listed in one error, or left float w
   const r = tf.layers.simpleRNN({ units: 3, name: 'rnn' }).apply(c1) as tf.SymbolicTensor;
   const d = tf.layers.dense({ units: 2, name: 'out' }).apply(r) as tf.SymbolicTensor;
   const m = tf.model({ inputs: input, outputs: d });
-  await assert.rejects(quantizeModel(m, { kernelQuantizer: 'binary' }), /lowbit cannot quantize c1d \(Conv1D\), rnn \(SimpleRNN\): set allowFloatFallback/);
+  await assert.rejects(quantizeModel(m, { kernelQuantizer: 'binary' }), /lowbit cannot quantize c1d \(Conv1D\), rnn \(SimpleRNN\): train the teacher without them \(lowbit quantizes Conv2D, DepthwiseConv2D and Dense layers\), or, from the library, set allowFloatFallback/);
   const q = await quantizeModel(m, { kernelQuantizer: 'binary', allowFloatFallback: true, keepFirstAndLastFloat: false });
   assert.equal(q.getLayer('c1d').getClassName(), 'Conv1D');
   assert.equal(q.getLayer('out').getClassName(), 'QuantDense');

@@ -8,6 +8,7 @@ import { DatasetSplits, loadMnist, subset } from '../src/node.js';
 import { buildModel } from '../src/models/index.js';
 import { Checkpoint, CheckpointStore, learningRateAt, train, TrainConfig } from '../src/train/index.js';
 import { decodeCheckpoint, encodeCheckpoint, FileCheckpointStore } from '../src/io/checkpoint-file.js';
+import { formatEpoch } from '../src/io/progress.js';
 
 const full = loadMnist();
 const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
@@ -97,5 +98,38 @@ test('bad training settings are rejected before any work', async () => {
   await assert.rejects(train(model, small, { ...config, epochs: 0 }), /epochs must be a whole number ≥ 1, got 0/);
   await assert.rejects(train(model, small, { ...config, batchSize: 0 }), /batch size must be a whole number ≥ 1, got 0/);
   await assert.rejects(train(model, small, { ...config, learningRate: -1 }), /learning rate must be a positive number/);
+  model.dispose();
+});
+
+test('Adam resume is exact over 128 steps per epoch (its β powers are checkpointed, not recomputed as pow(β, t+1))', async () => {
+  const cfg: TrainConfig = { ...config, batchSize: 2, epochs: 2, seed: 21, weightDecay: 0 };
+  const straightModel = buildModel('lenet5', { seed: 21 });
+  const straightStore = new MemoryStore();
+  await train(straightModel, small, cfg, { checkpoints: straightStore });
+  const saved = straightStore.saved[0];
+  assert.equal(saved.step, 128);
+  assert.ok(saved.optimizerScalars?.accBeta1 != null && saved.optimizerScalars.accBeta2 != null, 'the checkpoint holds Adam\'s accumulated β powers');
+  const store = new MemoryStore();
+  store.saved.push(saved);
+  const resumedModel = buildModel('lenet5', { seed: 99 });
+  await train(resumedModel, small, cfg, { checkpoints: store });
+  assert.deepEqual(weightsOf(resumedModel), weightsOf(straightModel));
+  straightModel.dispose();
+  resumedModel.dispose();
+});
+
+test('an epoch record keeps the learning rate of its first and last step; the progress line shows both when they differ', async () => {
+  const model = buildModel('lenet5', { seed: 2 });
+  const { history } = await train(model, small, { ...config, epochs: 1, maxStepsPerEpoch: 6, skipValidation: true });
+  model.dispose();
+  assert.equal(history[0].firstLearningRate, 1e-3);
+  assert.ok(Math.abs(history[0].learningRate - 1e-4) < 1e-12, 'step schedule: ×0.1 after 2/3 of the run');
+  assert.match(formatEpoch(history[0], 1), /lr 1\.00e-3→1\.00e-4 /);
+  assert.match(formatEpoch({ ...history[0], learningRate: 1e-3 }, 1), /lr 1\.00e-3 /);
+});
+
+test('an empty training set is refused', async () => {
+  const model = buildModel('lenet5');
+  await assert.rejects(train(model, { ...small, train: subset(full.train, new Int32Array(0), 784) }, config), /the training set is empty/);
   model.dispose();
 });

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `lowbit` command line: a thin layer over the library. Node-only. */
 import { Command, CommanderError, Option } from 'commander';
-import { LowbitError } from '../errors.js';
+import { fileSystemError, LowbitError } from '../errors.js';
 import { lowbitVersion } from '../io/run-info.js';
 import { modelNames } from '../models/index.js';
 import { demoCommand } from './commands/demo.js';
@@ -170,6 +170,9 @@ try {
   } else if (e instanceof LowbitError) {
     process.stderr.write(`lowbit: error: ${e.message}\n`);
     process.exitCode = e.exitCode;
+  } else if (fileSystemError(e) != null) {
+    process.stderr.write(`lowbit: error: ${fileSystemError(e)!.message}\n`);
+    process.exitCode = 2;
   } else {
     process.stderr.write(`lowbit: internal error: ${(e as Error).stack ?? e}\n`);
     process.exitCode = 1;

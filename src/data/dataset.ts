@@ -4,6 +4,7 @@
  * epoch never makes a second copy of the dataset.
  */
 import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
 
 export interface ImageSet {
@@ -151,10 +152,43 @@ export function shuffledOrder(n: number, rng: Rng): Int32Array {
   return rng.shuffle(sequentialOrder(n));
 }
 
-/** A fixed, class-balanced subset of about n training images (seed 0: the same for every run). */
+/**
+ * A fixed, class-balanced subset of exactly n training images (seed 0: the same for every run).
+ * Each class gets its share of n in proportion to its size (largest remainders round up), at
+ * least one image. n must be between the number of classes and the training set's size.
+ */
 export function balancedSubset(data: DatasetSplits, n: number): DatasetSplits {
-  if (n >= data.train.count) return data;
-  const { heldOut } = stratifiedSplit(data.train.labels, n / data.train.count, 0);
-  return { ...data, train: subset(data.train, heldOut, imageSize(data.shape)),
-    description: `${data.description}; training on a class-balanced subset of ${heldOut.length} images` };
+  const total = data.train.count;
+  const byClass = new Map<number, number[]>();
+  data.train.labels.forEach((y, i) => {
+    const list = byClass.get(y) ?? [];
+    list.push(i);
+    byClass.set(y, list);
+  });
+  const classes = [...byClass.keys()].sort((a, b) => a - b);
+  if (!Number.isInteger(n) || n < classes.length || n > total) {
+    throw new LowbitError(`a class-balanced training subset of ${n} images is impossible: ${data.name} has ${total} training images in ${classes.length} classes; ` +
+      `pass --train-subset between ${classes.length} and ${total}`);
+  }
+  if (n === total) return data;
+  // Largest-remainder apportionment with one image per class first, so the shares add up to n.
+  const quota = classes.map((c) => 1 + ((n - classes.length) * byClass.get(c)!.length) / total);
+  const share = quota.map((q, k) => Math.min(Math.floor(q), byClass.get(classes[k])!.length));
+  let left = n - share.reduce((a, b) => a + b, 0);
+  const byRemainder = classes.map((_, k) => k).sort((a, b) => (quota[b] - Math.floor(quota[b])) - (quota[a] - Math.floor(quota[a])) || a - b);
+  while (left > 0) {
+    for (const k of byRemainder) {
+      if (left === 0) break;
+      if (share[k] < byClass.get(classes[k])!.length) {
+        share[k]++;
+        left--;
+      }
+    }
+  }
+  const rng = new Rng(0);
+  const picked: number[] = [];
+  classes.forEach((c, k) => picked.push(...rng.shuffle(byClass.get(c)!).slice(0, share[k])));
+  const indices = Int32Array.from(picked.sort((a, b) => a - b));
+  return { ...data, train: subset(data.train, indices, imageSize(data.shape)),
+    description: `${data.description}; training on a class-balanced subset of ${indices.length} images` };
 }

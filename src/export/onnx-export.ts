@@ -283,7 +283,24 @@ export interface OnnxExport {
   notes: string[];
 }
 
-export function exportOnnx(model: tf.LayersModel, target: OnnxTarget): OnnxExport {
+/**
+ * The functional graph of a model: a tf.Sequential keeps its layers' nodes in an inner
+ * LayersModel (its own nodesByDepth holds only the node that calls it), so it is exported as that.
+ */
+export function functionalGraph(model: tf.LayersModel): tf.LayersModel {
+  if (!(model instanceof tf.Sequential)) return model;
+  // A Sequential model loaded from JSON builds its inner model lazily (on first predict); a
+  // functional model over the same symbolic tensors shares its layers and nodes.
+  const inner = (model as unknown as { model?: tf.LayersModel }).model;
+  if (inner) return inner;
+  let view = functionalViews.get(model);
+  if (!view) functionalViews.set(model, view = tf.model({ inputs: model.inputs, outputs: model.outputs, name: `${model.name}_graph` }));
+  return view;
+}
+const functionalViews = new WeakMap<tf.LayersModel, tf.LayersModel>();
+
+export function exportOnnx(sourceModel: tf.LayersModel, target: OnnxTarget): OnnxExport {
+  const model = functionalGraph(sourceModel);
   const unsupported = model.layers.filter((l) => !SUPPORTED.has(l.getClassName()));
   if (unsupported.length > 0) {
     throw new LowbitError(`cannot export ${unsupported.map((l) => `${l.name} (${l.getClassName()})`).join(', ')} to ONNX: ` +
@@ -310,7 +327,7 @@ interface GraphNode { outboundLayer: tf.layers.Layer; inputTensors: tf.SymbolicT
 
 /** The model's own nodes, inputs first (a layer shared with another model appears at its node in this one). */
 function nodesInOrder(model: tf.LayersModel): GraphNode[] {
-  const byDepth = (model as unknown as { nodesByDepth: Record<string, GraphNode[]> }).nodesByDepth;
+  const byDepth = (functionalGraph(model) as unknown as { nodesByDepth: Record<string, GraphNode[]> }).nodesByDepth;
   return Object.keys(byDepth).map(Number).sort((a, b) => b - a).flatMap((d) => byDepth[String(d)]);
 }
 

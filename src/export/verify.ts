@@ -3,6 +3,7 @@
  * model in TF.js, on test images and compare with the TF.js model. Node-only.
  */
 import { readFileSync } from 'node:fs';
+import { LowbitError } from '../errors.js';
 import * as ort from 'onnxruntime-node';
 import * as tf from '../backend/tf.js';
 import { batches, DatasetSplits, sequentialOrder } from '../data/dataset.js';
@@ -31,9 +32,15 @@ export type OrtOptimizations = 'disabled' | 'basic' | 'extended' | 'all';
  */
 export async function onnxRunner(path: string, optimizations: OrtOptimizations = 'basic'): Promise<Runner> {
   let bytes: Uint8Array = readFileSync(path);
-  const decoded = decodeModel(bytes);
-  if ((decoded.opsetImport ?? []).some((o) => o.domain && o.domain !== '')) bytes = encodeModel(lowerQonnx(decoded));
-  const session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: optimizations, logSeverityLevel: 3 });
+  const unusable = (e: unknown) => new LowbitError(`${path}: not a usable ONNX model (${String((e as Error).message ?? e).split('\n')[0]}); export it again with 'lowbit export'`);
+  let session: ort.InferenceSession;
+  try {
+    const decoded = decodeModel(bytes);
+    if ((decoded.opsetImport ?? []).some((o) => o.domain && o.domain !== '')) bytes = encodeModel(lowerQonnx(decoded));
+    session = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], graphOptimizationLevel: optimizations, logSeverityLevel: 3 });
+  } catch (e) {
+    throw e instanceof LowbitError ? e : unusable(e);
+  }
   return async (x, shape) => {
     const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, shape) });
     return out[session.outputNames[0]].data as Float32Array;

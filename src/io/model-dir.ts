@@ -64,6 +64,18 @@ export async function loadModelDir(dir: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(modelDirHandler(dir));
 }
 
+/** Throws a LowbitError naming the first weight of `model` holding NaN or ±Infinity. */
+export function checkFiniteWeights(model: tf.LayersModel, dir: string, what = 'the model in'): void {
+  for (const w of model.weights) {
+    const values = w.read().dataSync();
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new LowbitError(`${what} ${dir} has ${Number.isNaN(values[i]) ? 'NaN' : 'infinite'} weights (${w.originalName}): it cannot give meaningful outputs; retrain it or restore its weights.bin`);
+      }
+    }
+  }
+}
+
 export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
@@ -71,5 +83,12 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 export function readLowbitJson<T = Record<string, unknown>>(dir: string): T {
   const path = join(dir, LOWBIT_JSON);
   if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new LowbitError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]}); restore it or rerun the command that wrote ${dir}`);
+  }
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new LowbitError(`${path}: not a lowbit metadata object; restore it or rerun the command that wrote ${dir}`);
+  return value as T;
 }

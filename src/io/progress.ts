@@ -13,9 +13,16 @@ export interface ProgressOptions {
 
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? x.toFixed(digits) : '—');
 
+/** The epoch's learning rate, or "first→last" when the schedule changed it during the epoch. */
+function learningRates(r: EpochRecord): string {
+  const last = r.learningRate.toExponential(2);
+  const first = r.firstLearningRate != null ? r.firstLearningRate.toExponential(2) : last;
+  return first === last ? last : `${first}→${last}`;
+}
+
 export function formatEpoch(r: EpochRecord, totalEpochs: number): string {
   return `epoch ${r.epoch}/${totalEpochs}  loss ${fmt(r.trainLoss)}  acc ${fmt(r.trainAccuracy * 100, 2)}%  ` +
-    `val_loss ${fmt(r.valLoss)}  val_acc ${fmt(r.valAccuracy * 100, 2)}%  lr ${r.learningRate.toExponential(2)}  ` +
+    `val_loss ${fmt(r.valLoss)}  val_acc ${fmt(r.valAccuracy * 100, 2)}%  lr ${learningRates(r)}  ` +
     `${r.seconds.toFixed(1)}s  ${Math.round(r.imagesPerSecond)} img/s`;
 }
 

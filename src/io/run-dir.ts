@@ -5,7 +5,7 @@
  * (checkpoint every epoch, log.jsonl, model, lowbit.json), and prints one result line. A failure
  * before the first checkpoint leaves no directory behind. Node-only.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import { balancedSubset, DatasetSplits } from '../data/dataset.js';
@@ -19,10 +19,11 @@ import { parseRunRecord, RunRecord } from '../run/record.js';
 import type { TrainConfig } from '../train/loop.js';
 import { CHECKPOINT_FILE } from './checkpoint-file.js';
 import { dirStore } from './dir-store.js';
-import { loadModelDir } from './model-dir.js';
-import { checkWritableDir, createDir, removeIfCreated } from './out-dir.js';
+import { checkFiniteWeights, loadModelDir } from './model-dir.js';
+import { checkWritableDir, createDir, isRestartable, removeIfCreated } from './out-dir.js';
 import { progressHooks } from './progress.js';
-import { buildProvenance, nativeThreads } from './run-info.js';
+import { buildProvenance, lowbitVersion, threadCount } from './run-info.js';
+import { runFingerprint } from '../train/fingerprint.js';
 
 export interface DirRun {
   method: string;
@@ -79,23 +80,33 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
   const label = job.label ?? (method.kind === 'quantized' ? `${modelName ?? 'model'}/${dataset} ${tag}` : method.kind === 'float' ? `${tag}/${dataset}` : `${tag} on ${dataset}`);
   const store = dirStore(out);
   const hasProgress = () => existsSync(join(out, CHECKPOINT_FILE)) || existsSync(join(out, 'sections'));
+  // A directory killed before its first checkpoint (temp files, a lock, a partial log) restarts in place.
+  const restartable = isRestartable(out);
   if (job.resume && !existsSync(out)) throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
-  if (job.resume && !hasProgress()) throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
-  if (!job.resume && existsSync(out) && readdirSync(out).length > 0) {
+  if (job.resume && !hasProgress() && !restartable) throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  if (!job.resume && !restartable) {
     throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);
   const loaded = loadDataset(dataset, { dataDir: job.dataDir });
   const data: DatasetSplits = job.trainSubset == null ? loaded : balancedSubset(loaded, job.trainSubset);
-  await useBackend(job.backend, job.quiet);
+  const backend = await useBackend(job.backend, job.quiet);
+  const threads = threadCount(backend);
+  // The checkpoint carries everything that determines the run; --resume with other settings is refused.
+  const { epochs: _e, maxStepsPerEpoch: _m, ...settings } = train;
+  store.checkpoints.expectFingerprint(runFingerprint({
+    command: method.name, options, train: settings, dataset, trainSubset: job.trainSubset ?? null, trainImages: data.train.count,
+    teacher: job.teacherDir ?? null, backend, threads, lowbit: lowbitVersion(),
+  }));
   const teacher = job.teacherDir != null ? await loadModelDir(job.teacherDir) : undefined;
+  if (teacher != null) checkFiniteWeights(teacher, job.teacherDir!, 'the teacher');
   const created = createDir(out);
   try {
     const result = await runMethod(method, job.options, {
       data, teacher, teacherDir: job.teacherDir, modelName, train, store, trainSubset: job.trainSubset ?? null, dataDir: job.dataDir,
       hooks: job.quiet ? undefined : progressHooks({ label, totalEpochs: train.epochs }),
       log: job.quiet ? undefined : (line) => process.stderr.write(`${label}: ${line}\n`),
-      provenance: buildProvenance(), threads: nativeThreads(),
+      provenance: buildProvenance(), threads,
     });
     if (job.announce !== false) process.stdout.write(`${label}: ${resultLine(result.record)}; saved to ${out}\n`);
     return result;

@@ -61,7 +61,8 @@ export function planQuantization(model: tf.LayersModel, config: QuantizeConfig):
   const unsupported = layers.filter((l) => KERNEL_LAYERS_NOT_SUPPORTED.includes(l.className));
   if (unsupported.length > 0 && !config.allowFloatFallback) {
     throw new LowbitError(`lowbit cannot quantize ${unsupported.map((l) => `${l.name} (${l.className})`).join(', ')}: ` +
-      'set allowFloatFallback to leave them in float, or remove them');
+      'train the teacher without them (lowbit quantizes Conv2D, DepthwiseConv2D and Dense layers), ' +
+      'or, from the library, set allowFloatFallback in the quantize config to leave them in float');
   }
   for (const o of config.overrides ?? []) {
     if (!layers.some((l) => matches(o.match, l.name, l.className))) {

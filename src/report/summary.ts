@@ -42,13 +42,23 @@ export interface ModelSummary {
 }
 
 function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
-  const out = layer.outputShape as number[];
+  const prod = (a: ReadonlyArray<number | null>) => a.reduce<number>((x, d) => x * (d ?? 1), 1);
+  const first = (s: unknown) => (Array.isArray(s) && Array.isArray(s[0]) ? s[0] : s) as Array<number | null>;
+  const out = first(layer.outputShape);
   const cls = layer.getClassName();
-  if (cls.includes('Dense')) return kernelShape[0] * kernelShape[1];
-  const [kh, kw, cin, cout] = kernelShape;
-  const spatial = (out[1] ?? 1) * (out[2] ?? 1);
-  if (cls.includes('Depthwise')) return spatial * kh * kw * cin * cout; // cout = depth multiplier
-  return spatial * kh * kw * cin * cout;
+  let macs: number;
+  if (/LSTM|GRU|RNN/.test(cls)) {
+    // Per time step: the input kernel and the recurrent kernel, each one MAC per weight.
+    const input = layer.input as tf.SymbolicTensor | tf.SymbolicTensor[];
+    const inShape = (Array.isArray(input) ? input[0] : input).shape;
+    const recurrent = layer.weights.find((w) => /recurrent_kernel$/.test(w.originalName));
+    macs = (inShape.length === 3 ? inShape[1] ?? 1 : 1) * (prod(kernelShape) + (recurrent ? prod(recurrent.shape) : 0));
+  } else {
+    // Dense, Conv1D, Conv2D, DepthwiseConv2D: one MAC per kernel weight at each output position
+    // (a depthwise kernel [kh, kw, cin, multiplier] has exactly the MACs per position it has weights).
+    macs = prod(out.slice(1, -1)) * prod(kernelShape);
+  }
+  return Number.isFinite(macs) ? macs : 0;
 }
 
 export function summary(model: tf.LayersModel): ModelSummary {

@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf.js';
+import type { Fingerprint } from './fingerprint.js';
 
 /** One tensor's values, detached from the engine (safe to serialise). */
 export interface StoredTensor {
@@ -14,7 +15,10 @@ export interface EpochRecord {
   trainAccuracy: number;
   valLoss: number;
   valAccuracy: number;
+  /** The learning rate of the epoch's last step. */
   learningRate: number;
+  /** The learning rate of the epoch's first step (differs when the schedule steps within the epoch). */
+  firstLearningRate?: number;
   seconds: number;
   imagesPerSecond: number;
 }
@@ -32,6 +36,14 @@ export interface Checkpoint {
   history: EpochRecord[];
   modelWeights: StoredTensor[];
   optimizerWeights: StoredTensor[];
+  /**
+   * Optimizer state that getWeights leaves out, as exact float32 values: Adam's accumulated
+   * β1ᵗ and β2ᵗ (its setWeights recomputes them as pow(β, t+1), which differs in the last bits
+   * from the step-by-step products an unbroken run uses).
+   */
+  optimizerScalars?: Record<string, number>;
+  /** The settings of the run that wrote it (see runFingerprint). */
+  fingerprint?: Fingerprint;
   /** A method's own JSON state (e.g. BiTAT's finished stages). */
   notes?: unknown;
 }

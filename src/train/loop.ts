@@ -69,6 +69,7 @@ function kernelVariables(model: tf.LayersModel): tf.LayerVariable[] {
 export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSet>, config: TrainConfig,
   hooks: TrainHooks = {}): Promise<TrainResult> {
   validateTrainConfig(config);
+  if (data.train.count === 0) throw new LowbitError('the training set is empty: train on at least one image per class');
   const forward = config.forward ?? modelForward(model);
   const lossFn = config.loss ?? crossEntropy;
   const variables = config.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -91,6 +92,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       await optimizer.setWeights(named); // copies them into its own variables
       tf.dispose(named.map((w) => w.tensor));
     }
+    setOptimizerScalars(optimizer, resumed.optimizerScalars);
     rng.setState(resumed.rngState);
     if (resumed.noiseState != null) setNoiseState(resumed.noiseState);
     history = resumed.history.slice();
@@ -106,6 +108,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
     let correct = 0;
     let seen = 0;
     let lr = config.learningRate;
+    const firstLr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
     let i = 0;
     for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order)) {
       lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
@@ -144,7 +147,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       : evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
-      learningRate: lr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
+      learningRate: lr, firstLearningRate: firstLr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
     };
     history.push(record);
     if (hooks.checkpoints) {
@@ -152,7 +155,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       await hooks.checkpoints.save({
         epoch, step, rngState: rng.getState(), noiseState: getNoiseState(), history,
         modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
-        optimizerWeights: await storeTensors(optimizerWeights),
+        optimizerWeights: await storeTensors(optimizerWeights), optimizerScalars: await optimizerScalars(optimizer),
       });
       // getWeights makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
       tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
@@ -161,6 +164,24 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
   }
   optimizer.dispose();
   return { history, resumedFrom: startEpoch };
+}
+
+/** Adam's accumulated β powers (the state getWeights leaves out), as stored float32 values. */
+async function optimizerScalars(optimizer: tf.Optimizer): Promise<Record<string, number> | undefined> {
+  const o = optimizer as unknown as Record<string, unknown>;
+  const out: Record<string, number> = {};
+  for (const key of ['accBeta1', 'accBeta2']) {
+    if (o[key] instanceof tf.Tensor) out[key] = (await (o[key] as tf.Tensor).data())[0];
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+function setOptimizerScalars(optimizer: tf.Optimizer, scalars: Record<string, number> | undefined): void {
+  const o = optimizer as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(scalars ?? {})) {
+    const v = o[key];
+    if (v instanceof tf.Variable) tf.tidy(() => v.assign(tf.scalar(value, 'float32')));
+  }
 }
 
 function restoreWeights(model: tf.LayersModel, ckpt: Checkpoint): void {

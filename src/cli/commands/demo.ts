@@ -4,13 +4,13 @@
  * auto-encoder — a comparison table, and lowbit-demo/report.html. Rerunning reuses every
  * finished step. Node-only.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { loadMnist } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
-import { checkWritableDir } from '../../io/out-dir.js';
+import { checkWritableDir, isRestartable, makeDirs } from '../../io/out-dir.js';
 import { readRunRecord, runInDir } from '../../io/run-dir.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -40,7 +40,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   checkWritableDir(o.out);
   const backend = await useBackend(backendChoice, o.quiet);
   const data = loadMnist();
-  mkdirSync(o.out, { recursive: true });
+  makeDirs(o.out);
   const base: Partial<TrainConfig> = { epochs, batchSize: 64, learningRate: 1e-3, schedule: { name: 'step' }, seed: 0, maxStepsPerEpoch: maxSteps };
   const results: StepResult[] = [];
 
@@ -48,7 +48,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const step = async (run: string, method: string, options: RawOptions, train: Partial<TrainConfig>, teacherDir?: string) => {
     const dir = join(o.out, run);
     if (!existsSync(join(dir, LOWBIT_JSON))) {
-      const resume = existsSync(dir) && readdirSync(dir).length > 0;
+      const resume = !isRestartable(dir);
       const r = await runInDir({ method, options, dataset: 'mnist', teacherDir, train, out: dir, resume, backend: backendChoice, quiet: o.quiet, announce: false, label: `demo ${run}` });
       r.model.dispose();
     }

@@ -4,7 +4,7 @@
  * lowbit.json (options, bits/dim, MSE, code usage, correlation analysis), recon.png,
  * code-usage.svg and channel-correlation.svg. Node-only.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { imageBatch } from '../../data/dataset.js';
@@ -23,6 +23,7 @@ import { imageGridPng } from '../../report/dq-figures.js';
 import { getMethod } from '../../run/method.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
 import { parseChoice, parseInteger } from '../options.js';
+import { checkWritableDir, checkWritableFile, makeDirs } from '../../io/out-dir.js';
 import { runFromFlags, TrainingFlags } from '../run-training.js';
 
 export interface DqTrainOptions extends TrainingFlags {
@@ -62,6 +63,7 @@ export async function dqEvalCommand(dir: string, o: { split: string; backend: st
 export async function dqEncodeCommand(dir: string, o: { out: string; split: string; count?: string; backend: string; dataDir?: string }): Promise<void> {
   const { dataset } = readDq(dir);
   const split = parseChoice(o.split, '--split', ['test', 'val', 'train'] as const);
+  checkWritableFile(o.out, '--out');
   await useBackend(parseBackend(o.backend), true);
   const data = loadDataset(dataset, { dataDir: o.dataDir });
   const n = o.count != null ? parseInteger(o.count, '--count', 1) : data[split].count;
@@ -80,12 +82,13 @@ export async function dqExportCommand(dir: string, o: { out?: string; images: st
   const { dataset, options } = readDq(dir);
   const n = parseInteger(o.images, '--images', 1);
   const out = o.out ?? join(dir, 'export');
+  checkWritableDir(out, o.out != null ? '--out' : 'the export directory');
   await useBackend(parseBackend(o.backend), true);
   const data = loadDataset(dataset, { dataDir: o.dataDir });
   const model = await loadModelDir(dir);
   try {
     const { encoder, decoder } = exportDqOnnx(model, options); // fails before anything is written
-    mkdirSync(out, { recursive: true });
+    makeDirs(out);
     const paths = { encoder: join(out, 'encoder.onnx'), decoder: join(out, 'decoder.onnx') };
     writeFileAtomic(paths.encoder, encodeModel(encoder));
     writeFileAtomic(paths.decoder, encodeModel(decoder));
@@ -106,6 +109,7 @@ export async function dqDecodeCommand(dir: string, o: { codes: string; out: stri
   const { options } = readDq(dir);
   if (!existsSync(o.codes)) throw new LowbitError(`--codes ${o.codes} does not exist: write it with 'lowbit dq encode ${dir} --out ${o.codes}'`);
   if (!/\.png$/i.test(o.out)) throw new LowbitError(`--out must name a .png file, got '${o.out}'`);
+  checkWritableFile(o.out, '--out');
   const codes = parseCodes(readFileSync(o.codes), o.codes);
   await useBackend(parseBackend(o.backend), true);
   const model = await loadModelDir(dir);

@@ -3,7 +3,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { datasetNames, loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
-import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
+import { LOWBIT_JSON, loadModelDir, MODEL_JSON, readLowbitJson } from '../../io/model-dir.js';
+import { checkFiniteWeights } from '../../io/model-dir.js';
 import { evaluate, modelForward } from '../../train/evaluate.js';
 import { parseChoice, parseInteger } from '../options.js';
 import { parseBackend, useBackend } from '../backend-choice.js';
@@ -18,7 +19,9 @@ export interface EvalCommandOptions {
 
 export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<void> {
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a directory written by 'lowbit train'`);
-  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string }>(dir) : {};
+  if (!existsSync(join(dir, MODEL_JSON))) throw new LowbitError(`${dir} holds no ${MODEL_JSON}: pass a model directory written by 'lowbit train' or 'lowbit quantize'`);
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string; kind?: string }>(dir) : {};
+  if (meta.kind === 'dq') throw new LowbitError(`${dir} holds a DQ auto-encoder, not a classifier: use 'lowbit dq eval ${dir}'`);
   const datasetName = o.dataset ?? meta.dataset;
   if (datasetName == null) throw new LowbitError(`${dir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
   parseChoice(datasetName, '--dataset', datasetNames);
@@ -32,6 +35,7 @@ export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<v
   if (inShape !== data.shape.join('×')) {
     throw new LowbitError(`the model in ${dir} takes ${inShape} inputs but ${datasetName} images are ${data.shape.join('×')}`);
   }
+  checkFiniteWeights(model, dir);
   const r = evaluate(modelForward(model), data[split], data.shape, data.numClasses, batch);
   process.stdout.write(`${dir} on ${datasetName} ${split}: accuracy ${(r.accuracy * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.count} images)\n`);
   model.dispose();

@@ -5,6 +5,7 @@ import { LowbitError } from '../../errors.js';
 import { exportCapabilities, OnnxTarget } from '../../export/onnx-export.js';
 import { writeOnnx, writePacked } from '../../export/files.js';
 import { loadModelDir } from '../../io/model-dir.js';
+import { checkWritableDir } from '../../io/out-dir.js';
 import { summary } from '../../report/summary.js';
 import { parseChoice } from '../options.js';
 
@@ -15,8 +16,9 @@ export const onnxTargetOf = (f: ExportFormat): OnnxTarget => (f === 'onnx' ? 'fl
 export async function exportCommand(dir: string, o: { format: string; out?: string; dryRun?: boolean }): Promise<void> {
   const formats = o.format.split(',').map((f) => parseChoice(f.trim(), '--format', exportFormats));
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a model directory written by lowbit`);
-  const model = await loadModelDir(dir);
   const outDir = o.out ?? join(dir, 'export');
+  if (!o.dryRun) checkWritableDir(outDir, o.out != null ? '--out' : 'the export directory');
+  const model = await loadModelDir(dir);
   try {
     for (const format of formats) {
       if (format === 'packed') {

@@ -6,7 +6,8 @@ import { LowbitError } from '../../errors.js';
 import { onnxFileName, PACKED_DIR, readPacked } from '../../export/files.js';
 import { compareRunners, onnxRunner, tfRunner } from '../../export/verify.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
-import { parseChoice, parseInteger, parsePositive } from '../options.js';
+import { parseChoice, parseFraction, parseInteger, parsePositive } from '../options.js';
+import { checkWritableFile } from '../../io/out-dir.js';
 import { useBackend, parseBackend } from '../backend-choice.js';
 import { ExportFormat, exportFormats, onnxTargetOf } from './export.js';
 
@@ -16,7 +17,8 @@ export async function verifyCommand(dir: string, o: { format?: string; images: s
   const images = parseInteger(o.images, '--images', 1);
   const maxDelta = parsePositive(o.maxDelta, '--max-delta');
   const optimizations = parseChoice(o.ortOptimizations, '--ort-optimizations', ['disabled', 'basic', 'extended', 'all'] as const);
-  const minAgreement = parsePositive(o.minAgreement, '--min-agreement');
+  const minAgreement = parseFraction(o.minAgreement, '--min-agreement');
+  if (o.json) checkWritableFile(o.json, '--json');
   const exportDir = join(dir, 'export');
   const path = (f: ExportFormat) => (f === 'packed' ? join(exportDir, PACKED_DIR) : join(exportDir, onnxFileName(onnxTargetOf(f))));
   const formats = o.format
