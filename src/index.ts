@@ -2,7 +2,7 @@
  * lowbit: quantization-aware training for TensorFlow.js — the browser-safe core.
  * Node-only parts (dataset files, checkpoints on disk, model directories) are in 'lowbit/node'.
  */
-export { tf, setBackend, ensureBackend, getBackendName, backendAvailable, backendNames, wasmTrainingKernelNames, registerWasmTrainingKernels } from './backend/index.js';
+export { tf, setBackend, ensureBackend, getBackendName, backendAvailable, backendNames, wasmTrainingKernelNames } from './backend/index.js';
 export type { BackendName } from './backend/index.js';
 export { LowbitError } from './errors.js';
 export { Rng, mulberry32 } from './random.js';
@@ -29,17 +29,14 @@ export { dorefaConfig, dorefaModel } from './methods/dorefa/index.js';
 export type { DorefaOptions } from './methods/dorefa/index.js';
 export { runBitat, bitatStudent, bitatStages, bitatQuantizeConfig, bitatVariants, withTeacherLogits } from './methods/bitat/run.js';
 export type { BitatOptions, BitatResult, BitatVariant, StageReport } from './methods/bitat/run.js';
-export { BitatTransform, eigSymmetric, expm } from './methods/bitat/transform.js';
+export { BitatTransform } from './methods/bitat/transform.js';
 export { relaxedConfig, relaxedModel, mseOptimalAlpha } from './methods/srq/index.js';
 export type { RelaxedMethodName, RelaxedRecipe } from './methods/srq/index.js';
 export { expectedAverageBits, bitWidthLoss, readLearnedBits, fixLearnedBits } from './methods/srq/learned-bits.js';
-export { splitModel, checkCuts, sectionCutPoints, featureModel, referenceCuts } from './methods/dcq/sections.js';
-export type { Section } from './methods/dcq/sections.js';
 export { buildDqAutoencoder, quantizersOf, encoderModel, decoderModel } from './methods/dq/model.js';
 export type { DqModelOptions } from './methods/dq/model.js';
 export { dqLoss, evaluateDq, codeMutualInformation } from './methods/dq/run.js';
 export type { DqEvaluation, LevelReport } from './methods/dq/run.js';
-export { mixtureNll, mixtureMean, cropParams } from './methods/dq/mixture.js';
 export { encodeImages, decodeCodes, quantizedFeatures, serializeCodes, parseCodes } from './methods/dq/codes.js';
 export type { DqCodes, CodeLevel } from './methods/dq/codes.js';
 export { correlationAnalysis } from './methods/dq/analysis.js';
@@ -53,7 +50,7 @@ export type { Method, MethodOutput, RunContext, ResolvedContext, RunResult, Clas
 export type { OptionSpec, OptionType, RawOptions } from './run/options.js';
 export { MemoryStore, MemoryCheckpointStore } from './run/store.js';
 export type { RunStore } from './run/store.js';
-export { parseRunRecord, classifierRecord, RUN_RECORD_VERSION } from './run/record.js';
+export { parseRunRecord, parseRecordJson, classifierRecord, RUN_RECORD_VERSION } from './run/record.js';
 export type { RunRecord, ClassifierRecord, DqRunRecord, Provenance } from './run/record.js';
 export { floatMethod, dorefaMethod, steMethod, rqMethod, rqStMethod, srqMethod, bitatMethod, dqMethod } from './methods/index.js';
 export type { FloatOptions } from './methods/float/index.js';

@@ -84,3 +84,9 @@ export async function modelGradients(name: string, backend: string): Promise<Flo
   await setBackend('wasm');
   return out;
 }
+
+/**
+ * For tests of the file layer and the CLI's error handling, which do not depend on the TF.js
+ * backend: `npm test` runs them once, in its first pass, and skips them in the LOWBIT_NATIVE=0 pass.
+ */
+export const firstPassOnly = process.env.LOWBIT_NATIVE === '0' ? 'backend-independent: runs in the first pass of npm test' : false;

@@ -15,7 +15,7 @@ import { useBackend } from '../cli/backend-choice.js';
 import { parseChoice } from '../cli/options.js';
 import { getMethod, LOWBIT_JSON, resolveOptions, resolveTrain, runMethod, RunResult } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
-import { parseRunRecord, RunRecord } from '../run/record.js';
+import { parseRecordJson, parseRunRecord, RunRecord } from '../run/record.js';
 import type { TrainConfig } from '../train/loop.js';
 import { CHECKPOINT_FILE } from './checkpoint-file.js';
 import { dirStore } from './dir-store.js';
@@ -48,6 +48,13 @@ export interface DirRun {
   label?: string;
 }
 
+/** A run directory's record fields, unchecked (a teacher's lowbit.json may be hand-written: {model, dataset}). */
+export function readRecordFields(dir: string): Partial<RunRecord> {
+  const path = join(dir, LOWBIT_JSON);
+  if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
+  return parseRecordJson(readFileSync(path, 'utf8'), path);
+}
+
 /** A run directory's record, parsed and checked. */
 export function readRunRecord(dir: string): RunRecord {
   const path = join(dir, LOWBIT_JSON);
@@ -59,8 +66,8 @@ export function readRunRecord(dir: string): RunRecord {
 function teacherInfo(dir: string): { model: string | null; dataset: string | null } {
   if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
   if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null, dataset: null };
-  const r = readRunRecord(dir);
-  return { model: r.kind === 'dq' ? null : r.model ?? null, dataset: r.dataset };
+  const r = readRecordFields(dir) as { model?: unknown; dataset?: unknown };
+  return { model: typeof r.model === 'string' ? r.model : null, dataset: typeof r.dataset === 'string' ? r.dataset : null };
 }
 
 /** Runs a method into a directory; returns the model (the caller disposes it) and the record. */

@@ -18,7 +18,8 @@ import { Ajv } from 'ajv';
 import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableDir, createDir } from '../io/out-dir.js';
-import { DirRun, runInDir } from '../io/run-dir.js';
+import { DirRun, readRunRecord, runInDir } from '../io/run-dir.js';
+import type { DqRunRecord } from '../run/record.js';
 import { getMethod, resolveOptions, resolveTrain } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
 import { scheduleNames } from '../train/schedule.js';
@@ -28,7 +29,6 @@ import { exportCommand } from '../cli/commands/export.js';
 import { verifyCommand } from '../cli/commands/verify.js';
 import { writeJsonAtomic } from '../io/model-dir.js';
 import { chosenLr, DqRecord, keptRuns, recipeTable, RunRecord, tableMarkdown, VerifyFormat } from '../report/recipe-table.js';
-import type { DqEvaluation } from '../methods/dq/run.js';
 import { recipeReport } from '../report/recipe-report.js';
 import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import * as tf from '../backend/tf.js';
@@ -337,23 +337,22 @@ function readVerify(dir: string): RunRecord['verify'] {
     .map(([f, r]) => [f, { top1Agreement: r.top1Agreement, maxAbsDelta: r.maxAbsDelta, accuracy: r.accuracy, ok: r.ok, bytes: r.bytes }])) };
 }
 
+/** The table's view of a run directory's record (typed: parseRunRecord checks it). */
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
-  const m = JSON.parse(readFileSync(join(dir, 'lowbit.json'), 'utf8'));
+  const m = readRunRecord(dir);
   const verify = readVerify(dir);
-  if (m.kind === 'dq') return { method: 'dq', wbits: 32, abits: 32, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dq: dqRecord(m) };
-  return { method: m.method ?? 'float', wbits: m.wbits ?? 32, abits: m.abits ?? 32, seed: m.seed, backend: m.backend, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
-    testAccuracy: m.test?.accuracy, wallSeconds: m.wallSeconds, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes, trainedLr: m.learningRate, commit: m.commit,
+  const common = { method: m.method, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit };
+  if (m.kind === 'dq') return { ...common, wbits: 32, abits: 32, dq: dqRecord(m) };
+  return { ...common, wbits: m.wbits ?? 32, abits: m.abits ?? 32, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
+    testAccuracy: m.test.accuracy, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes,
     ...(m.learnedBits ? { learnedBits: m.learnedBits, learnedAverageBits: m.learnedAverageBits } : {}), ...(m.layerBits ? { layerBits: m.layerBits } : {}),
-    epochs: m.epochs,
     ...(m.sectionSecondsSum != null ? { sectionSecondsSum: m.sectionSecondsSum } : {}),
     ...(verify ? { verify } : {}),
-    ...(Array.isArray(m.sections) ? { sections: m.sections.map((s: { name: string; loss: string; testLoss: number; seconds: number }) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
+    ...(m.sections ? { sections: m.sections.map((s) => ({ name: s.name, loss: s.loss, testLoss: s.testLoss, seconds: s.seconds })) } : {}) };
 }
 
-interface DqCorrelation { channelMeanAbs: number; spatialMeanAbs: number; spatialNeighbourMeanAbs: number; groupNormalizedMI?: number | null }
-
-/** The table's view of a `lowbit dq train` lowbit.json. */
-function dqRecord(m: { dq: { groups: number; embedChannels?: number }; val: DqEvaluation; test: DqEvaluation; correlation?: DqCorrelation }): DqRecord {
+/** The table's view of a DQ run's record. */
+function dqRecord(m: DqRunRecord): DqRecord {
   const t = m.test;
   const c = m.correlation;
   return {

@@ -9,6 +9,7 @@ import type { EpochRecord } from '../train/checkpoint.js';
 import type { OptimizerConfig } from '../train/optimizer.js';
 import type { ScheduleConfig } from '../train/schedule.js';
 import type { QuantizeConfig } from '../layers/quantize-model.js';
+import type { DqEvaluation, LevelReport } from '../methods/dq/run.js';
 
 export const RUN_RECORD_VERSION = 2;
 
@@ -107,18 +108,7 @@ export interface ClassifierRecord extends RecordBase {
 }
 
 /** One split's DQ evaluation as recorded (per-code usage counts left out). */
-export interface DqRecordedEvaluation {
-  images: number;
-  bpdDecoder: number;
-  bpdFull: number;
-  codeBitsPerDim: number;
-  codeBitsPerImage: number;
-  mse: number;
-  psnr: number;
-  params: number;
-  codebookFloats: number;
-  levels: Array<{ level: string; grid: number[]; groups: number; codes: number; perplexity: number[]; codesUsed: number[] }>;
-}
+export type DqRecordedEvaluation = Omit<DqEvaluation, 'levels'> & { levels: Array<Omit<LevelReport, 'usage'>> };
 
 /** The DQ auto-encoder: bits/dim and reconstruction instead of accuracy. */
 export interface DqRunRecord extends RecordBase {
@@ -138,12 +128,7 @@ export type RunRecord = ClassifierRecord | DqRunRecord;
  * names the file in the error.
  */
 export function parseRunRecord(text: string, where: string): RunRecord {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (e) {
-    throw new LowbitError(`${where} is not valid JSON (${(e as Error).message}); it is not a lowbit run record — rerun the command that wrote it`);
-  }
+  const value = parseRecordJson(text, where);
   const bad = (why: string) => new LowbitError(`${where} is not a lowbit run record (${why}); rerun the command that wrote it`);
   if (value == null || typeof value !== 'object' || Array.isArray(value)) throw bad('not a JSON object');
   const r = value as Partial<RunRecord> & { version?: unknown };
@@ -155,6 +140,18 @@ export function parseRunRecord(text: string, where: string): RunRecord {
   const method = r.method ?? (r.kind === 'float' ? 'float' : r.kind === 'dq' ? 'dq' : undefined);
   if (typeof method !== 'string') throw bad('no method');
   return { ...r, version, method } as RunRecord;
+}
+
+/** A record's JSON object, unchecked beyond being an object (for readers that need only a field or two, e.g. a teacher's model name). */
+export function parseRecordJson(text: string, where: string): Partial<RunRecord> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new LowbitError(`${where}: not valid JSON (${(e as Error).message}); rerun the command that wrote it, or remove the file`);
+  }
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new LowbitError(`${where}: not a JSON object; rerun the command that wrote it, or remove the file`);
+  return value as Partial<RunRecord>;
 }
 
 /** The record as a classifier's, or a clear error naming what it is instead. */

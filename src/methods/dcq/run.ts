@@ -147,6 +147,7 @@ export async function runDcq(o: DcqOptions, data: DatasetSplits): Promise<DcqRes
     tf.dispose(tensors);
     reports.push(readReport(store, s.name)!);
   }
+  for (const s of sections) s.model.dispose(); // their layers (and weights) live on in the student
   if ((o.bnRecalImages ?? 0) > 0) reestimateBatchNorm(student, data, o.bnRecalImages!, o.train.seed);
   let finetuneHistory: EpochRecord[] = [];
   if ((o.finetuneEpochs ?? 0) > 0) {

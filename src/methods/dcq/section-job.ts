@@ -79,6 +79,12 @@ export async function studentSections(teacher: TeacherArtifacts, quantize: Quant
   return { student, sections: splitModel(student, cuts) };
 }
 
+/** Disposes a split student: the section models share its layers, so each holds a reference to their weights. */
+export function disposeSections(student: tf.LayersModel, sections: Section[]): void {
+  for (const s of sections) s.model.dispose();
+  student.dispose();
+}
+
 /** Section i's data: inputs are the teacher's features at cut i−1 (or the images), targets at cut i. */
 export function sectionData(job: Pick<SectionJob, 'index' | 'cuts' | 'lastLoss' | 'cache'>, images: DatasetSplits): DatasetSplits<ExampleSet> {
   const i = job.index;
@@ -128,6 +134,6 @@ export async function runSectionJob(job: SectionJob, hooks: Pick<TrainHooks, 'on
     const checkpoint = (await checkpoints.load())!;
     return { report, checkpoint };
   } finally {
-    student.dispose();
+    disposeSections(student, sections);
   }
 }

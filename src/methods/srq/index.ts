@@ -99,9 +99,9 @@ export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe, ca
   const acts = calibration && r.abits < 32 ? layerInputs(teacher, quantLayers.filter((l) => l.inputBits < 32).map((l) => l.name), calibration) : new Map<string, tf.Tensor>();
   const set = (layer: tf.layers.Layer, prefix: string, alpha: number) => {
     for (const w of layer.weights) {
-      if (w.originalName.endsWith(`${prefix}_log_alpha`)) w.write(tf.scalar(Math.log(alpha)));
-      if (w.originalName.endsWith(`${prefix}_log_sigma`)) w.write(tf.scalar(Math.log(alpha / 3)));
-      if (w.originalName.endsWith(`${prefix}_lsq_step`)) w.write(tf.scalar(alpha));
+      if (w.originalName.endsWith(`${prefix}_log_alpha`)) tf.tidy(() => { w.write(tf.scalar(Math.log(alpha))); });
+      if (w.originalName.endsWith(`${prefix}_log_sigma`)) tf.tidy(() => { w.write(tf.scalar(Math.log(alpha / 3))); });
+      if (w.originalName.endsWith(`${prefix}_lsq_step`)) tf.tidy(() => { w.write(tf.scalar(alpha)); });
     }
   };
   for (const layer of quantLayers) {
