@@ -147,7 +147,7 @@ function groupRun(recipe: Recipe, r: RunSpec, w: number, a: number, teacherDir: 
   };
 }
 
-function jobs(recipe: Recipe, out: string, teacherDir: string | null, quiet?: boolean): Job[] {
+function jobs(recipe: Recipe, out: string, teacherDir: string | null, where: string, quiet?: boolean): Job[] {
   const list: Job[] = [];
   for (const r of recipe.runs) {
     const pairs = kindOf(r) !== 'quantize' ? [[32, 32] as [number, number]] : r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
@@ -156,7 +156,7 @@ function jobs(recipe: Recipe, out: string, teacherDir: string | null, quiet?: bo
       const { key, run, flags } = groupRun(recipe, r, w, a, teacherDir);
       for (const seed of r.seeds ?? [0]) for (const lr of lrs) {
         const id = `${key}${lr != null ? `-lr${lr}` : ''}-s${seed}`;
-        const train = parseTrainingFlags({ ...flags, seed: String(seed), ...(lr != null ? { lr: String(lr) } : {}) });
+        const train = inRun(where, id, rowLabel(r), () => parseTrainingFlags({ ...flags, seed: String(seed), ...(lr != null ? { lr: String(lr) } : {}) }));
         list.push({ id, group: key, label: rowLabel(r), seed, lr, layerBitsFrom: r.layerBitsFrom, run: { ...run, train, out: join(out, id), quiet, announce: !quiet } });
       }
     }
@@ -167,18 +167,25 @@ function jobs(recipe: Recipe, out: string, teacherDir: string | null, quiet?: bo
   return list;
 }
 
+/** `work`, with a LowbitError it throws prefixed by the recipe file and the run. */
+function inRun<T>(where: string, id: string, label: string, work: () => T): T {
+  try {
+    return work();
+  } catch (e) {
+    if (!(e instanceof LowbitError)) throw e;
+    throw new LowbitError(`${where}: run ${id} (${label}): ${e.message}`);
+  }
+}
+
 /** Checks every job's options and training settings with its method's validator, before any job starts. */
 function validateJobs(list: Job[], where: string): void {
   for (const j of list) {
-    try {
+    inRun(where, j.id, j.label, () => {
       const method = getMethod(j.run.method);
       const train = resolveTrain(method, j.run.train);
       // A lottery-ticket run gets its layer bits from another run when it starts.
       resolveOptions(method, j.layerBitsFrom != null ? { ...j.run.options, 'layer-bits': 'x=2' } : j.run.options, { train });
-    } catch (e) {
-      if (!(e instanceof LowbitError)) throw e;
-      throw new LowbitError(`${where}: run ${j.id} (${j.label}): ${e.message}`);
-    }
+    });
   }
 }
 
@@ -235,7 +242,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   } else if (recipe.teacher != null) {
     teacherDir = join(out, 'teacher');
   }
-  const all = jobs(recipe, out, teacherDir, o.quiet);
+  const all = jobs(recipe, out, teacherDir, file, o.quiet);
   validateJobs(all, file);
   checkWritableDir(out);
   createDir(out);
