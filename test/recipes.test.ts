@@ -45,6 +45,6 @@ test('a recipe whose run options are wrong fails before any job starts, naming t
   await assert.rejects(runRecipe(f, { out: join(dir, 'out'), quiet: true }), /bad\.json: run dorefa-w1a32-variantplain-e1-s0 \(dorefa\): method dorefa has no option 'variant'/);
   const g = join(dir, 'lr.json');
   writeFileSync(g, JSON.stringify({ name: 'lr', dataset: 'mnist', runs: [{ method: 'float', model: 'lenet5', epochs: 1, options: { batch: -4 } }] }));
-  await assert.rejects(runRecipe(g, { out: join(dir, 'out'), quiet: true }), /run float-lenet5-e1-b-4-s0 \(float\): --batch must be a whole number ≥ 1, got '-4'/);
+  await assert.rejects(runRecipe(g, { out: join(dir, 'out'), quiet: true }), /run float-lenet5-batch-4-e1-s0 \(float\): --batch must be a whole number ≥ 1, got '-4'/);
   assert.throws(() => readFileSync(join(dir, 'out', 'results.json')), /ENOENT/);
 });
