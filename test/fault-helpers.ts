@@ -47,13 +47,14 @@ const stripTimes = (log: string) => log.trim().split('\n').map((l) => {
   return rest;
 });
 
-export async function crashAndResume(optimizer: string): Promise<void> {
+/** Crashes and resumes `args` (default: runArgs(optimizer)) along `chain`, and compares with an uninterrupted run. */
+export async function crashAndResume(optimizer: string, args: string[] = runArgs(optimizer)): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 'lowbit-fault-'));
   const straight = join(root, 'straight');
   const crashed = join(root, 'crashed');
   const killedRuns = (async () => {
     for (const [i, step] of chain.entries()) {
-      const r = await lowbitAsync([...runArgs(optimizer), '--out', crashed, ...(step.resume ? ['--resume'] : [])], step.fault ? { LOWBIT_FAULT: step.fault } : {});
+      const r = await lowbitAsync([...args, '--out', crashed, ...(step.resume ? ['--resume'] : [])], step.fault ? { LOWBIT_FAULT: step.fault } : {});
       if (step.fault) {
         assert.equal(r.signal, 'SIGKILL', `step ${i} (${step.fault}) should be killed; exit ${r.status}: ${r.stderr}`);
         if (i === 0) {
@@ -65,7 +66,7 @@ export async function crashAndResume(optimizer: string): Promise<void> {
       }
     }
   })();
-  const plain = lowbitAsync([...runArgs(optimizer), '--out', straight]);
+  const plain = lowbitAsync([...args, '--out', straight]);
   const [p] = await Promise.all([plain, killedRuns]);
   assert.equal(p.status, 0, p.stderr);
   const a = readFileSync(join(straight, 'weights.bin'));
