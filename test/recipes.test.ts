@@ -31,6 +31,8 @@ test('a recipe runs in-process and in worker threads (parallel: 2) with identica
     assert.ok(readFileSync(join(r.dir, 'weights.bin')).equals(readFileSync(join(other.dir, 'weights.bin'))), `${r.id}: weights identical at parallel 1 and 2`);
   }
   assert.match(one.runs.find((r) => r.id.startsWith('dorefa'))!.command, /^lowbit quantize --method dorefa --wbits 1 --abits 32 --dataset mnist --epochs 1 --max-steps 3 --teacher \S+ --seed 0 --out \S+ --backend wasm$/);
+  // The table says which commit its runs come from and whether any ran from a dirty tree.
+  assert.match(readFileSync(join(dir, 'one', 'table.md'), 'utf8'), /\nRuns from commits? [0-9a-f]{12}(, [0-9a-f]{12}|, unknown)*; (every run from a clean checkout|\*\*\d+ of 4 from a working tree with uncommitted changes\*\* \(diff [0-9a-f]{16}\))/);
   await assert.rejects(runRecipe(recipe(1), { out: join(dir, 'one'), quiet: true }), /results\.json exists: pass --resume/);
   const before = readFileSync(join(dir, 'one', 'results.json'), 'utf8');
   await runRecipe(recipe(1), { out: join(dir, 'one'), quiet: true, resume: true });

@@ -28,7 +28,7 @@ import { parseTrainingFlags, TrainingFlags } from '../cli/run-training.js';
 import { exportCommand } from '../cli/commands/export.js';
 import { verifyCommand } from '../cli/commands/verify.js';
 import { writeJsonAtomic } from '../io/model-dir.js';
-import { chosenLr, DqRecord, keptRuns, recipeTable, RunRecord, tableMarkdown, VerifyFormat } from '../report/recipe-table.js';
+import { chosenLr, DqRecord, keptRuns, provenanceLine, recipeTable, RunRecord, tableMarkdown, VerifyFormat } from '../report/recipe-table.js';
 import { recipeReport } from '../report/recipe-report.js';
 import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import * as tf from '../backend/tf.js';
@@ -254,7 +254,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   const save = () => {
     const table = recipeTable(results, recipe.compare);
     writeJsonAtomic(resultsPath, { recipe, runs: results, table });
-    writeFileAtomic(join(out, 'table.md'), tableMarkdown(recipe, table));
+    writeFileAtomic(join(out, 'table.md'), `${tableMarkdown(recipe, table)}\n${provenanceLine(results)}\n`);
   };
 
   if (recipe.teacher != null && 'dir' in recipe.teacher) {
@@ -348,7 +348,7 @@ function readVerify(dir: string): RunRecord['verify'] {
 function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = readRunRecord(dir);
   const verify = readVerify(dir);
-  const common = { method: m.method, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit };
+  const common = { method: m.method, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dirty: m.dirty ?? null, diffHash: m.diffHash ?? null };
   if (m.kind === 'dq') return { ...common, wbits: 32, abits: 32, dq: dqRecord(m) };
   return { ...common, wbits: m.wbits ?? 32, abits: m.abits ?? 32, valAccuracy: m.val?.accuracy ?? m.stitchedVal?.accuracy,
     testAccuracy: m.test.accuracy, sizeBytes: m.size?.bytes, floatBytes: m.size?.floatBytes,

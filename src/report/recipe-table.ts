@@ -26,6 +26,9 @@ export interface RunRecord {
   /** The learning rate the run trained at (lowbit.json), whatever the recipe said. */
   trainedLr?: number;
   commit?: string;
+  /** The run's checkout had uncommitted changes (hash of the diff in diffHash). */
+  dirty?: boolean | null;
+  diffHash?: string | null;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;
   /** Per-layer weight bits fixed from the start (--layer-bits). */
@@ -280,6 +283,14 @@ const markdown = (t: TableCells) => {
   const row = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
   return [row(t.head), `|${t.head.map(() => '---|').join('')}`, ...t.rows.map(row)];
 };
+
+/** Which commits the runs come from, and whether any ran from a dirty working tree (a table says so). */
+export function provenanceLine(runs: RunRecord[]): string {
+  const commits = [...new Set(runs.map((r) => r.commit ?? 'unknown'))];
+  const dirty = runs.filter((r) => r.dirty === true);
+  return `Runs from commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')}` +
+    (dirty.length > 0 ? `; **${dirty.length} of ${runs.length} from a working tree with uncommitted changes** (diff ${[...new Set(dirty.map((r) => r.diffHash))].join(', ')}): not reproducible from a commit.` : '; every run from a clean checkout (as far as recorded).');
+}
 
 /** The table as Markdown (what the README shows), with the recipe named above it, and the export table if any. */
 export function tableMarkdown(recipe: RecipeHead, rows: TableRow[]): string {
