@@ -63,8 +63,8 @@ export function addMethodFlags(cmd: Command, specs: readonly OptionSpec[]): Comm
   return cmd;
 }
 
-/** The method's options that were given on the command line, by flag name; a flag the method does not take is an error. */
-export function givenOptions(method: Method<object>, flags: Record<string, unknown>, allSpecs: readonly OptionSpec[]): RawOptions {
+/** The method flags given on the command line, by flag name (the method refuses one it does not take). */
+export function givenOptions(flags: Record<string, unknown>, allSpecs: readonly OptionSpec[]): RawOptions {
   const raw: RawOptions = {};
   for (const s of allSpecs) {
     const value = flags[camel(s.flag)];
@@ -77,7 +77,7 @@ export function givenOptions(method: Method<object>, flags: Record<string, unkno
 export async function runFromFlags(method: Method<object>, flags: TrainingFlags & Record<string, unknown>, allSpecs: readonly OptionSpec[],
   extra: { teacherDir?: string; dataset?: string; epochs?: string } = {}): Promise<void> {
   const result = await runInDir({
-    method: method.name, options: givenOptions(method, flags, allSpecs), dataset: extra.dataset, dataDir: flags.dataDir,
+    method: method.name, options: givenOptions(flags, allSpecs), dataset: extra.dataset, dataDir: flags.dataDir,
     trainSubset: flags.trainSubset != null ? parseInteger(flags.trainSubset, '--train-subset', 1) : null,
     teacherDir: extra.teacherDir, train: parseTrainingFlags({ ...flags, epochs: extra.epochs ?? flags.epochs }), out: flags.out, resume: flags.resume,
     backend: parseBackend(flags.backend), quiet: flags.quiet,
