@@ -1,7 +1,7 @@
 /**
  * Vector quantization primitives (van den Oord et al., "Neural Discrete Representation
  * Learning", arXiv:1711.00937; EMA codebooks from its appendix and the Depthwise-Quantization
- * code, shared/methods/dq.md §1.2): nearest-codeword assignment, the straight-through output,
+ * code, docs/methods/dq.md §1.2): nearest-codeword assignment, the straight-through output,
  * the EMA k-means update with Laplace smoothing, and usage statistics.
  */
 import * as tf from '../backend/tf.js';

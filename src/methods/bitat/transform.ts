@@ -1,7 +1,7 @@
 /**
  * BiTAT's per-layer transform (Park et al., "BiTAT: Neural Network Binarization with
  * Task-dependent Aggregated Transformation", arXiv:2207.01394). RECONSTRUCTION: the paper's text
- * was unavailable; this follows shared/methods/bitat.md §1.3, not the authors' equations.
+ * was unavailable; this follows docs/methods/bitat.md §1.3, not the authors' equations.
  *
  * From the uncentred input correlation C = E[x xᵀ] = V₀ diag(λ) V₀ᵀ of a layer:
  *   V = V₀ · expm(A − Aᵀ)      (orthonormal by construction; A = 0 at the start, so V = V₀)
