@@ -70,6 +70,13 @@ function teacherInfo(dir: string): { model: string | null; dataset: string | nul
   return { model: typeof r.model === 'string' ? r.model : null, dataset: typeof r.dataset === 'string' ? r.dataset : null };
 }
 
+/** The teacher's layers (name, class) from its model.json, before any backend or data work. */
+function teacherLayers(dir: string): { layers: Array<{ name: string; getClassName(): string }> } {
+  const path = join(dir, 'model.json');
+  const json = parseRecordJson(readFileSync(path, 'utf8'), path) as { modelTopology?: { config?: { layers?: Array<{ class_name: string; config: { name: string } }> } } };
+  return { layers: (json.modelTopology?.config?.layers ?? []).map((l) => ({ name: l.config.name, getClassName: () => l.class_name })) };
+}
+
 /** Runs a method into a directory; returns the model (the caller disposes it) and the record. */
 export async function runInDir(job: DirRun): Promise<RunResult> {
   const method = getMethod(job.method);
@@ -79,8 +86,8 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
   const dataset = job.dataset ?? info.dataset;
   if (dataset == null) throw new LowbitError(`--teacher ${job.teacherDir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
   parseChoice(dataset, '--dataset', datasetNames);
-  // Options are checked once here, before any work (and again with the teacher by runMethod).
-  const options = resolveOptions(method, job.options, { train });
+  // Options are checked here, before any work, against the teacher's layers as model.json lists them (and again by runMethod).
+  const options = resolveOptions(method, job.options, { train, teacher: job.teacherDir != null ? teacherLayers(job.teacherDir) : undefined });
   const tag = method.tag(options);
   const modelName = info.model ?? (method.kind === 'float' ? tag : null);
   const out = job.out ?? join('runs', method.kind === 'quantized' ? `${modelName ?? 'model'}-${dataset}-${tag}-s${train.seed}` : `${tag}-${dataset}-s${train.seed}`);

@@ -77,6 +77,13 @@ export interface MethodOutput {
   artifacts?: unknown;
 }
 
+/** What option validation may look at: the teacher's layers (a model, or its names and classes read from model.json), the data, the training settings. */
+export interface ValidationContext {
+  teacher?: { layers: ReadonlyArray<{ name: string; getClassName(): string }> };
+  data?: DatasetSplits;
+  train: TrainConfig;
+}
+
 export interface Method<O extends object = Record<string, unknown>> {
   name: string;
   /** One line for help and listings. */
@@ -92,7 +99,7 @@ export interface Method<O extends object = Record<string, unknown>> {
   /** This method's training defaults (e.g. a lower learning rate for fine-tuning). */
   trainDefaults?: Partial<TrainConfig>;
   /** Cross-option checks after each option parsed; returns the options as run. */
-  validate?(options: O, context: { teacher?: tf.LayersModel; data?: DatasetSplits; train: TrainConfig }): O;
+  validate?(options: O, context: ValidationContext): O;
   /** A short tag for default output names, e.g. 'dorefa-w1a32'. */
   tag(options: O): string;
   run(options: O, context: ResolvedContext): Promise<MethodOutput>;
@@ -116,7 +123,7 @@ export function getMethod(name: string): Method<object> {
 }
 
 /** Options from raw values (CLI strings, recipe JSON, or typed values), parsed, defaulted and validated. */
-export function resolveOptions(method: Method<object>, raw: RawOptions, context: { teacher?: tf.LayersModel; data?: DatasetSplits; train: TrainConfig }): object {
+export function resolveOptions(method: Method<object>, raw: RawOptions, context: ValidationContext): object {
   const parsed = parseOptions(method.options, raw, method.name);
   return method.validate ? method.validate(parsed, context) : parsed;
 }
