@@ -7,10 +7,10 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { keptRuns, RunRecord, TableRow } from '../src/report/recipe-table.js';
+import { keptRuns, RecipeRun, TableRow } from '../src/report/recipe-table.js';
 
 const file = process.argv[2];
-const { runs, table } = JSON.parse(readFileSync(file, 'utf8')) as { runs: RunRecord[]; table: TableRow[] };
+const { runs, table } = JSON.parse(readFileSync(file, 'utf8')) as { runs: RecipeRun[]; table: TableRow[] };
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const rows = table.map((row) => {
   const kept = keptRuns(runs, row);

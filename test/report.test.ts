@@ -1,4 +1,4 @@
-import { chosenLr, recipeTable, RunRecord, tableMarkdown } from '../src/report/recipe-table.js';
+import { chosenLr, recipeTable, RecipeRun, tableMarkdown } from '../src/report/recipe-table.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -41,7 +41,7 @@ test('the report renders in headless Chromium', { skip: chromium ? false : 'Debi
 });
 
 test('recipe table: the lr with the best first-seed validation accuracy wins; seeds aggregate at it; differences pair by seed', () => {
-  const run = (group: string, label: string, seed: number, lr: number, val: number, test: number, wbits = 2): RunRecord =>
+  const run = (group: string, label: string, seed: number, lr: number, val: number, test: number, wbits = 2): RecipeRun =>
     ({ id: `${group}-lr${lr}-s${seed}`, group, label, dir: '', command: '', lr, method: 'srq', wbits, abits: 2, seed, valAccuracy: val, testAccuracy: test });
   const runs = [
     run('a', 'A', 0, 1e-3, 0.80, 0.79), run('a', 'A', 0, 3e-4, 0.90, 0.70), run('a', 'A', 1, 3e-4, 0.88, 0.74),
@@ -63,7 +63,7 @@ test('recipe table: the lr with the best first-seed validation accuracy wins; se
 });
 
 test('recipe table: rows at several budgets get an epochs column and are compared at the same epochs; DCQ rows show section losses', () => {
-  const run = (group: string, label: string, epochs: number, seed: number, test: number, sections?: RunRecord['sections']): RunRecord =>
+  const run = (group: string, label: string, epochs: number, seed: number, test: number, sections?: RecipeRun['sections']): RecipeRun =>
     ({ id: `${group}-s${seed}`, group, label, dir: '', command: '', lr: 1e-3, method: label === 'DCQ' ? 'dcq' : 'dorefa', wbits: 1, abits: 32, seed,
       valAccuracy: 0.9, testAccuracy: test, epochs, wallSeconds: 40, ...(sections ? { sections } : {}) });
   const sec = (mse: number, seconds: number) => [{ name: 's1', loss: 'mse', testLoss: mse, seconds }, { name: 's2', loss: 'ce', testLoss: 0.3, seconds: 5 }];
@@ -93,7 +93,7 @@ test('recipe table: rows at several budgets get an epochs column and are compare
 test('recipe table: DQ rows pick the lr with the lowest validation bits/dim and compare decoder bits/dim and MSE by seed', () => {
   const dq = (groups: number, valBpd: number, bpd: number, mse: number) => ({ groups, codes: 32, dimPerGroup: 32 / groups, valBpd, bpdDecoder: bpd, bpdFull: bpd + 0.5 * groups,
     mse, perplexity: [20, 10], codeBitsPerImage: 400 * groups, codebookFloats: 2048, params: 1000 });
-  const run = (group: string, label: string, seed: number, lr: number, d: RunRecord['dq']): RunRecord =>
+  const run = (group: string, label: string, seed: number, lr: number, d: RecipeRun['dq']): RecipeRun =>
     ({ id: `${group}-${lr}-s${seed}`, group, label, dir: '', command: '', lr, method: 'dq', wbits: 32, abits: 32, seed, epochs: 3, wallSeconds: 10, dq: d });
   const runs = [
     run('vq', 'VQ', 0, 2e-3, dq(1, 3.6, 3.5, 0.012)), run('vq', 'VQ', 0, 1e-3, dq(1, 3.4, 3.9, 0.020)), run('vq', 'VQ', 1, 1e-3, dq(1, 3.5, 3.7, 0.014)),

@@ -8,6 +8,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BackendName } from '../backend/index.js';
+import type * as tf from '../backend/tf.js';
 import { balancedSubset, DatasetSplits } from '../data/dataset.js';
 import { datasetNames, loadDataset } from '../data/load.js';
 import { LowbitError } from '../errors.js';
@@ -112,10 +113,11 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
     command: method.name, options, train: settings, dataset, trainSubset: job.trainSubset ?? null, trainImages: data.train.count,
     teacher: job.teacherDir ?? null, backend, threads, lowbit: lowbitVersion(),
   }));
-  const teacher = job.teacherDir != null ? await loadModelDir(job.teacherDir) : undefined;
-  if (teacher != null) checkFiniteWeights(teacher, job.teacherDir!, 'the teacher');
   const created = createDir(out);
+  let teacher: tf.LayersModel | undefined;
   try {
+    teacher = job.teacherDir != null ? await loadModelDir(job.teacherDir) : undefined;
+    if (teacher != null) checkFiniteWeights(teacher, job.teacherDir!, 'the teacher');
     const result = await runMethod(method, job.options, {
       data, teacher, teacherDir: job.teacherDir, modelName, train, store, trainSubset: job.trainSubset ?? null, dataDir: job.dataDir,
       hooks: job.quiet ? undefined : progressHooks({ label, totalEpochs: train.epochs }),

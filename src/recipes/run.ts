@@ -28,7 +28,7 @@ import { parseTrainingFlags, TrainingFlags } from '../cli/run-training.js';
 import { exportCommand } from '../cli/commands/export.js';
 import { verifyCommand } from '../cli/commands/verify.js';
 import { writeJsonAtomic } from '../io/model-dir.js';
-import { chosenLr, DqRecord, keptRuns, provenanceLine, recipeTable, RunRecord, tableMarkdown, VerifyFormat } from '../report/recipe-table.js';
+import { chosenLr, DqRecord, keptRuns, provenanceLine, recipeTable, RecipeRun, tableMarkdown, VerifyFormat } from '../report/recipe-table.js';
 import { recipeReport } from '../report/recipe-report.js';
 import { gitCommit, lowbitVersion } from '../io/run-info.js';
 import * as tf from '../backend/tf.js';
@@ -247,7 +247,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   checkWritableDir(out);
   createDir(out);
   // Finished runs are re-read from their lowbit.json, so a resumed table has every current field.
-  const results: RunRecord[] = (existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs as RunRecord[] : [])
+  const results: RecipeRun[] = (existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs as RecipeRun[] : [])
     .map((r) => (existsSync(join(r.dir, 'lowbit.json')) ? { ...r, ...readMeta(r.dir) } : r));
   const done = new Set(results.map((r) => r.id));
   const parallel = recipe.parallel ?? 1;
@@ -337,7 +337,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
 const VERIFY_JSON = join('export', 'verify.json');
 
 /** What `lowbit verify --json` recorded for a run's exports, if it ran. */
-function readVerify(dir: string): RunRecord['verify'] {
+function readVerify(dir: string): RecipeRun['verify'] {
   if (!existsSync(join(dir, VERIFY_JSON))) return undefined;
   const v = JSON.parse(readFileSync(join(dir, VERIFY_JSON), 'utf8'));
   return { images: v.images, formats: Object.fromEntries(Object.entries(v.results as Record<string, VerifyFormat>)
@@ -345,7 +345,7 @@ function readVerify(dir: string): RunRecord['verify'] {
 }
 
 /** The table's view of a run directory's record (typed: parseRunRecord checks it). */
-function readMeta(dir: string): Omit<RunRecord, 'id' | 'group' | 'label' | 'dir' | 'command'> {
+function readMeta(dir: string): Omit<RecipeRun, 'id' | 'group' | 'label' | 'dir' | 'command'> {
   const m = readRunRecord(dir);
   const verify = readVerify(dir);
   const common = { method: m.method, seed: m.seed, backend: m.backend, epochs: m.epochs, wallSeconds: m.wallSeconds, trainedLr: m.learningRate, commit: m.commit, dirty: m.dirty ?? null, diffHash: m.diffHash ?? null };

@@ -13,21 +13,21 @@ import { isQuantLayer } from '../layers/quant-layers.js';
 import { bitsPerDimSpec, pngAsSvg } from './dq-figures.js';
 import { reportHtml } from './html.js';
 import { accuracyVsBits, accuracyVsSize, layerBits, renderSvg, trainingCurves, weightHistograms } from './plots.js';
-import { exportCells, keptRuns, RunRecord, TableRow, tableCells } from './recipe-table.js';
+import { exportCells, keptRuns, RecipeRun, TableRow, tableCells } from './recipe-table.js';
 
 type Plot = { caption: string; svg: string };
 type RecipeHead = { name: string; dataset: string; description?: string; compare?: string };
 
 const bitsLabel = (r: TableRow) => `${r.learnedAverageBits != null ? `≤${r.wbits} (mean ${r.learnedAverageBits.toFixed(2)})` : r.layerBits ? 'per layer' : r.wbits}/${r.abits}`;
 
-export async function recipeReport(recipe: RecipeHead, runs: RunRecord[], rows: TableRow[], footer: string): Promise<string> {
+export async function recipeReport(recipe: RecipeHead, runs: RecipeRun[], rows: TableRow[], footer: string): Promise<string> {
   const isDq = rows.length > 0 && rows.every((r) => r.dq);
   const plots = isDq ? await dqPlots(runs, rows) : await classifierPlots(runs, rows);
   const exported = exportCells(rows);
   return reportHtml(`lowbit run: ${recipe.name}`, `${recipe.dataset}. ${recipe.description ?? ''}`, tableCells(recipe, rows), plots, footer, exported ? [exported] : []);
 }
 
-async function classifierPlots(runs: RunRecord[], rows: TableRow[]): Promise<Plot[]> {
+async function classifierPlots(runs: RecipeRun[], rows: TableRow[]): Promise<Plot[]> {
   const firstRun = (row: TableRow) => keptRuns(runs, row)[0];
   const curves = rows.flatMap((row) => {
     const first = firstRun(row);
@@ -82,7 +82,7 @@ async function kernelHistograms(models: Array<{ name: string; dir?: string }>): 
   }
 }
 
-async function dqPlots(runs: RunRecord[], rows: TableRow[]): Promise<Plot[]> {
+async function dqPlots(runs: RecipeRun[], rows: TableRow[]): Promise<Plot[]> {
   const bpd = rows.flatMap((r) => [
     { run: r.label, measure: 'decoder', ...r.dq!.bpdDecoder },
     { run: r.label, measure: 'full bound (uniform prior)', ...r.dq!.bpdFull },

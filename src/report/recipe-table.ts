@@ -4,7 +4,8 @@
  * that rate; optionally the paired per-seed difference against a reference row.
  */
 
-export interface RunRecord {
+/** One run as a recipe's results.json and table see it (read from its run record, src/run/record.ts). */
+export interface RecipeRun {
   id: string;
   group: string;
   label: string;
@@ -100,7 +101,7 @@ export interface TableRow {
   sections?: Array<{ name: string; loss: string; testLoss: number }>;
   longestSectionSeconds?: number;
   /** The first kept run's export verification. */
-  verify?: RunRecord['verify'];
+  verify?: RecipeRun['verify'];
   /** The kept runs' backend(s). */
   backend?: string;
 }
@@ -110,10 +111,10 @@ const std = (xs: number[]) => (xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a +
 
 const stat = (xs: number[]): Stat => ({ mean: mean(xs), std: std(xs) });
 /** Higher is better: validation accuracy, or minus validation bits/dim for DQ. */
-const valScore = (r: RunRecord) => (r.dq ? -r.dq.valBpd : r.valAccuracy ?? -Infinity);
+const valScore = (r: RecipeRun) => (r.dq ? -r.dq.valBpd : r.valAccuracy ?? -Infinity);
 
 /** The lr whose first-seed run has the best validation score (ties: the first tried). */
-export function chosenLr(runs: RunRecord[], group: string): number | null | undefined {
+export function chosenLr(runs: RecipeRun[], group: string): number | null | undefined {
   const inGroup = runs.filter((r) => r.group === group);
   if (inGroup.length === 0) return undefined;
   const first = Math.min(...inGroup.map((r) => r.seed));
@@ -122,12 +123,12 @@ export function chosenLr(runs: RunRecord[], group: string): number | null | unde
 }
 
 /** A row's runs: its group at the chosen lr, by seed. */
-export function keptRuns(runs: RunRecord[], row: { group: string; lr: number | null }): RunRecord[] {
+export function keptRuns(runs: RecipeRun[], row: { group: string; lr: number | null }): RecipeRun[] {
   return runs.filter((r) => r.group === row.group && (r.lr ?? null) === row.lr).sort((a, b) => a.seed - b.seed);
 }
 
 /** One row per group, the float teacher (when the recipe trained or named one) first. */
-export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
+export function recipeTable(runs: RecipeRun[], compare?: string): TableRow[] {
   const groups = [...new Set(runs.map((r) => r.group))].sort((a, b) => Number(b === 'teacher') - Number(a === 'teacher'));
   const rows: TableRow[] = groups.map((group) => {
     const inGroup = runs.filter((r) => r.group === group);
@@ -161,7 +162,7 @@ export function recipeTable(runs: RunRecord[], compare?: string): TableRow[] {
       const sameBits = refs.filter((r) => r.wbits === row.wbits && r.abits === row.abits);
       const ref = sameBits.find((r) => r.epochs === row.epochs) ?? (sameBits.length === 1 ? sameBits[0] : refs.length === 1 ? refs[0] : undefined);
       if (ref == null || ref === row || row.group === 'teacher') continue;
-      const paired = (metric: (r: RunRecord) => number) => {
+      const paired = (metric: (r: RecipeRun) => number) => {
         const of = (r: TableRow) => new Map(keptRuns(runs, r).map((x) => [x.seed, metric(x)]));
         const [mine, theirs] = [of(row), of(ref)];
         const diffs = [...mine.keys()].filter((s) => theirs.has(s)).map((s) => mine.get(s)! - theirs.get(s)!);
@@ -285,7 +286,7 @@ const markdown = (t: TableCells) => {
 };
 
 /** Which commits the runs come from, and whether any ran from a dirty working tree (a table says so). */
-export function provenanceLine(runs: RunRecord[]): string {
+export function provenanceLine(runs: RecipeRun[]): string {
   const commits = [...new Set(runs.map((r) => r.commit ?? 'unknown'))];
   const dirty = runs.filter((r) => r.dirty === true);
   return `Runs from commit${commits.length > 1 ? 's' : ''} ${commits.join(', ')}` +
