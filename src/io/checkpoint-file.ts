@@ -12,7 +12,7 @@ import { writeFileAtomic } from './atomic.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.lbck';
 /** A run's per-epoch log, one JSON EpochRecord per line (rewritten from the checkpoint's history). */
-export const LOG_FILE = 'log.jsonl';
+export { LOG_FILE } from '../run/store.js';
 const MAGIC = 'LBCK';
 
 interface TensorEntry { name: string; shape: number[]; dtype: 'float32' | 'int32'; offset: number; length: number }

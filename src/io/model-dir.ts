@@ -6,12 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
+import { LOWBIT_JSON } from '../run/store.js';
+import { parseRecordJson } from '../run/record.js';
 import { writeFileAtomic } from './atomic.js';
 import '../layers/quant-layers.js'; // so saved quantized models reload
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
-export const LOWBIT_JSON = 'lowbit.json';
+export { LOWBIT_JSON };
 
 export async function saveModelDir(model: tf.LayersModel, dir: string): Promise<void> {
   await model.save(tf.io.withSaveHandler(async (artifacts) => {
@@ -80,15 +82,9 @@ export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
+/** A run directory's lowbit.json as a JSON object, unchecked beyond that (a teacher's may be hand-written: {model, dataset}); parseRunRecord checks a whole record. */
 export function readLowbitJson<T = Record<string, unknown>>(dir: string): T {
   const path = join(dir, LOWBIT_JSON);
   if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new LowbitError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]}); restore it or rerun the command that wrote ${dir}`);
-  }
-  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new LowbitError(`${path}: not a lowbit metadata object; restore it or rerun the command that wrote ${dir}`);
-  return value as T;
+  return parseRecordJson(readFileSync(path, 'utf8'), path) as T;
 }

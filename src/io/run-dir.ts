@@ -20,7 +20,7 @@ import { parseRecordJson, parseRunRecord, RunRecord } from '../run/record.js';
 import type { TrainConfig } from '../train/loop.js';
 import { CHECKPOINT_FILE } from './checkpoint-file.js';
 import { dirStore } from './dir-store.js';
-import { checkFiniteWeights, loadModelDir } from './model-dir.js';
+import { checkFiniteWeights, loadModelDir, readLowbitJson } from './model-dir.js';
 import { checkWritableDir, createDir, isRestartable, removeIfCreated } from './out-dir.js';
 import { progressHooks } from './progress.js';
 import { buildProvenance, lowbitVersion, threadCount } from './run-info.js';
@@ -40,20 +40,14 @@ export interface DirRun {
   train: Partial<TrainConfig>;
   /** Output directory; default runs/MODEL-DATASET-TAG-sSEED. */
   out?: string;
-  resume?: boolean;
+  /** Continue from the directory's checkpoint; 'auto': continue when there is one, else start (recipes, the demo). */
+  resume?: boolean | 'auto';
   backend: BackendName | 'auto';
   quiet?: boolean;
   /** Print the one-line result (default true). */
   announce?: boolean;
   /** The label of progress lines (default e.g. 'lenet5/mnist dorefa-w1a32'). */
   label?: string;
-}
-
-/** A run directory's record fields, unchecked (a teacher's lowbit.json may be hand-written: {model, dataset}). */
-export function readRecordFields(dir: string): Partial<RunRecord> {
-  const path = join(dir, LOWBIT_JSON);
-  if (!existsSync(path)) throw new LowbitError(`${dir} holds no ${LOWBIT_JSON}: it was not written by lowbit`);
-  return parseRecordJson(readFileSync(path, 'utf8'), path);
 }
 
 /** A run directory's record, parsed and checked. */
@@ -67,7 +61,7 @@ export function readRunRecord(dir: string): RunRecord {
 function teacherInfo(dir: string): { model: string | null; dataset: string | null } {
   if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
   if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null, dataset: null };
-  const r = readRecordFields(dir) as { model?: unknown; dataset?: unknown };
+  const r = readLowbitJson<{ model?: unknown; dataset?: unknown }>(dir);
   return { model: typeof r.model === 'string' ? r.model : null, dataset: typeof r.dataset === 'string' ? r.dataset : null };
 }
 
@@ -97,9 +91,10 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
   const hasProgress = () => existsSync(join(out, CHECKPOINT_FILE)) || existsSync(join(out, 'sections'));
   // A directory killed before its first checkpoint (temp files, a lock, a partial log) restarts in place.
   const restartable = isRestartable(out);
-  if (job.resume && !existsSync(out)) throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
-  if (job.resume && !hasProgress() && !restartable) throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
-  if (!job.resume && !restartable) {
+  const resume = job.resume === 'auto' ? hasProgress() : job.resume === true;
+  if (resume && !existsSync(out)) throw new LowbitError(`--resume: ${out} does not exist; run without --resume to start a new run`);
+  if (resume && !hasProgress() && !restartable) throw new LowbitError(`--resume: ${out} holds no ${CHECKPOINT_FILE}; run without --resume to start a new run`);
+  if (!resume && !restartable) {
     throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);

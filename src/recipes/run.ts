@@ -203,8 +203,7 @@ function commandLine(run: DirRun): string {
 
 /** Runs a job in this process, or in a worker thread (parallel recipes). */
 async function runJob(run: DirRun, inWorker: boolean): Promise<void> {
-  const resume = run.out != null && (existsSync(join(run.out, 'checkpoint.lbck')) || existsSync(join(run.out, 'sections')));
-  const job = { ...run, resume };
+  const job: DirRun = { ...run, resume: 'auto' };
   if (!inWorker) {
     (await runInDir(job)).model.dispose();
     return;

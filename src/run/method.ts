@@ -17,10 +17,9 @@ import { AnyLossFn, evaluate, modelForward } from '../train/evaluate.js';
 import { train, TrainConfig, TrainHooks, validateTrainConfig } from '../train/loop.js';
 import { OptionSpec, parseOptions, RawOptions } from './options.js';
 import { ClassifierRecord, DqRunRecord, Provenance, RUN_RECORD_VERSION, RunRecord } from './record.js';
-import { MemoryStore, RunStore, writeJson } from './store.js';
+import { LOG_FILE, LOWBIT_JSON, MemoryStore, RunStore, writeJson } from './store.js';
 
-export const LOWBIT_JSON = 'lowbit.json';
-export const LOG_FILE = 'log.jsonl';
+export { LOWBIT_JSON, LOG_FILE } from './store.js';
 
 /** Training settings every method starts from; a method's `trainDefaults` and the caller's override them. */
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -209,6 +208,23 @@ export function checkTeacherInputs(teacher: tf.LayersModel, data: DatasetSplits,
   }
 }
 
+/**
+ * The training-loop hooks of a run: the store's checkpoint, the caller's progress hooks, and
+ * log.jsonl rewritten from the checkpointed history after each epoch (so it always matches it);
+ * `onEpoch` adds a method's own per-epoch work.
+ */
+export function runHooks(ctx: ResolvedContext, onEpoch?: (record: EpochRecord) => void): TrainHooks {
+  return {
+    checkpoints: ctx.store.checkpoints,
+    ...ctx.hooks,
+    onEpoch: async (record, history) => {
+      onEpoch?.(record);
+      await ctx.hooks?.onEpoch?.(record, history);
+      ctx.store.writeFile(LOG_FILE, history.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    },
+  };
+}
+
 /** How a classifier method trains the model it made: a loss, a finalize step, BatchNorm re-estimation. */
 export interface ClassifierTraining {
   loss?: AnyLossFn;
@@ -225,15 +241,7 @@ export interface ClassifierTraining {
  */
 export async function trainClassifier(model: tf.LayersModel, ctx: ResolvedContext, how: ClassifierTraining = {}): Promise<MethodOutput & { fields: Partial<ClassifierRecord> }> {
   try {
-    const result = await train(model, ctx.data, { ...ctx.train, ...(how.loss ? { loss: how.loss } : {}) }, {
-      checkpoints: ctx.store.checkpoints,
-      ...ctx.hooks,
-      onEpoch: async (record, history) => {
-        await ctx.hooks?.onEpoch?.(record, history);
-        // The whole log is rewritten from the checkpointed history, so it always matches it.
-        ctx.store.writeFile(LOG_FILE, history.map((r) => JSON.stringify(r)).join('\n') + '\n');
-      },
-    });
+    const result = await train(model, ctx.data, { ...ctx.train, ...(how.loss ? { loss: how.loss } : {}) }, runHooks(ctx));
     const final = how.finalize ? await how.finalize(model) : { model, fields: {} };
     if (final.model !== model) model.dispose();
     const bn = how.bnRecalImages ?? 0;

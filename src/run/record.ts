@@ -148,9 +148,9 @@ export function parseRecordJson(text: string, where: string): Partial<RunRecord>
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new LowbitError(`${where}: not valid JSON (${(e as Error).message}); rerun the command that wrote it, or remove the file`);
+    throw new LowbitError(`${where}: not valid JSON (${(e as Error).message.split('\n')[0]}); restore it or rerun the command that wrote it`);
   }
-  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new LowbitError(`${where}: not a JSON object; rerun the command that wrote it, or remove the file`);
+  if (value == null || typeof value !== 'object' || Array.isArray(value)) throw new LowbitError(`${where}: not a JSON object; restore it or rerun the command that wrote it`);
   return value as Partial<RunRecord>;
 }
 

@@ -7,6 +7,11 @@
 import * as tf from '../backend/tf.js';
 import type { Checkpoint, CheckpointStore } from '../train/checkpoint.js';
 
+/** The run record's file name in a store (a run directory's `lowbit.json`). */
+export const LOWBIT_JSON = 'lowbit.json';
+/** The per-epoch log, one JSON line per epoch, rewritten from the checkpointed history. */
+export const LOG_FILE = 'log.jsonl';
+
 export interface RunStore {
   /** Where the store writes: a directory path, or 'memory'. */
   readonly location: string;

@@ -10,7 +10,7 @@ import * as tf from '../../backend/tf.js';
 import { loadMnist } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
-import { checkWritableDir, isRestartable, makeDirs } from '../../io/out-dir.js';
+import { checkWritableDir, makeDirs } from '../../io/out-dir.js';
 import { readRunRecord, runInDir } from '../../io/run-dir.js';
 import { gitCommit, lowbitVersion } from '../../io/run-info.js';
 import { writeFileAtomic } from '../../io/atomic.js';
@@ -48,8 +48,7 @@ export async function demoCommand(o: { out: string; backend: string; epochs: str
   const step = async (run: string, method: string, options: RawOptions, train: Partial<TrainConfig>, teacherDir?: string) => {
     const dir = join(o.out, run);
     if (!existsSync(join(dir, LOWBIT_JSON))) {
-      const resume = !isRestartable(dir);
-      const r = await runInDir({ method, options, dataset: 'mnist', teacherDir, train, out: dir, resume, backend: backendChoice, quiet: o.quiet, announce: false, label: `demo ${run}` });
+      const r = await runInDir({ method, options, dataset: 'mnist', teacherDir, train, out: dir, resume: 'auto', backend: backendChoice, quiet: o.quiet, announce: false, label: `demo ${run}` });
       r.model.dispose();
     }
     return dir;

@@ -11,8 +11,8 @@ import { imageBatch } from '../../data/dataset.js';
 import { loadDataset } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
-import { LOWBIT_JSON, loadModelDir, writeJsonAtomic } from '../../io/model-dir.js';
-import { readRecordFields } from '../../io/run-dir.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
+import type { RunRecord } from '../../run/record.js';
 import { decodeCodes, encodeImages, parseCodes, serializeCodes } from '../../methods/dq/codes.js';
 import type { DqModelOptions } from '../../methods/dq/model.js';
 import { evaluateDq } from '../../methods/dq/run.js';
@@ -38,7 +38,7 @@ export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
 
 function readDq(dir: string): { options: DqModelOptions; dataset: string } {
   if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`${dir} holds no model.json: pass a directory written by 'lowbit dq train'`);
-  const meta = readRecordFields(dir);
+  const meta = readLowbitJson<Partial<RunRecord>>(dir);
   if (meta.kind !== 'dq' || meta.dq == null || meta.dataset == null) throw new LowbitError(`${dir} is not a DQ auto-encoder (its ${LOWBIT_JSON} has kind ${JSON.stringify(meta.kind)}); use 'lowbit eval' for classifiers`);
   return { options: meta.dq as DqModelOptions, dataset: meta.dataset };
 }

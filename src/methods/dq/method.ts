@@ -7,7 +7,7 @@
 import * as tf from '../../backend/tf.js';
 import { imageBatch } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
-import { LOG_FILE, Method } from '../../run/method.js';
+import { Method, runHooks } from '../../run/method.js';
 import type { DqRunRecord } from '../../run/record.js';
 import { train } from '../../train/loop.js';
 import { correlationAnalysis } from './analysis.js';
@@ -53,14 +53,8 @@ export const dqMethod: Method<DqMethodOptions> = {
     const model = buildDqAutoencoder(options, data.shape as [number, number, number]);
     try {
       const codeStats: unknown[] = [];
-      const result = await train(model, data, { ...ctx.train, loss: dqLoss }, {
-        checkpoints: ctx.store.checkpoints, ...ctx.hooks,
-        onEpoch: async (record, history) => {
-          await ctx.hooks?.onEpoch?.(record, history);
-          codeStats.push({ epoch: record.epoch, lastStep: lastStepStats(model) });
-          ctx.store.writeFile(LOG_FILE, history.map((r) => JSON.stringify(r)).join('\n') + '\n');
-        },
-      });
+      const result = await train(model, data, { ...ctx.train, loss: dqLoss },
+        runHooks(ctx, (record) => codeStats.push({ epoch: record.epoch, lastStep: lastStepStats(model) })));
       const val = evaluateDq(model, data.val, data.shape, data.numClasses);
       const test = evaluateDq(model, data.test, data.shape, data.numClasses);
       const sample = imageBatch(data.test, data.shape, 1000, true) as tf.Tensor4D;

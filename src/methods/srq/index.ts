@@ -86,15 +86,20 @@ function layerInputs(teacher: tf.LayersModel, names: string[], batch: tf.Tensor)
   return new Map(names.map((n, i) => [n, list[i]]));
 }
 
+/** The first Conv2D, DepthwiseConv2D or Dense layer's name: its input (the pixels) stays float. */
+export function firstQuantizableLayer(layers: ReadonlyArray<{ name: string; getClassName(): string }>): string | null {
+  return layers.find((l) => ['Conv2D', 'DepthwiseConv2D', 'Dense'].includes(l.getClassName()))?.name ?? null;
+}
+
 /**
  * The teacher quantized with the recipe. α_w starts at the MSE-optimal step for each layer's
  * weights; with a calibration batch, α_a starts at the MSE-optimal step for that layer's
  * inputs (else at `activationAlpha`); σ = α/3 throughout.
  */
 export async function relaxedModel(teacher: tf.LayersModel, r: RelaxedRecipe, calibration?: tf.Tensor): Promise<tf.LayersModel> {
-  const first = teacher.layers.find((l) => ['Conv2D', 'DepthwiseConv2D', 'Dense'].includes(l.getClassName()));
+  const first = firstQuantizableLayer(teacher.layers);
   if (first == null) throw new LowbitError(`${teacher.name} has no Conv2D, DepthwiseConv2D or Dense layer to quantize`);
-  const q = await quantizeModel(teacher, relaxedConfig(r, first.name));
+  const q = await quantizeModel(teacher, relaxedConfig(r, first));
   const quantLayers = q.layers.filter(isQuantLayer);
   const acts = calibration && r.abits < 32 ? layerInputs(teacher, quantLayers.filter((l) => l.inputBits < 32).map((l) => l.name), calibration) : new Map<string, tf.Tensor>();
   const set = (layer: tf.layers.Layer, prefix: string, alpha: number) => {

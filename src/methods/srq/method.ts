@@ -8,7 +8,7 @@ import { imageBatch } from '../../data/dataset.js';
 import { LowbitError } from '../../errors.js';
 import { Method, trainClassifier } from '../../run/method.js';
 import { bitsOptions, bnRecalOption } from '../dorefa/index.js';
-import { relaxedConfig, relaxedModel, RelaxedMethodName, RelaxedRecipe } from './index.js';
+import { firstQuantizableLayer, relaxedConfig, relaxedModel, RelaxedMethodName, RelaxedRecipe } from './index.js';
 import { bitWidthLoss, fixLearnedBits, readLearnedBits } from './learned-bits.js';
 
 export interface RelaxedOptions {
@@ -29,8 +29,6 @@ export interface RelaxedOptions {
   layerBits?: Record<string, number>;
   bnRecal: number;
 }
-
-const QUANTIZABLE = ['Conv2D', 'DepthwiseConv2D', 'Dense'];
 
 function relaxedMethod(name: RelaxedMethodName, description: string): Method<RelaxedOptions> {
   const recipe = (o: RelaxedOptions): RelaxedRecipe => ({
@@ -56,7 +54,7 @@ function relaxedMethod(name: RelaxedMethodName, description: string): Method<Rel
       if (o.targetBits != null && !o.learnBits) throw new LowbitError('--target-bits applies with --learn-bits');
       if (o.targetBits != null && (o.targetBits < 2 || o.targetBits > o.wbits)) throw new LowbitError(`--target-bits must be between 2 (learned widths start at 2) and --wbits ${o.wbits}, got ${o.targetBits}`);
       const layers = teacher?.layers ?? [];
-      relaxedConfig(recipe(o), layers.find((l) => QUANTIZABLE.includes(l.getClassName()))?.name ?? '');
+      relaxedConfig(recipe(o), firstQuantizableLayer(layers) ?? '');
       if (o.layerBits && teacher) {
         const names = layers.map((l) => l.name);
         for (const layer of Object.keys(o.layerBits)) if (!names.includes(layer)) throw new LowbitError(`--layer-bits names '${layer}', which is not a layer of the teacher (layers: ${names.join(', ')})`);
@@ -70,7 +68,7 @@ function relaxedMethod(name: RelaxedMethodName, description: string): Method<Rel
       // 256 training images (the first ones: the split is already shuffled by class) calibrate the grids.
       const calibration = imageBatch(ctx.data.train, ctx.data.shape, 256);
       const model = await relaxedModel(teacher, r, calibration).finally(() => calibration.dispose());
-      const quantizeConfig = relaxedConfig(r, teacher.layers.find((l) => QUANTIZABLE.includes(l.getClassName()))!.name);
+      const quantizeConfig = relaxedConfig(r, firstQuantizableLayer(teacher.layers)!);
       const out = await trainClassifier(model, ctx, {
         bnRecalImages: o.bnRecal,
         ...(o.learnBits ? {
