@@ -12,6 +12,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
+import { BatchNormFold, batchNormFolds, foldWeights } from '../layers/batchnorm-fold.js';
 import { isQuantLayer, QuantActivation, QuantLayer } from '../layers/quant-layers.js';
 import { codeRange, CodebookGrid, isBipolar, QuantGrid, UniformGrid } from '../quantizers/kind.js';
 import type { QuantizerSpec } from '../quantizers/spec.js';
@@ -337,6 +338,14 @@ function nodesInOrder(model: tf.LayersModel): GraphNode[] {
  */
 export function translate(model: tf.LayersModel, ex: Exporter, values: Map<string, Value>): void {
   const g = ex.g;
+  // A BatchNorm after a float Conv2D / DepthwiseConv2D / Dense is folded into it (src/layers/batchnorm-fold.ts).
+  const folds = new Map<string, BatchNormFold>(batchNormFolds(functionalGraph(model)).map((f) => [f.layer, f]));
+  const foldedBatchNorms = new Set([...folds.values()].map((f) => f.batchNorm));
+  /** The layer's float kernel and bias (null: none), with its BatchNorm folded in when it has one. */
+  const kernelAndBias = (layer: tf.layers.Layer, kernel: Float32Array, bias: Float32Array | null) => {
+    const fold = folds.get(layer.name);
+    return fold ? foldWeights(kernel, bias, fold.params) : { kernel, bias };
+  };
   const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: [0, 2, 3, 1] })], { axis: 1 }), layout: 'flat' });
   for (const node of nodesInOrder(model)) {
     const layer = node.outboundLayer;
@@ -363,7 +372,8 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         const depthwise = cls.includes('Depthwise');
         const x = ex.activation(x0.name, layer);
         const [kh, kw, cin, cout] = shapes[0];
-        const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
+        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0],
+          weights.length > 1 && cfg.useBias !== false ? weights[1] : null);
         const w = depthwise
           ? ex.kernel(layer, kernelValues, shapes[0], [2, 3, 0, 1], [cin * cout, 1, kh, kw], 0)
           : ex.kernel(layer, kernelValues, shapes[0], [3, 2, 0, 1], null, 0);
@@ -375,7 +385,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
           ? (() => { const [t, b] = samePads(h, kh, strides[0], dils[0]); const [l, r] = samePads(wIn, kw, strides[1], dils[1]); return [t, l, b, r]; })()
           : [0, 0, 0, 0];
         const inputs = [x, w];
-        if (weights.length > 1 && cfg.useBias !== false) inputs.push(g.constant(`${layer.name}_b`, weights[1], [weights[1].length]));
+        if (bias) inputs.push(g.constant(`${layer.name}_b`, bias, [bias.length]));
         const conv = g.op('Conv', inputs, { kernel_shape: [kh, kw], strides, dilations: dils, pads, group: depthwise ? cin : 1 }, { name: layer.name });
         out = { name: activate(conv), layout: 'nchw' };
         break;
@@ -383,14 +393,16 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
       case 'Dense': case 'QuantDense': {
         const x = toFlat(x0);
         const xq = ex.activation(x.name, layer, 2);
-        const kernelValues = isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0];
+        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0],
+          weights.length > 1 && cfg.useBias !== false ? weights[1] : null);
         const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null, 1);
         let y = g.op('MatMul', [xq, w], {}, { name: layer.name });
-        if (weights.length > 1 && cfg.useBias !== false) y = g.op('Add', [y, g.constant(`${layer.name}_b`, weights[1], [weights[1].length])]);
+        if (bias) y = g.op('Add', [y, g.constant(`${layer.name}_b`, bias, [bias.length])]);
         out = { name: activate(y), layout: 'flat' };
         break;
       }
       case 'BatchNormalization': {
+        if (foldedBatchNorms.has(layer.name)) { out = x0; break; }
         const byName = (suffix: string) => layer.weights.findIndex((w) => w.originalName.endsWith(suffix));
         const c = shapes[byName('moving_mean')][0];
         const get = (suffix: string, fill: number) => (byName(suffix) >= 0 ? weights[byName(suffix)] : new Float32Array(c).fill(fill));

@@ -7,9 +7,10 @@ import { bitatMethod } from './bitat/method.js';
 import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
 import { floatMethod } from './float/index.js';
+import { ptqMethod } from './ptq/index.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { bitatMethod, dorefaMethod, dqMethod, floatMethod, rqMethod, rqStMethod, srqMethod, steMethod };
+export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -19,3 +20,4 @@ registerMethod(rqStMethod);
 registerMethod(srqMethod);
 registerMethod(bitatMethod);
 registerMethod(dqMethod);
+registerMethod(ptqMethod);

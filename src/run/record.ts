@@ -83,6 +83,8 @@ export interface ClassifierRecord extends RecordBase {
   layerBits?: Record<string, number>;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;
+  /** PTQ: folded BatchNorms and per-layer calibration (src/methods/ptq). */
+  ptq?: import('../methods/ptq/ptq.js').PtqReport;
   // DCQ.
   cuts?: string[];
   epochsPerSection?: number;
