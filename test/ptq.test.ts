@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tf, subset, DatasetSplits, runMethod, setBackend, isQuantLayer, getMethod, DEFAULT_TRAIN, LowbitError } from '../src/index.js';
 import { resolveOptions } from '../src/run/method.js';
+import { runRecipe, validateRecipe } from '../src/recipes/run.js';
 import { loadMnist, saveModelDir } from '../src/node.js';
 import { batchNormFolds, foldBatchNorm } from '../src/layers/batchnorm-fold.js';
 import {
@@ -15,10 +16,12 @@ import {
 } from '../src/methods/ptq/index.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
+import { packModel, unpackModel } from '../src/export/packed.js';
 import { compareRunners, onnxRunner, tfRunner } from '../src/export/verify.js';
 import { firstPassOnly } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const recipes = fileURLToPath(new URL('../../recipes/', import.meta.url));
 const tmp = () => mkdtempSync(join(tmpdir(), 'lowbit-ptq-'));
 
 /** max |a − b| / max |b|. */
@@ -169,7 +172,14 @@ test('ptq of a trained lenet5: an ordinary quantized model, deterministic, expor
     assert.ok(agreement.maxAbsDelta < 0.5, `${target}: max |Δ| ${agreement.maxAbsDelta}`);
     if (r !== a) r.model.dispose();
   }
-  [a.model, b.model, teacher.model].forEach((m) => m.dispose());
+  // The packed format stores the 8-bit codes and reloads to the same logits.
+  const { manifest, data } = packModel(a.model);
+  const unpacked = await unpackModel(manifest, data);
+  const x = tf.tensor(tiny.test.images.subarray(0, 16 * 784), [16, 28, 28, 1]);
+  const [want, got] = tf.tidy(() => [(a.model.predict(x) as tf.Tensor).dataSync(), (unpacked.predict(x) as tf.Tensor).dataSync()]);
+  assert.ok(relativeError(got, want) < 1e-5, `packed: ${relativeError(got, want)}`);
+  tf.dispose(x);
+  [a.model, b.model, teacher.model, unpacked].forEach((m) => m.dispose());
 });
 
 test('lowbit quantize --method ptq: runs, then summary, export (qdq) and verify accept the result; bad flag values exit 2 with one line', { skip: firstPassOnly }, async () => {
@@ -179,7 +189,7 @@ test('lowbit quantize --method ptq: runs, then summary, export (qdq) and verify 
   mkdirSync(teacherDir);
   const teacher = await runMethod('float', { model: 'lenet5' }, { data: tiny, train: { epochs: 1, batchSize: 32, maxStepsPerEpoch: 2 } });
   await saveModelDir(teacher.model, teacherDir);
-  writeFileSync(join(teacherDir, 'lowbit.json'), JSON.stringify({ dataset: 'mnist', model: 'lenet5' }));
+  writeFileSync(join(teacherDir, 'lowbit.json'), JSON.stringify(teacher.record));
   teacher.model.dispose();
   const lowbit = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
   const base = ['quantize', '--method', 'ptq', '--teacher', teacherDir, '--dataset', 'mnist', '--backend', 'wasm', '--quiet'];
@@ -220,4 +230,16 @@ test('lowbit quantize --method ptq: runs, then summary, export (qdq) and verify 
   assert.equal(exported.status, 0, exported.stderr);
   const verified = lowbit('verify', out, '--format', 'qdq', '--images', '64', '--backend', 'wasm');
   assert.equal(verified.status, 0, verified.stderr + verified.stdout);
+  // recipes/ptq-fashion-mnist.json validates; a tiny version of it (MNIST, this teacher, one bit pair per row, 32 calibration images) runs.
+  const real = validateRecipe(JSON.parse(readFileSync(join(recipes, 'ptq-fashion-mnist.json'), 'utf8')), 'ptq-fashion-mnist.json');
+  assert.deepEqual(real.runs.map((r) => r.options?.observer), ['minmax', 'mse', 'aciq', 'aciq']);
+  const small = join(dir, 'ptq-tiny.json');
+  writeFileSync(small, JSON.stringify({ ...real, name: 'ptq-tiny', dataset: 'mnist', backend: 'wasm', teacher: { dir: teacherDir },
+    runs: real.runs.slice(1, 3).map((r) => ({ ...r, bits: [r.bits![r.bits!.length - 1]], options: { ...r.options, calibration: 32 } })) }));
+  await runRecipe(small, { out: join(dir, 'recipe'), quiet: true });
+  const results = JSON.parse(readFileSync(join(dir, 'recipe', 'results.json'), 'utf8')) as { runs: Array<{ id: string; testAccuracy: number; command: string }> };
+  const ptqRuns = results.runs.filter((r) => r.command.includes('--method ptq'));
+  assert.equal(ptqRuns.length, 2, results.runs.map((r) => r.command).join('\n'));
+  assert.match(ptqRuns[0].command, /^lowbit quantize --method ptq --wbits 4 --abits 4 .*--observer mse/);
+  for (const r of ptqRuns) assert.ok(r.testAccuracy >= 0 && r.testAccuracy <= 1, r.id);
 });
