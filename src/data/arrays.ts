@@ -82,8 +82,9 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
   if (order === '>' && width > 1) throw bad(`dtype ${descr} is big-endian; save x.astype('<f4') (or '<i8' labels) instead`);
   const body = start + headerLength;
   if (bytes.length - body < size * width) throw bad(`holds ${bytes.length - body} data bytes but shape (${shape.join(', ')}) of ${descr} needs ${size * width}; the file is truncated`);
-  // Copy out so the typed array is aligned whatever the file's offset in its zip.
-  const raw = bytes.slice(body, body + size * width);
+  // Copy out so the typed array is aligned whatever the file's offset (in its zip, or in Node's Buffer pool).
+  const raw = new Uint8Array(size * width);
+  raw.set(bytes.subarray(body, body + size * width));
   const dv = new DataView(raw.buffer);
   let data: Uint8Array | Float32Array | Float64Array;
   if (kind === 'u' && width === 1) data = raw;
@@ -103,8 +104,8 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
 }
 
 /** Writes a .npy file (version 1.0): for tests and for users generating data in JavaScript. */
-export function encodeNpy(data: Uint8Array | Float32Array | Int32Array, shape: readonly number[]): Uint8Array {
-  const descr = data instanceof Uint8Array ? '|u1' : data instanceof Float32Array ? '<f4' : '<i4';
+export function encodeNpy(data: Uint8Array | Float32Array | Int32Array | BigInt64Array, shape: readonly number[]): Uint8Array {
+  const descr = data instanceof Uint8Array ? '|u1' : data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '<i8';
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   header += ' '.repeat(63 - ((header.length + 10) % 64)) + '\n';
   const out = new Uint8Array(10 + header.length + data.byteLength);
