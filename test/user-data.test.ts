@@ -19,6 +19,7 @@ import {
 import { loadDataFiles, loadDataset } from '../src/node.js';
 import { decodeModel } from '../src/export/onnx-builder.js';
 import { parseDataFlags } from '../src/cli/data-flags.js';
+import { validateRecipe } from '../src/recipes/run.js';
 import { at, cli, Row, runRows, tiny } from './bad-input-helpers.js';
 import { firstPassOnly } from './helpers.js';
 
@@ -305,4 +306,14 @@ test('the CLI trains a 32×32×3 model on a PNG folder, quantizes it on the teac
   const props = decodeModel(readFileSync(join(path('runs', 'w2'), 'export', 'model.float.onnx'))).metadataProps ?? [];
   assert.deepEqual(JSON.parse(props.find((p) => p.key === 'lowbit.class_names')!.value!), ['cat', 'dog', 'emu']);
   assert.ok(props.some((p) => p.key === 'lowbit.normalization'));
+});
+
+test('recipes take {"data": path} or {"data": {path, imageSize, …}} instead of a dataset, not both', { skip: firstPassOnly }, () => {
+  const base = { name: 'mine', runs: [{ method: 'float', model: 'lenet5', epochs: 1 }] };
+  assert.equal(validateRecipe({ ...base, data: 'photos/' }, 'r.json').data, 'photos/');
+  const spec = { path: 'photos/', imageSize: [32, 32], channels: 3, augment: { pad: 4, flip: true } };
+  assert.deepEqual(validateRecipe({ ...base, data: spec }, 'r.json').data, spec);
+  assert.throws(() => validateRecipe({ ...base, data: 'p', dataset: 'mnist' }, 'r.json'), /r\.json is not a valid recipe: give \/dataset \(a built-in dataset\) or \/data \(your own files\), not both/);
+  assert.throws(() => validateRecipe(base, 'r.json'), /r\.json is not a valid recipe: \(root\) must have required property 'dataset'; \(root\) must have required property 'data'/);
+  assert.throws(() => validateRecipe({ ...base, data: { path: 'p', channels: 2 } }, 'r.json'), /\/data\/channels must be equal to one of the allowed values \(1, 3\)/);
 });
