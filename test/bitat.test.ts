@@ -150,7 +150,7 @@ test('BiTAT end to end: two values per output channel, ±1 inputs, no tensor lea
   for (const s of r.stages) assert.ok(s.orthonormalityError! < 1e-4, `stage ${s.stage}: ‖VᵀV − I‖ = ${s.orthonormalityError}`);
   const quantized = r.model.layers.filter(isQuantLayer);
   assert.equal(quantized.length, 8);
-  const probe = tf.tensor(small.test.images.subarray(0, 784 * 4), [4, 28, 28, 1]);
+  const probe = tf.tensor((small.test.images as Float32Array).subarray(0, 784 * 4), [4, 28, 28, 1]);
   tf.tidy(() => { for (const l of quantized) {
     const cols = tf.reshape(l.quantizedKernel(), [-1, l.kernelColumns()]).arraySync() as number[][];
     for (let o = 0; o < l.kernelColumns(); o++) assert.equal(distinct(cols.map((row) => Math.abs(row[o]))).length, 1, `${l.name} column ${o}`);
@@ -170,7 +170,7 @@ test('BiTAT end to end: two values per output channel, ±1 inputs, no tensor lea
   resumedStore.saved = store.saved;
   const r2 = await runBitat(teacher, small, options('bitat', resumedStore));
   assert.equal(r2.stages.length, 6);
-  const out2 = tf.tidy(() => Array.from((r2.model.predict(tf.tensor(small.test.images.subarray(0, 784 * 4), [4, 28, 28, 1])) as tf.Tensor).dataSync()));
+  const out2 = tf.tidy(() => Array.from((r2.model.predict(tf.tensor((small.test.images as Float32Array).subarray(0, 784 * 4), [4, 28, 28, 1])) as tf.Tensor).dataSync()));
   out2.forEach((v, i) => assert.ok(Math.abs(v - out[i]) < 1e-4, `logit ${i}: ${v} vs ${out[i]}`));
   r2.model.dispose();
   teacher.dispose();

@@ -36,11 +36,11 @@ test('the MNIST subset has a fixed stratified split with documented sizes', () =
   assert.deepEqual([a.train.count, a.val.count, a.test.count], [7207, 797, 1996]);
   const b = loadMnist();
   assert.deepEqual(a.test.labels, b.test.labels);
-  assert.deepEqual(a.test.images.subarray(0, 5000), b.test.images.subarray(0, 5000));
+  assert.deepEqual((a.test.images as Float32Array).subarray(0, 5000), (b.test.images as Float32Array).subarray(0, 5000));
   const perClass = new Array(10).fill(0);
   a.test.labels.forEach((y) => perClass[y]++);
   assert.ok(Math.min(...perClass) >= 170 && Math.max(...perClass) <= 230, `test split is stratified: ${perClass}`);
-  assert.ok(a.train.images.every((v) => v >= 0 && v <= 1));
+  assert.ok((a.train.images as Float32Array).every((v) => v >= 0 && v <= 1));
 });
 
 test('stratifiedSplit is seeded, disjoint and covers every example', () => {
@@ -59,7 +59,7 @@ test('Fashion-MNIST IDX files load gzipped or not, with a stratified validation 
     const d = loadFashionMnist({ dataDir: fashionDir({}, gz) });
     assert.equal(d.train.count + d.val.count, 24);
     assert.equal(d.test.count, 10);
-    assert.equal(d.test.images[0], Math.fround(16 / 255));
+    assert.equal((d.test.images as Float32Array)[0], Math.fround(16 / 255));
   }
 });
 

@@ -66,7 +66,7 @@ test('the teacher-feature cache is the same in memory and spilled to files, and 
   const a = rowsOf(mem.rows.val[0]).subarray(800 * 3, 800 * 5);
   const b = rowsOf(file.rows.val[0]).subarray(800 * 3, 800 * 5);
   assert.deepEqual(Array.from(a), Array.from(b));
-  const x = tf.tensor(small.val.images.subarray(784 * 3, 784 * 5), [2, 28, 28, 1]);
+  const x = tf.tensor((small.val.images as Float32Array).subarray(784 * 3, 784 * 5), [2, 28, 28, 1]);
   const logits = teacher.predict(x) as tf.Tensor; // inference mode (BN on moving statistics)
   const cachedLogits = rowsOf(mem.rows.val[1]).subarray(30, 50);
   Array.from(logits.dataSync()).forEach((v, i) => assert.ok(Math.abs(v - cachedLogits[i]) < 1e-5));

@@ -55,8 +55,20 @@ test('lenet5 and mobilenet-tiny gradients agree between wasm and cpu (conv, dept
   }
 });
 
+test('every model takes 64×64×3 and 28×28×3 inputs: the input shape comes from the data', () => {
+  for (const name of ['lenet5', 'vgg-small', 'resnet20', 'mobilenet-tiny']) {
+    for (const shape of [[64, 64, 3], [28, 28, 3]] as Array<[number, number, number]>) {
+      const m = buildModel(name, { inputShape: shape, numClasses: 5, width: 0.25 });
+      assert.deepEqual(m.inputs[0].shape, [null, ...shape]);
+      assert.deepEqual(m.outputs[0].shape, [null, 5]);
+      m.dispose();
+    }
+  }
+});
+
 test('unknown model names and bad shapes get clear errors', () => {
   assert.throws(() => buildModel('alexnet'), /unknown model 'alexnet': choose one of lenet5, lenet5-plain, vgg-small, resnet20, mobilenet-tiny/);
-  assert.throws(() => buildModel('lenet5', { inputShape: [64, 64, 3] }), /takes 28×28×C or 32×32×C inputs/);
+  assert.throws(() => buildModel('lenet5', { inputShape: [12, 12, 3] }), /model 'lenet5' needs inputs of at least 16×16, got 12×12×3; resize with --image-size HxW/);
+  assert.throws(() => buildModel('mobilenet-tiny', { inputShape: [30, 30, 3] }), /sides that halve to an even size/);
   assert.throws(() => buildModel('lenet5', { width: 0 }), /width multiplier must be > 0/);
 });

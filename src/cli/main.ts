@@ -11,6 +11,7 @@ import { verifyCommand } from './commands/verify.js';
 import { quantizeCommand, quantizeMethods, quantizeOptionSpecs } from './commands/quantize.js';
 import { getMethod } from '../run/method.js';
 import { addMethodFlags } from './run-training.js';
+import { addDataFlags } from './data-flags.js';
 import '../methods/node.js';
 import { runCommand } from './commands/run.js';
 import { summaryCommand } from './commands/summary.js';
@@ -31,6 +32,7 @@ Examples:
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion
   $ lowbit train --model lenet5 --dataset fashion-mnist --epochs 10 --out runs/lenet5-fashion --resume
   $ lowbit eval runs/lenet5-fashion
+  $ lowbit train --model resnet20 --data my-photos/ --image-size 32x32 --augment --out runs/photos
   $ lowbit quantize --method dorefa --teacher runs/lenet5-fashion --wbits 1 --epochs 3 --out runs/lenet5-fashion-w1
   $ lowbit quantize --method dcq --teacher runs/lenet5-fashion --wbits 1 --epochs-per-section 3 --out runs/lenet5-fashion-dcq-w1
   $ lowbit quantize --method bitat --teacher runs/mobilenet-tiny-fashion --distill --epochs-per-layer 1 --out runs/mnt-bitat
@@ -41,7 +43,7 @@ Examples:
 
 /** The flags every training command shares; unset ones take the method's defaults. */
 function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; schedule: string }): Command {
-  return cmd
+  return addDataFlags(cmd)
     .option('--epochs <n>', `epochs (default ${defaults.epochs})`)
     .option('--batch <n>', 'batch size (default 64)')
     .option('--lr <x>', `base learning rate (default ${defaults.lr})`)
@@ -61,7 +63,7 @@ function trainingOptions(cmd: Command, defaults: { epochs: string; lr: string; s
 trainingOptions(program.command('train')
   .description('train a reference model from scratch (checkpoint every epoch; --resume continues)')
   .requiredOption('--model <name>', `reference model: ${modelNames.join(', ')}`)
-  .requiredOption('--dataset <name>', 'mnist (embedded ~10k digits) or fashion-mnist (IDX files)')
+  .option('--dataset <name>', 'mnist (embedded ~10k digits) or fashion-mnist (IDX files); or --data PATH')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-sSEED)'), { epochs: '3', lr: '1e-3', schedule: 'step' });
 addMethodFlags(program.commands.at(-1)!, getMethod('float').options).action(trainCommand);
 
@@ -106,6 +108,7 @@ program.command('verify')
   .option('--images <n>', 'test images', '1000')
   .option('--dataset <name>', "dataset (default: the model's)")
   .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .option('--data <path>', "your own data files (default: the model's, from its lowbit.json)")
   .option('--max-delta <x>', 'largest allowed |Δlogit| (an activation level that rounds the other way moves logits by ~0.1)', '0.5')
   .option('--min-agreement <x>', 'smallest allowed top-1 agreement', '0.999')
   .option('--backend <name>', 'TF.js backend for the reference', 'auto')
@@ -125,7 +128,7 @@ program.command('summary')
 const dq = program.command('dq').description('Depthwise Quantization: a hierarchical VQ auto-encoder with M codebooks per level, in bits/dim');
 trainingOptions(dq.command('train')
   .description('train a DQ auto-encoder (28×28 images padded to 32×32; 8×8 and 4×4 code grids)')
-  .requiredOption('--dataset <name>', 'mnist or fashion-mnist')
+  .option('--dataset <name>', 'mnist or fashion-mnist; or --data PATH (28×28×1 images)')
   .option('--out <dir>', 'output directory (default runs/dq-mM-kK-DATASET-sSEED)'), { epochs: '3', lr: '2e-3', schedule: 'constant' });
 addMethodFlags(dq.commands.at(-1)!, getMethod('dq').options).action(dqTrainCommand);
 /** A `lowbit dq` subcommand on a run directory, with --backend (and --data-dir when it reads a dataset). */
@@ -160,6 +163,7 @@ program.command('eval')
   .option('--batch <n>', 'batch size', '256')
   .option('--backend <name>', 'auto (native oneDNN if built, else wasm), native, wasm or cpu', 'auto')
   .option('--data-dir <dir>', 'directory of Fashion-MNIST IDX files')
+  .option('--data <path>', "your own data files (default: the model's, from its lowbit.json)")
   .action(evalCommand);
 
 try {

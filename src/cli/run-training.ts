@@ -12,9 +12,10 @@ import type { OptimizerName } from '../train/optimizer.js';
 import { ScheduleName, scheduleNames } from '../train/schedule.js';
 import { parseBackend } from './backend-choice.js';
 import { parseChoice, parseInteger, parseNonNegative, parsePositive } from './options.js';
+import { DataFlags, parseDataFlags } from './data-flags.js';
 
 /** Flags every training command shares (strings as commander gives them; absent = the method's default). */
-export interface TrainingFlags {
+export interface TrainingFlags extends DataFlags {
   epochs?: string;
   batch?: string;
   lr?: string;
@@ -76,8 +77,9 @@ export function givenOptions(flags: Record<string, unknown>, allSpecs: readonly 
 /** Runs `method` from parsed commander flags into a run directory. */
 export async function runFromFlags(method: Method<object>, flags: TrainingFlags & Record<string, unknown>, allSpecs: readonly OptionSpec[],
   extra: { teacherDir?: string; dataset?: string; epochs?: string } = {}): Promise<void> {
+  const data = parseDataFlags(flags);
   const result = await runInDir({
-    method: method.name, options: givenOptions(flags, allSpecs), dataset: extra.dataset, dataDir: flags.dataDir,
+    method: method.name, options: givenOptions(flags, allSpecs), dataset: extra.dataset, data, dataDir: flags.dataDir,
     trainSubset: flags.trainSubset != null ? parseInteger(flags.trainSubset, '--train-subset', 1) : null,
     teacherDir: extra.teacherDir, train: parseTrainingFlags({ ...flags, epochs: extra.epochs ?? flags.epochs }), out: flags.out, resume: flags.resume,
     backend: parseBackend(flags.backend), quiet: flags.quiet,

@@ -1,17 +1,39 @@
 /**
- * In-memory image classification data: one Float32Array of pixels in [0, 1] (NHWC) and one
- * Uint8Array of labels per split. Batches are gathered through a shuffled index array, so an
- * epoch never makes a second copy of the dataset.
+ * In-memory image classification data: the pixels of each split (NHWC; float32, or uint8 bytes
+ * converted per batch) and one Uint8Array of labels. Batches are gathered through a shuffled
+ * index array, so an epoch never makes a second copy of the dataset.
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
+import type { DataFileSpec } from './arrays.js';
+
+/**
+ * Pixels kept as bytes (uint8 sources: a 50k × 32 × 32 × 3 set is 150 MB, not 600): read as
+ * byte / 255, then (x − mean[c]) / std[c] when `mean` and `std` are set. Plain data, so it
+ * crosses to worker threads.
+ */
+export interface BytePixels {
+  readonly bytes: Uint8Array;
+  readonly mean?: readonly number[];
+  readonly std?: readonly number[];
+}
+
+/** Training-time augmentation of an image set (see `augmentImages`). */
+export interface Augmentation {
+  /** Zero padding on every side before a random crop back to H × W (0: no crop). */
+  readonly pad: number;
+  /** Flip horizontally with probability ½. */
+  readonly flip: boolean;
+}
 
 export interface ImageSet {
-  /** Pixels, N × H × W × C, in [0, 1]. */
-  readonly images: Float32Array;
+  /** Pixels, N × H × W × C: float32 (in [0, 1] for the built-in sets), or bytes. */
+  readonly images: Float32Array | BytePixels;
   readonly labels: Uint8Array;
   readonly count: number;
+  /** Augment this set's images when the training loop draws batches from it. */
+  readonly augment?: Augmentation;
 }
 
 /** Row access to N × D float data: a Float32Array, or a store that reads rows on demand (e.g. from a file). */
@@ -25,12 +47,13 @@ export interface FloatRows {
  * optionally a regression target per example (e.g. a teacher's features for distillation).
  */
 export interface ExampleSet {
-  readonly images: FloatRows;
+  readonly images: FloatRows | BytePixels;
   readonly labels: Uint8Array;
   readonly count: number;
   readonly targets?: FloatRows;
   /** Per-example target shape, when `targets` is set. */
   readonly targetShape?: number[];
+  readonly augment?: Augmentation;
 }
 
 export interface DatasetSplits<S extends ExampleSet = ImageSet> {
@@ -43,6 +66,31 @@ export interface DatasetSplits<S extends ExampleSet = ImageSet> {
   readonly test: S;
   /** Where the data came from and how it was split, for lowbit.json and the README. */
   readonly description: string;
+  /** Class names by label (image folders: the sub-folder names). */
+  readonly classNames?: string[];
+  /** The per-channel normalisation applied to the pixels, if any (a deployed model needs the same). */
+  readonly normalization?: { mean: number[]; std: number[] };
+  /** The user's files this was read from, and how (recorded so later commands reload them). */
+  readonly source?: DataFileSpec;
+}
+
+/** Rows begin … end (element offsets) of a set's inputs as float32. */
+export function readRows(rows: FloatRows | BytePixels, begin: number, end: number): Float32Array {
+  if (!('bytes' in rows)) return rows.subarray(begin, end);
+  const out = new Float32Array(end - begin);
+  const { bytes, mean, std } = rows;
+  if (mean == null || std == null) {
+    for (let i = begin; i < end; i++) out[i - begin] = bytes[i] / 255;
+  } else {
+    const c = mean.length;
+    for (let i = begin; i < end; i++) out[i - begin] = (bytes[i] / 255 - mean[i % c]) / std[i % c];
+  }
+  return out;
+}
+
+/** How many values a set's inputs hold. */
+export function rowsLength(rows: FloatRows | BytePixels): number {
+  return 'bytes' in rows ? rows.bytes.length : rows.length;
 }
 
 export function imageSize(shape: readonly number[]): number {
@@ -59,21 +107,23 @@ export function imageBatch(set: ExampleSet, shape: readonly number[], n: number,
   const out = new Float32Array(k * size);
   for (let i = 0; i < k; i++) {
     const j = spread ? Math.floor((i * set.count) / k) : i;
-    out.set(set.images.subarray(j * size, (j + 1) * size), i * size);
+    out.set(readRows(set.images, j * size, (j + 1) * size), i * size);
   }
   return tf.tensor(out, [k, ...shape]);
 }
 
-/** Copies the listed examples of `set` into a new ImageSet. */
+/** Copies the listed examples of `set` into a new ImageSet (bytes stay bytes). */
 export function subset(set: ImageSet, indices: ArrayLike<number>, pixelsPerImage: number): ImageSet {
-  const images = new Float32Array(indices.length * pixelsPerImage);
+  const src = 'bytes' in set.images ? set.images.bytes : set.images;
+  const pixels = src instanceof Uint8Array ? new Uint8Array(indices.length * pixelsPerImage) : new Float32Array(indices.length * pixelsPerImage);
   const labels = new Uint8Array(indices.length);
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i];
-    images.set(set.images.subarray(k * pixelsPerImage, (k + 1) * pixelsPerImage), i * pixelsPerImage);
+    pixels.set(src.subarray(k * pixelsPerImage, (k + 1) * pixelsPerImage), i * pixelsPerImage);
     labels[i] = set.labels[k];
   }
-  return { images, labels, count: indices.length };
+  const images = pixels instanceof Uint8Array ? { ...(set.images as BytePixels), bytes: pixels } : pixels;
+  return { images, labels, count: indices.length, ...(set.augment ? { augment: set.augment } : {}) };
 }
 
 /**
@@ -109,28 +159,61 @@ export interface Batch {
   target?: tf.Tensor;
 }
 
-function gather(rows: FloatRows, order: Int32Array, start: number, n: number, size: number): Float32Array {
+function gather(rows: FloatRows | BytePixels, order: Int32Array, start: number, n: number, size: number): Float32Array {
   const out = new Float32Array(n * size);
   for (let i = 0; i < n; i++) {
     const k = order[start + i];
-    out.set(rows.subarray(k * size, (k + 1) * size), i * size);
+    out.set(readRows(rows, k * size, (k + 1) * size), i * size);
   }
   return out;
 }
 
 /**
+ * Augments n images (NHWC, in place): per image, a random crop of H × W out of the image
+ * zero-padded by `pad` on every side (padding is 0 in the model's input space, i.e. the mean
+ * colour when normalised), then a horizontal flip with probability ½. Image i draws from
+ * Rng(hash(seed, position of i in the epoch)), so a run is reproducible and resumes exactly.
+ */
+export function augmentImages(x: Float32Array, n: number, shape: readonly number[], a: Augmentation, seed: number, firstPosition: number): void {
+  const [h, w, c] = shape;
+  const size = h * w * c;
+  const copy = new Float32Array(size);
+  for (let i = 0; i < n; i++) {
+    const rng = new Rng(Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(firstPosition + i + 1, 0xc2b2ae35));
+    const dy = a.pad > 0 ? rng.int(2 * a.pad + 1) - a.pad : 0;
+    const dx = a.pad > 0 ? rng.int(2 * a.pad + 1) - a.pad : 0;
+    const flip = a.flip && rng.next() < 0.5;
+    if (dy === 0 && dx === 0 && !flip) continue;
+    const img = x.subarray(i * size, (i + 1) * size);
+    copy.set(img);
+    for (let y = 0; y < h; y++) {
+      const sy = y + dy;
+      for (let xx = 0; xx < w; xx++) {
+        const sx = (flip ? w - 1 - xx : xx) + dx;
+        const o = (y * w + xx) * c;
+        if (sy < 0 || sy >= h || sx < 0 || sx >= w) img.fill(0, o, o + c);
+        else img.set(copy.subarray((sy * w + sx) * c, (sy * w + sx + 1) * c), o);
+      }
+    }
+  }
+}
+
+/**
  * Yields batches over `set` in the order of `order` (a permutation or any index list).
- * Each batch is one small copy; the caller disposes its tensors.
+ * Each batch is one small copy; the caller disposes its tensors. With `augment` (the training
+ * loop, for a set that asks for it), images are augmented with that seed.
  */
 export function* batches(set: ExampleSet, shape: readonly number[], numClasses: number, batchSize: number,
-  order: Int32Array, startBatch = 0): Generator<Batch> {
+  order: Int32Array, startBatch = 0, augment?: { seed: number }): Generator<Batch> {
   const ppi = imageSize(shape);
   const tsize = set.targetShape ? imageSize(set.targetShape) : 0;
   for (let start = startBatch * batchSize; start < order.length; start += batchSize) {
     const n = Math.min(batchSize, order.length - start);
     const labels = new Uint8Array(n);
     for (let i = 0; i < n; i++) labels[i] = set.labels[order[start + i]];
-    const x = tf.tensor(gather(set.images, order, start, n, ppi), [n, ...shape]);
+    const pixels = gather(set.images, order, start, n, ppi);
+    if (augment != null && set.augment != null) augmentImages(pixels, n, shape, set.augment, augment.seed, start);
+    const x = tf.tensor(pixels, [n, ...shape]);
     const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses), 'float32')) as tf.Tensor2D;
     const target = set.targets && set.targetShape ? tf.tensor(gather(set.targets, order, start, n, tsize), [n, ...set.targetShape]) : undefined;
     yield { x, y, labels, target };

@@ -18,9 +18,11 @@ export interface WrittenExport {
   notes: string[];
 }
 
-export function writeOnnx(model: tf.LayersModel, target: OnnxTarget, outDir: string): WrittenExport {
+/** Writes the ONNX export; `metadata` becomes the model's metadata_props (e.g. lowbit.class_names). */
+export function writeOnnx(model: tf.LayersModel, target: OnnxTarget, outDir: string, metadata: Record<string, string> = {}): WrittenExport {
   const { model: onnxModel, notes } = exportOnnx(model, target); // fails before anything is written
-  const bytes = encodeModel(onnxModel);
+  const props = Object.entries(metadata).map(([key, value]) => ({ key, value }));
+  const bytes = encodeModel(props.length > 0 ? { ...onnxModel, metadataProps: props } : onnxModel);
   makeDirs(outDir);
   const path = join(outDir, onnxFileName(target));
   writeFileAtomic(path, bytes);

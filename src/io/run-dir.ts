@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import type { BackendName } from '../backend/index.js';
 import type * as tf from '../backend/tf.js';
 import { balancedSubset, DatasetSplits } from '../data/dataset.js';
-import { datasetNames, loadDataset } from '../data/load.js';
+import type { DataFileSpec } from '../data/arrays.js';
+import { chooseData, dataLabel, loadChoice } from '../data/load.js';
 import { LowbitError } from '../errors.js';
 import { useBackend } from '../cli/backend-choice.js';
-import { parseChoice } from '../cli/options.js';
 import { getMethod, LOWBIT_JSON, resolveOptions, resolveTrain, runMethod, RunResult } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
 import { parseRecordJson, parseRunRecord, RunRecord } from '../run/record.js';
@@ -32,6 +32,8 @@ export interface DirRun {
   options: RawOptions;
   /** Dataset name; default the teacher's (from its lowbit.json). */
   dataset?: string;
+  /** The user's files instead of a named dataset (docs/data.md); default the teacher's. */
+  data?: DataFileSpec;
   dataDir?: string;
   /** Train on a fixed class-balanced subset of this many training images. */
   trainSubset?: number | null;
@@ -57,12 +59,12 @@ export function readRunRecord(dir: string): RunRecord {
   return parseRunRecord(readFileSync(path, 'utf8'), path);
 }
 
-/** What the teacher's lowbit.json says of it (model name, dataset), if it has one. */
-function teacherInfo(dir: string): { model: string | null; dataset: string | null } {
+/** What the teacher's lowbit.json says of it (model name, dataset or data files), if it has one. */
+function teacherInfo(dir: string): { model: string | null; dataset?: unknown; data?: unknown } {
   if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
-  if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null, dataset: null };
-  const r = readLowbitJson<{ model?: unknown; dataset?: unknown }>(dir);
-  return { model: typeof r.model === 'string' ? r.model : null, dataset: typeof r.dataset === 'string' ? r.dataset : null };
+  if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null };
+  const r = readLowbitJson<{ model?: unknown; dataset?: unknown; data?: unknown }>(dir);
+  return { model: typeof r.model === 'string' ? r.model : null, dataset: r.dataset, data: r.data };
 }
 
 /** The teacher's layers (name, class) from its model.json, before any backend or data work. */
@@ -77,10 +79,9 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
   const method = getMethod(job.method);
   const train = resolveTrain(method, job.train);
   if (method.needsTeacher && job.teacherDir == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass --teacher DIR`);
-  const info = job.teacherDir != null ? teacherInfo(job.teacherDir) : { model: null, dataset: null };
-  const dataset = job.dataset ?? info.dataset;
-  if (dataset == null) throw new LowbitError(`--teacher ${job.teacherDir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
-  parseChoice(dataset, '--dataset', datasetNames);
+  const info = job.teacherDir != null ? teacherInfo(job.teacherDir) : { model: null };
+  const choice = chooseData(job, info, job.teacherDir != null ? `--teacher ${job.teacherDir}` : undefined);
+  const dataset = dataLabel(choice);
   // Options are checked here, before any work, against the teacher's layers as model.json lists them (and again by runMethod).
   const options = resolveOptions(method, job.options, { train, teacher: job.teacherDir != null ? teacherLayers(job.teacherDir) : undefined });
   const tag = method.tag(options);
@@ -98,14 +99,14 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
     throw new LowbitError(`${out} already exists and is not empty: pass --resume to continue the run in it, or choose another --out`);
   }
   checkWritableDir(out);
-  const loaded = loadDataset(dataset, { dataDir: job.dataDir });
+  const loaded = loadChoice(choice, { dataDir: job.dataDir });
   const data: DatasetSplits = job.trainSubset == null ? loaded : balancedSubset(loaded, job.trainSubset);
   const backend = await useBackend(job.backend, job.quiet);
   const threads = threadCount(backend);
   // The checkpoint carries everything that determines the run; --resume with other settings is refused.
   const { epochs: _e, maxStepsPerEpoch: _m, ...settings } = train;
   store.checkpoints.expectFingerprint(runFingerprint({
-    command: method.name, options, train: settings, dataset, trainSubset: job.trainSubset ?? null, trainImages: data.train.count,
+    command: method.name, options, train: settings, dataset, ...(choice.data ? { data: loaded.source } : {}), trainSubset: job.trainSubset ?? null, trainImages: data.train.count,
     teacher: job.teacherDir ?? null, backend, threads, lowbit: lowbitVersion(),
   }));
   const created = createDir(out);

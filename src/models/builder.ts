@@ -8,7 +8,7 @@ import { Rng } from '../random.js';
 export type SymbolicTensor = tf.SymbolicTensor;
 
 export interface ModelOptions {
-  /** Per-image input shape [H, W, C]; 28×28×1 and 32×32×C are supported. */
+  /** Per-image input shape [H, W, C] (any C; the sizes each model admits are checked in ./index.ts). */
   inputShape: [number, number, number];
   numClasses: number;
   /** Multiplies every hidden width (rounded, at least 1). */

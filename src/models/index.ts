@@ -20,13 +20,23 @@ export const modelRegistry: Record<string, (options: ModelOptions) => tf.LayersM
 
 export const modelNames = Object.keys(modelRegistry);
 
+/** What input sizes each model's downsampling admits (any channel count works): null when H × W fits, else what it needs. */
+function inputSizeProblem(name: string, h: number, w: number): string | null {
+  const min = name.startsWith('lenet5') ? 16 : name === 'vgg-small' ? 24 : 4;
+  if (h < min || w < min) return `at least ${min}×${min}`;
+  // The stride-2 blocks add a stride-2 depthwise path to a 2×2 average-pool shortcut: both halve alike only from even sizes.
+  if (name === 'mobilenet-tiny' && (Math.ceil(h / 2) % 2 !== 0 || Math.ceil(w / 2) % 2 !== 0)) return 'sides that halve to an even size (e.g. multiples of 4)';
+  return null;
+}
+
 export function buildModel(name: string, options: Partial<ModelOptions> = {}): tf.LayersModel {
   const build = modelRegistry[name];
   if (build == null) throw new LowbitError(`unknown model '${name}': choose one of ${modelNames.join(', ')}`);
   const inputShape = options.inputShape ?? [28, 28, 1];
-  const [h, w] = inputShape;
-  if (!((h === 28 && w === 28) || (h === 32 && w === 32))) {
-    throw new LowbitError(`model '${name}' takes 28×28×C or 32×32×C inputs, got ${inputShape.join('×')}`);
+  const [h, w, c] = inputShape;
+  const problem = [h, w, c].every((n) => Number.isInteger(n) && n >= 1) ? inputSizeProblem(name, h, w) : 'a whole H × W × C';
+  if (problem != null) {
+    throw new LowbitError(`model '${name}' needs inputs of ${problem}, got ${inputShape.join('×')}; resize with --image-size HxW`);
   }
   const width = options.width ?? 1;
   if (!(width > 0)) throw new LowbitError(`width multiplier must be > 0, got ${width}`);

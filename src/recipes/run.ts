@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { Ajv } from 'ajv';
 import { LowbitError } from '../errors.js';
+import type { DataFileSpec } from '../data/arrays.js';
+import { dataName } from '../data/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableDir, createDir } from '../io/out-dir.js';
 import { DirRun, readRunRecord, runInDir } from '../io/run-dir.js';
@@ -50,7 +52,9 @@ interface RunSpec {
 export interface Recipe {
   name: string;
   description?: string;
-  dataset: string;
+  /** A built-in dataset, or `data`: the user's files (a path, or the path with how to read it; docs/data.md). */
+  dataset?: string;
+  data?: string | DataFileSpec;
   dataDir?: string;
   backend?: string;
   parallel?: number;
@@ -72,6 +76,7 @@ export function validateRecipe(value: unknown, where: string): Recipe {
   }
   const recipe = value as Recipe;
   const invalid = (message: string) => new LowbitError(`${where} is not a valid recipe: ${message}`);
+  if (recipe.dataset != null && recipe.data != null) throw invalid('give /dataset (a built-in dataset) or /data (your own files), not both');
   recipe.runs.forEach((r, i) => {
     if (kindOf(r) === 'quantize') {
       if (recipe.teacher == null) throw invalid(`/runs/${i} (${r.method}) quantizes a float model: add /teacher ({"model": …, "epochs": …} or {"dir": …})`);
@@ -98,6 +103,13 @@ export function validateRecipe(value: unknown, where: string): Recipe {
   if (recipe.compare != null && !labels.includes(recipe.compare)) throw new LowbitError(`${where} is not a valid recipe: /compare '${recipe.compare}' is not a run label (labels: ${[...new Set(labels)].join(', ')})`);
   return recipe;
 }
+
+/** The recipe's data as a run takes it. */
+const recipeData = (recipe: Recipe): Pick<DirRun, 'dataset' | 'data'> =>
+  (recipe.data != null ? { data: typeof recipe.data === 'string' ? { path: recipe.data } : recipe.data } : { dataset: recipe.dataset });
+
+/** The recipe's head for tables and reports: the data named by its dataset, or its files' name. */
+const recipeHead = (recipe: Recipe) => ({ ...recipe, dataset: recipe.dataset ?? dataName(recipeData(recipe).data!.path) });
 
 /** One job: a group (everything but seed and lr) at one seed and one lr. */
 interface Job { id: string; group: string; label: string; seed: number; lr: number | null; run: DirRun; layerBitsFrom?: string }
@@ -142,7 +154,7 @@ function groupRun(recipe: Recipe, r: RunSpec, w: number, a: number, teacherDir: 
   if (r.backend != null) key.push(r.backend);
   return {
     key: key.join('-'), flags,
-    run: { method: r.method, options, dataset: recipe.dataset, dataDir: recipe.dataDir, trainSubset, teacherDir: kind === 'quantize' ? teacherDir! : undefined,
+    run: { method: r.method, options, ...recipeData(recipe), dataDir: recipe.dataDir, trainSubset, teacherDir: kind === 'quantize' ? teacherDir! : undefined,
       train: {}, backend: parseBackend(flags.backend) },
   };
 }
@@ -189,13 +201,22 @@ function validateJobs(list: Job[], where: string): void {
   }
 }
 
+/** The --data flags of a spec. */
+function dataFlags(d: DataFileSpec | undefined): string[] {
+  if (d == null) return [];
+  return ['--data', d.path, ...(d.imageSize ? ['--image-size', d.imageSize.join('x')] : []), ...(d.channels ? ['--channels', String(d.channels)] : []),
+    ...(d.resize ? ['--resize', d.resize] : []), ...(d.valFraction != null ? ['--val-fraction', String(d.valFraction)] : []),
+    ...(d.splitSeed != null ? ['--split-seed', String(d.splitSeed)] : []), ...(d.normalize ? ['--normalize'] : []),
+    ...(d.augment ? ['--augment', [d.augment.pad > 0 ? `pad=${d.augment.pad}` : '', d.augment.flip ? 'flip' : ''].filter(Boolean).join(',') || 'pad=0'] : [])];
+}
+
 /** The `lowbit` command equivalent to a run (recorded in results.json). */
 function commandLine(run: DirRun): string {
   const method = getMethod(run.method);
   const head = method.kind === 'float' ? ['train'] : method.kind === 'dq' ? ['dq', 'train'] : ['quantize', '--method', run.method];
   const flag = (k: string, v: unknown) => (v === true ? [`--${k}`] : v == null || v === false ? [] : [`--${k}`, typeof v === 'object' ? Object.entries(v as object).map(([a, b]) => `${a}=${b}`).join(',') : String(v)]);
   const t = run.train;
-  return ['lowbit', ...head, ...Object.entries(run.options).flatMap(([k, v]) => flag(k, v)), ...flag('dataset', run.dataset),
+  return ['lowbit', ...head, ...Object.entries(run.options).flatMap(([k, v]) => flag(k, v)), ...flag('dataset', run.dataset), ...dataFlags(run.data),
     ...flag('epochs', t.epochs), ...flag('batch', t.batchSize), ...flag('schedule', t.schedule?.name), ...flag('max-steps', t.maxStepsPerEpoch),
     ...flag('train-subset', run.trainSubset), ...flag('teacher', run.teacherDir), ...flag('seed', t.seed), ...flag('lr', t.learningRate),
     ...flag('out', run.out), ...flag('backend', run.backend === 'auto' ? undefined : run.backend)].join(' ');
@@ -253,7 +274,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   const save = () => {
     const table = recipeTable(results, recipe.compare);
     writeJsonAtomic(resultsPath, { recipe, runs: results, table });
-    writeFileAtomic(join(out, 'table.md'), `${tableMarkdown(recipe, table)}\n${provenanceLine(results)}\n`);
+    writeFileAtomic(join(out, 'table.md'), `${tableMarkdown(recipeHead(recipe), table)}\n${provenanceLine(results)}\n`);
   };
 
   if (recipe.teacher != null && 'dir' in recipe.teacher) {
@@ -264,7 +285,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   } else if (recipe.teacher != null && !done.has('teacher')) {
     const t = recipe.teacher;
     const run: DirRun = {
-      method: 'float', options: { model: t.model }, dataset: recipe.dataset, dataDir: recipe.dataDir, backend: parseBackend(recipe.backend ?? 'auto'), out: teacherDir!,
+      method: 'float', options: { model: t.model }, ...recipeData(recipe), dataDir: recipe.dataDir, backend: parseBackend(recipe.backend ?? 'auto'), out: teacherDir!,
       train: { epochs: t.epochs, seed: t.seed ?? 0, ...(t.lr ? { learningRate: t.lr } : {}), ...(t.batch ? { batchSize: t.batch } : {}),
         ...(t.schedule ? { schedule: { name: parseChoice(t.schedule, '/teacher/schedule', scheduleNames) } } : {}) },
       quiet: o.quiet, announce: !o.quiet,
@@ -328,7 +349,7 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   }
   save();
   await useBackend(parseBackend(recipe.backend ?? 'auto'), true); // the report loads models for its weight histograms
-  writeFileAtomic(join(out, 'report.html'), await recipeReport(recipe, results, recipeTable(results, recipe.compare),
+  writeFileAtomic(join(out, 'report.html'), await recipeReport(recipeHead(recipe), results, recipeTable(results, recipe.compare),
     `lowbit ${lowbitVersion()} (${gitCommit()}), TF.js ${tf.version_core}, ${new Date().toISOString()}. Commands and per-run numbers: results.json.`));
   process.stdout.write(`${recipe.name}: ${results.length} runs in ${resultsPath}\n${readFileSync(join(out, 'table.md'), 'utf8')}`);
 }

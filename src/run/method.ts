@@ -178,6 +178,7 @@ async function finishRun(method: Method<object>, options: object, ctx: ResolvedC
   const base = {
     version: RUN_RECORD_VERSION, method: method.name, options: options as Record<string, unknown>,
     dataset: data.name, datasetDescription: data.description, inputShape: [...data.shape], numClasses: data.numClasses,
+    ...(data.source ? { data: data.source } : {}), ...(data.classNames ? { classNames: data.classNames } : {}), ...(data.normalization ? { normalization: data.normalization } : {}),
     epochs: out.epochs ?? config.epochs, batchSize: config.batchSize, learningRate: config.learningRate,
     optimizer: config.optimizer, schedule: config.schedule, weightDecay: config.weightDecay,
     maxStepsPerEpoch: config.maxStepsPerEpoch ?? null, seed: config.seed, backend: ctx.backend, threads: ctx.threads ?? null,

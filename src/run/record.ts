@@ -5,6 +5,7 @@
  * version-1 files (no `version` field) have the same layout without them and are still read.
  */
 import { LowbitError } from '../errors.js';
+import type { DataFileSpec } from '../data/arrays.js';
 import type { EpochRecord } from '../train/checkpoint.js';
 import type { OptimizerConfig } from '../train/optimizer.js';
 import type { ScheduleConfig } from '../train/schedule.js';
@@ -33,6 +34,12 @@ interface RecordBase extends Provenance {
   options?: Record<string, unknown>;
   dataset: string;
   datasetDescription: string;
+  /** The user's files and how they were read (--data), so later commands reload the same data. */
+  data?: DataFileSpec;
+  /** Class names by label, when the data has them (image folders). */
+  classNames?: string[];
+  /** Per-channel normalisation of the inputs ((x − mean) / std), when the data applied one. */
+  normalization?: { mean: number[]; std: number[] };
   inputShape: number[];
   numClasses: number;
   epochs: number;

@@ -110,7 +110,9 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
     let lr = config.learningRate;
     const firstLr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
     let i = 0;
-    for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order)) {
+    // Augmentation (when the training set asks for it) is seeded by (seed, epoch); sets with precomputed per-example targets are not augmented, as the targets are of the unaugmented inputs.
+    const augment = data.train.augment != null && data.train.targets == null ? { seed: Math.imul(config.seed + 1, 0x27d4eb2d) + epoch } : undefined;
+    for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order, 0, augment)) {
       lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
       setLearningRate(optimizer, lr);
       let hits: tf.Tensor | null = null;

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '../../backend/tf.js';
 import { imageBatch } from '../../data/dataset.js';
-import { loadDataset } from '../../data/load.js';
+import { dataForModel, DataChoice, dataLabel, loadChoice } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { writeFileAtomic } from '../../io/atomic.js';
 import { LOWBIT_JSON, loadModelDir, readLowbitJson, writeJsonAtomic } from '../../io/model-dir.js';
@@ -27,7 +27,7 @@ import { checkWritableDir, checkWritableFile, makeDirs } from '../../io/out-dir.
 import { runFromFlags, TrainingFlags } from '../run-training.js';
 
 export interface DqTrainOptions extends TrainingFlags {
-  dataset: string;
+  dataset?: string;
   [flag: string]: unknown;
 }
 
@@ -36,18 +36,19 @@ export async function dqTrainCommand(o: DqTrainOptions): Promise<void> {
   await runFromFlags(method, o, method.options, { dataset: o.dataset });
 }
 
-function readDq(dir: string): { options: DqModelOptions; dataset: string } {
+function readDq(dir: string): { options: DqModelOptions; dataset: string; choice: DataChoice } {
   if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`${dir} holds no model.json: pass a directory written by 'lowbit dq train'`);
   const meta = readLowbitJson<Partial<RunRecord>>(dir);
   if (meta.kind !== 'dq' || meta.dq == null || meta.dataset == null) throw new LowbitError(`${dir} is not a DQ auto-encoder (its ${LOWBIT_JSON} has kind ${JSON.stringify(meta.kind)}); use 'lowbit eval' for classifiers`);
-  return { options: meta.dq as DqModelOptions, dataset: meta.dataset };
+  const choice = dataForModel({}, meta, dir);
+  return { options: meta.dq as DqModelOptions, dataset: dataLabel(choice), choice };
 }
 
 export async function dqEvalCommand(dir: string, o: { split: string; backend: string; dataDir?: string }): Promise<void> {
-  const { dataset } = readDq(dir);
+  const { dataset, choice } = readDq(dir);
   const split = parseChoice(o.split, '--split', ['test', 'val'] as const);
   await useBackend(parseBackend(o.backend), true);
-  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const data = loadChoice(choice, { dataDir: o.dataDir });
   const model = await loadModelDir(dir);
   const e = evaluateDq(model, data[split], data.shape, data.numClasses);
   model.dispose();
@@ -61,11 +62,11 @@ export async function dqEvalCommand(dir: string, o: { split: string; backend: st
 }
 
 export async function dqEncodeCommand(dir: string, o: { out: string; split: string; count?: string; backend: string; dataDir?: string }): Promise<void> {
-  const { dataset } = readDq(dir);
+  const { dataset, choice } = readDq(dir);
   const split = parseChoice(o.split, '--split', ['test', 'val', 'train'] as const);
   checkWritableFile(o.out, '--out');
   await useBackend(parseBackend(o.backend), true);
-  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const data = loadChoice(choice, { dataDir: o.dataDir });
   const n = o.count != null ? parseInteger(o.count, '--count', 1) : data[split].count;
   const model = await loadModelDir(dir);
   const images = imageBatch(data[split], data.shape, n) as tf.Tensor4D;
@@ -79,12 +80,12 @@ export async function dqEncodeCommand(dir: string, o: { out: string; split: stri
 
 /** `lowbit dq export DIR`: encoder.onnx and decoder.onnx, then checked in onnxruntime against TF.js. */
 export async function dqExportCommand(dir: string, o: { out?: string; images: string; backend: string; dataDir?: string }): Promise<void> {
-  const { dataset, options } = readDq(dir);
+  const { dataset, options, choice } = readDq(dir);
   const n = parseInteger(o.images, '--images', 1);
   const out = o.out ?? join(dir, 'export');
   checkWritableDir(out, o.out != null ? '--out' : 'the export directory');
   await useBackend(parseBackend(o.backend), true);
-  const data = loadDataset(dataset, { dataDir: o.dataDir });
+  const data = loadChoice(choice, { dataDir: o.dataDir });
   const model = await loadModelDir(dir);
   try {
     const { encoder, decoder } = exportDqOnnx(model, options); // fails before anything is written

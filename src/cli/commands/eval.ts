@@ -1,7 +1,7 @@
 /** `lowbit eval DIR`: accuracy and loss of a saved model on a dataset's test split. Node-only. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { datasetNames, loadDataset } from '../../data/load.js';
+import { dataForModel, dataLabel, loadChoice } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { LOWBIT_JSON, loadModelDir, MODEL_JSON, readLowbitJson } from '../../io/model-dir.js';
 import { checkFiniteWeights } from '../../io/model-dir.js';
@@ -13,6 +13,7 @@ export interface EvalCommandOptions {
   dataset?: string;
   backend: string;
   dataDir?: string;
+  data?: string;
   batch: string;
   split: string;
 }
@@ -20,15 +21,14 @@ export interface EvalCommandOptions {
 export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<void> {
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a directory written by 'lowbit train'`);
   if (!existsSync(join(dir, MODEL_JSON))) throw new LowbitError(`${dir} holds no ${MODEL_JSON}: pass a model directory written by 'lowbit train' or 'lowbit quantize'`);
-  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string; kind?: string }>(dir) : {};
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: unknown; data?: unknown; kind?: string }>(dir) : {};
   if (meta.kind === 'dq') throw new LowbitError(`${dir} holds a DQ auto-encoder, not a classifier: use 'lowbit dq eval ${dir}'`);
-  const datasetName = o.dataset ?? meta.dataset;
-  if (datasetName == null) throw new LowbitError(`${dir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
-  parseChoice(datasetName, '--dataset', datasetNames);
+  const choice = dataForModel(o, meta, dir);
+  const datasetName = dataLabel(choice);
   const split = parseChoice(o.split, '--split', ['test', 'val'] as const);
   const batch = parseInteger(o.batch, '--batch', 1);
   const backendChoice = parseBackend(o.backend);
-  const data = loadDataset(datasetName, { dataDir: o.dataDir });
+  const data = loadChoice(choice, { dataDir: o.dataDir });
   await useBackend(backendChoice, true);
   const model = await loadModelDir(dir);
   const inShape = model.inputs[0].shape.slice(1).join('×');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { LowbitError } from '../../errors.js';
 import { exportCapabilities, OnnxTarget } from '../../export/onnx-export.js';
 import { writeOnnx, writePacked } from '../../export/files.js';
-import { loadModelDir } from '../../io/model-dir.js';
+import { LOWBIT_JSON, loadModelDir, readLowbitJson } from '../../io/model-dir.js';
 import { checkWritableDir } from '../../io/out-dir.js';
 import { summary } from '../../report/summary.js';
 import { parseChoice } from '../options.js';
@@ -18,6 +18,12 @@ export async function exportCommand(dir: string, o: { format: string; out?: stri
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a model directory written by lowbit`);
   const outDir = o.out ?? join(dir, 'export');
   if (!o.dryRun) checkWritableDir(outDir, o.out != null ? '--out' : 'the export directory');
+  // What a deployment needs to know of the inputs and outputs: class names and normalisation, from the run record.
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ classNames?: unknown; normalization?: unknown }>(dir) : {};
+  const metadata: Record<string, string> = {
+    ...(Array.isArray(meta.classNames) ? { 'lowbit.class_names': JSON.stringify(meta.classNames) } : {}),
+    ...(meta.normalization != null ? { 'lowbit.normalization': JSON.stringify(meta.normalization) } : {}),
+  };
   const model = await loadModelDir(dir);
   try {
     for (const format of formats) {
@@ -31,7 +37,7 @@ export async function exportCommand(dir: string, o: { format: string; out?: stri
       const target = onnxTargetOf(format);
       for (const note of exportCapabilities(model, target)) process.stderr.write(`lowbit: ${format}: ${note}\n`);
       if (o.dryRun) continue;
-      const w = writeOnnx(model, target, outDir);
+      const w = writeOnnx(model, target, outDir, metadata);
       process.stdout.write(`${format}: ${w.path} — ${w.bytes} bytes\n`);
     }
   } finally {

@@ -1,7 +1,7 @@
 /** `lowbit verify DIR`: run exported models in onnxruntime-node (or TF.js for packed) against the TF.js model. Node-only. */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDataset } from '../../data/load.js';
+import { dataForModel, dataLabel, loadChoice } from '../../data/load.js';
 import { LowbitError } from '../../errors.js';
 import { onnxFileName, PACKED_DIR, readPacked } from '../../export/files.js';
 import { compareRunners, onnxRunner, tfRunner } from '../../export/verify.js';
@@ -11,7 +11,7 @@ import { checkWritableFile } from '../../io/out-dir.js';
 import { useBackend, parseBackend } from '../backend-choice.js';
 import { ExportFormat, exportFormats, onnxTargetOf } from './export.js';
 
-export async function verifyCommand(dir: string, o: { format?: string; images: string; dataset?: string; dataDir?: string;
+export async function verifyCommand(dir: string, o: { format?: string; images: string; dataset?: string; dataDir?: string; data?: string;
   maxDelta: string; minAgreement: string; backend: string; json?: string; ortOptimizations: string }): Promise<void> {
   if (!existsSync(dir)) throw new LowbitError(`${dir} does not exist: pass a model directory written by lowbit`);
   const images = parseInteger(o.images, '--images', 1);
@@ -26,10 +26,10 @@ export async function verifyCommand(dir: string, o: { format?: string; images: s
     : exportFormats.filter((f) => existsSync(path(f)));
   if (formats.length === 0) throw new LowbitError(`${exportDir} holds no exported model: run 'lowbit export ${dir} --format qdq' (or onnx, qonnx, packed) first`);
   for (const f of formats) if (!existsSync(path(f))) throw new LowbitError(`${path(f)} does not exist: run 'lowbit export ${dir} --format ${f}' first`);
-  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: string }>(dir) : {};
-  const datasetName = o.dataset ?? meta.dataset;
-  if (datasetName == null) throw new LowbitError(`${dir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
-  const data = loadDataset(datasetName, { dataDir: o.dataDir });
+  const meta = existsSync(join(dir, LOWBIT_JSON)) ? readLowbitJson<{ dataset?: unknown; data?: unknown }>(dir) : {};
+  const choice = dataForModel(o, meta, dir);
+  const datasetName = dataLabel(choice);
+  const data = loadChoice(choice, { dataDir: o.dataDir });
   await useBackend(parseBackend(o.backend), true);
   const model = await loadModelDir(dir);
   const reference = tfRunner(model);
