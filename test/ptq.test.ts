@@ -11,6 +11,7 @@ import { resolveOptions } from '../src/run/method.js';
 import { runRecipe, validateRecipe } from '../src/recipes/run.js';
 import { loadMnist, saveModelDir } from '../src/node.js';
 import { batchNormFolds, foldBatchNorm } from '../src/layers/batchnorm-fold.js';
+import { readRows } from '../src/data/dataset.js';
 import {
   ACIQ_LAPLACE, aciqOptimalRatio, aciqThreshold, clipThreshold, minmaxThreshold, mseThreshold, percentileThreshold, postTrainingQuantize, rangeStats,
 } from '../src/methods/ptq/index.js';
@@ -175,7 +176,7 @@ test('ptq of a trained lenet5: an ordinary quantized model, deterministic, expor
   // The packed format stores the 8-bit codes and reloads to the same logits.
   const { manifest, data } = packModel(a.model);
   const unpacked = await unpackModel(manifest, data);
-  const x = tf.tensor(tiny.test.images.subarray(0, 16 * 784), [16, 28, 28, 1]);
+  const x = tf.tensor(readRows(tiny.test.images, 0, 16 * 784), [16, 28, 28, 1]);
   const [want, got] = tf.tidy(() => [(a.model.predict(x) as tf.Tensor).dataSync(), (unpacked.predict(x) as tf.Tensor).dataSync()]);
   assert.ok(relativeError(got, want) < 1e-5, `packed: ${relativeError(got, want)}`);
   tf.dispose(x);
