@@ -16,11 +16,11 @@ import { useBackend } from '../cli/backend-choice.js';
 import { parseChoice } from '../cli/options.js';
 import { getMethod, LOWBIT_JSON, resolveOptions, resolveTrain, runMethod, RunResult } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
-import { parseRecordJson, parseRunRecord, RunRecord } from '../run/record.js';
+import { parseRunRecord, RunRecord } from '../run/record.js';
 import type { TrainConfig } from '../train/loop.js';
 import { CHECKPOINT_FILE } from './checkpoint-file.js';
 import { dirStore } from './dir-store.js';
-import { checkFiniteWeights, loadModelDir, readLowbitJson } from './model-dir.js';
+import { checkFiniteWeights, loadModelDir, modelJsonPath, readLowbitJson, readModelLayers } from './model-dir.js';
 import { checkWritableDir, createDir, isRestartable, removeIfCreated } from './out-dir.js';
 import { progressHooks } from './progress.js';
 import { buildProvenance, lowbitVersion, threadCount } from './run-info.js';
@@ -35,7 +35,7 @@ export interface DirRun {
   dataDir?: string;
   /** Train on a fixed class-balanced subset of this many training images. */
   trainSubset?: number | null;
-  /** The float model's directory, for methods that quantize one. */
+  /** The float model's directory or model.json path (lowbit's, or any TF.js LayersModel), for methods that quantize one. */
   teacherDir?: string;
   train: Partial<TrainConfig>;
   /** Output directory; default runs/MODEL-DATASET-TAG-sSEED. */
@@ -57,19 +57,18 @@ export function readRunRecord(dir: string): RunRecord {
   return parseRunRecord(readFileSync(path, 'utf8'), path);
 }
 
-/** What the teacher's lowbit.json says of it (model name, dataset), if it has one. */
-function teacherInfo(dir: string): { model: string | null; dataset: string | null } {
-  if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
+/** What the teacher's lowbit.json says of it (model name, dataset), if it has one (a user's model has none). */
+function teacherInfo(path: string): { model: string | null; dataset: string | null } {
+  const { dir, file } = modelJsonPath(path);
+  if (!existsSync(file)) throw new LowbitError(`--teacher ${path} holds no model.json: pass a directory written by 'lowbit train', or a TF.js LayersModel's model.json (or its directory)`);
   if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null, dataset: null };
   const r = readLowbitJson<{ model?: unknown; dataset?: unknown }>(dir);
   return { model: typeof r.model === 'string' ? r.model : null, dataset: typeof r.dataset === 'string' ? r.dataset : null };
 }
 
 /** The teacher's layers (name, class) from its model.json, before any backend or data work. */
-function teacherLayers(dir: string): { layers: Array<{ name: string; getClassName(): string }> } {
-  const path = join(dir, 'model.json');
-  const json = parseRecordJson(readFileSync(path, 'utf8'), path) as { modelTopology?: { config?: { layers?: Array<{ class_name: string; config: { name: string } }> } } };
-  return { layers: (json.modelTopology?.config?.layers ?? []).map((l) => ({ name: l.config.name, getClassName: () => l.class_name })) };
+function teacherLayers(path: string): { layers: Array<{ name: string; getClassName(): string }> } {
+  return { layers: readModelLayers(path).map((l) => ({ name: l.name, getClassName: () => l.className })) };
 }
 
 /** Runs a method into a directory; returns the model (the caller disposes it) and the record. */
@@ -79,7 +78,7 @@ export async function runInDir(job: DirRun): Promise<RunResult> {
   if (method.needsTeacher && job.teacherDir == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass --teacher DIR`);
   const info = job.teacherDir != null ? teacherInfo(job.teacherDir) : { model: null, dataset: null };
   const dataset = job.dataset ?? info.dataset;
-  if (dataset == null) throw new LowbitError(`--teacher ${job.teacherDir} has no ${LOWBIT_JSON} naming its dataset: pass --dataset`);
+  if (dataset == null) throw new LowbitError(`--teacher ${job.teacherDir} has no ${LOWBIT_JSON} naming its dataset (a model not trained by lowbit): pass --dataset`);
   parseChoice(dataset, '--dataset', datasetNames);
   // Options are checked here, before any work, against the teacher's layers as model.json lists them (and again by runMethod).
   const options = resolveOptions(method, job.options, { train, teacher: job.teacherDir != null ? teacherLayers(job.teacherDir) : undefined });
