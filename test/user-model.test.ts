@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { tf, quantizeModel, isQuantLayer, summary, QuantDepthwiseConv2D, QuantConv2D } from '../src/index.js';
-import { loadModelDir, saveModelDir } from '../src/node.js';
+import { tf, quantizeModel, isQuantLayer, summary, QuantDepthwiseConv2D, QuantConv2D, LowbitError } from '../src/index.js';
+import { loadModelDir, runInDir, saveModelDir } from '../src/node.js';
 import { logitsModel } from '../src/models/logits.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
@@ -293,9 +293,17 @@ test('lowbit quantize --teacher model.json of a user model ending in softmax: tr
   // The directory works as well as the file; without --dataset (no lowbit.json), a missing file and the wrong class count: one line, exit 2, nothing written.
   const rows: Array<[string[], RegExp]> = [
     [['--teacher', dir], /--teacher .* has no lowbit\.json naming its dataset \(a model not trained by lowbit\): pass --dataset/],
-    [['--teacher', join(dir, 'nope.json'), '--dataset', 'mnist'], /--teacher .*nope\.json holds no model\.json: pass a directory written by 'lowbit train', or a TF\.js LayersModel's model\.json/],
-    [['--teacher', five, '--dataset', 'mnist'], /the teacher in .* has outputs of shape 5 but mnist has 10 classes/],
   ];
+  // The same checks in-process (each CLI process costs seconds): the library's error, nothing written.
+  for (const [teacherDir, message] of [
+    [join(dir, 'nope.json'), /--teacher .*nope\.json holds no model\.json: pass a directory written by 'lowbit train', or a TF\.js LayersModel's model\.json/],
+    [five, /the teacher in .* has outputs of shape 5 but mnist has 10 classes/],
+  ] as const) {
+    const o = join(tmp(), 'run');
+    await assert.rejects(runInDir({ method: 'dorefa', options: {}, teacherDir, dataset: 'mnist', train: { epochs: 1, maxStepsPerEpoch: 1 }, out: o, backend: 'wasm', quiet: true, announce: false }),
+      (e: Error) => e instanceof LowbitError && message.test(e.message));
+    assert.equal(existsSync(o), false);
+  }
   const outs = rows.map(() => join(tmp(), 'run'));
   const [r, ...bad] = await Promise.all([
     lowbit(['quantize', '--method', 'dorefa', '--teacher', join(dir, 'model.json'), '--dataset', 'mnist', '--wbits', '1', ...tiny, '--out', out]),
