@@ -21,7 +21,7 @@ test('bad input to export, demo, run, eval, quantize, verify and dq: exit 2, one
     ['quantize a teacher with a corrupt lowbit.json', quantize(at('corrupt-meta'), '--out', at('o15')), /corrupt-meta\/lowbit\.json: not valid JSON/, at('o15')],
     ['quantize a teacher with NaN weights', quantize(nan, '--out', at('o16')), /the teacher .*nan has NaN weights/, at('o16')],
     ['quantize an LSTM', quantize(at('lstm'), '--out', at('o17')), /cannot quantize .*\(LSTM\): train the teacher without them .*from the library/, at('o17')],
-    ['quantize a Conv1D', quantize(at('conv1d'), '--out', at('o18')), /cannot quantize .*\(Conv1D\): train the teacher without them/, at('o18')],
+    ['quantize a GRU', quantize(at('gru'), '--out', at('o18')), /cannot quantize .*\(GRU\): train the teacher without them/, at('o18')],
     ['verify --min-agreement 2', ['verify', trained, '--min-agreement', '2'], /--min-agreement must be a fraction between 0 and 1 .*got '2'/, join(trained, 'export')],
     ['verify a truncated .onnx', ['verify', truncated, '--format', 'onnx', '--images', '8'], /model\.float\.onnx: not a usable ONNX model .*export it again/, truncated],
     ['verify --json read-only', ['verify', truncated, '--format', 'onnx', '--json', join(readOnly, 'v.json')], /--json .* is not writable/, readOnly],

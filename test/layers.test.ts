@@ -45,13 +45,13 @@ test('quantizeModel overrides by name, regular expression and class; bad configs
 
 test('layers lowbit cannot quantize are all listed in one error, or left float when allowed', async () => {
   const input = tf.input({ shape: [8, 4] });
-  const c1 = tf.layers.conv1d({ filters: 3, kernelSize: 2, name: 'c1d' }).apply(input) as tf.SymbolicTensor;
+  const c1 = tf.layers.gru({ units: 3, returnSequences: true, name: 'gru' }).apply(input) as tf.SymbolicTensor;
   const r = tf.layers.simpleRNN({ units: 3, name: 'rnn' }).apply(c1) as tf.SymbolicTensor;
   const d = tf.layers.dense({ units: 2, name: 'out' }).apply(r) as tf.SymbolicTensor;
   const m = tf.model({ inputs: input, outputs: d });
-  await assert.rejects(quantizeModel(m, { kernelQuantizer: 'binary' }), /lowbit cannot quantize c1d \(Conv1D\), rnn \(SimpleRNN\): train the teacher without them \(lowbit quantizes Conv2D, DepthwiseConv2D and Dense layers\), or, from the library, set allowFloatFallback/);
+  await assert.rejects(quantizeModel(m, { kernelQuantizer: 'binary' }), /lowbit cannot quantize gru \(GRU\), rnn \(SimpleRNN\): train the teacher without them \(lowbit quantizes Conv2D, DepthwiseConv2D, Dense, Conv1D, Conv2DTranspose, SeparableConv2D layers\), or, from the library, set allowFloatFallback/);
   const q = await quantizeModel(m, { kernelQuantizer: 'binary', allowFloatFallback: true, keepFirstAndLastFloat: false });
-  assert.equal(q.getLayer('c1d').getClassName(), 'Conv1D');
+  assert.equal(q.getLayer('gru').getClassName(), 'GRU');
   assert.equal(q.getLayer('out').getClassName(), 'QuantDense');
 });
 

@@ -70,7 +70,7 @@ addMethodFlags(program.commands.at(-1)!, getMethod('float').options).action(trai
 trainingOptions(program.command('quantize')
   .description('quantize a trained float model and fine-tune it (quantization-aware training)')
   .requiredOption('--method <name>', `${quantizeMethods().map((m) => `${m} (${getMethod(m).description})`).join('; ')}`)
-  .requiredOption('--teacher <dir>', 'the float model directory (from lowbit train)')
+  .requiredOption('--teacher <path>', 'the float model: a directory from lowbit train, or any TF.js LayersModel (model.json or its directory; see docs/models.md)')
   .option('--dataset <name>', "dataset (default: the teacher's)")
   .option('--epochs-per-section <n>', 'dcq: epochs for each section (the same as --epochs)')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' });

@@ -23,7 +23,7 @@ export type OnnxTarget = 'float' | 'qdq' | 'qdq4' | 'qonnx';
 export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qdq4', 'qonnx'];
 const isQdq = (t: OnnxTarget) => t === 'qdq' || t === 'qdq4';
 
-const SUPPORTED = new Set(['InputLayer', 'ZeroPadding2D', 'UpSampling2D', 'Conv2DTranspose', 'DepthwiseQuantizer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
+const SUPPORTED = new Set(['InputLayer', 'ZeroPadding2D', 'UpSampling2D', 'Conv2DTranspose', 'QuantConv2DTranspose', 'DepthwiseQuantizer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
   'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
   'Add', 'Concatenate', 'QuantActivation', 'RPReLU']);
 
@@ -453,16 +453,20 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
           { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' }, { name: layer.name }), layout: 'nchw' };
         break;
       }
-      case 'Conv2DTranspose': {
-        // Keras kernel [kh, kw, out, in] → ONNX [in, out, kh, kw]; 'same' crops what the forward conv would pad.
-        const [kh, kw, cout, cin] = shapes[0];
+      case 'Conv2DTranspose': case 'QuantConv2DTranspose': {
+        // Keras kernel [kh, kw, out, in] (QuantConv2DTranspose's: [kh, kw, in, out]) → ONNX [in, out, kh, kw];
+        // 'same' crops what the forward conv would pad.
+        const quant = cls === 'QuantConv2DTranspose';
+        const [kh, kw] = shapes[0];
         const strides = cfg.strides as number[];
         const [, h, wIn] = node.inputTensors[0].shape as number[];
         const pads = cfg.padding === 'same'
           ? (() => { const [t, b] = samePads(h * strides[0], kh, strides[0], 1); const [l, r] = samePads(wIn * strides[1], kw, strides[1], 1); return [t, l, b, r]; })()
           : [0, 0, 0, 0];
-        const w = ex.g.constant(`${layer.name}_w`, transpose(weights[0], shapes[0], [3, 2, 0, 1]).data, [cin, cout, kh, kw]);
-        const inputs = [x0.name, w];
+        const w = quant
+          ? ex.kernel(layer, (layer as QuantLayer).quantizedKernel().dataSync() as Float32Array, shapes[0], [2, 3, 0, 1], null, 1)
+          : ex.g.constant(`${layer.name}_w`, transpose(weights[0], shapes[0], [3, 2, 0, 1]).data, [shapes[0][3], shapes[0][2], kh, kw]);
+        const inputs = [quant ? ex.activation(x0.name, layer) : x0.name, w];
         if (weights.length > 1 && cfg.useBias !== false) inputs.push(g.constant(`${layer.name}_b`, weights[1], [weights[1].length]));
         out = { name: activate(g.op('ConvTranspose', inputs, { kernel_shape: [kh, kw], strides, pads }, { name: layer.name })), layout: 'nchw' };
         break;

@@ -16,11 +16,11 @@ import { LowbitError } from '../errors.js';
 import { useBackend } from '../cli/backend-choice.js';
 import { getMethod, LOWBIT_JSON, resolveOptions, resolveTrain, runMethod, RunResult } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
-import { parseRecordJson, parseRunRecord, RunRecord } from '../run/record.js';
+import { parseRunRecord, RunRecord } from '../run/record.js';
 import type { TrainConfig } from '../train/loop.js';
 import { CHECKPOINT_FILE } from './checkpoint-file.js';
 import { dirStore } from './dir-store.js';
-import { checkFiniteWeights, loadModelDir, readLowbitJson } from './model-dir.js';
+import { checkFiniteWeights, loadModelDir, modelJsonPath, readLowbitJson, readModelLayers } from './model-dir.js';
 import { checkWritableDir, createDir, isRestartable, removeIfCreated } from './out-dir.js';
 import { progressHooks } from './progress.js';
 import { buildProvenance, lowbitVersion, threadCount } from './run-info.js';
@@ -37,7 +37,7 @@ export interface DirRun {
   dataDir?: string;
   /** Train on a fixed class-balanced subset of this many training images. */
   trainSubset?: number | null;
-  /** The float model's directory, for methods that quantize one. */
+  /** The float model's directory or model.json path (lowbit's, or any TF.js LayersModel), for methods that quantize one. */
   teacherDir?: string;
   train: Partial<TrainConfig>;
   /** Output directory; default runs/MODEL-DATASET-TAG-sSEED. */
@@ -59,19 +59,18 @@ export function readRunRecord(dir: string): RunRecord {
   return parseRunRecord(readFileSync(path, 'utf8'), path);
 }
 
-/** What the teacher's lowbit.json says of it (model name, dataset or data files), if it has one. */
-function teacherInfo(dir: string): { model: string | null; dataset?: unknown; data?: unknown } {
-  if (!existsSync(join(dir, 'model.json'))) throw new LowbitError(`--teacher ${dir} holds no model.json: pass a directory written by 'lowbit train'`);
+/** What the teacher's lowbit.json says of it (model name, dataset or data files), if it has one (a user's model has none). */
+function teacherInfo(path: string): { model: string | null; dataset?: unknown; data?: unknown } {
+  const { dir, file } = modelJsonPath(path);
+  if (!existsSync(file)) throw new LowbitError(`--teacher ${path} holds no model.json: pass a directory written by 'lowbit train', or a TF.js LayersModel's model.json (or its directory)`);
   if (!existsSync(join(dir, LOWBIT_JSON))) return { model: null };
   const r = readLowbitJson<{ model?: unknown; dataset?: unknown; data?: unknown }>(dir);
   return { model: typeof r.model === 'string' ? r.model : null, dataset: r.dataset, data: r.data };
 }
 
 /** The teacher's layers (name, class) from its model.json, before any backend or data work. */
-function teacherLayers(dir: string): { layers: Array<{ name: string; getClassName(): string }> } {
-  const path = join(dir, 'model.json');
-  const json = parseRecordJson(readFileSync(path, 'utf8'), path) as { modelTopology?: { config?: { layers?: Array<{ class_name: string; config: { name: string } }> } } };
-  return { layers: (json.modelTopology?.config?.layers ?? []).map((l) => ({ name: l.config.name, getClassName: () => l.class_name })) };
+function teacherLayers(path: string): { layers: Array<{ name: string; getClassName(): string }> } {
+  return { layers: readModelLayers(path).map((l) => ({ name: l.name, getClassName: () => l.className })) };
 }
 
 /** Runs a method into a directory; returns the model (the caller disposes it) and the record. */

@@ -1,11 +1,12 @@
 /**
- * Quantized layers — QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation — in the
- * shape of TF.js's own layers (constructor(args), build, call, computeOutputShape, getConfig,
+ * Quantized layers — QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantConv1D,
+ * QuantConv2DTranspose, QuantActivation — in the shape of TF.js's own layers (constructor(args), build, call, computeOutputShape, getConfig,
  * static className, registerClass), so a saved quantized model reloads with tf.loadLayersModel.
  * Kernels are latent float weights quantized by `kernelQuantizer` on every forward pass; inputs
  * pass through `inputQuantizer` first.
  */
 import * as tf from '../backend/tf.js';
+import { LowbitError } from '../errors.js';
 import type { QuantGrid } from '../quantizers/kind.js';
 import type { QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import {
@@ -41,7 +42,7 @@ export interface QuantTransform {
   metric?: (() => tf.Tensor2D) | null;
 }
 
-/** The common part of the three weight-carrying quantized layers. */
+/** The common part of the weight-carrying quantized layers. */
 abstract class QuantWeightLayer extends tf.layers.Layer {
   protected readonly kernelQ: QuantizerSlot | null;
   protected readonly inputQ: QuantizerSlot | null;
@@ -324,6 +325,118 @@ export class QuantDense extends QuantWeightLayer {
   }
 }
 
+export interface QuantConv1DArgs extends QuantLayerArgs {
+  filters: number;
+  kernelSize: number | number[];
+  strides?: number | number[];
+  padding?: 'same' | 'valid';
+  dilationRate?: number | number[];
+}
+
+const first = (v: number | number[] | undefined, fallback: number): number => (v == null ? fallback : Array.isArray(v) ? v[0] : v);
+
+/** Conv1D over [N, L, C] inputs; kernel [k, C, filters] as Keras's. */
+export class QuantConv1D extends QuantWeightLayer {
+  static className = 'QuantConv1D';
+  readonly filters: number;
+  readonly kernelSize: number;
+  readonly strides: number;
+  readonly padding: 'same' | 'valid';
+  readonly dilationRate: number;
+
+  constructor(args: QuantConv1DArgs) {
+    super(args);
+    this.filters = args.filters;
+    this.kernelSize = first(args.kernelSize, 1);
+    this.strides = first(args.strides, 1);
+    this.padding = args.padding ?? 'valid';
+    // TF.js's own Conv1D cannot run 'causal' padding either, so no float teacher has it.
+    if ((this.padding as string) === 'causal') throw new LowbitError(`layer ${args.name ?? this.name}: Conv1D with 'causal' padding cannot be quantized (TF.js cannot run it)`);
+    this.dilationRate = first(args.dilationRate, 1);
+  }
+
+  protected kernelName(): string { return 'kernel'; }
+  protected kernelShape(s: Shape): number[] { return [this.kernelSize, s[s.length - 1] as number, this.filters]; }
+  protected biasSize(): number { return this.filters; }
+
+  protected op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, relu: boolean): tf.Tensor {
+    // As TF.js computes conv1d: a conv2d over [N, 1, L, C].
+    const y = tf.fused.conv2d({ x: tf.expandDims(x, 1) as tf.Tensor4D, filter: tf.expandDims(kernel, 0) as tf.Tensor4D, strides: [1, this.strides],
+      pad: this.padding, dataFormat: 'NHWC', dilations: [1, this.dilationRate], bias, activation: relu ? 'relu' : 'linear' });
+    return tf.squeeze(y, [1]);
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return [inputShape[0], convOutputLength(inputShape[1], this.kernelSize, this.strides, this.padding, this.dilationRate), this.filters];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), filters: this.filters, kernelSize: [this.kernelSize], strides: [this.strides],
+      padding: this.padding, dilationRate: [this.dilationRate] };
+  }
+}
+
+/** Output size of one spatial dimension of a transposed convolution (as Keras and TF.js compute it, without output padding). */
+function deconvLength(size: number | null, stride: number, kernel: number, padding: 'same' | 'valid'): number | null {
+  if (size == null) return null;
+  return padding === 'same' ? size * stride : size * stride + Math.max(kernel - stride, 0);
+}
+
+export interface QuantConv2DTransposeArgs extends QuantLayerArgs {
+  filters: number;
+  kernelSize: number | number[];
+  strides?: number | number[];
+  padding?: 'same' | 'valid';
+  dilationRate?: number | number[];
+}
+
+/**
+ * Conv2DTranspose. Its latent kernel is stored [kh, kw, in, out] — output channels last, like
+ * every quantized layer's, so per-channel grids are per output channel — where Keras's is
+ * [kh, kw, out, in]: quantizeModel transposes the float kernel on the way in, the forward pass
+ * and the ONNX export transpose the quantized kernel back.
+ */
+export class QuantConv2DTranspose extends QuantWeightLayer {
+  static className = 'QuantConv2DTranspose';
+  readonly filters: number;
+  readonly kernelSize: [number, number];
+  readonly strides: [number, number];
+  readonly padding: 'same' | 'valid';
+
+  constructor(args: QuantConv2DTransposeArgs) {
+    super(args);
+    this.filters = args.filters;
+    this.kernelSize = pair(args.kernelSize, 1);
+    this.strides = pair(args.strides, 1);
+    this.padding = args.padding ?? 'valid';
+    if (pair(args.dilationRate, 1).some((d) => d !== 1)) {
+      throw new LowbitError(`layer ${args.name ?? this.name}: a dilated Conv2DTranspose cannot be quantized (TF.js's conv2dTranspose has no dilation)`);
+    }
+  }
+
+  protected kernelName(): string { return 'kernel'; }
+  protected kernelShape(s: Shape): number[] { return [...this.kernelSize, s[s.length - 1] as number, this.filters]; }
+  protected biasSize(): number { return this.filters; }
+
+  protected op(x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor | undefined, relu: boolean): tf.Tensor {
+    const [n, h, w] = x.shape;
+    const out: [number, number, number, number] = [n, deconvLength(h, this.strides[0], this.kernelSize[0], this.padding)!,
+      deconvLength(w, this.strides[1], this.kernelSize[1], this.padding)!, this.filters];
+    let y = tf.conv2dTranspose(x as tf.Tensor4D, tf.transpose(kernel, [0, 1, 3, 2]) as tf.Tensor4D, out, this.strides, this.padding) as tf.Tensor;
+    if (bias != null) y = tf.add(y, bias);
+    return relu ? tf.relu(y) : y;
+  }
+
+  override computeOutputShape(inputShape: Shape): Shape {
+    return [inputShape[0], deconvLength(inputShape[1], this.strides[0], this.kernelSize[0], this.padding),
+      deconvLength(inputShape[2], this.strides[1], this.kernelSize[1], this.padding), this.filters];
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return { ...super.getConfig(), filters: this.filters, kernelSize: this.kernelSize, strides: this.strides, padding: this.padding };
+  }
+}
+
 export interface QuantActivationArgs {
   name?: string;
   quantizer: QuantizerSpecInput;
@@ -377,11 +490,11 @@ export class QuantActivation extends tf.layers.Layer {
   }
 }
 
-for (const cls of [QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation]) {
+for (const cls of [QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantConv1D, QuantConv2DTranspose, QuantActivation]) {
   tf.serialization.registerClass(cls as unknown as tf.serialization.SerializableConstructor<tf.serialization.Serializable>);
 }
 
-export type QuantLayer = QuantConv2D | QuantDepthwiseConv2D | QuantDense;
+export type QuantLayer = QuantConv2D | QuantDepthwiseConv2D | QuantDense | QuantConv1D | QuantConv2DTranspose;
 export function isQuantLayer(l: tf.layers.Layer): l is QuantLayer {
-  return l instanceof QuantConv2D || l instanceof QuantDepthwiseConv2D || l instanceof QuantDense;
+  return l instanceof QuantConv2D || l instanceof QuantDepthwiseConv2D || l instanceof QuantDense || l instanceof QuantConv1D || l instanceof QuantConv2DTranspose;
 }

@@ -53,6 +53,10 @@ function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
     const inShape = (Array.isArray(input) ? input[0] : input).shape;
     const recurrent = layer.weights.find((w) => /recurrent_kernel$/.test(w.originalName));
     macs = (inShape.length === 3 ? inShape[1] ?? 1 : 1) * (prod(kernelShape) + (recurrent ? prod(recurrent.shape) : 0));
+  } else if (/Conv2DTranspose/.test(cls)) {
+    // A transposed conv: one MAC per kernel weight at each input position.
+    const input = layer.input as tf.SymbolicTensor | tf.SymbolicTensor[];
+    macs = prod((Array.isArray(input) ? input[0] : input).shape.slice(1, -1)) * prod(kernelShape);
   } else {
     // Dense, Conv1D, Conv2D, DepthwiseConv2D: one MAC per kernel weight at each output position
     // (a depthwise kernel [kh, kw, cin, multiplier] has exactly the MACs per position it has weights).

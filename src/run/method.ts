@@ -10,6 +10,7 @@ import * as tf from '../backend/tf.js';
 import { getBackendName } from '../backend/index.js';
 import type { DatasetSplits } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
+import { logitsModel } from '../models/logits.js';
 import { summary } from '../report/summary.js';
 import { reestimateBatchNorm } from '../train/batchnorm.js';
 import type { EpochRecord } from '../train/checkpoint.js';
@@ -156,19 +157,28 @@ export async function runMethod(name: string | Method<object>, options: RawOptio
   if (method.needsTeacher && context.teacher == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass it as context.teacher`);
   if (context.teacher != null) checkTeacherInputs(context.teacher, context.data, context.teacherDir ?? 'the teacher');
   const resolved = resolveOptions(method, options, { teacher: context.teacher, data: context.data, train: trainConfig });
+  // A teacher ending in softmax is trained on its logits (docs/models.md); the copy is disposed after the run.
+  const logits = context.teacher != null ? await logitsModel(context.teacher) : null;
   const ctx: ResolvedContext = {
     ...context, train: trainConfig, store: context.store ?? new MemoryStore(), log: context.log ?? (() => {}), backend: getBackendName(),
+    ...(logits ? { teacher: logits.model } : {}),
   };
-  const started = performance.now();
-  const out = await method.run(resolved, ctx);
+  if (logits) ctx.log(`the teacher ends in softmax (layer ${logits.removed.layer}): training on its logits`);
   try {
-    const record = await finishRun(method, resolved, ctx, out, (performance.now() - started) / 1000);
-    await ctx.store.saveModel(out.model);
-    writeJson(ctx.store, LOWBIT_JSON, record);
-    return { model: out.model, record, store: ctx.store, artifacts: out.artifacts };
-  } catch (e) {
-    out.model.dispose();
-    throw e;
+    const started = performance.now();
+    const out = await method.run(resolved, ctx);
+    try {
+      const record = await finishRun(method, resolved, ctx, out, (performance.now() - started) / 1000);
+      if (record.kind !== 'dq' && logits) record.teacherSoftmax = logits.removed;
+      await ctx.store.saveModel(out.model);
+      writeJson(ctx.store, LOWBIT_JSON, record);
+      return { model: out.model, record, store: ctx.store, artifacts: out.artifacts };
+    } catch (e) {
+      out.model.dispose();
+      throw e;
+    }
+  } finally {
+    logits?.model.dispose();
   }
 }
 
@@ -206,6 +216,11 @@ export function checkTeacherInputs(teacher: tf.LayersModel, data: DatasetSplits,
   const inShape = teacher.inputs[0].shape.slice(1).join('×');
   if (inShape !== data.shape.join('×')) {
     throw new LowbitError(`the teacher in ${where} takes ${inShape} inputs but ${data.name} images are ${data.shape.join('×')}`);
+  }
+  const outShape = teacher.outputs[0].shape;
+  if (teacher.outputs.length !== 1 || outShape.length !== 2 || outShape[1] !== data.numClasses) {
+    const what = teacher.outputs.length !== 1 ? `${teacher.outputs.length} outputs` : `outputs of shape ${outShape.slice(1).join('×')}`;
+    throw new LowbitError(`the teacher in ${where} has ${what} but ${data.name} has ${data.numClasses} classes: lowbit trains classifiers with one output of ${data.numClasses} logits (or softmax probabilities)`);
   }
 }
 

@@ -71,6 +71,8 @@ export interface ClassifierRecord extends RecordBase {
   abits?: number;
   /** The teacher's location (a directory, or 'memory'). */
   teacher?: string | null;
+  /** The teacher's softmax output that was removed to train on logits (docs/models.md), when it had one. */
+  teacherSoftmax?: { layer: string; how: 'removed-layer' | 'linear-activation' } | null;
   quantizeConfig?: QuantizeConfig | null;
   test: Accuracy & { count: number };
   val: Accuracy | null;

@@ -7,7 +7,8 @@
  * estimate of the strided layer's statistics.
  */
 import * as tf from '../../backend/tf.js';
-import { QuantConv2D, QuantDepthwiseConv2D, QuantLayer } from '../../layers/quant-layers.js';
+import { LowbitError } from '../../errors.js';
+import { QuantConv1D, QuantConv2D, QuantConv2DTranspose, QuantDepthwiseConv2D, QuantLayer } from '../../layers/quant-layers.js';
 
 type Sym = tf.SymbolicTensor;
 
@@ -15,6 +16,15 @@ type Sym = tf.SymbolicTensor;
 export function patches(x: tf.Tensor, layer: QuantLayer): tf.Tensor2D {
   return tf.tidy(() => {
     const c = x.shape[x.rank - 1];
+    if (layer instanceof QuantConv2DTranspose) throw new LowbitError(`BiTAT cannot binarize ${layer.name} (Conv2DTranspose) yet: its input patches are not computed; keep it float`);
+    if (layer instanceof QuantConv1D) {
+      // Every k-tap window along the length (dilation ignored, like stride), rows (i, c) as the kernel [k, C, F].
+      const k = layer.kernelSize;
+      const left = Math.floor((k - 1) / 2);
+      const padded = tf.pad(x, [[0, 0], [left, k - 1 - left], [0, 0]]);
+      const taps = Array.from({ length: k }, (_, i) => tf.slice(padded, [0, i, 0], [-1, x.shape[1]!, c]));
+      return tf.reshape(tf.stack(taps, 2), [-1, k * c]) as tf.Tensor2D;
+    }
     if (!(layer instanceof QuantConv2D || layer instanceof QuantDepthwiseConv2D)) return tf.reshape(x, [-1, c]) as tf.Tensor2D; // dense: rows are inputs
     const [kh, kw] = layer.kernelSize;
     if (kh === 1 && kw === 1) return tf.reshape(x, [-1, c]) as tf.Tensor2D;
