@@ -13,8 +13,8 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { Job, Queue, QueueEvents, UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
+// bullmq and ioredis take about a second to import: they load only when a queue is used.
+import type { Job } from 'bullmq';
 import { LowbitError } from '../errors.js';
 import { DirRun, readRunRecord, resultLine } from '../io/run-dir.js';
 import { lowbitVersion } from '../io/run-info.js';
@@ -50,6 +50,7 @@ export function parseQueueUrl(url: string, flag = '--queue'): string {
 /** Connects once to Redis and pings it; an unreachable server is one LowbitError (exit 2) within a few seconds. */
 export async function checkRedis(url: string, flag = '--queue'): Promise<void> {
   parseQueueUrl(url, flag);
+  const { Redis } = await import('ioredis');
   const client = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   let cause: Error | undefined;
   client.on('error', (e: Error) => { cause = e; });
@@ -99,6 +100,7 @@ export interface RunQueue {
 /** Opens the queue at `url` for a coordinator (checks Redis first). */
 export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promise<RunQueue> {
   await checkRedis(url);
+  const { Queue, QueueEvents } = await import('bullmq');
   const connection = { url, maxRetriesPerRequest: null };
   const queue = new Queue<QueuedRun, RunRecord>(QUEUE_NAME, { connection });
   const wait = o.wait !== false;
@@ -186,6 +188,7 @@ export interface RunWorker {
 
 /** Runs one queued job as the local recipe runner does; user errors fail it at once. */
 async function processRun(job: Job<QueuedRun, RunRecord>): Promise<RunRecord> {
+  const { UnrecoverableError } = await import('bullmq');
   const { id, lowbit, run } = job.data;
   if (lowbit !== lowbitVersion()) {
     throw new UnrecoverableError(`run ${id} was enqueued by lowbit ${lowbit}, but this worker runs lowbit ${lowbitVersion()}: run workers of the same version as the coordinator`);
@@ -202,6 +205,7 @@ async function processRun(job: Job<QueuedRun, RunRecord>): Promise<RunRecord> {
 /** Starts a worker on the queue at `url` (checks Redis first); it takes jobs until closed. */
 export async function startRunWorker(url: string, o: RunWorkerOptions = {}): Promise<RunWorker> {
   await checkRedis(url);
+  const { Worker } = await import('bullmq');
   const name = o.name ?? `${hostname()}:${process.pid}`;
   const worker = new Worker<QueuedRun, RunRecord>(QUEUE_NAME, processRun, {
     connection: { url, maxRetriesPerRequest: null }, name, concurrency: o.concurrency ?? 1,
