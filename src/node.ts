@@ -17,3 +17,5 @@ export { runInDir, readRunRecord } from './io/run-dir.js';
 export type { DirRun } from './io/run-dir.js';
 export { dcqMethod, dqFigureMethod } from './methods/node.js';
 export type { DcqMethodOptions } from './methods/dcq/method.js';
+export { openRunQueue, startRunWorker, queueJobId, checkRedis, QUEUE_NAME } from './recipes/queue.js';
+export type { RunQueue, RunQueueOptions, RunWorker, RunWorkerOptions, QueuedRun } from './recipes/queue.js';

@@ -14,6 +14,7 @@ import { addMethodFlags } from './run-training.js';
 import { addDataFlags } from './data-flags.js';
 import '../methods/node.js';
 import { runCommand } from './commands/run.js';
+import { workerCommand } from './commands/worker.js';
 import { summaryCommand } from './commands/summary.js';
 import { trainCommand } from './commands/train.js';
 import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqExportCommand, dqTrainCommand } from './commands/dq.js';
@@ -91,7 +92,20 @@ program.command('run')
   .option('--out <dir>', 'output directory (default runs/NAME)')
   .option('--resume', 'skip the runs already in results.json')
   .option('--quiet', 'no progress output')
+  .option('--queue <url>', 'run on a BullMQ job queue in Redis (redis://HOST:PORT[/DB]) taken by `lowbit worker`s; see docs/sweeps.md')
+  .option('--no-wait', 'with --queue: only enqueue the runs that can start now, then exit')
+  .option('--attempts <n>', 'with --queue: attempts per run before it fails (default 3)')
   .action(runCommand);
+
+program.command('worker')
+  .description('take recipe runs from a job queue (lowbit run RECIPE --queue URL) and run them; the output directory must be shared (docs/sweeps.md)')
+  .requiredOption('--queue <url>', 'the Redis URL the recipe was enqueued on (redis://HOST:PORT[/DB])')
+  .option('--concurrency <n>', 'runs at a time, each in its own thread', '1')
+  .option('--name <name>', 'this worker\'s name in progress lines (default HOST:PID)')
+  .addOption(new Option('--lock-ms <n>', 'BullMQ lock duration (tests)').hideHelp())
+  .addOption(new Option('--stalled-ms <n>', 'BullMQ stalled-job check interval (tests)').hideHelp())
+  .option('--quiet', 'no progress output')
+  .action(workerCommand);
 
 program.command('export')
   .description('export a model: onnx (float), qdq (int8 QuantizeLinear/DequantizeLinear, opset 13), qdq4 (int4 weights where they fit, opset 21), qonnx (Quant/BipolarQuant), packed (real bit-widths)')

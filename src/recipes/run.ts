@@ -13,14 +13,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { Ajv } from 'ajv';
 import { LowbitError } from '../errors.js';
 import type { DataFileSpec } from '../data/arrays.js';
 import { dataName } from '../data/files.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { checkWritableDir, createDir } from '../io/out-dir.js';
-import { DirRun, readRunRecord, runInDir } from '../io/run-dir.js';
+import { DirRun, readRunRecord } from '../io/run-dir.js';
+import { runJob } from '../io/run-thread.js';
+import { openRunQueue, RunQueue } from './queue.js';
 import type { DqRunRecord } from '../run/record.js';
 import { getMethod, resolveOptions, resolveTrain } from '../run/method.js';
 import type { RawOptions } from '../run/options.js';
@@ -222,28 +223,20 @@ function commandLine(run: DirRun): string {
     ...flag('out', run.out), ...flag('backend', run.backend === 'auto' ? undefined : run.backend)].join(' ');
 }
 
-/** Runs a job in this process, or in a worker thread (parallel recipes). */
-async function runJob(run: DirRun, inWorker: boolean): Promise<void> {
-  const job: DirRun = { ...run, resume: 'auto' };
-  if (!inWorker) {
-    (await runInDir(job)).model.dispose();
-    return;
-  }
-  const worker = new Worker(new URL('../io/run-worker.js', import.meta.url));
-  try {
-    const reply = await new Promise<{ ok: boolean; message?: string; exitCode?: number }>((resolve) => {
-      worker.once('message', resolve);
-      worker.once('error', (e) => resolve({ ok: false, message: e.message, exitCode: 1 }));
-      worker.postMessage(job);
-    });
-    if (!reply.ok) throw new LowbitError(reply.message ?? 'the run failed', reply.exitCode ?? 1);
-  } finally {
-    await worker.terminate();
-  }
+export interface RecipeOptions {
+  out?: string;
+  resume?: boolean;
+  quiet?: boolean;
+  /** Run on the BullMQ queue at this Redis URL (workers: `lowbit worker`) instead of here; see src/recipes/queue.ts. */
+  queue?: string;
+  /** With queue: wait for the runs (default true); false only enqueues the runs that can start now. */
+  wait?: boolean;
+  /** With queue: attempts per run (default 3). */
+  attempts?: number;
 }
 
 /** Runs a recipe file into OUT (default runs/NAME); prints the table. */
-export async function runRecipe(file: string, o: { out?: string; resume?: boolean; quiet?: boolean } = {}): Promise<void> {
+export async function runRecipe(file: string, o: RecipeOptions = {}): Promise<void> {
   if (!existsSync(file)) throw new LowbitError(`${file} does not exist: pass a recipe file (schema: recipes/recipe.schema.json)`);
   let parsed: unknown;
   try {
@@ -264,13 +257,33 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   }
   const all = jobs(recipe, out, teacherDir, file, o.quiet);
   validateJobs(all, file);
+  const runQueue = o.queue != null ? await openRunQueue(o.queue, { wait: o.wait, attempts: o.attempts, quiet: o.quiet }) : null;
+  try {
+    await runJobs(recipe, out, teacherDir, all, o, runQueue);
+  } finally {
+    await runQueue?.close();
+  }
+}
+
+/** Runs the recipe's validated jobs (here, in worker threads, or on the queue); writes results.json, the table and the report. */
+async function runJobs(recipe: Recipe, out: string, teacherDir: string | null, all: Job[], o: RecipeOptions, runQueue: RunQueue | null): Promise<void> {
+  const resultsPath = join(out, 'results.json');
   checkWritableDir(out);
   createDir(out);
   // Finished runs are re-read from their lowbit.json, so a resumed table has every current field.
   const results: RecipeRun[] = (existsSync(resultsPath) ? JSON.parse(readFileSync(resultsPath, 'utf8')).runs as RecipeRun[] : [])
     .map((r) => (existsSync(join(r.dir, 'lowbit.json')) ? { ...r, ...readMeta(r.dir) } : r));
   const done = new Set(results.map((r) => r.id));
-  const parallel = recipe.parallel ?? 1;
+  // On a queue every run that can start is enqueued at once; the workers set the pace.
+  const parallel = runQueue != null ? all.length : recipe.parallel ?? 1;
+  /** Runs one job; false when it was only enqueued (wait: false). */
+  const execute = async (id: string, run: DirRun): Promise<boolean> => {
+    if (runQueue != null) return runQueue.run(id, run);
+    await runJob(run, parallel > 1);
+    return true;
+  };
+  let enqueued = 0;
+  const leaveQueued = (): void => void process.stdout.write(`${recipe.name}: ${enqueued} run(s) enqueued on ${o.queue}; the runs that depend on them are enqueued by 'lowbit run … --queue … --resume', which waits for all and writes the table\n`);
   const save = () => {
     const table = recipeTable(results, recipe.compare);
     writeJsonAtomic(resultsPath, { recipe, runs: results, table });
@@ -290,7 +303,10 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
         ...(t.schedule ? { schedule: { name: parseChoice(t.schedule, '/teacher/schedule', scheduleNames) } } : {}) },
       quiet: o.quiet, announce: !o.quiet,
     };
-    await runJob(run, false);
+    if (!(await execute('teacher', run))) {
+      enqueued++;
+      return leaveQueued();
+    }
     results.push({ id: 'teacher', group: 'teacher', label: 'float teacher', dir: teacherDir!, command: commandLine(run), ...readMeta(teacherDir!) });
     save();
   }
@@ -302,7 +318,10 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
         const source = job.layerBitsFrom != null ? learnedBitsOf(job.layerBitsFrom, job.seed) : null;
         const run: DirRun = source ? { ...job.run, options: { ...job.run.options, 'layer-bits': source.bits },
           train: { ...job.run.train, ...(job.lr == null && source.lr != null ? { learningRate: source.lr } : {}) } } : job.run;
-        await runJob(run, parallel > 1);
+        if (!(await execute(job.id, run))) {
+          enqueued++;
+          continue;
+        }
         const dir = run.out!;
         results.push({ id: job.id, group: job.group, label: job.label, lr: job.lr, dir, command: commandLine(run), ...readMeta(dir) });
         done.add(job.id);
@@ -323,9 +342,15 @@ export async function runRecipe(file: string, o: { out?: string; resume?: boolea
   const firstSeed = new Map<string, number>();
   for (const j of all) if (!firstSeed.has(j.group)) firstSeed.set(j.group, j.seed);
   const independent = all.filter((j) => j.layerBitsFrom == null);
-  await runAll(independent.filter((j) => j.seed === firstSeed.get(j.group)));
+  // On a queue, the other seeds of a group with one lr (nothing to tune) are enqueued with the first.
+  const oneLr = (group: string) => new Set(all.filter((j) => j.group === group).map((j) => j.lr)).size === 1;
+  const early = runQueue != null ? independent.filter((j) => j.seed !== firstSeed.get(j.group) && oneLr(j.group)) : [];
+  await runAll([...independent.filter((j) => j.seed === firstSeed.get(j.group)), ...early]);
+  if (enqueued > 0) return leaveQueued();
   await runAll(independent.filter((j) => j.seed !== firstSeed.get(j.group) && j.lr === chosenLr(results, j.group)));
+  if (enqueued > 0) return leaveQueued();
   await runAll(all.filter((j) => j.layerBitsFrom != null));
+  if (enqueued > 0) return leaveQueued();
   if (recipe.export) {
     // Each row's first kept run is exported and checked in onnxruntime (verify records agreement and bytes).
     const { formats, images = 2000 } = recipe.export;
