@@ -1,5 +1,6 @@
 /** lowbit's Node-only API: datasets from disk, checkpoint files, model directories. */
 export * from './index.js';
+import { ensureBackend } from './backend/index.js';
 export { nativeAddon, nativeKernelNames, NATIVE_HINT, NATIVE_ADDON_PATH } from './backend/native.js';
 export * from './data/load.js';
 export { FileCheckpointStore, CHECKPOINT_FILE, encodeCheckpoint, decodeCheckpoint } from './io/checkpoint-file.js';
@@ -17,3 +18,7 @@ export { runInDir, readRunRecord } from './io/run-dir.js';
 export type { DirRun } from './io/run-dir.js';
 export { dcqMethod, dqFigureMethod } from './methods/node.js';
 export type { DcqMethodOptions } from './methods/dcq/method.js';
+
+// Node loads the wasm binaries from disk, so 'lowbit/node' starts wasm at import as it always has
+// (the browser-safe 'lowbit' starts nothing until setBackend or first use; docs/browser.md).
+await ensureBackend();

@@ -4,6 +4,7 @@
  * and QuantDense with the configured quantizers; every weight is copied from the float model.
  */
 import * as tf from '../backend/tf.js';
+import { ensureBackend } from '../backend/index.js';
 import { LowbitError } from '../errors.js';
 import { normalizeSpec, QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import './quant-layers.js';
@@ -88,6 +89,7 @@ export function planQuantization(model: tf.LayersModel, config: QuantizeConfig):
 }
 
 export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfig): Promise<tf.LayersModel> {
+  await ensureBackend();
   const plan = new Map(planQuantization(model, config).map((p) => [p.name, p]));
   const topology = model.toJSON(undefined, false) as unknown as { config: { layers: LayerJson[] } };
   for (const layer of topology.config.layers) {
