@@ -13,9 +13,9 @@ await setBackend('native');
 for (const dir of process.argv.slice(2)) {
   const data = loadDataset(readLowbitJson<{ dataset: string }>(dir).dataset, {});
   const model = await loadModelDir(dir);
-  const val = () => evaluate(modelForward(model), data.val, data.shape, data.numClasses).accuracy * 100;
-  const before = val();
+  const val = async () => (await evaluate(modelForward(model), data.val, data.shape, data.numClasses)).accuracy * 100;
+  const before = await val();
   reestimateBatchNorm(model, data, 4096, 0);
-  process.stdout.write(`${dir}: validation ${before.toFixed(2)} % → ${val().toFixed(2)} % after BatchNorm re-estimation (4,096 images)\n`);
+  process.stdout.write(`${dir}: validation ${before.toFixed(2)} % → ${(await val()).toFixed(2)} % after BatchNorm re-estimation (4,096 images)\n`);
   model.dispose();
 }

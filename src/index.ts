@@ -3,7 +3,7 @@
  * Node-only parts (dataset files, checkpoints on disk, model directories) are in 'lowbit/node'.
  */
 export { tf, setBackend, ensureBackend, getBackendName, backendAvailable, backendNames, wasmTrainingKernelNames } from './backend/index.js';
-export type { BackendName } from './backend/index.js';
+export type { BackendName, BackendOptions } from './backend/index.js';
 export { LowbitError } from './errors.js';
 export { Rng, mulberry32 } from './random.js';
 export * from './data/index.js';

@@ -1,5 +1,6 @@
 /** lowbit's Node-only API: datasets from disk, checkpoint files, model directories. */
 export * from './index.js';
+import { ensureBackend } from './backend/index.js';
 export { nativeAddon, nativeKernelNames, NATIVE_HINT, NATIVE_ADDON_PATH } from './backend/native.js';
 export * from './data/load.js';
 export { FileCheckpointStore, CHECKPOINT_FILE, encodeCheckpoint, decodeCheckpoint } from './io/checkpoint-file.js';
@@ -19,3 +20,7 @@ export { dcqMethod, dqFigureMethod } from './methods/node.js';
 export type { DcqMethodOptions } from './methods/dcq/method.js';
 export { openRunQueue, startRunWorker, queueJobId, checkRedis, QUEUE_NAME } from './recipes/queue.js';
 export type { RunQueue, RunQueueOptions, RunWorker, RunWorkerOptions, QueuedRun } from './recipes/queue.js';
+
+// Node loads the wasm binaries from disk, so 'lowbit/node' starts wasm at import as it always has
+// (the browser-safe 'lowbit' starts nothing until setBackend or first use; docs/browser.md).
+await ensureBackend();

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { tf } from '../src/index.js';
 import { loadModelDir, modelDirHandler } from '../src/io/model-dir.js';
 import { decodeCheckpoint } from '../src/io/checkpoint-file.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const lowbit = (args: string[], env: Record<string, string> = {}) =>

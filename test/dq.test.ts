@@ -132,7 +132,7 @@ test('DQ auto-encoder: trains with a flat tensor count; decode(encode(x)) gives 
   // Decoding the codes gives exactly the model's own reconstruction.
   const own = mixtureMean(cropParams((model.predict(x) as tf.Tensor[])[0] as tf.Tensor4D));
   assert.deepEqual(Array.from(decoded.dataSync()), Array.from(own.dataSync()));
-  const e = evaluateDq(model, small.test, small.shape, small.numClasses);
+  const e = await evaluateDq(model, small.test, small.shape, small.numClasses);
   assert.ok(Math.abs(e.bpdFull - e.bpdDecoder - (64 + 16) * 2 * 3 / 784) < 1e-9, 'code cost = Σ H·W·M·log2 K / 784');
   const bytes = serializeCodes(codes);
   assert.throws(() => parseCodes(bytes.subarray(0, bytes.length - 10), 'c.bin'), /c.bin: not a lowbit DQ code file \(level dq_t is truncated\)/);

@@ -10,6 +10,9 @@ import { tf, buildModel, quantizeModel, packModel, unpackModel, quantizers, Quan
 import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 import { lowerQonnx } from '../src/export/qonnx-lower.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 

@@ -4,6 +4,9 @@ import { tf } from '../src/index.js';
 import {
   dorefaActivation, dorefaGradient, dorefaWeight, lsq, pact, resolveQuantizer, specFromName, steSign, ternary, uniform,
 } from '../src/quantizers/index.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 const arr = (t: tf.Tensor) => Array.from(t.dataSync());
 function near(actual: number[], expected: number[], what: string, tol = 1e-6) {

@@ -14,6 +14,9 @@ import {
 import { exportOnnx, exportCapabilities } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 import { lowerQonnx } from '../src/export/qonnx-lower.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 /** Value q, gradient dy to x (the straight-through estimator), none to q. */
 const straightThrough = tf.customGrad(((x: tf.Tensor, q: tf.Tensor) => ({

@@ -6,6 +6,9 @@ import { relaxedQuantize, roundToGrid, relaxedGrid, bitShells, RelaxedOptions, l
 import { expectedAverageBits, fixLearnedBits, readLearnedBits } from '../src/methods/srq/learned-bits.js';
 import { isQuantLayer, QuantConv2D } from '../src/layers/quant-layers.js';
 import { setNoiseState } from '../src/quantizers/noise.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 const alpha = () => tf.scalar(0.5);
 const sigma = () => tf.scalar(0.5 / 3);

@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, buildModel, quantizeModel, QuantConv2D } from '../src/index.js';
+import { ensureBackend } from '../src/index.js';
+
+await ensureBackend(); // the browser-safe core starts no backend at import
 
 test('transform slot: absent by default; quantize: false is float; a metric refits ±α; removing it restores; never saved', async () => {
   const m = buildModel('lenet5', { seed: 8 });

@@ -1,4 +1,5 @@
 import * as tf from './tf.js';
+import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { LowbitError } from '../errors.js';
 import { registerGradientOverrides } from './gradients.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
@@ -7,11 +8,24 @@ export { tf };
 export { registerWasmTrainingKernels, wasmTrainingKernelNames } from './wasm-grad-kernels.js';
 
 /**
- * Backends lowbit computes on: 'wasm' (default), 'cpu' (the reference) and 'native' (oneDNN
- * kernels over wasm storage; Node only, registered by 'lowbit/node' when the addon is built).
+ * Backends lowbit computes on: 'wasm' (the default, with lowbit's training kernels), 'cpu' (the
+ * reference), 'webgl' and 'webgpu' (browser GPUs; optional peer dependencies, loaded only when
+ * asked for) and 'native' (oneDNN kernels over wasm storage; Node only, registered by
+ * 'lowbit/node' when the addon is built).
  */
-export type BackendName = 'wasm' | 'cpu' | 'native';
-export const backendNames: readonly BackendName[] = ['wasm', 'cpu', 'native'];
+export type BackendName = 'wasm' | 'cpu' | 'native' | 'webgl' | 'webgpu';
+export const backendNames: readonly BackendName[] = ['wasm', 'cpu', 'native', 'webgl', 'webgpu'];
+
+/** How a backend starts. Only the wasm options exist today; they must be given before wasm first starts. */
+export interface BackendOptions {
+  /**
+   * Where a web page finds the .wasm files of @tensorflow/tfjs-backend-wasm (copy them from its
+   * dist/ folder): a URL prefix ending in '/', or a map from file name to URL. Not needed in Node.
+   */
+  wasmPaths?: string | Record<string, string>;
+  /** Threads of the threaded wasm build (a browser needs a cross-origin isolated page for it). */
+  threads?: number;
+}
 
 /** A lowbit backend built on a TF.js backend by swapping in kernels. */
 export interface BackendInstaller {
@@ -30,25 +44,80 @@ export function registerBackendInstaller(name: BackendName, installer: BackendIn
   installers.set(name, installer);
 }
 
-/** Whether `setBackend(name)` can succeed here. */
+/** Whether `setBackend(name)` can succeed here without more setup (webgl/webgpu: once their package is imported). */
 export function backendAvailable(name: BackendName): boolean {
   if (name === 'wasm' || name === 'cpu') return true;
+  if (name === 'webgl' || name === 'webgpu') return tf.findBackendFactory(name) != null;
   return installers.get(name)?.available() ?? false;
 }
 
+// Kernel registrations only: no backend starts when lowbit is imported.
 registerWasmTrainingKernels();
 registerGradientOverrides();
 
-/** The lowbit backend in use ('native' reports as 'wasm' in tf.getBackend()). */
-export function getBackendName(): BackendName {
-  return active ?? (tf.getBackend() as BackendName);
+/**
+ * The backend computing now, as tf.getBackend() reports it ('native' when lowbit's oneDNN
+ * kernels are installed over wasm); undefined until a backend has started.
+ */
+export function getBackendName(): BackendName | undefined {
+  const current = tf.getBackend() as BackendName | undefined;
+  return active === 'native' && current === 'wasm' ? 'native' : current;
 }
+
+/** The optional GPU backends, imported only when asked for. */
+const optionalPackages: Record<'webgl' | 'webgpu', string> = {
+  webgl: '@tensorflow/tfjs-backend-webgl',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
+};
+
+async function registerOptional(name: 'webgl' | 'webgpu'): Promise<void> {
+  if (tf.findBackendFactory(name) != null) return;
+  const pkg = optionalPackages[name];
+  try {
+    // A computed specifier: bundlers leave it alone, so the core bundle never carries the GPU backends.
+    const specifier = pkg;
+    await import(/* @vite-ignore */ specifier);
+  } catch {
+    // fall through to the message below
+  }
+  if (tf.findBackendFactory(name) == null) {
+    throw new LowbitError(`backend '${name}' is not loaded: install ${pkg}@${tf.version_core} and add \`import '${pkg}';\` to your app before setBackend('${name}')`);
+  }
+}
+
+let wasmConfigured: string | null = null;
+
+function configureWasm(options: BackendOptions): void {
+  if (options.wasmPaths == null && options.threads == null) return;
+  const key = JSON.stringify([options.wasmPaths ?? null, options.threads ?? null]);
+  if (key === wasmConfigured) return;
+  if (tf.engine().registry.wasm != null) {
+    throw new LowbitError('wasmPaths and threads must be given before the wasm backend first starts: pass them to the first setBackend() call');
+  }
+  if (options.threads != null) {
+    if (!Number.isInteger(options.threads) || options.threads < 1) throw new LowbitError(`threads must be a whole number ≥ 1, got ${options.threads}`);
+    setThreadsCount(options.threads);
+  }
+  if (options.wasmPaths != null) {
+    try {
+      setWasmPaths(options.wasmPaths);
+    } catch (e) {
+      // TF.js refuses new paths after a failed start, or a file map missing one of its binaries.
+      throw new LowbitError(`wasmPaths: ${(e as Error).message}`);
+    }
+  }
+  wasmConfigured = key;
+}
+
+const WASM_FAILED = "the wasm backend failed to start (its .wasm files could not be loaded): serve the .wasm files from "
+  + "@tensorflow/tfjs-backend-wasm/dist and pass their URL, e.g. await setBackend('wasm', { wasmPaths: '/wasm/' })";
 
 /**
  * Selects the backend lowbit computes on and waits until it is ready. 'wasm' (the default) gets
- * lowbit's training kernels; 'cpu' is the reference; 'native' needs 'lowbit/node' and oneDNN.
+ * lowbit's training kernels; 'cpu' is the reference; 'webgl'/'webgpu' need their TF.js package;
+ * 'native' needs 'lowbit/node' and oneDNN.
  */
-export async function setBackend(name: BackendName | string): Promise<void> {
+export async function setBackend(name: BackendName | string, options: BackendOptions = {}): Promise<void> {
   if (!(backendNames as readonly string[]).includes(name)) {
     throw new LowbitError(`unknown backend '${name}': choose one of ${backendNames.join(', ')}`);
   }
@@ -57,12 +126,15 @@ export async function setBackend(name: BackendName | string): Promise<void> {
     throw new LowbitError("the native backend is Node-only: import from 'lowbit/node' to enable it");
   }
   if (installer != null && !installer.available()) throw new LowbitError(`backend '${name}' is not available: ${installer.hint}`);
-  if (active === name && tf.getBackend() === (installer?.base ?? name)) return;
+  const base = installer?.base ?? (name as Exclude<BackendName, 'native'>);
+  if (base === 'wasm') configureWasm(options);
+  if (active === name && tf.getBackend() === base) return;
+  if (base === 'webgl' || base === 'webgpu') await registerOptional(base);
   if (active != null) installers.get(active)?.uninstall();
-  const base = installer?.base ?? name;
+  active = null;
   if (tf.getBackend() !== base) {
     const ok = await tf.setBackend(base);
-    if (!ok) throw new LowbitError(`backend '${base}' failed to initialise`, 1);
+    if (!ok) throw new LowbitError(base === 'wasm' ? WASM_FAILED : `backend '${base}' failed to initialise`, 1);
     await tf.ready();
     // The cpu backend's first write prints an advert for tfjs-node, which cannot install here.
     if (base === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
@@ -71,12 +143,23 @@ export async function setBackend(name: BackendName | string): Promise<void> {
   active = name as BackendName;
 }
 
-/** Makes sure some lowbit backend is active: `preferred` unless one was already chosen. */
-export async function ensureBackend(preferred: BackendName = 'wasm'): Promise<void> {
-  if (active != null) return;
-  await setBackend(preferred);
-}
+let starting: Promise<void> | null = null;
 
-// Importing lowbit leaves a ready backend: wasm by default (TF.js would otherwise pick it lazily
-// and fail on the first synchronous call before its async initialisation).
-await ensureBackend('wasm');
+/**
+ * Makes sure a backend is ready (lowbit's training, evaluation, quantizeModel and runs call it
+ * first): keeps the one already started (by setBackend or tf.setBackend), else starts
+ * `preferred`; when wasm cannot start, says why once and computes on cpu.
+ */
+export async function ensureBackend(preferred: BackendName = 'wasm'): Promise<void> {
+  if (tf.getBackend() != null) return;
+  starting ??= (async () => {
+    try {
+      await setBackend(preferred);
+    } catch (e) {
+      if (preferred !== 'wasm' || !(e instanceof LowbitError)) throw e;
+      console.warn(`lowbit: ${e.message}; computing on cpu meanwhile (slow)`);
+      await setBackend('cpu');
+    }
+  })().finally(() => { starting = null; });
+  await starting;
+}

@@ -1,11 +1,12 @@
 /** The CLI's --backend: 'auto' picks native (oneDNN) when built, else wasm with a one-line hint. Node-only. */
-import { backendAvailable, backendNames, BackendName, setBackend } from '../backend/index.js';
+import { backendAvailable, BackendName, setBackend } from '../backend/index.js';
 import { NATIVE_HINT } from '../backend/native.js';
 import { parseChoice } from './options.js';
 
-export const BACKEND_CHOICES = ['auto', ...backendNames] as const;
+/** The backends a Node process can run (webgl and webgpu need a browser). */
+export const BACKEND_CHOICES = ['auto', 'wasm', 'cpu', 'native'] as const;
 
-export function parseBackend(value: string): BackendName | 'auto' {
+export function parseBackend(value: string): (typeof BACKEND_CHOICES)[number] {
   return parseChoice(value, '--backend', BACKEND_CHOICES);
 }
 

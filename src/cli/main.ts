@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /** The `lowbit` command line: a thin layer over the library. Node-only. */
 import { Command, CommanderError, Option } from 'commander';
+import { ensureBackend } from '../backend/index.js';
 import { fileSystemError, LowbitError } from '../errors.js';
 import { lowbitVersion } from '../io/run-info.js';
 import { modelNames } from '../models/index.js';
@@ -181,6 +182,9 @@ program.command('eval')
   .action(evalCommand);
 
 try {
+  // The library starts no backend at import; the CLI starts wasm up front as it always has
+  // (--backend may then switch to native or cpu), so every command finds a ready backend.
+  await ensureBackend();
   await program.parseAsync(process.argv);
 } catch (e) {
   if (e instanceof CommanderError) {

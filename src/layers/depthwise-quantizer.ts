@@ -15,8 +15,9 @@ import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
 import { nextNoiseSeed } from '../quantizers/noise.js';
-import { codeCounts, emaStep, nearestCodes, perplexity, stopGradient } from '../quantizers/vector.js';
+import { codeCounts, emaStep, nearestCodeIndices, perplexity, stopGradient } from '../quantizers/vector.js';
 import { single } from './quant-base.js';
+import { detached } from '../quantizers/common.js';
 
 type Shape = Array<number | null>;
 
@@ -115,26 +116,28 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     return this.codebook.read().clone() as tf.Tensor3D;
   }
 
-  /** Code indices [N·H·W, M] of features x [N, H, W, M·D] (host data, row-major). */
-  assign(x: tf.Tensor): Int32Array {
-    return tf.tidy(() => {
+  /** Code indices [N·H·W, M] of features x [N, H, W, M·D], on the device (int32). */
+  assignCodes(x: tf.Tensor): tf.Tensor2D {
+    return detached(() => {
       const n = x.size / (this.groups * this.dim);
-      const z = tf.reshape(x, [n, this.groups, this.dim]);
-      const out = new Int32Array(n * this.groups);
       const books = tf.unstack(this.codebook.read());
-      tf.unstack(z, 1).forEach((zg, m) => {
-        nearestCodes(zg as tf.Tensor2D, books[m] as tf.Tensor2D).forEach((c, i) => { out[i * this.groups + m] = c; });
-      });
-      return out;
+      const zs = tf.unstack(tf.reshape(x, [n, this.groups, this.dim]), 1);
+      return tf.stack(zs.map((zg, m) => nearestCodeIndices(zg as tf.Tensor2D, books[m] as tf.Tensor2D)), 1) as tf.Tensor2D;
     });
   }
 
+  /** Code indices [N·H·W, M] of features x [N, H, W, M·D] (host data, row-major). */
+  assign(x: tf.Tensor): Int32Array {
+    return tf.tidy(() => Int32Array.from(this.assignCodes(x).dataSync()));
+  }
+
   /** The quantized features [..., M·D] for indices [N, M] (decode): codeword m of each group, concatenated. */
-  lookup(indices: Int32Array, shape: number[]): tf.Tensor {
+  lookup(indices: Int32Array | tf.Tensor2D, shape: number[]): tf.Tensor {
     return tf.tidy(() => {
-      const n = indices.length / this.groups;
+      const idx = indices instanceof tf.Tensor ? indices : tf.tensor2d(indices, [indices.length / this.groups, this.groups], 'int32');
       const books = tf.unstack(this.codebook.read());
-      const parts = books.map((book, m) => tf.gather(book, tf.tensor1d(Int32Array.from({ length: n }, (_, i) => indices[i * this.groups + m]), 'int32')));
+      const columns = tf.unstack(idx, 1);
+      const parts = books.map((book, m) => tf.gather(book, columns[m]));
       return tf.reshape(tf.stack(parts, 1), [...shape.slice(0, -1), this.groups * this.dim]);
     });
   }
@@ -146,10 +149,10 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     const n = x.size / (m * d);
     const batch = x.shape[0];
     if (training && !this.initChecked) {
-      if (this.initialized.read().dataSync()[0] === 0) this.initializeFrom(x);
+      this.initializeFrom(x);
       this.initChecked = true;
     }
-    const idx = this.assign(x);
+    const idx = this.assignCodes(x);
     const out = tf.tidy(() => {
       const q = this.lookup(idx, x.shape); // constant for EMA codebooks; trainable with the codebook loss
       // Training: the straight-through q = z + stopgrad(e − z); inference: the codewords themselves (bit-exact).
@@ -160,7 +163,10 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
       if (this.learning === 'loss') vq = tf.add(vq, perExample(stopGradient(x), q));
       return [st, vq];
     });
-    if (training) this.update(x, idx, n);
+    // The EMA step's dead-code restart draws one batch row per dead code: it needs the counts on
+    // the host (the one host read left in a forward pass; see docs/browser.md).
+    if (training) this.update(x, idx.dataSync() as Int32Array, n);
+    idx.dispose();
     return out;
   }
 
@@ -211,7 +217,10 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     this.lastStats = stats;
   }
 
-  /** 'batch' / 'kmeans' initialisation from the first training batch ('normal' keeps N(0, 1)). */
+  /**
+   * 'batch' / 'kmeans' initialisation from the first training batch ('normal' keeps N(0, 1)),
+   * unless the saved `initialized` flag says it happened: chosen on the device, no host read.
+   */
   private initializeFrom(x: tf.Tensor): void {
     const [m, k, d] = [this.groups, this.codes, this.dim];
     const n = x.size / (m * d);
@@ -223,19 +232,21 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
           let book = tf.gather(z, tf.tensor1d(Array.from({ length: k }, () => rng.int(n)), 'int32')) as tf.Tensor2D;
           if (this.init === 'kmeans') {
             for (let it = 0; it < 10; it++) { // Lloyd iterations on the batch; empty clusters keep their centre
-              const idx = nearestCodes(z, book);
-              const counts = codeCounts(idx, k);
-              const sums = tf.matMul(tf.cast(tf.oneHot(tf.tensor1d(idx, 'int32'), k), 'float32'), z, true, false);
-              const c = tf.tensor2d(Array.from(counts), [k, 1]);
+              const onehot = tf.cast(tf.oneHot(nearestCodeIndices(z, book), k), 'float32');
+              const sums = tf.matMul(onehot, z, true, false);
+              const c = tf.reshape(tf.sum(onehot, 0), [k, 1]);
               book = tf.where(tf.greater(tf.tile(c, [1, d]), 0), tf.div(sums, tf.maximum(c, 1)), book) as tf.Tensor2D;
             }
           }
           return book;
         });
+        // A restored layer (flag 1) keeps its codebooks and EMA state.
+        const fresh = tf.equal(this.initialized.read(), 0);
+        const keep = (current: tf.Tensor, candidate: tf.Tensor) => tf.where(tf.broadcastTo(fresh, current.shape), candidate, current);
         const stacked = tf.stack(books);
-        this.codebook.write(stacked);
-        this.emaSum.write(stacked);
-        this.emaCount.write(tf.onesLike(this.emaCount.read()));
+        this.codebook.write(keep(this.codebook.read(), stacked));
+        this.emaSum.write(keep(this.emaSum.read(), stacked));
+        this.emaCount.write(keep(this.emaCount.read(), tf.onesLike(this.emaCount.read())));
       });
     }
     this.initialized.write(tf.scalar(1));

@@ -8,6 +8,7 @@
  * QuantSeparableConv2D (the intermediate stays float). Every weight is copied from the float model.
  */
 import * as tf from '../backend/tf.js';
+import { ensureBackend } from '../backend/index.js';
 import { LowbitError } from '../errors.js';
 import { normalizeSpec, QuantizerSpec, QuantizerSpecInput } from '../quantizers/spec.js';
 import './quant-layers.js';
@@ -160,6 +161,7 @@ function splitSeparable(layer: LayerJson, dwName: string, p: LayerPlan): [LayerJ
 }
 
 export async function quantizeModel(model: tf.LayersModel, config: QuantizeConfig): Promise<tf.LayersModel> {
+  await ensureBackend();
   const plan = new Map(planQuantization(model, config).map((p) => [p.name, p]));
   const topology = model.toJSON(undefined, false) as unknown as { config: { layers: LayerJson[] } };
   completeLayerConfigs(topology.config.layers, model);

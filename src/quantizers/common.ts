@@ -41,3 +41,19 @@ export function withGradient(
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return (...inputs: tf.Tensor[]) => g(...inputs);
 }
+
+/**
+ * f() computed off the gradient tape (TF.js has no stop_gradient for a whole subgraph): run as
+ * one custom op whose only input is a fresh constant, so nothing it returns is reachable from the
+ * trained variables. For values whose choice carries no gradient (grid slots, code indices),
+ * which comparisons and gathers then use without gradient functions of their own. Same values
+ * as f() on the tape.
+ */
+export function detached<T extends tf.Tensor>(f: () => T): T {
+  const anchor = tf.scalar(0);
+  try {
+    return withGradient(() => ({ value: f(), gradFunc: () => tf.scalar(0) }))(anchor) as T;
+  } finally {
+    anchor.dispose();
+  }
+}

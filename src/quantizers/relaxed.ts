@@ -23,7 +23,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
-import { checkBits, withGradient } from './common.js';
+import { checkBits, detached, withGradient } from './common.js';
 import type { QuantizerKind } from './kind.js';
 import { nextNoiseSeed } from './noise.js';
 
@@ -87,18 +87,15 @@ function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: num
   const lo = grid[0];
   const hi = grid[K - 1];
   // The local-grid width must be a JS number (it fixes tensor shapes): one scalar read per call,
-  // cheap on the CPU backends lowbit runs on.
+  // the one host read left in a relaxed forward pass (docs/browser.md).
   const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
   const h = Math.ceil(delta * ratio);
   const local = 2 * h + 1 < K;
   const xe = tf.expandDims(x, -1);
   let G: tf.Tensor;
   if (local) {
-    // Integer grid slots around the nearest point, built from a copy of x outside the gradient
-    // tape (their choice has no gradient, and TF.js comparisons have no gradient functions).
-    const xCopy = tf.tensor(xe.dataSync(), xe.shape);
-    const centre = tf.clipByValue(tf.round(tf.div(xCopy, alpha.dataSync()[0])), lo, hi);
-    G = tf.add(centre, tf.range(-h, h + 1)); // may leave the range: masked below
+    // Integer grid slots around the nearest point; their choice carries no gradient.
+    G = detached(() => tf.add(tf.clipByValue(tf.round(tf.div(xe, alpha)), lo, hi), tf.range(-h, h + 1))); // may leave the range: masked below
   } else {
     G = tf.reshape(tf.tensor1d(grid), [...new Array(x.rank).fill(1), K]);
   }
@@ -268,6 +265,21 @@ export function learnedBits(logAlphas: number[]): number {
   return tf.tidy(() => Math.round(expectedBits(logAlphas.map((la) => tf.scalar(la))).dataSync()[0]));
 }
 
+/**
+ * α·clip(round(x/α), G_min, G_max) on the grid of b = round(expected bits) of the gates (stored as
+ * θ = log α / GATE_SCALE): learnedBits' grid, computed on the device.
+ */
+function roundToLearnedGrid(x: tf.Tensor, alpha: tf.Tensor, gates: tf.Tensor[], signed: boolean): tf.Tensor {
+  return tf.tidy(() => {
+    // floor(b + ½) rounds halves up as Math.round does (tf.round rounds them to even).
+    const bits = tf.floor(tf.add(expectedBits(gates.map((g) => tf.mul(tf.reshape(g, []), GATE_SCALE))), 0.5));
+    const levels = tf.pow(tf.scalar(2), bits); // 2^b
+    const lo = signed ? tf.neg(tf.div(levels, 2)) : tf.scalar(0);
+    const hi = signed ? tf.sub(tf.div(levels, 2), 1) : tf.sub(levels, 1);
+    return tf.mul(tf.minimum(tf.maximum(tf.round(tf.div(x, alpha)), lo), hi), alpha);
+  });
+}
+
 /** Relaxed quantization (rq, rq-st) and SRQ over a learned grid α·G; σ = α/3 at init. */
 export interface RelaxedSpec {
   kind: RelaxedMethod;
@@ -306,10 +318,10 @@ function relaxedKind(method: RelaxedMethod): QuantizerKind<RelaxedSpec> {
     },
     apply(s, x, role, p, training) {
       const gateParams = p.slice(2);
-      // Inference with learned bits: round to the grid of the bits the deterministic gates keep.
-      const bits = !training && gateParams.length > 0 ? learnedBits(gateParams.map((g) => g.dataSync()[0] * GATE_SCALE)) : s.bits;
+      // Inference with learned bits: the grid of round(expected bits), chosen on the device.
+      if (!training && gateParams.length > 0) return roundToLearnedGrid(x, tf.exp(p[0]), gateParams, role === 'weight');
       return relaxedQuantize(x, tf.exp(p[0]), tf.exp(p[1]), {
-        method: s.kind, bits, signed: role === 'weight', temperature: s.temperature, training,
+        method: s.kind, bits: s.bits, signed: role === 'weight', temperature: s.temperature, training,
         dropBits: role === 'weight' ? s.dropBits ?? 0 : 0, // DropBits acts on weights only (srq.md §3.1)
         dropBitsMask: s.dropBitsMask,
         bitGates: training ? gateParams.map((g) => tf.mul(g, GATE_SCALE)) : undefined,

@@ -15,14 +15,20 @@ export const stopGradient: (x: tf.Tensor) => tf.Tensor = withGradient(([x]) => (
 
 /**
  * Index of the nearest codeword (squared Euclidean, ‖z‖² − 2 z·e + ‖e‖²) of each row of
- * z [N, D] in codebook [K, D], read back to the host: the assignment is never on the gradient tape.
+ * z [N, D] in codebook [K, D], on the device (int32 [N]): argmin has no gradient, so the
+ * assignment never reaches the gradient tape.
  */
-export function nearestCodes(z: tf.Tensor2D, codebook: tf.Tensor2D): Int32Array {
+export function nearestCodeIndices(z: tf.Tensor2D, codebook: tf.Tensor2D): tf.Tensor1D {
   return tf.tidy(() => {
     const d = tf.add(tf.sub(tf.sum(tf.square(z), 1, true), tf.mul(tf.matMul(z, codebook, false, true), 2)),
       tf.reshape(tf.sum(tf.square(codebook), 1), [1, -1]));
-    return Int32Array.from(tf.argMin(d, 1).dataSync());
+    return tf.argMin(d, 1) as tf.Tensor1D;
   });
+}
+
+/** nearestCodeIndices read back to the host (for callers outside a forward pass). */
+export function nearestCodes(z: tf.Tensor2D, codebook: tf.Tensor2D): Int32Array {
+  return tf.tidy(() => Int32Array.from(nearestCodeIndices(z, codebook).dataSync()));
 }
 
 /** Codes per codeword: counts[k] = #{i : idx[i] = k}. */

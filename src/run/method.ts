@@ -7,7 +7,7 @@
  * to the store, and returns both. The CLI, recipes and the demo are thin layers over it.
  */
 import * as tf from '../backend/tf.js';
-import { getBackendName } from '../backend/index.js';
+import { ensureBackend, getBackendName } from '../backend/index.js';
 import type { DatasetSplits } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
 import { logitsModel } from '../models/logits.js';
@@ -153,6 +153,7 @@ export async function runMethod(name: 'float' | 'dorefa' | 'dcq' | 'ste' | 'rq' 
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult>;
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult> {
   const method = typeof name === 'string' ? getMethod(name) : name;
+  await ensureBackend();
   const trainConfig = resolveTrain(method, context.train);
   if (method.needsTeacher && context.teacher == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass it as context.teacher`);
   if (context.teacher != null) checkTeacherInputs(context.teacher, context.data, context.teacherDir ?? 'the teacher');
@@ -160,7 +161,7 @@ export async function runMethod(name: string | Method<object>, options: RawOptio
   // A teacher ending in softmax is trained on its logits (docs/models.md); the copy is disposed after the run.
   const logits = context.teacher != null ? await logitsModel(context.teacher) : null;
   const ctx: ResolvedContext = {
-    ...context, train: trainConfig, store: context.store ?? new MemoryStore(), log: context.log ?? (() => {}), backend: getBackendName(),
+    ...context, train: trainConfig, store: context.store ?? new MemoryStore(), log: context.log ?? (() => {}), backend: getBackendName()!,
     ...(logits ? { teacher: logits.model } : {}),
   };
   if (logits) ctx.log(`the teacher ends in softmax (layer ${logits.removed.layer}): training on its logits`);
@@ -197,7 +198,7 @@ async function finishRun(method: Method<object>, options: object, ctx: ResolvedC
     tfjs: tf.version_core, createdAt: new Date().toISOString(),
   };
   if (method.kind === 'dq') return { ...base, kind: 'dq', ...(out.fields as Partial<DqRunRecord>) } as DqRunRecord;
-  const test = evaluate(modelForward(out.model), data.test, data.shape, data.numClasses);
+  const test = await evaluate(modelForward(out.model), data.test, data.shape, data.numClasses);
   const last = out.history.at(-1);
   const size = summary(out.model);
   return {
@@ -263,7 +264,7 @@ export async function trainClassifier(model: tf.LayersModel, ctx: ResolvedContex
     const bn = how.bnRecalImages ?? 0;
     if (bn > 0) reestimateBatchNorm(final.model, ctx.data, bn, ctx.train.seed);
     const changed = final.model !== model || bn > 0;
-    const val = changed ? evaluate(modelForward(final.model), ctx.data.val, ctx.data.shape, ctx.data.numClasses) : null;
+    const val = changed ? await evaluate(modelForward(final.model), ctx.data.val, ctx.data.shape, ctx.data.numClasses) : null;
     return { model: final.model, history: result.history, resumedFrom: result.resumedFrom, val: val ? { accuracy: val.accuracy, loss: val.loss } : null,
       fields: { ...final.fields, bnRecalImages: bn } };
   } catch (e) {

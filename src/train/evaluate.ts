@@ -1,4 +1,5 @@
 import * as tf from '../backend/tf.js';
+import { ensureBackend } from '../backend/index.js';
 import { batches, disposeBatch, ExampleSet, sequentialOrder } from '../data/dataset.js';
 import type { Batch } from '../data/dataset.js';
 
@@ -31,25 +32,48 @@ export type AnyLossFn = LossFn<tf.Tensor> | LossFn<tf.Tensor[]>;
 export const crossEntropy: LossFn = (logits, batch) => tf.losses.softmaxCrossEntropy(batch.y, logits) as tf.Scalar;
 
 /**
- * Mean loss over a whole split, in inference mode (default: cross-entropy on logits), and the
- * top-1 accuracy when the output is one logit per class (NaN otherwise).
+ * Lets the event loop run (timers, input, rendering, a Worker's messages) between training
+ * steps: setImmediate in Node, a MessageChannel message in a browser (setTimeout(0) is clamped
+ * to 4 ms there).
  */
-export function evaluate(forward: Forward, set: ExampleSet, shape: readonly number[], numClasses: number,
-  batchSize = 256, loss: AnyLossFn = crossEntropy): EvalResult {
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  if (g.setImmediate != null) return new Promise((resolve) => g.setImmediate!(resolve));
+  if (typeof MessageChannel !== 'undefined') {
+    return new Promise((resolve) => {
+      const channel = new MessageChannel();
+      channel.port1.onmessage = () => { channel.port1.close(); resolve(); };
+      channel.port2.postMessage(null);
+    });
+  }
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * Mean loss over a whole split, in inference mode (default: cross-entropy on logits), and the
+ * top-1 accuracy when the output is one logit per class (NaN otherwise). Each batch's sums are
+ * read with `await data()`, and the event loop runs between batches.
+ */
+export async function evaluate(forward: Forward, set: ExampleSet, shape: readonly number[], numClasses: number,
+  batchSize = 256, loss: AnyLossFn = crossEntropy): Promise<EvalResult> {
+  await ensureBackend();
   let correct = 0;
   let lossSum = 0;
   let classifies = true;
   for (const b of batches(set, shape, numClasses, batchSize, sequentialOrder(set.count))) {
-    const [c, l] = tf.tidy(() => {
+    const sums = tf.tidy(() => {
       const outputs = forward(b.x, false);
       const out = primaryOutput(outputs);
       classifies = out.rank === 2 && out.shape[1] === numClasses;
-      const hits = classifies ? tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), tf.argMax(b.y, 1)), 'float32')).dataSync()[0] : 0;
-      return [hits, tf.mul(loss(outputs as never, b), b.labels.length).dataSync()[0]];
+      const hits = classifies ? tf.sum(tf.cast(tf.equal(tf.argMax(out, 1), tf.argMax(b.y, 1)), 'float32')) : tf.scalar(0);
+      return [hits, tf.mul(loss(outputs as never, b), b.labels.length)];
     });
-    correct += c;
-    lossSum += l;
     disposeBatch(b);
+    const [c, l] = await Promise.all(sums.map((t) => t.data()));
+    tf.dispose(sums);
+    correct += c[0];
+    lossSum += l[0];
+    await yieldToEventLoop();
   }
   return { accuracy: classifies ? correct / set.count : NaN, loss: lossSum / set.count, count: set.count };
 }

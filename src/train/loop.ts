@@ -5,12 +5,13 @@
  * `variables`, never by copying it.
  */
 import * as tf from '../backend/tf.js';
+import { ensureBackend } from '../backend/index.js';
 import { batches, DatasetSplits, disposeBatch, ExampleSet, shuffledOrder } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
 import { Rng } from '../random.js';
 import { getNoiseState, setNoiseState } from '../quantizers/noise.js';
 import { Checkpoint, CheckpointStore, EpochRecord, restoreTensor, storeTensors } from './checkpoint.js';
-import { AnyLossFn, crossEntropy, evaluate, Forward, modelForward, primaryOutput } from './evaluate.js';
+import { AnyLossFn, crossEntropy, evaluate, Forward, modelForward, primaryOutput, yieldToEventLoop } from './evaluate.js';
 import { makeOptimizer, OptimizerConfig, setLearningRate } from './optimizer.js';
 import { learningRateAt, ScheduleConfig } from './schedule.js';
 
@@ -70,6 +71,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
   hooks: TrainHooks = {}): Promise<TrainResult> {
   validateTrainConfig(config);
   if (data.train.count === 0) throw new LowbitError('the training set is empty: train on at least one image per class');
+  await ensureBackend();
   const forward = config.forward ?? modelForward(model);
   const lossFn = config.loss ?? crossEntropy;
   const variables = config.variables ?? model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -128,13 +130,14 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
         }
         return loss as tf.Scalar;
       }, true, variables)!;
-      const lossValue = cost.dataSync()[0];
+      const [lossData, hitsData] = await Promise.all([cost.data(), (hits! as tf.Tensor).data()]);
+      const lossValue = lossData[0];
       if (!Number.isFinite(lossValue)) {
         tf.dispose([cost, hits!]);
         disposeBatch(batch);
         throw new LowbitError(`training diverged at epoch ${epoch}, step ${i + 1} (loss ${lossValue}); lower the learning rate`, 1);
       }
-      correct += (hits! as tf.Tensor).dataSync()[0];
+      correct += hitsData[0];
       lossSum += lossValue * batch.labels.length;
       seen += batch.labels.length;
       tf.dispose([cost, hits!]);
@@ -142,11 +145,12 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       step++;
       i++;
       hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
+      await yieldToEventLoop();
     }
     const trainSeconds = (performance.now() - started) / 1000;
     const val = config.skipValidation || data.val.count === 0
       ? { loss: NaN, accuracy: NaN }
-      : evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
+      : await evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
     const record: EpochRecord = {
       epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
       learningRate: lr, firstLearningRate: firstLr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,

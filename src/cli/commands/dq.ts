@@ -50,7 +50,7 @@ export async function dqEvalCommand(dir: string, o: { split: string; backend: st
   await useBackend(parseBackend(o.backend), true);
   const data = loadChoice(choice, { dataDir: o.dataDir });
   const model = await loadModelDir(dir);
-  const e = evaluateDq(model, data[split], data.shape, data.numClasses);
+  const e = await evaluateDq(model, data[split], data.shape, data.numClasses);
   model.dispose();
   const lines = [
     `${dir} on ${dataset} ${split} (${e.images} images)`,

@@ -36,7 +36,7 @@ export async function evalCommand(dir: string, o: EvalCommandOptions): Promise<v
     throw new LowbitError(`the model in ${dir} takes ${inShape} inputs but ${datasetName} images are ${data.shape.join('×')}`);
   }
   checkFiniteWeights(model, dir);
-  const r = evaluate(modelForward(model), data[split], data.shape, data.numClasses, batch);
+  const r = await evaluate(modelForward(model), data[split], data.shape, data.numClasses, batch);
   process.stdout.write(`${dir} on ${datasetName} ${split}: accuracy ${(r.accuracy * 100).toFixed(2)}%  loss ${r.loss.toFixed(4)}  (${r.count} images)\n`);
   model.dispose();
 }

@@ -53,7 +53,7 @@ export const dcqMethod: Method<DcqMethodOptions> = {
       bnRecalImages: o.bnRecal, finetuneEpochs: o.finetuneEpochs, sectionLr: o.sectionLr, progress: ctx.hooks != null,
     }, ctx.data);
     // The stitched model on the validation split: what DCQ's hyper-parameters are chosen on.
-    const val = evaluate(modelForward(result.model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
+    const val = await evaluate(modelForward(result.model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
     const stitchedVal = { accuracy: val.accuracy, loss: val.loss };
     return {
       model: result.model, history: result.finetuneHistory, resumedFrom: 0, val: stitchedVal,

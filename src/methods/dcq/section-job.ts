@@ -125,8 +125,8 @@ export async function runSectionJob(job: SectionJob, hooks: Pick<TrainHooks, 'on
     const progress = job.progress ? progressHooks({ label: `dcq ${section.name} (${section.from ?? 'input'} → ${section.to ?? 'output'})`, totalEpochs: job.train.epochs }) : {};
     await train(section.model, data, { ...job.train, loss }, { checkpoints, ...progress, ...hooks });
     const forward = modelForward(section.model);
-    const val = evaluate(forward, data.val, data.shape, data.numClasses, 256, loss);
-    const test = evaluate(forward, data.test, data.shape, data.numClasses, 256, loss);
+    const val = await evaluate(forward, data.val, data.shape, data.numClasses, 256, loss);
+    const test = await evaluate(forward, data.test, data.shape, data.numClasses, 256, loss);
     const report: SectionReport = {
       name: section.name, from: section.from, to: section.to, loss: last ? job.lastLoss : 'mse', epochs: job.train.epochs,
       learningRate: job.train.learningRate, valLoss: val.loss, testLoss: test.loss, testAccuracy: last ? test.accuracy : null, seconds: (performance.now() - started) / 1000,

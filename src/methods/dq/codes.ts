@@ -53,11 +53,11 @@ export function decodeCodes(model: tf.LayersModel, options: DqModelOptions, code
 }
 
 export function serializeCodes(c: DqCodes): Uint8Array {
-  const header = Buffer.from(JSON.stringify({ format: 'lowbit-dq-codes', version: 1, count: c.count, levels: c.levels }));
+  const header = new TextEncoder().encode(JSON.stringify({ format: 'lowbit-dq-codes', version: 1, count: c.count, levels: c.levels }));
   const body = c.indices.map((idx) => new Uint8Array(Uint16Array.from(idx).buffer));
   const total = 8 + header.byteLength + body.reduce((a, b) => a + b.byteLength, 0);
   const out = new Uint8Array(total);
-  out.set(Buffer.from(MAGIC), 0);
+  out.set(new TextEncoder().encode(MAGIC), 0);
   new DataView(out.buffer).setUint32(4, header.byteLength, true);
   out.set(header, 8);
   let at = 8 + header.byteLength;
@@ -67,11 +67,11 @@ export function serializeCodes(c: DqCodes): Uint8Array {
 
 export function parseCodes(bytes: Uint8Array, where: string): DqCodes {
   const bad = (why: string) => new LowbitError(`${where}: not a lowbit DQ code file (${why}); write one with 'lowbit dq encode'`);
-  if (bytes.byteLength < 8 || Buffer.from(bytes.subarray(0, 4)).toString() !== MAGIC) throw bad('bad magic');
+  if (bytes.byteLength < 8 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC) throw bad('bad magic');
   const len = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(4, true);
   let header: { format?: string; count: number; levels: CodeLevel[] };
   try {
-    header = JSON.parse(Buffer.from(bytes.subarray(8, 8 + len)).toString());
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len)));
   } catch {
     throw bad('corrupt header');
   }

@@ -55,8 +55,8 @@ export const dqMethod: Method<DqMethodOptions> = {
       const codeStats: unknown[] = [];
       const result = await train(model, data, { ...ctx.train, loss: dqLoss },
         runHooks(ctx, (record) => codeStats.push({ epoch: record.epoch, lastStep: lastStepStats(model) })));
-      const val = evaluateDq(model, data.val, data.shape, data.numClasses);
-      const test = evaluateDq(model, data.test, data.shape, data.numClasses);
+      const val = await evaluateDq(model, data.val, data.shape, data.numClasses);
+      const test = await evaluateDq(model, data.test, data.shape, data.numClasses);
       const sample = imageBatch(data.test, data.shape, 1000, true) as tf.Tensor4D;
       const { channelMatrix, ...correlation } = correlationAnalysis(model, sample);
       sample.dispose();

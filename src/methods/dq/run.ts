@@ -6,6 +6,8 @@
  */
 import * as tf from '../../backend/tf.js';
 import { batches, disposeBatch, ExampleSet, imageSize, sequentialOrder } from '../../data/dataset.js';
+import { ensureBackend } from '../../backend/index.js';
+import { yieldToEventLoop } from '../../train/evaluate.js';
 import type { LossFn } from '../../train/evaluate.js';
 import { codeCounts, perplexity } from '../../quantizers/vector.js';
 import { cropParams, mixtureMean, mixtureNll } from './mixture.js';
@@ -52,7 +54,8 @@ export interface DqEvaluation {
 }
 
 /** Evaluates on a whole split, in inference mode (no codebook updates). */
-export function evaluateDq(model: tf.LayersModel, set: ExampleSet, shape: readonly number[], numClasses: number, batchSize = 250): DqEvaluation {
+export async function evaluateDq(model: tf.LayersModel, set: ExampleSet, shape: readonly number[], numClasses: number, batchSize = 250): Promise<DqEvaluation> {
+  await ensureBackend();
   const qs = quantizersOf(model);
   const probe = tf.model({ inputs: model.inputs, outputs: [model.outputs[0], ...qs.map((q) => q.input as tf.SymbolicTensor)] });
   const dims = imageSize(shape);
@@ -61,19 +64,25 @@ export function evaluateDq(model: tf.LayersModel, set: ExampleSet, shape: readon
   let nll = 0;
   let se = 0;
   for (const b of batches(set, shape, numClasses, batchSize, sequentialOrder(set.count))) {
-    const [n, s] = tf.tidy(() => {
+    const [sums, codes] = tf.tidy(() => {
       const [params, ...zs] = probe.predict(b.x) as tf.Tensor[];
       const p = cropParams(params as tf.Tensor4D);
-      zs.forEach((z, l) => {
+      const codes = zs.map((z, l) => {
         grids[l] = [z.shape[1]!, z.shape[2]!];
-        const idx = qs[l].assign(z);
-        for (let i = 0; i < idx.length; i++) usage[l][i % qs[l].groups][idx[i]]++;
+        return qs[l].assignCodes(z);
       });
-      return [tf.sum(mixtureNll(p, b.x)).dataSync()[0], tf.sum(tf.squaredDifference(mixtureMean(p), b.x)).dataSync()[0]];
+      return [[tf.sum(mixtureNll(p, b.x)), tf.sum(tf.squaredDifference(mixtureMean(p), b.x))], codes];
     });
-    nll += n;
-    se += s;
     disposeBatch(b);
+    const [n, s] = await Promise.all(sums.map((t) => t.data()));
+    const idxs = await Promise.all(codes.map((t) => t.data()));
+    tf.dispose([...sums, ...codes]);
+    idxs.forEach((idx, l) => {
+      for (let i = 0; i < idx.length; i++) usage[l][i % qs[l].groups][idx[i]]++;
+    });
+    nll += n[0];
+    se += s[0];
+    await yieldToEventLoop();
   }
   const levels: LevelReport[] = qs.map((q, l) => ({
     level: q.name, grid: grids[l], groups: q.groups, codes: q.codes,

@@ -42,7 +42,7 @@ export const ptqMethod: Method<PtqMethodOptions> = {
   async run(o, ctx) {
     const { model, config, report } = await postTrainingQuantize(ctx.teacher!, ctx.data, { ...o, aciqPrior: o.aciqPrior as AciqPrior, seed: ctx.train.seed });
     ctx.log(`ptq: folded ${report.folded.length} BatchNorm layer(s), calibrated on ${report.calibrationImages} images with ${o.observer}`);
-    const val = evaluate(modelForward(model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
+    const val = await evaluate(modelForward(model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
     return {
       model, history: [], resumedFrom: 0, epochs: 0, val: { accuracy: val.accuracy, loss: val.loss },
       fields: { wbits: o.wbits, abits: o.abits, quantizeConfig: config, ptq: report, reconstruction: RECONSTRUCTION },
