@@ -172,6 +172,11 @@ test('.npy parsing: header, dtypes and refusals', { skip: firstPassOnly }, () =>
   const a = parseNpy(encodeNpy(Int32Array.from([5, -1, 7]), [3]), 'a.npy');
   assert.deepEqual(a.shape, [3]);
   assert.deepEqual([...a.data], [5, -1, 7]);
+  // A float32 body at an odd address (inside a larger buffer) is read correctly.
+  const f = encodeNpy(Float32Array.from([0.5, -2, 3.25]), [3]);
+  const shifted = new Uint8Array(f.length + 1);
+  shifted.set(f, 1);
+  assert.deepEqual([...parseNpy(shifted.subarray(1), 's.npy').data], [0.5, -2, 3.25]);
   const fortran = encodeNpy(Uint8Array.from([1, 2]), [2]);
   const text = new TextDecoder('latin1').decode(fortran).replace("'fortran_order': False", "'fortran_order': True ");
   assert.throws(() => parseNpy(Uint8Array.from(text, (c) => c.charCodeAt(0)), 'f.npy'), /f\.npy: the array is in Fortran order; save numpy\.ascontiguousarray/);

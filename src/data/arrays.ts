@@ -82,13 +82,12 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
   if (order === '>' && width > 1) throw bad(`dtype ${descr} is big-endian; save x.astype('<f4') (or '<i8' labels) instead`);
   const body = start + headerLength;
   if (bytes.length - body < size * width) throw bad(`holds ${bytes.length - body} data bytes but shape (${shape.join(', ')}) of ${descr} needs ${size * width}; the file is truncated`);
-  // Copy out so the typed array is aligned whatever the file's offset (in its zip, or in Node's Buffer pool).
-  const raw = new Uint8Array(size * width);
-  raw.set(bytes.subarray(body, body + size * width));
-  const dv = new DataView(raw.buffer);
+  // uint8 and aligned float32 bodies are used in place (no second copy of a large x); a misaligned float32 body is copied out.
+  const at = bytes.byteOffset + body;
+  const dv = new DataView(bytes.buffer, at, size * width);
   let data: Uint8Array | Float32Array | Float64Array;
-  if (kind === 'u' && width === 1) data = raw;
-  else if (kind === 'f' && width === 4) data = new Float32Array(raw.buffer);
+  if (kind === 'u' && width === 1) data = new Uint8Array(bytes.buffer, at, size);
+  else if (kind === 'f' && width === 4) data = at % 4 === 0 ? new Float32Array(bytes.buffer, at, size) : new Float32Array(copyBytes(bytes.subarray(body, body + size * 4)).buffer);
   else {
     const read: ((i: number) => number) | undefined = ({
       i1: (i: number) => dv.getInt8(i), i2: (i: number) => dv.getInt16(i * 2, true), u2: (i: number) => dv.getUint16(i * 2, true),
@@ -101,6 +100,13 @@ export function parseNpy(bytes: Uint8Array, where: string): NpyArray {
     for (let i = 0; i < size; i++) data[i] = read(i);
   }
   return { shape, dtype: descr, data };
+}
+
+/** A fresh copy (Buffer.slice would be a view into the same memory). */
+function copyBytes(b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(b.length);
+  out.set(b);
+  return out;
 }
 
 /** Writes a .npy file (version 1.0): for tests and for users generating data in JavaScript. */
@@ -277,7 +283,9 @@ export function assembleDataset(given: { train: RawSplit; val?: RawSplit; test?:
   const valLabels = val && checkLabels(val.labels, val.count, val.where);
   const testLabels = test && checkLabels(test.labels, test.count, test.where);
   if (train.count === 0) throw new LowbitError(`${train.where} holds no examples; give at least one image per class`);
-  const numClasses = Math.max(...[trainLabels, valLabels, testLabels].map((l) => (l && l.length > 0 ? Math.max(...l) + 1 : 0)));
+  // A loop, not Math.max(...labels): spreading a large set's labels overflows the call stack.
+  let numClasses = 0;
+  for (const l of [trainLabels, valLabels, testLabels]) for (const y of l ?? []) numClasses = Math.max(numClasses, y + 1);
   if (info.classNames && info.classNames.length !== numClasses) throw new LowbitError(`${info.source}: ${info.classNames.length} class names for ${numClasses} classes`);
   let splits: Record<'train' | 'val' | 'test', { pixels: Uint8Array | Float32Array; labels: Uint8Array; count: number }>;
   let how: string;
