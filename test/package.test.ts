@@ -38,7 +38,9 @@ test('the package root exports tf and setBackend', async () => {
   assert.equal(lowbit.tf.getBackend(), 'cpu');
   await lowbit.setBackend('wasm');
   assert.equal(lowbit.tf.getBackend(), 'wasm');
-  await assert.rejects(lowbit.setBackend('webgl'), /unknown backend 'webgl': choose one of wasm, cpu/);
+  await assert.rejects(lowbit.setBackend('webgl'), /backend 'webgl' needs a browser: in Node use wasm, cpu or native/);
+  await assert.rejects(lowbit.setBackend('tpu'), /unknown backend 'tpu': choose one of wasm, cpu, native, webgl, webgpu/);
+  assert.equal(lowbit.getBackendName(), 'wasm');
 });
 
 test('every recipe under recipes/ validates against the published schema', async () => {

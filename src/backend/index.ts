@@ -72,6 +72,8 @@ const optionalPackages: Record<'webgl' | 'webgpu', string> = {
 
 async function registerOptional(name: 'webgl' | 'webgpu'): Promise<void> {
   if (tf.findBackendFactory(name) != null) return;
+  // Their packages register the backend in browsers (and Workers) only.
+  if (!tf.device_util.isBrowser()) throw new LowbitError(`backend '${name}' needs a browser: in Node use wasm, cpu or native`);
   const pkg = optionalPackages[name];
   try {
     // A computed specifier: bundlers leave it alone, so the core bundle never carries the GPU backends.
