@@ -1,7 +1,8 @@
 /**
  * Issue 18 end to end, through the CLI: a 32×32×3 PNG class folder and an `.npz` built here; lenet5
  * trained on each; PTQ W8A8 and DoReFa W2 of the folder model, both exported as QDQ and verified
- * in onnxruntime; PTQ of the `.npz` model likewise (docs/data.md, docs/methods/ptq.md).
+ * in onnxruntime; ste fine-tuning from the PTQ directory; PTQ of the `.npz` model, exported and verified likewise
+ * (docs/data.md, docs/methods/ptq.md).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -58,6 +59,12 @@ test('own data end to end: PNG folder and .npz → train lenet5 32×32×3 → PT
   assert.equal(p.ptq.calibrationImages, 16);
   assert.deepEqual(p.data, t.data, 'the PTQ run uses the teacher\'s data');
   exportAndVerify(ptq, testCount);
+
+  // QAT from the PTQ model (docs/methods/ptq.md): ste W8A8, 3 steps, with the PTQ directory as the teacher.
+  const ste = at('runs', 'ste-from-ptq');
+  ok(lowbit('quantize', '--method', 'ste', '--teacher', ptq, '--wbits', '8', '--abits', '8', ...steps, '--out', ste), 'ste from ptq');
+  const s = record(ste);
+  assert.deepEqual([s.method, s.teacher, s.teacherQuantizedLayers, s.classNames], ['ste', ptq, ['conv1', 'conv2', 'fc1', 'fc2'], classNames]);
 
   // DoReFa W2, a few steps of QAT from the same teacher.
   const dorefa = at('runs', 'dorefa-w2');
