@@ -20,6 +20,7 @@ import { encodeModel } from '../src/export/onnx-builder.js';
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { compareRunners, onnxRunner, tfRunner } from '../src/export/verify.js';
 import { firstPassOnly } from './helpers.js';
+import { floatModel } from '../src/layers/float-model.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const recipes = fileURLToPath(new URL('../../recipes/', import.meta.url));
@@ -244,4 +245,34 @@ test('lowbit quantize --method ptq: runs, then summary, export (qdq) and verify 
   assert.equal(ptqRuns.length, 2, results.runs.map((r) => r.command).join('\n'));
   assert.match(ptqRuns[0].command, /^lowbit quantize --method ptq --wbits 4 --abits 4 .*--observer mse/);
   for (const r of ptqRuns) assert.ok(r.testAccuracy >= 0 && r.testAccuracy <= 1, r.id);
+});
+
+test('a PTQ model as the teacher of a QAT method: ste starts from its float weights (BatchNorms folded), and the record names the teacher and its quantized layers', { skip: firstPassOnly }, async () => {
+  await setBackend('wasm');
+  const train = { epochs: 1, batchSize: 32, maxStepsPerEpoch: 2 };
+  const teacher = await runMethod('float', { model: 'lenet5' }, { data: tiny, train });
+  randomizeBatchNorms(teacher.model, 7); // folding then changes the kernels by factors 0.45…3.3
+  const ptq = await runMethod('ptq', { wbits: 4, abits: 4, calibration: 64 }, { data: tiny, teacher: teacher.model });
+  // The float model inside the PTQ model is the BatchNorm-folded teacher: same logits to 1e-5.
+  const inner = (await floatModel(ptq.model))!;
+  assert.deepEqual(inner.layers, ['conv1', 'conv2', 'fc1', 'fc2']);
+  assert.ok(!inner.model.layers.some(isQuantLayer));
+  assert.deepEqual(inner.model.layers.filter((l) => ['conv1', 'fc2'].includes(l.name)).map((l) => l.getClassName()), ['Conv2D', 'Dense']);
+  const folded = await foldBatchNorm(teacher.model);
+  const x = tf.tensor(readRows(tiny.test.images, 0, 16 * 784), [16, 28, 28, 1]);
+  const [got, want] = tf.tidy(() => [(inner.model.predict(x) as tf.Tensor).dataSync(), (folded.model.predict(x) as tf.Tensor).dataSync()]);
+  assert.ok(relativeError(got, want) < 1e-5, `float copy vs folded teacher: ${relativeError(got, want)}`);
+  assert.equal(await floatModel(teacher.model), null, 'a float model has no float copy to make');
+  // ste W4A4 from the PTQ model, 2 steps: its kernels start at the PTQ model's folded ones, not the unfolded teacher's.
+  const ste = await runMethod('ste', { wbits: 4, abits: 4 }, { data: tiny, teacher: ptq.model, teacherDir: 'runs/ptq-w4a4', train });
+  assert.equal(ste.record.method, 'ste');
+  assert.equal(ste.record.teacher, 'runs/ptq-w4a4');
+  assert.deepEqual(ste.record.teacherQuantizedLayers, ['conv1', 'conv2', 'fc1', 'fc2']);
+  assert.deepEqual(ste.model.layers.filter(isQuantLayer).map((l) => l.name), ['conv1', 'conv2', 'fc1', 'fc2']);
+  const kernel = (m: tf.LayersModel) => m.getLayer('conv2').weights[0].read().dataSync();
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+  assert.ok(maxDiff(kernel(ste.model), kernel(ptq.model)) < 0.01, `ste conv2 vs ptq conv2: ${maxDiff(kernel(ste.model), kernel(ptq.model))}`);
+  assert.ok(maxDiff(kernel(ste.model), kernel(teacher.model)) > 0.05, `ste conv2 vs the unfolded teacher: ${maxDiff(kernel(ste.model), kernel(teacher.model))}`);
+  tf.dispose(x);
+  [teacher.model, ptq.model, inner.model, folded.model, ste.model].forEach((m) => m.dispose());
 });

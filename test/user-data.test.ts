@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import {
   augmentImages, BytePixels, convertChannels, DataFileSpec, encodeNpy, ImageSet, LowbitError, parseNpy, readRows, resizeImages,
 } from '../src/index.js';
@@ -22,41 +21,10 @@ import { parseDataFlags } from '../src/cli/data-flags.js';
 import { validateRecipe } from '../src/recipes/run.js';
 import { at, cli, Row, runRows, tiny } from './bad-input-helpers.js';
 import { firstPassOnly } from './helpers.js';
+import { pngFolder, rgbImage, writePng } from './data-helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'lowbit-data-'));
 const path = (...p: string[]) => join(root, ...p);
-
-/** The deterministic test image: class k, index i, pixel (y, x), channel c. */
-const pixel = (k: number, i: number, y: number, x: number, c: number) => (k * 67 + i * 13 + y * 5 + x * 3 + c * 41) % 256;
-
-function rgbImage(k: number, i: number, h: number, w: number): Uint8Array {
-  const out = new Uint8Array(h * w * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = pixel(k, i, y, x, c);
-  return out;
-}
-
-function writePng(file: string, rgb: Uint8Array, h: number, w: number): void {
-  const png = new PNG({ width: w, height: h });
-  for (let p = 0; p < h * w; p++) {
-    png.data.set(rgb.subarray(p * 3, p * 3 + 3), p * 4);
-    png.data[p * 4 + 3] = 255;
-  }
-  writeFileSync(file, PNG.sync.write(png));
-}
-
-/** A class folder: `classes` sub-folders of `perClass` h×w RGB PNGs; returns the images by content. */
-function pngFolder(dir: string, classes: string[], perClass: number, h = 32, w = 32): Map<string, number> {
-  const byContent = new Map<string, number>();
-  classes.forEach((name, k) => {
-    mkdirSync(join(dir, name), { recursive: true });
-    for (let i = 0; i < perClass; i++) {
-      const rgb = rgbImage(k, i, h, w);
-      writePng(join(dir, name, `${String(i).padStart(3, '0')}.png`), rgb, h, w);
-      byContent.set(Buffer.from(rgb).toString('base64'), k);
-    }
-  });
-  return byContent;
-}
 
 const bytesOf = (set: ImageSet) => (set.images as BytePixels).bytes;
 

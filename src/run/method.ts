@@ -11,6 +11,7 @@ import { ensureBackend, getBackendName } from '../backend/index.js';
 import type { DatasetSplits } from '../data/dataset.js';
 import { LowbitError } from '../errors.js';
 import { logitsModel } from '../models/logits.js';
+import { floatModel } from '../layers/float-model.js';
 import { summary } from '../report/summary.js';
 import { reestimateBatchNorm } from '../train/batchnorm.js';
 import type { EpochRecord } from '../train/checkpoint.js';
@@ -157,13 +158,17 @@ export async function runMethod(name: string | Method<object>, options: RawOptio
   const trainConfig = resolveTrain(method, context.train);
   if (method.needsTeacher && context.teacher == null) throw new LowbitError(`method ${method.name} quantizes a trained float model: pass it as context.teacher`);
   if (context.teacher != null) checkTeacherInputs(context.teacher, context.data, context.teacherDir ?? 'the teacher');
-  const resolved = resolveOptions(method, options, { teacher: context.teacher, data: context.data, train: trainConfig });
+  // A quantized teacher (e.g. a PTQ model) starts the method from its float weights (docs/methods/ptq.md); the copy is disposed after the run.
+  const fromQuantized = context.teacher != null ? await floatModel(context.teacher) : null;
+  const teacher = fromQuantized?.model ?? context.teacher;
+  const resolved = resolveOptions(method, options, { teacher, data: context.data, train: trainConfig });
   // A teacher ending in softmax is trained on its logits (docs/models.md); the copy is disposed after the run.
-  const logits = context.teacher != null ? await logitsModel(context.teacher) : null;
+  const logits = teacher != null ? await logitsModel(teacher) : null;
   const ctx: ResolvedContext = {
     ...context, train: trainConfig, store: context.store ?? new MemoryStore(), log: context.log ?? (() => {}), backend: getBackendName()!,
-    ...(logits ? { teacher: logits.model } : {}),
+    ...(teacher ? { teacher: logits?.model ?? teacher } : {}),
   };
+  if (fromQuantized) ctx.log(`the teacher is quantized: starting from its float weights (${fromQuantized.layers.join(', ')}), its quantizers dropped`);
   if (logits) ctx.log(`the teacher ends in softmax (layer ${logits.removed.layer}): training on its logits`);
   try {
     const started = performance.now();
@@ -171,6 +176,7 @@ export async function runMethod(name: string | Method<object>, options: RawOptio
     try {
       const record = await finishRun(method, resolved, ctx, out, (performance.now() - started) / 1000);
       if (record.kind !== 'dq' && logits) record.teacherSoftmax = logits.removed;
+      if (record.kind !== 'dq' && fromQuantized) record.teacherQuantizedLayers = fromQuantized.layers;
       await ctx.store.saveModel(out.model);
       writeJson(ctx.store, LOWBIT_JSON, record);
       return { model: out.model, record, store: ctx.store, artifacts: out.artifacts };
@@ -180,6 +186,7 @@ export async function runMethod(name: string | Method<object>, options: RawOptio
     }
   } finally {
     logits?.model.dispose();
+    fromQuantized?.model.dispose();
   }
 }
 

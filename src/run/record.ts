@@ -73,6 +73,8 @@ export interface ClassifierRecord extends RecordBase {
   teacher?: string | null;
   /** The teacher's softmax output that was removed to train on logits (docs/models.md), when it had one. */
   teacherSoftmax?: { layer: string; how: 'removed-layer' | 'linear-activation' } | null;
+  /** The teacher's quantized layers, when the teacher was a quantized model (e.g. PTQ): the run started from their float weights. */
+  teacherQuantizedLayers?: string[];
   quantizeConfig?: QuantizeConfig | null;
   test: Accuracy & { count: number };
   val: Accuracy | null;
