@@ -382,13 +382,8 @@ function deconvLength(size: number | null, stride: number, kernel: number, paddi
   return padding === 'same' ? size * stride : size * stride + Math.max(kernel - stride, 0);
 }
 
-export interface QuantConv2DTransposeArgs extends QuantLayerArgs {
-  filters: number;
-  kernelSize: number | number[];
-  strides?: number | number[];
-  padding?: 'same' | 'valid';
-  dilationRate?: number | number[];
-}
+/** Conv2DTranspose takes Conv2D's arguments. */
+export type QuantConv2DTransposeArgs = QuantConv2DArgs;
 
 /**
  * Conv2DTranspose. Its latent kernel is stored [kh, kw, in, out] — output channels last, like
