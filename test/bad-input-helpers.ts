@@ -21,7 +21,7 @@ function run(args: string[]): Promise<{ status: number | null; stdout: string; s
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000); // a hang (e.g. mkdir under /proc) fails the row
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000); // a hang (e.g. mkdir under /proc) fails the row
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
     child.on('error', reject);

@@ -225,3 +225,14 @@ test('DQ auto-encoder: the ONNX encoder gives TF.js\'s codes and the ONNX decode
   const err = Math.max(...Array.from(params, (v, i) => Math.abs(v - want[i]))) / scale;
   assert.ok(err < 1e-4, `decoder relative error ${err}`);
 });
+
+test('exporting a quantized model leaves no tensors behind (every target, capabilities included)', async () => {
+  const q = await dorefaModel(buildModel('lenet5', { seed: 2 }), { wbits: 2, abits: 2 });
+  const before = tf.memory().numTensors;
+  for (const target of ['float', 'qdq', 'qdq4', 'qonnx'] as const) {
+    exportOnnx(q, target);
+    exportCapabilities(q, target);
+  }
+  packModel(q);
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -69,6 +69,11 @@ function kernelPlan(grid: QuantGrid | null, values: Float32Array, columns: numbe
   return { form: target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7) ? 'int4' : 'int8', codes, i8 };
 }
 
+/** A quantized layer's effective kernel values, read inside a tidy (the quantizer's intermediates are freed). */
+function quantizedKernelValues(layer: tf.layers.Layer): Float32Array {
+  return tf.tidy(() => (layer as QuantLayer).quantizedKernel().dataSync() as Float32Array);
+}
+
 /** What `target` cannot represent in `model`, and what the exporter does instead (one line each). */
 export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): string[] {
   const notes: string[] = [];
@@ -80,7 +85,7 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
       if (grid == null) {
         notes.push(`${layer.name}: ${spec.kind} weights are exported as float32 values on their grid (no fixed grid to store codes on)`);
       } else {
-        const values = tf.tidy(() => (layer as QuantLayer).quantizedKernel().dataSync() as Float32Array);
+        const values = quantizedKernelValues(layer);
         const plan = kernelPlan(grid, values, (layer as QuantLayer).kernelColumns(), target);
         const perChannel = grid.axis != null;
         if (plan.form === 'gather') {
@@ -372,7 +377,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         const depthwise = cls.includes('Depthwise');
         const x = ex.activation(x0.name, layer);
         const [kh, kw, cin, cout] = shapes[0];
-        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0],
+        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? quantizedKernelValues(layer) : weights[0],
           weights.length > 1 && cfg.useBias !== false ? weights[1] : null);
         const w = depthwise
           ? ex.kernel(layer, kernelValues, shapes[0], [2, 3, 0, 1], [cin * cout, 1, kh, kw], 0)
@@ -393,7 +398,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
       case 'Dense': case 'QuantDense': {
         const x = toFlat(x0);
         const xq = ex.activation(x.name, layer, 2);
-        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? ((layer as QuantLayer).quantizedKernel().dataSync() as Float32Array) : weights[0],
+        const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? quantizedKernelValues(layer) : weights[0],
           weights.length > 1 && cfg.useBias !== false ? weights[1] : null);
         const w = ex.kernel(layer, kernelValues, shapes[0], [0, 1], null, 1);
         let y = g.op('MatMul', [xq, w], {}, { name: layer.name });
@@ -464,7 +469,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
           ? (() => { const [t, b] = samePads(h * strides[0], kh, strides[0], 1); const [l, r] = samePads(wIn * strides[1], kw, strides[1], 1); return [t, l, b, r]; })()
           : [0, 0, 0, 0];
         const w = quant
-          ? ex.kernel(layer, (layer as QuantLayer).quantizedKernel().dataSync() as Float32Array, shapes[0], [2, 3, 0, 1], null, 1)
+          ? ex.kernel(layer, quantizedKernelValues(layer), shapes[0], [2, 3, 0, 1], null, 1)
           : ex.g.constant(`${layer.name}_w`, transpose(weights[0], shapes[0], [3, 2, 0, 1]).data, [shapes[0][3], shapes[0][2], kh, kw]);
         const inputs = [quant ? ex.activation(x0.name, layer) : x0.name, w];
         if (weights.length > 1 && cfg.useBias !== false) inputs.push(g.constant(`${layer.name}_b`, weights[1], [weights[1].length]));

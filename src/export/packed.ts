@@ -83,7 +83,7 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
       if (skip.has(w)) return;
       const shape = w.shape as number[];
       const isKernel = i === 0 && quant != null;
-      const values = (isKernel ? quant!.quantizedKernel() : w.read()).dataSync() as Float32Array;
+      const values = tf.tidy(() => (isKernel ? quant!.quantizedKernel() : w.read()).dataSync() as Float32Array);
       const codes = isKernel && grid ? gridCodes(grid, values, quant!.kernelColumns()) : null;
       if (codes) {
         const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
