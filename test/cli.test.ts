@@ -61,6 +61,10 @@ test('unknown options and commands exit non-zero', () => {
   const help = lowbit(['--help']);
   assert.equal(help.status, 0);
   assert.match(help.stdout, /Examples:/);
+  // quantize --help: a flag whose default differs between methods says so per method.
+  const qhelp = lowbit(['quantize', '--help']).stdout.replace(/\s+/g, ' ');
+  assert.match(qhelp, /--wbits <n> weight bits: .*? \(default ptq 8; others 1\)/);
+  assert.match(qhelp, /--abits <n> activation bits: .*? \(default ptq 8; others 32\)/);
 });
 
 test('train saves a model that reloads with tf.loadLayersModel; eval reports it; a second run refuses to overwrite', async () => {

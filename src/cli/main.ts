@@ -9,7 +9,7 @@ import { demoCommand } from './commands/demo.js';
 import { evalCommand } from './commands/eval.js';
 import { exportCommand } from './commands/export.js';
 import { verifyCommand } from './commands/verify.js';
-import { quantizeCommand, quantizeMethods, quantizeOptionSpecs } from './commands/quantize.js';
+import { quantizeCommand, quantizeMethods, quantizeOptionOwners, quantizeOptionSpecs } from './commands/quantize.js';
 import { getMethod } from '../run/method.js';
 import { addMethodFlags } from './run-training.js';
 import { addDataFlags } from './data-flags.js';
@@ -76,7 +76,7 @@ trainingOptions(program.command('quantize')
   .option('--dataset <name>', "dataset (default: the teacher's)")
   .option('--epochs-per-section <n>', 'dcq: epochs for each section (the same as --epochs)')
   .option('--out <dir>', 'output directory (default runs/MODEL-DATASET-METHOD-wWaA-sSEED)'), { epochs: '3', lr: '5e-4', schedule: 'step' });
-addMethodFlags(program.commands.at(-1)!, quantizeOptionSpecs()).action(quantizeCommand);
+addMethodFlags(program.commands.at(-1)!, quantizeOptionSpecs(), quantizeOptionOwners()).action(quantizeCommand);
 
 program.command('demo')
   .description('train a float lenet5 on the embedded MNIST subset, quantize it with DoReFa W1, DCQ W1 and SRQ W2/A2, print a table and write lowbit-demo/report.html')

@@ -53,15 +53,26 @@ export function parseTrainingFlags(o: TrainingFlags): Partial<TrainConfig> {
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Adds a flag per option spec (deduplicated by flag; no commander defaults, so only given flags reach the method). */
-export function addMethodFlags(cmd: Command, specs: readonly OptionSpec[]): Command {
+export function addMethodFlags(cmd: Command, specs: readonly OptionSpec[], owners?: ReadonlyMap<OptionSpec, string>): Command {
   const seen = new Set(cmd.options.map((o) => o.long));
   for (const s of specs) {
     if (seen.has(`--${s.flag}`)) continue;
     seen.add(`--${s.flag}`);
-    const def = s.default !== undefined && s.type.kind !== 'boolean' ? ` (default ${s.default})` : '';
+    const def = s.type.kind === 'boolean' ? '' : defaultText(specs.filter((o) => o.flag === s.flag), owners);
     cmd.addOption(new Option(s.type.kind === 'boolean' ? `--${s.flag}` : `--${s.flag} ${s.arg ?? '<value>'}`, `${s.help}${def}`));
   }
   return cmd;
+}
+
+/** ' (default X)', or the default per method when methods sharing a flag disagree (' (default ptq 8, others 1)'). */
+function defaultText(same: readonly OptionSpec[], owners?: ReadonlyMap<OptionSpec, string>): string {
+  const counts = new Map<string, OptionSpec[]>();
+  for (const o of same) if (o.default !== undefined) counts.set(String(o.default), [...(counts.get(String(o.default)) ?? []), o]);
+  if (counts.size === 0) return '';
+  if (counts.size === 1 || !owners) return ` (default ${same.find((o) => o.default !== undefined)!.default})`;
+  const groups = [...counts].sort((a, b) => a[1].length - b[1].length); // the most common default last, as 'others'
+  const named = groups.slice(0, -1).map(([value, os]) => `${os.map((o) => owners.get(o)).join(', ')} ${value}`);
+  return ` (default ${named.join('; ')}; others ${groups.at(-1)![0]})`;
 }
 
 /** The method flags given on the command line, by flag name (the method refuses one it does not take). */

@@ -9,6 +9,9 @@ export const quantizeMethods = (): string[] => methodNames().filter((m) => getMe
 
 /** Every quantize method's options (the command's flags). */
 export const quantizeOptionSpecs = (): OptionSpec[] => quantizeMethods().flatMap((m) => getMethod(m).options);
+/** Which quantize method each of quantizeOptionSpecs() belongs to (for per-method defaults in --help). */
+export const quantizeOptionOwners = (): Map<OptionSpec, string> =>
+  new Map(quantizeMethods().flatMap((m) => getMethod(m).options.map((s) => [s, m] as const)));
 
 export interface QuantizeCommandOptions extends TrainingFlags {
   method: string;
