@@ -99,28 +99,48 @@ const record = (dir: string) => untimed(JSON.parse(readFileSync(join(dir, 'lowbi
 let data = '';
 let local = '';
 
-test('a recipe on the queue finishes with the records, weights and table of the same recipe run locally; enqueueing it again adds no job, and a coordinator rerun reads finished jobs back', { skip, timeout: 180_000 }, async () => {
+/** Starts `lowbit worker` as a child process and resolves once it is taking jobs. */
+function workerProcess(name: string, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [cli, 'worker', '--queue', url, '--name', name, ...extra], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('waiting for runs')) resolve(child);
+    });
+    child.on('exit', (code) => reject(new Error(`worker ${name} exited (${code}) before it was ready: ${out}`)));
+  });
+}
+
+/** SIGTERM: the worker finishes its running job (none is left) and exits. */
+const stopWorker = (child: ChildProcess) => new Promise<void>((resolve) => {
+  if (child.exitCode != null) return resolve();
+  child.once('exit', () => resolve());
+  child.kill('SIGTERM');
+});
+
+test('a 6-run recipe taken by two worker processes finishes with the records, weights and table of the same recipe run locally; enqueueing it again adds no job, and a coordinator rerun reads finished jobs back', { skip, timeout: 300_000 }, async () => {
   data = tinyData();
-  const file = recipe('pair', [0, 1], data);
+  const seeds = [0, 1, 2, 3, 4, 5];
+  const file = recipe('six', seeds, data);
   local = join(root, 'local');
   await runRecipe(file, { out: local, quiet: true });
   const queued = join(root, 'queued');
-  await runRecipe(file, { out: queued, queue: url, wait: false, quiet: true });
-  await runRecipe(file, { out: queued, queue: url, wait: false, quiet: true });
   const queue = new Queue(QUEUE_NAME, { connection: { url } });
+  const workers = await Promise.all([workerProcess('w1'), workerProcess('w2')]);
   try {
-    assert.deepEqual(await queue.getJobCounts('waiting', 'active', 'completed'), { waiting: 2, active: 0, completed: 0 }, 'both seeds enqueued at once, each once');
-    const worker = await startRunWorker(url, { quiet: true });
-    try {
-      await runRecipe(file, { out: queued, queue: url, resume: true, quiet: true });
-    } finally {
-      await worker.close();
-    }
+    // Enqueued twice before the coordinator waits: every run is still one job.
+    await runRecipe(file, { out: queued, queue: url, wait: false, quiet: true });
+    await runRecipe(file, { out: queued, queue: url, wait: false, quiet: true });
+    await runRecipe(file, { out: queued, queue: url, resume: true, quiet: true });
     const completed = await queue.getJobs(['completed']);
-    assert.equal(completed.length, 2);
+    assert.equal(completed.length, 6);
+    const counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
+    assert.deepEqual(counts, { waiting: 0, active: 0, completed: 6, failed: 0, delayed: 0 }, 'each run once');
+    assert.deepEqual(new Set(completed.map((j) => j.processedBy)), new Set(['w1', 'w2']), 'both workers took runs');
     const one = results(local);
     const two = results(queued);
-    assert.deepEqual(two.runs.map((r) => r.id).sort(), ['float-lenet5-e2-b16-s0', 'float-lenet5-e2-b16-s1']);
+    assert.deepEqual(two.runs.map((r) => r.id).sort(), seeds.map((s) => `float-lenet5-e2-b16-s${s}`));
     assert.deepEqual(untimed(two.table), untimed(one.table));
     for (const r of one.runs) {
       const q = two.runs.find((x) => x.id === r.id)!;
@@ -135,12 +155,14 @@ test('a recipe on the queue finishes with the records, weights and table of the 
     const table = (out: string) => readFileSync(join(out, 'table.md'), 'utf8').split('\n').filter((l) => l.startsWith('| float'))
       .map((l) => l.split('|').slice(0, -2).join('|')); // without the s/run column
     assert.deepEqual(table(queued), table(local));
+    await Promise.all(workers.map(stopWorker));
     // The coordinator lost its results.json (it died): run again, with no worker left, it reads the finished jobs back and reruns nothing.
     rmSync(join(queued, 'results.json'));
     await runRecipe(file, { out: queued, queue: url, quiet: true });
     assert.deepEqual(untimed(results(queued).table), untimed(one.table));
-    assert.deepEqual(await queue.getJobCounts('waiting', 'active', 'completed'), { waiting: 0, active: 0, completed: 2 });
+    assert.deepEqual(await queue.getJobCounts('waiting', 'active', 'completed'), { waiting: 0, active: 0, completed: 6 });
   } finally {
+    await Promise.all(workers.map(stopWorker));
     await queue.close();
   }
 });
@@ -215,6 +237,7 @@ test('an unreachable Redis, a URL that is not Redis, or --no-wait without --queu
   const closed = await freePort();
   const rows: Array<[string[], RegExp]> = [
     [['run', file, '--queue', `redis://127.0.0.1:${closed}`], new RegExp(`^lowbit: error: cannot reach Redis at redis://127\\.0\\.0\\.1:${closed} \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${closed}\\): start redis-server there \\(docs/sweeps\\.md\\), or fix --queue\\n$`)],
+    [['worker', '--queue', url, '--backend', 'gpu'], /^lowbit: error: --backend must be one of auto, wasm, cpu, native, got 'gpu'\n$/],
   ];
   for (const [i, [args, message]] of rows.entries()) {
     const out = join(root, `bad${i}`);

@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 // bullmq and ioredis take about a second to import: they load only when a queue is used.
 import type { Job } from 'bullmq';
+import type { BackendName } from '../backend/index.js';
 import { LowbitError } from '../errors.js';
 import { DirRun, readRunRecord, resultLine } from '../io/run-dir.js';
 import { lowbitVersion } from '../io/run-info.js';
@@ -177,6 +178,11 @@ export interface RunWorkerOptions {
   stalledInterval?: number;
   /** How often a job may stall (its worker lost) before it fails (default 3). */
   maxStalledCount?: number;
+  /**
+   * The backend for runs whose recipe leaves it to the machine ('auto', the default); a run whose
+   * recipe names a backend keeps it (the backend is part of what a run measures).
+   */
+  backend?: BackendName;
   quiet?: boolean;
 }
 
@@ -187,9 +193,10 @@ export interface RunWorker {
 }
 
 /** Runs one queued job as the local recipe runner does; user errors fail it at once. */
-async function processRun(job: Job<QueuedRun, RunRecord>): Promise<RunRecord> {
+async function processRun(job: Job<QueuedRun, RunRecord>, backend?: BackendName): Promise<RunRecord> {
   const { UnrecoverableError } = await import('bullmq');
-  const { id, lowbit, run } = job.data;
+  const { id, lowbit } = job.data;
+  const run = backend != null && job.data.run.backend === 'auto' ? { ...job.data.run, backend } : job.data.run;
   if (lowbit !== lowbitVersion()) {
     throw new UnrecoverableError(`run ${id} was enqueued by lowbit ${lowbit}, but this worker runs lowbit ${lowbitVersion()}: run workers of the same version as the coordinator`);
   }
@@ -207,7 +214,7 @@ export async function startRunWorker(url: string, o: RunWorkerOptions = {}): Pro
   await checkRedis(url);
   const { Worker } = await import('bullmq');
   const name = o.name ?? `${hostname()}:${process.pid}`;
-  const worker = new Worker<QueuedRun, RunRecord>(QUEUE_NAME, processRun, {
+  const worker = new Worker<QueuedRun, RunRecord>(QUEUE_NAME, (job) => processRun(job, o.backend), {
     connection: { url, maxRetriesPerRequest: null }, name, concurrency: o.concurrency ?? 1,
     maxStalledCount: o.maxStalledCount ?? 3,
     // BullMQ's defaults stand unless set (an explicit undefined would override them).

@@ -1,14 +1,16 @@
 /** `lowbit worker --queue URL [--concurrency N]`: takes recipe runs from the queue until stopped (Ctrl-C / SIGTERM). Node-only. */
 import { startRunWorker } from '../../recipes/queue.js';
 import { parseInteger } from '../options.js';
+import { parseBackend } from '../backend-choice.js';
 
-export async function workerCommand(o: { queue: string; concurrency: string; name?: string; lockMs?: string; stalledMs?: string; quiet?: boolean }): Promise<void> {
+export async function workerCommand(o: { queue: string; concurrency: string; name?: string; backend?: string; lockMs?: string; stalledMs?: string; quiet?: boolean }): Promise<void> {
+  const backend = o.backend != null ? parseBackend(o.backend) : 'auto';
   const worker = await startRunWorker(o.queue, {
-    concurrency: parseInteger(o.concurrency, '--concurrency', 1), name: o.name, quiet: o.quiet,
+    concurrency: parseInteger(o.concurrency, '--concurrency', 1), name: o.name, quiet: o.quiet, ...(backend !== 'auto' ? { backend } : {}),
     lockDuration: o.lockMs != null ? parseInteger(o.lockMs, '--lock-ms', 100) : undefined,
     stalledInterval: o.stalledMs != null ? parseInteger(o.stalledMs, '--stalled-ms', 100) : undefined,
   });
-  if (!o.quiet) process.stdout.write(`${worker.name}: waiting for runs on ${o.queue} (Ctrl-C stops after the running ones finish)\n`);
+  if (!o.quiet) process.stdout.write(`${worker.name}: waiting for runs on ${o.queue}${backend !== 'auto' ? ` (backend ${backend} for runs that leave it to the machine)` : ''} (Ctrl-C stops after the running ones finish)\n`);
   await new Promise<void>((resolve) => {
     let stopping = false;
     const stop = () => {
