@@ -149,7 +149,8 @@ test('a 6-run recipe taken by two worker processes finishes with the records, we
       assert.deepEqual(record(q.dir), record(r.dir));
       // The job's result is the run record.
       const job = completed.find((j) => j.data.id === r.id)!;
-      assert.deepEqual(untimed(job.returnvalue), record(r.dir));
+      assert.deepEqual(untimed(job.returnvalue.record), record(r.dir));
+      assert.equal(job.returnvalue.files, undefined, 'a worker sharing the disk sends no files');
     }
     // The recipe's table is written as the local runner writes it.
     const table = (out: string) => readFileSync(join(out, 'table.md'), 'utf8').split('\n').filter((l) => l.startsWith('| float'))
@@ -165,6 +166,36 @@ test('a 6-run recipe taken by two worker processes finishes with the records, we
     await Promise.all(workers.map(stopWorker));
     await queue.close();
   }
+});
+
+test('a worker that shares no disk (--local-dir) gets the teacher in the job and sends each run back: the coordinator\'s directory ends as a local run\'s', { skip, timeout: 300_000 }, async () => {
+  data ||= tinyData();
+  const file = join(root, 'apart.json');
+  writeFileSync(file, JSON.stringify({ name: 'apart', dataset: 'fashion-mnist', dataDir: data, backend: 'wasm', teacher: { model: 'lenet5', epochs: 1, batch: 16 },
+    runs: [{ method: 'dorefa', wbits: [1], abits: [32], epochs: 1, batch: 16, seeds: [0] }] }));
+  const here = join(root, 'apart-local');
+  await runRecipe(file, { out: here, quiet: true });
+  const disk = join(root, 'worker-disk');
+  const worker = await workerProcess('apart', ['--local-dir', disk]);
+  const queued = join(root, 'apart-queued');
+  try {
+    await runRecipe(file, { out: queued, queue: url, quiet: true });
+  } finally {
+    await stopWorker(worker);
+  }
+  const one = results(here);
+  const two = results(queued);
+  assert.deepEqual(untimed(two.table), untimed(one.table));
+  for (const r of one.runs) {
+    const q = two.runs.find((x) => x.id === r.id)!;
+    assert.ok(weights(q.dir).equals(weights(r.dir)), `${r.id}: the run sent back has the local run's weights`);
+    assert.ok(existsSync(join(q.dir, 'log.jsonl')) && !existsSync(join(q.dir, 'checkpoint.lbck')), `${r.id}: the run's files came back, without its checkpoint`);
+  }
+  // The quantization run read its teacher from the job, on the worker's own disk.
+  const dorefa = two.runs.find((x) => x.id !== 'teacher')!;
+  const teacherSeen = String(JSON.parse(readFileSync(join(dorefa.dir, 'lowbit.json'), 'utf8')).teacher);
+  assert.ok(teacherSeen.startsWith(join(disk, 'teachers')), teacherSeen);
+  assert.ok(readFileSync(join(teacherSeen, 'weights.bin')).equals(weights(join(queued, 'teacher'))));
 });
 
 test('a worker killed (SIGKILL) mid-run leaves its job to another worker, which resumes it from the checkpoint to the uninterrupted weights', { skip, timeout: 180_000 }, async () => {

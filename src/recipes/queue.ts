@@ -11,8 +11,9 @@
  * with exponential backoff. docs/sweeps.md describes setup, commands and limits. Node-only.
  */
 import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 // bullmq and ioredis take about a second to import: they load only when a queue is used.
 import type { Job } from 'bullmq';
 import type { BackendName } from '../backend/index.js';
@@ -21,6 +22,7 @@ import { DirRun, readRunRecord, resultLine } from '../io/run-dir.js';
 import { lowbitVersion } from '../io/run-info.js';
 import type { RunRecord } from '../run/record.js';
 import { runJob } from '../io/run-thread.js';
+import { FileSet, fileSetHash, runDirFiles, teacherFiles, writeFileSet } from './job-files.js';
 
 /** The BullMQ queue every recipe's runs go to. */
 export const QUEUE_NAME = 'lowbit-runs';
@@ -32,6 +34,14 @@ export interface QueuedRun {
   /** lowbit's version where the run was enqueued; a worker of another version refuses it. */
   lowbit: string;
   run: DirRun;
+  /** The teacher's files, for workers that do not share its directory (src/recipes/job-files.ts). */
+  teacher?: { hash: string; files: FileSet };
+}
+
+/** What a finished job returns: the run record, and the run directory's files when the worker wrote it on its own disk. */
+export interface QueuedResult {
+  record: RunRecord;
+  files?: FileSet;
 }
 
 /** Checks a --queue URL's form: redis://HOST:PORT[/DB] or rediss://…. */
@@ -103,7 +113,7 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
   await checkRedis(url);
   const { Queue, QueueEvents } = await import('bullmq');
   const connection = { url, maxRetriesPerRequest: null };
-  const queue = new Queue<QueuedRun, RunRecord>(QUEUE_NAME, { connection });
+  const queue = new Queue<QueuedRun, QueuedResult>(QUEUE_NAME, { connection });
   const wait = o.wait !== false;
   const events = wait ? new QueueEvents(QUEUE_NAME, { connection }) : null;
   await events?.waitUntilReady();
@@ -135,7 +145,9 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
     async run(id, run) {
       const jobId = queueJobId(id, run);
       states.set(jobId, { id, state: 'queued' });
-      const add = () => queue.add('run', { id, lowbit: lowbitVersion(), run: portable(run) }, {
+      const files = run.teacherDir != null ? teacherFiles(run.teacherDir) : null;
+      const teacher = files != null ? { hash: fileSetHash(files), files } : undefined;
+      const add = () => queue.add('run', { id, lowbit: lowbitVersion(), run: portable(run), ...(teacher ? { teacher } : {}) }, {
         jobId, attempts: o.attempts ?? 3, backoff: { type: 'exponential', delay: o.backoffMs ?? 10_000 }, removeOnComplete: false, removeOnFail: false,
       });
       await add();
@@ -147,8 +159,9 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
         say(jobId, 'failed before; enqueued again');
       }
       if (events == null) return false;
+      let result: QueuedResult;
       try {
-        await job.waitUntilFinished(events);
+        result = await job.waitUntilFinished(events);
       } catch (e) {
         states.get(jobId)!.state = 'failed';
         const failed = await queue.getJob(jobId);
@@ -156,6 +169,8 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
         const userError = failed != null && failed.attemptsMade < (failed.opts.attempts ?? 1);
         throw new LowbitError(`run ${id} failed on the queue (job ${jobId}${failed?.processedBy ? `, worker ${failed.processedBy}` : ''}): ${(e as Error).message}`, userError ? 2 : 1);
       }
+      // A worker on its own disk sent the run back: it goes where the local runner would have written it.
+      if (result?.files != null && run.out != null && !existsSync(join(run.out, 'lowbit.json'))) writeFileSet(resolve(run.out), result.files);
       states.get(jobId)!.state = 'done';
       say(jobId, 'finished');
       return true;
@@ -183,6 +198,13 @@ export interface RunWorkerOptions {
    * recipe names a backend keeps it (the backend is part of what a run measures).
    */
   backend?: BackendName;
+  /**
+   * For a machine that does not share the coordinator's disks: runs are written under
+   * LOCAL_DIR/runs/JOB and sent back in the job's result, and the teacher is read from the job
+   * (kept under LOCAL_DIR/teachers). Without it, a run whose output directory's parent does not
+   * exist here is handled the same way under the system's temp directory.
+   */
+  localDir?: string;
   quiet?: boolean;
 }
 
@@ -193,12 +215,22 @@ export interface RunWorker {
 }
 
 /** Runs one queued job as the local recipe runner does; user errors fail it at once. */
-async function processRun(job: Job<QueuedRun, RunRecord>, backend?: BackendName): Promise<RunRecord> {
+async function processRun(job: Job<QueuedRun, QueuedResult>, o: RunWorkerOptions): Promise<QueuedResult> {
   const { UnrecoverableError } = await import('bullmq');
-  const { id, lowbit } = job.data;
-  const run = backend != null && job.data.run.backend === 'auto' ? { ...job.data.run, backend } : job.data.run;
+  const { id, lowbit, teacher } = job.data;
   if (lowbit !== lowbitVersion()) {
     throw new UnrecoverableError(`run ${id} was enqueued by lowbit ${lowbit}, but this worker runs lowbit ${lowbitVersion()}: run workers of the same version as the coordinator`);
+  }
+  const run = o.backend != null && job.data.run.backend === 'auto' ? { ...job.data.run, backend: o.backend } : { ...job.data.run };
+  // Shared disks: the run goes where the coordinator asked. Otherwise: this machine's own directory, sent back at the end.
+  const local = o.localDir != null || (run.out != null && !existsSync(dirname(run.out)));
+  const base = resolve(o.localDir ?? join(tmpdir(), 'lowbit-worker'));
+  if (local) run.out = join(base, 'runs', job.id!);
+  if (run.teacherDir != null && (o.localDir != null || !existsSync(run.teacherDir))) {
+    if (teacher == null) throw new UnrecoverableError(`run ${id}: its teacher ${run.teacherDir} is not on this machine and the job does not carry it`);
+    const dir = join(base, 'teachers', teacher.hash);
+    if (!existsSync(join(dir, 'model.json'))) writeFileSet(dir, teacher.files);
+    run.teacherDir = dir;
   }
   try {
     await runJob(run, true);
@@ -206,7 +238,7 @@ async function processRun(job: Job<QueuedRun, RunRecord>, backend?: BackendName)
     if (e instanceof LowbitError && e.exitCode === 2) throw new UnrecoverableError(e.message);
     throw e;
   }
-  return readRunRecord(run.out!);
+  return { record: readRunRecord(run.out!), ...(local ? { files: runDirFiles(run.out!) } : {}) };
 }
 
 /** Starts a worker on the queue at `url` (checks Redis first); it takes jobs until closed. */
@@ -214,7 +246,7 @@ export async function startRunWorker(url: string, o: RunWorkerOptions = {}): Pro
   await checkRedis(url);
   const { Worker } = await import('bullmq');
   const name = o.name ?? `${hostname()}:${process.pid}`;
-  const worker = new Worker<QueuedRun, RunRecord>(QUEUE_NAME, (job) => processRun(job, o.backend), {
+  const worker = new Worker<QueuedRun, QueuedResult>(QUEUE_NAME, (job) => processRun(job, o), {
     connection: { url, maxRetriesPerRequest: null }, name, concurrency: o.concurrency ?? 1,
     maxStalledCount: o.maxStalledCount ?? 3,
     // BullMQ's defaults stand unless set (an explicit undefined would override them).
@@ -222,7 +254,7 @@ export async function startRunWorker(url: string, o: RunWorkerOptions = {}): Pro
   });
   const say = (line: string) => { if (!o.quiet) process.stdout.write(`${name}: ${line}\n`); };
   worker.on('active', (job) => say(`${job.data.id} started${job.attemptsStarted > 1 ? ` (attempt ${job.attemptsStarted})` : ''}`));
-  worker.on('completed', (job, record) => say(`${job.data.id} finished: ${resultLine(record)}`));
+  worker.on('completed', (job, result) => say(`${job.data.id} finished: ${resultLine(result.record)}`));
   worker.on('failed', (job, e) => say(`${job?.data.id ?? 'a job'} failed: ${e.message}`));
   worker.on('error', (e) => process.stderr.write(`${name}: queue error: ${e.message}\n`));
   await worker.waitUntilReady();

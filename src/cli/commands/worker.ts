@@ -3,10 +3,10 @@ import { startRunWorker } from '../../recipes/queue.js';
 import { parseInteger } from '../options.js';
 import { parseBackend } from '../backend-choice.js';
 
-export async function workerCommand(o: { queue: string; concurrency: string; name?: string; backend?: string; lockMs?: string; stalledMs?: string; quiet?: boolean }): Promise<void> {
+export async function workerCommand(o: { queue: string; concurrency: string; name?: string; backend?: string; localDir?: string; lockMs?: string; stalledMs?: string; quiet?: boolean }): Promise<void> {
   const backend = o.backend != null ? parseBackend(o.backend) : 'auto';
   const worker = await startRunWorker(o.queue, {
-    concurrency: parseInteger(o.concurrency, '--concurrency', 1), name: o.name, quiet: o.quiet, ...(backend !== 'auto' ? { backend } : {}),
+    concurrency: parseInteger(o.concurrency, '--concurrency', 1), name: o.name, quiet: o.quiet, ...(backend !== 'auto' ? { backend } : {}), ...(o.localDir != null ? { localDir: o.localDir } : {}),
     lockDuration: o.lockMs != null ? parseInteger(o.lockMs, '--lock-ms', 100) : undefined,
     stalledInterval: o.stalledMs != null ? parseInteger(o.stalledMs, '--stalled-ms', 100) : undefined,
   });
