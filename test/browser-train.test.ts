@@ -2,8 +2,11 @@
  * lowbit in a real browser: the core bundled by esbuild, loaded by a page served from a local
  * http server in Debian's Chromium (playwright-core drives it), trains a 1-bit lenet5 for 5
  * steps on wasm after nothing but setBackend('wasm', { wasmPaths }), and its losses equal the
- * same run's in Node. Skipped when /usr/bin/chromium is missing (CI has it). Runs in the first
- * pass of `npm test` only (the page's backend does not depend on LOWBIT_NATIVE).
+ * same run's in Node. The same page bundle with the webgl (SwiftShader GL) or webgpu (Chromium's
+ * --enable-unsafe-webgpu, SwiftShader's Vulkan adapter) backend trains the float run within float
+ * tolerance of Node's, and loads a model saved in Node over HTTP with Node's logits. Skipped when
+ * /usr/bin/chromium is missing (CI has it). Runs in the first pass of `npm test` only (the page's
+ * backend does not depend on LOWBIT_NATIVE).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,12 +52,12 @@ interface Served { url: string; close(): void }
  * The core bundled as one ES module (with the webgl backend imported too, when asked), a page that
  * puts it on window.lowbit, /wasm/ serving TF.js's .wasm files and /model/ serving `modelDir`.
  */
-async function servePage(o: { webgl?: boolean; modelDir?: string } = {}): Promise<Served> {
+async function servePage(o: { webgl?: boolean; webgpu?: boolean; modelDir?: string } = {}): Promise<Served> {
   const dir = mkdtempSync(join(tmpdir(), 'lowbit-page-'));
   const core = JSON.stringify(fileURLToPath(new URL('../src/index.js', import.meta.url)));
   const wasmDir = fileURLToPath(new URL('../../node_modules/@tensorflow/tfjs-backend-wasm/dist/', import.meta.url));
   await build({
-    stdin: { contents: `${o.webgl ? "import '@tensorflow/tfjs-backend-webgl';\n" : ''}export * from ${core};`, resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
+    stdin: { contents: `${o.webgl ? "import '@tensorflow/tfjs-backend-webgl';\n" : ''}${o.webgpu ? "import '@tensorflow/tfjs-backend-webgpu';\n" : ''}export * from ${core};`, resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
     bundle: true, platform: 'browser', format: 'esm', target: 'es2020', outfile: join(dir, 'lowbit.js'), logLevel: 'silent',
   });
   writeFileSync(join(dir, 'index.html'), '<!doctype html><script type="module">import * as lowbit from "./lowbit.js"; window.lowbit = lowbit;</script>');
@@ -177,6 +180,37 @@ test('in Chromium on webgl (SwiftShader), the same 1-bit lenet5 trains with Node
     assert.ok(Math.abs(inPage.binary.losses[0] - inNode.losses[0]) <= 1e-5 * inNode.losses[0], `1-bit step 1: webgl ${inPage.binary.losses[0]}, Node ${inNode.losses[0]}`);
     assert.equal(inPage.binary.losses.length, 5);
     assert.ok(inPage.binary.losses.every(Number.isFinite));
+  } finally {
+    await browser.close();
+    served.close();
+  }
+});
+
+test('in Chromium on WebGPU (SwiftShader\'s Vulkan adapter), the float lenet5 trains with Node\'s losses within float tolerance and the 1-bit one agrees on its first step', { skip, timeout: 180_000 }, async () => {
+  await lowbit.setBackend('wasm');
+  const inNode = await trainTiny(lowbit);
+  const inNodeFloat = await trainTiny(lowbit, 32);
+  const served = await servePage({ webgpu: true });
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-webgpu'] });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(served.url);
+    await page.waitForFunction(() => (window as unknown as Partial<PageLowbit>).lowbit != null);
+    const inPage = await page.evaluate(async (src) => {
+      const lb = (window as unknown as PageLowbit).lowbit;
+      await lb.setBackend('webgpu');
+      const train = (0, eval)(`(${src})`) as (l: typeof lb, wbits: number) => Promise<{ backend: string; losses: number[] }>;
+      return { binary: await train(lb, 1), float: await train(lb, 32) };
+    }, trainTiny.toString());
+    assert.deepEqual(errors, []);
+    assert.equal(inPage.float.backend, 'webgpu');
+    inPage.float.losses.forEach((l, i) => assert.ok(Math.abs(l - inNodeFloat.losses[i]) <= 1e-3 * Math.max(1, Math.abs(inNodeFloat.losses[i])), `float step ${i + 1}: webgpu ${l}, Node ${inNodeFloat.losses[i]}`));
+    assert.ok(Math.abs(inPage.binary.losses[0] - inNode.losses[0]) <= 1e-5 * inNode.losses[0], `1-bit step 1: webgpu ${inPage.binary.losses[0]}, Node ${inNode.losses[0]}`);
+    assert.equal(inPage.binary.losses.length, 5);
+    assert.ok(inPage.binary.losses.every(Number.isFinite), `${inPage.binary.losses}`);
   } finally {
     await browser.close();
     served.close();
