@@ -1,0 +1,467 @@
+/**
+ * lowbit's bitwise runtime kernels in AssemblyScript, compiled to WebAssembly with SIMD
+ * (scripts/build-wasm.mjs; layout and use in docs/runtime-wasm.md). Not part of the TypeScript
+ * build: tsconfig.json excludes this folder, asc compiles it.
+ *
+ * Every kernel reads and writes the module's one linear memory at byte addresses the caller (the
+ * wrapper in ../index.ts) chose: inputs, weights, outputs and a scratch area whose size the
+ * matching `*ScratchBytes` function gives. Tensors are NHWC; the geometry arguments follow
+ * `ConvGeometry` in src/runtime/kernels.ts. Nothing is allocated: the module has no heap.
+ */
+
+/** First byte the caller may use: everything below belongs to the module's static data. */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~(<usize>15);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+@inline function align16(bytes: usize): usize {
+  return (bytes + 15) & ~(<usize>15);
+}
+
+@inline function hsum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/** Popcount bytes (each ≤ 8·31) widened to four i32 lanes. */
+@inline function widenU8(acc: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(acc));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary × binary convolution: out = Σ_valid taps (c − 2·popcount(x XOR w)).
+//
+// Per output pixel the K = kh·kw taps' packed words are gathered into one row of L = K·W words
+// (W = words per pixel), zero-filled at padding taps and padded to whole v128s. Each weight filter
+// is repacked to the same padded length, so a dot product is one straight loop of
+// xor → i8x16.popcnt → i8x16.add. A zero padding tap adds popcount(w_tap) to the sum instead of
+// nothing; border pixels subtract it again from a per-(channel, tap) table. Register blocking: two
+// pixels × four output channels per pass share each input and weight load.
+
+export function binaryScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
+  const K = kh * kw;
+  const Lp = ((K * ((c + 31) >>> 5) + 3) >>> 2) << 2;
+  return align16(<usize>outC * Lp * 4) + align16(<usize>outC * K * 4) + 2 * align16(<usize>Lp * 4);
+}
+
+/** Fills one im2col row of packed words for output pixel (b, oy, ox); returns whether a tap was padding. */
+@inline function binaryRow(
+  row: usize, x: usize, b: i32, oy: i32, ox: i32,
+  h: i32, w: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+): bool {
+  let padded = false;
+  const rowBytes = <usize>W * 4;
+  let dst = row;
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+        memory.fill(dst, 0, rowBytes);
+        padded = true;
+      } else {
+        memory.copy(dst, x + ((<usize>(b * h + iy) * w + ix) * W) * 4, rowBytes);
+      }
+      dst += rowBytes;
+    }
+  }
+  return padded;
+}
+
+/** Undoes the padding taps' popcount(w) at a border pixel: out[o] -= Σ_padded (c − 2·popcount(w[o, t])). */
+function binaryBorderFix(
+  out: usize, fix: usize, oy: i32, ox: i32, h: i32, w: i32, kh: i32, kw: i32,
+  sh: i32, sw: i32, pt: i32, pl: i32, outC: i32,
+): void {
+  const K = kh * kw;
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+        const t = ky * kw + kx;
+        for (let o = 0; o < outC; o++) {
+          const p = out + (<usize>o << 2);
+          store<i32>(p, load<i32>(p) - load<i32>(fix + ((<usize>(o * K + t)) << 2)));
+        }
+      }
+    }
+  }
+}
+
+export function binaryConv2d(
+  x: usize, wgt: usize, out: usize, scratch: usize,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32, outC: i32,
+): void {
+  const W = (c + 31) >>> 5;
+  const K = kh * kw;
+  const L = K * W;
+  const Lv = (L + 3) >>> 2;
+  const Lp = Lv << 2;
+  const wpk = scratch;
+  const fix = wpk + align16(<usize>outC * Lp * 4);
+  const row0 = fix + align16(<usize>outC * K * 4);
+  const row1 = row0 + align16(<usize>Lp * 4);
+
+  // Repacked filters (zero tail) and the per-(channel, tap) correction c − 2·popcount(w_tap).
+  for (let o = 0; o < outC; o++) {
+    const src = wgt + (<usize>o * L) * 4;
+    const dst = wpk + (<usize>o * Lp) * 4;
+    memory.copy(dst, src, <usize>L * 4);
+    memory.fill(dst + <usize>L * 4, 0, <usize>(Lp - L) * 4);
+    for (let t = 0; t < K; t++) {
+      let pc = 0;
+      for (let j = 0; j < W; j++) pc += popcnt<i32>(load<i32>(src + (<usize>(t * W + j)) * 4));
+      store<i32>(fix + (<usize>(o * K + t)) * 4, c - 2 * pc);
+    }
+  }
+  memory.fill(row0, 0, <usize>Lp * 4);
+  memory.fill(row1, 0, <usize>Lp * 4);
+
+  const full = c * K;
+  const pixels = n * outH * outW;
+  const oc4 = outC & ~3;
+  for (let p = 0; p < pixels; p += 2) {
+    const two = p + 1 < pixels;
+    const b0 = p / (outH * outW), r0 = p % (outH * outW), oy0 = r0 / outW, ox0 = r0 % outW;
+    const pad0 = binaryRow(row0, x, b0, oy0, ox0, h, w, W, kh, kw, sh, sw, pt, pl);
+    let b1 = b0, oy1 = oy0, ox1 = ox0, pad1 = false;
+    if (two) {
+      const q = p + 1;
+      b1 = q / (outH * outW);
+      const r1 = q % (outH * outW);
+      oy1 = r1 / outW;
+      ox1 = r1 % outW;
+      pad1 = binaryRow(row1, x, b1, oy1, ox1, h, w, W, kh, kw, sh, sw, pt, pl);
+    }
+    const out0 = out + (<usize>p * outC) * 4;
+    const out1 = out0 + (<usize>outC) * 4;
+    for (let o = 0; o < oc4; o += 4) {
+      const w0 = wpk + (<usize>o * Lp) * 4;
+      const stride = <usize>Lp * 4;
+      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
+      let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
+      for (let k0 = 0; k0 < Lv; k0 += 31) {
+        const k1 = min(k0 + 31, Lv);
+        let a00 = i8x16.splat(0), a01 = i8x16.splat(0), a02 = i8x16.splat(0), a03 = i8x16.splat(0);
+        let a10 = i8x16.splat(0), a11 = i8x16.splat(0), a12 = i8x16.splat(0), a13 = i8x16.splat(0);
+        for (let k = k0; k < k1; k++) {
+          const off = <usize>k << 4;
+          const x0 = v128.load(row0 + off);
+          const x1 = v128.load(row1 + off);
+          const v0 = v128.load(w0 + off);
+          const v1 = v128.load(w0 + stride + off);
+          const v2 = v128.load(w0 + 2 * stride + off);
+          const v3 = v128.load(w0 + 3 * stride + off);
+          a00 = i8x16.add(a00, i8x16.popcnt(v128.xor(x0, v0)));
+          a01 = i8x16.add(a01, i8x16.popcnt(v128.xor(x0, v1)));
+          a02 = i8x16.add(a02, i8x16.popcnt(v128.xor(x0, v2)));
+          a03 = i8x16.add(a03, i8x16.popcnt(v128.xor(x0, v3)));
+          a10 = i8x16.add(a10, i8x16.popcnt(v128.xor(x1, v0)));
+          a11 = i8x16.add(a11, i8x16.popcnt(v128.xor(x1, v1)));
+          a12 = i8x16.add(a12, i8x16.popcnt(v128.xor(x1, v2)));
+          a13 = i8x16.add(a13, i8x16.popcnt(v128.xor(x1, v3)));
+        }
+        s00 = i32x4.add(s00, widenU8(a00)); s01 = i32x4.add(s01, widenU8(a01));
+        s02 = i32x4.add(s02, widenU8(a02)); s03 = i32x4.add(s03, widenU8(a03));
+        s10 = i32x4.add(s10, widenU8(a10)); s11 = i32x4.add(s11, widenU8(a11));
+        s12 = i32x4.add(s12, widenU8(a12)); s13 = i32x4.add(s13, widenU8(a13));
+      }
+      const q0 = out0 + (<usize>o << 2);
+      store<i32>(q0, full - 2 * hsum(s00));
+      store<i32>(q0, full - 2 * hsum(s01), 4);
+      store<i32>(q0, full - 2 * hsum(s02), 8);
+      store<i32>(q0, full - 2 * hsum(s03), 12);
+      if (two) {
+        const q1 = out1 + (<usize>o << 2);
+        store<i32>(q1, full - 2 * hsum(s10));
+        store<i32>(q1, full - 2 * hsum(s11), 4);
+        store<i32>(q1, full - 2 * hsum(s12), 8);
+        store<i32>(q1, full - 2 * hsum(s13), 12);
+      }
+    }
+    for (let o = oc4; o < outC; o++) {
+      const w0 = wpk + (<usize>o * Lp) * 4;
+      let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
+      for (let k0 = 0; k0 < Lv; k0 += 31) {
+        const k1 = min(k0 + 31, Lv);
+        let a0 = i8x16.splat(0), a1 = i8x16.splat(0);
+        for (let k = k0; k < k1; k++) {
+          const off = <usize>k << 4;
+          const v0 = v128.load(w0 + off);
+          a0 = i8x16.add(a0, i8x16.popcnt(v128.xor(v128.load(row0 + off), v0)));
+          a1 = i8x16.add(a1, i8x16.popcnt(v128.xor(v128.load(row1 + off), v0)));
+        }
+        s0 = i32x4.add(s0, widenU8(a0));
+        s1 = i32x4.add(s1, widenU8(a1));
+      }
+      store<i32>(out0 + (<usize>o << 2), full - 2 * hsum(s0));
+      if (two) store<i32>(out1 + (<usize>o << 2), full - 2 * hsum(s1));
+    }
+    if (pad0) binaryBorderFix(out0, fix, oy0, ox0, h, w, kh, kw, sh, sw, pt, pl, outC);
+    if (two && pad1) binaryBorderFix(out1, fix, oy1, ox1, h, w, kh, kw, sh, sw, pt, pl, outC);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Int8 × int8 convolution: im2col rows widened to i16 (zero at padding taps, which is the codes'
+// padding value), filters widened once per call, and a 2-pixel × 4-channel blocked loop of
+// i32x4.dot_i16x8_s (8 products per instruction into 4 exact i32 lanes).
+
+export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
+  const Kp = ((kh * kw * c + 7) >>> 3) << 3;
+  return align16(<usize>outC * Kp * 2) + 2 * align16(<usize>Kp * 2);
+}
+
+@inline function int8Row(
+  row: usize, x: usize, b: i32, oy: i32, ox: i32,
+  h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+): void {
+  let dst = row;
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
+        memory.fill(dst, 0, <usize>c * 2);
+      } else {
+        const src = x + (<usize>(b * h + iy) * w + ix) * c;
+        let j = 0;
+        for (; j + 16 <= c; j += 16) {
+          const v = v128.load(src + j);
+          v128.store(dst + (<usize>j << 1), i16x8.extend_low_i8x16_s(v));
+          v128.store(dst + (<usize>j << 1), i16x8.extend_high_i8x16_s(v), 16);
+        }
+        for (; j < c; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
+      }
+      dst += <usize>c * 2;
+    }
+  }
+}
+
+export function int8Conv2d(
+  x: usize, wgt: usize, out: usize, scratch: usize,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32, outC: i32,
+): void {
+  const L = kh * kw * c;
+  const Kv = (L + 7) >>> 3;
+  const Kp = Kv << 3;
+  const wpk = scratch;
+  const row0 = wpk + align16(<usize>outC * Kp * 2);
+  const row1 = row0 + align16(<usize>Kp * 2);
+  for (let o = 0; o < outC; o++) {
+    const src = wgt + <usize>o * L;
+    const dst = wpk + (<usize>o * Kp) * 2;
+    for (let j = 0; j < L; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
+    for (let j = L; j < Kp; j++) store<i16>(dst + (<usize>j << 1), 0);
+  }
+  memory.fill(row0, 0, <usize>Kp * 2);
+  memory.fill(row1, 0, <usize>Kp * 2);
+
+  const pixels = n * outH * outW;
+  const oc4 = outC & ~3;
+  const stride = <usize>Kp * 2;
+  for (let p = 0; p < pixels; p += 2) {
+    const two = p + 1 < pixels;
+    let b = p / (outH * outW), r = p % (outH * outW);
+    int8Row(row0, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
+    if (two) {
+      b = (p + 1) / (outH * outW);
+      r = (p + 1) % (outH * outW);
+      int8Row(row1, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
+    }
+    const out0 = out + (<usize>p * outC) * 4;
+    const out1 = out0 + (<usize>outC) * 4;
+    for (let o = 0; o < oc4; o += 4) {
+      const w0 = wpk + <usize>o * stride;
+      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
+      let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
+      for (let k = 0; k < Kv; k++) {
+        const off = <usize>k << 4;
+        const x0 = v128.load(row0 + off);
+        const x1 = v128.load(row1 + off);
+        const v0 = v128.load(w0 + off);
+        const v1 = v128.load(w0 + stride + off);
+        const v2 = v128.load(w0 + 2 * stride + off);
+        const v3 = v128.load(w0 + 3 * stride + off);
+        s00 = i32x4.add(s00, i32x4.dot_i16x8_s(x0, v0));
+        s01 = i32x4.add(s01, i32x4.dot_i16x8_s(x0, v1));
+        s02 = i32x4.add(s02, i32x4.dot_i16x8_s(x0, v2));
+        s03 = i32x4.add(s03, i32x4.dot_i16x8_s(x0, v3));
+        s10 = i32x4.add(s10, i32x4.dot_i16x8_s(x1, v0));
+        s11 = i32x4.add(s11, i32x4.dot_i16x8_s(x1, v1));
+        s12 = i32x4.add(s12, i32x4.dot_i16x8_s(x1, v2));
+        s13 = i32x4.add(s13, i32x4.dot_i16x8_s(x1, v3));
+      }
+      const q0 = out0 + (<usize>o << 2);
+      store<i32>(q0, hsum(s00));
+      store<i32>(q0, hsum(s01), 4);
+      store<i32>(q0, hsum(s02), 8);
+      store<i32>(q0, hsum(s03), 12);
+      if (two) {
+        const q1 = out1 + (<usize>o << 2);
+        store<i32>(q1, hsum(s10));
+        store<i32>(q1, hsum(s11), 4);
+        store<i32>(q1, hsum(s12), 8);
+        store<i32>(q1, hsum(s13), 12);
+      }
+    }
+    for (let o = oc4; o < outC; o++) {
+      const w0 = wpk + <usize>o * stride;
+      let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
+      for (let k = 0; k < Kv; k++) {
+        const off = <usize>k << 4;
+        const v0 = v128.load(w0 + off);
+        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(v128.load(row0 + off), v0));
+        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(v128.load(row1 + off), v0));
+      }
+      store<i32>(out0 + (<usize>o << 2), hsum(s0));
+      if (two) store<i32>(out1 + (<usize>o << 2), hsum(s1));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float convolution: an im2col GEMM vectorised over output channels. The filters are transposed
+// once per call to [K·c][outC rounded up to 8] (zero tail); for a block of four output pixels
+// (their im2col rows gathered, zero at padding taps) and eight output channels, each step
+// broadcasts one input value per pixel and multiply-adds two f32x4 weight vectors: 8 accumulators.
+
+export function floatScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
+  const L = kh * kw * c;
+  const ocp = (outC + 7) & ~7;
+  return align16(<usize>L * ocp * 4) + align16(<usize>ocp * 4) + 4 * align16(<usize>L * 4);
+}
+
+@inline function floatRow(
+  row: usize, x: usize, b: i32, oy: i32, ox: i32,
+  h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+): void {
+  const bytes = <usize>c * 4;
+  let dst = row;
+  for (let ky = 0; ky < kh; ky++) {
+    const iy = oy * sh - pt + ky;
+    for (let kx = 0; kx < kw; kx++) {
+      const ix = ox * sw - pl + kx;
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) memory.fill(dst, 0, bytes);
+      else memory.copy(dst, x + ((<usize>(b * h + iy) * w + ix) * c) * 4, bytes);
+      dst += bytes;
+    }
+  }
+}
+
+@inline function storeLanes(dst: usize, v: v128, count: i32): void {
+  if (count >= 4) { v128.store(dst, v); return; }
+  store<f32>(dst, f32x4.extract_lane(v, 0));
+  if (count > 1) store<f32>(dst, f32x4.extract_lane(v, 1), 4);
+  if (count > 2) store<f32>(dst, f32x4.extract_lane(v, 2), 8);
+}
+
+export function floatConv2d(
+  x: usize, wgt: usize, bias: usize, out: usize, scratch: usize,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32, outC: i32,
+): void {
+  const L = kh * kw * c;
+  const ocp = (outC + 7) & ~7;
+  const wT = scratch;
+  const rowBytes = align16(<usize>L * 4);
+  const biasPad = wT + align16(<usize>L * ocp * 4);
+  const rows = biasPad + align16(<usize>ocp * 4);
+  // wT[k][o] = wgt[o][k]; zero for o ≥ outC. A bias, if any, starts the accumulators.
+  memory.fill(wT, 0, <usize>L * ocp * 4);
+  for (let o = 0; o < outC; o++) {
+    const src = wgt + (<usize>o * L) * 4;
+    for (let k = 0; k < L; k++) store<f32>(wT + (<usize>k * ocp + o) * 4, load<f32>(src + (<usize>k << 2)));
+  }
+  memory.fill(biasPad, 0, <usize>ocp * 4);
+  if (bias != 0) memory.copy(biasPad, bias, <usize>outC * 4);
+  const pixels = n * outH * outW;
+  for (let p = 0; p < pixels; p += 4) {
+    const np = min(4, pixels - p);
+    for (let i = 0; i < 4; i++) {
+      const q = p + min(i, np - 1);
+      const b = q / (outH * outW), r = q % (outH * outW);
+      floatRow(rows + <usize>i * rowBytes, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
+    }
+    const r0 = rows, r1 = rows + rowBytes, r2 = rows + 2 * rowBytes, r3 = rows + 3 * rowBytes;
+    for (let o = 0; o < outC; o += 8) {
+      const b0 = v128.load(biasPad + (<usize>o << 2));
+      const b1 = v128.load(biasPad + (<usize>o << 2), 16);
+      let a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
+      const wcol = wT + (<usize>o << 2);
+      const wstride = <usize>ocp * 4;
+      for (let k = 0; k < L; k++) {
+        const wk = wcol + <usize>k * wstride;
+        const v0 = v128.load(wk);
+        const v1 = v128.load(wk, 16);
+        const kb = <usize>k << 2;
+        const x0 = f32x4.splat(load<f32>(r0 + kb));
+        const x1 = f32x4.splat(load<f32>(r1 + kb));
+        const x2 = f32x4.splat(load<f32>(r2 + kb));
+        const x3 = f32x4.splat(load<f32>(r3 + kb));
+        a00 = f32x4.add(a00, f32x4.mul(x0, v0)); a01 = f32x4.add(a01, f32x4.mul(x0, v1));
+        a10 = f32x4.add(a10, f32x4.mul(x1, v0)); a11 = f32x4.add(a11, f32x4.mul(x1, v1));
+        a20 = f32x4.add(a20, f32x4.mul(x2, v0)); a21 = f32x4.add(a21, f32x4.mul(x2, v1));
+        a30 = f32x4.add(a30, f32x4.mul(x3, v0)); a31 = f32x4.add(a31, f32x4.mul(x3, v1));
+      }
+      const left = outC - o;
+      const n0 = min(left, 4), n1 = left - 4;
+      const d = out + ((<usize>p * outC + o) << 2);
+      const ps = <usize>outC << 2;
+      storeLanes(d, a00, n0); if (n1 > 0) storeLanes(d + 16, a01, n1);
+      if (np > 1) { storeLanes(d + ps, a10, n0); if (n1 > 0) storeLanes(d + ps + 16, a11, n1); }
+      if (np > 2) { storeLanes(d + 2 * ps, a20, n0); if (n1 > 0) storeLanes(d + 2 * ps + 16, a21, n1); }
+      if (np > 3) { storeLanes(d + 3 * ps, a30, n0); if (n1 > 0) storeLanes(d + 3 * ps + 16, a31, n1); }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float depthwise convolution (depth multiplier 1): per output pixel, f32x4 over channels, only
+// in-image taps (zero padding contributes nothing). No scratch.
+
+export function floatDepthwiseConv2d(
+  x: usize, wgt: usize, bias: usize, out: usize,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32,
+): void {
+  const c4 = c & ~3;
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      const ky0 = max(0, pt - oy * sh), ky1 = min(kh, h + pt - oy * sh);
+      for (let ox = 0; ox < outW; ox++) {
+        const kx0 = max(0, pl - ox * sw), kx1 = min(kw, w + pl - ox * sw);
+        const d = out + ((<usize>((b * outH + oy) * outW + ox) * c) << 2);
+        for (let j = 0; j < c4; j += 4) {
+          let acc = bias != 0 ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0);
+          for (let ky = ky0; ky < ky1; ky++) {
+            const iy = oy * sh - pt + ky;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const ix = ox * sw - pl + kx;
+              const xv = v128.load(x + ((<usize>((b * h + iy) * w + ix) * c + j) << 2));
+              const wv = v128.load(wgt + ((<usize>(ky * kw + kx) * c + j) << 2));
+              acc = f32x4.add(acc, f32x4.mul(xv, wv));
+            }
+          }
+          v128.store(d + (<usize>j << 2), acc);
+        }
+        for (let j = c4; j < c; j++) {
+          let acc: f32 = bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0;
+          for (let ky = ky0; ky < ky1; ky++) {
+            const iy = oy * sh - pt + ky;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const ix = ox * sw - pl + kx;
+              acc += load<f32>(x + ((<usize>((b * h + iy) * w + ix) * c + j) << 2)) * load<f32>(wgt + ((<usize>(ky * kw + kx) * c + j) << 2));
+            }
+          }
+          store<f32>(d + (<usize>j << 2), acc);
+        }
+      }
+    }
+  }
+}
