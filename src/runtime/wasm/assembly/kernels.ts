@@ -30,6 +30,23 @@ export function heapBase(): usize {
   return i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(acc));
 }
 
+/**
+ * Copies / zeroes `words` 32-bit words. Rows are gathered a few words at a time, where V8's
+ * memory.copy / memory.fill (a call out of the compiled code) costs more than the copy itself.
+ */
+@inline function copyWords(dst: usize, src: usize, words: i32): void {
+  let j = 0;
+  for (; j + 4 <= words; j += 4) v128.store(dst + (<usize>j << 2), v128.load(src + (<usize>j << 2)));
+  for (; j < words; j++) store<u32>(dst + (<usize>j << 2), load<u32>(src + (<usize>j << 2)));
+}
+
+@inline function zeroWords(dst: usize, words: i32): void {
+  let j = 0;
+  const z = i32x4.splat(0);
+  for (; j + 4 <= words; j += 4) v128.store(dst + (<usize>j << 2), z);
+  for (; j < words; j++) store<u32>(dst + (<usize>j << 2), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Binary × binary convolution: out = Σ_valid taps (c − 2·popcount(x XOR w)).
 //
@@ -59,10 +76,10 @@ export function binaryScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
     for (let kx = 0; kx < kw; kx++) {
       const ix = ox * sw - pl + kx;
       if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-        memory.fill(dst, 0, rowBytes);
+        zeroWords(dst, W);
         padded = true;
       } else {
-        memory.copy(dst, x + ((<usize>(b * h + iy) * w + ix) * W) * 4, rowBytes);
+        copyWords(dst, x + ((<usize>(b * h + iy) * w + ix) * W) * 4, W);
       }
       dst += rowBytes;
     }
@@ -110,8 +127,8 @@ export function binaryConv2d(
   for (let o = 0; o < outC; o++) {
     const src = wgt + (<usize>o * L) * 4;
     const dst = wpk + (<usize>o * Lp) * 4;
-    memory.copy(dst, src, <usize>L * 4);
-    memory.fill(dst + <usize>L * 4, 0, <usize>(Lp - L) * 4);
+    copyWords(dst, src, L);
+    zeroWords(dst + <usize>L * 4, Lp - L);
     for (let t = 0; t < K; t++) {
       let pc = 0;
       for (let j = 0; j < W; j++) pc += popcnt<i32>(load<i32>(src + (<usize>(t * W + j)) * 4));
@@ -226,7 +243,8 @@ export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
     for (let kx = 0; kx < kw; kx++) {
       const ix = ox * sw - pl + kx;
       if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-        memory.fill(dst, 0, <usize>c * 2);
+        zeroWords(dst, c >>> 1);
+        if (c & 1) store<i16>(dst + (<usize>(c - 1) << 1), 0);
       } else {
         const src = x + (<usize>(b * h + iy) * w + ix) * c;
         let j = 0;
@@ -347,8 +365,8 @@ export function floatScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
     const iy = oy * sh - pt + ky;
     for (let kx = 0; kx < kw; kx++) {
       const ix = ox * sw - pl + kx;
-      if (iy < 0 || iy >= h || ix < 0 || ix >= w) memory.fill(dst, 0, bytes);
-      else memory.copy(dst, x + ((<usize>(b * h + iy) * w + ix) * c) * 4, bytes);
+      if (iy < 0 || iy >= h || ix < 0 || ix >= w) zeroWords(dst, c);
+      else copyWords(dst, x + ((<usize>(b * h + iy) * w + ix) * c) * 4, c);
       dst += bytes;
     }
   }
