@@ -12,16 +12,21 @@ import type { ConvGeometry, RuntimeKernels } from '../kernels.js';
 import { wordsFor } from '../kernels.js';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.generated.js';
 
+type Geometry12 = [number, number, number, number, number, number, number, number, number, number, number, number];
+type Geometry13 = [...Geometry12, number];
+
 interface KernelExports {
   memory: WebAssembly.Memory;
   heapBase(): number;
   binaryScratchBytes(c: number, kh: number, kw: number, outC: number): number;
   int8ScratchBytes(c: number, kh: number, kw: number, outC: number): number;
   floatScratchBytes(c: number, kh: number, kw: number, outC: number): number;
-  binaryConv2d(x: number, w: number, out: number, scratch: number, ...geometry: number[]): void;
-  int8Conv2d(x: number, w: number, out: number, scratch: number, ...geometry: number[]): void;
-  floatConv2d(x: number, w: number, bias: number, out: number, scratch: number, ...geometry: number[]): void;
-  floatDepthwiseConv2d(x: number, w: number, bias: number, out: number, ...geometry: number[]): void;
+  /** Pointers (byte offsets), then n, h, w, c, kh, kw, strideH, strideW, padTop, padLeft, outH, outW, outC. */
+  binaryConv2d(x: number, w: number, out: number, scratch: number, ...geometry: Geometry13): void;
+  int8Conv2d(x: number, w: number, out: number, scratch: number, ...geometry: Geometry13): void;
+  floatConv2d(x: number, w: number, bias: number, out: number, scratch: number, ...geometry: Geometry13): void;
+  /** As above without outC (= c). */
+  floatDepthwiseConv2d(x: number, w: number, bias: number, out: number, ...geometry: Geometry12): void;
 }
 
 /**
@@ -57,10 +62,6 @@ let compiled: Promise<WebAssembly.Module> | null = null;
 const align16 = (bytes: number) => (bytes + 15) & ~15;
 const PAGE = 65536;
 
-function geometryArgs(g: ConvGeometry): number[] {
-  return [g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC];
-}
-
 function checkLength(kernel: string, name: string, got: number, want: number): void {
   if (got !== want) throw new Error(`wasm ${kernel}: ${name} holds ${got} elements, the geometry needs ${want}`);
 }
@@ -68,34 +69,33 @@ function checkLength(kernel: string, name: string, got: number, want: number): v
 /** `RuntimeKernels` on one WebAssembly instance; one per thread (calls run synchronously). */
 class WasmKernels implements RuntimeKernels {
   readonly name = 'wasm';
-  private bytes: Uint8Array;
   private readonly base: number;
+  /** Views of the whole memory, replaced when it grows (growing detaches the old buffer). */
+  private u8!: Uint8Array;
+  private i32!: Int32Array;
+  private f32!: Float32Array;
 
   constructor(private readonly k: KernelExports) {
-    this.base = k.heapBase();
-    this.bytes = new Uint8Array(k.memory.buffer);
+    this.base = align16(k.heapBase());
+    this.views();
   }
 
-  /** Byte offsets of consecutive 16-byte-aligned regions of the given sizes, memory grown to hold them. */
-  private layout(sizes: number[]): number[] {
-    const offsets: number[] = [];
-    let end = this.base;
-    for (const s of sizes) {
-      offsets.push(end);
-      end = align16(end + s);
-    }
+  private views(): void {
+    const buf = this.k.memory.buffer;
+    this.u8 = new Uint8Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.f32 = new Float32Array(buf);
+  }
+
+  /** Makes the memory hold `end` bytes (whole 64 KiB pages, never shrunk). */
+  private reserve(end: number): void {
     const have = this.k.memory.buffer.byteLength;
     if (end > have) this.k.memory.grow(Math.ceil((end - have) / PAGE));
-    if (this.bytes.buffer !== this.k.memory.buffer) this.bytes = new Uint8Array(this.k.memory.buffer);
-    return offsets;
+    if (this.u8.buffer !== this.k.memory.buffer) this.views();
   }
 
   private put(src: ArrayBufferView, offset: number): void {
-    this.bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength), offset);
-  }
-
-  private take(dst: Int32Array | Float32Array, offset: number): void {
-    dst.set(dst instanceof Int32Array ? new Int32Array(this.bytes.buffer, offset, dst.length) : new Float32Array(this.bytes.buffer, offset, dst.length));
+    this.u8.set(src.byteLength === src.buffer.byteLength ? new Uint8Array(src.buffer) : new Uint8Array(src.buffer, src.byteOffset, src.byteLength), offset);
   }
 
   binaryConv2d(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, out: Int32Array): void {
@@ -103,22 +103,24 @@ class WasmKernels implements RuntimeKernels {
     checkLength('binaryConv2d', 'x', x.length, g.n * g.h * g.w * W);
     checkLength('binaryConv2d', 'wgt', wgt.length, g.outC * g.kh * g.kw * W);
     checkLength('binaryConv2d', 'out', out.length, g.n * g.outH * g.outW * g.outC);
-    const [px, pw, po, ps] = this.layout([x.byteLength, wgt.byteLength, out.byteLength, this.k.binaryScratchBytes(g.c, g.kh, g.kw, g.outC)]);
+    const px = this.base, pw = align16(px + x.byteLength), po = align16(pw + wgt.byteLength), ps = align16(po + out.byteLength);
+    this.reserve(ps + this.k.binaryScratchBytes(g.c, g.kh, g.kw, g.outC));
     this.put(x, px);
     this.put(wgt, pw);
-    this.k.binaryConv2d(px, pw, po, ps, ...geometryArgs(g));
-    this.take(out, po);
+    this.k.binaryConv2d(px, pw, po, ps, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC);
+    out.set(this.i32.subarray(po >> 2, (po >> 2) + out.length));
   }
 
   int8Conv2d(x: Int8Array, wgt: Int8Array, g: ConvGeometry, out: Int32Array): void {
     checkLength('int8Conv2d', 'x', x.length, g.n * g.h * g.w * g.c);
     checkLength('int8Conv2d', 'wgt', wgt.length, g.outC * g.kh * g.kw * g.c);
     checkLength('int8Conv2d', 'out', out.length, g.n * g.outH * g.outW * g.outC);
-    const [px, pw, po, ps] = this.layout([x.byteLength, wgt.byteLength, out.byteLength, this.k.int8ScratchBytes(g.c, g.kh, g.kw, g.outC)]);
+    const px = this.base, pw = align16(px + x.byteLength), po = align16(pw + wgt.byteLength), ps = align16(po + out.byteLength);
+    this.reserve(ps + this.k.int8ScratchBytes(g.c, g.kh, g.kw, g.outC));
     this.put(x, px);
     this.put(wgt, pw);
-    this.k.int8Conv2d(px, pw, po, ps, ...geometryArgs(g));
-    this.take(out, po);
+    this.k.int8Conv2d(px, pw, po, ps, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC);
+    out.set(this.i32.subarray(po >> 2, (po >> 2) + out.length));
   }
 
   floatConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void {
@@ -126,14 +128,14 @@ class WasmKernels implements RuntimeKernels {
     checkLength('floatConv2d', 'wgt', wgt.length, g.outC * g.kh * g.kw * g.c);
     if (bias) checkLength('floatConv2d', 'bias', bias.length, g.outC);
     checkLength('floatConv2d', 'out', out.length, g.n * g.outH * g.outW * g.outC);
-    const [px, pw, pb, po, ps] = this.layout([
-      x.byteLength, wgt.byteLength, bias?.byteLength ?? 0, out.byteLength, this.k.floatScratchBytes(g.c, g.kh, g.kw, g.outC),
-    ]);
+    const px = this.base, pw = align16(px + x.byteLength), pb = align16(pw + wgt.byteLength);
+    const po = align16(pb + (bias?.byteLength ?? 0)), ps = align16(po + out.byteLength);
+    this.reserve(ps + this.k.floatScratchBytes(g.c, g.kh, g.kw, g.outC));
     this.put(x, px);
     this.put(wgt, pw);
     if (bias) this.put(bias, pb);
-    this.k.floatConv2d(px, pw, bias ? pb : 0, po, ps, ...geometryArgs(g));
-    this.take(out, po);
+    this.k.floatConv2d(px, pw, bias ? pb : 0, po, ps, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
   }
 
   floatDepthwiseConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void {
@@ -141,12 +143,13 @@ class WasmKernels implements RuntimeKernels {
     checkLength('floatDepthwiseConv2d', 'wgt', wgt.length, g.kh * g.kw * g.c);
     if (bias) checkLength('floatDepthwiseConv2d', 'bias', bias.length, g.c);
     checkLength('floatDepthwiseConv2d', 'out', out.length, g.n * g.outH * g.outW * g.c);
-    const [px, pw, pb, po] = this.layout([x.byteLength, wgt.byteLength, bias?.byteLength ?? 0, out.byteLength]);
+    const px = this.base, pw = align16(px + x.byteLength), pb = align16(pw + wgt.byteLength), po = align16(pb + (bias?.byteLength ?? 0));
+    this.reserve(po + out.byteLength);
     this.put(x, px);
     this.put(wgt, pw);
     if (bias) this.put(bias, pb);
-    this.k.floatDepthwiseConv2d(px, pw, bias ? pb : 0, po, ...geometryArgs(g).slice(0, 12));
-    this.take(out, po);
+    this.k.floatDepthwiseConv2d(px, pw, bias ? pb : 0, po, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
   }
 }
 
