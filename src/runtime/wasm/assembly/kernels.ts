@@ -230,7 +230,7 @@ export function binaryConv2d(
 
 export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   const Kp = ((kh * kw * c + 7) >>> 3) << 3;
-  return align16(<usize>outC * Kp * 2) + 2 * align16(<usize>Kp * 2);
+  return align16(<usize>outC * Kp * 2) + <usize>TILE * Kp * 2;
 }
 
 @inline function int8Row(
@@ -260,6 +260,50 @@ export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   }
 }
 
+/**
+ * Rows gathered per tile: a tile's rows are reused by every output channel block, so the filters
+ * stream from cache once per tile rather than once per pixel pair. Small rows get a big tile (up
+ * to TILE), large rows a small one, so that a tile stays within about 24 KiB (L1).
+ */
+const TILE = 16;
+
+@inline function tileFor(rowBytes: i32): i32 {
+  return max(2, min(TILE, (24576 / rowBytes) & ~1));
+}
+
+/** Two pixels' rows × four filters of Kv i16x8 vectors: sums into out rows q0 (and q1 if `two`). */
+@inline function int8Block4(r0: usize, r1: usize, w0: usize, stride: usize, Kv: i32, q0: usize, q1: usize, two: bool): void {
+  let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
+  let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
+  for (let k = 0; k < Kv; k++) {
+    const off = <usize>k << 4;
+    const x0 = v128.load(r0 + off);
+    const x1 = v128.load(r1 + off);
+    const v0 = v128.load(w0 + off);
+    const v1 = v128.load(w0 + stride + off);
+    const v2 = v128.load(w0 + 2 * stride + off);
+    const v3 = v128.load(w0 + 3 * stride + off);
+    s00 = i32x4.add(s00, i32x4.dot_i16x8_s(x0, v0));
+    s01 = i32x4.add(s01, i32x4.dot_i16x8_s(x0, v1));
+    s02 = i32x4.add(s02, i32x4.dot_i16x8_s(x0, v2));
+    s03 = i32x4.add(s03, i32x4.dot_i16x8_s(x0, v3));
+    s10 = i32x4.add(s10, i32x4.dot_i16x8_s(x1, v0));
+    s11 = i32x4.add(s11, i32x4.dot_i16x8_s(x1, v1));
+    s12 = i32x4.add(s12, i32x4.dot_i16x8_s(x1, v2));
+    s13 = i32x4.add(s13, i32x4.dot_i16x8_s(x1, v3));
+  }
+  store<i32>(q0, hsum(s00));
+  store<i32>(q0, hsum(s01), 4);
+  store<i32>(q0, hsum(s02), 8);
+  store<i32>(q0, hsum(s03), 12);
+  if (two) {
+    store<i32>(q1, hsum(s10));
+    store<i32>(q1, hsum(s11), 4);
+    store<i32>(q1, hsum(s12), 8);
+    store<i32>(q1, hsum(s13), 12);
+  }
+}
+
 export function int8Conv2d(
   x: usize, wgt: usize, out: usize, scratch: usize,
   n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
@@ -268,77 +312,52 @@ export function int8Conv2d(
   const L = kh * kw * c;
   const Kv = (L + 7) >>> 3;
   const Kp = Kv << 3;
+  const stride = <usize>Kp * 2;
   const wpk = scratch;
-  const row0 = wpk + align16(<usize>outC * Kp * 2);
-  const row1 = row0 + align16(<usize>Kp * 2);
+  const rows = wpk + align16(<usize>outC * stride);
   for (let o = 0; o < outC; o++) {
     const src = wgt + <usize>o * L;
-    const dst = wpk + (<usize>o * Kp) * 2;
+    const dst = wpk + <usize>o * stride;
     for (let j = 0; j < L; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
     for (let j = L; j < Kp; j++) store<i16>(dst + (<usize>j << 1), 0);
   }
-  memory.fill(row0, 0, <usize>Kp * 2);
-  memory.fill(row1, 0, <usize>Kp * 2);
+  memory.fill(rows, 0, <usize>TILE * stride);
 
   const pixels = n * outH * outW;
   const oc4 = outC & ~3;
-  const stride = <usize>Kp * 2;
-  for (let p = 0; p < pixels; p += 2) {
-    const two = p + 1 < pixels;
-    let b = p / (outH * outW), r = p % (outH * outW);
-    int8Row(row0, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
-    if (two) {
-      b = (p + 1) / (outH * outW);
-      r = (p + 1) % (outH * outW);
-      int8Row(row1, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
+  const T = tileFor(<i32>stride);
+  const outRow = <usize>outC * 4;
+  for (let p0 = 0; p0 < pixels; p0 += T) {
+    const np = min(T, pixels - p0);
+    for (let i = 0; i < np; i++) {
+      const p = p0 + i;
+      const b = p / (outH * outW), r = p % (outH * outW);
+      int8Row(rows + <usize>i * stride, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
     }
-    const out0 = out + (<usize>p * outC) * 4;
-    const out1 = out0 + (<usize>outC) * 4;
+    const out0 = out + <usize>p0 * outRow;
+    // An odd last pixel pairs with a stale row whose sums are not stored.
     for (let o = 0; o < oc4; o += 4) {
       const w0 = wpk + <usize>o * stride;
-      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
-      let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
-      for (let k = 0; k < Kv; k++) {
-        const off = <usize>k << 4;
-        const x0 = v128.load(row0 + off);
-        const x1 = v128.load(row1 + off);
-        const v0 = v128.load(w0 + off);
-        const v1 = v128.load(w0 + stride + off);
-        const v2 = v128.load(w0 + 2 * stride + off);
-        const v3 = v128.load(w0 + 3 * stride + off);
-        s00 = i32x4.add(s00, i32x4.dot_i16x8_s(x0, v0));
-        s01 = i32x4.add(s01, i32x4.dot_i16x8_s(x0, v1));
-        s02 = i32x4.add(s02, i32x4.dot_i16x8_s(x0, v2));
-        s03 = i32x4.add(s03, i32x4.dot_i16x8_s(x0, v3));
-        s10 = i32x4.add(s10, i32x4.dot_i16x8_s(x1, v0));
-        s11 = i32x4.add(s11, i32x4.dot_i16x8_s(x1, v1));
-        s12 = i32x4.add(s12, i32x4.dot_i16x8_s(x1, v2));
-        s13 = i32x4.add(s13, i32x4.dot_i16x8_s(x1, v3));
-      }
-      const q0 = out0 + (<usize>o << 2);
-      store<i32>(q0, hsum(s00));
-      store<i32>(q0, hsum(s01), 4);
-      store<i32>(q0, hsum(s02), 8);
-      store<i32>(q0, hsum(s03), 12);
-      if (two) {
-        const q1 = out1 + (<usize>o << 2);
-        store<i32>(q1, hsum(s10));
-        store<i32>(q1, hsum(s11), 4);
-        store<i32>(q1, hsum(s12), 8);
-        store<i32>(q1, hsum(s13), 12);
+      for (let i = 0; i < np; i += 2) {
+        const q0 = out0 + <usize>i * outRow + (<usize>o << 2);
+        int8Block4(rows + <usize>i * stride, rows + <usize>(i + 1) * stride, w0, stride, Kv, q0, q0 + outRow, i + 1 < np);
       }
     }
     for (let o = oc4; o < outC; o++) {
       const w0 = wpk + <usize>o * stride;
-      let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
-      for (let k = 0; k < Kv; k++) {
-        const off = <usize>k << 4;
-        const v0 = v128.load(w0 + off);
-        s0 = i32x4.add(s0, i32x4.dot_i16x8_s(v128.load(row0 + off), v0));
-        s1 = i32x4.add(s1, i32x4.dot_i16x8_s(v128.load(row1 + off), v0));
+      for (let i = 0; i < np; i += 2) {
+        const r0 = rows + <usize>i * stride, r1 = r0 + stride;
+        let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
+        for (let k = 0; k < Kv; k++) {
+          const off = <usize>k << 4;
+          const v0 = v128.load(w0 + off);
+          s0 = i32x4.add(s0, i32x4.dot_i16x8_s(v128.load(r0 + off), v0));
+          s1 = i32x4.add(s1, i32x4.dot_i16x8_s(v128.load(r1 + off), v0));
+        }
+        const q0 = out0 + <usize>i * outRow + (<usize>o << 2);
+        store<i32>(q0, hsum(s0));
+        if (i + 1 < np) store<i32>(q0 + outRow, hsum(s1));
       }
-      store<i32>(out0 + (<usize>o << 2), hsum(s0));
-      if (two) store<i32>(out1 + (<usize>o << 2), hsum(s1));
     }
   }
 }
