@@ -363,15 +363,23 @@ export function int8Conv2d(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float convolution: an im2col GEMM vectorised over output channels. The filters are transposed
-// once per call to [K·c][outC rounded up to 8] (zero tail); for a block of four output pixels
-// (their im2col rows gathered, zero at padding taps) and eight output channels, each step
-// broadcasts one input value per pixel and multiply-adds two f32x4 weight vectors: 8 accumulators.
+// Float convolution: an im2col GEMM vectorised over output channels. The filters are repacked
+// once per call into panels of eight output channels, panel[k][0..8) = wgt[o0..o0+8)[k] (zero past
+// outC), each contiguous. Im2col rows are gathered for a tile of up to FLOAT_TILE pixels (zero at
+// padding taps); then per panel, per four pixels of the tile, each step broadcasts one input value
+// per pixel and multiply-adds the panel's two f32x4 vectors: 8 accumulators, and each panel is
+// reused from cache by the whole tile.
+
+const FLOAT_TILE = 16;
+
+@inline function floatTileFor(rowBytes: usize): i32 {
+  return max(4, min(FLOAT_TILE, <i32>(262144 / rowBytes) & ~3));
+}
 
 export function floatScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   const L = kh * kw * c;
   const ocp = (outC + 7) & ~7;
-  return align16(<usize>L * ocp * 4) + align16(<usize>ocp * 4) + 4 * align16(<usize>L * 4);
+  return align16(<usize>L * ocp * 4) + align16(<usize>ocp * 4) + <usize>FLOAT_TILE * align16(<usize>L * 4);
 }
 
 @inline function floatRow(
@@ -405,55 +413,61 @@ export function floatConv2d(
 ): void {
   const L = kh * kw * c;
   const ocp = (outC + 7) & ~7;
-  const wT = scratch;
+  const panels = scratch;
+  const panelBytes = <usize>L * 32;
   const rowBytes = align16(<usize>L * 4);
-  const biasPad = wT + align16(<usize>L * ocp * 4);
+  const biasPad = panels + align16(<usize>L * ocp * 4);
   const rows = biasPad + align16(<usize>ocp * 4);
-  // wT[k][o] = wgt[o][k]; zero for o ≥ outC. A bias, if any, starts the accumulators.
-  memory.fill(wT, 0, <usize>L * ocp * 4);
+  memory.fill(panels, 0, <usize>L * ocp * 4);
   for (let o = 0; o < outC; o++) {
     const src = wgt + (<usize>o * L) * 4;
-    for (let k = 0; k < L; k++) store<f32>(wT + (<usize>k * ocp + o) * 4, load<f32>(src + (<usize>k << 2)));
+    const dst = panels + <usize>(o >>> 3) * panelBytes + (<usize>(o & 7) << 2);
+    for (let k = 0; k < L; k++) store<f32>(dst + (<usize>k << 5), load<f32>(src + (<usize>k << 2)));
   }
+  // A bias, if any, starts the accumulators.
   memory.fill(biasPad, 0, <usize>ocp * 4);
   if (bias != 0) memory.copy(biasPad, bias, <usize>outC * 4);
   const pixels = n * outH * outW;
-  for (let p = 0; p < pixels; p += 4) {
-    const np = min(4, pixels - p);
-    for (let i = 0; i < 4; i++) {
-      const q = p + min(i, np - 1);
+  const T = floatTileFor(rowBytes);
+  const ps = <usize>outC << 2;
+  for (let p0 = 0; p0 < pixels; p0 += T) {
+    const nt = min(T, pixels - p0);
+    for (let i = 0; i < nt; i++) {
+      const q = p0 + i;
       const b = q / (outH * outW), r = q % (outH * outW);
       floatRow(rows + <usize>i * rowBytes, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
     }
-    const r0 = rows, r1 = rows + rowBytes, r2 = rows + 2 * rowBytes, r3 = rows + 3 * rowBytes;
     for (let o = 0; o < outC; o += 8) {
+      const panel = panels + <usize>(o >>> 3) * panelBytes;
       const b0 = v128.load(biasPad + (<usize>o << 2));
       const b1 = v128.load(biasPad + (<usize>o << 2), 16);
-      let a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
-      const wcol = wT + (<usize>o << 2);
-      const wstride = <usize>ocp * 4;
-      for (let k = 0; k < L; k++) {
-        const wk = wcol + <usize>k * wstride;
-        const v0 = v128.load(wk);
-        const v1 = v128.load(wk, 16);
-        const kb = <usize>k << 2;
-        const x0 = f32x4.splat(load<f32>(r0 + kb));
-        const x1 = f32x4.splat(load<f32>(r1 + kb));
-        const x2 = f32x4.splat(load<f32>(r2 + kb));
-        const x3 = f32x4.splat(load<f32>(r3 + kb));
-        a00 = f32x4.add(a00, f32x4.mul(x0, v0)); a01 = f32x4.add(a01, f32x4.mul(x0, v1));
-        a10 = f32x4.add(a10, f32x4.mul(x1, v0)); a11 = f32x4.add(a11, f32x4.mul(x1, v1));
-        a20 = f32x4.add(a20, f32x4.mul(x2, v0)); a21 = f32x4.add(a21, f32x4.mul(x2, v1));
-        a30 = f32x4.add(a30, f32x4.mul(x3, v0)); a31 = f32x4.add(a31, f32x4.mul(x3, v1));
-      }
       const left = outC - o;
       const n0 = min(left, 4), n1 = left - 4;
-      const d = out + ((<usize>p * outC + o) << 2);
-      const ps = <usize>outC << 2;
-      storeLanes(d, a00, n0); if (n1 > 0) storeLanes(d + 16, a01, n1);
-      if (np > 1) { storeLanes(d + ps, a10, n0); if (n1 > 0) storeLanes(d + ps + 16, a11, n1); }
-      if (np > 2) { storeLanes(d + 2 * ps, a20, n0); if (n1 > 0) storeLanes(d + 2 * ps + 16, a21, n1); }
-      if (np > 3) { storeLanes(d + 3 * ps, a30, n0); if (n1 > 0) storeLanes(d + 3 * ps + 16, a31, n1); }
+      // Pixels past nt in the last group read stale rows; their sums are not stored.
+      for (let i = 0; i < nt; i += 4) {
+        const np = min(4, nt - i);
+        const r0 = rows + <usize>i * rowBytes, r1 = r0 + rowBytes, r2 = r1 + rowBytes, r3 = r2 + rowBytes;
+        let a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
+        for (let k = 0; k < L; k++) {
+          const wk = panel + (<usize>k << 5);
+          const v0 = v128.load(wk);
+          const v1 = v128.load(wk, 16);
+          const kb = <usize>k << 2;
+          const x0 = v128.load32_splat(r0 + kb);
+          const x1 = v128.load32_splat(r1 + kb);
+          const x2 = v128.load32_splat(r2 + kb);
+          const x3 = v128.load32_splat(r3 + kb);
+          a00 = f32x4.add(a00, f32x4.mul(x0, v0)); a01 = f32x4.add(a01, f32x4.mul(x0, v1));
+          a10 = f32x4.add(a10, f32x4.mul(x1, v0)); a11 = f32x4.add(a11, f32x4.mul(x1, v1));
+          a20 = f32x4.add(a20, f32x4.mul(x2, v0)); a21 = f32x4.add(a21, f32x4.mul(x2, v1));
+          a30 = f32x4.add(a30, f32x4.mul(x3, v0)); a31 = f32x4.add(a31, f32x4.mul(x3, v1));
+        }
+        const d = out + ((<usize>(p0 + i) * outC + o) << 2);
+        storeLanes(d, a00, n0); if (n1 > 0) storeLanes(d + 16, a01, n1);
+        if (np > 1) { storeLanes(d + ps, a10, n0); if (n1 > 0) storeLanes(d + ps + 16, a11, n1); }
+        if (np > 2) { storeLanes(d + 2 * ps, a20, n0); if (n1 > 0) storeLanes(d + 2 * ps + 16, a21, n1); }
+        if (np > 3) { storeLanes(d + 3 * ps, a30, n0); if (n1 > 0) storeLanes(d + 3 * ps + 16, a31, n1); }
+      }
     }
   }
 }
