@@ -47,6 +47,18 @@ export function heapBase(): usize {
   for (; j < words; j++) store<u32>(dst + (<usize>j << 2), 0);
 }
 
+/**
+ * Output pixels whose im2col rows are gathered together (at most TILE, even, and about 256 KiB of
+ * rows, so a tile stays in L2): each block of filters then runs over the whole tile, so the filters
+ * stream from memory once per tile rather than once per pixel pair, and a block of four filters is
+ * reused from L1 by every pixel of the tile.
+ */
+const TILE = 32;
+
+@inline function tileFor(rowBytes: i32): i32 {
+  return max(2, min(TILE, (262144 / rowBytes) & ~1));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Binary × binary convolution: out = Σ_valid taps (c − 2·popcount(x XOR w)).
 //
@@ -60,7 +72,7 @@ export function heapBase(): usize {
 export function binaryScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   const K = kh * kw;
   const Lp = ((K * ((c + 31) >>> 5) + 3) >>> 2) << 2;
-  return align16(<usize>outC * Lp * 4) + align16(<usize>outC * K * 4) + 2 * align16(<usize>Lp * 4);
+  return align16(<usize>outC * Lp * 4) + align16(<usize>outC * K * 4) + <usize>TILE * Lp * 4 + 16;
 }
 
 /** Fills one im2col row of packed words for output pixel (b, oy, ox); returns whether a tap was padding. */
@@ -108,6 +120,48 @@ function binaryBorderFix(
   }
 }
 
+/** Two pixels' rows × four filters of Lv packed v128s: Σ popcount(x XOR w) per pair, as full − 2·Σ into q0 (and q1 if `two`). */
+@inline function binaryBlock4(r0: usize, r1: usize, w0: usize, stride: usize, Lv: i32, full: i32, q0: usize, q1: usize, two: bool): void {
+  let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
+  let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
+  for (let k0 = 0; k0 < Lv; k0 += 31) {
+    const k1 = min(k0 + 31, Lv);
+    let a00 = i8x16.splat(0), a01 = i8x16.splat(0), a02 = i8x16.splat(0), a03 = i8x16.splat(0);
+    let a10 = i8x16.splat(0), a11 = i8x16.splat(0), a12 = i8x16.splat(0), a13 = i8x16.splat(0);
+    for (let k = k0; k < k1; k++) {
+      const off = <usize>k << 4;
+      const x0 = v128.load(r0 + off);
+      const x1 = v128.load(r1 + off);
+      const v0 = v128.load(w0 + off);
+      const v1 = v128.load(w0 + stride + off);
+      const v2 = v128.load(w0 + 2 * stride + off);
+      const v3 = v128.load(w0 + 3 * stride + off);
+      a00 = i8x16.add(a00, i8x16.popcnt(v128.xor(x0, v0)));
+      a01 = i8x16.add(a01, i8x16.popcnt(v128.xor(x0, v1)));
+      a02 = i8x16.add(a02, i8x16.popcnt(v128.xor(x0, v2)));
+      a03 = i8x16.add(a03, i8x16.popcnt(v128.xor(x0, v3)));
+      a10 = i8x16.add(a10, i8x16.popcnt(v128.xor(x1, v0)));
+      a11 = i8x16.add(a11, i8x16.popcnt(v128.xor(x1, v1)));
+      a12 = i8x16.add(a12, i8x16.popcnt(v128.xor(x1, v2)));
+      a13 = i8x16.add(a13, i8x16.popcnt(v128.xor(x1, v3)));
+    }
+    s00 = i32x4.add(s00, widenU8(a00)); s01 = i32x4.add(s01, widenU8(a01));
+    s02 = i32x4.add(s02, widenU8(a02)); s03 = i32x4.add(s03, widenU8(a03));
+    s10 = i32x4.add(s10, widenU8(a10)); s11 = i32x4.add(s11, widenU8(a11));
+    s12 = i32x4.add(s12, widenU8(a12)); s13 = i32x4.add(s13, widenU8(a13));
+  }
+  store<i32>(q0, full - 2 * hsum(s00));
+  store<i32>(q0, full - 2 * hsum(s01), 4);
+  store<i32>(q0, full - 2 * hsum(s02), 8);
+  store<i32>(q0, full - 2 * hsum(s03), 12);
+  if (two) {
+    store<i32>(q1, full - 2 * hsum(s10));
+    store<i32>(q1, full - 2 * hsum(s11), 4);
+    store<i32>(q1, full - 2 * hsum(s12), 8);
+    store<i32>(q1, full - 2 * hsum(s13), 12);
+  }
+}
+
 export function binaryConv2d(
   x: usize, wgt: usize, out: usize, scratch: usize,
   n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
@@ -118,15 +172,15 @@ export function binaryConv2d(
   const L = K * W;
   const Lv = (L + 3) >>> 2;
   const Lp = Lv << 2;
+  const stride = <usize>Lp * 4;
   const wpk = scratch;
-  const fix = wpk + align16(<usize>outC * Lp * 4);
-  const row0 = fix + align16(<usize>outC * K * 4);
-  const row1 = row0 + align16(<usize>Lp * 4);
+  const fix = wpk + align16(<usize>outC * stride);
+  const rows = fix + align16(<usize>outC * K * 4);
 
   // Repacked filters (zero tail) and the per-(channel, tap) correction c − 2·popcount(w_tap).
   for (let o = 0; o < outC; o++) {
     const src = wgt + (<usize>o * L) * 4;
-    const dst = wpk + (<usize>o * Lp) * 4;
+    const dst = wpk + <usize>o * stride;
     copyWords(dst, src, L);
     zeroWords(dst + <usize>L * 4, Lp - L);
     for (let t = 0; t < K; t++) {
@@ -135,91 +189,58 @@ export function binaryConv2d(
       store<i32>(fix + (<usize>(o * K + t)) * 4, c - 2 * pc);
     }
   }
-  memory.fill(row0, 0, <usize>Lp * 4);
-  memory.fill(row1, 0, <usize>Lp * 4);
+  memory.fill(rows, 0, <usize>TILE * stride);
 
   const full = c * K;
   const pixels = n * outH * outW;
   const oc4 = outC & ~3;
-  for (let p = 0; p < pixels; p += 2) {
-    const two = p + 1 < pixels;
-    const b0 = p / (outH * outW), r0 = p % (outH * outW), oy0 = r0 / outW, ox0 = r0 % outW;
-    const pad0 = binaryRow(row0, x, b0, oy0, ox0, h, w, W, kh, kw, sh, sw, pt, pl);
-    let b1 = b0, oy1 = oy0, ox1 = ox0, pad1 = false;
-    if (two) {
-      const q = p + 1;
-      b1 = q / (outH * outW);
-      const r1 = q % (outH * outW);
-      oy1 = r1 / outW;
-      ox1 = r1 % outW;
-      pad1 = binaryRow(row1, x, b1, oy1, ox1, h, w, W, kh, kw, sh, sw, pt, pl);
+  const T = tileFor(<i32>stride);
+  const outRow = <usize>outC * 4;
+  // Bit i of `padded`: pixel i of the tile has a padding tap.
+  for (let p0 = 0; p0 < pixels; p0 += T) {
+    const np = min(T, pixels - p0);
+    let padded: u32 = 0;
+    for (let i = 0; i < np; i++) {
+      const p = p0 + i;
+      const b = p / (outH * outW), r = p % (outH * outW);
+      if (binaryRow(rows + <usize>i * stride, x, b, r / outW, r % outW, h, w, W, kh, kw, sh, sw, pt, pl)) padded |= (<u32>1) << i;
     }
-    const out0 = out + (<usize>p * outC) * 4;
-    const out1 = out0 + (<usize>outC) * 4;
+    const out0 = out + <usize>p0 * outRow;
+    // An odd last pixel pairs with a stale row whose sums are not stored.
     for (let o = 0; o < oc4; o += 4) {
-      const w0 = wpk + (<usize>o * Lp) * 4;
-      const stride = <usize>Lp * 4;
-      let s00 = i32x4.splat(0), s01 = i32x4.splat(0), s02 = i32x4.splat(0), s03 = i32x4.splat(0);
-      let s10 = i32x4.splat(0), s11 = i32x4.splat(0), s12 = i32x4.splat(0), s13 = i32x4.splat(0);
-      for (let k0 = 0; k0 < Lv; k0 += 31) {
-        const k1 = min(k0 + 31, Lv);
-        let a00 = i8x16.splat(0), a01 = i8x16.splat(0), a02 = i8x16.splat(0), a03 = i8x16.splat(0);
-        let a10 = i8x16.splat(0), a11 = i8x16.splat(0), a12 = i8x16.splat(0), a13 = i8x16.splat(0);
-        for (let k = k0; k < k1; k++) {
-          const off = <usize>k << 4;
-          const x0 = v128.load(row0 + off);
-          const x1 = v128.load(row1 + off);
-          const v0 = v128.load(w0 + off);
-          const v1 = v128.load(w0 + stride + off);
-          const v2 = v128.load(w0 + 2 * stride + off);
-          const v3 = v128.load(w0 + 3 * stride + off);
-          a00 = i8x16.add(a00, i8x16.popcnt(v128.xor(x0, v0)));
-          a01 = i8x16.add(a01, i8x16.popcnt(v128.xor(x0, v1)));
-          a02 = i8x16.add(a02, i8x16.popcnt(v128.xor(x0, v2)));
-          a03 = i8x16.add(a03, i8x16.popcnt(v128.xor(x0, v3)));
-          a10 = i8x16.add(a10, i8x16.popcnt(v128.xor(x1, v0)));
-          a11 = i8x16.add(a11, i8x16.popcnt(v128.xor(x1, v1)));
-          a12 = i8x16.add(a12, i8x16.popcnt(v128.xor(x1, v2)));
-          a13 = i8x16.add(a13, i8x16.popcnt(v128.xor(x1, v3)));
-        }
-        s00 = i32x4.add(s00, widenU8(a00)); s01 = i32x4.add(s01, widenU8(a01));
-        s02 = i32x4.add(s02, widenU8(a02)); s03 = i32x4.add(s03, widenU8(a03));
-        s10 = i32x4.add(s10, widenU8(a10)); s11 = i32x4.add(s11, widenU8(a11));
-        s12 = i32x4.add(s12, widenU8(a12)); s13 = i32x4.add(s13, widenU8(a13));
-      }
-      const q0 = out0 + (<usize>o << 2);
-      store<i32>(q0, full - 2 * hsum(s00));
-      store<i32>(q0, full - 2 * hsum(s01), 4);
-      store<i32>(q0, full - 2 * hsum(s02), 8);
-      store<i32>(q0, full - 2 * hsum(s03), 12);
-      if (two) {
-        const q1 = out1 + (<usize>o << 2);
-        store<i32>(q1, full - 2 * hsum(s10));
-        store<i32>(q1, full - 2 * hsum(s11), 4);
-        store<i32>(q1, full - 2 * hsum(s12), 8);
-        store<i32>(q1, full - 2 * hsum(s13), 12);
+      const w0 = wpk + <usize>o * stride;
+      for (let i = 0; i < np; i += 2) {
+        const q0 = out0 + <usize>i * outRow + (<usize>o << 2);
+        binaryBlock4(rows + <usize>i * stride, rows + <usize>(i + 1) * stride, w0, stride, Lv, full, q0, q0 + outRow, i + 1 < np);
       }
     }
     for (let o = oc4; o < outC; o++) {
-      const w0 = wpk + (<usize>o * Lp) * 4;
-      let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
-      for (let k0 = 0; k0 < Lv; k0 += 31) {
-        const k1 = min(k0 + 31, Lv);
-        let a0 = i8x16.splat(0), a1 = i8x16.splat(0);
-        for (let k = k0; k < k1; k++) {
-          const off = <usize>k << 4;
-          const v0 = v128.load(w0 + off);
-          a0 = i8x16.add(a0, i8x16.popcnt(v128.xor(v128.load(row0 + off), v0)));
-          a1 = i8x16.add(a1, i8x16.popcnt(v128.xor(v128.load(row1 + off), v0)));
+      const w0 = wpk + <usize>o * stride;
+      for (let i = 0; i < np; i += 2) {
+        const r0 = rows + <usize>i * stride, r1 = r0 + stride;
+        let s0 = i32x4.splat(0), s1 = i32x4.splat(0);
+        for (let k0 = 0; k0 < Lv; k0 += 31) {
+          const k1 = min(k0 + 31, Lv);
+          let a0 = i8x16.splat(0), a1 = i8x16.splat(0);
+          for (let k = k0; k < k1; k++) {
+            const off = <usize>k << 4;
+            const v0 = v128.load(w0 + off);
+            a0 = i8x16.add(a0, i8x16.popcnt(v128.xor(v128.load(r0 + off), v0)));
+            a1 = i8x16.add(a1, i8x16.popcnt(v128.xor(v128.load(r1 + off), v0)));
+          }
+          s0 = i32x4.add(s0, widenU8(a0));
+          s1 = i32x4.add(s1, widenU8(a1));
         }
-        s0 = i32x4.add(s0, widenU8(a0));
-        s1 = i32x4.add(s1, widenU8(a1));
+        const q0 = out0 + <usize>i * outRow + (<usize>o << 2);
+        store<i32>(q0, full - 2 * hsum(s0));
+        if (i + 1 < np) store<i32>(q0 + outRow, full - 2 * hsum(s1));
       }
-      store<i32>(out0 + (<usize>o << 2), full - 2 * hsum(s0));
-      if (two) store<i32>(out1 + (<usize>o << 2), full - 2 * hsum(s1));
     }
-    if (pad0) binaryBorderFix(out0, fix, oy0, ox0, h, w, kh, kw, sh, sw, pt, pl, outC);
-    if (two && pad1) binaryBorderFix(out1, fix, oy1, ox1, h, w, kh, kw, sh, sw, pt, pl, outC);
+    for (let i = 0; i < np; i++) {
+      if ((padded & ((<u32>1) << i)) == 0) continue;
+      const r = (p0 + i) % (outH * outW);
+      binaryBorderFix(out0 + <usize>i * outRow, fix, r / outW, r % outW, h, w, kh, kw, sh, sw, pt, pl, outC);
+    }
   }
 }
 
@@ -258,17 +279,6 @@ export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
       dst += <usize>c * 2;
     }
   }
-}
-
-/**
- * Rows gathered per tile: a tile's rows are reused by every output channel block, so the filters
- * stream from cache once per tile rather than once per pixel pair. Small rows get a big tile (up
- * to TILE), large rows a small one, so that a tile stays within about 24 KiB (L1).
- */
-const TILE = 16;
-
-@inline function tileFor(rowBytes: i32): i32 {
-  return max(2, min(TILE, (24576 / rowBytes) & ~1));
 }
 
 /** Two pixels' rows × four filters of Kv i16x8 vectors: sums into out rows q0 (and q1 if `two`). */
@@ -365,12 +375,12 @@ export function int8Conv2d(
 // ---------------------------------------------------------------------------------------------
 // Float convolution: an im2col GEMM vectorised over output channels. The filters are repacked
 // once per call into panels of eight output channels, panel[k][0..8) = wgt[o0..o0+8)[k] (zero past
-// outC), each contiguous. Im2col rows are gathered for a tile of up to FLOAT_TILE pixels (zero at
+// outC), each contiguous. Im2col rows are gathered for a tile of up to FLOAT_TILE pixels (about 256 KiB) (zero at
 // padding taps); then per panel, per four pixels of the tile, each step broadcasts one input value
 // per pixel and multiply-adds the panel's two f32x4 vectors: 8 accumulators, and each panel is
 // reused from cache by the whole tile.
 
-const FLOAT_TILE = 16;
+const FLOAT_TILE = 32;
 
 @inline function floatTileFor(rowBytes: usize): i32 {
   return max(4, min(FLOAT_TILE, <i32>(262144 / rowBytes) & ~3));
