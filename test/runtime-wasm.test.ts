@@ -147,6 +147,18 @@ test('wasm binaryConv2d equals the ±1 reference loop on every shape (padding ta
   }
 });
 
+test('wasm binaryConv2d and int8Conv2d as dense layers (1×1 kernel on a 1×1 image, batch 3, 1,000 inputs)', { skip: firstPassOnly }, async () => {
+  const k = await wasm();
+  const rand = mulberry32(16);
+  const g = geometry(3, 1, 1, 1000, 1, 1, 'valid', 10);
+  const bx = randomPacked(rand, 3, 1000), bw = randomPacked(rand, 10, 1000), bout = new Int32Array(30);
+  k.binaryConv2d(bx, bw, g, bout);
+  assert.deepEqual(bout, referenceBinary(bx, bw, g));
+  const ix = randomInt8(rand, 3000), iw = randomInt8(rand, 10000), iout = new Int32Array(30);
+  k.int8Conv2d(ix, iw, g, iout);
+  assert.deepEqual(iout, referenceInt8(ix, iw, g));
+});
+
 test('wasm binaryConv2d on all-ones and all-minus-ones operands gives ±(c · valid taps)', { skip: firstPassOnly }, async () => {
   const k = await wasm();
   const g = geometry(1, 3, 3, 33, 3, 1, 'same', 2);
