@@ -80,21 +80,21 @@ export function binaryScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   row: usize, x: usize, b: i32, oy: i32, ox: i32,
   h: i32, w: i32, W: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
 ): bool {
-  let padded = false;
-  const rowBytes = <usize>W * 4;
+  // The in-image taps of one kernel row are adjacent pixels: one copy of (kx1 − kx0)·W words.
+  const x0 = ox * sw - pl, kx0 = max(0, -x0), kx1 = min(kw, w - x0);
+  let padded = kx0 > 0 || kx1 < kw;
   let dst = row;
   for (let ky = 0; ky < kh; ky++) {
     const iy = oy * sh - pt + ky;
-    for (let kx = 0; kx < kw; kx++) {
-      const ix = ox * sw - pl + kx;
-      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-        zeroWords(dst, W);
-        padded = true;
-      } else {
-        copyWords(dst, x + ((<usize>(b * h + iy) * w + ix) * W) * 4, W);
-      }
-      dst += rowBytes;
+    if (iy < 0 || iy >= h || kx1 <= kx0) {
+      zeroWords(dst, kw * W);
+      padded = true;
+    } else {
+      zeroWords(dst, kx0 * W);
+      copyWords(dst + (<usize>(kx0 * W) << 2), x + ((<usize>(b * h + iy) * w + x0 + kx0) * W) * 4, (kx1 - kx0) * W);
+      zeroWords(dst + (<usize>(kx1 * W) << 2), (kw - kx1) * W);
     }
+    dst += <usize>(kw * W) << 2;
   }
   return padded;
 }
@@ -254,30 +254,39 @@ export function int8ScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   return align16(<usize>outC * Kp * 2) + <usize>TILE * Kp * 2;
 }
 
+/** Zeroes `count` i16 values. */
+@inline function zeroI16(dst: usize, count: i32): void {
+  zeroWords(dst, count >>> 1);
+  if (count & 1) store<i16>(dst + (<usize>(count - 1) << 1), 0);
+}
+
+/** Widens `count` int8 values at `src` to i16 at `dst`. */
+@inline function widenI8(dst: usize, src: usize, count: i32): void {
+  let j = 0;
+  for (; j + 16 <= count; j += 16) {
+    const v = v128.load(src + j);
+    v128.store(dst + (<usize>j << 1), i16x8.extend_low_i8x16_s(v));
+    v128.store(dst + (<usize>j << 1), i16x8.extend_high_i8x16_s(v), 16);
+  }
+  for (; j < count; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
+}
+
 @inline function int8Row(
   row: usize, x: usize, b: i32, oy: i32, ox: i32,
   h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
 ): void {
+  const x0 = ox * sw - pl, kx0 = max(0, -x0), kx1 = min(kw, w - x0);
   let dst = row;
   for (let ky = 0; ky < kh; ky++) {
     const iy = oy * sh - pt + ky;
-    for (let kx = 0; kx < kw; kx++) {
-      const ix = ox * sw - pl + kx;
-      if (iy < 0 || iy >= h || ix < 0 || ix >= w) {
-        zeroWords(dst, c >>> 1);
-        if (c & 1) store<i16>(dst + (<usize>(c - 1) << 1), 0);
-      } else {
-        const src = x + (<usize>(b * h + iy) * w + ix) * c;
-        let j = 0;
-        for (; j + 16 <= c; j += 16) {
-          const v = v128.load(src + j);
-          v128.store(dst + (<usize>j << 1), i16x8.extend_low_i8x16_s(v));
-          v128.store(dst + (<usize>j << 1), i16x8.extend_high_i8x16_s(v), 16);
-        }
-        for (; j < c; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
-      }
-      dst += <usize>c * 2;
+    if (iy < 0 || iy >= h || kx1 <= kx0) {
+      zeroI16(dst, kw * c);
+    } else {
+      zeroI16(dst, kx0 * c);
+      widenI8(dst + (<usize>(kx0 * c) << 1), x + (<usize>(b * h + iy) * w + x0 + kx0) * c, (kx1 - kx0) * c);
+      zeroI16(dst + (<usize>(kx1 * c) << 1), (kw - kx1) * c);
     }
+    dst += <usize>(kw * c) << 1;
   }
 }
 
@@ -328,8 +337,8 @@ export function int8Conv2d(
   for (let o = 0; o < outC; o++) {
     const src = wgt + <usize>o * L;
     const dst = wpk + <usize>o * stride;
-    for (let j = 0; j < L; j++) store<i16>(dst + (<usize>j << 1), <i16>load<i8>(src + j));
-    for (let j = L; j < Kp; j++) store<i16>(dst + (<usize>j << 1), 0);
+    widenI8(dst, src, L);
+    zeroI16(dst + (<usize>L << 1), Kp - L);
   }
   memory.fill(rows, 0, <usize>TILE * stride);
 
@@ -396,16 +405,18 @@ export function floatScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   row: usize, x: usize, b: i32, oy: i32, ox: i32,
   h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
 ): void {
-  const bytes = <usize>c * 4;
+  const x0 = ox * sw - pl, kx0 = max(0, -x0), kx1 = min(kw, w - x0);
   let dst = row;
   for (let ky = 0; ky < kh; ky++) {
     const iy = oy * sh - pt + ky;
-    for (let kx = 0; kx < kw; kx++) {
-      const ix = ox * sw - pl + kx;
-      if (iy < 0 || iy >= h || ix < 0 || ix >= w) zeroWords(dst, c);
-      else copyWords(dst, x + ((<usize>(b * h + iy) * w + ix) * c) * 4, c);
-      dst += bytes;
+    if (iy < 0 || iy >= h || kx1 <= kx0) {
+      zeroWords(dst, kw * c);
+    } else {
+      zeroWords(dst, kx0 * c);
+      copyWords(dst + (<usize>(kx0 * c) << 2), x + ((<usize>(b * h + iy) * w + x0 + kx0) * c) * 4, (kx1 - kx0) * c);
+      zeroWords(dst + (<usize>(kx1 * c) << 2), (kw - kx1) * c);
     }
+    dst += <usize>(kw * c) << 2;
   }
 }
 
