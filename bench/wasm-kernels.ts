@@ -6,6 +6,7 @@
  *
  *   node dist/bench/wasm-kernels.js                 # vgg-small-like shapes
  *   node dist/bench/wasm-kernels.js --tiny          # smoke run: one small shape, few repetitions
+ *   node dist/bench/wasm-kernels.js --lenet         # lenet5's conv1, conv2, dense1 (per-call overhead)
  *   node dist/bench/wasm-kernels.js --shape 32x32x128x128 [--reps 20]   # H×W×C×outC, 3×3 same
  *
  * Prints one JSON object per shape. Timings vary with the machine and its load: nothing is
@@ -17,7 +18,7 @@ import { mulberry32 } from '../src/random.js';
 import { wordsFor, type ConvGeometry, type RuntimeKernels } from '../src/runtime/kernels.js';
 import { createWasmKernels } from '../src/runtime/wasm/index.js';
 
-interface Shape { h: number; w: number; c: number; outC: number; k: number; stride: number }
+interface Shape { h: number; w: number; c: number; outC: number; k: number; stride: number; valid?: boolean }
 
 const VGG_SMALL: Shape[] = [
   { h: 32, w: 32, c: 128, outC: 128, k: 3, stride: 1 },
@@ -25,11 +26,18 @@ const VGG_SMALL: Shape[] = [
   { h: 8, w: 8, c: 512, outC: 512, k: 3, stride: 1 },
 ];
 const TINY: Shape[] = [{ h: 8, w: 8, c: 32, outC: 32, k: 3, stride: 1 }];
+/** lenet5's conv1, conv2 and first dense layer (as a 1×1 convolution of a 1×1 image): per-call overhead territory. */
+const LENET: Shape[] = [
+  { h: 28, w: 28, c: 1, outC: 6, k: 5, stride: 1 },
+  { h: 14, w: 14, c: 6, outC: 16, k: 5, stride: 1, valid: true },
+  { h: 1, w: 1, c: 400, outC: 120, k: 1, stride: 1 },
+];
 
-/** 'same' padding geometry, batch n. */
+/** 'same' (or 'valid') padding geometry, batch n. */
 function sameGeometry(s: Shape, n: number): ConvGeometry {
-  const outH = Math.ceil(s.h / s.stride), outW = Math.ceil(s.w / s.stride);
-  const pad = (o: number, size: number) => Math.floor(Math.max((o - 1) * s.stride + s.k - size, 0) / 2);
+  const out = (size: number) => (s.valid ? Math.floor((size - s.k) / s.stride) + 1 : Math.ceil(size / s.stride));
+  const outH = out(s.h), outW = out(s.w);
+  const pad = (o: number, size: number) => (s.valid ? 0 : Math.floor(Math.max((o - 1) * s.stride + s.k - size, 0) / 2));
   return { n, h: s.h, w: s.w, c: s.c, kh: s.k, kw: s.k, strideH: s.stride, strideW: s.stride, padTop: pad(outH, s.h), padLeft: pad(outW, s.w), outH, outW, outC: s.outC };
 }
 
@@ -82,7 +90,7 @@ async function benchShape(k: RuntimeKernels, s: Shape, n: number, reps: number):
   const macs = outSize * K * g.c;
   const ms = (v: number) => Math.round(v * 1000) / 1000;
   return {
-    shape: `${g.n}×${g.h}×${g.w}×${g.c} → ${g.outC}, ${g.kh}×${g.kw} stride ${g.strideH} same`, macs,
+    shape: `${g.n}×${g.h}×${g.w}×${g.c} → ${g.outC}, ${g.kh}×${g.kw} stride ${g.strideH} ${s.valid ? 'valid' : 'same'}`, macs,
     ms: { binary: ms(binary), int8: ms(int8), float: ms(float), ortWebFp32: ms(ortFp32) },
     speedupVsOrtWebFp32: { binary: ms(ortFp32 / binary), int8: ms(ortFp32 / int8), float: ms(ortFp32 / float) },
   };
@@ -95,8 +103,8 @@ async function main(): Promise<void> {
   const repsArg = args[args.indexOf('--reps') + 1];
   const shapes = args.includes('--shape')
     ? [(([h, w, c, outC]) => ({ h, w, c, outC, k: 3, stride: 1 }))(shapeArg.split('x').map(Number))]
-    : tiny ? TINY : VGG_SMALL;
-  const reps = args.includes('--reps') ? Number(repsArg) : tiny ? 5 : 30;
+    : tiny ? TINY : args.includes('--lenet') ? LENET : VGG_SMALL;
+  const reps = args.includes('--reps') ? Number(repsArg) : tiny ? 5 : args.includes('--lenet') ? 300 : 30;
   ort.env.wasm.numThreads = 1;
   ort.env.logLevel = 'error';
   const k = await createWasmKernels();

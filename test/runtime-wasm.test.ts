@@ -147,7 +147,7 @@ test('wasm binaryConv2d equals the ±1 reference loop on every shape (padding ta
   }
 });
 
-test('wasm binaryConv2d and int8Conv2d as dense layers (1×1 kernel on a 1×1 image, batch 3, 1,000 inputs)', { skip: firstPassOnly }, async () => {
+test('wasm binaryConv2d, int8Conv2d and floatConv2d as dense layers (1×1 kernel on a 1×1 image, batch 3 and 12, 1,000 inputs)', { skip: firstPassOnly }, async () => {
   const k = await wasm();
   const rand = mulberry32(16);
   const g = geometry(3, 1, 1, 1000, 1, 1, 'valid', 10);
@@ -157,6 +157,13 @@ test('wasm binaryConv2d and int8Conv2d as dense layers (1×1 kernel on a 1×1 im
   const ix = randomInt8(rand, 3000), iw = randomInt8(rand, 10000), iout = new Int32Array(30);
   k.int8Conv2d(ix, iw, g, iout);
   assert.deepEqual(iout, referenceInt8(ix, iw, g));
+  // Batch 3 takes the direct dot-product path of floatConv2d, batch 12 the panel GEMM.
+  for (const batch of [3, 12]) {
+    const gf = geometry(batch, 1, 1, 1000, 1, 1, 'valid', 10);
+    const fx = randomFloat(rand, batch * 1000), fw = randomFloat(rand, 10000), fb = randomFloat(rand, 10), fout = new Float32Array(batch * 10);
+    k.floatConv2d(fx, fw, fb, gf, fout);
+    assertClose(fout, referenceFloat(fx, fw, fb, gf, false), `dense batch ${batch}`);
+  }
 });
 
 test('wasm binaryConv2d on all-ones and all-minus-ones operands gives ±(c · valid taps)', { skip: firstPassOnly }, async () => {

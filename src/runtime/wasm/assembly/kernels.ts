@@ -427,12 +427,73 @@ export function floatScratchBytes(c: i32, kh: i32, kw: i32, outC: i32): usize {
   if (count > 2) store<f32>(dst, f32x4.extract_lane(v, 2), 8);
 }
 
+/**
+ * Up to this many output pixels (a dense layer at a small batch), repacking the filters would cost
+ * as much as the product itself: each output is then a direct f32x4 dot product of the pixel's row
+ * with the filter as given, four filters per pass sharing each row load.
+ */
+const FLOAT_DIRECT_PIXELS = 8;
+
+function floatConvDirect(
+  x: usize, wgt: usize, bias: usize, out: usize, row: usize,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32, outC: i32,
+): void {
+  const L = kh * kw * c;
+  const L4 = L & ~3;
+  const fb = <usize>L << 2;
+  const pixels = n * outH * outW;
+  for (let p = 0; p < pixels; p++) {
+    const b = p / (outH * outW), r = p % (outH * outW);
+    floatRow(row, x, b, r / outW, r % outW, h, w, c, kh, kw, sh, sw, pt, pl);
+    const d = out + ((<usize>p * outC) << 2);
+    let o = 0;
+    for (; o + 4 <= outC; o += 4) {
+      const w0 = wgt + <usize>o * fb;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      for (let k = 0; k < L4; k += 4) {
+        const kb = <usize>k << 2;
+        const xv = v128.load(row + kb);
+        a0 = f32x4.add(a0, f32x4.mul(xv, v128.load(w0 + kb)));
+        a1 = f32x4.add(a1, f32x4.mul(xv, v128.load(w0 + fb + kb)));
+        a2 = f32x4.add(a2, f32x4.mul(xv, v128.load(w0 + 2 * fb + kb)));
+        a3 = f32x4.add(a3, f32x4.mul(xv, v128.load(w0 + 3 * fb + kb)));
+      }
+      for (let j = 0; j < 4; j++) {
+        const wj = w0 + <usize>j * fb;
+        const v = j == 0 ? a0 : j == 1 ? a1 : j == 2 ? a2 : a3;
+        let s: f32 = f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+        for (let k = L4; k < L; k++) s += load<f32>(row + (<usize>k << 2)) * load<f32>(wj + (<usize>k << 2));
+        if (bias != 0) s += load<f32>(bias + (<usize>(o + j) << 2));
+        store<f32>(d + (<usize>(o + j) << 2), s);
+      }
+    }
+    for (; o < outC; o++) {
+      const w0 = wgt + <usize>o * fb;
+      let a0 = f32x4.splat(0);
+      for (let k = 0; k < L4; k += 4) {
+        const kb = <usize>k << 2;
+        a0 = f32x4.add(a0, f32x4.mul(v128.load(row + kb), v128.load(w0 + kb)));
+      }
+      let s: f32 = f32x4.extract_lane(a0, 0) + f32x4.extract_lane(a0, 1) + f32x4.extract_lane(a0, 2) + f32x4.extract_lane(a0, 3);
+      for (let k = L4; k < L; k++) s += load<f32>(row + (<usize>k << 2)) * load<f32>(w0 + (<usize>k << 2));
+      if (bias != 0) s += load<f32>(bias + (<usize>o << 2));
+      store<f32>(d + (<usize>o << 2), s);
+    }
+  }
+}
+
 export function floatConv2d(
   x: usize, wgt: usize, bias: usize, out: usize, scratch: usize,
   n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
   outH: i32, outW: i32, outC: i32,
 ): void {
   const L = kh * kw * c;
+  const pixels = n * outH * outW;
+  if (pixels <= FLOAT_DIRECT_PIXELS) {
+    floatConvDirect(x, wgt, bias, out, scratch, n, h, w, c, kh, kw, sh, sw, pt, pl, outH, outW, outC);
+    return;
+  }
   const ocp = (outC + 7) & ~7;
   const panels = scratch;
   const panelBytes = <usize>L * 32;
@@ -448,7 +509,6 @@ export function floatConv2d(
   // A bias, if any, starts the accumulators.
   memory.fill(biasPad, 0, <usize>ocp * 4);
   if (bias != 0) memory.copy(biasPad, bias, <usize>outC * 4);
-  const pixels = n * outH * outW;
   const T = floatTileFor(rowBytes);
   const ps = <usize>outC << 2;
   for (let p0 = 0; p0 < pixels; p0 += T) {
