@@ -23,8 +23,6 @@ constexpr size_t kParallelMin = 1 << 12;
 
 float f32(const int32_t* p, int i) { float v; std::memcpy(&v, &p[i], sizeof v); return v; }
 
-double log_sigmoid(double z) { return z >= 0 ? -std::log1p(std::exp(-z)) : z - std::log1p(std::exp(z)); }
-double sigmoid(double z) { return z >= 0 ? 1 / (1 + std::exp(-z)) : std::exp(z) / (1 + std::exp(z)); }
 
 int ceil_log2(int64_t m) { int k = 0; while ((int64_t(1) << k) < m) k++; return k; }
 
@@ -42,64 +40,87 @@ struct Setup {
   const float *x, *u, *drop, *gates;
 };
 
-// One element's categorical, survival and (backward) contributions.
+// One element's categorical, survival and (backward) contributions. Each bin edge e (a_j, b_j;
+// b_j and a_(j+1) are the same float32 number unless rounding parts them) costs one exp and one
+// log1p: with t = e^(−|e|), logσ(e) = min(e, 0) − log1p(t), logσ(−e) = −max(e, 0) − log1p(t),
+// σ(e) = 1/(1 + t) or t/(1 + t).
 struct Element {
-  std::vector<int64_t> G; std::vector<float> a, b, l; std::vector<double> p, pp, sd, sl, z, dpp;
+  std::vector<int64_t> G; std::vector<float> a, b, l, ta, tb; std::vector<double> p, pp, sd, sl, z, dpp;
   std::vector<int> learnIdx;
-  explicit Element(int W) : G(W), a(W), b(W), l(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), learnIdx(W) {}
+  explicit Element(int W) : G(W), a(W), b(W), l(W), ta(W), tb(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), learnIdx(W) {}
 
-  // Fills G, a, b, p, p' and survivals; returns the forward value and the chosen slot.
-  float forward(const Setup& s, size_t i, int* pick) {
+  // π (p, p') from the logits; needs forward's logits.
+  void probabilities(const Setup& s) {
+    float m = -INFINITY;
+    for (int j = 0; j < s.W; j++) m = std::max(m, l[j]);
+    double S = 0;
+    for (int j = 0; j < s.W; j++) { p[j] = std::exp(static_cast<double>(l[j]) - m); S += p[j]; }
+    for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
+  }
+
+  // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
+  // value and the chosen slot.
+  float forward(const Setup& s, size_t i, int* pick, bool needP) {
     const float xv = s.x[i];
     int64_t base = s.lo;
     if (s.local) {
       const float r = std::nearbyint(xv / s.alpha);  // half to even, as tf.round
       base = static_cast<int64_t>(std::min<float>(std::max<float>(r, s.lo), s.hi)) - s.h;
     }
-    float m = -INFINITY;
     for (int j = 0; j < s.W; j++) {
       const int64_t Gj = base + j;
       G[j] = Gj;
       const float g = static_cast<float>(Gj) * s.alpha;
       a[j] = ((g - s.halfAlpha) - xv) / s.sigma;
       b[j] = ((g + s.halfAlpha) - xv) / s.sigma;
-      float lj = static_cast<float>(log_sigmoid(b[j])) + static_cast<float>(log_sigmoid(-static_cast<double>(a[j])));
+      ta[j] = j > 0 && a[j] == b[j - 1] ? tb[j - 1] : std::exp(-std::fabs(a[j]));
+      tb[j] = std::exp(-std::fabs(b[j]));
+      const float lsb = std::min(b[j], 0.f) - std::log1p(tb[j]);   // logσ(b)
+      const float lsna = -std::max(a[j], 0.f) - std::log1p(ta[j]); // logσ(−a)
+      float lj = lsb + lsna;
       lj = lj + s.logWidth;
       if (Gj < s.lo || Gj > s.hi) lj = lj + -1e30f;
       l[j] = lj;
-      m = std::max(m, lj);
     }
-    double S = 0;
-    for (int j = 0; j < s.W; j++) { p[j] = std::exp(static_cast<double>(l[j]) - m); S += p[j]; }
-    for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
-    for (int j = 0; j < s.W; j++) {
-      const int shell = shell_of(G[j], s.is_signed);
-      sd[j] = 1; sl[j] = 1; learnIdx[j] = -1;
-      if (s.nDrop > 0 && shell > s.dropCore) {
-        const int k = shell - s.dropCore - 1;
-        double alive = 0;
-        if (k < s.nDrop) { alive = 1; for (int q = 0; q <= k; q++) alive *= s.drop[s.dropPerElement ? q * s.n + i : q]; }
-        sd[j] = alive;
+    const bool masked = s.nDrop > 0 || s.nGates > 0;
+    if (masked) {
+      for (int j = 0; j < s.W; j++) {
+        const int shell = shell_of(G[j], s.is_signed);
+        sd[j] = 1; sl[j] = 1; learnIdx[j] = -1;
+        if (s.nDrop > 0 && shell > s.dropCore) {
+          const int k = shell - s.dropCore - 1;
+          double alive = 0;
+          if (k < s.nDrop) { alive = 1; for (int q = 0; q <= k; q++) alive *= s.drop[s.dropPerElement ? q * s.n + i : q]; }
+          sd[j] = alive;
+        }
+        if (s.nGates > 0 && shell > s.gateCore) {
+          const int k = shell - s.gateCore - 1;
+          double alive = 0;
+          if (k < s.nGates) { alive = 1; learnIdx[j] = k; for (int q = 0; q <= k; q++) alive *= s.gates[q]; }
+          sl[j] = alive;
+        }
       }
-      if (s.nGates > 0 && shell > s.gateCore) {
-        const int k = shell - s.gateCore - 1;
-        double alive = 0;
-        if (k < s.nGates) { alive = 1; learnIdx[j] = k; for (int q = 0; q <= k; q++) alive *= s.gates[q]; }
-        sl[j] = alive;
-      }
+    } else {
+      for (int j = 0; j < s.W; j++) { sd[j] = 1; sl[j] = 1; learnIdx[j] = -1; }
     }
     if (s.method == 2) {  // SRQ: the mode of the (masked) π
-      int best = 0; double bestV = -INFINITY;
-      for (int j = 0; j < s.W; j++) {
-        double v = std::log(pp[j]);
-        if (s.nDrop > 0) v += std::log(std::max(sd[j], 1e-30));
-        if (s.nGates > 0) v += std::log(std::max(sl[j], 1e-30));
-        if (v > bestV) { bestV = v; best = j; }
+      int best = 0;
+      if (!masked) {
+        for (int j = 1; j < s.W; j++) if (l[j] > l[best]) best = j;  // π' is monotone in the logits
+        if (needP) probabilities(s);
+      } else {
+        probabilities(s);
+        double bestV = -INFINITY;
+        for (int j = 0; j < s.W; j++) {
+          const double v = pp[j] * std::max(sd[j], 1e-30) * std::max(sl[j], 1e-30);
+          if (v > bestV) { bestV = v; best = j; }
+        }
       }
       *pick = best;
       return static_cast<float>(G[best]) * s.alpha;
     }
     // RQ: the concrete sample z = softmax((log π + Gumbel)/λ) with Gumbel = −log(−log u).
+    probabilities(s);
     const float* u = s.u + i * s.W;
     double zm = -INFINITY;
     for (int j = 0; j < s.W; j++) {
@@ -121,7 +142,7 @@ struct Element {
   // Accumulates this element's dα, dσ and per-gate T; returns dx.
   double backward(const Setup& s, size_t i, double dy, double* dA, double* dS, double* T) {
     int pick;
-    forward(s, i, &pick);
+    forward(s, i, &pick, true);
     if (s.method == 2) {
       // Multi-class STE: ∂L/∂probs_j = ĝ_j·dy with probs = π'·s_drop·s_learn; ∂L/∂α gets Σ r̃_j G_j·dy.
       for (int j = 0; j < s.W; j++) {
@@ -143,7 +164,8 @@ struct Element {
       if (p[j] == 0) continue;
       const double D = p[j] * (dpp[j] / s.norm - c);
       const double aj = a[j], bj = b[j];
-      const double sa = sigmoid(aj), sb = sigmoid(-bj);
+      const double sa = aj >= 0 ? 1 / (1 + static_cast<double>(ta[j])) : ta[j] / (1 + static_cast<double>(ta[j]));  // σ(a)
+      const double sb = bj >= 0 ? tb[j] / (1 + static_cast<double>(tb[j])) : 1 / (1 + static_cast<double>(tb[j]));  // σ(−b)
       dx += D * (sa - sb);
       da += D * (sb * (G[j] + 0.5) - sa * (G[j] - 0.5));
       ds += D * (sa * aj - sb * bj);
@@ -187,7 +209,7 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
       Element e(s.W);
       int pick;
       #pragma omp for schedule(static)
-      for (size_t i = 0; i < s.n; i++) out[i] = e.forward(s, i, &pick);
+      for (size_t i = 0; i < s.n; i++) out[i] = e.forward(s, i, &pick, false);
     }
     return nullptr;
   }

@@ -63,8 +63,6 @@ export function relaxedParams(pass: 0 | 1, n: number, a: RelaxedAttrs, offsets: 
 }
 
 const fr = Math.fround;
-const logSigmoid = (z: number) => (z >= 0 ? -Math.log1p(Math.exp(-z)) : z - Math.log1p(Math.exp(z)));
-const sigmoid = (z: number) => (z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z)));
 /** tf.round: half to even. */
 function roundHalfEven(v: number): number {
   const f = Math.floor(v);
@@ -93,22 +91,35 @@ interface Setup {
   x: Float32Array; u: Float32Array | null; drop: Float32Array | null; gates: Float32Array | null;
 }
 
-/** One element's scratch: slots, edges, probabilities and survivals (native/relaxed.cc's Element). */
+/**
+ * One element's scratch: slots, edges, probabilities and survivals (native/relaxed.cc's Element).
+ * Each bin edge e costs one exp and one log1p: with t = e^(−|e|), logσ(e) = min(e, 0) − log1p(t),
+ * logσ(−e) = −max(e, 0) − log1p(t), σ(e) = 1/(1 + t) or t/(1 + t); b_j and a_(j+1) share theirs
+ * when they are the same float32 number.
+ */
 class Element {
-  G: Float64Array; av: Float64Array; bv: Float64Array; l: Float64Array; p: Float64Array; pp: Float64Array;
+  G: Float64Array; av: Float64Array; bv: Float64Array; ta: Float64Array; tb: Float64Array; l: Float64Array; p: Float64Array; pp: Float64Array;
   sd: Float64Array; sl: Float64Array; z: Float64Array; dpp: Float64Array; learnIdx: Int32Array;
   constructor(W: number) {
-    [this.G, this.av, this.bv, this.l, this.p, this.pp, this.sd, this.sl, this.z, this.dpp] = Array.from({ length: 10 }, () => new Float64Array(W));
+    [this.G, this.av, this.bv, this.ta, this.tb, this.l, this.p, this.pp, this.sd, this.sl, this.z, this.dpp] = Array.from({ length: 12 }, () => new Float64Array(W));
     this.learnIdx = new Int32Array(W);
   }
 
-  /** Fills the scratch for element i; returns [value, chosen slot]. */
-  forward(s: Setup, i: number): [number, number] {
+  /** π (p, p') from the logits. */
+  probabilities(s: Setup): void {
+    let m = -Infinity;
+    for (let j = 0; j < s.W; j++) if (this.l[j] > m) m = this.l[j];
+    let S = 0;
+    for (let j = 0; j < s.W; j++) { this.p[j] = Math.exp(this.l[j] - m); S += this.p[j]; }
+    for (let j = 0; j < s.W; j++) { this.p[j] /= S; this.pp[j] = (this.p[j] + s.eps) / s.norm; }
+  }
+
+  /** Fills the scratch for element i (π too when needP or the method needs it); returns [value, chosen slot]. */
+  forward(s: Setup, i: number, needP: boolean): [number, number] {
     const { a, W } = s;
     const xv = s.x[i];
     let base = a.lo;
     if (s.local) base = Math.min(Math.max(roundHalfEven(fr(xv / s.alpha)), a.lo), a.hi) - a.h;
-    let m = -Infinity;
     for (let j = 0; j < W; j++) {
       const G = base + j;
       this.G[j] = G;
@@ -117,19 +128,21 @@ class Element {
       const bv = fr(fr(fr(g + s.halfAlpha) - xv) / s.sigma);
       this.av[j] = av;
       this.bv[j] = bv;
-      let l = fr(fr(fr(logSigmoid(bv)) + fr(logSigmoid(-av))) + s.logWidth);
+      this.ta[j] = j > 0 && av === this.bv[j - 1] ? this.tb[j - 1] : Math.exp(-Math.abs(av));
+      this.tb[j] = Math.exp(-Math.abs(bv));
+      const lsb = fr(Math.min(bv, 0) - Math.log1p(this.tb[j])); // logσ(b)
+      const lsna = fr(-Math.max(av, 0) - Math.log1p(this.ta[j])); // logσ(−a)
+      let l = fr(fr(lsb + lsna) + s.logWidth);
       if (G < a.lo || G > a.hi) l = fr(l + fr(-1e30));
       this.l[j] = l;
-      if (l > m) m = l;
     }
-    let S = 0;
-    for (let j = 0; j < W; j++) { this.p[j] = Math.exp(this.l[j] - m); S += this.p[j]; }
-    for (let j = 0; j < W; j++) { this.p[j] /= S; this.pp[j] = (this.p[j] + s.eps) / s.norm; }
+    const masked = a.nDrop > 0 || a.nGates > 0;
     for (let j = 0; j < W; j++) {
-      const shell = shellOf(this.G[j], a.signed);
       this.sd[j] = 1;
       this.sl[j] = 1;
       this.learnIdx[j] = -1;
+      if (!masked) continue;
+      const shell = shellOf(this.G[j], a.signed);
       if (a.nDrop > 0 && shell > 1) {
         const k = shell - 2;
         let alive = 0;
@@ -145,15 +158,20 @@ class Element {
     }
     if (a.method === 'srq') {
       let best = 0;
-      let bestV = -Infinity;
-      for (let j = 0; j < W; j++) {
-        let v = Math.log(this.pp[j]);
-        if (a.nDrop > 0) v += Math.log(Math.max(this.sd[j], 1e-30));
-        if (a.nGates > 0) v += Math.log(Math.max(this.sl[j], 1e-30));
-        if (v > bestV) { bestV = v; best = j; }
+      if (!masked) {
+        for (let j = 1; j < W; j++) if (this.l[j] > this.l[best]) best = j; // π' is monotone in the logits
+        if (needP) this.probabilities(s);
+      } else {
+        this.probabilities(s);
+        let bestV = -Infinity;
+        for (let j = 0; j < W; j++) {
+          const v = this.pp[j] * Math.max(this.sd[j], 1e-30) * Math.max(this.sl[j], 1e-30);
+          if (v > bestV) { bestV = v; best = j; }
+        }
       }
       return [fr(this.G[best] * s.alpha), best];
     }
+    this.probabilities(s);
     let zm = -Infinity;
     for (let j = 0; j < W; j++) {
       this.z[j] = (Math.log(this.pp[j]) - Math.log(-Math.log(s.u![i * W + j]))) / s.temp;
@@ -174,7 +192,7 @@ class Element {
   /** Element i's dx; adds its dα, dσ and gate sums into acc = [dα, dσ, T_0, …]. */
   backward(s: Setup, i: number, dy: number, acc: Float64Array): number {
     const { W } = s;
-    const [, pick] = this.forward(s, i);
+    const [, pick] = this.forward(s, i, true);
     if (s.a.method === 'srq') {
       for (let j = 0; j < W; j++) {
         const dprobs = dy * fr(this.G[j] * s.alpha);
@@ -199,8 +217,10 @@ class Element {
       const D = this.p[j] * (this.dpp[j] / s.norm - c);
       const av = this.av[j];
       const bv = this.bv[j];
-      const sa = sigmoid(av);
-      const sb = sigmoid(-bv);
+      const ta = this.ta[j];
+      const tb = this.tb[j];
+      const sa = av >= 0 ? 1 / (1 + ta) : ta / (1 + ta); // σ(a)
+      const sb = bv >= 0 ? tb / (1 + tb) : 1 / (1 + tb); // σ(−b)
       dx += D * (sa - sb);
       da += D * (sb * (this.G[j] + 0.5) - sa * (this.G[j] - 0.5));
       ds += D * (sa * av - sb * bv);
@@ -248,7 +268,7 @@ function wasmForward({ inputs, backend, attrs }: Args): TensorInfo {
   const s = setup(b, inputs, attrs as RelaxedAttrs); // after makeOutput: the heap may have grown
   const y = new Float32Array(b.wasm.HEAPU8.buffer, b.dataIdMap.get(out.dataId).memoryOffset, s.n);
   const e = new Element(s.W);
-  for (let i = 0; i < s.n; i++) y[i] = e.forward(s, i)[0];
+  for (let i = 0; i < s.n; i++) y[i] = e.forward(s, i, false)[0];
   return out;
 }
 
