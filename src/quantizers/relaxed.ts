@@ -87,11 +87,8 @@ function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: num
   const K = grid.length;
   const lo = grid[0];
   const hi = grid[K - 1];
-  // The local-grid width must be a JS number (it fixes tensor shapes): one scalar read per call,
-  // the one host read left in a relaxed forward pass (docs/browser.md).
-  const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
-  const h = Math.ceil(delta * ratio);
-  const local = 2 * h + 1 < K;
+  const { h } = localWindow(alpha, sigma, K, delta);
+  const local = h >= 0;
   const xe = tf.expandDims(x, -1);
   let G: tf.Tensor;
   if (local) {
