@@ -22,7 +22,7 @@ const reference = process.argv.includes('--reference');
 await setBackend(backend);
 if (reference && tf.getKernel(RELAXED_FORWARD, tf.getBackend()) != null) tf.unregisterKernel(RELAXED_FORWARD, tf.getBackend());
 
-interface Row { variant: string; wbits: number; abits: number; peakStepMB: number; ratioToFloat: number; msPerStep: number }
+interface Row { variant: string; wbits: number; abits: number; peakStepMB: number; ratioToFloat: number | null; msPerStep: number }
 const rows: Row[] = [];
 const variants: Array<{ variant: string; method?: 'ste' | 'rq' | 'rq-st' | 'srq'; dropBits?: number }> = [
   { variant: 'float' }, { variant: 'ste', method: 'ste' }, { variant: 'rq', method: 'rq' }, { variant: 'rq-st', method: 'rq-st' },
@@ -40,7 +40,7 @@ for (const [wbits, abits] of bitPairs) {
     const { stepBytes, msPerStep } = await profileTrainStep(model, batch, { timedSteps });
     const peakStepMB = stepBytes / 2 ** 20;
     if (v.variant === 'float') floatPeak = peakStepMB;
-    rows.push({ variant: v.variant, wbits: v.method ? wbits : 32, abits: v.method ? abits : 32, peakStepMB, ratioToFloat: peakStepMB / floatPeak, msPerStep });
+    rows.push({ variant: v.variant, wbits: v.method ? wbits : 32, abits: v.method ? abits : 32, peakStepMB, ratioToFloat: Number.isNaN(floatPeak) ? null : peakStepMB / floatPeak, msPerStep });
     process.stderr.write(`${v.variant.padEnd(13)} W${wbits}/A${abits}  peak ${peakStepMB.toFixed(1).padStart(6)} MB (${(peakStepMB / floatPeak).toFixed(2)}× float)  ${msPerStep.toFixed(0)} ms/step\n`);
     if (model !== float) model.dispose();
     float.dispose();
