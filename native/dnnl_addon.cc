@@ -462,6 +462,8 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+bool register_relaxed(napi_env env, napi_value exports);  // native/relaxed.cc
+
 static napi_value Init(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"conv", Conv}, {"matmul", MatMul}, {"reduce", Reduce}, {"batchNorm", BatchNorm},
@@ -473,6 +475,7 @@ static napi_value Init(napi_env env, napi_value exports) {
     NAPI_CALL(env, napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn));
     NAPI_CALL(env, napi_set_named_property(env, exports, f.name, fn));
   }
+  if (!register_relaxed(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering relaxed failed"); return nullptr; }
   napi_value v;
   const dnnl_version_t* ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);

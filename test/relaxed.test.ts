@@ -182,14 +182,15 @@ test('DropBits backward: π is masked, so only surviving points carry the multi-
   assert.ok(grad(0).some((v, i) => Math.abs(v - expected[i]) > 0.05), 'without drops the dropped points contribute');
 });
 
-test('training-step profile: RQ/SRQ per-grid-point tensors cost a multiple of the float step; nothing leaks', async () => {
+test('training-step profile: with the fused kernels an SRQ step needs at most 1.5× the float step\'s memory; nothing leaks', async () => {
   const float = buildModel('lenet5', { seed: 0 });
   const before = tf.memory().numTensors;
   const f = await profileTrainStep(float, 32);
   assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
   const srq = await relaxedModel(float, { method: 'srq', wbits: 2, abits: 2 });
   const s = await profileTrainStep(srq, 32);
-  assert.ok(f.stepBytes > 0 && s.stepBytes > 3 * f.stepBytes, `float ${f.stepBytes} B, srq ${s.stepBytes} B`);
+  // The tfjs-ops reference (cpu) needed > 3× (per-grid-point tensors); the fused kernels (wasm, native) none of that.
+  assert.ok(f.stepBytes > 0 && s.stepBytes <= 1.5 * f.stepBytes, `float ${f.stepBytes} B, srq ${s.stepBytes} B`);
   assert.ok(s.kernels.length > 0 && s.kernels.every((k, i) => i === 0 || k.ms <= s.kernels[i - 1].ms), 'kernel times, largest first');
   await assert.rejects(profileTrainStep(tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4, 5] })] }), 8), /measured for classifiers/);
   srq.dispose();

@@ -14,6 +14,7 @@ import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKern
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
 import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
+import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
 interface Addon {
@@ -27,6 +28,7 @@ interface Addon {
   batchNormTrain(heap: ArrayBuffer, params: Int32Array): void;
   batchNormTrainGrad(heap: ArrayBuffer, params: Int32Array): void;
   adamUpdate(heap: ArrayBuffer, params: Int32Array): void;
+  relaxed(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -255,6 +257,24 @@ const adamUpdate = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return outs;
 };
 
+/** The fused relaxed quantizers (relaxed-kernels.ts; native/relaxed.cc), forward: y. */
+const relaxedForward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, alpha, sigma, u, drop, gates } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.relaxed(heap(backend), relaxedParams(0, util.sizeFromShape(x.shape), attrs as unknown as RelaxedAttrs,
+    [x, alpha, sigma, u, drop, gates, out].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Backward: [dx, dα, dσ, dgates]. */
+const relaxedBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { dy, x, alpha, sigma, u, drop, gates } = inputs;
+  const outs = [x, alpha, sigma, gates].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.relaxed(heap(backend), relaxedParams(1, util.sizeFromShape(x.shape), attrs as unknown as RelaxedAttrs,
+    [x, alpha, sigma, u, drop, gates, outs[0], dy, outs[1], outs[2], outs[3]].map((t) => offset(backend, t))));
+  return outs;
+};
+
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
   return ({ inputs, backend, attrs }) => {
@@ -300,6 +320,8 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Maximum', binaryOp(4)], ['Minimum', binaryOp(5)], ['SquaredDifference', binaryOp(6)],
   ['Exp', unaryOp(0)], ['Log', unaryOp(1)], ['Neg', unaryOp(2)], ['Sqrt', unaryOp(3)], ['Abs', unaryOp(4)],
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
+  [RELAXED_FORWARD, relaxedForward],
+  [RELAXED_BACKWARD, relaxedBackward as unknown as NativeFn],
 ];
 
 const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate]];

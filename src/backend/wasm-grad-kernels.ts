@@ -7,6 +7,7 @@
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernel-scope.js';
+import { registerRelaxedWasmKernels } from './relaxed-kernels.js';
 
 type ConvInfo = backend_util.Conv2DInfo;
 type PadAttr = 'valid' | 'same' | number | backend_util.ExplicitPadding;
@@ -237,4 +238,5 @@ export function registerWasmTrainingKernels(): void {
     registerKernel(config);
     registered.add(kernelName);
   }
+  registerRelaxedWasmKernels(); // the fused relaxed quantizers (JS loops over the heap)
 }

@@ -26,6 +26,7 @@ import { LowbitError } from '../errors.js';
 import { checkBits, detached, withGradient } from './common.js';
 import type { QuantizerKind } from './kind.js';
 import { nextNoiseSeed } from './noise.js';
+import { fusedRelaxedAvailable, relaxedFused } from './relaxed-fused.js';
 
 export type RelaxedMethod = 'rq' | 'rq-st' | 'srq';
 
@@ -86,11 +87,8 @@ function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: num
   const K = grid.length;
   const lo = grid[0];
   const hi = grid[K - 1];
-  // The local-grid width must be a JS number (it fixes tensor shapes): one scalar read per call,
-  // the one host read left in a relaxed forward pass (docs/browser.md).
-  const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
-  const h = Math.ceil(delta * ratio);
-  const local = 2 * h + 1 < K;
+  const { h } = localWindow(alpha, sigma, K, delta);
+  const local = h >= 0;
   const xe = tf.expandDims(x, -1);
   let G: tf.Tensor;
   if (local) {
@@ -115,8 +113,61 @@ function categorical(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, grid: num
   return { logp: tf.log(p), G };
 }
 
+/**
+ * The relaxed quantizer of `o.method`. While training on a backend with the fused kernels (wasm,
+ * native) it runs as one fused op per call (relaxed-fused.ts: the categorical computed per element
+ * inside the kernel); elsewhere (cpu) as relaxedQuantizeReference. Both draw the same random
+ * samples in the same order, so a seed gives the same noise on either path.
+ */
 export function relaxedQuantize(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, o: RelaxedOptions): tf.Tensor {
   if (!o.training) return roundToGrid(x, alpha, o.bits, o.signed);
+  if (x.dtype === 'float32' && x.size > 0 && alpha.size === 1 && sigma.size === 1 && fusedRelaxedAvailable()) return relaxedQuantizeFused(x, alpha, sigma, o);
+  return relaxedQuantizeReference(x, alpha, sigma, o);
+}
+
+/** The local grid: half-width h (−1 = the whole grid) and slots per element W. One scalar host read. */
+function localWindow(alpha: tf.Tensor, sigma: tf.Tensor, K: number, delta: number): { h: number; W: number } {
+  // The local-grid width must be a JS number (it fixes tensor shapes): one scalar read per call,
+  // the one host read left in a relaxed forward pass (docs/browser.md).
+  const ratio = sigma.dataSync()[0] / alpha.dataSync()[0];
+  const h = Math.ceil(delta * ratio);
+  return 2 * h + 1 < K ? { h, W: 2 * h + 1 } : { h: -1, W: K };
+}
+
+/** The fused path: the reference's random draws, then one kernel (relaxed-fused.ts). */
+function relaxedQuantizeFused(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, o: RelaxedOptions): tf.Tensor {
+  const grid = relaxedGrid(o.bits, o.signed);
+  const { h, W } = localWindow(alpha, sigma, grid.length, o.delta ?? 3);
+  return tf.tidy(() => {
+    const none = tf.zeros([1]);
+    let u = none;
+    let drop = none;
+    let gates = none;
+    let nDrop = 0;
+    let nGates = 0;
+    const layerMask = o.dropBitsMask === 'layer';
+    if (o.method === 'srq') {
+      if ((o.dropBits ?? 0) > 0) {
+        const draws = dropBitsGates(layerMask ? x.shape.map(() => 1) : x.shape, o.bits, o.dropBits!);
+        drop = tf.concat(draws.map((d) => tf.reshape(d, [-1])));
+        nDrop = draws.length;
+      }
+      if (o.bitGates && o.bitGates.length > 0) {
+        gates = tf.stack(o.bitGates.map((g) => tf.reshape(sampleHardConcrete(g), [])));
+        nGates = o.bitGates.length;
+      }
+    } else {
+      u = tf.randomUniform([...x.shape, W], 1e-6, 1 - 1e-6, 'float32', nextNoiseSeed());
+    }
+    return relaxedFused(x, alpha, sigma, u, drop, gates, {
+      method: o.method, lo: grid[0], hi: grid[grid.length - 1], h, signed: o.signed, nDrop, dropPerElement: !layerMask, nGates,
+      epsilon: o.epsilon ?? 1e-6, temperature: o.temperature ?? 1,
+    });
+  });
+}
+
+/** The tfjs-ops implementation with per-grid-point [..., W] tensors: the cpu path and the fused kernels' reference. */
+export function relaxedQuantizeReference(x: tf.Tensor, alpha: tf.Tensor, sigma: tf.Tensor, o: RelaxedOptions): tf.Tensor {
   const grid = relaxedGrid(o.bits, o.signed);
   return tf.tidy(() => {
     const { logp, G } = categorical(x, alpha, sigma, grid, o.epsilon ?? 1e-6, o.delta ?? 3);

@@ -1,0 +1,140 @@
+/**
+ * The fused relaxed-quantizer kernels (src/backend/relaxed-kernels.ts on wasm, native/relaxed.cc on
+ * native) against the tfjs-ops reference (relaxedQuantizeReference): values and every gradient
+ * (x, α, σ, learned bit gates) for RQ, RQ-ST, SRQ, SRQ + DropBits and SRQ with learned bits, on
+ * the full 2-bit grid and an 8-bit local window, with |x| = 1e6, zeros and subnormals in the input.
+ * Runs on the native backend, or on wasm under LOWBIT_NATIVE=0.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, setBackend, backendAvailable } from '../src/node.js';
+import { relaxedQuantize, relaxedQuantizeReference, type RelaxedOptions } from '../src/quantizers/relaxed.js';
+import { fusedRelaxedAvailable } from '../src/quantizers/relaxed-fused.js';
+import { setNoiseState } from '../src/quantizers/noise.js';
+import { mulberry32 } from '../src/random.js';
+
+const backend = backendAvailable('native') ? 'native' : 'wasm';
+await setBackend(backend);
+
+const rand = mulberry32(77);
+const gaussian = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
+const EXTREMES = [1e6, -1e6, 0, -0, 1e-40, -1e-42, 1.4e-45, 1e3, -37];
+
+/** Weights around the grid (α = 0.05): most inside, some beyond the edges, plus the extremes; inRange: clipped to the grid's range. */
+function inputs(n: number, spread: number, range: [number, number] | null): Float32Array {
+  const v = Float32Array.from({ length: n }, () => gaussian() * spread);
+  if (range) for (let i = 0; i < n; i++) v[i] = Math.min(Math.max(v[i], range[0]), range[1]);
+  v.set(range ? SMALL : EXTREMES, 0);
+  return v;
+}
+const SMALL = [0, -0, 1e-40, -1e-42, 1.4e-45];
+
+interface Case { name: string; o: Omit<RelaxedOptions, 'training' | 'bitGates'>; gates?: number[]; spread: number; logSigmaShift?: number }
+
+const cases: Case[] = [
+  { name: 'RQ 2-bit weights (full grid), λ = 0.5', o: { method: 'rq', bits: 2, signed: true, temperature: 0.5 }, spread: 0.06 },
+  { name: 'RQ 8-bit activations (local window)', o: { method: 'rq', bits: 8, signed: false, temperature: 1 }, spread: 3 },
+  { name: 'RQ-ST 2-bit activations', o: { method: 'rq-st', bits: 2, signed: false, temperature: 1 }, spread: 0.1 },
+  { name: 'RQ-ST 8-bit weights (local window)', o: { method: 'rq-st', bits: 8, signed: true, temperature: 2 }, spread: 3 },
+  { name: 'SRQ 2-bit weights', o: { method: 'srq', bits: 2, signed: true }, spread: 0.06 },
+  { name: 'SRQ 2-bit activations, wide σ', o: { method: 'srq', bits: 2, signed: false }, spread: 0.1, logSigmaShift: 1 },
+  { name: 'SRQ 8-bit weights (local window)', o: { method: 'srq', bits: 8, signed: true }, spread: 3 },
+  { name: 'SRQ 3-bit weights + DropBits per element', o: { method: 'srq', bits: 3, signed: true, dropBits: 0.3 }, spread: 0.12 },
+  { name: 'SRQ 4-bit weights + DropBits per layer', o: { method: 'srq', bits: 4, signed: true, dropBits: 0.5, dropBitsMask: 'layer' }, spread: 0.25 },
+  { name: 'SRQ 4-bit weights, learned bits (2 gates)', o: { method: 'srq', bits: 4, signed: true }, gates: [1.5, 0.3], spread: 0.25 },
+  { name: 'SRQ 5-bit weights, learned bits + DropBits', o: { method: 'srq', bits: 5, signed: true, dropBits: 0.2 }, gates: [2, 1, -0.5], spread: 0.5 },
+];
+
+/** Value and gradients (x, log α, log σ, gate log α's) of Σ w·q(x), as arrays. */
+function run(q: typeof relaxedQuantize, c: Case, xv: Float32Array, w: Float32Array, seed: number): Float32Array[] {
+  setNoiseState(seed);
+  return tf.tidy(() => {
+    const x = tf.tensor(xv);
+    const weights = tf.tensor(w);
+    const logAlpha = tf.scalar(Math.log(0.05));
+    const logSigma = tf.scalar(Math.log(0.05 / 3) + (c.logSigmaShift ?? 0));
+    const gates = (c.gates ?? []).map((g) => tf.scalar(g));
+    const f = (...args: tf.Tensor[]) => {
+      const [xx, la, ls, ...gs] = args;
+      const o: RelaxedOptions = { ...c.o, training: true, bitGates: gs.length > 0 ? gs : undefined };
+      return tf.sum(tf.mul(q(xx, tf.exp(la), tf.exp(ls), o), weights));
+    };
+    const { value, grads } = tf.valueAndGrads(f)([x, logAlpha, logSigma, ...gates]);
+    setNoiseState(seed);
+    const y = q(x, tf.exp(logAlpha), tf.exp(logSigma), { ...c.o, training: true, bitGates: gates.length > 0 ? gates : undefined });
+    return [y, value, ...grads].map((t) => Float32Array.from(t.dataSync()));
+  });
+}
+
+/** max_i |a_i − b_i| / max_i |b_i| (the gradients' scale: float32 reference noise sits near 0). */
+function relErr(a: Float32Array, b: Float32Array): number {
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) {
+    scale = Math.max(scale, Math.abs(b[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+const NAMES = ['value', 'loss', 'dx', 'dlogα', 'dlogσ', 'dgate'];
+
+test(`${backend}: the fused relaxed kernels are the training path here`, () => {
+  assert.ok(fusedRelaxedAvailable());
+});
+
+/**
+ * The reference runs in float32 and its autodiff sums terms that cancel: Σ_j D_j = 0 over an
+ * element's slots, so ∂L/∂α collects Σ_j D_j·G_j (|G| up to 127 on an 8-bit grid) and ∂L/∂σ
+ * collects Σ_j D_j·b_j, where b_j grows as |x − ĝ_j|/σ for x beyond the grid (≈ 6e7 at
+ * |x| = 1e6). The fused kernels sum in float64. So the bound is 1e-5 relative (1e-4 on 8-bit
+ * local windows: the reference itself differs between cpu and native by up to 5e-5 there), or twice the reference's own disagreement between this backend and cpu where
+ * that is larger. ∂L/∂σ with x far beyond the grid is not compared: there the reference's
+ * float32 sum is dominated by its rounding (measured up to 100 % apart; docs/engine.md).
+ */
+function bound(c: Case, refHere: Float32Array, refCpu: Float32Array): number {
+  return Math.max(c.o.bits >= 8 ? 1e-4 : 1e-5, 2 * relErr(refHere, refCpu));
+}
+
+for (const c of cases) {
+  for (const inRange of [true, false]) {
+    const what = inRange ? 'x inside the grid range, zeros, subnormals' : 'x incl. ±1e6, 1e3, zeros, subnormals';
+    test(`${backend}: fused = reference, values and gradients: ${c.name}; ${what}`, async () => {
+      const lo = c.o.signed ? -(2 ** (c.o.bits - 1)) : 0;
+      const xv = inputs(300, c.spread, inRange ? [lo * 0.05, (lo + 2 ** c.o.bits - 1) * 0.05] : null);
+      const w = Float32Array.from({ length: xv.length }, () => gaussian());
+      const before = tf.memory().numTensors;
+      const fused = run(relaxedQuantize, c, xv, w, 11);
+      assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
+      const ref = run(relaxedQuantizeReference, c, xv, w, 11);
+      await setBackend('cpu');
+      const refCpu = run(relaxedQuantize, c, xv, w, 11); // cpu has no fused kernel: the reference
+      await setBackend(backend);
+      fused.forEach((f, i) => {
+        const name = NAMES[Math.min(i, 5)];
+        assert.ok(f.every(Number.isFinite), `${name} is finite`);
+        if (name === 'dlogσ' && !inRange) return;
+        const e = relErr(f, ref[i]);
+        const tol = bound(c, ref[i], refCpu[i]);
+        assert.ok(e <= tol, `${c.name}: ${name} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
+      });
+      // Same seed, same numbers.
+      run(relaxedQuantize, c, xv, w, 11).forEach((a, i) => assert.deepEqual(a, fused[i]));
+    });
+  }
+}
+
+test(`${backend}: numTensors stays flat over fused SRQ training steps with learned bits and DropBits`, () => {
+  const x = tf.variable(tf.randomNormal([64, 9], 0, 0.2, 'float32', 5));
+  const la = tf.variable(tf.scalar(Math.log(0.05)));
+  const ls = tf.variable(tf.scalar(Math.log(0.05 / 3)));
+  const g = tf.variable(tf.scalar(1));
+  const opt = tf.train.adam(1e-3);
+  const step = () => opt.minimize(() => tf.sum(tf.square(relaxedQuantize(x, tf.exp(la), tf.exp(ls), { method: 'srq', bits: 4, signed: true, training: true, dropBits: 0.2, bitGates: [tf.mul(g, 1), tf.mul(g, 0.5)] }))) as tf.Scalar);
+  step();
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) step();
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([x, la, ls, g]);
+  opt.dispose();
+});
