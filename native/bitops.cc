@@ -1,0 +1,240 @@
+// The bitwise runtime's native kernels (src/runtime/kernels.ts is the contract): binary
+// convolution by XOR + popcount over packed sign bits, int8 convolution with int32 sums, float
+// convolutions. NHWC activations, output-channel-major weights, caller-owned typed arrays; the
+// geometry comes as an Int32Array [n, h, w, c, kh, kw, strideH, strideW, padTop, padLeft, outH,
+// outW, outC]. Padding taps are skipped (they contribute 0). Threads: OpenMP over output rows.
+// The binary inner loop is compiled three times (AVX-512 VPOPCNTDQ, AVX2, baseline) and chosen
+// at run time with __builtin_cpu_supports.
+#include <node_api.h>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+#define BITOPS_CALL(env, call)                                                   \
+  do {                                                                           \
+    if ((call) != napi_ok) {                                                     \
+      napi_throw_error((env), nullptr, "lowbit bitops: N-API call failed");      \
+      return nullptr;                                                            \
+    }                                                                            \
+  } while (0)
+
+struct Geometry {
+  int n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, oc;
+};
+
+template <typename T>
+bool typedArray(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
+  napi_typedarray_type type;
+  void* ptr;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, v, &type, length, &ptr, &buffer, &offset) != napi_ok || type != want) return false;
+  *data = static_cast<T*>(ptr);
+  return true;
+}
+
+bool readGeometry(napi_env env, napi_value v, Geometry* g) {
+  int32_t* p;
+  size_t len;
+  if (!typedArray(env, v, napi_int32_array, &p, &len) || len != 13) return false;
+  std::memcpy(g, p, sizeof(Geometry));
+  return true;
+}
+
+// Σ popcount(a[k] XOR b[k]) over `words` 32-bit words, 64 bits at a time.
+#define POPCOUNT_BODY                                                          \
+  int s = 0;                                                                   \
+  int k = 0;                                                                   \
+  for (; k + 2 <= words; k += 2) {                                             \
+    uint64_t x, y;                                                             \
+    std::memcpy(&x, a + k, 8);                                                 \
+    std::memcpy(&y, b + k, 8);                                                 \
+    s += __builtin_popcountll(x ^ y);                                          \
+  }                                                                            \
+  if (k < words) s += __builtin_popcount(a[k] ^ b[k]);                         \
+  return s;
+
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) int xorPopAvx512(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
+__attribute__((target("avx2,popcnt"))) int xorPopAvx2(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
+int xorPopBase(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
+
+using XorPop = int (*)(const uint32_t*, const uint32_t*, int);
+
+XorPop pickXorPop(const char** name) {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512vpopcntdq")) { *name = "avx512vpopcntdq"; return xorPopAvx512; }
+  if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return xorPopAvx2; }
+  *name = "baseline";
+  return xorPopBase;
+}
+
+const char* popcountVariant = nullptr;
+XorPop xorPop = pickXorPop(&popcountVariant);
+
+// The binary convolution for one batch element and one output row.
+void binaryRow(const uint32_t* x, const uint32_t* w, const Geometry& g, int words, int b, int oy, int32_t* out) {
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    for (int oc = 0; oc < g.oc; oc++) {
+      int differ = 0;
+      for (int ky = ky0; ky < ky1; ky++) {
+        const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0) * words;
+        const uint32_t* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw) * words;
+        // Taps kx0..kx1 of a kernel row are contiguous in x and w: one run of (kx1 − kx0)·words words
+        // (unused high bits are 0 in both operands, so runs may pair words across pixels).
+        if (kx1 > kx0) differ += xorPop(xr + kx0 * words, wr + kx0 * words, (kx1 - kx0) * words);
+      }
+      o[oc] = g.c * taps - 2 * differ;
+    }
+  }
+}
+
+napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  uint32_t *x, *w;
+  int32_t* out;
+  size_t xl, wl, ol;
+  Geometry g;
+  if (argc < 4 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "binaryConv2d(x: Uint32Array, w: Uint32Array, geometry: Int32Array(13), out: Int32Array)");
+    return nullptr;
+  }
+  const int words = (g.c + 31) / 32;
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > 32768)
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRow(x, w, g, words, b, oy, out);
+  return nullptr;
+}
+
+napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  int8_t *x, *w;
+  int32_t* out;
+  size_t xl, wl, ol;
+  Geometry g;
+  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
+    return nullptr;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > 65536)
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+        const int run = (kx1 - kx0) * g.c;
+        for (int oc = 0; oc < g.oc; oc++) {
+          int32_t acc = 0;
+          for (int ky = ky0; ky < ky1; ky++) {
+            const int8_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+            const int8_t* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
+            for (int k = 0; k < run; k++) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
+          }
+          o[oc] = acc;
+        }
+      }
+    }
+  return nullptr;
+}
+
+napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
+  size_t argc = 5;
+  napi_value args[5];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  float *x, *w, *out, *bias = nullptr;
+  size_t xl, wl, ol, bl = 0;
+  Geometry g;
+  napi_valuetype bt = napi_null;
+  if (argc >= 3) napi_typeof(env, args[2], &bt);
+  if (argc < 5 || !typedArray(env, args[0], napi_float32_array, &x, &xl) || !typedArray(env, args[1], napi_float32_array, &w, &wl) ||
+      (bt != napi_null && bt != napi_undefined && !typedArray(env, args[2], napi_float32_array, &bias, &bl)) ||
+      !readGeometry(env, args[3], &g) || !typedArray(env, args[4], napi_float32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias | null, geometry: Int32Array(13), out): Float32Arrays");
+    return nullptr;
+  }
+  const size_t wNeed = depthwise ? static_cast<size_t>(g.kh) * g.kw * g.c : static_cast<size_t>(g.oc) * g.kh * g.kw * g.c;
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < wNeed || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc || (bias && bl < static_cast<size_t>(g.oc))) {
+    napi_throw_range_error(env, nullptr, "floatConv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > 65536)
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+        if (depthwise) {
+          for (int ch = 0; ch < g.c; ch++) o[ch] = bias ? bias[ch] : 0.f;
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+              const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+              const float* wr = w + (ky * g.kw + kx) * g.c;
+              for (int ch = 0; ch < g.c; ch++) o[ch] += xr[ch] * wr[ch];
+            }
+          continue;
+        }
+        const int run = (kx1 - kx0) * g.c;
+        for (int oc = 0; oc < g.oc; oc++) {
+          float acc = 0.f;
+          for (int ky = ky0; ky < ky1; ky++) {
+            const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+            const float* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
+            for (int k = 0; k < run; k++) acc += xr[k] * wr[k];
+          }
+          o[oc] = bias ? acc + bias[oc] : acc;
+        }
+      }
+    }
+  return nullptr;
+}
+
+napi_value FloatConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, false); }
+napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, true); }
+
+}  // namespace
+
+// Adds the runtime kernels to the addon's exports (called from the module's Init).
+napi_value RegisterBitops(napi_env env, napi_value exports) {
+  const struct { const char* name; napi_callback fn; } functions[] = {
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+  };
+  napi_value bitops;
+  BITOPS_CALL(env, napi_create_object(env, &bitops));
+  for (const auto& f : functions) {
+    napi_value fn;
+    BITOPS_CALL(env, napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn));
+    BITOPS_CALL(env, napi_set_named_property(env, bitops, f.name, fn));
+  }
+  napi_value variant;
+  BITOPS_CALL(env, napi_create_string_utf8(env, popcountVariant, NAPI_AUTO_LENGTH, &variant));
+  BITOPS_CALL(env, napi_set_named_property(env, bitops, "popcount", variant));
+  BITOPS_CALL(env, napi_set_named_property(env, exports, "bitops", bitops));
+  return exports;
+}
