@@ -114,7 +114,7 @@ napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > 32768)
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 22))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRow(x, w, g, words, b, oy, out);
   return nullptr;
@@ -137,7 +137,7 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > 65536)
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > (1 << 22))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) {
       const int iy0 = oy * g.sh - g.pt;
@@ -181,7 +181,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     napi_throw_range_error(env, nullptr, "floatConv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > 65536)
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) {
       const int iy0 = oy * g.sh - g.pt;

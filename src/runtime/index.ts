@@ -62,6 +62,18 @@ export class RuntimeModel {
     return ex.output.slice();
   }
 
+  /**
+   * Per-step time: runs `x` `runs` times (after one warm-up run) and returns each step's mean
+   * milliseconds, in plan order. `now` is the clock (default performance.now).
+   */
+  profile(x: Float32Array, runs = 10, now: () => number = () => performance.now()): Array<{ step: string; ms: number }> {
+    this.run(x);
+    const ex = this.executors.get(x.length / this.inputShape.reduce((a, b) => a * b, 1))!;
+    const ms = new Float64Array(ex.labels.length);
+    for (let r = 0; r < runs; r++) { ex.input.set(x); ex.executeTimed(ms, now); }
+    return ex.labels.map((step, i) => ({ step, ms: ms[i] / runs }));
+  }
+
   /** Frees the buffers kept for each batch size. */
   release(): void {
     this.executors.clear();

@@ -400,6 +400,8 @@ type Buffer = Float32Array | Uint32Array;
 /** The plan bound to one batch size: every buffer allocated once, each step a closure. */
 export class BatchExecutor {
   private readonly run: Array<() => void> = [];
+  /** The step each entry of `run` computes (its first layer's name). */
+  readonly labels: string[] = [];
   readonly input: Float32Array;
   readonly output: Float32Array;
 
@@ -418,12 +420,22 @@ export class BatchExecutor {
     for (const op of plan.ops) {
       if (op.type === 'alias') { buffers.set(op.output, bufferOf(op.input)); continue; }
       this.run.push(this.bind(op, n, kernels, bufferOf));
+      this.labels.push(plan.steps.find((s) => s.layers.includes(op.output))?.layers.join('+') ?? op.output);
     }
     this.output = bufferOf(plan.output) as Float32Array;
   }
 
   execute(): void {
     for (const step of this.run) step();
+  }
+
+  /** Runs once, adding each step's milliseconds to `ms` (indexed like `labels`). */
+  executeTimed(ms: Float64Array, now: () => number): void {
+    for (let i = 0; i < this.run.length; i++) {
+      const t0 = now();
+      this.run[i]();
+      ms[i] += now() - t0;
+    }
   }
 
   private bind(op: Op, n: number, k: RuntimeKernels, bufferOf: (name: string) => Buffer): () => void {
