@@ -39,6 +39,8 @@ export interface RuntimeStep {
   kernel?: KernelMode;
   /** 'bits': the step writes packed sign bits for the binary layer that consumes it. */
   output: 'float' | 'bits';
+  /** Convolution and dense steps: the kernel's geometry (batch size aside; dense = 1×1 on a 1×1 image). */
+  geometry?: Omit<ConvGeometry, 'n'>;
 }
 
 type Geometry = Omit<ConvGeometry, 'n'>;
@@ -316,7 +318,7 @@ export class CompiledPlan {
           const outBits = nextW?.mode === 'binary' && !shape.some((d, i) => i < shape.length - 1 && d === 0) ? nextW.quant!.offset : undefined;
           set(last, shape, outBits !== undefined);
           this.ops.push({ type: 'weighted', w, input: x, output: last, outBits });
-          this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float' });
+          this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float', geometry: w.geom });
           break;
         }
         case 'QuantActivation': {
