@@ -43,58 +43,64 @@ bool readGeometry(napi_env env, napi_value v, Geometry* g) {
   return true;
 }
 
-// Σ popcount(a[k] XOR b[k]) over `words` 32-bit words, 64 bits at a time.
-#define POPCOUNT_BODY                                                          \
-  int s = 0;                                                                   \
-  int k = 0;                                                                   \
-  for (; k + 2 <= words; k += 2) {                                             \
-    uint64_t x, y;                                                             \
-    std::memcpy(&x, a + k, 8);                                                 \
-    std::memcpy(&y, b + k, 8);                                                 \
-    s += __builtin_popcountll(x ^ y);                                          \
-  }                                                                            \
-  if (k < words) s += __builtin_popcount(a[k] ^ b[k]);                         \
+// Σ popcount(a[k] XOR b[k]) over `words` 32-bit words, 64 bits at a time. Inlined into each
+// target-specific convolution below, so the compiler emits POPCNT / VPOPCNTQ for that target.
+static inline __attribute__((always_inline)) int xorPop(const uint32_t* a, const uint32_t* b, int words) {
+  int s = 0;
+  int k = 0;
+  for (; k + 2 <= words; k += 2) {
+    uint64_t x, y;
+    std::memcpy(&x, a + k, 8);
+    std::memcpy(&y, b + k, 8);
+    s += __builtin_popcountll(x ^ y);
+  }
+  if (k < words) s += __builtin_popcount(a[k] ^ b[k]);
   return s;
+}
 
-__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) int xorPopAvx512(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
-__attribute__((target("avx2,popcnt"))) int xorPopAvx2(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
-int xorPopBase(const uint32_t* a, const uint32_t* b, int words) { POPCOUNT_BODY }
+// The binary convolution, threaded over (batch, output row) when the work is large enough.
+static inline __attribute__((always_inline)) void binaryConvBody(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) {
+  const int words = (g.c + 31) / 32;
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 22))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
+        const int run = std::max(0, kx1 - kx0) * words;
+        int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+        const uint32_t* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w + ix0 + kx0) * words;
+        for (int oc = 0; oc < g.oc; oc++) {
+          const uint32_t* wb = w + (static_cast<int64_t>(oc) * g.kh * g.kw + kx0) * words;
+          int differ = 0;
+          // Taps kx0..kx1 of a kernel row are contiguous in x and w: one run of (kx1 − kx0)·words
+          // words (unused high bits are 0 in both operands, so 64-bit pairs may straddle pixels).
+          for (int ky = ky0; ky < ky1; ky++) differ += xorPop(xb + static_cast<int64_t>(ky) * g.w * words, wb + ky * g.kw * words, run);
+          o[oc] = g.c * taps - 2 * differ;
+        }
+      }
+    }
+}
 
-using XorPop = int (*)(const uint32_t*, const uint32_t*, int);
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) void binaryConvAvx512(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
+__attribute__((target("avx2,popcnt"))) void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
+void binaryConvBase(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
 
-XorPop pickXorPop(const char** name) {
+using BinaryConv = void (*)(const uint32_t*, const uint32_t*, const Geometry&, int32_t*);
+
+BinaryConv pickBinaryConv(const char** name) {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vpopcntdq")) { *name = "avx512vpopcntdq"; return xorPopAvx512; }
-  if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return xorPopAvx2; }
+  if (__builtin_cpu_supports("avx512vpopcntdq")) { *name = "avx512vpopcntdq"; return binaryConvAvx512; }
+  if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return binaryConvAvx2; }
   *name = "baseline";
-  return xorPopBase;
+  return binaryConvBase;
 }
 
 const char* popcountVariant = nullptr;
-XorPop xorPop = pickXorPop(&popcountVariant);
-
-// The binary convolution for one batch element and one output row.
-void binaryRow(const uint32_t* x, const uint32_t* w, const Geometry& g, int words, int b, int oy, int32_t* out) {
-  const int iy0 = oy * g.sh - g.pt;
-  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
-  for (int ox = 0; ox < g.ow; ox++) {
-    const int ix0 = ox * g.sw - g.pl;
-    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
-    const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
-    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
-    for (int oc = 0; oc < g.oc; oc++) {
-      int differ = 0;
-      for (int ky = ky0; ky < ky1; ky++) {
-        const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0) * words;
-        const uint32_t* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw) * words;
-        // Taps kx0..kx1 of a kernel row are contiguous in x and w: one run of (kx1 − kx0)·words words
-        // (unused high bits are 0 in both operands, so runs may pair words across pixels).
-        if (kx1 > kx0) differ += xorPop(xr + kx0 * words, wr + kx0 * words, (kx1 - kx0) * words);
-      }
-      o[oc] = g.c * taps - 2 * differ;
-    }
-  }
-}
+const BinaryConv binaryConv = pickBinaryConv(&popcountVariant);
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
   size_t argc = 4;
@@ -114,9 +120,7 @@ napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 22))
-  for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) binaryRow(x, w, g, words, b, oy, out);
+binaryConv(x, w, g, out);
   return nullptr;
 }
 
