@@ -6,13 +6,22 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, buildModel, dorefaModel, quantizeModel, LowbitError, ensureBackend } from '../src/index.js';
 import { packModel, unpackModel } from '../src/export/packed.js';
-import { createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, RuntimeKernels, ConvGeometry, wordsFor } from '../src/runtime/node.js';
+import { createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, runtimeKernels, RuntimeKernels, ConvGeometry, wordsFor } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
+import { readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { firstPassOnly } from './helpers.js';
 
 const rand = mulberry32(20);
 
-/** The kernel backends available in this pass: js always; native when the addon is built (and not LOWBIT_NATIVE=0). */
+/**
+ * The kernel backends available in this pass: js always; native when the addon is built (and not
+ * LOWBIT_NATIVE=0); wasm when src/runtime/wasm/ provides it.
+ */
 const backends: RuntimeKernels[] = [jsKernels, ...(nativeKernelsAvailable() ? [nativeKernels()] : [])];
+try { backends.push(await runtimeKernels('wasm')); } catch { /* the wasm kernels are not built into this checkout */ }
 
 // The TF.js reference runs on this pass's backend (native with the addon, else wasm).
 before(() => ensureBackend(nativeKernelsAvailable() ? 'native' : 'wasm'));
@@ -175,6 +184,22 @@ test('resnet20 (Add) and mobilenet-tiny (depthwise, PReLU, Concatenate, global p
       assert.ok(a.relative < 1e-5, `${name}: relative ${a.relative}`);
     }
   }
+});
+
+test("the 'lowbit/runtime' entry imports no Node-only module (it runs in the browser)", { skip: firstPassOnly }, () => {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const src = readFileSync(file, 'utf8');
+    for (const m of src.matchAll(/(?:import|export)\s[^'"]*?from\s+'([^']+)'|import\s+'([^']+)'/g)) {
+      const spec = m[1] ?? m[2];
+      if (spec.startsWith('.')) visit(join(dirname(file), spec));
+      else assert.ok(!spec.startsWith('node:') && !builtinModules.includes(spec), `${file} imports Node-only '${spec}'`);
+    }
+  };
+  visit(fileURLToPath(new URL('../src/runtime/index.js', import.meta.url)));
+  assert.ok([...seen].some((f) => f.endsWith('plan.js')) && ![...seen].some((f) => f.endsWith('runtime/node.js')));
 });
 
 test('bad packed input: one LowbitError naming the problem, before any work', async () => {
