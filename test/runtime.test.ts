@@ -165,7 +165,7 @@ test('whole models agree with TF.js: binary (DoReFa W1 + sign inputs), W2/A2 and
   }
 });
 
-test('binary layers read packed bits written by the layer before (sign as a comparison, no float tensor between)', async () => {
+test('binary layers read packed bits written by the layer before, through max-pooling (sign as a comparison, no float tensor between)', async () => {
   const m = buildModel('vgg-small', { seed: 4 });
   const q = await quantizeModel(m, { kernelQuantizer: 'binary', inputQuantizer: 'rsign' });
   const { steps } = await agreement(q, 4, jsKernels).then((a) => { assert.equal(a.agreement, 1); assert.ok(a.relative < 1e-5, `relative ${a.relative}`); return a; });
@@ -173,6 +173,7 @@ test('binary layers read packed bits written by the layer before (sign as a comp
   assert.ok(conv.filter((s) => s.kernel === 'binary').length >= 5, JSON.stringify(steps));
   assert.deepEqual(steps.find((s) => s.layers[0] === 'conv1_2')?.layers, ['conv1_2', 'bn1_2', 'relu1_2']);
   assert.ok(steps.some((s) => s.output === 'bits' && s.kernel === 'binary'), 'a binary layer feeds the next binary layer with bits');
+  assert.ok(steps.some((s) => s.op === 'max-pool' && s.output === 'bits'), 'max-pooling between binary layers ORs the packed bits');
 });
 
 test('resnet20 (Add) and mobilenet-tiny (depthwise, PReLU, Concatenate, global pooling) with binary and 2-bit layers agree with TF.js', async () => {

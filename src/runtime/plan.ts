@@ -65,6 +65,7 @@ type Op =
   | { type: 'quantize'; q: ActivationQuantizer; input: string; output: string }
   | { type: 'stages'; stages: Stage[]; c: number; input: string; output: string }
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
+  | { type: 'pool-bits'; g: Geometry; input: string; output: string }
   | { type: 'gap'; h: number; w: number; c: number; input: string; output: string }
   | { type: 'add'; inputs: string[]; output: string }
   | { type: 'concat'; inputs: string[]; channels: number[]; output: string }
@@ -82,6 +83,12 @@ function geometry(h: number, w: number, c: number, k: [number, number], s: [numb
   const padTop = same ? Math.floor(Math.max((outH - 1) * s[0] + k[0] - h, 0) / 2) : 0;
   const padLeft = same ? Math.floor(Math.max((outW - 1) * s[1] + k[1] - w, 0) / 2) : 0;
   return { h, w, c, kh: k[0], kw: k[1], strideH: s[0], strideW: s[1], padTop, padLeft, outH, outW, outC };
+}
+
+function poolGeometry(l: LayerEntry, inShape: number[]): Geometry {
+  const [h, w, c] = inShape;
+  const k = pair(l.config.pool_size, 2);
+  return geometry(h, w, c, k, pair(l.config.strides ?? k, 1), l.config.padding, c);
 }
 
 function activationStage(name: unknown, layer: string): Stage | null {
@@ -312,10 +319,17 @@ export class CompiledPlan {
           }
           const shape = l.cls.includes('Dense') && inShapes[0].length === 1 ? [w.geom.outC] : [w.geom.outH, w.geom.outW, w.geom.outC];
           // The consumer runs binary on exactly this tensor: write its packed sign bits.
-          const next = single(last);
-          const nextW = next && ['QuantConv2D', 'QuantDense'].includes(next.cls) ? (weighted.get(next.name) ?? compileWeighted(next, shape)) : null;
+          // A max-pool between may run on the bits: sign(max(z) + t) = OR of sign(z + t) (sign is monotone).
+          let next = single(last);
+          let nextShape = shape;
+          if (next?.cls === 'MaxPooling2D' && shape.length === 3) {
+            const g = poolGeometry(next, shape);
+            nextShape = [g.outH, g.outW, g.outC];
+            next = single(next.name);
+          }
+          const nextW = next && ['QuantConv2D', 'QuantDense'].includes(next.cls) ? (weighted.get(next.name) ?? compileWeighted(next, nextShape)) : null;
           if (nextW) weighted.set(next!.name, nextW);
-          const outBits = nextW?.mode === 'binary' && !shape.some((d, i) => i < shape.length - 1 && d === 0) ? nextW.quant!.offset : undefined;
+          const outBits = nextW?.mode === 'binary' ? nextW.quant!.offset : undefined;
           set(last, shape, outBits !== undefined);
           this.ops.push({ type: 'weighted', w, input: x, output: last, outBits });
           this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float', geometry: w.geom });
@@ -347,12 +361,12 @@ export class CompiledPlan {
           break;
         }
         case 'MaxPooling2D': case 'AveragePooling2D': {
-          const [h, w, c] = inShapes[0];
-          const k = pair(l.config.pool_size, 2);
-          const g = geometry(h, w, c, k, pair(l.config.strides ?? k, 1), l.config.padding, c);
-          set(l.name, [g.outH, g.outW, c]);
-          this.ops.push({ type: 'pool', max: l.cls === 'MaxPooling2D', g, input: x, output: l.name });
-          this.steps.push({ layers: [l.name], op: l.cls === 'MaxPooling2D' ? 'max-pool' : 'average-pool', output: 'float' });
+          const g = poolGeometry(l, inShapes[0]);
+          // Packed sign bits in (the producer saw a binary layer after this max-pool): OR-pool them.
+          const bits = this.tensors.get(x)!.bits;
+          set(l.name, [g.outH, g.outW, g.outC], bits);
+          this.ops.push(bits ? { type: 'pool-bits', g, input: x, output: l.name } : { type: 'pool', max: l.cls === 'MaxPooling2D', g, input: x, output: l.name });
+          this.steps.push({ layers: [l.name], op: l.cls === 'MaxPooling2D' ? 'max-pool' : 'average-pool', output: bits ? 'bits' : 'float' });
           break;
         }
         case 'GlobalAveragePooling2D': {
@@ -386,7 +400,7 @@ export class CompiledPlan {
         }
         default: throw new LowbitError(`layer ${l.name}: ${l.cls} is not supported by the runtime`);
       }
-      for (const i of l.inputs) if (this.tensors.get(i)?.bits && this.ops[this.ops.length - 1].type !== 'weighted') {
+      for (const i of l.inputs) if (this.tensors.get(i)?.bits && !['weighted', 'pool-bits'].includes(this.ops[this.ops.length - 1].type)) {
         throw new LowbitError(`layer ${l.name}: internal plan error (packed bits reached a float step)`);
       }
     }
@@ -458,6 +472,11 @@ export class BatchExecutor {
         const y = bufferOf(op.output) as Float32Array;
         return () => pool(x, y, n, op.g, op.max);
       }
+      case 'pool-bits': {
+        const x = bufferOf(op.input) as Uint32Array;
+        const y = bufferOf(op.output) as Uint32Array;
+        return () => poolBits(x, y, n, op.g);
+      }
       case 'gap': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
@@ -517,6 +536,30 @@ function pool(x: Float32Array, y: Float32Array, n: number, g: Geometry, max: boo
             }
           }
           y[o + ch] = max ? acc : acc / count;
+        }
+      }
+    }
+  }
+}
+
+/** Max-pooling of packed sign bits: the OR over the window's in-image taps (padding is ignored, as max-pooling ignores it). */
+function poolBits(x: Uint32Array, y: Uint32Array, n: number, g: Geometry): void {
+  const { h, w } = g;
+  const words = wordsFor(g.c);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < g.outH; oy++) {
+      const iy0 = oy * g.strideH - g.padTop;
+      const ky0 = Math.max(0, -iy0);
+      const ky1 = Math.min(g.kh, h - iy0);
+      for (let ox = 0; ox < g.outW; ox++) {
+        const ix0 = ox * g.strideW - g.padLeft;
+        const kx0 = Math.max(0, -ix0);
+        const kx1 = Math.min(g.kw, w - ix0);
+        const o = ((b * g.outH + oy) * g.outW + ox) * words;
+        for (let k = 0; k < words; k++) {
+          let acc = 0;
+          for (let ky = ky0; ky < ky1; ky++) for (let kx = kx0; kx < kx1; kx++) acc |= x[((b * h + iy0 + ky) * w + ix0 + kx) * words + k];
+          y[o + k] = acc;
         }
       }
     }
