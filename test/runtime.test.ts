@@ -168,6 +168,8 @@ test('whole models agree with TF.js: binary (DoReFa W1 + sign inputs), W2/A2 and
 test('binary layers read packed bits written by the layer before, through max-pooling (sign as a comparison, no float tensor between)', async () => {
   const m = buildModel('vgg-small', { seed: 4 });
   const q = await quantizeModel(m, { kernelQuantizer: 'binary', inputQuantizer: 'rsign' });
+  // Learned-looking thresholds (ReLU outputs are ≥ 0: a threshold of 0 would make every sign +1).
+  for (const l of q.layers) for (const w of l.weights) if (w.name.includes('rsign_threshold')) tf.tidy(() => { w.write(tf.randomUniform(w.shape as number[], -0.8, 0.1, 'float32', 9)); });
   const { steps } = await agreement(q, 4, jsKernels).then((a) => { assert.equal(a.agreement, 1); assert.ok(a.relative < 1e-5, `relative ${a.relative}`); return a; });
   const conv = steps.filter((s) => s.op === 'conv');
   assert.ok(conv.filter((s) => s.kernel === 'binary').length >= 5, JSON.stringify(steps));
