@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace {
 
@@ -58,49 +59,71 @@ static inline __attribute__((always_inline)) int xorPop(const uint32_t* a, const
   return s;
 }
 
-// The binary convolution, threaded over (batch, output row) when the work is large enough.
-static inline __attribute__((always_inline)) void binaryConvBody(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) {
+// One output row (batch element b, row oy) of the binary convolution. Interior pixels (every tap
+// in the image) gather their kh·kw taps into one contiguous patch (bit-level im2col), so each
+// output channel is one run of kh·kw·words words against its contiguous weights; border pixels
+// count kernel row by kernel row over the in-image taps.
+static inline __attribute__((always_inline)) void binaryRowBody(const uint32_t* x, const uint32_t* w, const Geometry& g, int b, int oy, uint32_t* patch, int32_t* out) {
   const int words = (g.c + 31) / 32;
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 22))
-  for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) {
-      const int iy0 = oy * g.sh - g.pt;
-      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
-      for (int ox = 0; ox < g.ow; ox++) {
-        const int ix0 = ox * g.sw - g.pl;
-        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
-        const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
-        const int run = std::max(0, kx1 - kx0) * words;
-        int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
-        const uint32_t* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w + ix0 + kx0) * words;
-        for (int oc = 0; oc < g.oc; oc++) {
-          const uint32_t* wb = w + (static_cast<int64_t>(oc) * g.kh * g.kw + kx0) * words;
-          int differ = 0;
-          // Taps kx0..kx1 of a kernel row are contiguous in x and w: one run of (kx1 − kx0)·words
-          // words (unused high bits are 0 in both operands, so 64-bit pairs may straddle pixels).
-          for (int ky = ky0; ky < ky1; ky++) differ += xorPop(xb + static_cast<int64_t>(ky) * g.w * words, wb + ky * g.kw * words, run);
-          o[oc] = g.c * taps - 2 * differ;
-        }
-      }
+  const int rowRun = g.kw * words;
+  const int patchWords = g.kh * rowRun;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    if (taps == g.kh * g.kw) {
+      const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w + ix0) * words;
+      for (int ky = 0; ky < g.kh; ky++) std::memcpy(patch + ky * rowRun, xr + static_cast<int64_t>(ky) * g.w * words, rowRun * 4);
+      const int full = g.c * taps;
+      for (int oc = 0; oc < g.oc; oc++) o[oc] = full - 2 * xorPop(patch, w + static_cast<int64_t>(oc) * patchWords, patchWords);
+      continue;
     }
+    const int run = std::max(0, kx1 - kx0) * words;
+    const uint32_t* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w + ix0 + kx0) * words;
+    for (int oc = 0; oc < g.oc; oc++) {
+      const uint32_t* wb = w + (static_cast<int64_t>(oc) * g.kh * g.kw + kx0) * words;
+      int differ = 0;
+      // Taps kx0..kx1 of a kernel row are contiguous in x and w: one run of (kx1 − kx0)·words
+      // words (unused high bits are 0 in both operands, so 64-bit pairs may straddle pixels).
+      for (int ky = ky0; ky < ky1; ky++) differ += xorPop(xb + static_cast<int64_t>(ky) * g.w * words, wb + ky * g.kw * words, run);
+      o[oc] = g.c * taps - 2 * differ;
+    }
+  }
 }
 
-__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) void binaryConvAvx512(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
-__attribute__((target("avx2,popcnt"))) void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
-void binaryConvBase(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) { binaryConvBody(x, w, g, out); }
+// The row function compiled per target (OpenMP's outlined loop is not, so the target-specific
+// code lives in these and the threaded loop calls one through a pointer, once per row).
+__attribute__((target("avx512f,avx512vpopcntdq,popcnt"))) void binaryRowAvx512(const uint32_t* x, const uint32_t* w, const Geometry& g, int b, int oy, uint32_t* p, int32_t* out) { binaryRowBody(x, w, g, b, oy, p, out); }
+__attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, int b, int oy, uint32_t* p, int32_t* out) { binaryRowBody(x, w, g, b, oy, p, out); }
+void binaryRowBase(const uint32_t* x, const uint32_t* w, const Geometry& g, int b, int oy, uint32_t* p, int32_t* out) { binaryRowBody(x, w, g, b, oy, p, out); }
 
-using BinaryConv = void (*)(const uint32_t*, const uint32_t*, const Geometry&, int32_t*);
+using BinaryRow = void (*)(const uint32_t*, const uint32_t*, const Geometry&, int, int, uint32_t*, int32_t*);
 
-BinaryConv pickBinaryConv(const char** name) {
+BinaryRow pickBinaryRow(const char** name) {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vpopcntdq")) { *name = "avx512vpopcntdq"; return binaryConvAvx512; }
-  if (__builtin_cpu_supports("avx2")) { *name = "avx2"; return binaryConvAvx2; }
+  if (__builtin_cpu_supports("avx512vpopcntdq")) { *name = "avx512vpopcntdq"; return binaryRowAvx512; }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) { *name = "avx2"; return binaryRowAvx2; }
   *name = "baseline";
-  return binaryConvBase;
+  return binaryRowBase;
 }
 
 const char* popcountVariant = nullptr;
-const BinaryConv binaryConv = pickBinaryConv(&popcountVariant);
+const BinaryRow binaryRow = pickBinaryRow(&popcountVariant);
+
+void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t* out) {
+  const int words = (g.c + 31) / 32;
+  const int patchWords = g.kh * g.kw * words;
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 22))
+  {
+    std::vector<uint32_t> patch(patchWords + 1);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) binaryRow(x, w, g, b, oy, patch.data(), out);
+  }
+}
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
   size_t argc = 4;
