@@ -147,6 +147,35 @@ binaryConv(x, w, g, out);
   return nullptr;
 }
 
+// One output row of the int8 convolution: int32 sums of int8 products over each kernel row's
+// contiguous in-image taps (the compiler vectorises the inner loop for each target below).
+static inline __attribute__((always_inline)) void int8RowBody(const int8_t* x, const int8_t* w, const Geometry& g, int b, int oy, int32_t* out) {
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    const int run = std::max(0, kx1 - kx0) * g.c;
+    for (int oc = 0; oc < g.oc; oc++) {
+      int32_t acc = 0;
+      for (int ky = ky0; ky < ky1; ky++) {
+        const int8_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+        const int8_t* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
+        for (int k = 0; k < run; k++) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
+      }
+      o[oc] = acc;
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl"))) void int8RowAvx512(const int8_t* x, const int8_t* w, const Geometry& g, int b, int oy, int32_t* out) { int8RowBody(x, w, g, b, oy, out); }
+__attribute__((target("avx2"))) void int8RowAvx2(const int8_t* x, const int8_t* w, const Geometry& g, int b, int oy, int32_t* out) { int8RowBody(x, w, g, b, oy, out); }
+void int8RowBase(const int8_t* x, const int8_t* w, const Geometry& g, int b, int oy, int32_t* out) { int8RowBody(x, w, g, b, oy, out); }
+
+using Int8Row = void (*)(const int8_t*, const int8_t*, const Geometry&, int, int, int32_t*);
+const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __builtin_cpu_supports("avx2") ? int8RowAvx2 : int8RowBase;
+
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value args[4];
@@ -166,27 +195,48 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   }
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > (1 << 22))
   for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) {
-      const int iy0 = oy * g.sh - g.pt;
-      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
-      for (int ox = 0; ox < g.ow; ox++) {
-        const int ix0 = ox * g.sw - g.pl;
-        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
-        int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
-        const int run = (kx1 - kx0) * g.c;
-        for (int oc = 0; oc < g.oc; oc++) {
-          int32_t acc = 0;
-          for (int ky = ky0; ky < ky1; ky++) {
-            const int8_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
-            const int8_t* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
-            for (int k = 0; k < run; k++) acc += static_cast<int32_t>(xr[k]) * static_cast<int32_t>(wr[k]);
-          }
-          o[oc] = acc;
-        }
-      }
-    }
+    for (int oy = 0; oy < g.oh; oy++) int8Row(x, w, g, b, oy, out);
   return nullptr;
 }
+
+// One output row of the float convolution (depthwise: per channel), for each target below.
+static inline __attribute__((always_inline)) void floatRowBody(const float* x, const float* w, const float* bias, const Geometry& g, bool depthwise, int b, int oy, float* out) {
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    if (depthwise) {
+      for (int ch = 0; ch < g.c; ch++) o[ch] = bias ? bias[ch] : 0.f;
+      for (int ky = ky0; ky < ky1; ky++)
+        for (int kx = kx0; kx < kx1; kx++) {
+          const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+          const float* wr = w + (ky * g.kw + kx) * g.c;
+          for (int ch = 0; ch < g.c; ch++) o[ch] += xr[ch] * wr[ch];
+        }
+      continue;
+    }
+    const int run = std::max(0, kx1 - kx0) * g.c;
+    for (int oc = 0; oc < g.oc; oc++) {
+      float acc = 0.f;
+      for (int ky = ky0; ky < ky1; ky++) {
+        const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+        const float* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
+#pragma omp simd reduction(+ : acc)
+        for (int k = 0; k < run; k++) acc += xr[k] * wr[k];
+      }
+      o[oc] = bias ? acc + bias[oc] : acc;
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
+__attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
+void floatRowBase(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
+
+using FloatRow = void (*)(const float*, const float*, const float*, const Geometry&, bool, int, int, float*);
+const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   size_t argc = 5;
@@ -210,35 +260,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   }
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) {
-      const int iy0 = oy * g.sh - g.pt;
-      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
-      for (int ox = 0; ox < g.ow; ox++) {
-        const int ix0 = ox * g.sw - g.pl;
-        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
-        float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
-        if (depthwise) {
-          for (int ch = 0; ch < g.c; ch++) o[ch] = bias ? bias[ch] : 0.f;
-          for (int ky = ky0; ky < ky1; ky++)
-            for (int kx = kx0; kx < kx1; kx++) {
-              const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
-              const float* wr = w + (ky * g.kw + kx) * g.c;
-              for (int ch = 0; ch < g.c; ch++) o[ch] += xr[ch] * wr[ch];
-            }
-          continue;
-        }
-        const int run = (kx1 - kx0) * g.c;
-        for (int oc = 0; oc < g.oc; oc++) {
-          float acc = 0.f;
-          for (int ky = ky0; ky < ky1; ky++) {
-            const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
-            const float* wr = w + ((static_cast<int64_t>(oc) * g.kh + ky) * g.kw + kx0) * g.c;
-            for (int k = 0; k < run; k++) acc += xr[k] * wr[k];
-          }
-          o[oc] = bias ? acc + bias[oc] : acc;
-        }
-      }
-    }
+    for (int oy = 0; oy < g.oh; oy++) floatRow(x, w, bias, g, depthwise, b, oy, out);
   return nullptr;
 }
 
