@@ -75,7 +75,7 @@ for (const k of ['native', 'wasm', 'js'] as const) {
 async function ortWebRunner(path: string): Promise<Runner> {
   const web = await import('onnxruntime-web') as unknown as typeof ort;
   const { readFileSync } = await import('node:fs');
-  const s = await web.InferenceSession.create(readFileSync(path), { executionProviders: ['wasm'] });
+  const s = await web.InferenceSession.create(readFileSync(path), { executionProviders: ['wasm'], logSeverityLevel: 3 });
   return async (x, shape) => (await s.run({ [s.inputNames[0]]: new web.Tensor('float32', x, shape) }))[s.outputNames[0]].data as Float32Array;
 }
 
