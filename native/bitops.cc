@@ -8,7 +8,9 @@
 #include <node_api.h>
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <cstring>
+#include <immintrin.h>
 #include <vector>
 
 namespace {
@@ -125,11 +127,48 @@ void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t
   }
 }
 
+// AVX-512 VPOPCNTDQ, output channels 16 at a time: weights interleaved as [⌈outC/16⌉][kh·kw·words][16]
+// (`wt`, built once per layer by the caller), so each input word is broadcast and XOR-popcounted
+// against 16 output channels' words in one instruction, accumulating 16 int32 lanes — no
+// horizontal sums. Padding taps are skipped as everywhere else.
+__attribute__((target("avx512f,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out) {
+  const int words = (g.c + 31) / 32;
+  const int K = g.kh * g.kw * words;
+  const int blocks = (g.oc + 15) / 16;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
+    const int run = std::max(0, kx1 - kx0) * words;
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    const __m512i full = _mm512_set1_epi32(g.c * taps);
+    for (int blk = 0; blk < blocks; blk++) {
+      const uint32_t* wb = wt + static_cast<int64_t>(blk) * K * 16;
+      __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+      for (int ky = ky0; ky < ky1; ky++) {
+        const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * words;
+        const uint32_t* wr = wb + static_cast<int64_t>((ky * g.kw + kx0) * words) * 16;
+        int k = 0;
+        for (; k + 2 <= run; k += 2) {
+          acc0 = _mm512_add_epi32(acc0, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(static_cast<int>(xr[k])), _mm512_loadu_si512(wr + k * 16))));
+          acc1 = _mm512_add_epi32(acc1, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(static_cast<int>(xr[k + 1])), _mm512_loadu_si512(wr + (k + 1) * 16))));
+        }
+        if (k < run) acc0 = _mm512_add_epi32(acc0, _mm512_popcnt_epi32(_mm512_xor_si512(_mm512_set1_epi32(static_cast<int>(xr[k])), _mm512_loadu_si512(wr + k * 16))));
+      }
+      const __m512i res = _mm512_sub_epi32(full, _mm512_slli_epi32(_mm512_add_epi32(acc0, acc1), 1));
+      const int rem = g.oc - blk * 16;
+      _mm512_mask_storeu_epi32(o + blk * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), res);
+    }
+  }
+}
+
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
+  size_t argc = 5;
+  napi_value args[5];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w;
+  uint32_t *x, *w, *wt = nullptr;
   int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
@@ -143,7 +182,16 @@ napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-binaryConv(x, w, g, out);
+  // Optional 5th argument: the weights interleaved 16 output channels at a time (binaryRowBlocked).
+  size_t wtl = 0;
+  const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
+  if (argc >= 5 && popcountVariant == std::string("avx512vpopcntdq") && typedArray(env, args[4], napi_uint32_array, &wt, &wtl) && wtl >= blockedWords) {
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, out);
+    return nullptr;
+  }
+  binaryConv(x, w, g, out);
   return nullptr;
 }
 

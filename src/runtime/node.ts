@@ -7,13 +7,14 @@ import { nativeAddon } from '../backend/native.js';
 import { LowbitError } from '../errors.js';
 import { readPackedFiles } from '../export/files.js';
 import { createRuntime, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
-import type { ConvGeometry, RuntimeKernels } from './kernels.js';
+import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
 
 export * from './index.js';
 
 interface Bitops {
-  binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array): void;
+  /** `wt`: optional, the weights interleaved 16 output channels at a time (used with AVX-512 VPOPCNTDQ). */
+  binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array, wt?: Uint32Array): void;
   int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array): void;
   floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
@@ -48,10 +49,23 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     geom[7] = g.strideW; geom[8] = g.padTop; geom[9] = g.padLeft; geom[10] = g.outH; geom[11] = g.outW; geom[12] = g.outC;
     return geom;
   };
+  // With AVX-512 VPOPCNTDQ the kernel reads each layer's weights interleaved 16 output channels
+  // at a time ([⌈outC/16⌉][kh·kw·words][16]); built once per weight array (runtime weights never change).
+  const blocked = new WeakMap<Uint32Array, Uint32Array>();
+  const interleaved = (w: Uint32Array, g: ConvGeometry) => {
+    let wt = blocked.get(w);
+    if (wt) return wt;
+    const k = g.kh * g.kw * wordsFor(g.c);
+    wt = new Uint32Array(Math.ceil(g.outC / 16) * k * 16);
+    for (let o = 0; o < g.outC; o++) for (let j = 0; j < k; j++) wt[((o >>> 4) * k + j) * 16 + (o & 15)] = w[o * k + j];
+    blocked.set(w, wt);
+    return wt;
+  };
+  const useBlocked = b.popcount === 'avx512vpopcntdq';
   return {
     name: 'native',
     popcount: b.popcount,
-    binaryConv2d: (x, w, g, out) => b.binaryConv2d(x, w, pack(g), out),
+    binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
     int8Conv2d: (x, w, g, out) => b.int8Conv2d(x, w, pack(g), out),
     floatConv2d: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out),
     floatDepthwiseConv2d: (x, w, bias, g, out) => b.floatDepthwiseConv2d(x, w, bias, pack(g), out),
