@@ -248,7 +248,33 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
 }
 
 // One output row of the float convolution (depthwise: per channel), for each target below.
-static inline __attribute__((always_inline)) void floatRowBody(const float* x, const float* w, const float* bias, const Geometry& g, bool depthwise, int b, int oy, float* out) {
+// With `wT` ([kh·kw·c][outC], the weights transposed) each pixel gathers its taps into a patch
+// (zeros for padding) and accumulates patch[k]·wT[k][·] across output channels — vectorised over
+// channels, for convolutions whose few input channels make per-channel dot products short.
+static inline __attribute__((always_inline)) void floatRowBody(const float* x, const float* w, const float* wT, float* patch, const float* bias, const Geometry& g, bool depthwise, int b, int oy, float* out) {
+  if (wT != nullptr) {
+    const int K = g.kh * g.kw * g.c;
+    const int iy0 = oy * g.sh - g.pt;
+    for (int ox = 0; ox < g.ow; ox++) {
+      const int ix0 = ox * g.sw - g.pl;
+      for (int ky = 0; ky < g.kh; ky++)
+        for (int kx = 0; kx < g.kw; kx++) {
+          const int iy = iy0 + ky, ix = ix0 + kx;
+          float* pp = patch + (ky * g.kw + kx) * g.c;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(pp, 0, g.c * 4);
+          else std::memcpy(pp, x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c, g.c * 4);
+        }
+      float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+      for (int oc = 0; oc < g.oc; oc++) o[oc] = bias ? bias[oc] : 0.f;
+      for (int k = 0; k < K; k++) {
+        const float pk = patch[k];
+        const float* wr = wT + static_cast<int64_t>(k) * g.oc;
+#pragma omp simd
+        for (int oc = 0; oc < g.oc; oc++) o[oc] += pk * wr[oc];
+      }
+    }
+    return;
+  }
   const int iy0 = oy * g.sh - g.pt;
   const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
   for (int ox = 0; ox < g.ow; ox++) {
@@ -279,11 +305,11 @@ static inline __attribute__((always_inline)) void floatRowBody(const float* x, c
   }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
-__attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
-void floatRowBase(const float* x, const float* w, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, bias, g, d, b, oy, out); }
+__attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
+__attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
+void floatRowBase(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 
-using FloatRow = void (*)(const float*, const float*, const float*, const Geometry&, bool, int, int, float*);
+using FloatRow = void (*)(const float*, const float*, const float*, float*, const float*, const Geometry&, bool, int, int, float*);
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
@@ -306,9 +332,23 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     napi_throw_range_error(env, nullptr, "floatConv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
-  for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) floatRow(x, w, bias, g, depthwise, b, oy, out);
+  // Few input channels and many output pixels: transpose the weights once and vectorise over
+  // output channels (the transposition is amortised over the pixels).
+  const int K = g.kh * g.kw * g.c;
+  std::vector<float> wT;
+  if (!depthwise && g.c < 16 && static_cast<int64_t>(g.n) * g.oh * g.ow >= 16) {
+    wT.resize(static_cast<size_t>(K) * g.oc);
+    for (int oc = 0; oc < g.oc; oc++)
+      for (int k = 0; k < K; k++) wT[static_cast<size_t>(k) * g.oc + oc] = w[static_cast<size_t>(oc) * K + k];
+  }
+  const float* wTp = wT.empty() ? nullptr : wT.data();
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
+  {
+    std::vector<float> patch(wTp ? K : 0);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) floatRow(x, w, wTp, patch.data(), bias, g, depthwise, b, oy, out);
+  }
   return nullptr;
 }
 
