@@ -567,6 +567,38 @@ function poolBits(x: Uint32Array, y: Uint32Array, n: number, g: Geometry): void 
 }
 
 /**
+ * The next layer's sign bit of an integer result r, f(r) = [fround(relu?(fround(r·a + b)) + t) ≥ 0]
+ * (exactly the float comparison), as s·r ≥ T per channel: f is monotone in r (every rounding
+ * is), so over r ∈ [−range, range] it switches once, found by bisection.
+ */
+function foldedThresholds(a: Float32Array, b: Float32Array, relu: boolean, offset: Float32Array | null, range: number): { sign: Int32Array; threshold: Float64Array } {
+  const sign = new Int32Array(a.length);
+  const threshold = new Float64Array(a.length);
+  for (let o = 0; o < a.length; o++) {
+    const f = (r: number) => {
+      let v = Math.fround(r * a[o] + b[o]);
+      if (relu && v < 0) v = 0;
+      if (offset) v = Math.fround(v + offset[o]);
+      return v >= 0;
+    };
+    // s·r is non-decreasing in the direction where f turns on: s = +1 for a ≥ 0, −1 for a < 0.
+    const s = a[o] < 0 ? -1 : 1;
+    sign[o] = s;
+    // Smallest u = s·r in [−range, range] with f(s·u) true (+∞: never; −∞: always).
+    if (!f(s * range)) { threshold[o] = Infinity; continue; }
+    if (f(-s * range)) { threshold[o] = -Infinity; continue; }
+    let lo = -range;
+    let hi = range;
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (f(s * mid)) hi = mid; else lo = mid;
+    }
+    threshold[o] = hi;
+  }
+  return { sign, threshold };
+}
+
+/**
  * A convolution / dense step bound to its buffers: input quantization (unless the producer wrote
  * packed bits), the kernel, then the epilogue — float values, or the consumer's packed sign bits
  * when `outBits` is set (null: no threshold).
@@ -604,10 +636,26 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   const acc = new Int32Array(outPixels * outC);
   const a = w.a!;
   const b = w.b!;
+  // The common epilogues (nothing, or a ReLU, after the affine) as single tight loops.
+  const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
+  const simple = w.stages.length === 0 || reluOnly;
+  const { sign, threshold } = simple && toBits ? foldedThresholds(a, b, reluOnly, outBits ?? null, g.c * g.kh * g.kw) : { sign: null, threshold: null };
   const epilogue = () => {
-    if (!toBits && w.stages.length === 0) {
+    if (simple && !toBits) {
       const y = yBuf as Float32Array;
-      for (let p = 0, i = 0; p < outPixels; p++) for (let o = 0; o < outC; o++, i++) y[i] = acc[i] * a[o] + b[o];
+      for (let p = 0, i = 0; p < outPixels; p++) {
+        for (let o = 0; o < outC; o++, i++) { const v = acc[i] * a[o] + b[o]; y[i] = reluOnly && v < 0 ? 0 : v; }
+      }
+      return;
+    }
+    if (simple) {
+      // The sign as an integer comparison s·r ≥ T (threshold folded; see foldedThresholds).
+      const bits = yBuf as Uint32Array;
+      bits.fill(0);
+      for (let p = 0, i = 0; p < outPixels; p++) {
+        const at = p * words;
+        for (let o = 0; o < outC; o++, i++) if (sign![o] * acc[i] >= threshold![o]) bits[at + (o >>> 5)] |= 1 << (o & 31);
+      }
       return;
     }
     for (let p = 0; p < outPixels; p++) {
