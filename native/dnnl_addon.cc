@@ -463,6 +463,7 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
 }
 
 bool register_relaxed(napi_env env, napi_value exports);  // native/relaxed.cc
+napi_value RegisterBitops(napi_env env, napi_value exports);  // native/bitops.cc: the bitwise runtime's kernels
 
 static napi_value Init(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
@@ -481,7 +482,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);
   NAPI_CALL(env, napi_create_string_utf8(env, s.c_str(), NAPI_AUTO_LENGTH, &v));
   NAPI_CALL(env, napi_set_named_property(env, exports, "dnnlVersion", v));
-  return exports;
+  return RegisterBitops(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

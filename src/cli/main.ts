@@ -130,6 +130,8 @@ program.command('verify')
   .option('--min-agreement <x>', 'smallest allowed top-1 agreement', '0.999')
   .option('--backend <name>', 'TF.js backend for the reference', 'auto')
   .option('--ort-optimizations <level>', "onnxruntime graph optimizations: basic (folds constants; checks the graph's semantics), all (lets ORT fuse QDQ into dynamically quantized integer kernels), extended, disabled", 'basic')
+  .option('--runtime', "run the packed export in lowbit's bitwise runtime (lowbit/runtime) instead of the exports' own runtimes")
+  .option('--runtime-kernels <name>', 'kernels for --runtime: native (the addon), js (reference) or wasm (default: native when built, else js)')
   .option('--json <file>', 'also write the results as JSON')
   .action(verifyCommand);
 

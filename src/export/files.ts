@@ -50,7 +50,8 @@ export function writePacked(model: tf.LayersModel, outDir: string): WrittenExpor
   return { path: final, bytes: data.byteLength + json, weightBytes: data.byteLength, notes: [] };
 }
 
-export async function readPacked(dir: string): Promise<tf.LayersModel> {
+/** The manifest and weight bytes of a packed export directory (packed.json + packed.bin); errors name the fix. */
+export function readPackedFiles(dir: string): { manifest: PackedManifest; data: Uint8Array } {
   const json = join(dir, 'packed.json');
   const bin = join(dir, 'packed.bin');
   if (!existsSync(json) || !existsSync(bin)) throw new LowbitError(`${dir} holds no packed.json + packed.bin: run 'lowbit export DIR --format packed' first`);
@@ -60,5 +61,10 @@ export async function readPacked(dir: string): Promise<tf.LayersModel> {
   } catch (e) {
     throw new LowbitError(`${json}: not valid JSON (${(e as Error).message})`);
   }
-  return unpackModel(manifest, readFileSync(bin), dir);
+  return { manifest, data: readFileSync(bin) };
+}
+
+export async function readPacked(dir: string): Promise<tf.LayersModel> {
+  const { manifest, data } = readPackedFiles(dir);
+  return unpackModel(manifest, data, dir);
 }

@@ -1,0 +1,155 @@
+/**
+ * Inference speed of lowbit's bitwise runtime (src/runtime) against onnxruntime and TF.js on the
+ * same model: latency at batch 1 (median of --runs runs) and throughput at batch 64 (median of
+ * --batch-runs runs), for the runtime with each kernel backend (js, native, wasm when built),
+ * onnxruntime-node fp32 and QDQ (graph optimizations 'all': QDQ runs as integer kernels),
+ * onnxruntime-web's wasm backend fp32 (when it loads in Node), and TF.js (unpackModel) on wasm and
+ * native. With --layers, also each binary convolution alone (the kernel, batch 1 and 64) against
+ * onnxruntime-node fp32 Conv of the same shape. Writes bench/results/infer-<name>.json.
+ *
+ *   node dist/bench/infer.js --model DIR [--name NAME] [--runs 200] [--batch-runs 20] [--layers]
+ *   node dist/bench/infer.js --build lenet5 --quantize binary|w1a2|w2a2|float [--name NAME] …
+ *
+ * --build makes a model with random weights (speed does not depend on the weights; agreement is
+ * checked on them anyway); --model takes a trained lowbit model directory.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import * as ort from 'onnxruntime-node';
+import { tf, setBackend, backendAvailable, loadModelDir, buildModel, quantizeModel, dorefaModel } from '../src/node.js';
+import { onnxRunner, Runner, tfRunner } from '../src/export/verify.js';
+import { writeOnnx, writePacked } from '../src/export/files.js';
+import { packModel, unpackModel } from '../src/export/packed.js';
+import { encodeModel, OnnxGraph } from '../src/export/onnx-builder.js';
+import { createRuntime, ConvGeometry, nativeKernelsAvailable, RuntimeKernels, runtimeKernels, wordsFor } from '../src/runtime/node.js';
+import { arg } from './runner.js';
+
+const dirArg = arg('model', '');
+const build = arg('build', '');
+const quantize = arg('quantize', 'binary');
+if (!dirArg && !build) throw new Error('pass --model DIR (a lowbit model directory) or --build MODEL --quantize binary|w1a2|w2a2|float');
+const name = arg('name', dirArg ? dirArg.split('/').filter(Boolean).pop()! : `${build}-${quantize}-random`);
+const runs = Number(arg('runs', '200'));
+const batchRuns = Number(arg('batch-runs', '20'));
+const layersMode = process.argv.includes('--layers');
+
+await setBackend(backendAvailable('native') ? 'native' : 'wasm');
+async function makeModel(): Promise<tf.LayersModel> {
+  if (dirArg) return loadModelDir(dirArg);
+  const m = buildModel(build, { seed: 1 });
+  switch (quantize) {
+    case 'binary': return quantizeModel(m, { kernelQuantizer: 'binary', inputQuantizer: 'binary' });
+    case 'w1a2': return dorefaModel(m, { wbits: 1, abits: 2 });
+    case 'w2a2': return dorefaModel(m, { wbits: 2, abits: 2 });
+    case 'float': return m;
+    default: throw new Error(`--quantize ${quantize}: use binary, w1a2, w2a2 or float`);
+  }
+}
+const source = await makeModel();
+const packed = packModel(source);
+// The TF.js reference is the packed model unpacked (what the runtime must equal).
+const model = await unpackModel(JSON.parse(JSON.stringify(packed.manifest)), packed.data);
+const outDir = mkdtempSync(join(tmpdir(), 'lowbit-infer-'));
+const files = { onnx: writeOnnx(model, 'float', outDir), qdq: writeOnnx(model, 'qdq', outDir), packed: writePacked(model, outDir) };
+const [h, w, c] = (model.inputs[0].shape as number[]).slice(1);
+const per = h * w * c;
+
+const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+async function time(run: Runner, batch: number, count: number): Promise<number> {
+  const x = new Float32Array(batch * per).map((_, i) => (i % 97) / 97);
+  const shape = [batch, h, w, c];
+  for (let i = 0; i < Math.min(10, count); i++) await run(x, shape);
+  const t: number[] = [];
+  for (let i = 0; i < count; i++) { const t0 = performance.now(); await run(x, shape); t.push(performance.now() - t0); }
+  return median(t);
+}
+
+const kernelSets: RuntimeKernels[] = [];
+for (const k of ['native', 'wasm', 'js'] as const) {
+  if (k === 'native' && !nativeKernelsAvailable()) continue;
+  try { kernelSets.push(await runtimeKernels(k)); } catch (e) { process.stderr.write(`runtime ${k} kernels unavailable: ${(e as Error).message}\n`); }
+}
+
+async function ortWebRunner(path: string): Promise<Runner> {
+  const web = await import('onnxruntime-web') as unknown as typeof ort;
+  const { readFileSync } = await import('node:fs');
+  const s = await web.InferenceSession.create(readFileSync(path), { executionProviders: ['wasm'], logSeverityLevel: 3 });
+  return async (x, shape) => (await s.run({ [s.inputNames[0]]: new web.Tensor('float32', x, shape) }))[s.outputNames[0]].data as Float32Array;
+}
+
+const rows: Array<{ runtime: string; batch: number; msPerBatch: number; imagesPerSecond: number }> = [];
+const runners: Array<[string, () => Promise<Runner>]> = [
+  ...kernelSets.map((k): [string, () => Promise<Runner>] => [`lowbit runtime (${k.name} kernels)`, async () => {
+    const rt = createRuntime(packed, { kernels: k });
+    return async (x, shape) => rt.run(x, shape[0]);
+  }]),
+  ['onnxruntime-node fp32', () => onnxRunner(files.onnx.path, 'all')],
+  ['onnxruntime-node QDQ', () => onnxRunner(files.qdq.path, 'all')],
+  ['onnxruntime-web wasm fp32', () => ortWebRunner(files.onnx.path)],
+  ['TF.js wasm', async () => { await setBackend('wasm'); return tfRunner(model); }],
+  ...(backendAvailable('native') ? [['TF.js native', async () => { await setBackend('native'); return tfRunner(model); }] as [string, () => Promise<Runner>]] : []),
+];
+const skipped: Record<string, string> = {};
+for (const [runtime, make] of runners) {
+  let run: Runner;
+  try { run = await make(); } catch (e) { skipped[runtime] = (e as Error).message.split('\n')[0]; process.stderr.write(`${runtime}: skipped (${skipped[runtime]})\n`); continue; }
+  for (const batch of [1, 64]) {
+    const ms = await time(run, batch, batch === 1 ? runs : batchRuns);
+    rows.push({ runtime, batch, msPerBatch: ms, imagesPerSecond: (batch * 1000) / ms });
+    process.stderr.write(`${runtime.padEnd(34)} batch ${String(batch).padEnd(3)} ${ms.toFixed(3).padStart(9)} ms  ${((batch * 1000) / ms).toFixed(0).padStart(8)} img/s\n`);
+  }
+}
+
+/** An onnxruntime-node session running one fp32 Conv of geometry g (NCHW, random weights). */
+async function ortConv(g: Omit<ConvGeometry, 'n'>, batch: number): Promise<() => Promise<void>> {
+  const graph = new OnnxGraph();
+  const input = graph.name('x');
+  const wgt = graph.constant('w', Float32Array.from({ length: g.outC * g.c * g.kh * g.kw }, (_, i) => ((i % 7) - 3) / 3), [g.outC, g.c, g.kh, g.kw]);
+  const padBottom = Math.max(0, (g.outH - 1) * g.strideH + g.kh - g.h - g.padTop);
+  const padRight = Math.max(0, (g.outW - 1) * g.strideW + g.kw - g.w - g.padLeft);
+  const y = graph.op('Conv', [input, wgt], { kernel_shape: [g.kh, g.kw], strides: [g.strideH, g.strideW], pads: [g.padTop, g.padLeft, padBottom, padRight] });
+  const om = graph.build({ name: input, shape: [batch, g.c, g.h, g.w] }, { name: y, shape: [batch, g.outC, g.outH, g.outW] }, 13);
+  const s = await ort.InferenceSession.create(encodeModel(om), { graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+  const feed = { [input]: new ort.Tensor('float32', new Float32Array(batch * g.c * g.h * g.w).fill(0.5), [batch, g.c, g.h, g.w]) };
+  return async () => { await s.run(feed); };
+}
+
+const layers: Array<{ layer: string; geometry: Omit<ConvGeometry, 'n'>; batch: number; kernels: string; binaryMs: number; ortFp32Ms: number; speedup: number }> = [];
+if (layersMode) {
+  const rt = createRuntime(packed);
+  for (const step of rt.steps.filter((s) => s.kernel === 'binary')) {
+    const g0 = step.geometry!;
+    for (const batch of [1, 64]) {
+      const g: ConvGeometry = { n: batch, ...g0 };
+      const x = new Uint32Array(batch * g.h * g.w * wordsFor(g.c)).map((_, i) => Math.imul(i + 1, 2654435761));
+      const wgt = new Uint32Array(g.outC * g.kh * g.kw * wordsFor(g.c)).map((_, i) => Math.imul(i + 7, 2246822519));
+      const out = new Int32Array(batch * g.outH * g.outW * g.outC);
+      const count = batch === 1 ? runs : batchRuns;
+      const conv = await ortConv(g0, batch);
+      const ortTimes: number[] = [];
+      for (let i = 0; i < count + 5; i++) { const t0 = performance.now(); await conv(); if (i >= 5) ortTimes.push(performance.now() - t0); }
+      const ortMs = median(ortTimes);
+      for (const k of kernelSets) {
+        const t: number[] = [];
+        for (let i = 0; i < count + 5; i++) { const t0 = performance.now(); k.binaryConv2d(x, wgt, g, out); if (i >= 5) t.push(performance.now() - t0); }
+        const ms = median(t);
+        layers.push({ layer: step.layers[0], geometry: g0, batch, kernels: k.name, binaryMs: ms, ortFp32Ms: ortMs, speedup: ortMs / ms });
+        process.stderr.write(`${step.layers[0].padEnd(10)} ${`${g.h}×${g.w}×${g.c}→${g.outC} k${g.kh}`.padEnd(20)} batch ${String(batch).padEnd(3)} ${k.name.padEnd(7)} binary ${ms.toFixed(4).padStart(9)} ms  ort fp32 ${ortMs.toFixed(4).padStart(9)} ms  ×${(ortMs / ms).toFixed(1)}\n`);
+      }
+    }
+  }
+}
+
+let commit = 'unknown';
+try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { /* not a checkout */ }
+const native = kernelSets.find((k) => k.name === 'native') as (RuntimeKernels & { popcount?: string }) | undefined;
+const result = {
+  command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`,
+  runs, batchRuns, nativePopcount: native?.popcount ?? null, steps: createRuntime(packed).steps.map(({ layers: l, op, kernel, output }) => ({ layers: l, op, kernel, output })),
+  rows, layers, skipped, packedBytes: files.packed.bytes,
+};
+writeFileSync(`bench/results/infer-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
+process.stderr.write(`wrote bench/results/infer-${name}.json\n`);
+tf.disposeVariables();

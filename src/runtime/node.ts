@@ -1,0 +1,104 @@
+/**
+ * `lowbit/runtime/node`: the bitwise runtime in Node — everything `lowbit/runtime` has, plus the
+ * native kernels (lowbit's addon, native/bitops.cc: AVX-512 VPOPCNTDQ / AVX2 popcounts chosen at
+ * run time, OpenMP threads), reading a packed export directory, and kernel backends by name.
+ */
+import { nativeAddon } from '../backend/native.js';
+import { LowbitError } from '../errors.js';
+import { readPackedFiles } from '../export/files.js';
+import { createRuntime, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
+import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
+import type { PackedModel } from './load.js';
+
+export * from './index.js';
+
+interface Bitops {
+  /** `wt`: optional, the weights interleaved 16 output channels at a time (used with AVX-512 VPOPCNTDQ). */
+  binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array, wt?: Uint32Array): void;
+  int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array): void;
+  floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
+  floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
+  /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
+  popcount: string;
+}
+
+/** The addon's runtime kernels, or null (addon not built, disabled by LOWBIT_NATIVE=0, or built before bitops). */
+function bitops(): Bitops | null {
+  return (nativeAddon() as unknown as { bitops?: Bitops } | null)?.bitops ?? null;
+}
+
+/** Whether the native kernels can load here. */
+export function nativeKernelsAvailable(): boolean {
+  return bitops() != null;
+}
+
+/**
+ * The native kernel backend (lowbit's addon). Throws a LowbitError saying how to build it when
+ * the addon is missing.
+ */
+export function nativeKernels(): RuntimeKernels & { readonly popcount: string } {
+  const b = bitops();
+  if (b == null) {
+    throw new LowbitError(process.env.LOWBIT_NATIVE === '0'
+      ? 'native runtime kernels are disabled by LOWBIT_NATIVE=0: unset it, or use --runtime-kernels js'
+      : 'native runtime kernels need lowbit\'s addon: apt-get install libdnnl-dev && npm rebuild lowbit (or use --runtime-kernels js)');
+  }
+  const geom = new Int32Array(13);
+  const pack = (g: ConvGeometry) => {
+    geom[0] = g.n; geom[1] = g.h; geom[2] = g.w; geom[3] = g.c; geom[4] = g.kh; geom[5] = g.kw; geom[6] = g.strideH;
+    geom[7] = g.strideW; geom[8] = g.padTop; geom[9] = g.padLeft; geom[10] = g.outH; geom[11] = g.outW; geom[12] = g.outC;
+    return geom;
+  };
+  // With AVX-512 VPOPCNTDQ the kernel reads each layer's weights interleaved 16 output channels
+  // at a time ([⌈outC/16⌉][kh·kw·words][16]); built once per weight array (runtime weights never change).
+  const blocked = new WeakMap<Uint32Array, Uint32Array>();
+  const interleaved = (w: Uint32Array, g: ConvGeometry) => {
+    let wt = blocked.get(w);
+    if (wt) return wt;
+    const k = g.kh * g.kw * wordsFor(g.c);
+    wt = new Uint32Array(Math.ceil(g.outC / 16) * k * 16);
+    for (let o = 0; o < g.outC; o++) for (let j = 0; j < k; j++) wt[((o >>> 4) * k + j) * 16 + (o & 15)] = w[o * k + j];
+    blocked.set(w, wt);
+    return wt;
+  };
+  const useBlocked = b.popcount === 'avx512vpopcntdq';
+  return {
+    name: 'native',
+    popcount: b.popcount,
+    binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
+    int8Conv2d: (x, w, g, out) => b.int8Conv2d(x, w, pack(g), out),
+    floatConv2d: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out),
+    floatDepthwiseConv2d: (x, w, bias, g, out) => b.floatDepthwiseConv2d(x, w, bias, pack(g), out),
+  };
+}
+
+export type RuntimeKernelName = 'js' | 'native' | 'wasm';
+export const runtimeKernelNames: readonly RuntimeKernelName[] = ['js', 'native', 'wasm'];
+
+/**
+ * A kernel backend by name: 'js' (reference), 'native' (the addon), 'wasm' (WebAssembly SIMD,
+ * when src/runtime/wasm/ provides `createWasmKernels`). Errors say what is missing.
+ */
+export async function runtimeKernels(name: RuntimeKernelName): Promise<RuntimeKernels> {
+  if (name === 'js') return jsKernels;
+  if (name === 'native') return nativeKernels();
+  let mod: { createWasmKernels?: () => Promise<RuntimeKernels> } | null = null;
+  try {
+    const path = './wasm/index.js';
+    mod = await import(path);
+  } catch {
+    mod = null;
+  }
+  if (typeof mod?.createWasmKernels !== 'function') throw new LowbitError('the wasm runtime kernels are not built into this lowbit: use --runtime-kernels js or native');
+  return mod.createWasmKernels();
+}
+
+/** The packed model of an export directory (packed.json + packed.bin). */
+export function readPackedDir(dir: string): PackedModel {
+  return readPackedFiles(dir);
+}
+
+/** Compiles the packed model in `dir` for the runtime (see createRuntime). */
+export function loadRuntime(dir: string, options: RuntimeOptions = {}): RuntimeModel {
+  return createRuntime(readPackedDir(dir), { where: dir, ...options });
+}
