@@ -18,10 +18,10 @@ const rand = mulberry32(20);
 
 /**
  * The kernel backends available in this pass: js always; native when the addon is built (and not
- * LOWBIT_NATIVE=0); wasm when src/runtime/wasm/ provides it.
+ * LOWBIT_NATIVE=0); wasm (WebAssembly SIMD, src/runtime/wasm/) always.
  */
 const backends: RuntimeKernels[] = [jsKernels, ...(nativeKernelsAvailable() ? [nativeKernels()] : [])];
-try { backends.push(await runtimeKernels('wasm')); } catch { /* the wasm kernels are not built into this checkout */ }
+backends.push(await runtimeKernels('wasm'));
 
 // The TF.js reference runs on this pass's backend (native with the addon, else wasm).
 before(() => ensureBackend(nativeKernelsAvailable() ? 'native' : 'wasm'));
