@@ -17,6 +17,7 @@ import '../methods/node.js';
 import { runCommand } from './commands/run.js';
 import { workerCommand } from './commands/worker.js';
 import { summaryCommand } from './commands/summary.js';
+import { studioCommand } from './commands/studio.js';
 import { trainCommand } from './commands/train.js';
 import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqExportCommand, dqTrainCommand } from './commands/dq.js';
 
@@ -132,6 +133,12 @@ program.command('verify')
   .option('--ort-optimizations <level>', "onnxruntime graph optimizations: basic (folds constants; checks the graph's semantics), all (lets ORT fuse QDQ into dynamically quantized integer kernels), extended, disabled", 'basic')
   .option('--json <file>', 'also write the results as JSON')
   .action(verifyCommand);
+
+program.command('studio')
+  .description('serve the lowbit studio page: quantize a model in your browser (training runs in the page; nothing leaves the machine)')
+  .option('--port <n>', 'port to listen on (0: a free one)', '8787')
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .action(studioCommand);
 
 program.command('summary')
   .description('per-layer bits, parameters, bytes and MACs of a saved model, and its compression')
