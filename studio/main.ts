@@ -204,7 +204,7 @@ $('start').onclick = async () => {
     ($('start') as HTMLButtonElement).disabled = true; ($('pause') as HTMLButtonElement).disabled = false;
     const num = (id: string) => Number(($(id) as HTMLInputElement).value);
     const msg: StartMessage = {
-      type: 'start', backend: ($('backend') as HTMLSelectElement).value as StartMessage['backend'],
+      type: 'start', wasmPaths: new URL('./wasm/', location.href).href, backend: ($('backend') as HTMLSelectElement).value as StartMessage['backend'],
       model: modelChoice === 'user' ? { files: userModel! } : { name: modelChoice }, data, method, options,
       train: { epochs: num('epochs'), batchSize: num('batch'), learningRate: num('lr'), maxStepsPerEpoch: num('steps'), seed: 0 },
       probe: probeInput(data.shape),

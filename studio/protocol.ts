@@ -25,6 +25,8 @@ export interface StudioData {
 export interface StartMessage {
   type: 'start';
   backend: BackendChoice;
+  /** Where TF.js's .wasm files are served (an absolute URL ending in '/'). */
+  wasmPaths: string;
   /** A reference model name (trained from its seeded initialisation), or a user's model. */
   model: { name: string } | { files: UserModelFiles };
   data: StudioData;

@@ -80,7 +80,7 @@ function histograms(model: tf.LayersModel): StudioResult['histograms'] {
 
 async function start(m: StartMessage): Promise<void> {
   try {
-    await setBackend(m.backend, m.backend === 'wasm' ? { wasmPaths: new URL('./wasm/', self.location.href).href } : {});
+    await setBackend(m.backend, m.backend === 'wasm' ? { wasmPaths: m.wasmPaths } : {});
     post({ type: 'ready', backend: getBackendName() ?? m.backend });
     const data = toSplits(m.data);
     const reference = 'name' in m.model ? m.model.name : null;
