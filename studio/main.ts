@@ -55,6 +55,25 @@ function plotBars(canvas: HTMLCanvasElement, series: { label: string; values: nu
   });
 }
 
+/** One bar per layer with a kernel, its height the kernel's bits (of 32), labelled with the bits and the layer. */
+function plotBits(canvas: HTMLCanvasElement, bits: { layer: string; bits: number }[]): void {
+  const g = canvas.getContext('2d')!;
+  const { width: w, height: h } = canvas;
+  g.clearRect(0, 0, w, h);
+  const bw = (w - 20) / Math.max(1, bits.length);
+  g.font = '13px sans-serif'; g.textAlign = 'center';
+  bits.forEach((b, i) => {
+    const bh = (Math.log2(b.bits) / 5) * (h - 60) + 4;
+    const x = 10 + i * bw;
+    g.fillStyle = b.bits < 32 ? '#dc3912' : '#99a3b5';
+    g.fillRect(x + bw * 0.2, h - 30 - bh, bw * 0.6, bh);
+    g.fillStyle = '#223';
+    g.fillText(`${b.bits} bit`, x + bw / 2, h - 36 - bh);
+    g.fillText(b.layer, x + bw / 2, h - 12);
+  });
+  g.textAlign = 'start';
+}
+
 // ---- data --------------------------------------------------------------------------------
 async function mnistSample(): Promise<StudioData> {
   const meta = await (await fetch('./mnist-sample.json')).json() as { counts: { train: number; val: number; test: number }; description: string };
@@ -143,11 +162,7 @@ function showResult(r: StudioResult): void {
     download('lowbit.json', JSON.stringify(r.record, null, 2), 'application/json'),
   );
   plotBars($('histPlot') as HTMLCanvasElement, r.histograms.map((h) => ({ label: h.layer, values: h.counts })));
-  plotBars($('bitsPlot') as HTMLCanvasElement, [{ label: 'bits', values: r.bits.map((b) => b.bits) }].concat([]), 32);
-  const g = ($('bitsPlot') as HTMLCanvasElement).getContext('2d')!;
-  g.fillStyle = '#556'; g.font = '11px sans-serif';
-  const bw = (600 - 90) / r.bits.length;
-  r.bits.forEach((b, i) => g.fillText(b.layer, 90 + i * bw, 236));
+  plotBits($('bitsPlot') as HTMLCanvasElement, r.bits.filter((b) => r.histograms.some((h) => h.layer === b.layer)));
 }
 
 function log(line: string): void { $('log').textContent += `${line}\n`; }
