@@ -84,7 +84,7 @@ async function start(m: StartMessage): Promise<void> {
     post({ type: 'ready', backend: getBackendName() ?? m.backend });
     const data = toSplits(m.data);
     const reference = 'name' in m.model ? m.model.name : null;
-    const teacher = reference != null ? buildModel(reference, { seed: m.train.seed }) : await loadUserModel((m.model as { files: UserModelFiles }).files);
+    const teacher = reference != null ? buildModel(reference, { seed: m.train.seed, inputShape: data.shape as [number, number, number], numClasses: data.numClasses }) : await loadUserModel((m.model as { files: UserModelFiles }).files);
     const epochs = m.train.epochs;
     const options = m.method === 'float' ? { ...m.options, model: reference ?? 'lenet5' } : m.options;
     if (m.method === 'float' && reference == null) throw new Error('float training builds a reference model: pick one, or pick a quantization method for your model');

@@ -4,11 +4,16 @@
  * lenet5 for 5 steps on wasm in the page's Web Worker, pausing and resuming once; the packed
  * low-bit files are downloaded through the page's links, and in Node `unpackModel` rebuilds a
  * model whose logits on the page's probe input equal the logits the page computed with its
- * trained model. Skipped when /usr/bin/chromium is missing; first pass of `npm test` only.
+ * trained model. A zip of class-folder PNGs is decoded by the page and trains a 3-class lenet5. Skipped when /usr/bin/chromium is missing; first pass of `npm test` only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { zipSync } from 'fflate';
+import { PNG } from 'pngjs';
 import * as lowbit from '../src/index.js';
 import { serveStudio } from '../src/cli/commands/studio.js';
 import { firstPassOnly } from './helpers.js';
@@ -18,7 +23,7 @@ const skip = firstPassOnly || (existsSync(CHROMIUM) ? false : `${CHROMIUM} is mi
 
 interface PageStudio { studio: { state: string; error?: string; losses: number[]; accuracies: number[]; result?: { probeLogits?: number[]; record: { method: string; options: Record<string, unknown>; backend: string } } } }
 
-test('the studio page trains DoReFa W1 lenet5 on the MNIST sample on wasm, pauses and resumes, and its downloaded packed file reloads in Node with the page\'s logits', { skip, timeout: 120_000 }, async () => {
+test('the studio page trains DoReFa W1 lenet5 on the MNIST sample on wasm, pauses and resumes, and its downloaded packed file reloads in Node with the page\'s logits; a zip of class-folder PNGs trains too', { skip, timeout: 120_000 }, async () => {
   const { url, server } = await serveStudio({ port: 0 });
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: CHROMIUM });
@@ -79,6 +84,35 @@ test('the studio page trains DoReFa W1 lenet5 on the MNIST sample on wasm, pause
     const pageLogits = studio.result!.probeLogits!;
     assert.equal(pageLogits.length, 20);
     nodeLogits.forEach((v, i) => assert.ok(Math.abs(v - pageLogits[i]) <= 1e-4 * Math.max(1, Math.abs(v)), `logit ${i}: Node ${v}, page ${pageLogits[i]}`));
+
+    // A zip of class-folder PNGs (3 classes × 10 images, 28×28 gray): decoded in the page, split 80/10/10 per class, trained.
+    const files: Record<string, Uint8Array> = {};
+    ['circle', 'cross', 'line'].forEach((cls, c) => {
+      for (let k = 0; k < 10; k++) {
+        const png = new PNG({ width: 28, height: 28 });
+        for (let p = 0; p < 784; p++) {
+          const v = (Math.floor(p / 28) % 3 === c ? 200 : 20) + k;
+          png.data.set([v, v, v, 255], p * 4);
+        }
+        files[`shapes/${cls}/${k}.png`] = new Uint8Array(PNG.sync.write(png));
+      }
+    });
+    const zipPath = join(mkdtempSync(join(tmpdir(), 'lowbit-studio-zip-')), 'shapes.zip');
+    writeFileSync(zipPath, zipSync(files));
+    await page.setInputFiles('#zipFile', zipPath);
+    await page.waitForFunction(() => /images|zip/.test(document.getElementById('dataInfo')!.textContent ?? ''));
+    assert.match(await page.textContent('#dataInfo') ?? '', /^30 images from shapes\.zip, 3 classes, 28×28×1/);
+    await page.selectOption('#data', 'zip');
+    await page.selectOption('#method', 'dorefa-w1');
+    for (const [id, v] of [['epochs', '1'], ['steps', '2'], ['batch', '8']]) await page.fill(`#${id}`, v);
+    await page.click('#start');
+    await page.waitForFunction(() => ['done', 'error'].includes((window as unknown as PageStudio).studio.state), undefined, { timeout: 60_000 });
+    const zipRun = await page.evaluate(() => (window as unknown as PageStudio).studio);
+    assert.equal(zipRun.state, 'done', zipRun.error);
+    const zipRecord = zipRun.result!.record as unknown as { numClasses: number; classNames: string[]; trainSubset: unknown; inputShape: number[] };
+    assert.deepEqual([zipRecord.numClasses, zipRecord.classNames, zipRecord.inputShape], [3, ['circle', 'cross', 'line'], [28, 28, 1]]);
+    assert.equal(zipRun.losses.length, 2);
+    assert.deepEqual(errors, []);
   } finally {
     await browser.close();
     server.close();
