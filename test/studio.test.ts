@@ -4,7 +4,7 @@
  * lenet5 for 5 steps on wasm in the page's Web Worker, pausing and resuming once; the packed
  * low-bit files are downloaded through the page's links, and in Node `unpackModel` rebuilds a
  * model whose logits on the page's probe input equal the logits the page computed with its
- * trained model. A zip of class-folder PNGs is decoded by the page and trains a 3-class lenet5. Skipped when /usr/bin/chromium is missing; first pass of `npm test` only.
+ * trained model, as does the downloaded TF.js model (model.json + weights.bin). A zip of class-folder PNGs is decoded by the page and trains a 3-class lenet5. Skipped when /usr/bin/chromium is missing; first pass of `npm test` only.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +84,18 @@ test('the studio page trains DoReFa W1 lenet5 on the MNIST sample on wasm, pause
     const pageLogits = studio.result!.probeLogits!;
     assert.equal(pageLogits.length, 20);
     nodeLogits.forEach((v, i) => assert.ok(Math.abs(v - pageLogits[i]) <= 1e-4 * Math.max(1, Math.abs(v)), `logit ${i}: Node ${v}, page ${pageLogits[i]}`));
+
+    // The TF.js download (model.json + weights.bin, with lowbit's quantized layers) loads in Node with the page's logits too.
+    const modelJson = JSON.parse((await fetchDownload('model.json')).toString('utf8')) as { modelTopology: object; weightsManifest: { paths: string[]; weights: lowbit.tf.io.WeightsManifestEntry[] }[] };
+    const weightsBin = new Uint8Array(await fetchDownload('weights.bin'));
+    assert.deepEqual(modelJson.weightsManifest[0].paths, ['./weights.bin']);
+    const tfjsModel = await lowbit.tf.loadLayersModel(lowbit.tf.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: modelJson.weightsManifest[0].weights, weightData: weightsBin.slice().buffer }));
+    const x2 = lowbit.tf.tensor(probe, [2, 28, 28, 1]);
+    const y2 = tfjsModel.predict(x2) as lowbit.tf.Tensor;
+    const tfjsLogits = Array.from(await y2.data());
+    lowbit.tf.dispose([x2, y2]);
+    tfjsModel.dispose();
+    tfjsLogits.forEach((v, i) => assert.ok(Math.abs(v - pageLogits[i]) <= 1e-4 * Math.max(1, Math.abs(v)), `TF.js model logit ${i}: Node ${v}, page ${pageLogits[i]}`));
 
     // A zip of class-folder PNGs (3 classes × 10 images, 28×28 gray): decoded in the page, split 80/10/10 per class, trained.
     const files: Record<string, Uint8Array> = {};
