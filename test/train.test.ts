@@ -35,6 +35,25 @@ test('tf.memory().numTensors stays flat across training steps', async () => {
   model.dispose();
 });
 
+test('a promise returned by onStep holds the loop until it settles (the studio pauses this way), and a rejection stops training with its error', async () => {
+  await setBackend('wasm');
+  const model = buildModel('lenet5', { seed: 1 });
+  const steps: number[] = [];
+  let release: (() => void) | null = null;
+  const run = train(model, small, { ...config, epochs: 1, maxStepsPerEpoch: 3 }, {
+    onStep: (s) => { steps.push(s.step); return s.step === 1 ? new Promise<void>((r) => { release = r; }) : undefined; },
+  });
+  while (release == null) await new Promise((r) => setImmediate(r));
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r)); // the event loop turns; no step runs
+  assert.deepEqual(steps, [1]);
+  (release as () => void)();
+  await run;
+  assert.deepEqual(steps, [1, 2, 3]);
+  await assert.rejects(train(model, small, { ...config, epochs: 1 }, { onStep: (s) => (s.step === 2 ? Promise.reject(new Error('stopped by the user')) : undefined) }),
+    /stopped by the user/);
+  model.dispose();
+});
+
 test('same seed and backend → identical weights and metrics; another seed differs', async () => {
   const run = async (seed: number) => {
     const model = buildModel('lenet5', { seed });

@@ -17,6 +17,7 @@ import '../methods/node.js';
 import { runCommand } from './commands/run.js';
 import { workerCommand } from './commands/worker.js';
 import { summaryCommand } from './commands/summary.js';
+import { studioCommand } from './commands/studio.js';
 import { trainCommand } from './commands/train.js';
 import { dqDecodeCommand, dqEncodeCommand, dqEvalCommand, dqExportCommand, dqTrainCommand } from './commands/dq.js';
 
@@ -134,6 +135,12 @@ program.command('verify')
   .option('--runtime-kernels <name>', 'kernels for --runtime: native (the addon), js (reference) or wasm (default: native when built, else js)')
   .option('--json <file>', 'also write the results as JSON')
   .action(verifyCommand);
+
+program.command('studio')
+  .description('serve the lowbit studio page: quantize a model in your browser (training runs in the page; nothing leaves the machine)')
+  .option('--port <n>', 'port to listen on (0: a free one)', '8787')
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .action(studioCommand);
 
 program.command('summary')
   .description('per-layer bits, parameters, bytes and MACs of a saved model, and its compression')

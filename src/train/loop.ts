@@ -45,7 +45,11 @@ export interface StepInfo {
 
 export interface TrainHooks {
   checkpoints?: CheckpointStore;
-  onStep?: (info: StepInfo) => void;
+  /**
+   * Called after each step. A returned promise is awaited before the next step, so a caller can
+   * pause training (the studio's worker waits on its pause flag here) or stop it by rejecting.
+   */
+  onStep?: (info: StepInfo) => unknown;
   onEpochStart?: (epoch: number, stepsPerEpoch: number) => void;
   onEpoch?: (record: EpochRecord, history: readonly EpochRecord[]) => void | Promise<void>;
 }
@@ -144,7 +148,8 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       disposeBatch(batch);
       step++;
       i++;
-      hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
+      const stepped = hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
+      if (stepped instanceof Promise) await stepped;
       await yieldToEventLoop();
     }
     const trainSeconds = (performance.now() - started) / 1000;
