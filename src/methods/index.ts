@@ -8,9 +8,10 @@ import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
 import { floatMethod } from './float/index.js';
 import { ptqMethod } from './ptq/index.js';
+import { sqMethod } from './sq/method.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, srqMethod, steMethod };
+export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -21,3 +22,4 @@ registerMethod(srqMethod);
 registerMethod(bitatMethod);
 registerMethod(dqMethod);
 registerMethod(ptqMethod);
+registerMethod(sqMethod);
