@@ -3,6 +3,7 @@
  * entry adds DCQ (worker threads) and DQ's figures.
  */
 import { registerMethod } from '../run/method.js';
+import { alqMethod } from './alq/method.js';
 import { bitatMethod } from './bitat/method.js';
 import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
@@ -11,7 +12,7 @@ import { ptqMethod } from './ptq/index.js';
 import { sqMethod } from './sq/method.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
+export { alqMethod, bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -23,3 +24,4 @@ registerMethod(bitatMethod);
 registerMethod(dqMethod);
 registerMethod(ptqMethod);
 registerMethod(sqMethod);
+registerMethod(alqMethod);
