@@ -9,11 +9,13 @@
  * with m̂, v̂ Adam's bias-corrected moments of the group's weights (lr·m̂ and √v̂ + ε are the
  * gradient and diagonal Hessian of the quadratic model whose minimiser is Adam's step).
  * Simplified here: a group loses one basis count and is refit with one fewer basis (greedy +
- * alternating least squares, src/quantizers/multibit.ts) instead of dropping exactly basis i.
+ * alternating least squares, src/quantizers/multibit.ts) instead of dropping exactly basis i;
+ * bases are pruned one at a time from the cheapest group (the paper prunes a fixed share of the
+ * least important α's per pruning step).
  */
 import * as tf from '../../backend/tf.js';
 import { isQuantLayer, QuantLayer } from '../../layers/quant-layers.js';
-import { fitKernel, MultibitSpec } from '../../quantizers/multibit.js';
+import { fitMultibit, MultibitSpec } from '../../quantizers/multibit.js';
 import { adamMoments } from '../../train/optimizer.js';
 
 /** What an ALQ run records: the budget and the bases each layer kept. */
@@ -36,8 +38,6 @@ export function multibitLayers(model: tf.LayersModel): QuantLayer[] {
   return model.layers.filter(isQuantLayer).filter((l) => l.kernelQuantizerSpec?.kind === 'multibit');
 }
 
-interface Group { layer: number; channel: number; size: number }
-
 function layerState(l: QuantLayer) {
   const bases = l.quantizerWeights('kernel')[0];
   return { bases, counts: Int32Array.from(bases.read().dataSync(), Math.round), count: (l.latentKernel.shape as number[]).reduce((a, b) => a * b, 1) };
@@ -56,25 +56,26 @@ export function averageBases(model: tf.LayersModel): number {
 }
 
 /**
- * Each group's cheapest basis: min_i ΔL_i from Adam's moments (or ½·α_i²·n, the plain
- * reconstruction cost, when the optimizer has no Adam state for the layer).
+ * The cost of a layer's groups: cost(channel, k) = min_i ΔL_i over the k-basis fit of that
+ * channel, from Adam's moments (or ½·α_i²·n, the plain reconstruction cost, when the optimizer
+ * has no Adam state for the layer).
  */
-export function groupImportance(l: QuantLayer, optimizer: tf.Optimizer | null): Float64Array {
-  const { counts } = layerState(l);
+export function groupCosts(l: QuantLayer, optimizer: tf.Optimizer | null): (channel: number, k: number) => number {
   const spec = l.kernelQuantizerSpec as MultibitSpec;
   const kernel = l.latentKernel.read();
   const values = kernel.dataSync();
-  const fits = fitKernel(values, counts, spec.refine ?? 2);
   const moments = optimizer ? adamMoments(optimizer, kernel as tf.Variable) : null;
   const g = moments ? tf.tidy(() => tf.mul(moments.firstMoment, moments.learningRate).dataSync()) : null;
   const h = moments ? tf.tidy(() => tf.add(tf.sqrt(moments.secondMoment), moments.epsilon).dataSync()) : null;
   if (moments) tf.dispose([moments.firstMoment, moments.secondMoment]);
-  const c = counts.length;
+  const c = l.kernelColumns();
   const n = values.length / c;
-  return Float64Array.from(fits, (f, ch) => {
-    if (f.alphas.length === 0) return Infinity;
+  return (ch, k) => {
+    if (k === 0) return Infinity;
+    const w = new Float64Array(n);
     let hAlpha = 0;
-    for (let t = 0; t < n; t++) hAlpha += h ? h[t * c + ch] : 1;
+    for (let t = 0; t < n; t++) { w[t] = values[t * c + ch]; hAlpha += h ? h[t * c + ch] : 1; }
+    const f = fitMultibit(w, k, spec.refine ?? 2);
     let best = Infinity;
     f.alphas.forEach((a, i) => {
       let gAlpha = 0;
@@ -82,37 +83,36 @@ export function groupImportance(l: QuantLayer, optimizer: tf.Optimizer | null): 
       best = Math.min(best, -gAlpha * a + 0.5 * a * a * hAlpha);
     });
     return best;
-  });
+  };
 }
 
 /**
- * Prunes bases (one per group per round, cheapest ΔL first, across all multi-bit layers) until
- * the average bases per weight is at most `target`; groups keep at least `minBases`. Returns the
- * number of bases pruned.
+ * Prunes bases one at a time, always from the group (across all multi-bit layers) whose cheapest
+ * basis costs least (its cost recomputed after each prune), until the average bases per weight
+ * is at most `target`; groups keep at least `minBases`. Returns the number of bases pruned.
  */
 export function pruneBases(model: tf.LayersModel, optimizer: tf.Optimizer | null, target: number, minBases: number): number {
   const layers = multibitLayers(model);
   const states = layers.map(layerState);
   const total = states.reduce((a, s) => a + s.count, 0);
   let bits = states.reduce((a, s) => a + s.counts.reduce((x, y) => x + y, 0) * (s.count / s.counts.length), 0);
+  if (bits / total <= target + 1e-9) return 0;
+  const costs = layers.map((l) => groupCosts(l, optimizer));
+  const current = states.map((s, li) => Float64Array.from(s.counts, (k, ch) => (k > minBases ? costs[li](ch, k) : Infinity)));
   let pruned = 0;
   while (bits / total > target + 1e-9) {
-    const candidates: Array<Group & { cost: number }> = [];
-    layers.forEach((l, li) => {
-      const cost = groupImportance(l, optimizer);
-      const s = states[li];
-      s.counts.forEach((k, ch) => { if (k > minBases) candidates.push({ layer: li, channel: ch, size: s.count / s.counts.length, cost: cost[ch] }); });
-    });
-    if (candidates.length === 0) break;
-    candidates.sort((a, b) => a.cost - b.cost);
-    for (const cand of candidates) {
-      if (bits / total <= target + 1e-9) break;
-      states[cand.layer].counts[cand.channel]--;
-      bits -= cand.size;
-      pruned++;
-    }
-    states.forEach((s) => tf.tidy(() => { s.bases.write(tf.tensor1d(Float32Array.from(s.counts))); }));
+    let li = -1;
+    let ch = -1;
+    let lowest = Infinity;
+    current.forEach((row, l) => row.forEach((cost, c) => { if (cost < lowest) { lowest = cost; li = l; ch = c; } }));
+    if (li < 0) break;
+    const s = states[li];
+    s.counts[ch]--;
+    bits -= s.count / s.counts.length;
+    pruned++;
+    current[li][ch] = s.counts[ch] > minBases ? costs[li](ch, s.counts[ch]) : Infinity;
   }
+  states.forEach((s) => tf.tidy(() => { s.bases.write(tf.tensor1d(Float32Array.from(s.counts))); }));
   return pruned;
 }
 
