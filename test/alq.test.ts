@@ -62,7 +62,7 @@ test('ALQ pruning reaches the budget; summary counts bases × values + α storag
   const scaled = tf.tidy(() => tf.mul(fc1Kernel, tf.concat([tf.fill([1, 60], 0.1), tf.ones([1, fc1Kernel.shape[1]! - 60])], 1)));
   teacher.getLayer('fc1').setWeights([scaled, ...teacher.getLayer('fc1').getWeights().slice(1)]);
   scaled.dispose();
-  const model = await quantizeModel(teacher, alqConfig({ alqBits: 2, alqMaxBases: 4, alqUniform: false, alqRefine: 2, abits: 32 }));
+  const model = await quantizeModel(teacher, alqConfig({ alqBits: 2, wbits: 4, alqUniform: false, alqRefine: 2, abits: 32 }));
   const layers = multibitLayers(model);
   assert.deepEqual(layers.map((l) => l.name), ['conv2', 'fc1'], 'first and last layers stay float');
   const sizes = layers.map((l) => (l.latentKernel.shape as number[]).reduce((a, b) => a * b, 1));
@@ -118,12 +118,12 @@ test('ALQ end to end from the library API: adaptive at 2 bits and uniform 2 base
   await setBackend('wasm');
   const teacher = await runMethod('float', { model: 'lenet5' }, { data: tiny, train: { epochs: 1, batchSize: 32, maxStepsPerEpoch: 2 } });
   const before = tf.memory().numTensors;
-  const adaptive = await runMethod('alq', { alqBits: 2, alqMaxBases: 3 }, { data: tiny, teacher: teacher.model, train });
+  const adaptive = await runMethod('alq', { alqBits: 2, wbits: 3 }, { data: tiny, teacher: teacher.model, train });
   const a = adaptive.record.alq!;
   assert.ok(a.averageBits <= 2 && a.averageBits > 1.95, `average bits ${a.averageBits}`);
   assert.equal(a.pruneEpochs, 1);
   assert.ok(a.bitsPerWeight > a.averageBits, 'α storage on top of the planes');
-  const uniform = await runMethod('alq', { alqBits: 2, alqUniform: true }, { data: tiny, teacher: teacher.model, train });
+  const uniform = await runMethod('alq', { alqBits: 2, alqUniform: true }, { data: tiny, teacher: teacher.model, train: { ...train, epochs: 1 } });
   assert.equal(uniform.record.alq!.averageBits, 2);
   assert.ok(uniform.record.alq!.layers.every((l) => l.channelsWithBases.every((n, k) => k === 2 || n === 0)), 'every channel exactly 2 bases');
   assert.ok(Math.abs(adaptive.record.size.bytes - uniform.record.size.bytes) / uniform.record.size.bytes < 0.05, 'equal budgets, about equal bytes');
@@ -136,7 +136,7 @@ test('ALQ end to end from the library API: adaptive at 2 bits and uniform 2 base
   adaptive.model.dispose();
   uniform.model.dispose();
   assert.ok(tf.memory().numTensors <= before + 2, `no tensor leak (${before} → ${tf.memory().numTensors})`);
-  await assert.rejects(runMethod('alq', { alqBits: 5, alqMaxBases: 4 }, { data: tiny, teacher: teacher.model, train }), /above --alq-max-bases 4/);
+  await assert.rejects(runMethod('alq', { alqBits: 5, wbits: 4 }, { data: tiny, teacher: teacher.model, train }), /above --wbits 4/);
   await assert.rejects(runMethod('alq', { alqBits: 1.5, alqUniform: true }, { data: tiny, teacher: teacher.model, train }), /whole number/);
   await assert.rejects(runMethod('alq', { alqBits: 2 }, { data: tiny, teacher: teacher.model, train: { ...train, optimizer: { name: 'sgd' } } }), /use --optimizer adam/);
   teacher.model.dispose();
