@@ -87,9 +87,9 @@ export function fitMultibit(w: ArrayLike<number>, bases: number, refine = 2): Mu
   let alphas: Float64Array = new Float64Array(bases);
   const r = Float64Array.from(w);
   for (let i = 0; i < bases; i++) {
-    const s = Int8Array.from(r, (v) => (v >= 0 ? 1 : -1));
+    const s = new Int8Array(n);
     let mean = 0;
-    for (let t = 0; t < n; t++) mean += Math.abs(r[t]);
+    for (let t = 0; t < n; t++) { s[t] = r[t] >= 0 ? 1 : -1; mean += Math.abs(r[t]); }
     mean /= n;
     alphas[i] = mean;
     for (let t = 0; t < n; t++) r[t] -= mean * s[t];
@@ -127,7 +127,12 @@ export function fitMultibit(w: ArrayLike<number>, bases: number, refine = 2): Mu
   const order = Array.from(fit.alphas.keys()).sort((i, j) => Math.abs(fit.alphas[j]) - Math.abs(fit.alphas[i]));
   return {
     alphas: Float64Array.from(order, (i) => Math.abs(fit.alphas[i])),
-    signs: order.map((i) => (fit.alphas[i] < 0 ? Int8Array.from(fit.signs[i], (s) => -s) : fit.signs[i])),
+    signs: order.map((i) => {
+      if (fit.alphas[i] >= 0) return fit.signs[i];
+      const flipped = new Int8Array(n);
+      for (let t = 0; t < n; t++) flipped[t] = -fit.signs[i][t];
+      return flipped;
+    }),
   };
 }
 
