@@ -73,7 +73,7 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const grid = specBits < 32 && isQuantLayer(layer) ? layer.kernelGrid() : null;
     const scaleBytes = specBits < 32 ? 4 * (grid ? gridFloats(grid) : 1) : 0;
     // Multi-bit bases (ALQ): the codes take Σ bases × values per channel, so the average bits per weight may be fractional.
-    const codeBits = grid ? gridCodeBits(grid, kernelParams) : kernelParams * specBits;
+    const codeBits = grid?.type === 'multibit' ? gridCodeBits(grid, kernelParams) : kernelParams * specBits;
     const kernelBits = grid?.type === 'multibit' && kernelParams > 0 ? codeBits / kernelParams : specBits;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
