@@ -38,7 +38,7 @@ const pruneEpochsOf = (o: AlqOptions, epochs: number) => o.alqPruneEpochs ?? Mat
 
 export const alqMethod: Method<AlqOptions> = {
   name: 'alq',
-  description: 'adaptive loss-aware quantization: multi-bit binary bases per channel, pruned by a second-order loss estimate to an average bit budget',
+  description: 'adaptive loss-aware quantization: multi-bit binary bases per channel, pruned by a second-order loss estimate to an average bit budget (simplified: docs/methods/alq.md)',
   kind: 'quantized',
   needsTeacher: true,
   options: [

@@ -40,7 +40,7 @@ export function sqConfig(o: Pick<SqOptions, 'wbits' | 'abits'>): QuantizeConfig 
 
 export const sqMethod: Method<SqOptions> = {
   name: 'sq',
-  description: 'stochastic quantization: a rising, error-weighted random share of each layer\'s channels quantized per step',
+  description: 'stochastic quantization: a rising, error-weighted random share of each layer\'s channels quantized per step (paper text unavailable; what is ours: docs/methods/sq.md)',
   kind: 'quantized',
   needsTeacher: true,
   options: [
@@ -49,7 +49,7 @@ export const sqMethod: Method<SqOptions> = {
     { key: 'sqSchedule', flag: 'sq-schedule', type: { kind: 'positiveList' }, default: DEFAULT_SQ_SCHEDULE.join(','),
       help: 'fraction of output channels quantized per stage; the stages split the epochs evenly and end at 1 (1 alone = plain QAT)', arg: '<r,…>' },
     { key: 'sqProb', flag: 'sq-prob', type: { kind: 'choice', choices: sqProbabilities }, default: 'linear',
-      help: 'selection probability p ∝ f(1/e) from the channel\'s relative L1 error e: linear (the paper\'s choice), constant, softmax, sigmoid', arg: '<f>' },
+      help: 'selection probability p ∝ f(1/e) from the channel\'s relative L1 error e: linear (the paper\'s choice), constant, softmax, sigmoid (the last two forms are our reading)', arg: '<f>' },
     bnRecalOption,
   ],
   trainDefaults: { epochs: 4, learningRate: 5e-4, schedule: { name: 'step' } },
