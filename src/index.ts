@@ -14,7 +14,7 @@ export * as quantizers from './quantizers/index.js';
 export type { QuantizerSpec, Quantizer, QuantizerRole } from './quantizers/index.js';
 export { registerQuantizer, quantizerKind, registeredQuantizerKinds } from './quantizers/index.js';
 export type {
-  QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, GridInput, QuantizerParam, QuantizerContext, QuantizerSpecInput, CustomQuantizerSpec,
+  QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, MultibitGrid, GridInput, QuantizerParam, QuantizerContext, QuantizerSpecInput, CustomQuantizerSpec,
 } from './quantizers/index.js';
 export { QuantConv2D, QuantDepthwiseConv2D, QuantDense, QuantActivation, isQuantLayer } from './layers/quant-layers.js';
 export type { QuantTransform } from './layers/quant-layers.js';
@@ -56,9 +56,12 @@ export { MemoryStore, MemoryCheckpointStore } from './run/store.js';
 export type { RunStore } from './run/store.js';
 export { parseRunRecord, parseRecordJson, classifierRecord, RUN_RECORD_VERSION } from './run/record.js';
 export type { RunRecord, ClassifierRecord, DqRunRecord, Provenance } from './run/record.js';
-export { floatMethod, dorefaMethod, steMethod, rqMethod, rqStMethod, srqMethod, bitatMethod, dqMethod } from './methods/index.js';
+export { floatMethod, dorefaMethod, steMethod, rqMethod, rqStMethod, srqMethod, bitatMethod, dqMethod, sqMethod, alqMethod } from './methods/index.js';
 export type { FloatOptions } from './methods/float/index.js';
 export type { DorefaMethodOptions } from './methods/dorefa/index.js';
 export type { RelaxedOptions } from './methods/srq/method.js';
 export type { BitatMethodOptions } from './methods/bitat/method.js';
 export type { DqMethodOptions } from './methods/dq/method.js';
+export type { SqOptions } from './methods/sq/method.js';
+export type { AlqOptions } from './methods/alq/method.js';
+export type { AlqReport } from './methods/alq/alq.js';

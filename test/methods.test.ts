@@ -18,7 +18,7 @@ test('every method runs from the library API on in-memory data, with nothing wri
   process.chdir(empty);
   const before = tf.memory().numTensors;
   try {
-    assert.deepEqual(methodNames().sort(), ['bitat', 'dcq', 'dorefa', 'dq', 'float', 'ptq', 'rq', 'rq-st', 'srq', 'ste']);
+    assert.deepEqual(methodNames().sort(), ['alq', 'bitat', 'dcq', 'dorefa', 'dq', 'float', 'ptq', 'rq', 'rq-st', 'sq', 'srq', 'ste']);
     const teacher = await runMethod('float', { model: 'lenet5' }, { data: tiny, train });
     assert.equal(teacher.record.kind, 'float');
     assert.equal(teacher.record.method, 'float');
@@ -31,6 +31,8 @@ test('every method runs from the library API on in-memory data, with nothing wri
       ['rq-st', { wbits: 2, abits: 4 }, (m) => assert.ok(m.layers.some(isQuantLayer))],
       ['srq', { wbits: 4, learnBits: true, targetBits: 3 }, (m) => assert.ok(summary(m).layers.some((l) => l.kernelBits < 32))],
       ['bitat', { variant: 'plain', finalEpochs: 0 }, (m) => assert.ok(m.layers.some(isQuantLayer))],
+      ['sq', { wbits: 2, sqSchedule: '0.5,1' }, (m) => assert.ok(tf.tidy(() => new Set((m.getLayer('conv2') as never as { quantizedKernel(): tf.Tensor }).quantizedKernel().dataSync()).size) <= 3)],
+      ['alq', { wbits: 3, alqBits: 2 }, (m) => assert.ok(summary(m).layers.some((l) => l.kernelBits <= 2))],
     ];
     for (const [name, options, check] of cases) {
       const store = new MemoryStore();

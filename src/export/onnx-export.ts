@@ -60,7 +60,7 @@ interface KernelPlan {
 
 /** The storage of a quantized kernel (values in TF layout) with grid `grid` in `target`. */
 function kernelPlan(grid: QuantGrid | null, values: Float32Array, columns: number, target: OnnxTarget): KernelPlan {
-  if (grid == null || target === 'float') return { form: 'float' };
+  if (grid == null || target === 'float' || grid.type === 'multibit') return { form: 'float' };
   const codes = gridCodes(grid, values, columns);
   if (grid.type === 'codebook') return { form: 'gather', codes };
   if (target === 'qonnx') return { form: isBipolar(grid) ? 'bipolar' : 'quant', codes };
@@ -84,6 +84,8 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
       const what = grid ? `${grid.bits}-bit ${spec.kind}` : spec.kind;
       if (grid == null) {
         notes.push(`${layer.name}: ${spec.kind} weights are exported as float32 values on their grid (no fixed grid to store codes on)`);
+      } else if (grid.type === 'multibit') {
+        notes.push(`${layer.name}: multi-bit binary weights are exported as float32 values (the sum of their α-scaled bit planes); the packed format stores the planes`);
       } else {
         const values = quantizedKernelValues(layer);
         const plan = kernelPlan(grid, values, (layer as QuantLayer).kernelColumns(), target);
@@ -105,7 +107,7 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
     }
     if (input && target !== 'float') {
       const { spec, grid } = input;
-      if (grid == null || grid.type === 'codebook') continue; // the exporter fails on it, naming the layer
+      if (grid == null || grid.type !== 'uniform') continue; // the exporter fails on it, naming the layer
       if (isBipolar(grid)) {
         if (grid.offset) notes.push(`${layer.name}: ${spec.kind} is exported as Add(its learned threshold) then ${target === 'qonnx' ? 'BipolarQuant' : 'a sign (GreaterOrEqual/Where)'}`);
         else if (isQdq(target)) notes.push(`${layer.name}: the ${spec.kind} activation quantizer is exported as a sign (GreaterOrEqual/Where), not as Q/DQ nodes`);
@@ -249,7 +251,7 @@ export class Exporter {
     if (input == null) return x;
     const { spec, grid } = input;
     if (grid == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no fixed grid (it depends on each input) and cannot be exported`);
-    if (grid.type === 'codebook') throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer (a codebook) cannot be exported yet`);
+    if (grid.type !== 'uniform') throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer (a ${grid.type} grid) cannot be exported yet`);
     const g = this.g;
     const channelShape = (c: number) => (rank === 4 ? [1, c, 1, 1] : [c]);
     const perChannel = (base: string, v: Float32Array) => g.constant(`${layer.name}_${base}`, v, channelShape(v.length));

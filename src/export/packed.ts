@@ -6,19 +6,20 @@
  * and every other weight as float32. `unpackModel` rebuilds a runnable TF.js model whose kernels
  * hold the effective (quantized) values; input quantizers are kept, and the kernel quantizers of
  * coded kernels are dropped (the values are already on their grid; re-quantizing DoReFa is not idempotent).
+ * Multi-bit binary kernels (ALQ) are stored as one bit plane per basis with their α's.
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { isQuantLayer } from '../layers/quant-layers.js';
-import { codeValue, gridCodes, IntCodes } from './quant-codes.js';
+import { codeValue, gridCodes, IntCodes, packPlanes, unpackPlanes } from './quant-codes.js';
 
 export const PACKED_FORMAT = 'lowbit-packed';
 
 export interface PackedWeight {
   name: string;
   shape: number[];
-  /** 'float32', or 'codes' (bit-packed integers). */
-  storage: 'float32' | 'codes';
+  /** 'float32', 'codes' (bit-packed integers) or 'planes' (multi-bit binary bases, one bit plane per basis). */
+  storage: 'float32' | 'codes' | 'planes';
   bits?: number;
   scale?: number;
   /** Per-output-channel scales (float32 after the codes, one per output channel), for per-channel grids. */
@@ -27,6 +28,11 @@ export interface PackedWeight {
   codebook?: number;
   /** Codebook grids: K, the values per channel. */
   codebookSize?: number;
+  /**
+   * Multi-bit grids (storage 'planes'): the codes are bit planes (quant-codes.ts packPlanes),
+   * followed by float32 bases per channel, then channels × bits float32 α's.
+   */
+  planes?: { channels: number };
   zeroPoint?: number;
   /** Smallest code (codes are stored as code − minCode, unsigned). */
   minCode?: number;
@@ -85,7 +91,17 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
       const isKernel = i === 0 && quant != null;
       const values = tf.tidy(() => (isKernel ? quant!.quantizedKernel() : w.read()).dataSync() as Float32Array);
       const codes = isKernel && grid ? gridCodes(grid, values, quant!.kernelColumns()) : null;
-      if (codes) {
+      if (codes?.multibit) {
+        const { bases, alphas } = codes.multibit;
+        const planes = packPlanes(codes.codes, bases, codes.bits);
+        const tail = new Float32Array(bases.length + alphas.length);
+        tail.set(Float32Array.from(bases));
+        tail.set(alphas, bases.length);
+        const bytes = new Uint8Array(planes.byteLength + tail.byteLength);
+        bytes.set(planes);
+        bytes.set(new Uint8Array(tail.buffer), planes.byteLength);
+        push({ name: w.name, shape, storage: 'planes', bits: codes.bits, planes: { channels: bases.length } }, bytes);
+      } else if (codes) {
         const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
         const shifted = codes.codes.map((c) => c - minCode);
         const packed = packBits(shifted, codes.bits);
@@ -123,6 +139,16 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
       const copy = new Uint8Array(bytes.byteLength); // aligned copy (a Buffer view may sit at any offset)
       copy.set(bytes);
       return tf.tensor(new Float32Array(copy.buffer), w.shape);
+    }
+    if (w.storage === 'planes') {
+      const channels = w.planes!.channels;
+      const tail = new Uint8Array(4 * channels * (1 + w.bits!)); // aligned copy of the bases and α's after the planes
+      tail.set(bytes.subarray(bytes.byteLength - tail.byteLength));
+      const floats = new Float32Array(tail.buffer);
+      const bases = Int32Array.from(floats.subarray(0, channels));
+      const multibit = { bases, alphas: floats.slice(channels) };
+      const codes = unpackPlanes(bytes, count, bases, w.bits!);
+      return tf.tensor(Float32Array.from(codes, (code, i) => codeValue({ scale: 1, zeroPoint: 0, bits: w.bits!, multibit }, code, i)), w.shape);
     }
     const codes = unpackBits(bytes, count, w.bits!);
     const n = w.codebook ?? w.channelScales ?? 0;

@@ -23,6 +23,15 @@ export interface IntCodes {
   /** Codebook grids: value i = codebook[(i % channels)·codebookSize + code] (per channel) or codebook[code]. */
   codebook?: Float32Array;
   codebookSize?: number;
+  /** Multi-bit grids: value i (channel c = i % channels) = Σ_{b < bases[c]} alphas[c·bits + b]·(bit b of code ? +1 : −1). */
+  multibit?: { bases: Int32Array; alphas: Float32Array };
+}
+
+/** The value of multi-bit code `code` in channel c. */
+function multibitValue(bases: Int32Array, alphas: Float32Array, bits: number, c: number, code: number): number {
+  let v = 0;
+  for (let b = 0; b < bases[c]; b++) v += ((code >> b) & 1 ? 1 : -1) * alphas[c * bits + b];
+  return v;
 }
 
 /** The index of the codebook value nearest v (the first of equals). */
@@ -42,6 +51,21 @@ function nearest(book: Float32Array, from: number, size: number, v: number): num
  * the nearest value.
  */
 export function gridCodes(grid: QuantGrid, values: Float32Array, channels = 1): IntCodes {
+  if (grid.type === 'multibit') {
+    // The sign pattern whose Σ ±α is nearest the value (exact for values on the grid).
+    const c = grid.bases.length;
+    const codes = Int32Array.from(values, (v, i) => {
+      const ch = i % c;
+      let best = 0;
+      let dist = Infinity;
+      for (let code = 0; code < 2 ** grid.bases[ch]; code++) {
+        const d = Math.abs(multibitValue(grid.bases, grid.alphas, grid.bits, ch, code) - v);
+        if (d < dist) { dist = d; best = code; }
+      }
+      return best;
+    });
+    return { codes, scale: 1, zeroPoint: 0, bits: grid.bits, signed: false, narrow: false, multibit: { bases: grid.bases, alphas: grid.alphas } };
+  }
   if (grid.type === 'codebook') {
     const size = grid.size;
     const perChannel = grid.axis != null;
@@ -61,7 +85,7 @@ export function gridCodes(grid: QuantGrid, values: Float32Array, channels = 1): 
  * (one scale, or `channelScales` per channel). Uniform grids only.
  */
 export function int8Codes(c: IntCodes): { q: Int8Array; scale: number; channelScales?: Float32Array } | null {
-  if (c.codebook) return null;
+  if (c.codebook || c.multibit) return null;
   if (Number.isInteger(c.zeroPoint)) {
     // value = (code − zp)·s directly.
     const q = new Int8Array(c.codes.length);
@@ -85,7 +109,8 @@ export function int8Codes(c: IntCodes): { q: Int8Array; scale: number; channelSc
 }
 
 /** The value of code `code` at position i of a tensor with these codes (the inverse of gridCodes). */
-export function codeValue(c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScales' | 'codebook' | 'codebookSize'>, code: number, i: number): number {
+export function codeValue(c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScales' | 'codebook' | 'codebookSize' | 'multibit'> & { bits?: number }, code: number, i: number): number {
+  if (c.multibit) return multibitValue(c.multibit.bases, c.multibit.alphas, c.bits!, i % c.multibit.bases.length, code);
   if (c.codebook) {
     const k = c.codebookSize!;
     const channels = c.codebook.length / k;
@@ -93,4 +118,39 @@ export function codeValue(c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScal
   }
   const cs = c.channelScales;
   return (code - c.zeroPoint) * (cs ? cs[i % cs.length] : c.scale);
+}
+
+/**
+ * Multi-bit codes as bit planes: for basis b = 0 … bits−1, one bit (1 = +1) for every value whose
+ * channel has more than b bases, in tensor order — Σ_c bases[c]·(values in c) bits in all, the
+ * layout a bitwise kernel reads one basis at a time.
+ */
+export function packPlanes(codes: Int32Array, bases: Int32Array, bits: number): Uint8Array {
+  const c = bases.length;
+  const total = bases.reduce((a, b) => a + b * (codes.length / c), 0);
+  const out = new Uint8Array(Math.ceil(total / 8));
+  let bit = 0;
+  for (let b = 0; b < bits; b++) {
+    for (let i = 0; i < codes.length; i++) {
+      if (bases[i % c] <= b) continue;
+      if ((codes[i] >> b) & 1) out[bit >> 3] |= 1 << (bit & 7);
+      bit++;
+    }
+  }
+  return out;
+}
+
+/** The codes of `count` values from their bit planes (the inverse of packPlanes). */
+export function unpackPlanes(bytes: Uint8Array, count: number, bases: Int32Array, bits: number): Int32Array {
+  const c = bases.length;
+  const codes = new Int32Array(count);
+  let bit = 0;
+  for (let b = 0; b < bits; b++) {
+    for (let i = 0; i < count; i++) {
+      if (bases[i % c] <= b) continue;
+      if ((bytes[bit >> 3] >> (bit & 7)) & 1) codes[i] |= 1 << b;
+      bit++;
+    }
+  }
+  return codes;
 }

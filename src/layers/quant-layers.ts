@@ -40,6 +40,12 @@ export interface QuantTransform {
   quantize: boolean;
   /** A metric M [d_in, d_in] under which per-channel binary kernels are fitted (BiTAT's V·diag(s)·Vᵀ). */
   metric?: (() => tf.Tensor2D) | null;
+  /**
+   * Training steps only: the kernel to use given the latent and the quantized kernel, both viewed
+   * as [d_in, columns] (SQ's stochastic partial quantization, docs/methods/sq.md). Evaluation and
+   * export always use the fully quantized kernel.
+   */
+  kernelMix?: ((latent: tf.Tensor2D, quantized: tf.Tensor2D) => tf.Tensor2D) | null;
 }
 
 /** The common part of the weight-carrying quantized layers. */
@@ -82,7 +88,7 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
    * removes it (null): the layer then quantizes as its specs say.
    */
   setTransform(transform: QuantTransform | null): void {
-    this.transformSlot = transform == null || (transform.quantize && transform.metric == null) ? null : { ...transform };
+    this.transformSlot = transform == null || (transform.quantize && transform.metric == null && transform.kernelMix == null) ? null : { ...transform };
   }
 
   /** The attached training-time transform, or null. */
@@ -99,7 +105,7 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   }
 
   set quantizationEnabled(on: boolean) {
-    this.setTransform({ metric: this.transformSlot?.metric ?? null, quantize: on });
+    this.setTransform({ ...this.transformSlot, metric: this.transformSlot?.metric ?? null, quantize: on });
   }
 
   /** The training-time metric M for per-channel binary kernels (BiTAT's transform). A view of the transform slot; not saved. */
@@ -108,7 +114,7 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
   }
 
   set kernelMetric(metric: (() => tf.Tensor2D) | null) {
-    this.setTransform({ quantize: this.quantizationEnabled, metric });
+    this.setTransform({ ...this.transformSlot, quantize: this.quantizationEnabled, metric });
   }
 
   /** Output channels of the kernel: its view as [d_in, columns] has one column per output channel. */
@@ -129,9 +135,14 @@ abstract class QuantWeightLayer extends tf.layers.Layer {
 
   /** The kernel as the forward pass uses it (quantized unless quantization is switched off). */
   quantizedKernel(training = false): tf.Tensor {
-    return tf.tidy(() => (this.quantizationEnabled
-      ? applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.transformSlot?.metric?.() })
-      : this.kernel.read().clone()));
+    return tf.tidy(() => {
+      if (!this.quantizationEnabled) return this.kernel.read().clone();
+      const q = applySlot(this.kernelQ, this.kernel.read(), training, { outputChannels: this.kernelColumns(), metric: this.transformSlot?.metric?.() });
+      const mix = training && this.kernelQ != null ? this.transformSlot?.kernelMix : null;
+      if (mix == null) return q;
+      const columns = this.kernelColumns();
+      return tf.reshape(mix(tf.reshape(this.kernel.read(), [-1, columns]) as tf.Tensor2D, tf.reshape(q, [-1, columns]) as tf.Tensor2D), q.shape);
+    });
   }
 
   /** Bits of the kernel after quantization (32 when not quantized). */

@@ -3,14 +3,16 @@
  * entry adds DCQ (worker threads) and DQ's figures.
  */
 import { registerMethod } from '../run/method.js';
+import { alqMethod } from './alq/method.js';
 import { bitatMethod } from './bitat/method.js';
 import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
 import { floatMethod } from './float/index.js';
 import { ptqMethod } from './ptq/index.js';
+import { sqMethod } from './sq/method.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, srqMethod, steMethod };
+export { alqMethod, bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -21,3 +23,5 @@ registerMethod(srqMethod);
 registerMethod(bitatMethod);
 registerMethod(dqMethod);
 registerMethod(ptqMethod);
+registerMethod(sqMethod);
+registerMethod(alqMethod);

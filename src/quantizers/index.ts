@@ -9,4 +9,4 @@ export type { UniformOptions } from './uniform.js';
 export { resolveQuantizer, normalizeSpec, specFromName, valueSet, quantizerKinds } from './spec.js';
 export type { Quantizer, QuantizerSpec, QuantizerSpecInput, CustomQuantizerSpec, QuantizerKindName, QuantizerRole, QuantizerParam, QuantizerContext } from './spec.js';
 export { registerQuantizer, quantizerKind, registeredQuantizerKinds, codeRange, isBipolar } from './kind.js';
-export type { QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, GridInput, QuantizerSpecBase } from './kind.js';
+export type { QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, MultibitGrid, GridInput, QuantizerSpecBase } from './kind.js';

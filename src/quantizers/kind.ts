@@ -19,6 +19,8 @@ export interface QuantizerParam {
   init: number;
   /** One value per channel (the input's last axis) instead of a scalar. */
   perChannel?: boolean;
+  /** false: state the method sets (e.g. the multi-bit bases per group ALQ prunes), not trained by the optimizer. Default true. */
+  trainable?: boolean;
 }
 
 /** What the layer tells a quantizer about the tensor it quantizes. */
@@ -71,8 +73,40 @@ export interface CodebookGrid {
   learned?: boolean;
 }
 
+/**
+ * Multi-bit binary bases per output channel (ALQ): channel c's values are
+ * Σ_{i < bases[c]} alphas[c·maxBases + i]·β_i with β_i ∈ {−1, +1}. Each basis is a bit plane
+ * (bit i of a value's code is 1 where β_i = +1); channels may have different numbers of bases,
+ * so storage is Σ_c bases[c]·(values in c) bits plus the α's.
+ */
+export interface MultibitGrid {
+  type: 'multibit';
+  /** The most bases any channel may have (the width of the codes). */
+  bits: number;
+  /** Bases per channel (0 … bits). */
+  bases: Int32Array;
+  /** channels × bits coordinates α (row c: channel c's α's, unused ones 0). */
+  alphas: Float32Array;
+  /** Always per channel along the last axis (as UniformGrid.axis −1). */
+  axis: -1;
+}
+
 /** The read-out of a quantizer's grid for one tensor, computed from its actual weights and learned parameters. */
-export type QuantGrid = UniformGrid | CodebookGrid;
+export type QuantGrid = UniformGrid | CodebookGrid | MultibitGrid;
+
+/** Bits the codes of a tensor of `count` values on `grid` take: Σ bases × values per channel (multi-bit), else count·bits. */
+export function gridCodeBits(grid: QuantGrid, count: number): number {
+  if (grid.type !== 'multibit') return count * grid.bits;
+  const perChannel = count / grid.bases.length;
+  return grid.bases.reduce((a, b) => a + b * perChannel, 0);
+}
+
+/** float32 numbers a grid read-out stores besides its codes (scales, codebook values, α's). */
+export function gridFloats(grid: QuantGrid): number {
+  if (grid.type === 'codebook') return grid.values.length;
+  if (grid.type === 'multibit') return grid.bases.reduce((a, b) => a + b, 0);
+  return typeof grid.scale === 'number' ? 1 : grid.scale.length;
+}
 
 /** What a kind's `grid` read-out may use. */
 export interface GridInput {

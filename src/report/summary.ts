@@ -8,14 +8,8 @@
  */
 import * as tf from '../backend/tf.js';
 import { isQuantLayer } from '../layers/quant-layers.js';
-import type { QuantGrid } from '../quantizers/kind.js';
+import { gridCodeBits, gridFloats } from '../quantizers/kind.js';
 
-/** float32 numbers a grid read-out stores besides the codes. */
-function gridFloats(grid: QuantGrid | null): number {
-  if (grid == null) return 1;
-  if (grid.type === 'codebook') return grid.values.length;
-  return typeof grid.scale === 'number' ? 1 : grid.scale.length;
-}
 
 export interface LayerSummary {
   name: string;
@@ -71,15 +65,19 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const params = layer.countParams();
     if (params === 0) continue;
     const kernel = layer.weights.find((w) => /kernel$/.test(w.originalName));
-    const kernelBits = isQuantLayer(layer) ? layer.kernelBits : 32;
+    const specBits = isQuantLayer(layer) ? layer.kernelBits : 32;
     const inputBits = isQuantLayer(layer) ? layer.inputBits : 32;
     const kernelShape = (kernel?.shape ?? []) as number[];
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
-    const scaleBytes = kernelBits < 32 && isQuantLayer(layer) ? 4 * gridFloats(layer.kernelGrid()) : 0;
+    const grid = specBits < 32 && isQuantLayer(layer) ? layer.kernelGrid() : null;
+    const scaleBytes = specBits < 32 ? 4 * (grid ? gridFloats(grid) : 1) : 0;
+    // Multi-bit bases (ALQ): the codes take Σ bases × values per channel, so the average bits per weight may be fractional.
+    const codeBits = grid?.type === 'multibit' ? gridCodeBits(grid, kernelParams) : kernelParams * specBits;
+    const kernelBits = grid?.type === 'multibit' && kernelParams > 0 ? codeBits / kernelParams : specBits;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
-      bytes: Math.ceil((kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,
+      bytes: Math.ceil(codeBits / 8) + scaleBytes + rest * 4,
       floatBytes: params * 4,
       macs: kernel ? kernelMacs(layer, kernelShape) : 0,
     });
@@ -100,7 +98,7 @@ const kb = (b: number) => (b / 1024).toFixed(1);
 /** A plain-text table of a summary. */
 export function formatSummary(s: ModelSummary, title = 'model'): string {
   const head = ['layer', 'class', 'w bits', 'in bits', 'params', 'KiB', 'float KiB', 'MACs'];
-  const rows = s.layers.map((l) => [l.name, l.className, String(l.kernelBits), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
+  const rows = s.layers.map((l) => [l.name, l.className, String(Number.isInteger(l.kernelBits) ? l.kernelBits : Number(l.kernelBits.toFixed(3))), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
   rows.push(['total', '', '', '', String(s.totalParams), kb(s.totalBytes), kb(s.floatBytes), String(s.totalMacs)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -150,7 +150,7 @@ export interface RunResult<R extends RunRecord = RunRecord> {
  * checkpoint when it has one. The caller owns (and disposes) the returned model.
  */
 export async function runMethod(name: 'dq', options: RawOptions, context: RunContext): Promise<RunResult<DqRunRecord>>;
-export async function runMethod(name: 'float' | 'dorefa' | 'dcq' | 'ste' | 'rq' | 'rq-st' | 'srq' | 'bitat' | 'ptq', options: RawOptions, context: RunContext): Promise<RunResult<ClassifierRecord>>;
+export async function runMethod(name: 'float' | 'dorefa' | 'dcq' | 'ste' | 'rq' | 'rq-st' | 'srq' | 'bitat' | 'ptq' | 'sq' | 'alq', options: RawOptions, context: RunContext): Promise<RunResult<ClassifierRecord>>;
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult>;
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult> {
   const method = typeof name === 'string' ? getMethod(name) : name;
@@ -256,6 +256,10 @@ export interface ClassifierTraining {
   finalize?: (model: tf.LayersModel) => Promise<{ model: tf.LayersModel; fields: Partial<ClassifierRecord> }>;
   /** Re-estimate BatchNorm statistics on this many training images after training (and finalize). */
   bnRecalImages?: number;
+  /** Called before each epoch (also for the first epoch of a resumed run): a method's per-epoch setting (SQ's ratio). */
+  onEpochStart?: (epoch: number, stepsPerEpoch: number) => void;
+  /** Called after each epoch's steps, before validation and checkpoint (TrainHooks.onEpochTrained: ALQ's pruning). */
+  onEpochTrained?: TrainHooks['onEpochTrained'];
 }
 
 /**
@@ -265,7 +269,11 @@ export interface ClassifierTraining {
  */
 export async function trainClassifier(model: tf.LayersModel, ctx: ResolvedContext, how: ClassifierTraining = {}): Promise<MethodOutput & { fields: Partial<ClassifierRecord> }> {
   try {
-    const result = await train(model, ctx.data, { ...ctx.train, ...(how.loss ? { loss: how.loss } : {}) }, runHooks(ctx));
+    const hooks = runHooks(ctx);
+    const callerStart = hooks.onEpochStart;
+    if (how.onEpochStart) hooks.onEpochStart = (epoch, steps) => { how.onEpochStart!(epoch, steps); callerStart?.(epoch, steps); };
+    if (how.onEpochTrained) hooks.onEpochTrained = how.onEpochTrained;
+    const result = await train(model, ctx.data, { ...ctx.train, ...(how.loss ? { loss: how.loss } : {}) }, hooks);
     const final = how.finalize ? await how.finalize(model) : { model, fields: {} };
     if (final.model !== model) model.dispose();
     const bn = how.bnRecalImages ?? 0;

@@ -94,6 +94,11 @@ export interface ClassifierRecord extends RecordBase {
   layerBits?: Record<string, number>;
   learnedBits?: Record<string, number>;
   learnedAverageBits?: number;
+  /** SQ: the ratio schedule (fraction of channels quantized per stage) and the selection function (docs/methods/sq.md). */
+  sqSchedule?: number[];
+  sqProbability?: string;
+  /** ALQ: the multi-bit bases per layer after pruning, and the budget (docs/methods/alq.md). */
+  alq?: import('../methods/alq/alq.js').AlqReport;
   /** PTQ: folded BatchNorms and per-layer calibration (src/methods/ptq). */
   ptq?: import('../methods/ptq/ptq.js').PtqReport;
   // DCQ.

@@ -52,6 +52,12 @@ export interface TrainHooks {
   onStep?: (info: StepInfo) => unknown;
   onEpochStart?: (epoch: number, stepsPerEpoch: number) => void;
   onEpoch?: (record: EpochRecord, history: readonly EpochRecord[]) => void | Promise<void>;
+  /**
+   * After an epoch's steps, before its validation and checkpoint: a method's per-epoch change of
+   * the model (ALQ's basis pruning), given the optimizer (read its state with `adamMoments`).
+   * What it changes in the model's weights is validated and checkpointed with the epoch.
+   */
+  onEpochTrained?: (epoch: number, optimizer: tf.Optimizer) => void | Promise<void>;
 }
 
 export interface TrainResult {
@@ -153,6 +159,7 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
       await yieldToEventLoop();
     }
     const trainSeconds = (performance.now() - started) / 1000;
+    await hooks.onEpochTrained?.(epoch, optimizer);
     const val = config.skipValidation || data.val.count === 0
       ? { loss: NaN, accuracy: NaN }
       : await evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);

@@ -26,3 +26,43 @@ export function makeOptimizer(config: OptimizerConfig, learningRate: number): tf
 export function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
   (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
 }
+
+/** Adam's state for one variable, bias-corrected: what loss-aware methods read as g and diag(H) (ALQ, docs/methods/alq.md). */
+export interface AdamMoments {
+  /** m̂ = m/(1 − β1ᵗ), the running mean of the gradient. */
+  firstMoment: tf.Tensor;
+  /** v̂ = v/(1 − β2ᵗ), the running mean of the squared gradient. */
+  secondMoment: tf.Tensor;
+  /** The learning rate of the last step. */
+  learningRate: number;
+  epsilon: number;
+}
+
+interface AdamState {
+  learningRate: number;
+  epsilon: number;
+  accBeta1?: tf.Tensor;
+  accBeta2?: tf.Tensor;
+  accumulatedFirstMoment?: Array<{ originalName: string; variable: tf.Variable } | undefined>;
+  accumulatedSecondMoment?: Array<{ originalName: string; variable: tf.Variable } | undefined>;
+}
+
+/**
+ * The bias-corrected Adam moments of `variable` (new tensors the caller disposes), or null when
+ * the optimizer is not Adam or has not updated that variable yet. Reads TF.js's AdamOptimizer
+ * slots (`<variable name>/m`, `/v`), which the fused native update keeps identical.
+ */
+export function adamMoments(optimizer: tf.Optimizer, variable: tf.Variable): AdamMoments | null {
+  if (!(optimizer instanceof tf.AdamOptimizer)) return null;
+  const o = optimizer as unknown as AdamState;
+  const find = (slots: AdamState['accumulatedFirstMoment'], suffix: string) => slots?.find((s) => s?.originalName === `${variable.name}/${suffix}`)?.variable;
+  const m = find(o.accumulatedFirstMoment, 'm');
+  const v = find(o.accumulatedSecondMoment, 'v');
+  if (m == null || v == null || o.accBeta1 == null || o.accBeta2 == null) return null;
+  const [b1, b2] = [o.accBeta1.dataSync()[0], o.accBeta2.dataSync()[0]];
+  if (b1 >= 1) return null; // no step yet
+  return {
+    firstMoment: tf.tidy(() => tf.div(m, 1 - b1)), secondMoment: tf.tidy(() => tf.div(v, 1 - b2)),
+    learningRate: o.learningRate, epsilon: o.epsilon,
+  };
+}
