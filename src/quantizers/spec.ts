@@ -13,6 +13,7 @@ import {
   GridInput, QuantGrid, QuantizerContext, QuantizerKind, quantizerKind, QuantizerParam, QuantizerRole, QuantizerSpecBase, registeredQuantizerKinds,
 } from './kind.js';
 import type { NoneSpec } from './none.js';
+import type { PqSpec } from './pq.js';
 import type { RelaxedSpec } from './relaxed.js';
 import type { TernarySpec } from './ternary.js';
 import type { LsqSpec, PactSpec, UniformSpec } from './uniform.js';
@@ -20,7 +21,7 @@ import type { LsqSpec, PactSpec, UniformSpec } from './uniform.js';
 export type { QuantizerRole, QuantizerParam, QuantizerContext } from './kind.js';
 
 /** The built-in specs. */
-export type QuantizerSpec = NoneSpec | DorefaSpec | BinarySpec | RsignSpec | TernarySpec | UniformSpec | LsqSpec | PactSpec | RelaxedSpec;
+export type QuantizerSpec = NoneSpec | DorefaSpec | BinarySpec | RsignSpec | TernarySpec | UniformSpec | LsqSpec | PactSpec | RelaxedSpec | PqSpec;
 
 /** A spec of a kind registered outside lowbit (`registerQuantizer`): `kind` plus the kind's own JSON fields. */
 export interface CustomQuantizerSpec extends QuantizerSpecBase {
@@ -32,7 +33,7 @@ export type QuantizerSpecInput = QuantizerSpec | CustomQuantizerSpec | string;
 
 export type QuantizerKindName = QuantizerSpec['kind'];
 /** The built-in kind names (`registeredQuantizerKinds()` lists every registered one). */
-export const quantizerKinds: readonly QuantizerKindName[] = ['none', 'dorefa', 'binary', 'rsign', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq'];
+export const quantizerKinds: readonly QuantizerKindName[] = ['none', 'dorefa', 'binary', 'rsign', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq', 'pq'];
 
 /** A resolved quantizer: the validated spec, its kind, and the kind's methods bound to the spec. */
 export interface Quantizer {

@@ -100,7 +100,8 @@ const kb = (b: number) => (b / 1024).toFixed(1);
 /** A plain-text table of a summary. */
 export function formatSummary(s: ModelSummary, title = 'model'): string {
   const head = ['layer', 'class', 'w bits', 'in bits', 'params', 'KiB', 'float KiB', 'MACs'];
-  const rows = s.layers.map((l) => [l.name, l.className, String(l.kernelBits), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
+  const bits = (b: number) => (Number.isInteger(b) ? String(b) : b.toFixed(2)); // product quantization: log2 K / d bits per weight
+  const rows = s.layers.map((l) => [l.name, l.className, bits(l.kernelBits), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
   rows.push(['total', '', '', '', String(s.totalParams), kb(s.totalBytes), kb(s.floatBytes), String(s.totalMacs)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
