@@ -7,10 +7,11 @@ import { bitatMethod } from './bitat/method.js';
 import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
 import { floatMethod } from './float/index.js';
+import { pqMethod } from './pq/index.js';
 import { ptqMethod } from './ptq/index.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, srqMethod, steMethod };
+export { bitatMethod, dorefaMethod, dqMethod, floatMethod, pqMethod, ptqMethod, rqMethod, rqStMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -21,3 +22,4 @@ registerMethod(srqMethod);
 registerMethod(bitatMethod);
 registerMethod(dqMethod);
 registerMethod(ptqMethod);
+registerMethod(pqMethod);

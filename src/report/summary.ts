@@ -3,7 +3,8 @@
  * image and the share of 1-bit MACs; totals and the compression ratio against float32 — in the
  * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus the
  * float32 numbers of its grid read-out (one scale per tensor or per output channel, or the
- * codebook's values; one scale when the quantizer reads out no fixed grid); everything else
+ * codebook's values; one scale when the quantizer reads out no fixed grid) — a product-quantized
+ * kernel (pq) at log2 K / d bits per weight plus its K×d codebook; everything else
  * (biases, BatchNorm, PReLU, learned quantizer parameters) as float32.
  */
 import * as tf from '../backend/tf.js';
@@ -68,18 +69,23 @@ function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
 export function summary(model: tf.LayersModel): ModelSummary {
   const layers: LayerSummary[] = [];
   for (const layer of model.layers) {
-    const params = layer.countParams();
-    if (params === 0) continue;
     const kernel = layer.weights.find((w) => /kernel$/.test(w.originalName));
     const kernelBits = isQuantLayer(layer) ? layer.kernelBits : 32;
     const inputBits = isQuantLayer(layer) ? layer.inputBits : 32;
+    const grid = kernelBits < 32 && isQuantLayer(layer) ? layer.kernelGrid() : null;
+    // A read-out that carries its own codes and codebook (product quantization) stores the kernel
+    // quantizer's parameters: they are counted as the kernel's bits and grid floats, not as parameters.
+    const stored = grid?.type === 'codebook' && grid.codes && isQuantLayer(layer)
+      ? layer.quantizerWeights('kernel').reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0) : 0;
+    const params = layer.countParams() - stored;
+    if (params === 0) continue;
     const kernelShape = (kernel?.shape ?? []) as number[];
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
-    const scaleBytes = kernelBits < 32 && isQuantLayer(layer) ? 4 * gridFloats(layer.kernelGrid()) : 0;
+    const scaleBytes = kernelBits < 32 && isQuantLayer(layer) ? 4 * gridFloats(grid) : 0;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
-      bytes: Math.ceil((kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,
+      bytes: Math.ceil(grid?.type === 'codebook' && grid.codes ? (grid.codes.length * grid.bits) / 8 : (kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,
       floatBytes: params * 4,
       macs: kernel ? kernelMacs(layer, kernelShape) : 0,
     });

@@ -96,6 +96,8 @@ export interface ClassifierRecord extends RecordBase {
   learnedAverageBits?: number;
   /** PTQ: folded BatchNorms and per-layer calibration (src/methods/ptq). */
   ptq?: import('../methods/ptq/ptq.js').PtqReport;
+  /** PQ: per-layer sub-vector length, codewords, bits per weight and output error after the k-means (src/methods/pq). */
+  pq?: import('../methods/pq/quantize.js').PqReport;
   // DCQ.
   cuts?: string[];
   epochsPerSection?: number;
