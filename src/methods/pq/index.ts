@@ -67,7 +67,8 @@ export const pqMethod: Method<PqMethodOptions> = {
     for (const l of report.layers) {
       ctx.log(`pq: ${l.name} d=${l.dim} K=${l.size} (${l.count} sub-vectors, ${l.bitsPerWeight.toFixed(2)} bits/weight with the codebook), relative output error ${l.relativeOutputError.toExponential(2)}`);
     }
-    const fields = { quantizeConfig: config, pq: report, reconstruction: RECONSTRUCTION };
+    // wbits: the quantized kernels' bits per weight, indices and codebooks counted (tables show it as W bits); activations stay float.
+    const fields = { wbits: Math.round(report.bitsPerWeight * 100) / 100, abits: 32, quantizeConfig: config, pq: report, reconstruction: RECONSTRUCTION };
     if (o.kmeansOnly) {
       const val = await evaluate(modelForward(model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
       return { model, history: [], resumedFrom: 0, epochs: 0, val: { accuracy: val.accuracy, loss: val.loss }, fields };

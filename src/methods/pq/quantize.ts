@@ -62,6 +62,8 @@ export interface PqReport {
   /** Layers kept in float (the first, and any not Conv2D / Dense). */
   floatLayers: string[];
   layers: PqLayerReport[];
+  /** Over the product-quantized kernels: (Σ N·log2 K + 32·K·d) / Σ weights. */
+  bitsPerWeight: number;
 }
 
 const PQ_CLASSES = ['Conv2D', 'Dense'];
@@ -200,6 +202,7 @@ export async function productQuantize(teacher: tf.LayersModel, data: DatasetSpli
         weighting: o.weighting, calibrationImages: n, kmeansIters: o.kmeansIters,
         floatLayers: teacher.layers.filter((l) => l.weights.length > 0 && /Conv|Dense/.test(l.getClassName()) && !quantized.has(l.name)).map((l) => l.name),
         layers: reports,
+        bitsPerWeight: reports.reduce((a, l) => a + l.bitsPerWeight * l.count * l.dim, 0) / reports.reduce((a, l) => a + l.count * l.dim, 0),
       },
     };
   } catch (e) {
