@@ -150,7 +150,7 @@ test('lenet5 at d = 8, K = 256: bits per weight, bytes and compression in summar
 test('pq runs end to end from the library API without leaking tensors; the same seed gives the same codebooks', async () => {
   const teacher = buildModel('lenet5', { seed: 3 });
   const train = { epochs: 1, batchSize: 32, maxStepsPerEpoch: 2, seed: 5 };
-  const options = { 'pq-block': 8, calibration: 64, 'pq-kmeans-iters': 3 };
+  const options = { 'pq-block': 8, 'pq-codebook': 64, calibration: 64, 'pq-kmeans-iters': 3 };
   const before = tf.memory().numTensors;
   const r = await runMethod('pq', options, { data: tiny, teacher, train });
   assert.equal(r.record.method, 'pq');
