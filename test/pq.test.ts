@@ -113,6 +113,16 @@ test('lenet5 at d = 8, K = 256: bits per weight, bytes and compression in summar
   assert.match(formatSummary(s), /fc1\s+QuantDense\s+1\s/);
   assert.match(formatSummary(s), /conv2\s+QuantConv2D\s+0\.28\s/);
 
+  // Saved and reloaded as a TF.js model (the codebook and the fixed indices are layer weights).
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await q.save(tf.io.withSaveHandler(async (a) => { artifacts = a; return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } }; }));
+  const reloaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+  const probe = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 9);
+  assert.deepEqual((reloaded.predict(probe) as tf.Tensor).dataSync(), (q.predict(probe) as tf.Tensor).dataSync(), 'save/load: same outputs');
+  assert.equal(reloaded.getLayer('fc1').trainableWeights.some((w) => /pq_indices/.test(w.name)), false, 'the indices reload as a non-trainable weight');
+  reloaded.dispose();
+  probe.dispose();
+
   // Packed: one 8-bit index per sub-vector + the codebook; reloads to exactly the same outputs.
   const { manifest, data } = packModel(q);
   const fc1 = manifest.weights.find((w) => w.name.startsWith('fc1/kernel'))!;
