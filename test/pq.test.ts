@@ -112,6 +112,7 @@ test('lenet5 at d = 8, K = 256: bits per weight, bytes and compression in summar
   assert.ok(s.compression > 18 && s.compression < 22, `about 20× (${s.compression})`);
   assert.match(formatSummary(s), /fc1\s+QuantDense\s+1\s/);
   assert.match(formatSummary(s), /conv2\s+QuantConv2D\s+0\.28\s/);
+  assert.equal(s.binaryWeightMacShare, 0, 'fc1 averages 1 bit per weight but its weights are not binary');
 
   // Saved and reloaded as a TF.js model (the codebook and the fixed indices are layer weights).
   let artifacts: tf.io.ModelArtifacts | null = null;

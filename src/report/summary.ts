@@ -68,6 +68,8 @@ function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
 
 export function summary(model: tf.LayersModel): ModelSummary {
   const layers: LayerSummary[] = [];
+  // Product-quantized kernels can average 1 bit per weight without being binary (no XNOR path).
+  const notBinary = new Set<string>();
   for (const layer of model.layers) {
     const kernel = layer.weights.find((w) => /kernel$/.test(w.originalName));
     const kernelBits = isQuantLayer(layer) ? layer.kernelBits : 32;
@@ -83,6 +85,7 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
     const scaleBytes = kernelBits < 32 && isQuantLayer(layer) ? 4 * gridFloats(grid) : 0;
+    if (grid?.type === 'codebook' && (grid.dim ?? 1) > 1) notBinary.add(layer.name);
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
       bytes: Math.ceil(grid?.type === 'codebook' && grid.codes ? (grid.codes.length * grid.bits) / 8 : (kernelParams * kernelBits) / 8) + scaleBytes + rest * 4,
@@ -96,8 +99,8 @@ export function summary(model: tf.LayersModel): ModelSummary {
   const floatBytes = sum((l) => l.floatBytes);
   return {
     layers, totalParams: sum((l) => l.params), totalBytes, floatBytes, compression: floatBytes / totalBytes, totalMacs,
-    binaryWeightMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 ? l.macs : 0)) / totalMacs : 0,
-    binaryMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && l.inputBits === 1 ? l.macs : 0)) / totalMacs : 0,
+    binaryWeightMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && !notBinary.has(l.name) ? l.macs : 0)) / totalMacs : 0,
+    binaryMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && l.inputBits === 1 && !notBinary.has(l.name) ? l.macs : 0)) / totalMacs : 0,
   };
 }
 
