@@ -42,6 +42,8 @@ export type { DqCodes, CodeLevel } from './methods/dq/codes.js';
 export { correlationAnalysis } from './methods/dq/analysis.js';
 export { postTrainingQuantize, ptqMethod, clipThreshold, minmaxThreshold, percentileThreshold, mseThreshold, aciqThreshold, aciqOptimalRatio, observerNames } from './methods/ptq/index.js';
 export type { PtqOptions, PtqReport, ObserverName, RangeStats } from './methods/ptq/index.js';
+export { productQuantize, pqMethod, pqLayerSpec, weightedKMeans, metricError } from './methods/pq/index.js';
+export type { PqOptions, PqReport, PqLayerReport, KMeansResult } from './methods/pq/index.js';
 export { foldBatchNorm, batchNormFolds, foldWeights } from './layers/batchnorm-fold.js';
 export type { BatchNormFold, BatchNormParams } from './layers/batchnorm-fold.js';
 export { packModel, unpackModel, packBits, unpackBits, PACKED_FORMAT } from './export/packed.js';

@@ -18,7 +18,7 @@ test('every method runs from the library API on in-memory data, with nothing wri
   process.chdir(empty);
   const before = tf.memory().numTensors;
   try {
-    assert.deepEqual(methodNames().sort(), ['alq', 'bitat', 'dcq', 'dorefa', 'dq', 'float', 'ptq', 'rq', 'rq-st', 'sq', 'srq', 'ste']);
+    assert.deepEqual(methodNames().sort(), ['alq', 'bitat', 'dcq', 'dorefa', 'dq', 'float', 'pq', 'ptq', 'rq', 'rq-st', 'sq', 'srq', 'ste']);
     const teacher = await runMethod('float', { model: 'lenet5' }, { data: tiny, train });
     assert.equal(teacher.record.kind, 'float');
     assert.equal(teacher.record.method, 'float');

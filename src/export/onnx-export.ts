@@ -91,7 +91,10 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
         const plan = kernelPlan(grid, values, (layer as QuantLayer).kernelColumns(), target);
         const perChannel = grid.axis != null;
         if (plan.form === 'gather') {
-          notes.push(`${layer.name}: ${what} weights (a ${(grid as CodebookGrid).size}-value codebook${perChannel ? ' per output channel' : ''}) stored as codes with a Gather from the codebook`);
+          const book = grid as CodebookGrid;
+          notes.push((book.dim ?? 1) > 1
+            ? `${layer.name}: product-quantized weights (${book.size} codewords of ${book.dim} values) stored as one code per sub-vector (${book.bits} bits in the packed format, int64 in ONNX) with a Gather from the codebook, then Reshape/Transpose into the kernel`
+            : `${layer.name}: ${what} weights (a ${book.size}-value codebook${perChannel ? ' per output channel' : ''}) stored as codes with a Gather from the codebook`);
         } else if (plan.form === 'int4') {
           notes.push(`${layer.name}: ${what} weights stored as int4 codes with DequantizeLinear (opset 21)${perChannel ? ', one scale per output channel (per axis)' : ''}`);
         } else if (plan.form === 'int8' && isBipolar(grid)) {
@@ -178,6 +181,17 @@ export class Exporter {
     const toOnnx = (data: ArrayLike<number>) => transpose(data, shape, perm).data;
     const channels = dims[channelAxis];
     const scaleShape = dims.map((d, i) => (i === channelAxis ? d : 1));
+    if (plan.form === 'gather' && (codes.dim ?? 1) > 1) {
+      // Product quantization: Gather(codebook [K, d], codes [N]) → [N, d] → Reshape to the cut
+      // layout (the TF kernel transposed by `order`) → Transpose into the ONNX layout (TF by `perm`).
+      const d = codes.dim!;
+      const order = codes.order!;
+      const book = g.constant(`${layer.name}_w_codebook`, codes.codebook!, [codes.codebookSize!, d]);
+      const rows = g.op('Gather', [book, g.constant(`${layer.name}_w_codes`, Array.from(codes.codes), [codes.codes.length], DT.INT64)], { axis: 0 });
+      const cut = g.op('Reshape', [rows, g.constant(`${layer.name}_w_cut_shape`, order.map((a) => shape[a]), [order.length], DT.INT64)]);
+      const onnx = g.op('Transpose', [cut], { perm: perm.map((a) => order.indexOf(a)) });
+      return finalShape ? g.op('Reshape', [onnx, g.constant(`${layer.name}_w_shape`, finalShape, [finalShape.length], DT.INT64)]) : onnx;
+    }
     if (plan.form === 'gather') {
       // Index of each weight's value in the flat codebook: channel·K + code (per channel) or code.
       const k = codes.codebookSize!;

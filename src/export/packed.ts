@@ -2,7 +2,8 @@
  * lowbit's packed format: a TF.js-style manifest (`packed.json`) + `packed.bin` in which every
  * quantized kernel whose quantizer reads out a fixed grid (binary, ternary, DoReFa, uniform, LSQ,
  * PACT, RQ/SRQ, or a registered kind's uniform grid or codebook) is stored as its integer codes at
- * the real bit-width (LSB-first bit packing) with its scale and zero point — or its codebook —
+ * the real bit-width (LSB-first bit packing) with its scale and zero point — or its codebook; a
+ * product-quantized kernel (pq) as one log2 K-bit code per sub-vector and its K×d codebook —
  * and every other weight as float32. `unpackModel` rebuilds a runnable TF.js model whose kernels
  * hold the effective (quantized) values; input quantizers are kept, and the kernel quantizers of
  * coded kernels are dropped (the values are already on their grid; re-quantizing DoReFa is not idempotent).
@@ -11,7 +12,7 @@
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { isQuantLayer } from '../layers/quant-layers.js';
-import { codeValue, gridCodes, IntCodes, packPlanes, unpackPlanes } from './quant-codes.js';
+import { codeValue, gridCodes, IntCodes, packPlanes, subvectorValues, unpackPlanes } from './quant-codes.js';
 
 export const PACKED_FORMAT = 'lowbit-packed';
 
@@ -33,6 +34,9 @@ export interface PackedWeight {
    * followed by float32 bases per channel, then channels × bits float32 α's.
    */
   planes?: { channels: number };
+  /** Product-quantized kernels: d values per code (one code per sub-vector), cut along the axis order `order` (CodebookGrid). */
+  dim?: number;
+  order?: number[];
   zeroPoint?: number;
   /** Smallest code (codes are stored as code − minCode, unsigned). */
   minCode?: number;
@@ -110,7 +114,8 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
         if (tail) { bytes.set(packed); bytes.set(new Uint8Array(tail.buffer, tail.byteOffset, tail.byteLength), packed.byteLength); }
         push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode,
           ...(codes.channelScales ? { channelScales: codes.channelScales.length } : {}),
-          ...(codes.codebook ? { codebook: codes.codebook.length, codebookSize: codes.codebookSize } : {}) }, bytes);
+          ...(codes.codebook ? { codebook: codes.codebook.length, codebookSize: codes.codebookSize } : {}),
+          ...(codes.dim != null && codes.dim > 1 ? { dim: codes.dim, order: codes.order } : {}) }, bytes);
       } else {
         push({ name: w.name, shape, storage: 'float32' }, new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)));
       }
@@ -150,7 +155,8 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
       const codes = unpackPlanes(bytes, count, bases, w.bits!);
       return tf.tensor(Float32Array.from(codes, (code, i) => codeValue({ scale: 1, zeroPoint: 0, bits: w.bits!, multibit }, code, i)), w.shape);
     }
-    const codes = unpackBits(bytes, count, w.bits!);
+    const dim = w.dim ?? 1;
+    const codes = unpackBits(bytes, count / dim, w.bits!);
     const n = w.codebook ?? w.channelScales ?? 0;
     const tail = new Uint8Array(4 * n); // aligned copy of the float32 scales or codebook after the codes
     tail.set(bytes.subarray(bytes.byteLength - 4 * n));
@@ -158,7 +164,8 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
     const c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScales' | 'codebook' | 'codebookSize'> = w.codebook != null
       ? { scale: 1, zeroPoint: 0, codebook: floats, codebookSize: w.codebookSize }
       : { scale: w.scale!, zeroPoint: w.zeroPoint!, channelScales: floats };
-    const values = Float32Array.from(codes, (code, i) => codeValue(c, code + w.minCode!, i));
+    const values = dim > 1 ? subvectorValues(floats!, codes.map((code) => code + w.minCode!), dim, w.order!, w.shape)
+      : Float32Array.from(codes, (code, i) => codeValue(c, code + w.minCode!, i));
     return tf.tensor(values, w.shape);
   });
   if (tensors.length !== model.weights.length) throw new LowbitError(`${where}: ${tensors.length} weights in the manifest, the model has ${model.weights.length}`);

@@ -23,6 +23,10 @@ export interface IntCodes {
   /** Codebook grids: value i = codebook[(i % channels)·codebookSize + code] (per channel) or codebook[code]. */
   codebook?: Float32Array;
   codebookSize?: number;
+  /** Product-quantized tensors: d values per code; `codes` holds one code per sub-vector (see CodebookGrid.dim). */
+  dim?: number;
+  /** With dim > 1: the axis order the tensor is cut in (CodebookGrid.order). */
+  order?: number[];
   /** Multi-bit grids: value i (channel c = i % channels) = Σ_{b < bases[c]} alphas[c·bits + b]·(bit b of code ? +1 : −1). */
   multibit?: { bases: Int32Array; alphas: Float32Array };
 }
@@ -65,6 +69,11 @@ export function gridCodes(grid: QuantGrid, values: Float32Array, channels = 1): 
       return best;
     });
     return { codes, scale: 1, zeroPoint: 0, bits: grid.bits, signed: false, narrow: false, multibit: { bases: grid.bases, alphas: grid.alphas } };
+  }
+  if (grid.type === 'codebook' && (grid.dim ?? 1) > 1) {
+    // Sub-vector codes are stored by the quantizer, not recovered from the values.
+    return { codes: Int32Array.from(grid.codes!), scale: 1, zeroPoint: 0, bits: grid.bits, signed: false, narrow: false, codebook: grid.values,
+      codebookSize: grid.size, dim: grid.dim, order: grid.order };
   }
   if (grid.type === 'codebook') {
     const size = grid.size;
@@ -153,4 +162,28 @@ export function unpackPlanes(bytes: Uint8Array, count: number, bases: Int32Array
     }
   }
   return codes;
+}
+
+/**
+ * The values (TF layout, `shape`) of a product-quantized tensor: codeword `codes[j]` (d values of
+ * `codebook`) for sub-vector j, the sub-vectors laid out along the axis order `order` and
+ * transposed back.
+ */
+export function subvectorValues(codebook: Float32Array, codes: ArrayLike<number>, dim: number, order: number[], shape: number[]): Float32Array {
+  const cut = order.map((a) => shape[a]);
+  const cutStrides = cut.map((_, i) => cut.slice(i + 1).reduce((a, b) => a * b, 1));
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const out = new Float32Array(codes.length * dim);
+  for (let f = 0; f < out.length; f++) {
+    // f is a flat index in cut order; its TF-layout position sums each cut axis's coordinate × that axis's TF stride.
+    let rest = f;
+    let at = 0;
+    for (let i = 0; i < cut.length; i++) {
+      const coord = Math.floor(rest / cutStrides[i]);
+      rest -= coord * cutStrides[i];
+      at += coord * strides[order[i]];
+    }
+    out[at] = codebook[codes[Math.floor(f / dim)] * dim + (f % dim)];
+  }
+  return out;
 }

@@ -63,7 +63,8 @@ export function buildSlot(layer: tf.layers.Layer, slot: QuantizerSlot | null, pr
   if (slot == null) return;
   const add = (layer as unknown as { addWeight: (name: string, shape: number[], dtype: 'float32', init: Initializer, regularizer?: undefined, trainable?: boolean) => tf.LayerVariable }).addWeight.bind(layer);
   slot.channels = channels;
-  slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, p.perChannel ? [channels] : [], 'float32', tf.initializers.constant({ value: p.init }), undefined, p.trainable ?? true));
+  slot.params = slot.quantizer.params.map((p) => add(`${prefix}_${p.name}`, p.shape ?? (p.perChannel ? [channels] : []), 'float32', tf.initializers.constant({ value: p.init }),
+    undefined, p.trainable ?? true));
 }
 
 /**

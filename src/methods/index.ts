@@ -8,11 +8,12 @@ import { bitatMethod } from './bitat/method.js';
 import { dorefaMethod } from './dorefa/index.js';
 import { dqMethod } from './dq/method.js';
 import { floatMethod } from './float/index.js';
+import { pqMethod } from './pq/index.js';
 import { ptqMethod } from './ptq/index.js';
 import { sqMethod } from './sq/method.js';
 import { rqMethod, rqStMethod, srqMethod, steMethod } from './srq/method.js';
 
-export { alqMethod, bitatMethod, dorefaMethod, dqMethod, floatMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
+export { alqMethod, bitatMethod, dorefaMethod, dqMethod, floatMethod, pqMethod, ptqMethod, rqMethod, rqStMethod, sqMethod, srqMethod, steMethod };
 
 registerMethod(floatMethod);
 registerMethod(dorefaMethod);
@@ -25,3 +26,4 @@ registerMethod(dqMethod);
 registerMethod(ptqMethod);
 registerMethod(sqMethod);
 registerMethod(alqMethod);
+registerMethod(pqMethod);

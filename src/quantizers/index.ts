@@ -10,3 +10,5 @@ export { resolveQuantizer, normalizeSpec, specFromName, valueSet, quantizerKinds
 export type { Quantizer, QuantizerSpec, QuantizerSpecInput, CustomQuantizerSpec, QuantizerKindName, QuantizerRole, QuantizerParam, QuantizerContext } from './spec.js';
 export { registerQuantizer, quantizerKind, registeredQuantizerKinds, codeRange, isBipolar } from './kind.js';
 export type { QuantizerKind, QuantGrid, UniformGrid, CodebookGrid, MultibitGrid, GridInput, QuantizerSpecBase } from './kind.js';
+export { productQuantizedKernel, kernelSubvectors, subvectorsToKernel, subvectorOrder } from './pq.js';
+export type { PqSpec } from './pq.js';

@@ -19,7 +19,9 @@ export interface QuantizerParam {
   init: number;
   /** One value per channel (the input's last axis) instead of a scalar. */
   perChannel?: boolean;
-  /** false: state the method sets (e.g. the multi-bit bases per group ALQ prunes), not trained by the optimizer. Default true. */
+  /** An explicit shape (e.g. a product quantizer's codebook [K, d]); overrides `perChannel`. */
+  shape?: number[];
+  /** false: a stored parameter the optimizer never updates (e.g. fixed code indices, or the multi-bit bases per group ALQ prunes). Default true. */
   trainable?: boolean;
 }
 
@@ -60,6 +62,11 @@ export interface UniformGrid {
  * An explicit, possibly non-uniform, list of values (a codebook): per tensor K values, or per
  * channel (`axis` −1) channels × K values, row c holding channel c's K values. Codes are indices
  * into the row; `bits` = the stored code width (⌈log2 K⌉ at least).
+ *
+ * With `dim` d > 1 (product quantization, docs/methods/pq.md) each code stands for a sub-vector
+ * of d values: `values` holds K codewords of d numbers (per tensor), `codes` the code of each
+ * sub-vector, and `order` how the tensor is cut into sub-vectors: its TF-layout axes transposed
+ * into `order`, flattened, then cut every d values.
  */
 export interface CodebookGrid {
   type: 'codebook';
@@ -71,6 +78,12 @@ export interface CodebookGrid {
   /** null: per tensor; −1: per channel along the last axis (as UniformGrid.axis). */
   axis: number | null;
   learned?: boolean;
+  /** Values per code (sub-vector length d); absent or 1: scalar codes. */
+  dim?: number;
+  /** dim > 1: the code of each sub-vector, in cut order (the codes are stored, not derived from the values). */
+  codes?: Int32Array;
+  /** dim > 1: the axis order (a permutation of the TF-layout axes) in which the tensor is cut into sub-vectors. */
+  order?: number[];
 }
 
 /**

@@ -14,6 +14,7 @@ import {
 } from './kind.js';
 import type { MultibitSpec } from './multibit.js';
 import type { NoneSpec } from './none.js';
+import type { PqSpec } from './pq.js';
 import type { RelaxedSpec } from './relaxed.js';
 import type { TernarySpec } from './ternary.js';
 import type { LsqSpec, PactSpec, UniformSpec } from './uniform.js';
@@ -21,7 +22,7 @@ import type { LsqSpec, PactSpec, UniformSpec } from './uniform.js';
 export type { QuantizerRole, QuantizerParam, QuantizerContext } from './kind.js';
 
 /** The built-in specs. */
-export type QuantizerSpec = NoneSpec | DorefaSpec | BinarySpec | RsignSpec | TernarySpec | UniformSpec | LsqSpec | PactSpec | RelaxedSpec | MultibitSpec;
+export type QuantizerSpec = NoneSpec | DorefaSpec | BinarySpec | RsignSpec | TernarySpec | UniformSpec | LsqSpec | PactSpec | RelaxedSpec | MultibitSpec | PqSpec;
 
 /** A spec of a kind registered outside lowbit (`registerQuantizer`): `kind` plus the kind's own JSON fields. */
 export interface CustomQuantizerSpec extends QuantizerSpecBase {
@@ -33,7 +34,7 @@ export type QuantizerSpecInput = QuantizerSpec | CustomQuantizerSpec | string;
 
 export type QuantizerKindName = QuantizerSpec['kind'];
 /** The built-in kind names (`registeredQuantizerKinds()` lists every registered one). */
-export const quantizerKinds: readonly QuantizerKindName[] = ['none', 'dorefa', 'binary', 'rsign', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq', 'multibit'];
+export const quantizerKinds: readonly QuantizerKindName[] = ['none', 'dorefa', 'binary', 'rsign', 'ternary', 'uniform', 'lsq', 'pact', 'rq', 'rq-st', 'srq', 'multibit', 'pq'];
 
 /** A resolved quantizer: the validated spec, its kind, and the kind's methods bound to the spec. */
 export interface Quantizer {

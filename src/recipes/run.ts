@@ -81,6 +81,12 @@ export function validateRecipe(value: unknown, where: string): Recipe {
   recipe.runs.forEach((r, i) => {
     if (kindOf(r) === 'quantize') {
       if (recipe.teacher == null) throw invalid(`/runs/${i} (${r.method}) quantizes a float model: add /teacher ({"model": …, "epochs": …} or {"dir": …})`);
+      if (!takesBits(r)) {
+        // A method without bit-width options (pq: set by its own options, e.g. {"pq-block": 8}).
+        if (r.bits != null || r.wbits != null || r.abits != null) throw invalid(`/runs/${i} (${r.method}) takes no bit-widths: remove wbits/abits/bits and set it by its options`);
+        if (r.model != null) throw invalid(`/runs/${i} (${r.method}) quantizes the teacher, so model does not apply`);
+        return;
+      }
       if ((r.bits == null) === (r.wbits == null)) throw invalid(`/runs/${i} needs either wbits (with abits) or bits ([[w, a], …]), not both`);
       if (r.bits != null && r.abits != null) throw invalid(`/runs/${i} has bits, so abits does not apply`);
       if (r.model != null) throw invalid(`/runs/${i} (${r.method}) quantizes the teacher, so model does not apply`);
@@ -116,6 +122,9 @@ const recipeHead = (recipe: Recipe) => ({ ...recipe, dataset: recipe.dataset ?? 
 interface Job { id: string; group: string; label: string; seed: number; lr: number | null; run: DirRun; layerBitsFrom?: string }
 
 const rowLabel = (r: RunSpec) => r.label ?? r.method;
+/** Whether a quantize run's method takes --wbits/--abits (pq does not: its size is set by its own options). */
+const takesBits = (r: RunSpec): boolean => getMethod(r.method).options.some((o) => o.key === 'wbits');
+
 /** float and dq train from scratch; every other method quantizes the teacher. */
 const kindOf = (r: RunSpec): 'train' | 'dq' | 'quantize' => (r.method === 'float' ? 'train' : r.method === 'dq' ? 'dq' : 'quantize');
 
@@ -128,8 +137,9 @@ const TRAINING_FLAGS: Record<string, keyof TrainingFlags> = {
 function groupRun(recipe: Recipe, r: RunSpec, w: number, a: number, teacherDir: string | null): { key: string; run: Omit<DirRun, 'out'>; flags: TrainingFlags } {
   const method = getMethod(r.method);
   const kind = kindOf(r);
-  const key: string[] = kind === 'train' ? ['float', r.model ?? (recipe.teacher as { model: string }).model] : kind === 'dq' ? ['dq'] : [r.method, `w${w}a${a}`];
-  const options: RawOptions = kind === 'quantize' ? { wbits: w, abits: a } : kind === 'train' ? { model: r.model ?? (recipe.teacher as { model: string }).model } : {};
+  const bits = kind === 'quantize' && takesBits(r);
+  const key: string[] = kind === 'train' ? ['float', r.model ?? (recipe.teacher as { model: string }).model] : kind === 'dq' ? ['dq'] : bits ? [r.method, `w${w}a${a}`] : [r.method];
+  const options: RawOptions = bits ? { wbits: w, abits: a } : kind === 'train' ? { model: r.model ?? (recipe.teacher as { model: string }).model } : {};
   const flags: TrainingFlags = { backend: r.backend ?? recipe.backend ?? 'auto', epochs: String(r.epochs) };
   // The recipe's epochs set a method's own epoch option where it has one (BiTAT: epochs per stage).
   if (method.recipeEpochs != null) {
@@ -163,7 +173,7 @@ function groupRun(recipe: Recipe, r: RunSpec, w: number, a: number, teacherDir: 
 function jobs(recipe: Recipe, out: string, teacherDir: string | null, where: string, quiet?: boolean): Job[] {
   const list: Job[] = [];
   for (const r of recipe.runs) {
-    const pairs = kindOf(r) !== 'quantize' ? [[32, 32] as [number, number]] : r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
+    const pairs = kindOf(r) !== 'quantize' || !takesBits(r) ? [[32, 32] as [number, number]] : r.bits ?? r.wbits!.flatMap((w) => (r.abits ?? [32]).map((a) => [w, a] as [number, number]));
     const lrs = r.lr == null ? [null] : Array.isArray(r.lr) ? r.lr : [r.lr];
     for (const [w, a] of pairs) {
       const { key, run, flags } = groupRun(recipe, r, w, a, teacherDir);

@@ -3,7 +3,8 @@
  * image and the share of 1-bit MACs; totals and the compression ratio against float32 — in the
  * spirit of Larq's model summary. Bytes count every quantized kernel at its bit-width plus the
  * float32 numbers of its grid read-out (one scale per tensor or per output channel, or the
- * codebook's values; one scale when the quantizer reads out no fixed grid); everything else
+ * codebook's values; one scale when the quantizer reads out no fixed grid) — a product-quantized
+ * kernel (pq) at log2 K / d bits per weight plus its K×d codebook; everything else
  * (biases, BatchNorm, PReLU, learned quantizer parameters) as float32.
  */
 import * as tf from '../backend/tf.js';
@@ -61,20 +62,29 @@ function kernelMacs(layer: tf.layers.Layer, kernelShape: number[]): number {
 
 export function summary(model: tf.LayersModel): ModelSummary {
   const layers: LayerSummary[] = [];
+  // Product-quantized kernels can average 1 bit per weight without being binary (no XNOR path).
+  const notBinary = new Set<string>();
   for (const layer of model.layers) {
-    const params = layer.countParams();
-    if (params === 0) continue;
     const kernel = layer.weights.find((w) => /kernel$/.test(w.originalName));
     const specBits = isQuantLayer(layer) ? layer.kernelBits : 32;
     const inputBits = isQuantLayer(layer) ? layer.inputBits : 32;
+    const grid = specBits < 32 && isQuantLayer(layer) ? layer.kernelGrid() : null;
+    // A read-out that carries its own codes and codebook (product quantization) stores the kernel
+    // quantizer's parameters: they are counted as the kernel's bits and grid floats, not as parameters.
+    const stored = grid?.type === 'codebook' && grid.codes && isQuantLayer(layer)
+      ? layer.quantizerWeights('kernel').reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0) : 0;
+    const params = layer.countParams() - stored;
+    if (params === 0) continue;
     const kernelShape = (kernel?.shape ?? []) as number[];
     const kernelParams = kernel ? kernelShape.reduce((a, b) => a * b, 1) : 0;
     const rest = params - kernelParams;
-    const grid = specBits < 32 && isQuantLayer(layer) ? layer.kernelGrid() : null;
-    const scaleBytes = specBits < 32 ? 4 * (grid ? gridFloats(grid) : 1) : 0;
-    // Multi-bit bases (ALQ): the codes take Σ bases × values per channel, so the average bits per weight may be fractional.
-    const codeBits = grid?.type === 'multibit' ? gridCodeBits(grid, kernelParams) : kernelParams * specBits;
-    const kernelBits = grid?.type === 'multibit' && kernelParams > 0 ? codeBits / kernelParams : specBits;
+    const scaleBytes = specBits < 32 && isQuantLayer(layer) ? 4 * (grid ? gridFloats(grid) : 1) : 0;
+    if (grid?.type === 'codebook' && (grid.dim ?? 1) > 1) notBinary.add(layer.name);
+    // Multi-bit bases (ALQ) take Σ bases × values per channel; product-quantized kernels (PQ) one
+    // code per sub-vector: the average bits per weight may be fractional.
+    const codeBits = grid?.type === 'multibit' ? gridCodeBits(grid, kernelParams)
+      : grid?.type === 'codebook' && grid.codes ? grid.codes.length * grid.bits : kernelParams * specBits;
+    const kernelBits = (grid?.type === 'multibit' || (grid?.type === 'codebook' && grid.codes != null)) && kernelParams > 0 ? codeBits / kernelParams : specBits;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
       bytes: Math.ceil(codeBits / 8) + scaleBytes + rest * 4,
@@ -88,8 +98,8 @@ export function summary(model: tf.LayersModel): ModelSummary {
   const floatBytes = sum((l) => l.floatBytes);
   return {
     layers, totalParams: sum((l) => l.params), totalBytes, floatBytes, compression: floatBytes / totalBytes, totalMacs,
-    binaryWeightMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 ? l.macs : 0)) / totalMacs : 0,
-    binaryMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && l.inputBits === 1 ? l.macs : 0)) / totalMacs : 0,
+    binaryWeightMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && !notBinary.has(l.name) ? l.macs : 0)) / totalMacs : 0,
+    binaryMacShare: totalMacs ? sum((l) => (l.kernelBits === 1 && l.inputBits === 1 && !notBinary.has(l.name) ? l.macs : 0)) / totalMacs : 0,
   };
 }
 
@@ -98,7 +108,8 @@ const kb = (b: number) => (b / 1024).toFixed(1);
 /** A plain-text table of a summary. */
 export function formatSummary(s: ModelSummary, title = 'model'): string {
   const head = ['layer', 'class', 'w bits', 'in bits', 'params', 'KiB', 'float KiB', 'MACs'];
-  const rows = s.layers.map((l) => [l.name, l.className, String(Number.isInteger(l.kernelBits) ? l.kernelBits : Number(l.kernelBits.toFixed(3))), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
+  const bits = (b: number) => (Number.isInteger(b) ? String(b) : String(Number(b.toFixed(3)))); // multi-bit bases and product quantization: fractional bits per weight
+  const rows = s.layers.map((l) => [l.name, l.className, bits(l.kernelBits), String(l.inputBits), String(l.params), kb(l.bytes), kb(l.floatBytes), String(l.macs)]);
   rows.push(['total', '', '', '', String(s.totalParams), kb(s.totalBytes), kb(s.floatBytes), String(s.totalMacs)]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

@@ -150,7 +150,7 @@ export interface RunResult<R extends RunRecord = RunRecord> {
  * checkpoint when it has one. The caller owns (and disposes) the returned model.
  */
 export async function runMethod(name: 'dq', options: RawOptions, context: RunContext): Promise<RunResult<DqRunRecord>>;
-export async function runMethod(name: 'float' | 'dorefa' | 'dcq' | 'ste' | 'rq' | 'rq-st' | 'srq' | 'bitat' | 'ptq' | 'sq' | 'alq', options: RawOptions, context: RunContext): Promise<RunResult<ClassifierRecord>>;
+export async function runMethod(name: 'float' | 'dorefa' | 'dcq' | 'ste' | 'rq' | 'rq-st' | 'srq' | 'bitat' | 'ptq' | 'sq' | 'alq' | 'pq', options: RawOptions, context: RunContext): Promise<RunResult<ClassifierRecord>>;
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult>;
 export async function runMethod(name: string | Method<object>, options: RawOptions, context: RunContext): Promise<RunResult> {
   const method = typeof name === 'string' ? getMethod(name) : name;

@@ -101,6 +101,8 @@ export interface ClassifierRecord extends RecordBase {
   alq?: import('../methods/alq/alq.js').AlqReport;
   /** PTQ: folded BatchNorms and per-layer calibration (src/methods/ptq). */
   ptq?: import('../methods/ptq/ptq.js').PtqReport;
+  /** PQ: per-layer sub-vector length, codewords, bits per weight and output error after the k-means (src/methods/pq). */
+  pq?: import('../methods/pq/quantize.js').PqReport;
   // DCQ.
   cuts?: string[];
   epochsPerSection?: number;

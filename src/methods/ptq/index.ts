@@ -26,7 +26,7 @@ export const ptqMethod: Method<PtqMethodOptions> = {
     { key: 'wbits', flag: 'wbits', type: { kind: 'integer', min: 1 }, default: '8', help: 'weight bits: 1, 2, 4, 8 (32 = float; ptq: 2–16 or 32)', arg: '<n>' },
     { key: 'abits', flag: 'abits', type: { kind: 'integer', min: 1 }, default: '8', help: 'activation bits: 2, 4, 8 (32 = float)', arg: '<n>' },
     { key: 'perChannel', flag: 'per-channel', type: { kind: 'boolean' }, default: false, help: 'ptq: one weight scale per output channel (DepthwiseConv2D stays per tensor)' },
-    { key: 'calibration', flag: 'calibration', type: { kind: 'integer', min: 1 }, default: '512', help: 'ptq: calibration images (a seeded sample of the training set)', arg: '<n>' },
+    { key: 'calibration', flag: 'calibration', type: { kind: 'integer', min: 1 }, default: '512', help: 'ptq, pq: calibration images (a seeded sample of the training set)', arg: '<n>' },
     { key: 'observer', flag: 'observer', type: { kind: 'choice', choices: observerNames }, default: 'minmax', help: `ptq: activation range observer: ${observerNames.join(', ')}`, arg: '<name>' },
     { key: 'weightObserver', flag: 'weight-observer', type: { kind: 'choice', choices: ['minmax', 'mse'] }, default: 'minmax', help: 'ptq: weight clipping: minmax (none) or mse', arg: '<name>' },
     { key: 'percentile', flag: 'percentile', type: { kind: 'positive' }, default: '99.99', help: 'ptq: the percentile observer\'s percentile, in (0, 100]', arg: '<p>' },
