@@ -83,7 +83,7 @@ export function validateRecipe(value: unknown, where: string): Recipe {
       if (recipe.teacher == null) throw invalid(`/runs/${i} (${r.method}) quantizes a float model: add /teacher ({"model": …, "epochs": …} or {"dir": …})`);
       if (!takesBits(r)) {
         // A method without bit-width options (pq: set by its own options, e.g. {"pq-block": 8}).
-        if (r.bits != null || r.wbits != null || r.abits != null) throw invalid(`/runs/${i} (${r.method}) takes no bit-widths: remove wbits/abits/bits and set it by its options`);
+        if (r.abits != null && r.wbits == null) throw invalid(`/runs/${i} (${r.method}) takes no bit-widths: remove abits and set it by its options`);
         if (r.model != null) throw invalid(`/runs/${i} (${r.method}) quantizes the teacher, so model does not apply`);
         return;
       }
@@ -122,8 +122,11 @@ const recipeHead = (recipe: Recipe) => ({ ...recipe, dataset: recipe.dataset ?? 
 interface Job { id: string; group: string; label: string; seed: number; lr: number | null; run: DirRun; layerBitsFrom?: string }
 
 const rowLabel = (r: RunSpec) => r.label ?? r.method;
-/** Whether a quantize run's method takes --wbits/--abits (pq does not: its size is set by its own options). */
-const takesBits = (r: RunSpec): boolean => getMethod(r.method).options.some((o) => o.key === 'wbits');
+/**
+ * Whether a quantize run has bit-widths: its method takes --wbits, or the run names them (BiTAT's
+ * [[1, 1]], part of its run ids). pq has neither: its size is set by its own options.
+ */
+const takesBits = (r: RunSpec): boolean => r.bits != null || r.wbits != null || getMethod(r.method).options.some((o) => o.key === 'wbits');
 
 /** float and dq train from scratch; every other method quantizes the teacher. */
 const kindOf = (r: RunSpec): 'train' | 'dq' | 'quantize' => (r.method === 'float' ? 'train' : r.method === 'dq' ? 'dq' : 'quantize');
