@@ -2,8 +2,8 @@
  * lowbit's bitwise inference runtime (`lowbit/runtime`): runs a packed model (packed.json +
  * packed.bin, see src/export/packed.ts) without TF.js — binary layers on packed sign bits with
  * XNOR-popcount kernels, integer-coded layers on int8 codes, float layers on float kernels — with a
- * pluggable kernel backend (plain JS here; native in `lowbit/runtime/node`; WebAssembly SIMD from
- * src/runtime/wasm/). Browser-safe. docs/runtime.md describes kernel selection and exactness.
+ * pluggable kernel backend (plain JS, the reference; WebAssembly SIMD, `createWasmKernels`; native
+ * in `lowbit/runtime/node`). Browser-safe. docs/runtime.md describes kernel selection and exactness.
  */
 import { LowbitError } from '../errors.js';
 import { jsKernels } from './js-kernels.js';
@@ -17,6 +17,7 @@ export type { PackedModel } from './load.js';
 export { RUNTIME_LAYERS } from './load.js';
 export type { RuntimeStep, KernelMode } from './plan.js';
 export { jsKernels } from './js-kernels.js';
+export { createWasmKernels, hasWasmSimd } from './wasm/index.js';
 
 export interface RuntimeOptions {
   /** The kernel backend (default: `jsKernels`, the plain-JS reference). */

@@ -6,7 +6,7 @@
 import { nativeAddon } from '../backend/native.js';
 import { LowbitError } from '../errors.js';
 import { readPackedFiles } from '../export/files.js';
-import { createRuntime, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
+import { createRuntime, createWasmKernels, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
 import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
 
@@ -76,21 +76,13 @@ export type RuntimeKernelName = 'js' | 'native' | 'wasm';
 export const runtimeKernelNames: readonly RuntimeKernelName[] = ['js', 'native', 'wasm'];
 
 /**
- * A kernel backend by name: 'js' (reference), 'native' (the addon), 'wasm' (WebAssembly SIMD,
- * when src/runtime/wasm/ provides `createWasmKernels`). Errors say what is missing.
+ * A kernel backend by name: 'js' (reference), 'native' (the addon; an error says how to build it
+ * when it is missing), 'wasm' (WebAssembly SIMD; an error when the runtime has no SIMD).
  */
 export async function runtimeKernels(name: RuntimeKernelName): Promise<RuntimeKernels> {
   if (name === 'js') return jsKernels;
   if (name === 'native') return nativeKernels();
-  let mod: { createWasmKernels?: () => Promise<RuntimeKernels> } | null = null;
-  try {
-    const path = './wasm/index.js';
-    mod = await import(path);
-  } catch {
-    mod = null;
-  }
-  if (typeof mod?.createWasmKernels !== 'function') throw new LowbitError('the wasm runtime kernels are not built into this lowbit: use --runtime-kernels js or native');
-  return mod.createWasmKernels();
+  return createWasmKernels();
 }
 
 /** The packed model of an export directory (packed.json + packed.bin). */
