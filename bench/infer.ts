@@ -148,7 +148,7 @@ const native = kernelSets.find((k) => k.name === 'native') as (RuntimeKernels & 
 const result = {
   command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`,
   runs, batchRuns, nativePopcount: native?.popcount ?? null, steps: createRuntime(packed).steps.map(({ layers: l, op, kernel, output }) => ({ layers: l, op, kernel, output })),
-  rows, layers, skipped, packedBytes: files.packed.bytes,
+  rows, layers, skipped, packedBytes: packed.data.byteLength,
 };
 writeFileSync(`bench/results/infer-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
 process.stderr.write(`wrote bench/results/infer-${name}.json\n`);
