@@ -11,6 +11,7 @@
  * with exponential backoff. docs/sweeps.md describes setup, commands and limits. Node-only.
  */
 import { createHash } from 'node:crypto';
+import cliProgress from 'cli-progress';
 import { existsSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -119,13 +120,29 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
   await events?.waitUntilReady();
   // Progress: the state of each run this coordinator enqueued, keyed by job id.
   const states = new Map<string, { id: string; state: 'queued' | 'running' | 'done' | 'failed' }>();
-  const counts = () => {
-    const n = (s: string) => [...states.values()].filter((x) => x.state === s).length;
-    return `[${n('done')}/${states.size} done, ${n('running')} running, ${n('queued')} queued]`;
-  };
+  const n = (s: string) => [...states.values()].filter((x) => x.state === s).length;
+  const counts = () => `[${n('done')}/${states.size} done, ${n('running')} running, ${n('queued')} queued]`;
+  // On a terminal: one bar of runs done, with the counts and the latest event (which worker took
+  // which run); otherwise one line per event.
+  const tty = !o.quiet && process.stderr.isTTY === true;
+  let bar: cliProgress.SingleBar | null = null;
   const say = (jobId: string, what: string) => {
-    if (!o.quiet) process.stderr.write(`queue ${counts()} ${states.get(jobId)?.id ?? jobId}: ${what}\n`);
+    const line = `${states.get(jobId)?.id ?? jobId}: ${what}`;
+    if (o.quiet) return;
+    if (!tty) {
+      process.stderr.write(`queue ${counts()} ${line}\n`);
+      return;
+    }
+    const payload = { running: n('running'), queued: n('queued'), last: line.slice(0, Math.max(20, (process.stderr.columns ?? 100) - 60)) };
+    if (bar == null) {
+      bar = new cliProgress.SingleBar({ stream: process.stderr, hideCursor: true,
+        format: 'queue [{bar}] {value}/{total} done, {running} running, {queued} queued | {last}' }, cliProgress.Presets.shades_classic);
+      bar.start(states.size, n('done'), payload);
+    }
+    bar.setTotal(states.size);
+    bar.update(n('done'), payload);
   };
+  const stopBar = () => { bar?.stop(); bar = null; };
   events?.on('active', ({ jobId }) => {
     const s = states.get(jobId);
     if (s == null) return;
@@ -167,6 +184,7 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
         const failed = await queue.getJob(jobId);
         // Retries left over means the worker refused it as a user error (UnrecoverableError).
         const userError = failed != null && failed.attemptsMade < (failed.opts.attempts ?? 1);
+        stopBar();
         throw new LowbitError(`run ${id} failed on the queue (job ${jobId}${failed?.processedBy ? `, worker ${failed.processedBy}` : ''}): ${(e as Error).message}`, userError ? 2 : 1);
       }
       // A worker on its own disk sent the run back: it goes where the local runner would have written it.
@@ -176,6 +194,7 @@ export async function openRunQueue(url: string, o: RunQueueOptions = {}): Promis
       return true;
     },
     async close() {
+      stopBar();
       await events?.close();
       await queue.close();
     },
