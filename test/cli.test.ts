@@ -63,7 +63,7 @@ test('unknown options and commands exit non-zero', () => {
   assert.match(help.stdout, /Examples:/);
   // quantize --help: a flag whose default differs between methods says so per method.
   const qhelp = lowbit(['quantize', '--help']).stdout.replace(/\s+/g, ' ');
-  assert.match(qhelp, /--wbits <n> weight bits: .*? \(default ptq 8; others 1\)/);
+  assert.match(qhelp, /--wbits <n> weight bits: .*? \(default ptq 8; alq 4; others 1\)/);
   assert.match(qhelp, /--abits <n> activation bits: .*? \(default ptq 8; others 32\)/);
 });
 
