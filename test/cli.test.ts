@@ -127,7 +127,7 @@ test('quantize: DoReFa fine-tunes a teacher; summary reports it; bad bits and te
   assertRejected([...q, '--wbits', '0'], /--wbits must be a whole number ≥ 1, got '0'/);
   assertRejected([...q, '--wbits', '33'], /wbits must be a whole number from 1 to 32, got 33/);
   assertRejected([...q, '--wbits', '1.5'], /--wbits must be a whole number ≥ 1, got '1.5'/);
-  assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, ste, rq, rq-st, srq, bitat, ptq, dcq, got 'magic'/);
+  assertRejected([...q, '--method', 'magic'], /--method must be one of dorefa, ste, rq, rq-st, srq, bitat, ptq, sq, alq, pq, dcq, got 'magic'/);
   assertRejected(['quantize', '--method', 'dorefa', '--teacher', tmp()], /--teacher .* holds no model.json/);
   const srq = ['quantize', '--method', 'srq', '--teacher', teacher, '--wbits', '4'];
   assertRejected([...srq, '--learn-bits'], /--learn-bits needs --target-bits B/);
