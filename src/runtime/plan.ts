@@ -585,7 +585,8 @@ function poolBits(x: Uint32Array, y: Uint32Array, n: number, g: Geometry): void 
         const o = ((b * g.outH + oy) * g.outW + ox) * words;
         for (let k = 0; k < words; k++) {
           let acc = 0;
-          for (let ky = ky0; ky < ky1; ky++) for (let kx = kx0; kx < kx1; kx++) acc |= x[((b * h + iy0 + ky) * w + ix0 + kx) * words + k];
+          // `| 0`: read the word as int32 (a Uint32Array element ≥ 2³¹ is otherwise a double).
+          for (let ky = ky0; ky < ky1; ky++) for (let kx = kx0; kx < kx1; kx++) acc |= x[((b * h + iy0 + ky) * w + ix0 + kx) * words + k] | 0;
           y[o + k] = acc;
         }
       }
@@ -675,7 +676,12 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   // The common epilogues (nothing, or a ReLU, after the affine) as single tight loops.
   const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
   const simple = w.stages.length === 0 || reluOnly;
-  const { sign, threshold } = simple && toBits ? foldedThresholds(a, b, reluOnly, outBits ?? null, g.c * g.kh * g.kw) : { sign: null, threshold: null };
+  // |r| ≤ range: c·taps for ±1 products, c·taps·128² for int8 codes.
+  const range = g.c * g.kh * g.kw * (w.mode === 'binary' ? 1 : 128 * 128);
+  const { sign, threshold } = simple && toBits ? foldedThresholds(a, b, reluOnly, outBits ?? null, range) : { sign: null, threshold: null };
+  // Branch-free form when every s·r and threshold fits int32: bit = (T − 1 − s·r) < 0, T clamped to
+  // [−range, range + 1] (±∞ thresholds: always / never, as |r| ≤ range).
+  const intThresholds = threshold && 2 * range + 2 < 2 ** 31 ? Int32Array.from(threshold, (t) => (t === Infinity ? range + 1 : t === -Infinity ? -range : t) - 1) : null;
   const epilogue = () => {
     if (simple && !toBits) {
       const y = yBuf as Float32Array;
@@ -686,11 +692,25 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     }
     if (simple) {
       // The sign as an integer comparison s·r ≥ T (threshold folded; see foldedThresholds).
+      // Each word is built in an int32 local and stored once (or-ing into a Uint32Array element
+      // reads back values ≥ 2³¹ as doubles, which made this loop several times slower).
       const bits = yBuf as Uint32Array;
-      bits.fill(0);
-      for (let p = 0, i = 0; p < outPixels; p++) {
+      const sg = sign!;
+      const th = threshold!;
+      for (let p = 0; p < outPixels; p++) {
         const at = p * words;
-        for (let o = 0; o < outC; o++, i++) if (sign![o] * acc[i] >= threshold![o]) bits[at + (o >>> 5)] |= 1 << (o & 31);
+        const i0 = p * outC;
+        for (let k = 0; k < words; k++) {
+          const o0 = k << 5;
+          const o1 = outC < o0 + 32 ? outC : o0 + 32;
+          let word = 0;
+          if (intThresholds) {
+            for (let o = o0; o < o1; o++) word |= ((intThresholds[o] - sg[o] * acc[i0 + o]) >>> 31) << (o & 31);
+          } else {
+            for (let o = o0; o < o1; o++) if (sg[o] * acc[i0 + o] >= th[o]) word |= 1 << (o & 31);
+          }
+          bits[at + k] = word;
+        }
       }
       return;
     }
