@@ -67,7 +67,7 @@ type Op =
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
   | { type: 'pool-bits'; g: Geometry; input: string; output: string }
   | { type: 'gap'; h: number; w: number; c: number; input: string; output: string }
-  | { type: 'add'; inputs: string[]; output: string }
+  | { type: 'add'; inputs: string[]; stages: Stage[]; c: number; output: string }
   | { type: 'concat'; inputs: string[]; channels: number[]; output: string }
   | { type: 'alias'; input: string; output: string };
 
@@ -382,10 +382,22 @@ export class CompiledPlan {
           break;
         }
         case 'Add': {
-          set(l.name, inShapes[0]);
           if (inShapes.some((s) => size(s) !== size(inShapes[0]))) throw new LowbitError(`layer ${l.name}: Add of different shapes (${inShapes.map((s) => s.join('×')).join(', ')}); the runtime adds equal shapes`);
-          this.ops.push({ type: 'add', inputs: l.inputs, output: l.name });
-          this.steps.push({ layers: [l.name], op: 'add', output: 'float' });
+          // Elementwise layers after the sum (each the only consumer of the one before) run in the same pass.
+          const c = inShapes[0][inShapes[0].length - 1];
+          const flat = inShapes[0].length === 1;
+          const stages: Stage[] = [];
+          const fused = [l.name];
+          let last = l.name;
+          for (let next = single(last); next && elementwiseStage(next, flat); next = single(last)) {
+            stages.push(elementwiseStage(next, flat)!);
+            fused.push(next.name);
+            done.add(next.name);
+            last = next.name;
+          }
+          set(last, inShapes[0]);
+          this.ops.push({ type: 'add', inputs: l.inputs, stages, c, output: last });
+          this.steps.push({ layers: fused, op: 'add', output: 'float' });
           break;
         }
         case 'Concatenate': {
@@ -502,9 +514,11 @@ export class BatchExecutor {
       case 'add': {
         const xs = op.inputs.map((i) => bufferOf(i) as Float32Array);
         const y = bufferOf(op.output) as Float32Array;
+        const { stages, c } = op;
         return () => {
           y.set(xs[0]);
           for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
+          if (stages.length) runStages(stages, y, 0, y.length / c, c);
         };
       }
       case 'concat': {
