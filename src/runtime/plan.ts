@@ -653,8 +653,8 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   const toBits = outBits !== undefined;
   const words = wordsFor(outC);
   const pixel = new Float32Array(outC);
-  /** Float results of `pixels` pixels at `from` → bits of the output. */
-  const packPixels = (src: Float32Array, from: number, p0: number, pixels: number) => {
+  /** Float results of `pixels` pixels at `from` → bits of the output (`relu`: of max(v, 0), fused). */
+  const packPixels = (src: Float32Array, from: number, p0: number, pixels: number, relu = false) => {
     const bits = yBuf as Uint32Array;
     for (let p = p0; p < p0 + pixels; p++) {
       const s0 = from + (p - p0) * outC;
@@ -663,8 +663,12 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
         const o0 = k << 5;
         const o1 = outC < o0 + 32 ? outC : o0 + 32;
         let word = 0;
-        if (outBits) {
+        if (outBits && relu) {
+          for (let o = o0; o < o1; o++) { const v = src[s0 + o]; if (Math.fround((v < 0 ? 0 : v) + outBits[o]) >= 0) word |= 1 << (o & 31); }
+        } else if (outBits) {
           for (let o = o0; o < o1; o++) if (Math.fround(src[s0 + o] + outBits[o]) >= 0) word |= 1 << (o & 31);
+        } else if (relu) {
+          for (let o = o0; o < o1; o++) { const v = src[s0 + o]; if ((v < 0 ? 0 : v) >= 0) word |= 1 << (o & 31); }
         } else {
           for (let o = o0; o < o1; o++) if (src[s0 + o] >= 0) word |= 1 << (o & 31);
         }
@@ -676,12 +680,14 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     let xq: Float32Array = xBuf as Float32Array;
     const scratchX = w.quant ? new Float32Array(inCount) : null;
     const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
+    // A lone ReLU before packed bits runs inside the packing pass.
+    const fusedRelu = toBits && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
     return () => {
       if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!); xq = scratchX!; }
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
-      if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC);
-      if (toBits) packPixels(y, 0, 0, outPixels);
+      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC);
+      if (toBits) packPixels(y, 0, 0, outPixels, fusedRelu);
     };
   }
   const acc = new Int32Array(outPixels * outC);
