@@ -261,8 +261,9 @@ static inline __attribute__((always_inline)) void floatRowBody(const float* x, c
         for (int kx = 0; kx < g.kw; kx++) {
           const int iy = iy0 + ky, ix = ix0 + kx;
           float* pp = patch + (ky * g.kw + kx) * g.c;
-          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(pp, 0, g.c * 4);
-          else std::memcpy(pp, x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c, g.c * 4);
+          // Plain loops, not memset/memcpy: with one to a few channels the calls cost more than the copy.
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+          else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
         }
       float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
       for (int oc = 0; oc < g.oc; oc++) o[oc] = bias ? bias[oc] : 0.f;

@@ -67,7 +67,7 @@ type Op =
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
   | { type: 'pool-bits'; g: Geometry; input: string; output: string }
   | { type: 'gap'; h: number; w: number; c: number; input: string; output: string }
-  | { type: 'add'; inputs: string[]; output: string }
+  | { type: 'add'; inputs: string[]; stages: Stage[]; c: number; output: string }
   | { type: 'concat'; inputs: string[]; channels: number[]; output: string }
   | { type: 'alias'; input: string; output: string };
 
@@ -128,19 +128,24 @@ function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: num
   const end = from + pixels * c;
   for (const s of stages) {
     switch (s.kind) {
-      case 'affine':
-        for (let i = from; i < end; i += c) for (let ch = 0; ch < c; ch++) buf[i + ch] = buf[i + ch] * s.a[ch] + s.b[ch];
+      case 'affine': {
+        const { a, b } = s;
+        for (let i = from; i < end; i += c) for (let ch = 0; ch < c; ch++) buf[i + ch] = buf[i + ch] * a[ch] + b[ch];
         break;
-      case 'relu':
-        for (let i = from; i < end; i++) { const v = buf[i]; buf[i] = v < 0 ? 0 : v > s.max ? s.max : v; }
+      }
+      case 'relu': {
+        const max = s.max;
+        for (let i = from; i < end; i++) { const v = buf[i]; buf[i] = v < 0 ? 0 : v > max ? max : v; }
         break;
+      }
       case 'prelu': {
         const { alpha, shiftIn, shiftOut } = s;
         const n = alpha.length;
+        const perChannel = n === c;
         for (let i = from; i < end; i += c) {
           for (let ch = 0; ch < c; ch++) {
             const v = shiftIn ? buf[i + ch] - shiftIn[ch] : buf[i + ch];
-            const y = v >= 0 ? v : alpha[(i + ch) % n] * v;
+            const y = v >= 0 ? v : alpha[perChannel ? ch : (i + ch) % n] * v;
             buf[i + ch] = shiftOut ? y + shiftOut[ch] : y;
           }
         }
@@ -377,10 +382,22 @@ export class CompiledPlan {
           break;
         }
         case 'Add': {
-          set(l.name, inShapes[0]);
           if (inShapes.some((s) => size(s) !== size(inShapes[0]))) throw new LowbitError(`layer ${l.name}: Add of different shapes (${inShapes.map((s) => s.join('×')).join(', ')}); the runtime adds equal shapes`);
-          this.ops.push({ type: 'add', inputs: l.inputs, output: l.name });
-          this.steps.push({ layers: [l.name], op: 'add', output: 'float' });
+          // Elementwise layers after the sum (each the only consumer of the one before) run in the same pass.
+          const c = inShapes[0][inShapes[0].length - 1];
+          const flat = inShapes[0].length === 1;
+          const stages: Stage[] = [];
+          const fused = [l.name];
+          let last = l.name;
+          for (let next = single(last); next && elementwiseStage(next, flat); next = single(last)) {
+            stages.push(elementwiseStage(next, flat)!);
+            fused.push(next.name);
+            done.add(next.name);
+            last = next.name;
+          }
+          set(last, inShapes[0]);
+          this.ops.push({ type: 'add', inputs: l.inputs, stages, c, output: last });
+          this.steps.push({ layers: fused, op: 'add', output: 'float' });
           break;
         }
         case 'Concatenate': {
@@ -470,7 +487,8 @@ export class BatchExecutor {
       case 'pool': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
-        return () => pool(x, y, n, op.g, op.max);
+        const sums = new Float64Array(op.g.c);
+        return () => pool(x, y, n, op.g, op.max, sums);
       }
       case 'pool-bits': {
         const x = bufferOf(op.input) as Uint32Array;
@@ -481,32 +499,45 @@ export class BatchExecutor {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
         const { h, w, c } = op;
+        const hw = h * w;
         return () => {
           y.fill(0);
-          for (let b = 0; b < n; b++) for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) y[b * c + ch] += x[(b * h * w + p) * c + ch];
-          for (let i = 0; i < y.length; i++) y[i] /= h * w;
+          for (let b = 0; b < n; b++) {
+            for (let p = 0; p < hw; p++) {
+              const xi = (b * hw + p) * c;
+              for (let ch = 0; ch < c; ch++) y[b * c + ch] += x[xi + ch];
+            }
+          }
+          for (let i = 0; i < y.length; i++) y[i] /= hw;
         };
       }
       case 'add': {
         const xs = op.inputs.map((i) => bufferOf(i) as Float32Array);
         const y = bufferOf(op.output) as Float32Array;
+        const { stages, c } = op;
         return () => {
           y.set(xs[0]);
           for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
+          if (stages.length) runStages(stages, y, 0, y.length / c, c);
         };
       }
       case 'concat': {
         const xs = op.inputs.map((i) => bufferOf(i) as Float32Array);
         const y = bufferOf(op.output) as Float32Array;
         const total = op.channels.reduce((a, b) => a + b, 0);
+        const channels = Int32Array.from(op.channels);
         return () => {
           const pixels = y.length / total;
-          let at = 0;
-          op.channels.forEach((c, j) => {
+          for (let j = 0, at = 0; j < xs.length; j++) {
             const x = xs[j];
-            for (let p = 0; p < pixels; p++) y.set(x.subarray(p * c, p * c + c), p * total + at);
+            const c = channels[j];
+            for (let p = 0; p < pixels; p++) {
+              const src = p * c;
+              const dst = p * total + at;
+              for (let ch = 0; ch < c; ch++) y[dst + ch] = x[src + ch];
+            }
             at += c;
-          });
+          }
         };
       }
       case 'alias': return () => {};
@@ -514,28 +545,38 @@ export class BatchExecutor {
   }
 }
 
-function pool(x: Float32Array, y: Float32Array, n: number, g: Geometry, max: boolean): void {
-  const { h, w, c } = g;
+function pool(x: Float32Array, y: Float32Array, n: number, g: Geometry, max: boolean, sums: Float64Array): void {
+  const { h, w, c, kh, kw, outH, outW, strideH, strideW, padTop, padLeft } = g;
   for (let b = 0; b < n; b++) {
-    for (let oy = 0; oy < g.outH; oy++) {
-      const iy0 = oy * g.strideH - g.padTop;
-      const ky0 = Math.max(0, -iy0);
-      const ky1 = Math.min(g.kh, h - iy0);
-      for (let ox = 0; ox < g.outW; ox++) {
-        const ix0 = ox * g.strideW - g.padLeft;
-        const kx0 = Math.max(0, -ix0);
-        const kx1 = Math.min(g.kw, w - ix0);
-        const o = ((b * g.outH + oy) * g.outW + ox) * c;
-        const count = (ky1 - ky0) * (kx1 - kx0);
-        for (let ch = 0; ch < c; ch++) {
-          let acc = max ? -Infinity : 0;
+    for (let oy = 0; oy < outH; oy++) {
+      const iy0 = oy * strideH - padTop;
+      const ky0 = iy0 < 0 ? -iy0 : 0;
+      const ky1 = h - iy0 < kh ? h - iy0 : kh;
+      for (let ox = 0; ox < outW; ox++) {
+        const ix0 = ox * strideW - padLeft;
+        const kx0 = ix0 < 0 ? -ix0 : 0;
+        const kx1 = w - ix0 < kw ? w - ix0 : kw;
+        const o = ((b * outH + oy) * outW + ox) * c;
+        // Channels innermost (contiguous); per channel the taps are visited in the same order as
+        // a tap-innermost loop, and average sums stay in doubles until the division.
+        if (max) {
+          for (let ch = 0; ch < c; ch++) y[o + ch] = -Infinity;
           for (let ky = ky0; ky < ky1; ky++) {
             for (let kx = kx0; kx < kx1; kx++) {
-              const v = x[((b * h + iy0 + ky) * w + ix0 + kx) * c + ch];
-              acc = max ? (v > acc ? v : acc) : acc + v;
+              const xi = ((b * h + iy0 + ky) * w + ix0 + kx) * c;
+              for (let ch = 0; ch < c; ch++) { const v = x[xi + ch]; if (v > y[o + ch]) y[o + ch] = v; }
             }
           }
-          y[o + ch] = max ? acc : acc / count;
+        } else {
+          const count = (ky1 - ky0) * (kx1 - kx0);
+          sums.fill(0);
+          for (let ky = ky0; ky < ky1; ky++) {
+            for (let kx = kx0; kx < kx1; kx++) {
+              const xi = ((b * h + iy0 + ky) * w + ix0 + kx) * c;
+              for (let ch = 0; ch < c; ch++) sums[ch] += x[xi + ch];
+            }
+          }
+          for (let ch = 0; ch < c; ch++) y[o + ch] = sums[ch] / count;
         }
       }
     }
@@ -558,7 +599,8 @@ function poolBits(x: Uint32Array, y: Uint32Array, n: number, g: Geometry): void 
         const o = ((b * g.outH + oy) * g.outW + ox) * words;
         for (let k = 0; k < words; k++) {
           let acc = 0;
-          for (let ky = ky0; ky < ky1; ky++) for (let kx = kx0; kx < kx1; kx++) acc |= x[((b * h + iy0 + ky) * w + ix0 + kx) * words + k];
+          // `| 0`: read the word as int32 (a Uint32Array element ≥ 2³¹ is otherwise a double).
+          for (let ky = ky0; ky < ky1; ky++) for (let kx = kx0; kx < kx1; kx++) acc |= x[((b * h + iy0 + ky) * w + ix0 + kx) * words + k] | 0;
           y[o + k] = acc;
         }
       }
@@ -611,26 +653,41 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   const toBits = outBits !== undefined;
   const words = wordsFor(outC);
   const pixel = new Float32Array(outC);
-  /** Float results of `pixels` pixels at `from` → bits of the output. */
-  const packPixel = (src: Float32Array, from: number, p: number) => {
+  /** Float results of `pixels` pixels at `from` → bits of the output (`relu`: of max(v, 0), fused). */
+  const packPixels = (src: Float32Array, from: number, p0: number, pixels: number, relu = false) => {
     const bits = yBuf as Uint32Array;
-    const at = p * words;
-    for (let j = 0; j < words; j++) bits[at + j] = 0;
-    for (let o = 0; o < outC; o++) {
-      const v = outBits ? Math.fround(src[from + o] + outBits[o]) : src[from + o];
-      if (v >= 0) bits[at + (o >>> 5)] |= 1 << (o & 31);
+    for (let p = p0; p < p0 + pixels; p++) {
+      const s0 = from + (p - p0) * outC;
+      const at = p * words;
+      for (let k = 0; k < words; k++) {
+        const o0 = k << 5;
+        const o1 = outC < o0 + 32 ? outC : o0 + 32;
+        let word = 0;
+        if (outBits && relu) {
+          for (let o = o0; o < o1; o++) { const v = src[s0 + o]; if (Math.fround((v < 0 ? 0 : v) + outBits[o]) >= 0) word |= 1 << (o & 31); }
+        } else if (outBits) {
+          for (let o = o0; o < o1; o++) if (Math.fround(src[s0 + o] + outBits[o]) >= 0) word |= 1 << (o & 31);
+        } else if (relu) {
+          for (let o = o0; o < o1; o++) { const v = src[s0 + o]; if ((v < 0 ? 0 : v) >= 0) word |= 1 << (o & 31); }
+        } else {
+          for (let o = o0; o < o1; o++) if (src[s0 + o] >= 0) word |= 1 << (o & 31);
+        }
+        bits[at + k] = word;
+      }
     }
   };
   if (w.mode === 'float') {
     let xq: Float32Array = xBuf as Float32Array;
     const scratchX = w.quant ? new Float32Array(inCount) : null;
     const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
+    // A lone ReLU before packed bits runs inside the packing pass.
+    const fusedRelu = toBits && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
     return () => {
       if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!); xq = scratchX!; }
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
-      if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC);
-      if (toBits) for (let p = 0; p < outPixels; p++) packPixel(y, p * outC, p);
+      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC);
+      if (toBits) packPixels(y, 0, 0, outPixels, fusedRelu);
     };
   }
   const acc = new Int32Array(outPixels * outC);
@@ -639,7 +696,12 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   // The common epilogues (nothing, or a ReLU, after the affine) as single tight loops.
   const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
   const simple = w.stages.length === 0 || reluOnly;
-  const { sign, threshold } = simple && toBits ? foldedThresholds(a, b, reluOnly, outBits ?? null, g.c * g.kh * g.kw) : { sign: null, threshold: null };
+  // |r| ≤ range: c·taps for ±1 products, c·taps·128² for int8 codes.
+  const range = g.c * g.kh * g.kw * (w.mode === 'binary' ? 1 : 128 * 128);
+  const { sign, threshold } = simple && toBits ? foldedThresholds(a, b, reluOnly, outBits ?? null, range) : { sign: null, threshold: null };
+  // Branch-free form when every s·r and threshold fits int32: bit = (T − 1 − s·r) < 0, T clamped to
+  // [−range, range + 1] (±∞ thresholds: always / never, as |r| ≤ range).
+  const intThresholds = threshold && 2 * range + 2 < 2 ** 31 ? Int32Array.from(threshold, (t) => (t === Infinity ? range + 1 : t === -Infinity ? -range : t) - 1) : null;
   const epilogue = () => {
     if (simple && !toBits) {
       const y = yBuf as Float32Array;
@@ -650,11 +712,25 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     }
     if (simple) {
       // The sign as an integer comparison s·r ≥ T (threshold folded; see foldedThresholds).
+      // Each word is built in an int32 local and stored once (or-ing into a Uint32Array element
+      // reads back values ≥ 2³¹ as doubles, which made this loop several times slower).
       const bits = yBuf as Uint32Array;
-      bits.fill(0);
-      for (let p = 0, i = 0; p < outPixels; p++) {
+      const sg = sign!;
+      const th = threshold!;
+      for (let p = 0; p < outPixels; p++) {
         const at = p * words;
-        for (let o = 0; o < outC; o++, i++) if (sign![o] * acc[i] >= threshold![o]) bits[at + (o >>> 5)] |= 1 << (o & 31);
+        const i0 = p * outC;
+        for (let k = 0; k < words; k++) {
+          const o0 = k << 5;
+          const o1 = outC < o0 + 32 ? outC : o0 + 32;
+          let word = 0;
+          if (intThresholds) {
+            for (let o = o0; o < o1; o++) word |= ((intThresholds[o] - sg[o] * acc[i0 + o]) >>> 31) << (o & 31);
+          } else {
+            for (let o = o0; o < o1; o++) if (sg[o] * acc[i0 + o] >= th[o]) word |= 1 << (o & 31);
+          }
+          bits[at + k] = word;
+        }
       }
       return;
     }
@@ -664,7 +740,7 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       const at = toBits ? 0 : base;
       for (let o = 0; o < outC; o++) dst[at + o] = acc[base + o] * a[o] + b[o];
       if (w.stages.length) runStages(w.stages, dst, at, 1, outC);
-      if (toBits) packPixel(pixel, 0, p);
+      if (toBits) packPixels(pixel, 0, p, 1);
     }
   };
   if (w.mode === 'binary') {

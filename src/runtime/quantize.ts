@@ -56,19 +56,53 @@ export class ActivationQuantizer {
     return (this.offset ? Math.fround(x + this.offset[c]) : x) >= 0;
   }
 
+  /**
+   * Codes q of x [pixels, channels] (as `code`, element by element: the same float32 roundings),
+   * written as `mode` 0: q / n, 1: (q − z)·scale[channel], 2: m·(q − z) — toValues' and toInt8's
+   * loop, hoisted.
+   */
+  private codes(x: Float32Array, out: Float32Array | Int8Array, mode: 0 | 1 | 2, m: number): void {
+    const c = this.channels;
+    const off = this.offset;
+    const n = this.n;
+    const scales = this.scales;
+    const zp = this.zeroPoint;
+    const lo = this.lo;
+    const hi = this.hi;
+    const len = x.length;
+    for (let p = 0; p < len; p += c) {
+      for (let ch = 0; ch < c; ch++) {
+        const i = p + ch;
+        const v = off !== null ? Math.fround(x[i] + off[ch]) : x[i];
+        let u = n !== 0 ? Math.fround(v * n) : Math.fround(v / scales[ch]);
+        if (zp !== 0) u = Math.fround(u + zp);
+        // Round half to even (roundHalfEven, inlined), then clip.
+        const f = Math.floor(u);
+        const d = u - f;
+        let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+        q = q < lo ? lo : q > hi ? hi : q;
+        out[i] = mode === 0 ? q / n : mode === 1 ? (q - zp) * scales[ch] : m * (q - zp);
+      }
+    }
+  }
+
   /** Values on the grid, as the TF.js model's quantizer outputs them. */
   toValues(x: Float32Array, out: Float32Array): void {
     const c = this.channels;
+    const scales = this.scales;
+    const off = this.offset;
     if (this.bipolar) {
-      for (let i = 0; i < x.length; i++) { const h = this.scales[i % c] / 2; out[i] = this.positive(x[i], i % c) ? h : -h; }
+      const len = x.length;
+      for (let p = 0; p < len; p += c) {
+        for (let ch = 0; ch < c; ch++) {
+          const i = p + ch;
+          const h = scales[ch] / 2;
+          out[i] = (off !== null ? Math.fround(x[i] + off[ch]) : x[i]) >= 0 ? h : -h;
+        }
+      }
       return;
     }
-    const zp = this.zeroPoint;
-    for (let i = 0; i < x.length; i++) {
-      const ch = i % c;
-      const q = this.code(x[i], ch);
-      out[i] = this.n && zp === 0 ? q / this.n : (q - zp) * this.scales[ch];
-    }
+    this.codes(x, out, this.n !== 0 && this.zeroPoint === 0 ? 0 : 1, 0);
   }
 
   /**
@@ -89,13 +123,18 @@ export class ActivationQuantizer {
   /** x → int8 codes m·(code − z); the value is code·scale/m (padding 0 is the value 0). */
   toInt8(x: Float32Array, out: Int8Array): void {
     const c = this.channels;
+    const off = this.offset;
     if (this.bipolar) {
-      for (let i = 0; i < x.length; i++) out[i] = this.positive(x[i], i % c) ? 1 : -1;
+      const len = x.length;
+      for (let p = 0; p < len; p += c) {
+        for (let ch = 0; ch < c; ch++) {
+          const i = p + ch;
+          out[i] = (off !== null ? Math.fround(x[i] + off[ch]) : x[i]) >= 0 ? 1 : -1;
+        }
+      }
       return;
     }
-    const m = this.codeMultiplier;
-    const zp = this.zeroPoint;
-    for (let i = 0; i < x.length; i++) out[i] = m * (this.code(x[i], i % c) - zp);
+    this.codes(x, out, 2, this.codeMultiplier);
   }
 
   /** x [pixels, channels] → packed sign bits [pixels, wordsFor(channels)] (bipolar grids). */
@@ -103,11 +142,21 @@ export class ActivationQuantizer {
     const c = this.channels;
     const words = wordsFor(c);
     const pixels = x.length / c;
-    out.fill(0, 0, pixels * words);
+    const off = this.offset;
     for (let p = 0; p < pixels; p++) {
       const xi = p * c;
       const wi = p * words;
-      for (let ch = 0; ch < c; ch++) if (this.positive(x[xi + ch], ch)) out[wi + (ch >>> 5)] |= 1 << (ch & 31);
+      for (let k = 0; k < words; k++) {
+        const ch0 = k << 5;
+        const ch1 = Math.min(c, ch0 + 32);
+        let word = 0;
+        if (off !== null) {
+          for (let ch = ch0; ch < ch1; ch++) if (Math.fround(x[xi + ch] + off[ch]) >= 0) word |= 1 << (ch & 31);
+        } else {
+          for (let ch = ch0; ch < ch1; ch++) if (x[xi + ch] >= 0) word |= 1 << (ch & 31);
+        }
+        out[wi + k] = word;
+      }
     }
   }
 }
