@@ -74,16 +74,27 @@ async function servePage(o: { webgl?: boolean; webgpu?: boolean; modelDir?: stri
 
 type PageLowbit = { lowbit: typeof lowbit };
 
-test('a page that imports the bundled core trains a 1-bit lenet5 on wasm in Chromium with the losses Node gets; without wasmPaths it says so and falls back to cpu', { skip, timeout: 180_000 }, async () => {
-  const served = await servePage();
+/** Chromium (with `args`) on the served page once it has put the core on window.lowbit; page errors are collected. */
+async function openPage(served: Served, args: string[] = []) {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args });
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(served.url);
     await page.waitForFunction(() => (window as unknown as Partial<PageLowbit>).lowbit != null);
+    return { browser, page, errors };
+  } catch (e) {
+    await browser.close();
+    throw e;
+  }
+}
+
+test('a page that imports the bundled core trains a 1-bit lenet5 on wasm in Chromium with the losses Node gets; without wasmPaths it says so and falls back to cpu', { skip, timeout: 180_000 }, async () => {
+  const served = await servePage();
+  const { browser, page, errors } = await openPage(served);
+  try {
     // Importing the core did no work: no backend until setBackend.
     assert.equal(await page.evaluate(() => (window as unknown as PageLowbit).lowbit.getBackendName()), undefined);
     const inPage = await page.evaluate(async (src) => {
@@ -147,14 +158,8 @@ test('in Chromium on webgl (SwiftShader), the same 1-bit lenet5 trains with Node
   const inNodeFloat = await trainTiny(lowbit, 32);
 
   const served = await servePage({ webgl: true, modelDir });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  const { browser, page, errors } = await openPage(served);
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(served.url);
-    await page.waitForFunction(() => (window as unknown as Partial<PageLowbit>).lowbit != null);
     const inPage = await page.evaluate(async ({ src, inputs }) => {
       const lb = (window as unknown as PageLowbit).lowbit;
       await lb.setBackend('wasm', { wasmPaths: '/wasm/' });
@@ -191,14 +196,8 @@ test('in Chromium on WebGPU (SwiftShader\'s Vulkan adapter), the float lenet5 tr
   const inNode = await trainTiny(lowbit);
   const inNodeFloat = await trainTiny(lowbit, 32);
   const served = await servePage({ webgpu: true });
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-webgpu'] });
+  const { browser, page, errors } = await openPage(served, ['--enable-unsafe-webgpu']);
   try {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(served.url);
-    await page.waitForFunction(() => (window as unknown as Partial<PageLowbit>).lowbit != null);
     const inPage = await page.evaluate(async (src) => {
       const lb = (window as unknown as PageLowbit).lowbit;
       await lb.setBackend('webgpu');

@@ -88,21 +88,25 @@ export class ActivationQuantizer {
 
   /** Values on the grid, as the TF.js model's quantizer outputs them. */
   toValues(x: Float32Array, out: Float32Array): void {
-    const c = this.channels;
-    const scales = this.scales;
-    const off = this.offset;
     if (this.bipolar) {
-      const len = x.length;
-      for (let p = 0; p < len; p += c) {
-        for (let ch = 0; ch < c; ch++) {
-          const i = p + ch;
-          const h = scales[ch] / 2;
-          out[i] = (off !== null ? Math.fround(x[i] + off[ch]) : x[i]) >= 0 ? h : -h;
-        }
-      }
+      this.signs(x, out, this.scales, 0.5);
       return;
     }
     this.codes(x, out, this.n !== 0 && this.zeroPoint === 0 ? 0 : 1, 0);
+  }
+
+  /** Bipolar grids: ±(factor·scale[ch]) (±factor without scales), + where x (+ offset) ≥ 0. */
+  private signs(x: Float32Array, out: Float32Array | Int8Array, scales: Float32Array | null, factor: number): void {
+    const c = this.channels;
+    const off = this.offset;
+    const len = x.length;
+    for (let p = 0; p < len; p += c) {
+      for (let ch = 0; ch < c; ch++) {
+        const i = p + ch;
+        const h = scales !== null ? scales[ch] * factor : factor;
+        out[i] = (off !== null ? Math.fround(x[i] + off[ch]) : x[i]) >= 0 ? h : -h;
+      }
+    }
   }
 
   /**
@@ -122,16 +126,8 @@ export class ActivationQuantizer {
 
   /** x → int8 codes m·(code − z); the value is code·scale/m (padding 0 is the value 0). */
   toInt8(x: Float32Array, out: Int8Array): void {
-    const c = this.channels;
-    const off = this.offset;
     if (this.bipolar) {
-      const len = x.length;
-      for (let p = 0; p < len; p += c) {
-        for (let ch = 0; ch < c; ch++) {
-          const i = p + ch;
-          out[i] = (off !== null ? Math.fround(x[i] + off[ch]) : x[i]) >= 0 ? 1 : -1;
-        }
-      }
+      this.signs(x, out, null, 1);
       return;
     }
     this.codes(x, out, 2, this.codeMultiplier);
