@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  tf, buildModel, quantizeModel, summary, dorefaModel, isQuantLayer, QuantConv2D, QuantDense, train, subset, DatasetSplits,
+  tf, buildModel, quantizeModel, summary, dorefaModel, isQuantLayer, QuantConv2D, QuantDense, train, subset, DatasetSplits, modelForward,
 } from '../src/index.js';
 import { loadMnist, saveModelDir, modelDirHandler } from '../src/node.js';
 
@@ -98,6 +98,20 @@ test('quantized training keeps tf.memory().numTensors flat', async () => {
   await train(q, small, { epochs: 1, batchSize: 32, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 1e-4, seed: 1, maxStepsPerEpoch: 5, skipValidation: true },
     { onStep: () => counts.push(tf.memory().numTensors) });
   assert.ok(counts.every((c) => c === counts[1]), `tensor counts drift: ${counts}`);
+});
+
+test('training that throws frees its optimizer and the batch in flight', async () => {
+  const q = await dorefaModel(buildModel('lenet5'), { wbits: 1, abits: 2 });
+  const forward = modelForward(q);
+  const before = tf.memory().numTensors;
+  let calls = 0;
+  await assert.rejects(train(q, small, {
+    epochs: 1, batchSize: 32, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' }, weightDecay: 0, seed: 1,
+    maxStepsPerEpoch: 5, skipValidation: true,
+    forward: (x, training) => { if (++calls === 3) throw new Error('bad batch'); return forward(x, training); },
+  }), /bad batch/);
+  assert.equal(calls, 3);
+  assert.equal(tf.memory().numTensors, before, 'Adam slots and the failing batch are disposed');
 });
 
 test('summary counts bits, bytes and MACs per layer', async () => {

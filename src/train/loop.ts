@@ -92,96 +92,111 @@ export async function train(model: tf.LayersModel, data: DatasetSplits<ExampleSe
   const stepsPerEpoch = Math.min(fullSteps, config.maxStepsPerEpoch ?? fullSteps);
   const totalSteps = stepsPerEpoch * config.epochs;
   const optimizer = makeOptimizer(config.optimizer, config.learningRate);
-
-  let history: EpochRecord[] = [];
-  let step = 0;
-  let startEpoch = 0;
-  const resumed = hooks.checkpoints ? await hooks.checkpoints.load() : null;
-  if (resumed) {
-    restoreWeights(model, resumed);
-    if (resumed.optimizerWeights.length > 0) {
-      const named = resumed.optimizerWeights.map((w) => ({ name: w.name, tensor: restoreTensor(w) }));
-      await optimizer.setWeights(named); // copies them into its own variables
-      tf.dispose(named.map((w) => w.tensor));
-    }
-    setOptimizerScalars(optimizer, resumed.optimizerScalars);
-    rng.setState(resumed.rngState);
-    if (resumed.noiseState != null) setNoiseState(resumed.noiseState);
-    history = resumed.history.slice();
-    step = resumed.step;
-    startEpoch = resumed.epoch;
+  // The optimizer's slot variables are freed however training ends: a run that throws (divergence,
+  // a failing hook, a bad batch) leaks nothing into the caller's TF.js engine.
+  try {
+    return await trainEpochs();
+  } finally {
+    optimizer.dispose();
   }
 
-  for (let epoch = startEpoch + 1; epoch <= config.epochs; epoch++) {
-    hooks.onEpochStart?.(epoch, stepsPerEpoch);
-    const started = performance.now();
-    const order = shuffledOrder(data.train.count, rng).subarray(0, stepsPerEpoch * config.batchSize);
-    let lossSum = 0;
-    let correct = 0;
-    let seen = 0;
-    let lr = config.learningRate;
-    const firstLr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
-    let i = 0;
-    // Augmentation (when the training set asks for it) is seeded by (seed, epoch); sets with precomputed per-example targets are not augmented, as the targets are of the unaugmented inputs.
-    const augment = data.train.augment != null && data.train.targets == null ? { seed: Math.imul(config.seed + 1, 0x27d4eb2d) + epoch } : undefined;
-    for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order, 0, augment)) {
-      lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
-      setLearningRate(optimizer, lr);
-      let hits: tf.Tensor | null = null;
-      const cost = optimizer.minimize(() => {
-        const outputs = forward(batch.x, true);
-        const output = primaryOutput(outputs);
-        hits = tf.keep(output.rank === 2 && output.shape[1] === data.numClasses
-          ? tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')) : tf.scalar(NaN));
-        let loss = lossFn(outputs as never, batch);
-        if (decayed.length > 0) {
-          const l2 = tf.addN(decayed.map((v) => tf.sum(tf.square(v.read()))));
-          loss = tf.add(loss, tf.mul(0.5 * config.weightDecay, l2));
+  async function trainEpochs(): Promise<TrainResult> {
+    let history: EpochRecord[] = [];
+    let step = 0;
+    let startEpoch = 0;
+    const resumed = hooks.checkpoints ? await hooks.checkpoints.load() : null;
+    if (resumed) {
+      restoreWeights(model, resumed);
+      if (resumed.optimizerWeights.length > 0) {
+        const named = resumed.optimizerWeights.map((w) => ({ name: w.name, tensor: restoreTensor(w) }));
+        await optimizer.setWeights(named); // copies them into its own variables
+        tf.dispose(named.map((w) => w.tensor));
+      }
+      setOptimizerScalars(optimizer, resumed.optimizerScalars);
+      rng.setState(resumed.rngState);
+      if (resumed.noiseState != null) setNoiseState(resumed.noiseState);
+      history = resumed.history.slice();
+      step = resumed.step;
+      startEpoch = resumed.epoch;
+    }
+
+    for (let epoch = startEpoch + 1; epoch <= config.epochs; epoch++) {
+      hooks.onEpochStart?.(epoch, stepsPerEpoch);
+      const started = performance.now();
+      const order = shuffledOrder(data.train.count, rng).subarray(0, stepsPerEpoch * config.batchSize);
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lr = config.learningRate;
+      const firstLr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
+      let i = 0;
+      // Augmentation (when the training set asks for it) is seeded by (seed, epoch); sets with precomputed per-example targets are not augmented, as the targets are of the unaugmented inputs.
+      const augment = data.train.augment != null && data.train.targets == null ? { seed: Math.imul(config.seed + 1, 0x27d4eb2d) + epoch } : undefined;
+      for (const batch of batches(data.train, data.shape, data.numClasses, config.batchSize, order, 0, augment)) {
+        lr = learningRateAt(config.learningRate, config.schedule, step, totalSteps);
+        setLearningRate(optimizer, lr);
+        let hits: tf.Tensor | null = null;
+        let cost: tf.Scalar;
+        try {
+          cost = optimizer.minimize(() => {
+            const outputs = forward(batch.x, true);
+            const output = primaryOutput(outputs);
+            hits = tf.keep(output.rank === 2 && output.shape[1] === data.numClasses
+              ? tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.argMax(batch.y, 1)), 'float32')) : tf.scalar(NaN));
+            let loss = lossFn(outputs as never, batch);
+            if (decayed.length > 0) {
+              const l2 = tf.addN(decayed.map((v) => tf.sum(tf.square(v.read()))));
+              loss = tf.add(loss, tf.mul(0.5 * config.weightDecay, l2));
+            }
+            return loss as tf.Scalar;
+          }, true, variables)!;
+        } catch (e) {
+          if (hits != null) tf.dispose(hits);
+          disposeBatch(batch);
+          throw e;
         }
-        return loss as tf.Scalar;
-      }, true, variables)!;
-      const [lossData, hitsData] = await Promise.all([cost.data(), (hits! as tf.Tensor).data()]);
-      const lossValue = lossData[0];
-      if (!Number.isFinite(lossValue)) {
+        const [lossData, hitsData] = await Promise.all([cost.data(), (hits! as tf.Tensor).data()]);
+        const lossValue = lossData[0];
+        if (!Number.isFinite(lossValue)) {
+          tf.dispose([cost, hits!]);
+          disposeBatch(batch);
+          throw new LowbitError(`training diverged at epoch ${epoch}, step ${i + 1} (loss ${lossValue}); lower the learning rate`, 1);
+        }
+        correct += hitsData[0];
+        lossSum += lossValue * batch.labels.length;
+        seen += batch.labels.length;
         tf.dispose([cost, hits!]);
         disposeBatch(batch);
-        throw new LowbitError(`training diverged at epoch ${epoch}, step ${i + 1} (loss ${lossValue}); lower the learning rate`, 1);
+        step++;
+        i++;
+        const stepped = hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
+        if (stepped instanceof Promise) await stepped;
+        await yieldToEventLoop();
       }
-      correct += hitsData[0];
-      lossSum += lossValue * batch.labels.length;
-      seen += batch.labels.length;
-      tf.dispose([cost, hits!]);
-      disposeBatch(batch);
-      step++;
-      i++;
-      const stepped = hooks.onStep?.({ epoch, step: i, stepsPerEpoch, loss: lossValue, learningRate: lr });
-      if (stepped instanceof Promise) await stepped;
-      await yieldToEventLoop();
+      const trainSeconds = (performance.now() - started) / 1000;
+      await hooks.onEpochTrained?.(epoch, optimizer);
+      const val = config.skipValidation || data.val.count === 0
+        ? { loss: NaN, accuracy: NaN }
+        : await evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
+      const record: EpochRecord = {
+        epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
+        learningRate: lr, firstLearningRate: firstLr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
+      };
+      history.push(record);
+      if (hooks.checkpoints) {
+        const optimizerWeights = await optimizer.getWeights();
+        await hooks.checkpoints.save({
+          epoch, step, rngState: rng.getState(), noiseState: getNoiseState(), history,
+          modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
+          optimizerWeights: await storeTensors(optimizerWeights), optimizerScalars: await optimizerScalars(optimizer),
+        });
+        // getWeights makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
+        tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
+      }
+      await hooks.onEpoch?.(record, history);
     }
-    const trainSeconds = (performance.now() - started) / 1000;
-    await hooks.onEpochTrained?.(epoch, optimizer);
-    const val = config.skipValidation || data.val.count === 0
-      ? { loss: NaN, accuracy: NaN }
-      : await evaluate(forward, data.val, data.shape, data.numClasses, 256, lossFn);
-    const record: EpochRecord = {
-      epoch, trainLoss: lossSum / seen, trainAccuracy: correct / seen, valLoss: val.loss, valAccuracy: val.accuracy,
-      learningRate: lr, firstLearningRate: firstLr, seconds: (performance.now() - started) / 1000, imagesPerSecond: seen / trainSeconds,
-    };
-    history.push(record);
-    if (hooks.checkpoints) {
-      const optimizerWeights = await optimizer.getWeights();
-      await hooks.checkpoints.save({
-        epoch, step, rngState: rng.getState(), noiseState: getNoiseState(), history,
-        modelWeights: await storeTensors(model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }))),
-        optimizerWeights: await storeTensors(optimizerWeights), optimizerScalars: await optimizerScalars(optimizer),
-      });
-      // getWeights makes a fresh scalar for the iteration count; the rest are the optimizer's own variables.
-      tf.dispose(optimizerWeights.filter((w) => !(w.tensor instanceof tf.Variable)).map((w) => w.tensor));
-    }
-    await hooks.onEpoch?.(record, history);
+    return { history, resumedFrom: startEpoch };
   }
-  optimizer.dispose();
-  return { history, resumedFrom: startEpoch };
 }
 
 /** Adam's accumulated β powers (the state getWeights leaves out), as stored float32 values. */
