@@ -31,7 +31,8 @@
 // Options: --steps N (60) --webgpu-steps N (10) --warmup N (5) --batch N (32) --rounds N (3)
 // --threads N (chromium-wasm-threads' setBackend threads and node-native's OMP_NUM_THREADS; default:
 // not set, i.e. TF.js's and OpenMP's own choice) --timeout S (per run, 600) --configs LIST
-// --out PREFIX (writes PREFIX.json and PREFIX.md; default bench/results/browser-speed).
+// --out PREFIX (writes PREFIX.json and PREFIX.md; default bench/results/browser-speed)
+// --note TEXT (written at the top of both files, e.g. what else the machine was doing).
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -100,7 +101,7 @@ function arg(name, fallback) {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-const FLAGS = ['steps', 'webgpu-steps', 'warmup', 'batch', 'rounds', 'threads', 'timeout', 'configs', 'out'];
+const FLAGS = ['note', 'steps', 'webgpu-steps', 'warmup', 'batch', 'rounds', 'threads', 'timeout', 'configs', 'out'];
 
 function fail(message) {
   process.stderr.write(`browser-speed: ${message}\n`);
@@ -353,13 +354,13 @@ async function main() {
   const untracked = git(['ls-files', '--others', '--exclude-standard']);
   const dirty = diff == null ? null : diff.length > 0 || (untracked ?? '').length > 0;
   const record = {
-    command: `node bench/browser-speed.mjs ${process.argv.slice(2).join(' ')}`.trim(),
+    command: `node bench/browser-speed.mjs ${argv.map((x) => (/^[\w.,:\/=-]+$/.test(x) ? x : `'${x.replace(/'/g, "'\\''")}'`)).join(' ')}`.trim(),
     commit: git(['rev-parse', 'HEAD']), dirty, diffHash: dirty && diff ? createHash('sha256').update(diff).digest('hex').slice(0, 16) : null,
     untracked: dirty ? (untracked || null) : null,
     date: new Date().toISOString(), node: process.version, chromium: null, cpu: cpus()[0]?.model ?? null, cores: cpus().length,
     loadavgStart: loadavg().map((x) => Number(x.toFixed(2))), loadavgEnd: null,
     run: `DoReFa W1 (abits 32) lenet5, seed 0, Adam lr 1e-3, batch ${o.batch}, ${o.warmup} warm-up steps then ${o.steps} timed steps, on the studio's MNIST sample (2,000 train digits as bytes)`,
-    options: o,
+    options: o, note: arg('note', null),
   };
 
   let chromium = null; let servers = null; let pageDir = null;
@@ -416,6 +417,7 @@ function markdown(rec, summary, o) {
     '',
     `Run: ${rec.run}. Median over ${o.rounds} round(s), each configuration in a fresh process or browser context, order rotated per round.`,
     '',
+    ...(rec.note ? [`**Note:** ${rec.note}`, ''] : []),
     `Command: \`${rec.command}\``,
     '',
     `Commit ${rec.commit} (${rec.dirty === false ? 'clean working tree' : rec.dirty ? `**dirty working tree**, diff ${rec.diffHash ?? 'untracked files only'}` : 'working tree state unknown'}), ${rec.date}; Node ${rec.node}, Chromium ${rec.chromium ?? '—'}; ${rec.cpu} × ${rec.cores}; load average at start ${rec.loadavgStart.join(' ')}, at end ${rec.loadavgEnd.join(' ')}.`,
