@@ -386,6 +386,7 @@ async function main() {
   }
   servers?.plain.close(); servers?.isolated.close();
   record.loadavgEnd = loadavg().map((x) => Number(x.toFixed(2)));
+  record.hardwareConcurrency = runs.find((r) => r.hardwareConcurrency != null)?.hardwareConcurrency ?? null;
 
   const summary = configs.map((config) => {
     const ok = runs.filter((r) => r.config === config && !r.error);
@@ -420,7 +421,7 @@ function markdown(rec, summary, o) {
     ...(rec.note ? [`**Note:** ${rec.note}`, ''] : []),
     `Command: \`${rec.command}\``,
     '',
-    `Commit ${rec.commit} (${rec.dirty === false ? 'clean working tree' : rec.dirty ? `**dirty working tree**, diff ${rec.diffHash ?? 'untracked files only'}` : 'working tree state unknown'}), ${rec.date}; Node ${rec.node}, Chromium ${rec.chromium ?? '—'}; ${rec.cpu} × ${rec.cores}; load average at start ${rec.loadavgStart.join(' ')}, at end ${rec.loadavgEnd.join(' ')}.`,
+    `Commit ${rec.commit} (${rec.dirty === false ? 'clean working tree' : rec.dirty ? `**dirty working tree**, diff ${rec.diffHash ?? 'untracked files only'}` : 'working tree state unknown'}), ${rec.date}; Node ${rec.node}, Chromium ${rec.chromium ?? '—'}${rec.hardwareConcurrency != null ? ` (navigator.hardwareConcurrency ${rec.hardwareConcurrency})` : ''}; ${rec.cpu} × ${rec.cores}; load average at start ${rec.loadavgStart.join(' ')}, at end ${rec.loadavgEnd.join(' ')}.`,
     '',
     '| configuration | where it trains | threads | timed steps | steps/s | ms/step | median step ms | × node-native | longest main-thread gap during steps (setTimeout / rAF / long task, ms) | longest gap over the whole run (ms) | loss after step 1 |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
