@@ -35,7 +35,7 @@
 // --note TEXT (written at the top of both files, e.g. what else the machine was doing).
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, extname, join } from 'node:path';
@@ -231,7 +231,8 @@ function serve(dir, isolated, requested) {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]);
     const file = path.startsWith('/wasm/') ? join(studio, 'wasm', path.slice(6))
       : path.startsWith('/mnist-sample.') ? join(studio, path.slice(1)) : join(dir, path === '/' ? 'index.html' : path.slice(1));
-    if (!existsSync(file)) { if (path !== '/favicon.ico') process.stderr.write(`browser-speed: the page asked for ${path}, which is not served\n`); res.writeHead(404).end(); return; }
+    if (path === '/favicon.ico') { res.writeHead(204).end(); return; }
+    if (!existsSync(file)) { process.stderr.write(`browser-speed: the page asked for ${path}, which is not served\n`); res.writeHead(404).end(); return; }
     if (path.startsWith('/wasm/')) requested.add(path.slice(6));
     const headers = { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' };
     if (isolated) Object.assign(headers, { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp', 'cross-origin-resource-policy': 'same-origin' });
@@ -264,8 +265,9 @@ function runNode(backend, o) {
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
     const timer = setTimeout(() => child.kill(), o.timeout * 1000);
-    child.on('exit', (code) => {
+    child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      if (signal != null) { resolve({ error: `no result after ${o.timeout} s (${signal})` }); return; }
       try { resolve(code === 0 ? JSON.parse(out) : { error: `exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` }); } catch (e) { resolve({ error: String(e) }); }
     });
   });
@@ -379,12 +381,14 @@ async function main() {
     const order = configs.map((_, i) => configs[(i + round) % configs.length]);
     for (const config of order) {
       const before = loadavg()[0];
-      const r = config.startsWith('node-') ? await runNode(config.slice(5), o) : await runChromium(chromium, config, o, servers);
+      const r = config.startsWith('node-') ? await runNode(config.slice(5), o)
+        : await runChromium(chromium, config, o, servers).catch((e) => ({ error: `Chromium: ${String(e.message ?? e).split('\n')[0]}` }));
       runs.push({ config, round, loadavg1: Number(before.toFixed(2)), ...r });
       process.stderr.write(`round ${round + 1}/${o.rounds} ${config.padEnd(22)} ${r.error ? `FAILED: ${r.error}` : `${fmt(r.stepsPerSecond, 2).padStart(7)} steps/s ${fmt(r.msPerStep).padStart(7)} ms/step${r.stall ? `  longest main-thread gap during steps ${fmt(r.stall.steps.maxTimeoutGapMs)} ms` : ''}`}\n`);
     }
   }
   servers?.plain.close(); servers?.isolated.close();
+  if (pageDir) rmSync(pageDir, { recursive: true, force: true });
   record.loadavgEnd = loadavg().map((x) => Number(x.toFixed(2)));
   record.hardwareConcurrency = runs.find((r) => r.hardwareConcurrency != null)?.hardwareConcurrency ?? null;
 
