@@ -4,7 +4,7 @@
 // seed 0, on the studio's embedded MNIST sample (dist/studio/mnist-sample.bin: 2,000 train digits
 // as bytes, the same bytes in Node and in the page); --warmup steps are not timed, then --steps are.
 //
-// Configurations (--configs, comma-separated; default: the six below and chromium-wasm:main):
+// Configurations (--configs, comma-separated; default: the seven below and chromium-wasm:main):
 //   node-wasm              Node, TF.js wasm + lowbit's training kernels (child process, LOWBIT_NATIVE=0)
 //   node-native            Node, lowbit/node's oneDNN backend (child process; OMP_NUM_THREADS threads)
 //   chromium-wasm          Chromium, wasm, page not cross-origin isolated (single-threaded build)
@@ -15,6 +15,9 @@
 //   chromium-webgl         Chromium, webgl (headless: SwiftShader GL)
 //   chromium-webgpu        Chromium --enable-unsafe-webgpu (headless: SwiftShader's Vulkan adapter, seconds
 //                          per step, so it times --webgpu-steps steps instead of --steps)
+//   studio                 the studio page (dist/studio as `lowbit studio` serves it) driven like a user:
+//                          the same run on wasm in its Worker, its main thread plotting every step; one
+//                          epoch, so at most 2000 / batch steps (warm-up included)
 // Chromium configurations train in a module Worker by default (what a page should do; the studio
 // does it); a ":main" suffix trains on the page's main thread instead (e.g. chromium-wasm:main).
 // While a page trains, its main thread runs a stall monitor: a setTimeout(0) chain and a
@@ -43,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = '/usr/bin/chromium';
-const KNOWN = ['node-wasm', 'node-native', 'chromium-wasm', 'chromium-wasm-threads', 'chromium-webgl', 'chromium-webgpu'];
+const KNOWN = ['node-wasm', 'node-native', 'chromium-wasm', 'chromium-wasm-threads', 'chromium-webgl', 'chromium-webgpu', 'studio'];
 const DEFAULT = [...KNOWN, 'chromium-wasm:main'];
 
 /** Parses the embedded MNIST sample (scripts/build-studio.mjs writes it): per split, count×28×28 bytes, then count labels. */
@@ -94,6 +97,35 @@ async function qatRun(lb, data, o, tick) {
     medianStepMs: steps[Math.floor(steps.length / 2)], maxStepMs: steps[steps.length - 1], firstStepMs: stamps[0] - t0,
     losses: { first: losses.slice(0, 3), last: losses[total - 1] },
   };
+}
+
+/**
+ * The main-thread stall monitor (runs in the page): a setTimeout(0) chain and a requestAnimationFrame
+ * chain note every gap between their callbacks, a PerformanceObserver notes long tasks. Returns stop().
+ */
+function monitor() {
+  const gaps = [];   // [end time, gap ms, source]
+  let running = true;
+  let last = performance.now();
+  const tick = () => { const now = performance.now(); gaps.push([now, now - last, 'timeout']); last = now; if (running) setTimeout(tick, 0); };
+  setTimeout(tick, 0);
+  let lastFrame = null;
+  const frame = () => { const now = performance.now(); if (lastFrame != null) gaps.push([now, now - lastFrame, 'raf']); lastFrame = now; if (running) requestAnimationFrame(frame); };
+  requestAnimationFrame(frame);
+  const longtasks = [];
+  let po = null;
+  try { po = new PerformanceObserver((l) => { for (const t of l.getEntries()) longtasks.push([t.startTime + t.duration, t.duration]); }); po.observe({ type: 'longtask' }); } catch { po = null; }
+  return () => { running = false; po?.disconnect(); return { gaps, longtasks, longtaskSupported: po != null }; };
+}
+/** The longest gaps and long tasks that ended inside [from, to] (page clock, ms). */
+function summarize(m, from, to) {
+  const inside = (end) => end > from && end <= to + 1;
+  const max = (xs) => xs.length ? Math.max(...xs) : null;
+  const t = m.gaps.filter((g) => g[2] === 'timeout' && inside(g[0])).map((g) => g[1]);
+  const f = m.gaps.filter((g) => g[2] === 'raf' && inside(g[0])).map((g) => g[1]);
+  const lt = m.longtasks.filter((x) => inside(x[0])).map((x) => x[1]);
+  return { maxTimeoutGapMs: max(t), timeoutTicks: t.length, timeoutGapsOver50: t.filter((x) => x > 50).length, maxFrameGapMs: max(f), frames: f.length,
+    longtasks: m.longtaskSupported ? lt.length : null, maxLongtaskMs: m.longtaskSupported ? max(lt) ?? 0 : null };
 }
 
 function arg(name, fallback) {
@@ -168,29 +200,8 @@ self.onmessage = async (e) => {
 
 // The page: window.bench(c) trains (in a module Worker or here) under the stall monitor.
 const PAGE = `${COMMON}
-function monitor() {
-  const gaps = [];   // [end time, gap ms, source]
-  let running = true;
-  let last = performance.now();
-  const tick = () => { const now = performance.now(); gaps.push([now, now - last, 'timeout']); last = now; if (running) setTimeout(tick, 0); };
-  setTimeout(tick, 0);
-  let lastFrame = null;
-  const frame = () => { const now = performance.now(); if (lastFrame != null) gaps.push([now, now - lastFrame, 'raf']); lastFrame = now; if (running) requestAnimationFrame(frame); };
-  requestAnimationFrame(frame);
-  const longtasks = [];
-  let po = null;
-  try { po = new PerformanceObserver((l) => { for (const t of l.getEntries()) longtasks.push([t.startTime + t.duration, t.duration]); }); po.observe({ type: 'longtask' }); } catch { po = null; }
-  return () => { running = false; po?.disconnect(); return { gaps, longtasks, longtaskSupported: po != null }; };
-}
-function summarize(m, from, to) {
-  const inside = (end) => end > from && end <= to + 1;
-  const max = (xs) => xs.length ? Math.max(...xs) : null;
-  const t = m.gaps.filter((g) => g[2] === 'timeout' && inside(g[0])).map((g) => g[1]);
-  const f = m.gaps.filter((g) => g[2] === 'raf' && inside(g[0])).map((g) => g[1]);
-  const lt = m.longtasks.filter((x) => inside(x[0])).map((x) => x[1]);
-  return { maxTimeoutGapMs: max(t), timeoutTicks: t.length, timeoutGapsOver50: t.filter((x) => x > 50).length, maxFrameGapMs: max(f), frames: f.length,
-    longtasks: m.longtaskSupported ? lt.length : null, maxLongtaskMs: m.longtaskSupported ? max(lt) ?? 0 : null };
-}
+const monitor = ${monitor.toString()};
+const summarize = ${summarize.toString()};
 window.progress = 0;
 window.bench = async (c) => {
   const stop = monitor();
@@ -318,6 +329,68 @@ async function runChromium(chromium, config, o, servers) {
   }
 }
 
+/**
+ * The studio page itself (dist/studio, served as `lowbit studio` serves it: cross-origin isolated),
+ * driven like a user: lenet5, MNIST sample, DoReFa W1, wasm, one epoch of min(warmup + steps, an
+ * epoch) steps, batch --batch, lr 1e-3. Its main thread draws the loss plot at every step. The stall
+ * monitor is installed before the page's scripts; step times are when the page saw each loss
+ * (polled from window.studio, so within a monitor tick), i.e. including the Worker's messages.
+ */
+async function runStudio(chromium, o) {
+  const { serveStudio } = await import(join(root, 'dist/src/cli/commands/studio.js'));
+  const { url, server } = await serveStudio({ port: 0 });
+  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.addInitScript(`window.__monitor = (${monitor.toString()})();
+      window.__steps = [];
+      (function poll() {
+        const n = window.studio?.losses?.length ?? 0;
+        if (n > window.__steps.length) { const now = performance.now(); while (window.__steps.length < n) window.__steps.push(now); }
+        if (window.studio?.state === 'done' || window.studio?.state === 'error') { window.__end ??= performance.now(); }
+        setTimeout(poll, 0);
+      })();`);
+    await page.goto(url);
+    await page.waitForSelector('#model option[value="lenet5"]', { state: 'attached' });
+    await page.selectOption('#model', 'lenet5');
+    await page.selectOption('#data', 'mnist');
+    await page.selectOption('#method', 'dorefa-w1');
+    await page.selectOption('#backend', 'wasm');
+    const perEpoch = Math.floor(2000 / o.batch);
+    const total = Math.min(o.warmup + o.steps, perEpoch);
+    if (total <= o.warmup) return { where: 'studio worker', error: `an epoch of the sample has ${perEpoch} steps at batch ${o.batch}: no timed steps after ${o.warmup} warm-up steps` };
+    for (const [id, v] of [['epochs', '1'], ['steps', String(total)], ['batch', String(o.batch)], ['lr', '0.001']]) await page.fill(`#${id}`, v);
+    const t0 = await page.evaluate(() => performance.now());
+    await page.click('#start');
+    await page.waitForFunction(() => ['done', 'error'].includes(window.studio.state), undefined, { timeout: o.timeout * 1000, polling: 250 });
+    const r = await page.evaluate(({ t0, warmup, summarizeSrc }) => {
+      const summarize = (0, eval)(`(${summarizeSrc})`);
+      const m = window.__monitor();
+      const s = window.__steps; const total = s.length;
+      const window_ = s[total - 1] - s[warmup - 1];
+      const steps = []; for (let i = warmup; i < total; i++) steps.push(s[i] - s[i - 1]);
+      steps.sort((a, b) => a - b);
+      return {
+        state: window.studio.state, error: window.studio.error, backend: window.studio.result?.record?.backend, stepsDone: total,
+        firstLoss: window.studio.losses[0], lastLoss: window.studio.losses[total - 1],
+        msPerStep: window_ / (total - warmup), stepsPerSecond: (1000 * (total - warmup)) / window_, medianStepMs: steps[Math.floor(steps.length / 2)], maxStepMs: steps[steps.length - 1],
+        hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated,
+        stall: { steps: summarize(m, s[0], s[total - 1]), whole: summarize(m, t0, window.__end ?? performance.now()) },
+      };
+    }, { t0, warmup: o.warmup, summarizeSrc: summarize.toString() });
+    if (r.state !== 'done') return { where: 'studio worker', error: `the studio says: ${r.error}`, pageErrors: errors };
+    const { firstLoss, lastLoss, state, error, ...rest } = r;
+    return { ...rest, steps: total - o.warmup, where: 'studio worker', losses: { first: [firstLoss], last: lastLoss }, ...(errors.length ? { pageErrors: errors } : {}) };
+  } catch (e) {
+    return { where: 'studio worker', error: String(e.message ?? e).split('\n')[0] };
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : null; };
 const fmt = (x, d = 1) => (x == null || Number.isNaN(x) ? '—' : x.toFixed(d));
 
@@ -343,13 +416,13 @@ async function main() {
   if (o.threads != null && (!Number.isInteger(o.threads) || o.threads < 1)) fail(`--threads must be a whole number ≥ 1, got ${arg('threads')}`);
   for (const c of configs) {
     const [base, where, extra] = c.split(':');
-    if (!KNOWN.includes(base) || extra != null || (where != null && (base.startsWith('node-') || !['main', 'worker'].includes(where)))) {
+    if (!KNOWN.includes(base) || extra != null || (where != null && (!base.startsWith('chromium-') || !['main', 'worker'].includes(where)))) {
       fail(`unknown configuration '${c}': choose from ${KNOWN.join(', ')} (a Chromium one may end in :main or :worker)`);
     }
   }
   if (new Set(configs).size !== configs.length) fail('--configs lists a configuration twice');
   if (!existsSync(join(root, 'dist/src/node.js')) || !existsSync(join(root, 'dist/studio/mnist-sample.bin'))) fail('dist/ is missing: run npm run build first');
-  const browserConfigs = configs.filter((c) => c.startsWith('chromium-'));
+  const browserConfigs = configs.filter((c) => !c.startsWith('node-'));
   if (browserConfigs.length && !existsSync(CHROMIUM)) fail(`${CHROMIUM} is missing (apt-get install chromium)`);
 
   const diff = git(['diff', 'HEAD']);
@@ -382,7 +455,7 @@ async function main() {
     for (const config of order) {
       const before = loadavg()[0];
       const r = config.startsWith('node-') ? await runNode(config.slice(5), o)
-        : await runChromium(chromium, config, o, servers).catch((e) => ({ error: `Chromium: ${String(e.message ?? e).split('\n')[0]}` }));
+        : await (config === 'studio' ? runStudio(chromium, o) : runChromium(chromium, config, o, servers)).catch((e) => ({ error: `Chromium: ${String(e.message ?? e).split('\n')[0]}` }));
       runs.push({ config, round, loadavg1: Number(before.toFixed(2)), ...r });
       process.stderr.write(`round ${round + 1}/${o.rounds} ${config.padEnd(22)} ${r.error ? `FAILED: ${r.error}` : `${fmt(r.stepsPerSecond, 2).padStart(7)} steps/s ${fmt(r.msPerStep).padStart(7)} ms/step${r.stall ? `  longest main-thread gap during steps ${fmt(r.stall.steps.maxTimeoutGapMs)} ms` : ''}`}\n`);
     }
