@@ -117,15 +117,22 @@ function monitor() {
   try { po = new PerformanceObserver((l) => { for (const t of l.getEntries()) longtasks.push([t.startTime + t.duration, t.duration]); }); po.observe({ type: 'longtask' }); } catch { po = null; }
   return () => { running = false; po?.disconnect(); return { gaps, longtasks, longtaskSupported: po != null }; };
 }
-/** The longest gaps and long tasks that ended inside [from, to] (page clock, ms). */
-function summarize(m, from, to) {
-  const inside = (end) => end > from && end <= to + 1;
+/**
+ * The longest gaps and long tasks that began and ended inside [from, to] (page clock, ms), and the most
+ * training steps the page saw finish inside one gap (2 or more: a timer or frame callback did not
+ * get its turn between those steps).
+ */
+function summarize(m, from, to, stepTimes = []) {
+  const inside = (end, ms) => end - ms >= from - 1 && end <= to + 1;   // began and ended in the window
   const max = (xs) => xs.length ? Math.max(...xs) : null;
-  const t = m.gaps.filter((g) => g[2] === 'timeout' && inside(g[0])).map((g) => g[1]);
-  const f = m.gaps.filter((g) => g[2] === 'raf' && inside(g[0])).map((g) => g[1]);
-  const lt = m.longtasks.filter((x) => inside(x[0])).map((x) => x[1]);
+  const t = m.gaps.filter((g) => g[2] === 'timeout' && inside(g[0], g[1])).map((g) => g[1]);
+  const f = m.gaps.filter((g) => g[2] === 'raf' && inside(g[0], g[1])).map((g) => g[1]);
+  const lt = m.longtasks.filter((x) => inside(x[0], x[1])).map((x) => x[1]);
+  const stepsIn = (source) => Math.max(0, ...m.gaps.filter((g) => g[2] === source && inside(g[0], g[1]))
+    .map((g) => stepTimes.filter((t) => t > g[0] - g[1] && t <= g[0]).length));
   return { maxTimeoutGapMs: max(t), timeoutTicks: t.length, timeoutGapsOver50: t.filter((x) => x > 50).length, maxFrameGapMs: max(f), frames: f.length,
-    longtasks: m.longtaskSupported ? lt.length : null, maxLongtaskMs: m.longtaskSupported ? max(lt) ?? 0 : null };
+    longtasks: m.longtaskSupported ? lt.length : null, maxLongtaskMs: m.longtaskSupported ? max(lt) ?? 0 : null,
+    maxStepsInOneTimeoutGap: stepsIn('timeout'), maxStepsInOneFrameGap: stepsIn('raf') };
 }
 
 function arg(name, fallback) {
@@ -207,7 +214,8 @@ window.bench = async (c) => {
   const stop = monitor();
   const t0 = performance.now();
   let firstStep = null; let lastStep = null;
-  const tick = (step) => { window.progress = step; const now = performance.now(); if (step === 1) firstStep = now; lastStep = now; };
+  const stepTimes = [];
+  const tick = (step) => { window.progress = step; const now = performance.now(); stepTimes.push(now); if (step === 1) firstStep = now; lastStep = now; };
   let r;
   if (c.where === 'worker') {
     const w = new Worker('/worker.js', { type: 'module' });
@@ -228,7 +236,7 @@ window.bench = async (c) => {
   await new Promise((res) => setTimeout(res, 50));
   const m = stop();
   // The whole run (data, backend start, model build, training) and the training steps alone.
-  return { ...r, stall: { steps: summarize(m, firstStep ?? t0, lastStep ?? t1), whole: summarize(m, t0, t1) } };
+  return { ...r, stall: { steps: summarize(m, firstStep ?? t0, lastStep ?? t1, stepTimes), whole: summarize(m, t0, t1, stepTimes) } };
 };
 window.ready = true;
 `;
@@ -377,7 +385,7 @@ async function runStudio(chromium, o) {
         firstLoss: window.studio.losses[0], lastLoss: window.studio.losses[total - 1],
         msPerStep: window_ / (total - warmup), stepsPerSecond: (1000 * (total - warmup)) / window_, medianStepMs: steps[Math.floor(steps.length / 2)], maxStepMs: steps[steps.length - 1],
         hardwareConcurrency: navigator.hardwareConcurrency, crossOriginIsolated,
-        stall: { steps: summarize(m, s[0], s[total - 1]), whole: summarize(m, t0, window.__end ?? performance.now()) },
+        stall: { steps: summarize(m, s[0], s[total - 1], s), whole: summarize(m, t0, window.__end ?? performance.now(), s) },
       };
     }, { t0, warmup: o.warmup, summarizeSrc: summarize.toString() });
     if (r.state !== 'done') return { where: 'studio worker', error: `the studio says: ${r.error}`, pageErrors: errors };
@@ -475,7 +483,7 @@ async function main() {
       threads: ok[0]?.threads ?? null, gpu: ok[0]?.gpu ?? failed[0]?.gpu ?? null, wasmFiles: ok[0]?.wasmFiles ?? null,
       stepsPerSecond: median(ok.map((r) => r.stepsPerSecond)), msPerStep: median(ok.map((r) => r.msPerStep)),
       medianStepMs: median(ok.map((r) => r.medianStepMs)), maxStepMs: maxOf((r) => r.maxStepMs),
-      stallStepsMs: maxOf((r) => r.stall?.steps.maxTimeoutGapMs), frameGapStepsMs: maxOf((r) => r.stall?.steps.maxFrameGapMs),
+      stallStepsMs: maxOf((r) => r.stall?.steps.maxTimeoutGapMs), stepsInOneGap: maxOf((r) => r.stall?.steps.maxStepsInOneTimeoutGap), frameGapStepsMs: maxOf((r) => r.stall?.steps.maxFrameGapMs),
       longtaskStepsMs: maxOf((r) => r.stall?.steps.maxLongtaskMs), stallWholeMs: maxOf((r) => r.stall?.whole.maxTimeoutGapMs),
       firstLoss: ok[0]?.losses.first[0] ?? null, lastLoss: ok[0]?.losses.last ?? null,
     };
@@ -524,6 +532,8 @@ function markdown(rec, summary, o) {
     'building the model. The goal for training in a Worker is a longest gap under 50 ms. A long gap with no long task means',
     'the main thread had nothing to run but was not scheduled (other processes or the training threads held the cores).',
     'threads: XNNPACK threads reported by TF.js (wasm), OpenMP threads (native).', '');
+  const skipped = summary.filter((s) => s.stepsInOneGap > 1).map((s) => `${s.config}: ${s.stepsInOneGap}`);
+  if (skipped.length) lines.push(`Most training steps that finished inside one setTimeout gap (a timer callback did not run between them): ${skipped.join('; ')}.`, '');
   const failures = summary.filter((s) => s.failed.length);
   if (failures.length) lines.push('Failures: ' + failures.map((s) => `${s.config}: ${[...new Set(s.failed)].join('; ')}`).join(' · '), '');
   return lines.join('\n');
