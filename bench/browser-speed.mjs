@@ -118,18 +118,19 @@ function monitor() {
   return () => { running = false; po?.disconnect(); return { gaps, longtasks, longtaskSupported: po != null }; };
 }
 /**
- * The longest gaps and long tasks that began and ended inside [from, to] (page clock, ms), and the most
- * training steps the page saw finish inside one gap (2 or more: a timer or frame callback did not
- * get its turn between those steps).
+ * The longest gaps and long tasks inside [from, to] (page clock, ms), each clipped to the window (so
+ * a gap that began before the first step, or spans the whole window, counts only its part inside),
+ * and the most training steps the page saw finish inside one gap (2 or more: a timer or frame
+ * callback did not get its turn between those steps).
  */
 function summarize(m, from, to, stepTimes = []) {
-  const inside = (end, ms) => end - ms >= from - 1 && end <= to + 1;   // began and ended in the window
+  const clip = (end, ms) => Math.min(end, to) - Math.max(end - ms, from);   // > 0: overlaps the window
   const max = (xs) => xs.length ? Math.max(...xs) : null;
-  const t = m.gaps.filter((g) => g[2] === 'timeout' && inside(g[0], g[1])).map((g) => g[1]);
-  const f = m.gaps.filter((g) => g[2] === 'raf' && inside(g[0], g[1])).map((g) => g[1]);
-  const lt = m.longtasks.filter((x) => inside(x[0], x[1])).map((x) => x[1]);
-  const stepsIn = (source) => Math.max(0, ...m.gaps.filter((g) => g[2] === source && inside(g[0], g[1]))
-    .map((g) => stepTimes.filter((t) => t > g[0] - g[1] && t <= g[0]).length));
+  const of = (source) => m.gaps.filter((g) => g[2] === source && clip(g[0], g[1]) > 0);
+  const t = of('timeout').map((g) => clip(g[0], g[1]));
+  const f = of('raf').map((g) => clip(g[0], g[1]));
+  const lt = m.longtasks.filter((x) => clip(x[0], x[1]) > 0).map((x) => clip(x[0], x[1]));
+  const stepsIn = (source) => Math.max(0, ...of(source).map((g) => stepTimes.filter((x) => x > Math.max(g[0] - g[1], from) && x <= Math.min(g[0], to)).length));
   return { maxTimeoutGapMs: max(t), timeoutTicks: t.length, timeoutGapsOver50: t.filter((x) => x > 50).length, maxFrameGapMs: max(f), frames: f.length,
     longtasks: m.longtaskSupported ? lt.length : null, maxLongtaskMs: m.longtaskSupported ? max(lt) ?? 0 : null,
     maxStepsInOneTimeoutGap: stepsIn('timeout'), maxStepsInOneFrameGap: stepsIn('raf') };
