@@ -529,8 +529,8 @@ function markdown(rec, summary, o) {
     'steps/s and ms/step: over the timed window (first timed step to last), median over rounds. Main-thread gap: the longest',
     'interval between consecutive callbacks of a setTimeout(0) chain (≈4 ms when idle), of a requestAnimationFrame chain',
     '(≈17 ms when idle at 60 Hz), and the longest PerformanceObserver long task (0: none over 50 ms), worst over rounds;',
-    '"during steps" is from the first step to the last, "whole run" includes fetching the data, starting the backend and',
-    'building the model. The goal for training in a Worker is a longest gap under 50 ms. A long gap with no long task means',
+    '"during steps" is from the first step to the last (gaps and tasks clipped to it), "whole run" includes fetching the data,',
+    'starting the backend and building the model. The goal for training in a Worker is a longest gap under 50 ms. A long gap with no long task means',
     'the main thread had nothing to run but was not scheduled (other processes or the training threads held the cores).',
     'threads: XNNPACK threads reported by TF.js (wasm), OpenMP threads (native).', '');
   const skipped = summary.filter((s) => s.stepsInOneGap > 1).map((s) => `${s.config}: ${s.stepsInOneGap}`);
