@@ -73,6 +73,7 @@ printf "import * as lowbit from 'lowbit-core';\nimport * as runtime from 'lowbit
 "$root/node_modules/.bin/esbuild" app.js --bundle --minify --platform=browser --format=esm --log-level=error --outfile=app.min.js
 echo "pack-check: lowbit-core bundles for the browser with no Node builtin"
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+kib() { awk -v b="$1" 'BEGIN { printf "%.0f KiB", b / 1024 }'; }
 echo "pack-check: lowbit-core install (with TF.js peers): $(mb "$(du -sb node_modules | cut -f1)") in node_modules (du -sb);" \
-  "bundle of lowbit-core + lowbit-core/runtime + TF.js: $(mb "$(wc -c < app.min.js)") minified, $(mb "$(gzip -9c app.min.js | wc -c)") gzip;" \
+  "bundle of lowbit-core + lowbit-core/runtime + TF.js: $(kib "$(wc -c < app.min.js)") minified, $(kib "$(gzip -9c app.min.js | wc -c)") gzip;" \
   "lowbit-core checks took $((SECONDS - core_start)) s"
