@@ -54,6 +54,122 @@ test('ALQ bases reconstruct the weights: exact on a 2-basis group, and within th
   }
 });
 
+// The fit as first written, one Int8Array of signs per basis: the code-based fit must equal it.
+type Fit = { alphas: Float64Array; signs: Int8Array[] };
+function referenceLeastSquares(w: ArrayLike<number>, signs: readonly Int8Array[]): Float64Array {
+  const k = signs.length;
+  const a = Array.from({ length: k }, () => new Float64Array(k + 1));
+  for (let i = 0; i < k; i++) {
+    for (let j = i; j < k; j++) {
+      let dot = 0;
+      for (let t = 0; t < w.length; t++) dot += signs[i][t] * signs[j][t];
+      a[i][j] = dot;
+      a[j][i] = dot;
+    }
+    let rhs = 0;
+    for (let t = 0; t < w.length; t++) rhs += signs[i][t] * w[t];
+    a[i][k] = rhs;
+  }
+  const alpha = new Float64Array(k);
+  const used = new Array<boolean>(k).fill(false);
+  const pivotOf = new Int32Array(k).fill(-1);
+  for (let col = 0; col < k; col++) {
+    let best = -1;
+    for (let r = 0; r < k; r++) if (!used[r] && (best < 0 || Math.abs(a[r][col]) > Math.abs(a[best][col]))) best = r;
+    if (best < 0 || Math.abs(a[best][col]) < 1e-9 * w.length) continue; // dependent basis: α = 0
+    used[best] = true;
+    pivotOf[col] = best;
+    for (let r = 0; r < k; r++) {
+      if (r === best || a[r][col] === 0) continue;
+      const f = a[r][col] / a[best][col];
+      for (let c = col; c <= k; c++) a[r][c] -= f * a[best][c];
+    }
+  }
+  for (let col = 0; col < k; col++) if (pivotOf[col] >= 0) alpha[col] = a[pivotOf[col]][k] / a[pivotOf[col]][col];
+  return alpha;
+}
+
+const squaredError = (w: ArrayLike<number>, fit: Fit) => {
+  let e = 0;
+  for (let t = 0; t < w.length; t++) {
+    let v = 0;
+    for (let i = 0; i < fit.alphas.length; i++) v += fit.alphas[i] * fit.signs[i][t];
+    e += (w[t] - v) ** 2;
+  }
+  return e;
+};
+
+function referenceFit(w: ArrayLike<number>, bases: number, refine = 2): Fit {
+  const n = w.length;
+  const signs: Int8Array[] = [];
+  let alphas: Float64Array = new Float64Array(bases);
+  const r = Float64Array.from(w);
+  for (let i = 0; i < bases; i++) {
+    const s = new Int8Array(n);
+    let mean = 0;
+    for (let t = 0; t < n; t++) { s[t] = r[t] >= 0 ? 1 : -1; mean += Math.abs(r[t]); }
+    mean /= n;
+    alphas[i] = mean;
+    for (let t = 0; t < n; t++) r[t] -= mean * s[t];
+    signs.push(s);
+  }
+  let fit: Fit = { alphas, signs };
+  if (bases === 0) return fit;
+  const withAlphas = (a: Float64Array, s: Int8Array[]) => ({ alphas: a, signs: s });
+  let err = squaredError(w, fit);
+  for (let round = 0; round <= refine; round++) {
+    const ls = withAlphas(referenceLeastSquares(w, fit.signs), fit.signs);
+    const lsErr = squaredError(w, ls);
+    if (lsErr <= err) { fit = ls; err = lsErr; }
+    if (round === refine) break;
+    // β given α: each element takes the nearest of the 2^I sums Σ ±α_i.
+    alphas = fit.alphas;
+    const combos = 2 ** bases;
+    const value = new Float64Array(combos);
+    for (let code = 0; code < combos; code++) for (let i = 0; i < bases; i++) value[code] += ((code >> i) & 1 ? 1 : -1) * alphas[i];
+    const next = Array.from({ length: bases }, () => new Int8Array(n));
+    for (let t = 0; t < n; t++) {
+      let best = 0;
+      let dist = Infinity;
+      for (let code = 0; code < combos; code++) {
+        const d = Math.abs(value[code] - w[t]);
+        if (d < dist) { dist = d; best = code; }
+      }
+      for (let i = 0; i < bases; i++) next[i][t] = (best >> i) & 1 ? 1 : -1;
+    }
+    const nb = withAlphas(alphas, next);
+    const nbErr = squaredError(w, nb);
+    if (nbErr <= err) { fit = nb; err = nbErr; } else break;
+  }
+  // α > 0 (flip the basis of a negative one), large to small.
+  const order = Array.from(fit.alphas.keys()).sort((i, j) => Math.abs(fit.alphas[j]) - Math.abs(fit.alphas[i]));
+  return {
+    alphas: Float64Array.from(order, (i) => Math.abs(fit.alphas[i])),
+    signs: order.map((i) => {
+      if (fit.alphas[i] >= 0) return fit.signs[i];
+      const flipped = new Int8Array(n);
+      for (let t = 0; t < n; t++) flipped[t] = -fit.signs[i][t];
+      return flipped;
+    }),
+  };
+}
+
+
+test('ALQ fit on codes equals the per-basis reference fit exactly (α and signs), 1–8 bases, with ties and zeros', { skip: firstPassOnly }, () => {
+  for (let trial = 0; trial < 24; trial++) {
+    const n = 1 + Math.floor(rng.next() * 300);
+    const w = Float64Array.from({ length: n }, () => (trial % 4 === 0 ? Math.round(gauss() * 2) / 2 : gauss() * 0.05));
+    if (trial % 3 === 0) w[0] = 0;
+    const k = 1 + (trial % 8);
+    for (const refine of [0, 2]) {
+      const a = fitMultibit(w, k, refine);
+      const b = referenceFit(w, k, refine);
+      assert.deepEqual(Array.from(a.alphas), Array.from(b.alphas), `α, n=${n} k=${k}`);
+      assert.deepEqual(a.signs.map((x) => Array.from(x)), b.signs.map((x) => Array.from(x)), `signs, n=${n} k=${k}`);
+    }
+  }
+});
+
 test('ALQ pruning reaches the budget; summary counts bases × values + α storage; packed stores bit planes and reloads to the same outputs', { skip: firstPassOnly }, async () => {
   const before = tf.memory().numTensors;
   const teacher = buildModel('lenet5', { seed: 3 });

@@ -39,17 +39,37 @@ export interface MultibitFit {
  */
 export function leastSquaresAlphas(w: ArrayLike<number>, signs: readonly Int8Array[]): Float64Array {
   const k = signs.length;
+  const codes = new Uint8Array(w.length);
+  for (let i = 0; i < k; i++) for (let t = 0; t < w.length; t++) if (signs[i][t] > 0) codes[t] |= 1 << i;
+  return solveAlphas(Float64Array.from(w), codes, k);
+}
+
+/*
+ * The fit works on codes: element t's signs are the bits of codes[t] (bit i set ⇔ β_i[t] = +1),
+ * so each pass over the n weights is one monomorphic loop. BᵀB comes from a histogram of the
+ * codes (its entries are integers, exact in float64); Bᵀw and the squared error are summed in
+ * element order, as a per-basis loop over Int8Array signs would, so the fit is the same.
+ */
+
+/** Least-squares α for the bases encoded in `codes` (see leastSquaresAlphas). */
+function solveAlphas(w: Float64Array, codes: Uint8Array, k: number): Float64Array {
+  const n = w.length;
+  const count = new Float64Array(1 << k);
+  const rhs = new Float64Array(k);
+  for (let t = 0; t < n; t++) {
+    const code = codes[t];
+    count[code]++;
+    for (let i = 0; i < k; i++) rhs[i] += (code >> i) & 1 ? w[t] : -w[t];
+  }
   const a = Array.from({ length: k }, () => new Float64Array(k + 1));
   for (let i = 0; i < k; i++) {
     for (let j = i; j < k; j++) {
       let dot = 0;
-      for (let t = 0; t < w.length; t++) dot += signs[i][t] * signs[j][t];
+      for (let code = 0; code < count.length; code++) if (count[code] > 0) dot += ((code >> i) & 1) === ((code >> j) & 1) ? count[code] : -count[code];
       a[i][j] = dot;
       a[j][i] = dot;
     }
-    let rhs = 0;
-    for (let t = 0; t < w.length; t++) rhs += signs[i][t] * w[t];
-    a[i][k] = rhs;
+    a[i][k] = rhs[i];
   }
   const alpha = new Float64Array(k);
   const used = new Array<boolean>(k).fill(false);
@@ -57,7 +77,7 @@ export function leastSquaresAlphas(w: ArrayLike<number>, signs: readonly Int8Arr
   for (let col = 0; col < k; col++) {
     let best = -1;
     for (let r = 0; r < k; r++) if (!used[r] && (best < 0 || Math.abs(a[r][col]) > Math.abs(a[best][col]))) best = r;
-    if (best < 0 || Math.abs(a[best][col]) < 1e-9 * w.length) continue; // dependent basis: α = 0
+    if (best < 0 || Math.abs(a[best][col]) < 1e-9 * n) continue; // dependent basis: α = 0
     used[best] = true;
     pivotOf[col] = best;
     for (let r = 0; r < k; r++) {
@@ -70,68 +90,71 @@ export function leastSquaresAlphas(w: ArrayLike<number>, signs: readonly Int8Arr
   return alpha;
 }
 
-const squaredError = (w: ArrayLike<number>, fit: MultibitFit) => {
-  let e = 0;
-  for (let t = 0; t < w.length; t++) {
+/** The 2^k values Σ_i ±α_i, indexed by code (bit i set ⇔ +α_i), each summed in basis order. */
+function codeValues(alphas: Float64Array): Float64Array {
+  const k = alphas.length;
+  const value = new Float64Array(1 << k);
+  for (let code = 0; code < value.length; code++) {
     let v = 0;
-    for (let i = 0; i < fit.alphas.length; i++) v += fit.alphas[i] * fit.signs[i][t];
-    e += (w[t] - v) ** 2;
+    for (let i = 0; i < k; i++) v += ((code >> i) & 1 ? 1 : -1) * alphas[i];
+    value[code] = v;
   }
+  return value;
+}
+
+function squaredError(w: Float64Array, value: Float64Array, codes: Uint8Array): number {
+  let e = 0;
+  for (let t = 0; t < w.length; t++) { const d = w[t] - value[codes[t]]; e += d * d; }
   return e;
-};
+}
 
 /** The multi-bit fit of one group w with I bases (see the file comment); I = 0 gives no bases (q = 0). */
 export function fitMultibit(w: ArrayLike<number>, bases: number, refine = 2): MultibitFit {
   const n = w.length;
-  const signs: Int8Array[] = [];
+  if (bases === 0) return { alphas: new Float64Array(0), signs: [] };
+  const x = Float64Array.from(w);
+  // Greedy: β_i = sign(r) (sign(0) = +1), α_i = mean|r|, r ← r − α_i β_i.
+  let codes = new Uint8Array(n);
   let alphas: Float64Array = new Float64Array(bases);
-  const r = Float64Array.from(w);
+  const r = Float64Array.from(x);
   for (let i = 0; i < bases; i++) {
-    const s = new Int8Array(n);
     let mean = 0;
-    for (let t = 0; t < n; t++) { s[t] = r[t] >= 0 ? 1 : -1; mean += Math.abs(r[t]); }
+    for (let t = 0; t < n; t++) { if (r[t] >= 0) codes[t] |= 1 << i; mean += Math.abs(r[t]); }
     mean /= n;
     alphas[i] = mean;
-    for (let t = 0; t < n; t++) r[t] -= mean * s[t];
-    signs.push(s);
+    for (let t = 0; t < n; t++) r[t] -= (codes[t] >> i) & 1 ? mean : -mean;
   }
-  let fit: MultibitFit = { alphas, signs };
-  if (bases === 0) return fit;
-  const withAlphas = (a: Float64Array, s: Int8Array[]) => ({ alphas: a, signs: s });
-  let err = squaredError(w, fit);
+  let err = squaredError(x, codeValues(alphas), codes);
+  const combos = 1 << bases;
   for (let round = 0; round <= refine; round++) {
-    const ls = withAlphas(leastSquaresAlphas(w, fit.signs), fit.signs);
-    const lsErr = squaredError(w, ls);
-    if (lsErr <= err) { fit = ls; err = lsErr; }
+    const ls = solveAlphas(x, codes, bases);
+    const lsErr = squaredError(x, codeValues(ls), codes);
+    if (lsErr <= err) { alphas = ls; err = lsErr; }
     if (round === refine) break;
-    // β given α: each element takes the nearest of the 2^I sums Σ ±α_i.
-    alphas = fit.alphas;
-    const combos = 2 ** bases;
-    const value = new Float64Array(combos);
-    for (let code = 0; code < combos; code++) for (let i = 0; i < bases; i++) value[code] += ((code >> i) & 1 ? 1 : -1) * alphas[i];
-    const next = Array.from({ length: bases }, () => new Int8Array(n));
+    // β given α: each element takes the nearest of the 2^I sums Σ ±α_i (the first on a tie).
+    const value = codeValues(alphas);
+    const next = new Uint8Array(n);
     for (let t = 0; t < n; t++) {
       let best = 0;
       let dist = Infinity;
       for (let code = 0; code < combos; code++) {
-        const d = Math.abs(value[code] - w[t]);
+        const d = Math.abs(value[code] - x[t]);
         if (d < dist) { dist = d; best = code; }
       }
-      for (let i = 0; i < bases; i++) next[i][t] = (best >> i) & 1 ? 1 : -1;
+      next[t] = best;
     }
-    const nb = withAlphas(alphas, next);
-    const nbErr = squaredError(w, nb);
-    if (nbErr <= err) { fit = nb; err = nbErr; } else break;
+    const nbErr = squaredError(x, value, next);
+    if (nbErr <= err) { codes = next; err = nbErr; } else break;
   }
   // α > 0 (flip the basis of a negative one), large to small.
-  const order = Array.from(fit.alphas.keys()).sort((i, j) => Math.abs(fit.alphas[j]) - Math.abs(fit.alphas[i]));
+  const order = Array.from(alphas.keys()).sort((i, j) => Math.abs(alphas[j]) - Math.abs(alphas[i]));
   return {
-    alphas: Float64Array.from(order, (i) => Math.abs(fit.alphas[i])),
+    alphas: Float64Array.from(order, (i) => Math.abs(alphas[i])),
     signs: order.map((i) => {
-      if (fit.alphas[i] >= 0) return fit.signs[i];
-      const flipped = new Int8Array(n);
-      for (let t = 0; t < n; t++) flipped[t] = -fit.signs[i][t];
-      return flipped;
+      const flip = alphas[i] < 0;
+      const s = new Int8Array(n);
+      for (let t = 0; t < n; t++) s[t] = ((codes[t] >> i) & 1) !== (flip ? 1 : 0) ? 1 : -1;
+      return s;
     }),
   };
 }
@@ -162,12 +185,29 @@ export function reconstructKernel(fits: readonly MultibitFit[], count: number): 
   return out;
 }
 
-/** q(w) with the straight-through estimator; the fit runs on the host. */
-const multibitSTE = (w: tf.Tensor, bases: tf.Tensor, refine: number) => withGradient(([x]) => {
+/**
+ * The last fit per (kernel data, bases data): a TF.js tensor's data never changes in place (an
+ * optimizer step or a pruning gives the variable new data), so evaluation passes between two
+ * training steps reuse one fit instead of refitting per batch.
+ */
+const fitCache = new WeakMap<object, WeakMap<object, { refine: number; values: Float32Array }>>();
+
+function quantizedValues(x: tf.Tensor, bases: tf.Tensor, refine: number): Float32Array {
+  const xId = (x as unknown as { dataId: object }).dataId;
+  const basesId = (bases as unknown as { dataId: object }).dataId;
+  const cached = fitCache.get(basesId)?.get(xId);
+  if (cached && cached.refine === refine) return cached.values;
   const values = x.dataSync();
-  const counts = bases.dataSync();
-  return { value: tf.tensor(reconstructKernel(fitKernel(values, counts, refine), values.length), x.shape), gradFunc: (dy: tf.Tensor) => dy };
-})(w);
+  const fitted = reconstructKernel(fitKernel(values, bases.dataSync(), refine), values.length);
+  if (!fitCache.has(basesId)) fitCache.set(basesId, new WeakMap());
+  fitCache.get(basesId)!.set(xId, { refine, values: fitted });
+  return fitted;
+}
+
+/** q(w) with the straight-through estimator; the fit runs on the host (once per kernel update). */
+const multibitSTE = (w: tf.Tensor, bases: tf.Tensor, refine: number) => withGradient(([x]) => (
+  { value: tf.tensor(quantizedValues(x, bases, refine), x.shape), gradFunc: (dy: tf.Tensor) => dy }
+))(w);
 
 /** multibit: weights only; one per-channel, untrained parameter holds each channel's number of bases. */
 export const multibitKind: QuantizerKind<MultibitSpec> = {
