@@ -7,6 +7,7 @@
 // at run time with __builtin_cpu_supports.
 #include <node_api.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <cstring>
@@ -356,12 +357,336 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
 napi_value FloatConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, false); }
 napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, true); }
 
+// ---------------------------------------------------------------------------------------------
+// The plan's elementwise passes (src/runtime/plan.ts), each the same arithmetic as the plan's
+// JavaScript loop so that both give identical bits: JavaScript computes in double and rounds to
+// float32 on each store, so these do too (double intermediates, one (float) cast per store; no
+// FMA contraction — the pragma — because a fused multiply-add rounds once where JavaScript
+// rounds twice). Single-threaded: they are memory passes, cheap next to the convolutions.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+// Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
+struct Args {
+  napi_env env;
+  napi_value v[12];
+  size_t argc = 12;
+  bool ok = true;
+  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
+  template <typename T>
+  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
+    *len = 0;
+    if (!ok || i >= argc) { ok = false; return nullptr; }
+    napi_valuetype t;
+    napi_typeof(env, v[i], &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    T* p = nullptr;
+    if (!typedArray(env, v[i], type, &p, len)) ok = false;
+    return p;
+  }
+  double num(size_t i) {
+    double d = 0;
+    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
+    return d;
+  }
+  bool flag(size_t i) {
+    bool b = false;
+    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
+    return b;
+  }
+  napi_value fail(const char* usage) {
+    napi_throw_type_error(env, nullptr, usage);
+    return nullptr;
+  }
+  napi_value range(const char* what) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+};
+
+// affineInt(acc: Int32Array, a, b: Float32Array(c), relu: boolean, out: Float32Array): out = f32(acc·a + b), relu → 0 below 0.
+napi_value AffineInt(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t nl, al, bl, ol;
+  const int32_t* acc = A.arr<int32_t>(0, napi_int32_array, &nl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  const bool relu = A.flag(3);
+  float* out = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("affineInt(acc: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array)");
+  if (al == 0 || bl < al || nl % al != 0 || ol < nl) return A.range("affineInt: array lengths do not match");
+  const size_t c = al;
+  for (size_t i = 0; i < nl; i += c)
+    for (size_t o = 0; o < c; o++) {
+      const double v = static_cast<double>(acc[i + o]) * a[o] + b[o];
+      out[i + o] = relu && v < 0 ? 0.f : static_cast<float>(v);
+    }
+  return nullptr;
+}
+
+// packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].
+napi_value PackThreshold(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t nl, sl, tl, ol;
+  const int32_t* acc = A.arr<int32_t>(0, napi_int32_array, &nl);
+  const int32_t* sg = A.arr<int32_t>(1, napi_int32_array, &sl);
+  const int32_t* t = A.arr<int32_t>(2, napi_int32_array, &tl);
+  uint32_t* out = A.arr<uint32_t>(3, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("packThreshold(acc: Int32Array, sign: Int32Array, t: Int32Array, out: Uint32Array)");
+  const size_t c = sl, words = (c + 31) / 32;
+  if (c == 0 || tl < c || nl % c != 0 || ol < nl / c * words) return A.range("packThreshold: array lengths do not match");
+  const size_t pixels = nl / c;
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    for (size_t k = 0; k < words; k++) {
+      const size_t o0 = k * 32, o1 = std::min(c, o0 + 32);
+      uint32_t word = 0;
+      for (size_t o = o0; o < o1; o++) word |= static_cast<uint32_t>(sg[o] * r[o] > t[o]) << (o & 31);
+      out[p * words + k] = word;
+    }
+  }
+  return nullptr;
+}
+
+// packSigns(x: Float32Array, c, offset: Float32Array | null, relu: boolean, out: Uint32Array): bit = f32((relu ? max(x, 0) : x) + offset) ≥ 0.
+napi_value PackSigns(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const bool relu = A.flag(3);
+  uint32_t* out = A.arr<uint32_t>(4, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array)");
+  const size_t words = (c + 31) / 32;
+  if (c == 0 || xl % c != 0 || (off && fl < c) || ol < xl / c * words) return A.range("packSigns: array lengths do not match");
+  const size_t pixels = xl / c;
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    for (size_t k = 0; k < words; k++) {
+      const size_t o0 = k * 32, o1 = std::min(c, o0 + 32);
+      uint32_t word = 0;
+      for (size_t o = o0; o < o1; o++) {
+        float y = v[o];
+        if (relu) y = y < 0 ? 0.f : y;
+        if (off) y = y + off[o];  // float32 add: the correctly rounded sum, = fround(double sum)
+        word |= static_cast<uint32_t>(y >= 0) << (o & 31);
+      }
+      out[p * words + k] = word;
+    }
+  }
+  return nullptr;
+}
+
+// quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
+// ActivationQuantizer.codes (src/runtime/quantize.ts) — mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp).
+napi_value Quantize(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, sl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const double n = A.num(3);
+  const float* scales = A.arr<float>(4, napi_float32_array, &sl);
+  const double zp = A.num(5), lo = A.num(6), hi = A.num(7);
+  const int mode = static_cast<int>(A.num(8));
+  const double m = A.num(9);
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  if (A.ok && mode == 2) outI = A.arr<int8_t>(10, napi_int8_array, &ol);
+  else outF = A.arr<float>(10, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
+  if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
+  for (size_t p = 0; p < xl; p += c)
+    for (size_t ch = 0; ch < c; ch++) {
+      const size_t i = p + ch;
+      const float v = off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i];
+      float u = n != 0 ? static_cast<float>(v * n) : static_cast<float>(static_cast<double>(v) / scales[ch]);
+      if (zp != 0) u = static_cast<float>(u + zp);
+      double q = std::nearbyint(static_cast<double>(u));  // round half to even (the default rounding mode)
+      q = q < lo ? lo : q > hi ? hi : q;
+      if (mode == 0) outF[i] = static_cast<float>(q / n);
+      else if (mode == 1) outF[i] = static_cast<float>((q - zp) * scales[ch]);
+      else outI[i] = static_cast<int8_t>(m * (q - zp));
+    }
+  return nullptr;
+}
+
+// signs(x, c, offset | null, scales | null, factor, out: Float32Array | Int8Array): ±(factor·scale[ch]), + where x (+ offset) ≥ 0.
+napi_value Signs(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, sl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const float* scales = A.arr<float>(3, napi_float32_array, &sl, true);
+  const double factor = A.num(4);
+  napi_typedarray_type type = napi_float32_array;
+  if (A.ok && A.argc > 5) { size_t l; void* d; napi_value buf; size_t o; if (napi_get_typedarray_info(env, A.v[5], &type, &l, &d, &buf, &o) != napi_ok) A.ok = false; }
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  if (A.ok && type == napi_int8_array) outI = A.arr<int8_t>(5, napi_int8_array, &ol);
+  else outF = A.arr<float>(5, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("signs(x, c, offset, scales, factor, out: Float32Array | Int8Array)");
+  if (c == 0 || xl % c != 0 || (off && fl < c) || (scales && sl < c) || ol < xl) return A.range("signs: array lengths do not match");
+  for (size_t p = 0; p < xl; p += c)
+    for (size_t ch = 0; ch < c; ch++) {
+      const size_t i = p + ch;
+      const double h = scales ? scales[ch] * factor : factor;
+      const bool pos = (off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i]) >= 0;
+      if (outF) outF[i] = static_cast<float>(pos ? h : -h);
+      else outI[i] = static_cast<int8_t>(pos ? h : -h);
+    }
+  return nullptr;
+}
+
+// affine(buf, a, b): in place, per channel (c = a.length), buf = f32(buf·a + b).
+napi_value Affine(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, al, bl;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  if (!A.ok) return A.fail("affine(buf: Float32Array, a: Float32Array, b: Float32Array)");
+  if (al == 0 || bl < al || xl % al != 0) return A.range("affine: array lengths do not match");
+  for (size_t i = 0; i < xl; i += al)
+    for (size_t o = 0; o < al; o++) x[i + o] = static_cast<float>(static_cast<double>(x[i + o]) * a[o] + b[o]);
+  return nullptr;
+}
+
+// clamp(buf, max): in place, v < 0 → 0, v > max → max.
+napi_value Clamp(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const double mx = A.num(1);
+  if (!A.ok) return A.fail("clamp(buf: Float32Array, max: number)");
+  for (size_t i = 0; i < xl; i++) { const float v = x[i]; x[i] = v < 0 ? 0.f : v > mx ? static_cast<float>(mx) : v; }
+  return nullptr;
+}
+
+// prelu(buf, c, alpha, shiftIn | null, shiftOut | null): in place, the plan's 'prelu' stage.
+napi_value Prelu(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, al, il, ol;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* alpha = A.arr<float>(2, napi_float32_array, &al);
+  const float* sIn = A.arr<float>(3, napi_float32_array, &il, true);
+  const float* sOut = A.arr<float>(4, napi_float32_array, &ol, true);
+  if (!A.ok) return A.fail("prelu(buf, c, alpha, shiftIn | null, shiftOut | null)");
+  if (c == 0 || al == 0 || xl % c != 0 || (sIn && il < c) || (sOut && ol < c)) return A.range("prelu: array lengths do not match");
+  const bool perChannel = al == c;
+  for (size_t i = 0; i < xl; i += c)
+    for (size_t ch = 0; ch < c; ch++) {
+      const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);
+      const double y = v >= 0 ? v : alpha[perChannel ? ch : (i + ch) % al] * v;
+      x[i + ch] = static_cast<float>(sOut ? y + sOut[ch] : y);
+    }
+  return nullptr;
+}
+
+// addInto(y, x): y += x (float32 adds).
+napi_value AddInto(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t yl, xl;
+  float* y = A.arr<float>(0, napi_float32_array, &yl);
+  const float* x = A.arr<float>(1, napi_float32_array, &xl);
+  if (!A.ok) return A.fail("addInto(y: Float32Array, x: Float32Array)");
+  if (xl < yl) return A.range("addInto: x is shorter than y");
+  for (size_t i = 0; i < yl; i++) y[i] = y[i] + x[i];
+  return nullptr;
+}
+
+// pool(x, geometry: Int32Array(13), max: boolean, out): max or average pooling over in-image taps (the plan's pool()).
+napi_value Pool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, ol;
+  Geometry g;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const bool okG = A.ok && A.argc > 1 && readGeometry(env, A.v[1], &g);
+  const bool mx = A.flag(2);
+  float* y = A.arr<float>(3, napi_float32_array, &ol);
+  if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
+  std::vector<double> sums(g.c);
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        float* o = y + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.c;
+        if (mx) {
+          for (int ch = 0; ch < g.c; ch++) o[ch] = -INFINITY;
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+              const float* xi = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+              for (int ch = 0; ch < g.c; ch++) o[ch] = xi[ch] > o[ch] ? xi[ch] : o[ch];
+            }
+        } else {
+          const int count = (ky1 - ky0) * (kx1 - kx0);
+          std::fill(sums.begin(), sums.end(), 0.0);
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+              const float* xi = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+              for (int ch = 0; ch < g.c; ch++) sums[ch] += xi[ch];
+            }
+          for (int ch = 0; ch < g.c; ch++) o[ch] = static_cast<float>(sums[ch] / count);
+        }
+      }
+    }
+  return nullptr;
+}
+
+// globalAveragePool(x, n, hw, c, out): float32 sums per image and channel, then / hw (the plan's 'gap').
+napi_value GlobalAveragePool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t n = static_cast<size_t>(A.num(1)), hw = static_cast<size_t>(A.num(2)), c = static_cast<size_t>(A.num(3));
+  float* y = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("globalAveragePool(x, n, hw, c, out)");
+  if (xl < n * hw * c || ol < n * c) return A.range("globalAveragePool: an array is shorter than the shape needs");
+  for (size_t b = 0; b < n; b++) {
+    float* o = y + b * c;
+    for (size_t ch = 0; ch < c; ch++) o[ch] = 0.f;
+    for (size_t p = 0; p < hw; p++) {
+      const float* xi = x + (b * hw + p) * c;
+      for (size_t ch = 0; ch < c; ch++) o[ch] = o[ch] + xi[ch];
+    }
+    for (size_t ch = 0; ch < c; ch++) o[ch] = static_cast<float>(static_cast<double>(o[ch]) / hw);
+  }
+  return nullptr;
+}
+
+// concatInto(x, c, y, total, at): copies each pixel's c channels of x to channels at..at+c of y (total per pixel).
+napi_value ConcatInto(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, yl;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  float* y = A.arr<float>(2, napi_float32_array, &yl);
+  const size_t total = static_cast<size_t>(A.num(3)), at = static_cast<size_t>(A.num(4));
+  if (!A.ok) return A.fail("concatInto(x, c, y, total, at)");
+  if (c == 0 || total == 0 || at + c > total || xl % c != 0 || yl / total < xl / c) return A.range("concatInto: array lengths do not match");
+  const size_t pixels = xl / c;
+  for (size_t p = 0; p < pixels; p++) std::memcpy(y + p * total + at, x + p * c, c * sizeof(float));
+  return nullptr;
+}
+
+#pragma GCC pop_options
+
 }  // namespace
 
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
+    {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
+    {"concatInto", ConcatInto},
   };
   napi_value bitops;
   BITOPS_CALL(env, napi_create_object(env, &bitops));

@@ -7,7 +7,7 @@ import { nativeAddon } from '../backend/native.js';
 import { LowbitError } from '../errors.js';
 import { readPackedFiles } from '../export/files.js';
 import { createRuntime, createWasmKernels, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
-import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
+import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
 
 export * from './index.js';
@@ -20,6 +20,19 @@ interface Bitops {
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
   popcount: string;
+  /** The plan's elementwise passes (RuntimeOps; pool takes the packed geometry). Absent in addons built before them. */
+  affineInt?: RuntimeOps['affineInt'];
+  packThreshold: RuntimeOps['packThreshold'];
+  packSigns: RuntimeOps['packSigns'];
+  quantize: RuntimeOps['quantize'];
+  signs: RuntimeOps['signs'];
+  affine: RuntimeOps['affine'];
+  clamp: RuntimeOps['clamp'];
+  prelu: RuntimeOps['prelu'];
+  addInto: RuntimeOps['addInto'];
+  pool(x: Float32Array, g: Int32Array, max: boolean, out: Float32Array): void;
+  globalAveragePool: RuntimeOps['globalAveragePool'];
+  concatInto: RuntimeOps['concatInto'];
 }
 
 /** The addon's runtime kernels, or null (addon not built, disabled by LOWBIT_NATIVE=0, or built before bitops). */
@@ -62,7 +75,13 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     return wt;
   };
   const useBlocked = b.popcount === 'avx512vpopcntdq';
+  const ops: RuntimeOps | undefined = b.affineInt ? {
+    affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
+    affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
+    pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
+  } : undefined;
   return {
+    ops,
     name: 'native',
     popcount: b.popcount,
     binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
