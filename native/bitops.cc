@@ -225,9 +225,60 @@ void int8RowBase(const int8_t* x, const int8_t* w, const Geometry& g, int b, int
 using Int8Row = void (*)(const int8_t*, const int8_t*, const Geometry&, int, int, int32_t*);
 const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __builtin_cpu_supports("avx2") ? int8RowAvx2 : int8RowBase;
 
+// AVX-512 VNNI: per output pixel, its kh·kw·c codes are gathered into one patch of Kp bytes (K
+// rounded up to 64) as unsigned x + 128 (x XOR 0x80); `vpdpbusd` then sums 64 u8·s8 products per
+// instruction into 16 int32 lanes, against weights padded to Kp with zeros (`wp`, [outC][Kp]).
+// Padding taps hold x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all K
+// taps: subtracting 128·Σ w (`wsum`, per output channel) leaves the exact integer sum.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int Kp = (K + 63) / 64 * 64;
+  const int iy0 = oy * g.sh - g.pt;
+  for (int k = K; k < Kp; k++) patch[k] = 0x80;
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        uint8_t* pp = patch + (ky * g.kw + kx) * g.c;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(pp, 0x80, g.c);
+        else {
+          const uint8_t* src = reinterpret_cast<const uint8_t*>(x) + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c;
+          for (int k = 0; k < g.c; k++) pp[k] = src[k] ^ 0x80;
+        }
+      }
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    int oc = 0;
+    // Four output channels at a time: each patch vector is loaded once for four weight rows.
+    for (; oc + 4 <= g.oc; oc += 4) {
+      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+      const int8_t* w0 = wp + static_cast<int64_t>(oc) * Kp;
+      for (int k = 0; k < Kp; k += 64) {
+        const __m512i p = _mm512_loadu_si512(patch + k);
+        a0 = _mm512_dpbusd_epi32(a0, p, _mm512_loadu_si512(w0 + k));
+        a1 = _mm512_dpbusd_epi32(a1, p, _mm512_loadu_si512(w0 + Kp + k));
+        a2 = _mm512_dpbusd_epi32(a2, p, _mm512_loadu_si512(w0 + 2 * Kp + k));
+        a3 = _mm512_dpbusd_epi32(a3, p, _mm512_loadu_si512(w0 + 3 * Kp + k));
+      }
+      o[oc] = _mm512_reduce_add_epi32(a0) - 128 * wsum[oc];
+      o[oc + 1] = _mm512_reduce_add_epi32(a1) - 128 * wsum[oc + 1];
+      o[oc + 2] = _mm512_reduce_add_epi32(a2) - 128 * wsum[oc + 2];
+      o[oc + 3] = _mm512_reduce_add_epi32(a3) - 128 * wsum[oc + 3];
+    }
+    for (; oc < g.oc; oc++) {
+      __m512i a0 = _mm512_setzero_si512();
+      const int8_t* w0 = wp + static_cast<int64_t>(oc) * Kp;
+      for (int k = 0; k < Kp; k += 64) a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(patch + k), _mm512_loadu_si512(w0 + k));
+      o[oc] = _mm512_reduce_add_epi32(a0) - 128 * wsum[oc];
+    }
+  }
+}
+
+const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
+  size_t argc = 6;
+  napi_value args[6];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   int8_t *x, *w;
   int32_t* out;
@@ -240,6 +291,23 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   }
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+  // Optional 5th and 6th arguments (VNNI): the weights padded to Kp per output channel, and Σ w per channel.
+  const int K = g.kh * g.kw * g.c;
+  const int Kp = (K + 63) / 64 * 64;
+  int8_t* wp = nullptr;
+  int32_t* wsum = nullptr;
+  size_t wpl = 0, wsl = 0;
+  if (argc >= 6 && hasVnni && typedArray(env, args[4], napi_int8_array, &wp, &wpl) && typedArray(env, args[5], napi_int32_array, &wsum, &wsl) &&
+      wpl >= static_cast<size_t>(g.oc) * Kp && wsl >= static_cast<size_t>(g.oc)) {
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
+    {
+      std::vector<uint8_t> patch(Kp);
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < g.n; b++)
+        for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, out);
+    }
     return nullptr;
   }
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > (1 << 22))
@@ -311,6 +379,42 @@ __attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, 
 __attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 void floatRowBase(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 
+// AVX-512, few input channels (first layers) and at most 64 output channels: per pixel, the
+// output channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast
+// and multiplied into them (weights [K][NB·16], padded with zeros). The same order of additions
+// as floatRowBody's transposed path: bias, then k = 0 … K − 1.
+template <int NB>
+__attribute__((target("avx512f,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int iy0 = oy * g.sh - g.pt;
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        float* pp = patch + (ky * g.kw + kx) * g.c;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+        else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
+      }
+    __m512 acc[NB];
+    for (int j = 0; j < NB; j++) acc[j] = _mm512_loadu_ps(biasP + j * 16);
+    for (int k = 0; k < K; k++) {
+      const __m512 p = _mm512_set1_ps(patch[k]);
+      const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
+      for (int j = 0; j < NB; j++) acc[j] = _mm512_fmadd_ps(p, _mm512_loadu_ps(wr + j * 16), acc[j]);
+    }
+    float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    for (int j = 0; j < NB; j++) {
+      const int rem = g.oc - j * 16;
+      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), acc[j]);
+    }
+  }
+}
+
+using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*);
+const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
+const bool hasAvx512f = __builtin_cpu_supports("avx512f");
+
 using FloatRow = void (*)(const float*, const float*, const float*, float*, const float*, const Geometry&, bool, int, int, float*);
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
@@ -344,6 +448,22 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       for (int k = 0; k < K; k++) wT[static_cast<size_t>(k) * g.oc + oc] = w[static_cast<size_t>(oc) * K + k];
   }
   const float* wTp = wT.empty() ? nullptr : wT.data();
+  if (wTp && hasAvx512f && g.oc <= 64) {
+    const int NB = (g.oc + 15) / 16;
+    std::vector<float> wP(static_cast<size_t>(K) * NB * 16, 0.f), biasP(NB * 16, 0.f);
+    for (int k = 0; k < K; k++)
+      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = wTp[static_cast<size_t>(k) * g.oc + oc];
+    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+    const SmallCRow row = smallCRows[NB - 1];
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
+    {
+      std::vector<float> patch(K);
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < g.n; b++)
+        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out);
+    }
+    return nullptr;
+  }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   {
     std::vector<float> patch(wTp ? K : 0);
@@ -698,6 +818,9 @@ napi_value RegisterBitops(napi_env env, napi_value exports) {
   napi_value variant;
   BITOPS_CALL(env, napi_create_string_utf8(env, popcountVariant, NAPI_AUTO_LENGTH, &variant));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "popcount", variant));
+  napi_value vnni;
+  BITOPS_CALL(env, napi_get_boolean(env, hasVnni, &vnni));
+  BITOPS_CALL(env, napi_set_named_property(env, bitops, "vnni", vnni));
   BITOPS_CALL(env, napi_set_named_property(env, exports, "bitops", bitops));
   return exports;
 }

@@ -15,7 +15,10 @@ export * from './index.js';
 interface Bitops {
   /** `wt`: optional, the weights interleaved 16 output channels at a time (used with AVX-512 VPOPCNTDQ). */
   binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array, wt?: Uint32Array): void;
-  int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array): void;
+  /** `wp`, `wsum`: optional (AVX-512 VNNI), the weights padded to a multiple of 64 per output channel, and their sums. */
+  int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, wp?: Int8Array, wsum?: Int32Array): void;
+  /** Whether the int8 convolution can use AVX-512 VNNI. */
+  vnni?: boolean;
   floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
@@ -75,6 +78,19 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     return wt;
   };
   const useBlocked = b.popcount === 'avx512vpopcntdq';
+  // With AVX-512 VNNI the int8 kernel reads each layer's weights padded to a multiple of 64 codes
+  // per output channel, with each channel's sum of codes; built once per weight array.
+  const padded = new WeakMap<Int8Array, { wp: Int8Array; wsum: Int32Array }>();
+  const paddedInt8 = (w: Int8Array, g: ConvGeometry) => {
+    let p = padded.get(w);
+    if (p) return p;
+    const k = g.kh * g.kw * g.c;
+    const kp = Math.ceil(k / 64) * 64;
+    p = { wp: new Int8Array(g.outC * kp), wsum: new Int32Array(g.outC) };
+    for (let o = 0; o < g.outC; o++) for (let j = 0; j < k; j++) { p.wp[o * kp + j] = w[o * k + j]; p.wsum[o] += w[o * k + j]; }
+    padded.set(w, p);
+    return p;
+  };
   const ops: RuntimeOps | undefined = b.affineInt ? {
     affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
     affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
@@ -85,7 +101,11 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     name: 'native',
     popcount: b.popcount,
     binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
-    int8Conv2d: (x, w, g, out) => b.int8Conv2d(x, w, pack(g), out),
+    int8Conv2d: (x, w, g, out) => {
+      if (!b.vnni) return b.int8Conv2d(x, w, pack(g), out);
+      const { wp, wsum } = paddedInt8(w, g);
+      return b.int8Conv2d(x, w, pack(g), out, wp, wsum);
+    },
     floatConv2d: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out),
     floatDepthwiseConv2d: (x, w, bias, g, out) => b.floatDepthwiseConv2d(x, w, bias, pack(g), out),
   };
