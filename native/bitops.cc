@@ -623,7 +623,10 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
       const float v = off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i];
       float u = n != 0 ? static_cast<float>(v * n) : static_cast<float>(static_cast<double>(v) / scales[ch]);
       if (zp != 0) u = static_cast<float>(u + zp);
-      double q = std::nearbyint(static_cast<double>(u));  // round half to even (the default rounding mode)
+      // Round half to even (the default rounding mode). A nonzero u that rounds to zero gives +0,
+      // as the JavaScript floor-based rounding does (nearbyint would keep its sign: −0).
+      double q = std::nearbyint(static_cast<double>(u));
+      if (q == 0 && u != 0) q = 0;
       q = q < lo ? lo : q > hi ? hi : q;
       if (mode == 0) outF[i] = static_cast<float>(q / n);
       else if (mode == 1) outF[i] = static_cast<float>((q - zp) * scales[ch]);

@@ -1,0 +1,165 @@
+/**
+ * The native runtime's elementwise passes (RuntimeOps in src/runtime/kernels.ts: epilogues,
+ * packing, quantizing, pooling, Add, Concatenate) give the same bits as the plan's JavaScript
+ * loops: whole models run with and without them, and the quantizer passes on values at the
+ * rounding ties and grid edges.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, buildModel, dorefaModel, quantizeModel, ensureBackend } from '../src/index.js';
+import { packModel } from '../src/export/packed.js';
+import { createRuntime, nativeKernels, nativeKernelsAvailable, RuntimeKernels, wordsFor } from '../src/runtime/node.js';
+import { ActivationQuantizer } from '../src/runtime/quantize.js';
+import { mulberry32 } from '../src/random.js';
+
+const skip = nativeKernelsAvailable() && nativeKernels().ops ? false : 'the native addon (with the runtime passes) is not built';
+const rand = mulberry32(7);
+
+/** Native kernels with and without the passes: the same convolutions, the passes in C or in the plan's JS. */
+function pair(): [RuntimeKernels, RuntimeKernels] {
+  const k = nativeKernels();
+  return [k, { ...k, name: 'native-no-ops', ops: undefined }];
+}
+
+const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
+
+test('whole models give identical outputs with the native passes and with the plan\'s JS loops (binary vgg-small with rsign, mobilenet-tiny binary and W2/A2, lenet5 W1/A2 and W2/A2, resnet20 binary; batch 1 and 3)', { skip }, async () => {
+  await ensureBackend('native');
+  const vgg = await quantizeModel(buildModel('vgg-small', { seed: 4 }), { kernelQuantizer: 'binary', inputQuantizer: 'rsign' });
+  for (const l of vgg.layers) for (const w of l.weights) if (w.name.includes('rsign_threshold')) tf.tidy(() => { w.write(tf.randomUniform(w.shape as number[], -0.8, 0.1, 'float32', 9)); });
+  const lenet = buildModel('lenet5', { seed: 3 });
+  const mobile = buildModel('mobilenet-tiny', { seed: 5 });
+  const models: Array<[string, tf.LayersModel]> = [
+    ['vgg-small rsign', vgg],
+    ['mobilenet-tiny binary', await quantizeModel(mobile, { kernelQuantizer: 'binary', inputQuantizer: 'binary' })],
+    ['mobilenet-tiny W2/A2', await dorefaModel(mobile, { wbits: 2, abits: 2 })],
+    ['lenet5 W1/A2', await dorefaModel(lenet, { wbits: 1, abits: 2 })],
+    ['lenet5 W2/A2', await dorefaModel(lenet, { wbits: 2, abits: 2 })],
+    ['resnet20 binary', await quantizeModel(buildModel('resnet20', { seed: 6 }), { kernelQuantizer: 'binary', inputQuantizer: 'binary' })],
+  ];
+  const [withOps, without] = pair();
+  for (const [label, model] of models) {
+    const packed = packModel(model);
+    const a = createRuntime(packed, { kernels: withOps });
+    const b = createRuntime(packed, { kernels: without });
+    for (const n of [1, 3]) {
+      const x = Float32Array.from({ length: n * 28 * 28 }, () => rand() * 1.2 - 0.1);
+      const got = a.run(x, n);
+      const want = b.run(x, n);
+      assert.deepEqual(bits(got), bits(want), `${label}, batch ${n}`);
+    }
+  }
+});
+
+test('native quantize / signs / packSigns equal the JS quantizer at rounding ties, grid edges, −0, with offsets and per-channel scales', { skip }, () => {
+  const ops = nativeKernels().ops!;
+  const c = 5;
+  const offset = Float32Array.from([0.25, -0.5, 0, 0.125, -0.0625]);
+  const grids = [
+    { type: 'uniform', bits: 2, signed: false, narrow: false, scale: 1 / 3, zeroPoint: 0, axis: null }, // DoReFa A2: ·3
+    { type: 'uniform', bits: 4, signed: true, narrow: true, scale: 0.1, zeroPoint: 0, axis: null },
+    { type: 'uniform', bits: 3, signed: false, narrow: false, scale: Float32Array.from([0.5, 0.25, 1, 0.75, 2]), zeroPoint: 0, axis: -1 },
+    { type: 'uniform', bits: 2, signed: false, narrow: false, scale: 0.5, zeroPoint: 0.5, axis: null, offset },
+    { type: 'uniform', bits: 1, signed: false, narrow: false, scale: 2, zeroPoint: 0.5, axis: null, offset }, // bipolar (rsign)
+    { type: 'uniform', bits: 1, signed: false, narrow: false, scale: Float32Array.from([1, 2, 3, 4, 5]), zeroPoint: 0.5, axis: -1 },
+  ] as const;
+  // Ties k/6 (half steps of a ⅓ grid), ±0, values past both ends, and random values.
+  const special = [0, -0, 1 / 6, 0.5, 1.5 / 3, 2.5 / 3, 0.05, 0.15, -0.25, 0.125, 3, -3, 0.5 - 2 ** -24, 1e-30, -1e-30];
+  const x = Float32Array.from({ length: c * 40 }, (_, i) => (i < special.length * 2 ? special[i >> 1] * (i & 1 ? 1 : -1) : rand() * 4 - 2));
+  for (const grid of grids) {
+    const q = new ActivationQuantizer(grid as never, c);
+    const a = new Float32Array(x.length);
+    const b = new Float32Array(x.length);
+    q.toValues(x, a);
+    q.toValues(x, b, ops);
+    assert.deepEqual(bits(b), bits(a), `toValues ${JSON.stringify(grid)}`);
+    if (q.bipolar || q.fitsInt8) {
+      const i = new Int8Array(x.length);
+      const j = new Int8Array(x.length);
+      q.toInt8(x, i);
+      q.toInt8(x, j, ops);
+      assert.deepEqual(j, i, `toInt8 ${JSON.stringify(grid)}`);
+    }
+    if (q.bipolar) {
+      const u = new Uint32Array((x.length / c) * wordsFor(c));
+      const v = new Uint32Array(u.length);
+      q.toBits(x, u);
+      q.toBits(x, v, ops);
+      assert.deepEqual(v, u, 'toBits');
+    }
+  }
+});
+
+test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto and globalAveragePool equal direct loops (odd channels, stride 2, padding)', { skip }, () => {
+  const ops = nativeKernels().ops!;
+  const c = 37;
+  const n = 2;
+  const h = 7;
+  const w = 5;
+  const x = Float32Array.from({ length: n * h * w * c }, () => rand() * 2 - 1);
+  // 3×3 max/avg pooling, stride 2, same padding (windows at the border hold fewer taps).
+  const g = { n, h, w, c, kh: 3, kw: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, outH: 4, outW: 3, outC: c };
+  for (const max of [true, false]) {
+    const out = new Float32Array(n * 4 * 3 * c);
+    ops.pool(x, g, max, out);
+    for (let b = 0; b < n; b++) for (let oy = 0; oy < 4; oy++) for (let ox = 0; ox < 3; ox++) for (let ch = 0; ch < c; ch++) {
+      const vals: number[] = [];
+      for (let ky = 0; ky < 3; ky++) for (let kx = 0; kx < 3; kx++) {
+        const iy = oy * 2 - 1 + ky;
+        const ix = ox * 2 - 1 + kx;
+        if (iy >= 0 && iy < h && ix >= 0 && ix < w) vals.push(x[((b * h + iy) * w + ix) * c + ch]);
+      }
+      const want = Math.fround(max ? Math.max(...vals) : vals.reduce((s, v) => s + v, 0) / vals.length);
+      assert.equal(out[((b * 4 + oy) * 3 + ox) * c + ch], want, `${max ? 'max' : 'avg'} pool`);
+    }
+  }
+  // Integer epilogue: large sums (rounding of r·a), negative scales.
+  const acc = Int32Array.from({ length: 6 * c }, () => Math.floor(rand() * 2 ** 24) - 2 ** 23);
+  const a = Float32Array.from({ length: c }, () => rand() * 2e-3 - 1e-3);
+  const bias = Float32Array.from({ length: c }, () => rand() * 2 - 1);
+  for (const relu of [false, true]) {
+    const out = new Float32Array(acc.length);
+    ops.affineInt(acc, a, bias, relu, out);
+    acc.forEach((r, i) => { const v = r * a[i % c] + bias[i % c]; assert.equal(out[i], relu && v < 0 ? 0 : Math.fround(v)); });
+  }
+  const sign = Int32Array.from({ length: c }, () => (rand() < 0.5 ? -1 : 1));
+  const t = Int32Array.from({ length: c }, () => Math.floor(rand() * 2 ** 24) - 2 ** 23);
+  const packed = new Uint32Array(6 * wordsFor(c));
+  ops.packThreshold(acc, sign, t, packed);
+  acc.forEach((r, i) => { const p = Math.floor(i / c); const o = i % c; assert.equal((packed[p * wordsFor(c) + (o >>> 5)] >>> (o & 31)) & 1, sign[o] * r > t[o] ? 1 : 0); });
+  // PReLU / RPReLU (per channel and per element alpha), ReLU6, Add, Concatenate, global pooling.
+  const alphaC = Float32Array.from({ length: c }, () => rand());
+  const alphaE = Float32Array.from({ length: h * w * c }, () => rand());
+  const shift = Float32Array.from({ length: c }, () => rand() - 0.5);
+  for (const [alpha, sIn, sOut] of [[alphaC, null, null], [alphaC, shift, bias], [alphaE, shift, null]] as const) {
+    const y = x.slice();
+    ops.prelu(y, c, alpha, sIn, sOut);
+    x.forEach((v0, i) => {
+      const ch = i % c;
+      const v = sIn ? v0 - sIn[ch] : v0;
+      const r = v >= 0 ? v : alpha[alpha.length === c ? ch : i % alpha.length] * v;
+      assert.equal(y[i], Math.fround(sOut ? r + sOut[ch] : r));
+    });
+  }
+  const y6 = x.map((v) => v * 8);
+  ops.clamp(y6, 6);
+  x.forEach((v, i) => assert.equal(y6[i], Math.fround(Math.min(6, Math.max(0, Math.fround(v * 8))))));
+  const sum = x.slice();
+  ops.addInto(sum, y6);
+  x.forEach((v, i) => assert.equal(sum[i], Math.fround(v + y6[i])));
+  const cat = new Float32Array(n * h * w * (c + 3));
+  const x3 = Float32Array.from({ length: n * h * w * 3 }, () => rand());
+  ops.concatInto(x, c, cat, c + 3, 0);
+  ops.concatInto(x3, 3, cat, c + 3, c);
+  for (let p = 0; p < n * h * w; p++) {
+    for (let ch = 0; ch < c; ch++) assert.equal(cat[p * (c + 3) + ch], x[p * c + ch]);
+    for (let ch = 0; ch < 3; ch++) assert.equal(cat[p * (c + 3) + c + ch], x3[p * 3 + ch]);
+  }
+  const gap = new Float32Array(n * c);
+  ops.globalAveragePool(x, n, h * w, c, gap);
+  for (let b = 0; b < n; b++) for (let ch = 0; ch < c; ch++) {
+    let s = 0;
+    for (let p = 0; p < h * w; p++) s = Math.fround(s + x[(b * h * w + p) * c + ch]);
+    assert.equal(gap[b * c + ch], Math.fround(s / (h * w)));
+  }
+});
