@@ -544,6 +544,40 @@ napi_value AffineInt(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// AVX-512 forms of packThreshold and packSigns for channel counts that are multiples of 16: one
+// comparison gives 16 bits (the same comparisons as the scalar loops; NaN compares false in both).
+const bool hasAvx512bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+
+__attribute__((target("avx512f,avx512bw"))) void packThresholdAvx512(const int32_t* acc, const int32_t* sg, const int32_t* t, size_t c, size_t pixels, uint32_t* out) {
+  const size_t words = c / 32 + (c % 32 ? 1 : 0);
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + p * words);
+    for (size_t j = 0; j < c; j += 16) {
+      const __m512i v = _mm512_mullo_epi32(_mm512_loadu_si512(sg + j), _mm512_loadu_si512(r + j));
+      o[j / 16] = _mm512_cmpgt_epi32_mask(v, _mm512_loadu_si512(t + j));
+    }
+    if (c % 32) o[c / 16] = 0;
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void packSignsAvx512(const float* x, size_t c, const float* off, bool relu, size_t pixels, uint32_t* out) {
+  const size_t words = c / 32 + (c % 32 ? 1 : 0);
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + p * words);
+    for (size_t j = 0; j < c; j += 16) {
+      __m512 y = _mm512_loadu_ps(v + j);
+      // max(0, y) returns y when y is NaN and −0 for −0, as y < 0 ? 0 : y does.
+      if (relu) y = _mm512_max_ps(zero, y);
+      if (off) y = _mm512_add_ps(y, _mm512_loadu_ps(off + j));
+      o[j / 16] = _mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ);
+    }
+    if (c % 32) o[c / 16] = 0;
+  }
+}
+
 // packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].
 napi_value PackThreshold(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -556,6 +590,7 @@ napi_value PackThreshold(napi_env env, napi_callback_info info) {
   const size_t c = sl, words = (c + 31) / 32;
   if (c == 0 || tl < c || nl % c != 0 || ol < nl / c * words) return A.range("packThreshold: array lengths do not match");
   const size_t pixels = nl / c;
+  if (hasAvx512bw && c % 16 == 0) { packThresholdAvx512(acc, sg, t, c, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const int32_t* r = acc + p * c;
     for (size_t k = 0; k < words; k++) {
@@ -581,6 +616,7 @@ napi_value PackSigns(napi_env env, napi_callback_info info) {
   const size_t words = (c + 31) / 32;
   if (c == 0 || xl % c != 0 || (off && fl < c) || ol < xl / c * words) return A.range("packSigns: array lengths do not match");
   const size_t pixels = xl / c;
+  if (hasAvx512bw && c % 16 == 0) { packSignsAvx512(x, c, off, relu, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const float* v = x + p * c;
     for (size_t k = 0; k < words; k++) {
@@ -700,6 +736,18 @@ napi_value Prelu(napi_env env, napi_callback_info info) {
   if (!A.ok) return A.fail("prelu(buf, c, alpha, shiftIn | null, shiftOut | null)");
   if (c == 0 || al == 0 || xl % c != 0 || (sIn && il < c) || (sOut && ol < c)) return A.range("prelu: array lengths do not match");
   const bool perChannel = al == c;
+  if (!perChannel && al % c == 0 && xl % al == 0) {
+    // Per-element alpha (Keras' default [h, w, c]): index i mod al, walked without a division.
+    for (size_t i0 = 0; i0 < xl; i0 += al)
+      for (size_t j = 0; j < al; j += c)
+        for (size_t ch = 0; ch < c; ch++) {
+          const size_t i = i0 + j + ch;
+          const double v = sIn ? static_cast<double>(x[i]) - sIn[ch] : static_cast<double>(x[i]);
+          const double y = v >= 0 ? v : alpha[j + ch] * v;
+          x[i] = static_cast<float>(sOut ? y + sOut[ch] : y);
+        }
+    return nullptr;
+  }
   for (size_t i = 0; i < xl; i += c)
     for (size_t ch = 0; ch < c; ch++) {
       const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);

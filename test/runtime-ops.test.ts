@@ -122,11 +122,29 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto a
     ops.affineInt(acc, a, bias, relu, out);
     acc.forEach((r, i) => { const v = r * a[i % c] + bias[i % c]; assert.equal(out[i], relu && v < 0 ? 0 : Math.fround(v)); });
   }
-  const sign = Int32Array.from({ length: c }, () => (rand() < 0.5 ? -1 : 1));
-  const t = Int32Array.from({ length: c }, () => Math.floor(rand() * 2 ** 24) - 2 ** 23);
-  const packed = new Uint32Array(6 * wordsFor(c));
-  ops.packThreshold(acc, sign, t, packed);
-  acc.forEach((r, i) => { const p = Math.floor(i / c); const o = i % c; assert.equal((packed[p * wordsFor(c) + (o >>> 5)] >>> (o & 31)) & 1, sign[o] * r > t[o] ? 1 : 0); });
+  // Packing (37 channels: the scalar loop; 48 and 64: 16 bits per AVX-512 comparison).
+  for (const pc of [37, 48, 64]) {
+    const words = wordsFor(pc);
+    const r = Int32Array.from({ length: 5 * pc }, () => Math.floor(rand() * 2 ** 12) - 2 ** 11);
+    const sign = Int32Array.from({ length: pc }, () => (rand() < 0.5 ? -1 : 1));
+    const t = Int32Array.from({ length: pc }, (_, o) => (o % 7 === 0 ? r[o] * sign[o] : Math.floor(rand() * 2 ** 12) - 2 ** 11)); // some ties
+    const packed = new Uint32Array(5 * words).fill(0xffffffff);
+    ops.packThreshold(r, sign, t, packed);
+    const bitAt = (arr: Uint32Array, p: number, o: number) => (arr[p * words + (o >>> 5)] >>> (o & 31)) & 1;
+    r.forEach((v, i) => assert.equal(bitAt(packed, Math.floor(i / pc), i % pc), sign[i % pc] * v > t[i % pc] ? 1 : 0, `packThreshold c=${pc}`));
+    for (let p = 0; p < 5; p++) if (pc % 32) assert.equal(packed[p * words + words - 1] >>> (pc % 32), 0, 'unused high bits are 0');
+    const v = Float32Array.from({ length: 5 * pc }, (_, i) => [0, -0, NaN, -1e-30][i % 11] ?? rand() * 2 - 1);
+    const off = Float32Array.from({ length: pc }, (_, o) => (o % 5 === 0 ? 0 : rand() - 0.5));
+    for (const offset of [null, off]) for (const relu of [false, true]) {
+      const got = new Uint32Array(5 * words).fill(0xffffffff);
+      ops.packSigns(v, pc, offset, relu, got);
+      v.forEach((x, i) => {
+        const o = i % pc;
+        const y = relu ? (x < 0 ? 0 : x) : x;
+        assert.equal(bitAt(got, Math.floor(i / pc), o), (offset ? Math.fround(y + offset[o]) : y) >= 0 ? 1 : 0, `packSigns c=${pc} relu=${relu} offset=${!!offset} x=${x}`);
+      });
+    }
+  }
   // PReLU / RPReLU (per channel and per element alpha), ReLU6, Add, Concatenate, global pooling.
   const alphaC = Float32Array.from({ length: c }, () => rand());
   const alphaE = Float32Array.from({ length: h * w * c }, () => rand());
