@@ -132,7 +132,12 @@ void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t
 // (`wt`, built once per layer by the caller), so each input word is broadcast and XOR-popcounted
 // against 16 output channels' words in one instruction, accumulating 16 int32 lanes — no
 // horizontal sums. Padding taps are skipped as everywhere else.
-__attribute__((target("avx512f,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out) {
+// With `sg`/`th`/`bits` (the next binary layer's sign bits, packThreshold fused): each block's 16
+// results r become 16 bits sg·r > th in one comparison, written as one 16-bit half of a packed
+// word; no int32 result is stored.
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out,
+                                                                              const int32_t* sg = nullptr, const int32_t* th = nullptr, uint32_t* bits = nullptr) {
+  const int outWords = (g.oc + 31) / 32;
   const int words = (g.c + 31) / 32;
   const int K = g.kh * g.kw * words;
   const int blocks = (g.oc + 15) / 16;
@@ -160,9 +165,53 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void binaryRowBlocked(const u
       }
       const __m512i res = _mm512_sub_epi32(full, _mm512_slli_epi32(_mm512_add_epi32(acc0, acc1), 1));
       const int rem = g.oc - blk * 16;
-      _mm512_mask_storeu_epi32(o + blk * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), res);
+      const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+      if (bits) {
+        const __m512i v = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, sg + blk * 16), res);
+        reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blk] =
+            _mm512_mask_cmpgt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, th + blk * 16));
+      } else {
+        _mm512_mask_storeu_epi32(o + blk * 16, valid, res);
+      }
     }
+    if (bits && (blocks & 1)) reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blocks] = 0;
   }
+}
+
+// binaryConv2dThreshold(x, w, geometry, wt, sign, t, out: Uint32Array): the binary convolution with
+// packThreshold fused (AVX-512 VPOPCNTDQ, interleaved weights `wt`). Returns false, doing nothing,
+// where that path does not exist (the caller then runs binaryConv2d and packThreshold).
+napi_value BinaryConv2dThreshold(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value args[7];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  uint32_t *x, *w, *wt, *out;
+  int32_t *sg, *th;
+  size_t xl, wl, wtl, sl, tl, ol;
+  Geometry g;
+  if (argc < 7 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_int32_array, &sg, &sl) ||
+      !typedArray(env, args[5], napi_int32_array, &th, &tl) || !typedArray(env, args[6], napi_uint32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
+    return nullptr;
+  }
+  napi_value result;
+  const int words = (g.c + 31) / 32;
+  const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) {
+    napi_throw_range_error(env, nullptr, "binaryConv2dThreshold: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, sg, th, out);
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
 }
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
@@ -383,8 +432,10 @@ void floatRowBase(const float* x, const float* w, const float* wT, float* p, con
 // output channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast
 // and multiplied into them (weights [K][NB·16], padded with zeros). The same order of additions
 // as floatRowBody's transposed path: bias, then k = 0 … K − 1.
+// With `bits`: packSigns fused — the next binary layer's bits of (relu ? max(0, y) : y) + offset ≥ 0.
 template <int NB>
-__attribute__((target("avx512f,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out) {
+__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
+                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
   for (int ox = 0; ox < g.ow; ox++) {
@@ -403,7 +454,23 @@ __attribute__((target("avx512f,fma"))) void floatRowSmallC(const float* x, const
       const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
       for (int j = 0; j < NB; j++) acc[j] = _mm512_fmadd_ps(p, _mm512_loadu_ps(wr + j * 16), acc[j]);
     }
-    float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox;
+    if (bits) {
+      const int outWords = (g.oc + 31) / 32;
+      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * outWords);
+      const __m512 zero = _mm512_setzero_ps();
+      for (int j = 0; j < NB; j++) {
+        const int rem = g.oc - j * 16;
+        const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+        __m512 y = acc[j];
+        if (relu) y = _mm512_max_ps(zero, y);  // y < 0 ? 0 : y (NaN stays NaN, −0 stays −0)
+        if (offP) y = _mm512_add_ps(y, _mm512_loadu_ps(offP + j * 16));
+        ob[j] = _mm512_mask_cmp_ps_mask(valid, y, zero, _CMP_GE_OQ);
+      }
+      if (NB & 1) ob[NB] = 0;
+      continue;
+    }
+    float* o = out + pix * g.oc;
     for (int j = 0; j < NB; j++) {
       const int rem = g.oc - j * 16;
       _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), acc[j]);
@@ -411,7 +478,7 @@ __attribute__((target("avx512f,fma"))) void floatRowSmallC(const float* x, const
   }
 }
 
-using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*);
+using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
 const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
 const bool hasAvx512f = __builtin_cpu_supports("avx512f");
 
@@ -419,8 +486,8 @@ using FloatRow = void (*)(const float*, const float*, const float*, float*, cons
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 8;
+  napi_value args[8];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   float *x, *w, *out, *bias = nullptr;
   size_t xl, wl, ol, bl = 0;
@@ -448,21 +515,50 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       for (int k = 0; k < K; k++) wT[static_cast<size_t>(k) * g.oc + oc] = w[static_cast<size_t>(oc) * K + k];
   }
   const float* wTp = wT.empty() ? nullptr : wT.data();
-  if (wTp && hasAvx512f && g.oc <= 64) {
+  // floatConv2d(x, w, bias, geometry, out, relu, offset | null, bits): with `bits` (a Uint32Array)
+  // the output is the next binary layer's packed signs instead of `out` (returns true), on the
+  // register-blocked path only (otherwise false, nothing done).
+  uint32_t* bits = nullptr;
+  float* offset = nullptr;
+  bool relu = false;
+  if (argc >= 8) {
+    size_t bitsl = 0, offl = 0;
+    napi_valuetype ot;
+    napi_typeof(env, args[6], &ot);
+    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl) ||
+        (ot != napi_null && ot != napi_undefined && !typedArray(env, args[6], napi_float32_array, &offset, &offl))) {
+      napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
+      return nullptr;
+    }
+    if (bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32) || (offset && offl < static_cast<size_t>(g.oc))) {
+      napi_throw_range_error(env, nullptr, "floatConv2d: the bits or offset array is shorter than the geometry needs");
+      return nullptr;
+    }
+  }
+  napi_value handled;
+  if (wTp && hasAvx512f && g.oc <= 64 && (!bits || __builtin_cpu_supports("avx512bw"))) {
     const int NB = (g.oc + 15) / 16;
     std::vector<float> wP(static_cast<size_t>(K) * NB * 16, 0.f), biasP(NB * 16, 0.f);
     for (int k = 0; k < K; k++)
       for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = wTp[static_cast<size_t>(k) * g.oc + oc];
     if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+    std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
+    if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
+    const float* offPp = offset ? offP.data() : nullptr;
     const SmallCRow row = smallCRows[NB - 1];
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
     {
       std::vector<float> patch(K);
 #pragma omp for collapse(2) schedule(static)
       for (int b = 0; b < g.n; b++)
-        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out);
+        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out, relu, offPp, bits);
     }
-    return nullptr;
+    BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
+    return handled;
+  }
+  if (bits) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
+    return handled;
   }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   {
@@ -855,7 +951,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
-    {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
+    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
   };

@@ -181,3 +181,55 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto a
     assert.equal(gap[b * c + ch], Math.fround(s / (h * w)));
   }
 });
+
+test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
+  const k = nativeKernels();
+  const ops = k.ops!;
+  const shapes = [
+    { n: 1, h: 7, w: 6, c: 3, kh: 3, stride: 1, same: true, outC: 5 },
+    { n: 3, h: 9, w: 9, c: 33, kh: 3, stride: 2, same: true, outC: 20 },
+    { n: 1, h: 8, w: 7, c: 65, kh: 3, stride: 2, same: false, outC: 48 },
+    { n: 2, h: 10, w: 9, c: 1, kh: 5, stride: 1, same: false, outC: 33 },
+    { n: 1, h: 6, w: 6, c: 2, kh: 3, stride: 1, same: true, outC: 64 },
+    { n: 1, h: 1, w: 1, c: 800, kh: 1, stride: 1, same: false, outC: 17 },
+  ];
+  let fusedBinary = 0;
+  let fusedFloat = 0;
+  for (const t of shapes) {
+    const outH = t.same ? Math.ceil(t.h / t.stride) : Math.ceil((t.h - t.kh + 1) / t.stride);
+    const outW = t.same ? Math.ceil(t.w / t.stride) : Math.ceil((t.w - t.kh + 1) / t.stride);
+    const padTop = t.same ? Math.floor(Math.max((outH - 1) * t.stride + t.kh - t.h, 0) / 2) : 0;
+    const padLeft = t.same ? Math.floor(Math.max((outW - 1) * t.stride + t.kh - t.w, 0) / 2) : 0;
+    const g = { n: t.n, h: t.h, w: t.w, c: t.c, kh: t.kh, kw: t.kh, strideH: t.stride, strideW: t.stride, padTop, padLeft, outH, outW, outC: t.outC };
+    const pixels = t.n * outH * outW;
+    const words = wordsFor(t.outC);
+    const inWords = wordsFor(t.c);
+    const mask = t.c % 32 ? 2 ** (t.c % 32) - 1 : 0xffffffff;
+    const x = Uint32Array.from({ length: t.n * t.h * t.w * inWords }, (_, i) => Math.floor(rand() * 2 ** 32) & (i % inWords === inWords - 1 ? mask : 0xffffffff));
+    const wgt = Uint32Array.from({ length: t.outC * t.kh * t.kh * inWords }, (_, i) => Math.floor(rand() * 2 ** 32) & (i % inWords === inWords - 1 ? mask : 0xffffffff));
+    const acc = new Int32Array(pixels * t.outC);
+    k.binaryConv2d(x, wgt, g, acc);
+    const sign = Int32Array.from({ length: t.outC }, () => (rand() < 0.5 ? -1 : 1));
+    const th = Int32Array.from({ length: t.outC }, (_, o) => (o % 3 === 0 ? sign[o] * acc[o] : Math.floor(rand() * 2 * t.c) - t.c)); // some ties
+    const want = new Uint32Array(pixels * words);
+    ops.packThreshold(acc, sign, th, want);
+    const got = new Uint32Array(pixels * words).fill(0xffffffff);
+    if (ops.binaryConv2dThreshold!(x, wgt, g, sign, th, got)) { fusedBinary++; assert.deepEqual(got, want, `binary ${JSON.stringify(t)}`); }
+    const xf = Float32Array.from({ length: t.n * t.h * t.w * t.c }, () => rand() * 2 - 1);
+    const wf = Float32Array.from({ length: t.outC * t.kh * t.kh * t.c }, () => rand() * 2 - 1);
+    const bias = Float32Array.from({ length: t.outC }, () => rand() - 0.5);
+    const offset = Float32Array.from({ length: t.outC }, () => rand() - 0.5);
+    const y = new Float32Array(pixels * t.outC);
+    k.floatConv2d(xf, wf, bias, g, y);
+    for (const off of [null, offset]) for (const relu of [false, true]) {
+      const wantF = new Uint32Array(pixels * words);
+      ops.packSigns(y, t.outC, off, relu, wantF);
+      const gotF = new Uint32Array(pixels * words).fill(0xffffffff);
+      if (ops.floatConv2dSigns!(xf, wf, bias, g, relu, off, new Float32Array(pixels * t.outC), gotF)) { fusedFloat++; assert.deepEqual(gotF, wantF, `float ${JSON.stringify(t)} relu=${relu}`); }
+      else assert.ok(gotF.every((v) => v === 0xffffffff), 'not fused: nothing written');
+    }
+  }
+  // With AVX-512 (this machine's CPU) the fused paths run: every binary shape, the few-channel float ones.
+  if (k.popcount === 'avx512vpopcntdq') assert.equal(fusedBinary, shapes.length);
+  if (k.popcount === 'avx512vpopcntdq') assert.ok(fusedFloat >= 12, `float fused ${fusedFloat}`);
+});

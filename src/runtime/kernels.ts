@@ -80,6 +80,13 @@ export interface RuntimeOps {
   affineInt(acc: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): void;
   /** Packed bits of sign[o]·acc > t[o] (c = sign.length). */
   packThreshold(acc: Int32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): void;
+  /**
+   * Optional fused forms (false: not done here, nothing written; the plan then runs the kernel and
+   * the pass): binaryConv2d then packThreshold, with no int32 result in between.
+   */
+  binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
+  /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */
+  floatConv2dSigns?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, scratch: Float32Array, out: Uint32Array): boolean;
   /** Packed bits of fround((relu ? max(x, 0) : x) + offset[o]) ≥ 0 (no offset: x ≥ 0). */
   packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array): void;
   /**

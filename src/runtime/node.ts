@@ -19,7 +19,9 @@ interface Bitops {
   int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, wp?: Int8Array, wsum?: Int32Array): void;
   /** Whether the int8 convolution can use AVX-512 VNNI. */
   vnni?: boolean;
-  floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
+  /** With `relu`, `offset`, `bits`: the packed signs of the result instead (true), or false when that path does not exist. */
+  floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, relu?: boolean, offset?: Float32Array | null, bits?: Uint32Array): boolean | undefined;
+  binaryConv2dThreshold?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
   popcount: string;
@@ -95,6 +97,8 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
     affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
     pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
+    binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
+    floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
   } : undefined;
   return {
     ops,
@@ -106,7 +110,7 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
       const { wp, wsum } = paddedInt8(w, g);
       return b.int8Conv2d(x, w, pack(g), out, wp, wsum);
     },
-    floatConv2d: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out),
+    floatConv2d: (x, w, bias, g, out) => { b.floatConv2d(x, w, bias, pack(g), out); },
     floatDepthwiseConv2d: (x, w, bias, g, out) => b.floatDepthwiseConv2d(x, w, bias, pack(g), out),
   };
 }

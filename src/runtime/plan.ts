@@ -701,8 +701,11 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
     // A lone ReLU before packed bits runs inside the packing pass.
     const fusedRelu = toBits && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
+    // The backend may run the convolution and the sign packing as one pass.
+    const fusedSigns = ops?.floatConv2dSigns !== undefined && toBits && !w.depthwise && (w.stages.length === 0 || fusedRelu);
     return () => {
       if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!, ops); xq = scratchX!; }
+      if (fusedSigns && ops!.floatConv2dSigns!(xq, w.wFloat!, w.bias, g, fusedRelu, outBits ?? null, y, yBuf as Uint32Array)) return;
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
       if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops);
@@ -778,8 +781,10 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   if (w.mode === 'binary') {
     const inputBits = xBuf instanceof Uint32Array;
     const xb = inputBits ? xBuf : new Uint32Array(n * g.h * g.w * wordsFor(g.c));
+    const fusedThreshold = ops?.binaryConv2dThreshold !== undefined && simple && intThresholds !== null;
     return () => {
       if (!inputBits) w.quant!.toBits(xBuf as Float32Array, xb, ops);
+      if (fusedThreshold && ops!.binaryConv2dThreshold!(xb, w.wBits!, g, sign!, intThresholds!, yBuf as Uint32Array)) return;
       k.binaryConv2d(xb, w.wBits!, g, acc);
       epilogue();
     };
