@@ -428,41 +428,68 @@ __attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, 
 __attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 void floatRowBase(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 
-// AVX-512, few input channels (first layers) and at most 64 output channels: per pixel, the
-// output channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast
-// and multiplied into them (weights [K][NB·16], padded with zeros). The same order of additions
-// as floatRowBody's transposed path: bias, then k = 0 … K − 1.
-// With `bits`: packSigns fused — the next binary layer's bits of (relu ? max(0, y) : y) + offset ≥ 0.
-template <int NB>
-__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
-                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
+// AVX-512, few input channels (first layers) and at most 64 output channels: the output
+// channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast and
+// multiplied into them (weights [K][NB·16], padded with zeros). P = 4 pixels at a time share each
+// weight load and give 4·NB independent FMA chains (one pixel alone waits on the FMA latency).
+// Each output's additions run in the same order as floatRowBody's transposed path: bias, then
+// k = 0 … K − 1. With `bits`: packSigns fused — the next binary layer's bits of
+// (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
+template <int NB, int P>
+__attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
+                                                                         float* out, bool relu, const float* offP, uint32_t* bits) {
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
-  for (int ox = 0; ox < g.ow; ox++) {
-    const int ix0 = ox * g.sw - g.pl;
+  __m512 acc[P][NB];
+  for (int q = 0; q < P; q++)
+    for (int j = 0; j < NB; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+  const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
+  if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
+    // Every tap of the P pixels is in the image: broadcast straight from x (no patch), k in the same order.
+    const float* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w) * g.c;
+    int k = 0;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++)
+        for (int ci = 0; ci < g.c; ci++, k++) {
+          const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
+          __m512 wv[NB];
+          for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
+          const float* xk = xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci;
+          for (int q = 0; q < P; q++) {
+            const __m512 p = _mm512_set1_ps(xk[static_cast<int64_t>(q) * g.sw * g.c]);
+            for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
+          }
+        }
+  } else {
+  for (int q = 0; q < P; q++) {
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
     for (int ky = 0; ky < g.kh; ky++)
       for (int kx = 0; kx < g.kw; kx++) {
         const int iy = iy0 + ky, ix = ix0 + kx;
-        float* pp = patch + (ky * g.kw + kx) * g.c;
+        float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
         if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
         else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
       }
-    __m512 acc[NB];
-    for (int j = 0; j < NB; j++) acc[j] = _mm512_loadu_ps(biasP + j * 16);
-    for (int k = 0; k < K; k++) {
-      const __m512 p = _mm512_set1_ps(patch[k]);
-      const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
-      for (int j = 0; j < NB; j++) acc[j] = _mm512_fmadd_ps(p, _mm512_loadu_ps(wr + j * 16), acc[j]);
+  }
+  for (int k = 0; k < K; k++) {
+    const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
+    __m512 wv[NB];
+    for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
+    for (int q = 0; q < P; q++) {
+      const __m512 p = _mm512_set1_ps(patch[q * K + k]);
+      for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
     }
-    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox;
+  }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (int q = 0; q < P; q++) {
+    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
     if (bits) {
-      const int outWords = (g.oc + 31) / 32;
-      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * outWords);
-      const __m512 zero = _mm512_setzero_ps();
+      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
       for (int j = 0; j < NB; j++) {
         const int rem = g.oc - j * 16;
         const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
-        __m512 y = acc[j];
+        __m512 y = acc[q][j];
         if (relu) y = _mm512_max_ps(zero, y);  // y < 0 ? 0 : y (NaN stays NaN, −0 stays −0)
         if (offP) y = _mm512_add_ps(y, _mm512_loadu_ps(offP + j * 16));
         ob[j] = _mm512_mask_cmp_ps_mask(valid, y, zero, _CMP_GE_OQ);
@@ -473,9 +500,17 @@ __attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float*
     float* o = out + pix * g.oc;
     for (int j = 0; j < NB; j++) {
       const int rem = g.oc - j * 16;
-      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), acc[j]);
+      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), acc[q][j]);
     }
   }
+}
+
+template <int NB>
+__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
+                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox < g.ow; ox++) smallCPixels<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
 }
 
 using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
@@ -548,7 +583,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     const SmallCRow row = smallCRows[NB - 1];
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
     {
-      std::vector<float> patch(K);
+      std::vector<float> patch(4 * K);
 #pragma omp for collapse(2) schedule(static)
       for (int b = 0; b < g.n; b++)
         for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out, relu, offPp, bits);
