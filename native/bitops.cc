@@ -616,6 +616,10 @@ napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return 
 // rounds twice). Single-threaded: they are memory passes, cheap next to the convolutions.
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
+// Floating-point exceptions are never inspected: let the compiler compute both sides of a
+// select (v ≥ 0 ? v : α·v) and vectorise it, instead of a branch that mispredicts on random signs.
+// This changes no value.
+#pragma GCC optimize("no-trapping-math")
 
 // Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
 struct Args {
@@ -670,7 +674,8 @@ napi_value AffineInt(napi_env env, napi_callback_info info) {
   for (size_t i = 0; i < nl; i += c)
     for (size_t o = 0; o < c; o++) {
       const double v = static_cast<double>(acc[i + o]) * a[o] + b[o];
-      out[i + o] = relu && v < 0 ? 0.f : static_cast<float>(v);
+      const float f = static_cast<float>(v);
+      out[i + o] = relu && v < 0 ? 0.f : f;
     }
   return nullptr;
 }
@@ -790,10 +795,13 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
       const float v = off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i];
       float u = n != 0 ? static_cast<float>(v * n) : static_cast<float>(static_cast<double>(v) / scales[ch]);
       if (zp != 0) u = static_cast<float>(u + zp);
-      // Round half to even (the default rounding mode). A nonzero u that rounds to zero gives +0,
-      // as the JavaScript floor-based rounding does (nearbyint would keep its sign: −0).
-      double q = std::nearbyint(static_cast<double>(u));
-      if (q == 0 && u != 0) q = 0;
+      // Round half to even: adding and subtracting 1.5·2⁵² rounds in the default mode (half to
+      // even) for |u| < 2⁵¹, without a libm call (baseline x86-64 has no roundsd); larger floats
+      // are integers already. A nonzero u that rounds to zero gives +0 and u = ±0 keeps its sign,
+      // as the JavaScript floor-based rounding does.
+      const double ud = u;
+      double q = std::fabs(ud) < 2251799813685248.0 ? (ud + 6755399441055744.0) - 6755399441055744.0 : ud;
+      if (ud == 0) q = ud;
       q = q < lo ? lo : q > hi ? hi : q;
       if (mode == 0) outF[i] = static_cast<float>(q / n);
       else if (mode == 1) outF[i] = static_cast<float>((q - zp) * scales[ch]);
@@ -819,14 +827,26 @@ napi_value Signs(napi_env env, napi_callback_info info) {
   else outF = A.arr<float>(5, napi_float32_array, &ol);
   if (!A.ok) return A.fail("signs(x, c, offset, scales, factor, out: Float32Array | Int8Array)");
   if (c == 0 || xl % c != 0 || (off && fl < c) || (scales && sl < c) || ol < xl) return A.range("signs: array lengths do not match");
-  for (size_t p = 0; p < xl; p += c)
-    for (size_t ch = 0; ch < c; ch++) {
-      const size_t i = p + ch;
-      const double h = scales ? scales[ch] * factor : factor;
-      const bool pos = (off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i]) >= 0;
-      if (outF) outF[i] = static_cast<float>(pos ? h : -h);
-      else outI[i] = static_cast<int8_t>(pos ? h : -h);
+  // The two levels per channel, computed once (as float32 / int8 stores of the double ±h).
+  std::vector<float> hf(c);
+  std::vector<int8_t> hi(c);
+  for (size_t ch = 0; ch < c; ch++) {
+    const double h = scales ? scales[ch] * factor : factor;
+    hf[ch] = static_cast<float>(h);
+    hi[ch] = static_cast<int8_t>(h);
+  }
+  for (size_t p = 0; p < xl; p += c) {
+    const float* xp = x + p;
+    if (outF) {
+      float* o = outF + p;
+      if (off) for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] + off[ch] >= 0 ? hf[ch] : -hf[ch];  // float add = fround(double add)
+      else for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] >= 0 ? hf[ch] : -hf[ch];
+    } else {
+      int8_t* o = outI + p;
+      if (off) for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] + off[ch] >= 0 ? hi[ch] : static_cast<int8_t>(-hi[ch]);
+      else for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] >= 0 ? hi[ch] : static_cast<int8_t>(-hi[ch]);
     }
+  }
   return nullptr;
 }
 
@@ -867,6 +887,13 @@ napi_value Prelu(napi_env env, napi_callback_info info) {
   if (!A.ok) return A.fail("prelu(buf, c, alpha, shiftIn | null, shiftOut | null)");
   if (c == 0 || al == 0 || xl % c != 0 || (sIn && il < c) || (sOut && ol < c)) return A.range("prelu: array lengths do not match");
   const bool perChannel = al == c;
+  if (!sIn && !sOut && (perChannel || (al % c == 0 && xl % al == 0))) {
+    // Plain PReLU: alpha·v in float32 is the correctly rounded product, = fround(double product).
+    const size_t period = perChannel ? c : al;
+    for (size_t i0 = 0; i0 < xl; i0 += period)
+      for (size_t j = 0; j < period; j++) { const float v = x[i0 + j]; const float p = alpha[j] * v; x[i0 + j] = v >= 0 ? v : p; }
+    return nullptr;
+  }
   if (!perChannel && al % c == 0 && xl % al == 0) {
     // Per-element alpha (Keras' default [h, w, c]): index i mod al, walked without a division.
     for (size_t i0 = 0; i0 < xl; i0 += al)
@@ -874,15 +901,27 @@ napi_value Prelu(napi_env env, napi_callback_info info) {
         for (size_t ch = 0; ch < c; ch++) {
           const size_t i = i0 + j + ch;
           const double v = sIn ? static_cast<double>(x[i]) - sIn[ch] : static_cast<double>(x[i]);
-          const double y = v >= 0 ? v : alpha[j + ch] * v;
+          const double pv = alpha[j + ch] * v;
+          const double y = v >= 0 ? v : pv;
           x[i] = static_cast<float>(sOut ? y + sOut[ch] : y);
         }
+    return nullptr;
+  }
+  if (perChannel) {
+    // RPReLU (shifts) per channel, in double as the plan's loop.
+    for (size_t i = 0; i < xl; i += c)
+      for (size_t ch = 0; ch < c; ch++) {
+        const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);
+        const double pv = alpha[ch] * v;
+        const double y = v >= 0 ? v : pv;
+        x[i + ch] = static_cast<float>(sOut ? y + sOut[ch] : y);
+      }
     return nullptr;
   }
   for (size_t i = 0; i < xl; i += c)
     for (size_t ch = 0; ch < c; ch++) {
       const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);
-      const double y = v >= 0 ? v : alpha[perChannel ? ch : (i + ch) % al] * v;
+      const double y = v >= 0 ? v : alpha[(i + ch) % al] * v;
       x[i + ch] = static_cast<float>(sOut ? y + sOut[ch] : y);
     }
   return nullptr;
