@@ -770,6 +770,42 @@ napi_value PackSigns(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+struct QuantArgs {
+  const float* x;
+  size_t xl, c;
+  const float* off;
+  double n;
+  const float* scales;
+  double zp, lo, hi, m;
+  float* outF;
+  int8_t* outI;
+};
+
+// The code of each value, exactly as ActivationQuantizer.codes computes it (double arithmetic,
+// float32 roundings where it calls Math.fround).
+template <bool OFF, bool N, bool ZP, int MODE>
+void quantLoop(const QuantArgs& a) {
+  for (size_t p = 0; p < a.xl; p += a.c)
+    for (size_t ch = 0; ch < a.c; ch++) {
+      const size_t i = p + ch;
+      const float v = OFF ? static_cast<float>(static_cast<double>(a.x[i]) + a.off[ch]) : a.x[i];
+      float u = N ? static_cast<float>(v * a.n) : static_cast<float>(static_cast<double>(v) / a.scales[ch]);
+      if (ZP) u = static_cast<float>(u + a.zp);
+      // Round half to even: adding and subtracting 1.5·2⁵² rounds in the default mode (half to
+      // even) for |u| < 2⁵¹, without a libm call (baseline x86-64 has no roundsd); larger floats
+      // are integers already. A nonzero u that rounds to zero gives +0 and u = ±0 keeps its sign,
+      // as the JavaScript floor-based rounding does.
+      const double ud = u;
+      const double r = (ud + 6755399441055744.0) - 6755399441055744.0;
+      double q = std::fabs(ud) < 2251799813685248.0 ? r : ud;
+      q = ud == 0 ? ud : q;
+      q = q < a.lo ? a.lo : q > a.hi ? a.hi : q;
+      if (MODE == 0) a.outF[i] = static_cast<float>(q / a.n);
+      else if (MODE == 1) a.outF[i] = static_cast<float>((q - a.zp) * a.scales[ch]);
+      else a.outI[i] = static_cast<int8_t>(a.m * (q - a.zp));
+    }
+}
+
 // quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
 // ActivationQuantizer.codes (src/runtime/quantize.ts) — mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp).
 napi_value Quantize(napi_env env, napi_callback_info info) {
@@ -789,24 +825,17 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
   else outF = A.arr<float>(10, napi_float32_array, &ol);
   if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
   if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
-  for (size_t p = 0; p < xl; p += c)
-    for (size_t ch = 0; ch < c; ch++) {
-      const size_t i = p + ch;
-      const float v = off ? static_cast<float>(static_cast<double>(x[i]) + off[ch]) : x[i];
-      float u = n != 0 ? static_cast<float>(v * n) : static_cast<float>(static_cast<double>(v) / scales[ch]);
-      if (zp != 0) u = static_cast<float>(u + zp);
-      // Round half to even: adding and subtracting 1.5·2⁵² rounds in the default mode (half to
-      // even) for |u| < 2⁵¹, without a libm call (baseline x86-64 has no roundsd); larger floats
-      // are integers already. A nonzero u that rounds to zero gives +0 and u = ±0 keeps its sign,
-      // as the JavaScript floor-based rounding does.
-      const double ud = u;
-      double q = std::fabs(ud) < 2251799813685248.0 ? (ud + 6755399441055744.0) - 6755399441055744.0 : ud;
-      if (ud == 0) q = ud;
-      q = q < lo ? lo : q > hi ? hi : q;
-      if (mode == 0) outF[i] = static_cast<float>(q / n);
-      else if (mode == 1) outF[i] = static_cast<float>((q - zp) * scales[ch]);
-      else outI[i] = static_cast<int8_t>(m * (q - zp));
-    }
+  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
+  const QuantArgs q{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI};
+  const int key = (off ? 1 : 0) | (n != 0 ? 2 : 0) | (zp != 0 ? 4 : 0);
+  switch (mode * 8 + key) {
+#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
+#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
+    QMODE(0) QMODE(1) QMODE(2)
+#undef QMODE
+#undef QCASE
+    default: return A.range("quantize: mode is 0, 1 or 2");
+  }
   return nullptr;
 }
 
