@@ -274,53 +274,57 @@ void int8RowBase(const int8_t* x, const int8_t* w, const Geometry& g, int b, int
 using Int8Row = void (*)(const int8_t*, const int8_t*, const Geometry&, int, int, int32_t*);
 const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __builtin_cpu_supports("avx2") ? int8RowAvx2 : int8RowBase;
 
-// AVX-512 VNNI: per output pixel, its kh·kw·c codes are gathered into one patch of Kp bytes (K
-// rounded up to 64) as unsigned x + 128 (x XOR 0x80); `vpdpbusd` then sums 64 u8·s8 products per
-// instruction into 16 int32 lanes, against weights padded to Kp with zeros (`wp`, [outC][Kp]).
-// Padding taps hold x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all K
-// taps: subtracting 128·Σ w (`wsum`, per output channel) leaves the exact integer sum.
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+// AVX-512 VNNI: each output pixel's kh·kw·c codes are gathered into one patch as unsigned
+// x + 128 (x XOR 0x80), padded to K4·4 bytes; each 4-byte group is broadcast and `vpdpbusd` adds
+// its 4 u8·s8 products for 16 output channels at once, against weights interleaved as
+// [⌈outC/16⌉][K4][16][4] (`wp`, zero padded). Four pixels share each weight load. Padding taps hold
+// x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all taps: subtracting
+// 128·Σ w (`wsum`, per output channel, padded to 16) leaves the exact integer sum.
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out) {
   const int K = g.kh * g.kw * g.c;
-  const int Kp = (K + 63) / 64 * 64;
+  const int K4 = (K + 3) / 4;
   const int iy0 = oy * g.sh - g.pt;
-  for (int k = K; k < Kp; k++) patch[k] = 0x80;
-  for (int ox = 0; ox < g.ow; ox++) {
-    const int ix0 = ox * g.sw - g.pl;
+  for (int q = 0; q < P; q++) {
+    uint8_t* pq = patch + q * K4 * 4;
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
     for (int ky = 0; ky < g.kh; ky++)
       for (int kx = 0; kx < g.kw; kx++) {
         const int iy = iy0 + ky, ix = ix0 + kx;
-        uint8_t* pp = patch + (ky * g.kw + kx) * g.c;
+        uint8_t* pp = pq + (ky * g.kw + kx) * g.c;
         if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(pp, 0x80, g.c);
         else {
           const uint8_t* src = reinterpret_cast<const uint8_t*>(x) + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c;
           for (int k = 0; k < g.c; k++) pp[k] = src[k] ^ 0x80;
         }
       }
-    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
-    int oc = 0;
-    // Four output channels at a time: each patch vector is loaded once for four weight rows.
-    for (; oc + 4 <= g.oc; oc += 4) {
-      __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
-      const int8_t* w0 = wp + static_cast<int64_t>(oc) * Kp;
-      for (int k = 0; k < Kp; k += 64) {
-        const __m512i p = _mm512_loadu_si512(patch + k);
-        a0 = _mm512_dpbusd_epi32(a0, p, _mm512_loadu_si512(w0 + k));
-        a1 = _mm512_dpbusd_epi32(a1, p, _mm512_loadu_si512(w0 + Kp + k));
-        a2 = _mm512_dpbusd_epi32(a2, p, _mm512_loadu_si512(w0 + 2 * Kp + k));
-        a3 = _mm512_dpbusd_epi32(a3, p, _mm512_loadu_si512(w0 + 3 * Kp + k));
-      }
-      o[oc] = _mm512_reduce_add_epi32(a0) - 128 * wsum[oc];
-      o[oc + 1] = _mm512_reduce_add_epi32(a1) - 128 * wsum[oc + 1];
-      o[oc + 2] = _mm512_reduce_add_epi32(a2) - 128 * wsum[oc + 2];
-      o[oc + 3] = _mm512_reduce_add_epi32(a3) - 128 * wsum[oc + 3];
-    }
-    for (; oc < g.oc; oc++) {
-      __m512i a0 = _mm512_setzero_si512();
-      const int8_t* w0 = wp + static_cast<int64_t>(oc) * Kp;
-      for (int k = 0; k < Kp; k += 64) a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(patch + k), _mm512_loadu_si512(w0 + k));
-      o[oc] = _mm512_reduce_add_epi32(a0) - 128 * wsum[oc];
-    }
+    for (int k = K; k < K4 * 4; k++) pq[k] = 0x80;
   }
+  const int blocks = (g.oc + 15) / 16;
+  for (int blk = 0; blk < blocks; blk++) {
+    const int8_t* wb = wp + static_cast<int64_t>(blk) * K4 * 64;
+    __m512i acc[P];
+    for (int q = 0; q < P; q++) acc[q] = _mm512_setzero_si512();
+    for (int k4 = 0; k4 < K4; k4++) {
+      const __m512i wv = _mm512_loadu_si512(wb + static_cast<int64_t>(k4) * 64);
+      for (int q = 0; q < P; q++) {
+        int32_t four;
+        std::memcpy(&four, patch + q * K4 * 4 + k4 * 4, 4);
+        acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_set1_epi32(four), wv);
+      }
+    }
+    const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(wsum + blk * 16), 7);
+    const int rem = g.oc - blk * 16;
+    const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+    for (int q = 0; q < P; q++)
+      _mm512_mask_storeu_epi32(out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16, valid, _mm512_sub_epi32(acc[q], corr));
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) int8PixelsVnni<4>(x, wp, wsum, patch, g, b, oy, ox, out);
+  for (; ox < g.ow; ox++) int8PixelsVnni<1>(x, wp, wsum, patch, g, b, oy, ox, out);
 }
 
 const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
@@ -342,17 +346,22 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
-  // Optional 5th and 6th arguments (VNNI): the weights padded to Kp per output channel, and Σ w per channel.
+  // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
+  // per output channel (padded to a multiple of 16).
   const int K = g.kh * g.kw * g.c;
-  const int Kp = (K + 63) / 64 * 64;
+  const int K4 = (K + 3) / 4;
+  const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
   int8_t* wp = nullptr;
   int32_t* wsum = nullptr;
   size_t wpl = 0, wsl = 0;
   if (argc >= 6 && hasVnni && typedArray(env, args[4], napi_int8_array, &wp, &wpl) && typedArray(env, args[5], napi_int32_array, &wsum, &wsl) &&
-      wpl >= static_cast<size_t>(g.oc) * Kp && wsl >= static_cast<size_t>(g.oc)) {
+      wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
+    // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
+    // 1×n image: so viewed, four batch rows share each weight load.
+    if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
     {
-      std::vector<uint8_t> patch(Kp);
+      std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
       for (int b = 0; b < g.n; b++)
         for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, out);

@@ -80,16 +80,23 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     return wt;
   };
   const useBlocked = b.popcount === 'avx512vpopcntdq';
-  // With AVX-512 VNNI the int8 kernel reads each layer's weights padded to a multiple of 64 codes
-  // per output channel, with each channel's sum of codes; built once per weight array.
+  // With AVX-512 VNNI the int8 kernel reads each layer's weights interleaved 16 output channels ×
+  // 4 codes at a time ([⌈outC/16⌉][⌈K/4⌉][16][4], zero padded), with each channel's sum of codes;
+  // built once per weight array.
   const padded = new WeakMap<Int8Array, { wp: Int8Array; wsum: Int32Array }>();
   const paddedInt8 = (w: Int8Array, g: ConvGeometry) => {
     let p = padded.get(w);
     if (p) return p;
     const k = g.kh * g.kw * g.c;
-    const kp = Math.ceil(k / 64) * 64;
-    p = { wp: new Int8Array(g.outC * kp), wsum: new Int32Array(g.outC) };
-    for (let o = 0; o < g.outC; o++) for (let j = 0; j < k; j++) { p.wp[o * kp + j] = w[o * k + j]; p.wsum[o] += w[o * k + j]; }
+    const k4 = Math.ceil(k / 4);
+    const blocks = Math.ceil(g.outC / 16);
+    p = { wp: new Int8Array(blocks * k4 * 64), wsum: new Int32Array(blocks * 16) };
+    for (let o = 0; o < g.outC; o++) {
+      for (let j = 0; j < k; j++) {
+        p.wp[(((o >>> 4) * k4 + (j >>> 2)) * 16 + (o & 15)) * 4 + (j & 3)] = w[o * k + j];
+        p.wsum[o] += w[o * k + j];
+      }
+    }
     padded.set(w, p);
     return p;
   };
