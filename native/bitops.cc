@@ -509,7 +509,8 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
     float* o = out + pix * g.oc;
     for (int j = 0; j < NB; j++) {
       const int rem = g.oc - j * 16;
-      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), acc[q][j]);
+      // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
+      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), relu ? _mm512_max_ps(zero, acc[q][j]) : acc[q][j]);
     }
   }
 }
@@ -565,16 +566,19 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   uint32_t* bits = nullptr;
   float* offset = nullptr;
   bool relu = false;
-  if (argc >= 8) {
+  // floatConv2d(x, w, bias, geometry, out, relu: true): the same with ReLU applied to `out`
+  // (true), again on the register-blocked path only.
+  if (argc >= 6) {
     size_t bitsl = 0, offl = 0;
-    napi_valuetype ot;
-    napi_typeof(env, args[6], &ot);
-    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl) ||
+    napi_valuetype ot = napi_null, bt = napi_null;
+    if (argc >= 7) napi_typeof(env, args[6], &ot);
+    if (argc >= 8) napi_typeof(env, args[7], &bt);
+    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || (bt != napi_null && bt != napi_undefined && !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl)) ||
         (ot != napi_null && ot != napi_undefined && !typedArray(env, args[6], napi_float32_array, &offset, &offl))) {
       napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
       return nullptr;
     }
-    if (bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32) || (offset && offl < static_cast<size_t>(g.oc))) {
+    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc))) {
       napi_throw_range_error(env, nullptr, "floatConv2d: the bits or offset array is shorter than the geometry needs");
       return nullptr;
     }
@@ -600,7 +604,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
     return handled;
   }
-  if (bits) {
+  if (bits || relu) {
     BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
     return handled;
   }

@@ -182,7 +182,7 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto a
   }
 });
 
-test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
+test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns, floatConv2dRelu = floatConv2d + ReLU (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
   const k = nativeKernels();
   const ops = k.ops!;
   const shapes = [
@@ -228,8 +228,13 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
       if (ops.floatConv2dSigns!(xf, wf, bias, g, relu, off, new Float32Array(pixels * t.outC), gotF)) { fusedFloat++; assert.deepEqual(gotF, wantF, `float ${JSON.stringify(t)} relu=${relu}`); }
       else assert.ok(gotF.every((v) => v === 0xffffffff), 'not fused: nothing written');
     }
+    const yr = new Float32Array(pixels * t.outC).fill(7);
+    if (ops.floatConv2dRelu!(xf, wf, bias, g, yr)) {
+      fusedFloat++;
+      assert.deepEqual(bits(yr), bits(y.map((v) => (v < 0 ? 0 : v))), `float relu ${JSON.stringify(t)}`);
+    } else assert.ok(yr.every((v) => v === 7), 'not fused: nothing written');
   }
   // With AVX-512 (this machine's CPU) the fused paths run: every binary shape, the few-channel float ones.
   if (k.popcount === 'avx512vpopcntdq') assert.equal(fusedBinary, shapes.length);
-  if (k.popcount === 'avx512vpopcntdq') assert.ok(fusedFloat >= 12, `float fused ${fusedFloat}`);
+  if (k.popcount === 'avx512vpopcntdq') assert.ok(fusedFloat >= 15, `float fused ${fusedFloat}`);
 });

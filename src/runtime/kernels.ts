@@ -87,6 +87,8 @@ export interface RuntimeOps {
   binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */
   floatConv2dSigns?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, scratch: Float32Array, out: Uint32Array): boolean;
+  /** floatConv2d then a ReLU (v < 0 → 0) on its output. */
+  floatConv2dRelu?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): boolean;
   /** Packed bits of fround((relu ? max(x, 0) : x) + offset[o]) ≥ 0 (no offset: x ≥ 0). */
   packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array): void;
   /**

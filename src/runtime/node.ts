@@ -106,6 +106,7 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
     binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
     floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
+    floatConv2dRelu: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out, true) === true,
   } : undefined;
   return {
     ops,

@@ -703,9 +703,12 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     const fusedRelu = toBits && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
     // The backend may run the convolution and the sign packing as one pass.
     const fusedSigns = ops?.floatConv2dSigns !== undefined && toBits && !w.depthwise && (w.stages.length === 0 || fusedRelu);
+    // … or the convolution and a lone ReLU after it.
+    const reluOut = ops?.floatConv2dRelu !== undefined && !toBits && !w.depthwise && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
     return () => {
       if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!, ops); xq = scratchX!; }
       if (fusedSigns && ops!.floatConv2dSigns!(xq, w.wFloat!, w.bias, g, fusedRelu, outBits ?? null, y, yBuf as Uint32Array)) return;
+      if (reluOut && ops!.floatConv2dRelu!(xq, w.wFloat!, w.bias, g, y)) return;
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
       if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops);
