@@ -112,7 +112,7 @@ if (profileMode) {
     }
   }
   const file = `bench/results/profile-${name}.json`;
-  writeFileSync(file, `${JSON.stringify({ command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`, loadavgAtEnd: loadavg, profiles: out }, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify({ command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`, loadavgAtEnd: loadavg, ompNumThreads: process.env.OMP_NUM_THREADS ?? null, profiles: out }, null, 2)}\n`);
   process.stderr.write(`wrote ${file} (load average ${loadavg})\n`);
   tf.disposeVariables();
   process.exit(0);
