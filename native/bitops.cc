@@ -359,7 +359,10 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
     // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
     // 1×n image: so viewed, four batch rows share each weight load.
     if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
+    // Threads only for calls of a few milliseconds and several rows: a parallel region on a
+    // machine whose cores are busy waits for a descheduled thread at its barrier (measured:
+    // 10–30× slower steps at load average 9 on 2 cores, bench/results/profile-*-after.json).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
     {
       std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
@@ -594,7 +597,8 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
     const float* offPp = offset ? offP.data() : nullptr;
     const SmallCRow row = smallCRows[NB - 1];
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (1 << 23))
+    // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
     {
       std::vector<float> patch(4 * K);
 #pragma omp for collapse(2) schedule(static)
