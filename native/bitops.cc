@@ -801,7 +801,7 @@ struct QuantArgs {
 // The code of each value, exactly as ActivationQuantizer.codes computes it (double arithmetic,
 // float32 roundings where it calls Math.fround).
 template <bool OFF, bool N, bool ZP, int MODE>
-void quantLoop(const QuantArgs& a) {
+static inline __attribute__((always_inline)) void quantBody(const QuantArgs& a) {
   for (size_t p = 0; p < a.xl; p += a.c)
     for (size_t ch = 0; ch < a.c; ch++) {
       const size_t i = p + ch;
@@ -821,6 +821,42 @@ void quantLoop(const QuantArgs& a) {
       else if (MODE == 1) a.outF[i] = static_cast<float>((q - a.zp) * a.scales[ch]);
       else a.outI[i] = static_cast<int8_t>(a.m * (q - a.zp));
     }
+}
+
+// The loop compiled for AVX-512 (8 doubles per operation) and for baseline x86-64; the same IEEE
+// operations either way.
+template <bool OFF, bool N, bool ZP, int MODE>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantAvx512(const QuantArgs& a) { quantBody<OFF, N, ZP, MODE>(a); }
+template <bool OFF, bool N, bool ZP, int MODE>
+void quantBase(const QuantArgs& a) { quantBody<OFF, N, ZP, MODE>(a); }
+template <bool OFF, bool N, bool ZP, int MODE>
+void quantLoop(const QuantArgs& a) {
+  if (hasAvx512bw) quantAvx512<OFF, N, ZP, MODE>(a);
+  else quantBase<OFF, N, ZP, MODE>(a);
+}
+
+// The common case written out in AVX-512 (16 floats per operation): int8 codes m·q of a grid with
+// step 1/n, no offset, zero point 0 (DoReFa, PACT, uniform). For an integer n < 2²⁴, fround(v·n)
+// is the float32 product (the double product is exact), round half to even is `vrndscaleps`, the
+// clip is min/max, and q's sign of zero does not reach an int8. NaN inputs give 0, as an
+// Int8Array store of NaN does.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantInt8StepAvx512(const float* x, size_t len, float n, float lo, float hi, float m, int8_t* out) {
+  const __m512 vn = _mm512_set1_ps(n), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vm = _mm512_set1_ps(m);
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, vn), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(q, vlo), vhi), vm);
+    const __mmask16 ok = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ok, q)));
+  }
+  for (; i < len; i++) {
+    const float v = x[i];
+    if (v != v) { out[i] = 0; continue; }
+    const double q0 = std::nearbyint(static_cast<double>(v * n));
+    const double q = q0 < lo ? lo : q0 > hi ? hi : q0;
+    out[i] = static_cast<int8_t>(m * q);
+  }
 }
 
 // quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
@@ -843,6 +879,10 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
   if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
   if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
   // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
+  if (mode == 2 && !off && zp == 0 && n > 0 && n < 16777216 && hasAvx512bw && std::fabs(lo) < 256 && std::fabs(hi) < 256 && std::fabs(m) <= 2) {
+    quantInt8StepAvx512(x, xl, static_cast<float>(n), static_cast<float>(lo), static_cast<float>(hi), static_cast<float>(m), outI);
+    return nullptr;
+  }
   const QuantArgs q{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI};
   const int key = (off ? 1 : 0) | (n != 0 ? 2 : 0) | (zp != 0 ? 4 : 0);
   switch (mode * 8 + key) {

@@ -64,8 +64,8 @@ test('native quantize / signs / packSigns equal the JS quantizer at rounding tie
     { type: 'uniform', bits: 1, signed: false, narrow: false, scale: Float32Array.from([1, 2, 3, 4, 5]), zeroPoint: 0.5, axis: -1 },
   ] as const;
   // Ties k/6 (half steps of a ⅓ grid), ±0, values past both ends, and random values.
-  const special = [0, -0, 1 / 6, 0.5, 1.5 / 3, 2.5 / 3, 0.05, 0.15, -0.25, 0.125, 3, -3, 0.5 - 2 ** -24, 1e-30, -1e-30];
-  const x = Float32Array.from({ length: c * 40 }, (_, i) => (i < special.length * 2 ? special[i >> 1] * (i & 1 ? 1 : -1) : rand() * 4 - 2));
+  const special = [0, -0, 1 / 6, 0.5, 1.5 / 3, 2.5 / 3, 0.05, 0.15, -0.25, 0.125, 3, -3, 0.5 - 2 ** -24, 1e-30, -1e-30, NaN, Infinity, -Infinity, 1e30];
+  const x = Float32Array.from({ length: c * 41 }, (_, i) => (i < special.length * 2 ? special[i >> 1] * (i & 1 ? 1 : -1) : rand() * 4 - 2));
   for (const grid of grids) {
     const q = new ActivationQuantizer(grid as never, c);
     const a = new Float32Array(x.length);
