@@ -135,8 +135,11 @@ void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t
 // With `sg`/`th`/`bits` (the next binary layer's sign bits, packThreshold fused): each block's 16
 // results r become 16 bits sg·r > th in one comparison, written as one 16-bit half of a packed
 // word; no int32 result is stored.
+// With `ea`/`eb` (affineInt fused): floats fround(r·a + b) (ReLU: 0 where r·a + b < 0) into `fout`,
+// in double as affineInt computes them (explicitly rounded operations, never contracted).
 __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out,
-                                                                              const int32_t* sg = nullptr, const int32_t* th = nullptr, uint32_t* bits = nullptr) {
+                                                                              const int32_t* sg = nullptr, const int32_t* th = nullptr, uint32_t* bits = nullptr,
+                                                                              const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
   const int outWords = (g.oc + 31) / 32;
   const int words = (g.c + 31) / 32;
   const int K = g.kh * g.kw * words;
@@ -166,7 +169,22 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocke
       const __m512i res = _mm512_sub_epi32(full, _mm512_slli_epi32(_mm512_add_epi32(acc0, acc1), 1));
       const int rem = g.oc - blk * 16;
       const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
-      if (bits) {
+      if (fout) {
+        const __m512 af = _mm512_maskz_loadu_ps(valid, ea + blk * 16), bf = _mm512_maskz_loadu_ps(valid, eb + blk * 16);
+        const __m512d lo = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(res)), _mm512_cvtps_pd(_mm512_castps512_ps256(af)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                               _mm512_cvtps_pd(_mm512_castps512_ps256(bf)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512d hi = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(res, 1)), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(af), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                               _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(bf), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        __m512 f = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo));
+        f = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(f), _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+        __mmask16 keep = valid;
+        if (erelu) {
+          const __mmask8 nlo = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_LT_OQ), nhi = _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_LT_OQ);
+          const __mmask16 neg = static_cast<__mmask16>(nlo | (static_cast<unsigned>(nhi) << 8));
+          f = _mm512_mask_mov_ps(f, neg, _mm512_setzero_ps());
+        }
+        _mm512_mask_storeu_ps(fout + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc + blk * 16, keep, f);
+      } else if (bits) {
         const __m512i v = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, sg + blk * 16), res);
         reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blk] =
             _mm512_mask_cmpgt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, th + blk * 16));
@@ -176,6 +194,42 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocke
     }
     if (bits && (blocks & 1)) reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blocks] = 0;
   }
+}
+
+// binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out: Float32Array): the binary convolution with
+// affineInt fused (same conditions and return value as binaryConv2dThreshold).
+napi_value BinaryConv2dAffine(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value args[8];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  uint32_t *x, *w, *wt;
+  float *a, *bb, *out;
+  bool relu = false;
+  size_t xl, wl, wtl, al, bl, ol;
+  Geometry g;
+  if (argc < 8 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_float32_array, &a, &al) ||
+      !typedArray(env, args[5], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[6], &relu) != napi_ok || !typedArray(env, args[7], napi_float32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
+    return nullptr;
+  }
+  napi_value result;
+  const int words = (g.c + 31) / 32;
+  const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "binaryConv2dAffine: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, nullptr, nullptr, nullptr, a, bb, relu, out);
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
 }
 
 // binaryConv2dThreshold(x, w, geometry, wt, sign, t, out: Uint32Array): the binary convolution with
@@ -1111,7 +1165,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
-    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
+    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
   };

@@ -182,7 +182,7 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto a
   }
 });
 
-test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns, floatConv2dRelu = floatConv2d + ReLU (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
+test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns, floatConv2dRelu = floatConv2d + ReLU, binaryConv2dAffine = binaryConv2d + affineInt (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
   const k = nativeKernels();
   const ops = k.ops!;
   const shapes = [
@@ -215,6 +215,15 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
     ops.packThreshold(acc, sign, th, want);
     const got = new Uint32Array(pixels * words).fill(0xffffffff);
     if (ops.binaryConv2dThreshold!(x, wgt, g, sign, th, got)) { fusedBinary++; assert.deepEqual(got, want, `binary ${JSON.stringify(t)}`); }
+    const ea = Float32Array.from({ length: t.outC }, () => (rand() - 0.5) * 0.02);
+    const eb = Float32Array.from({ length: t.outC }, (_, o) => (o % 4 === 0 ? -ea[o] * acc[o] : rand() - 0.5)); // some exact zeros
+    for (const relu of [false, true]) {
+      const wantA = new Float32Array(pixels * t.outC);
+      ops.affineInt(acc, ea, eb, relu, wantA);
+      const gotA = new Float32Array(pixels * t.outC).fill(7);
+      if (ops.binaryConv2dAffine!(x, wgt, g, ea, eb, relu, gotA)) { fusedBinary++; assert.deepEqual(bits(gotA), bits(wantA), `binary affine ${JSON.stringify(t)} relu=${relu}`); }
+      else assert.ok(gotA.every((v) => v === 7), 'not fused: nothing written');
+    }
     const xf = Float32Array.from({ length: t.n * t.h * t.w * t.c }, () => rand() * 2 - 1);
     const wf = Float32Array.from({ length: t.outC * t.kh * t.kh * t.c }, () => rand() * 2 - 1);
     const bias = Float32Array.from({ length: t.outC }, () => rand() - 0.5);
@@ -235,6 +244,6 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
     } else assert.ok(yr.every((v) => v === 7), 'not fused: nothing written');
   }
   // With AVX-512 (this machine's CPU) the fused paths run: every binary shape, the few-channel float ones.
-  if (k.popcount === 'avx512vpopcntdq') assert.equal(fusedBinary, shapes.length);
+  if (k.popcount === 'avx512vpopcntdq') assert.equal(fusedBinary, 3 * shapes.length);
   if (k.popcount === 'avx512vpopcntdq') assert.ok(fusedFloat >= 15, `float fused ${fusedFloat}`);
 });

@@ -785,9 +785,11 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     const inputBits = xBuf instanceof Uint32Array;
     const xb = inputBits ? xBuf : new Uint32Array(n * g.h * g.w * wordsFor(g.c));
     const fusedThreshold = ops?.binaryConv2dThreshold !== undefined && simple && intThresholds !== null;
+    const fusedAffine = ops?.binaryConv2dAffine !== undefined && simple && !toBits;
     return () => {
       if (!inputBits) w.quant!.toBits(xBuf as Float32Array, xb, ops);
       if (fusedThreshold && ops!.binaryConv2dThreshold!(xb, w.wBits!, g, sign!, intThresholds!, yBuf as Uint32Array)) return;
+      if (fusedAffine && ops!.binaryConv2dAffine!(xb, w.wBits!, g, a, b, reluOnly, yBuf as Float32Array)) return;
       k.binaryConv2d(xb, w.wBits!, g, acc);
       epilogue();
     };
