@@ -1079,6 +1079,19 @@ napi_value AddInto(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// add(y, a, b): y = a + b (float32 adds), the first two inputs of an Add in one pass.
+napi_value Add(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t yl, al, bl;
+  float* y = A.arr<float>(0, napi_float32_array, &yl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  if (!A.ok) return A.fail("add(y: Float32Array, a: Float32Array, b: Float32Array)");
+  if (al < yl || bl < yl) return A.range("add: an input is shorter than y");
+  for (size_t i = 0; i < yl; i++) y[i] = a[i] + b[i];
+  return nullptr;
+}
+
 // pool(x, geometry: Int32Array(13), max: boolean, out): max or average pooling over in-image taps (the plan's pool()).
 napi_value Pool(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -1166,7 +1179,7 @@ napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
-    {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
+    {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
   };
   napi_value bitops;

@@ -90,7 +90,7 @@ test('native quantize / signs / packSigns equal the JS quantizer at rounding tie
   }
 });
 
-test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto and globalAveragePool equal direct loops (odd channels, stride 2, padding)', { skip }, () => {
+test('native pool, affineInt, packThreshold, prelu, clamp, addInto, add, concatInto and globalAveragePool equal direct loops (odd channels, stride 2, padding)', { skip }, () => {
   const ops = nativeKernels().ops!;
   const c = 37;
   const n = 2;
@@ -165,6 +165,9 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, concatInto a
   const sum = x.slice();
   ops.addInto(sum, y6);
   x.forEach((v, i) => assert.equal(sum[i], Math.fround(v + y6[i])));
+  const sum2 = new Float32Array(x.length);
+  ops.add(sum2, x, y6);
+  assert.deepEqual(sum2, sum);
   const cat = new Float32Array(n * h * w * (c + 3));
   const x3 = Float32Array.from({ length: n * h * w * 3 }, () => rand());
   ops.concatInto(x, c, cat, c + 3, 0);

@@ -108,6 +108,8 @@ export interface RuntimeOps {
   prelu(buf: Float32Array, c: number, alpha: Float32Array, shiftIn: Float32Array | null, shiftOut: Float32Array | null): void;
   /** y += x (float32 sums). */
   addInto(y: Float32Array, x: Float32Array): void;
+  /** y = a + b (float32 sums). */
+  add(y: Float32Array, a: Float32Array, b: Float32Array): void;
   /** Max or average pooling over each window's in-image taps (`g.outC` = `g.c`). */
   pool(x: Float32Array, g: PoolGeometry, max: boolean, out: Float32Array): void;
   /** Mean over the hw pixels of each image: float32 sums, then / hw. */

@@ -26,8 +26,8 @@ interface Bitops {
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
   popcount: string;
-  /** The plan's elementwise passes (RuntimeOps; pool takes the packed geometry). Absent in addons built before them. */
-  affineInt?: RuntimeOps['affineInt'];
+  /** The plan's elementwise passes (RuntimeOps; pool takes the packed geometry). `add` (the newest) is absent in addons built before them: then none is used. */
+  affineInt: RuntimeOps['affineInt'];
   packThreshold: RuntimeOps['packThreshold'];
   packSigns: RuntimeOps['packSigns'];
   quantize: RuntimeOps['quantize'];
@@ -36,6 +36,7 @@ interface Bitops {
   clamp: RuntimeOps['clamp'];
   prelu: RuntimeOps['prelu'];
   addInto: RuntimeOps['addInto'];
+  add?: RuntimeOps['add'];
   pool(x: Float32Array, g: Int32Array, max: boolean, out: Float32Array): void;
   globalAveragePool: RuntimeOps['globalAveragePool'];
   concatInto: RuntimeOps['concatInto'];
@@ -101,9 +102,9 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     padded.set(w, p);
     return p;
   };
-  const ops: RuntimeOps | undefined = b.affineInt ? {
+  const ops: RuntimeOps | undefined = b.add ? {
     affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
-    affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
+    affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, add: b.add, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
     pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
     binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
     binaryConv2dAffine: (x, w, g, a, bb, relu, out) => useBlocked && b.binaryConv2dAffine != null && b.binaryConv2dAffine(x, w, pack(g), interleaved(w, g), a, bb, relu, out),

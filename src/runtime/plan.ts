@@ -529,11 +529,12 @@ export class BatchExecutor {
         const y = bufferOf(op.output) as Float32Array;
         const { stages, c } = op;
         return () => {
-          y.set(xs[0]);
-          for (let j = 1; j < xs.length; j++) {
-            const x = xs[j];
-            if (ops) ops.addInto(y, x);
-            else for (let i = 0; i < y.length; i++) y[i] += x[i];
+          if (ops && xs.length >= 2) {
+            ops.add(y, xs[0], xs[1]);
+            for (let j = 2; j < xs.length; j++) ops.addInto(y, xs[j]);
+          } else {
+            y.set(xs[0]);
+            for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
           }
           if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
         };
