@@ -584,6 +584,32 @@ using SmallCRow = void (*)(const float*, const float*, const float*, float*, con
 const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
 const bool hasAvx512f = __builtin_cpu_supports("avx512f");
 
+// AVX-512 depthwise rows for 16, 32, 48 or 64 channels: each pixel's channel sums stay in NB zmm
+// registers across its in-image taps (the same order as floatRowBody's depthwise loop: bias,
+// then taps row by row).
+template <int NB>
+__attribute__((target("avx512f,fma"))) void depthwiseRowAvx512(const float* x, const float* w, const float* bias, const Geometry& g, int b, int oy, float* out) {
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    __m512 acc[NB];
+    for (int j = 0; j < NB; j++) acc[j] = bias ? _mm512_loadu_ps(bias + j * 16) : _mm512_setzero_ps();
+    for (int ky = ky0; ky < ky1; ky++)
+      for (int kx = kx0; kx < kx1; kx++) {
+        const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * (NB * 16);
+        const float* wr = w + (ky * g.kw + kx) * (NB * 16);
+        for (int j = 0; j < NB; j++) acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + j * 16), _mm512_loadu_ps(wr + j * 16), acc[j]);
+      }
+    float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * (NB * 16);
+    for (int j = 0; j < NB; j++) _mm512_storeu_ps(o + j * 16, acc[j]);
+  }
+}
+
+using DepthwiseRow = void (*)(const float*, const float*, const float*, const Geometry&, int, int, float*);
+const DepthwiseRow depthwiseRows[4] = {depthwiseRowAvx512<1>, depthwiseRowAvx512<2>, depthwiseRowAvx512<3>, depthwiseRowAvx512<4>};
+
 using FloatRow = void (*)(const float*, const float*, const float*, float*, const float*, const Geometry&, bool, int, int, float*);
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
@@ -665,6 +691,13 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   if (bits || relu) {
     BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
     return handled;
+  }
+  if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
+    const DepthwiseRow row = depthwiseRows[g.c / 16 - 1];
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, w, bias, g, b, oy, out);
+    return nullptr;
   }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   {
