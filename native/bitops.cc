@@ -135,6 +135,24 @@ void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t
 // With `sg`/`th`/`bits` (the next binary layer's sign bits, packThreshold fused): each block's 16
 // results r become 16 bits sg·r > th in one comparison, written as one 16-bit half of a packed
 // word; no int32 result is stored.
+// affineInt on 16 int32 results in registers: fround(r·a + b) in double with explicitly rounded
+// operations (never contracted into a fused multiply-add), ReLU: 0 where the double is < 0;
+// stored under `valid`.
+__attribute__((target("avx512f"))) static inline void affineStore16(__m512i res, const float* ea, const float* eb, bool relu, __mmask16 valid, float* dst) {
+  const __m512 af = _mm512_maskz_loadu_ps(valid, ea), bf = _mm512_maskz_loadu_ps(valid, eb);
+  const __m512d lo = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(res)), _mm512_cvtps_pd(_mm512_castps512_ps256(af)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                         _mm512_cvtps_pd(_mm512_castps512_ps256(bf)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512d hi = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(res, 1)), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(af), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                         _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(bf), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo));
+  f = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(f), _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+  if (relu) {
+    const __mmask8 nlo = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_LT_OQ), nhi = _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_LT_OQ);
+    f = _mm512_mask_mov_ps(f, static_cast<__mmask16>(nlo | (static_cast<unsigned>(nhi) << 8)), _mm512_setzero_ps());
+  }
+  _mm512_mask_storeu_ps(dst, valid, f);
+}
+
 // With `ea`/`eb` (affineInt fused): floats fround(r·a + b) (ReLU: 0 where r·a + b < 0) into `fout`,
 // in double as affineInt computes them (explicitly rounded operations, never contracted).
 __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out,
@@ -170,20 +188,7 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocke
       const int rem = g.oc - blk * 16;
       const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
       if (fout) {
-        const __m512 af = _mm512_maskz_loadu_ps(valid, ea + blk * 16), bf = _mm512_maskz_loadu_ps(valid, eb + blk * 16);
-        const __m512d lo = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(res)), _mm512_cvtps_pd(_mm512_castps512_ps256(af)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                               _mm512_cvtps_pd(_mm512_castps512_ps256(bf)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const __m512d hi = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(res, 1)), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(af), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                               _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(bf), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 f = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo));
-        f = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(f), _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
-        __mmask16 keep = valid;
-        if (erelu) {
-          const __mmask8 nlo = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_LT_OQ), nhi = _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_LT_OQ);
-          const __mmask16 neg = static_cast<__mmask16>(nlo | (static_cast<unsigned>(nhi) << 8));
-          f = _mm512_mask_mov_ps(f, neg, _mm512_setzero_ps());
-        }
-        _mm512_mask_storeu_ps(fout + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc + blk * 16, keep, f);
+        affineStore16(res, ea + blk * 16, eb + blk * 16, erelu, valid, fout + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc + blk * 16);
       } else if (bits) {
         const __m512i v = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, sg + blk * 16), res);
         reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blk] =
@@ -334,8 +339,10 @@ const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __b
 // [⌈outC/16⌉][K4][16][4] (`wp`, zero padded). Four pixels share each weight load. Padding taps hold
 // x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all taps: subtracting
 // 128·Σ w (`wsum`, per output channel, padded to 16) leaves the exact integer sum.
+// With `ea`/`eb`: affineInt fused (floats into `fout`, as binaryRowBlocked).
 template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out,
+                                                                                   const float* ea, const float* eb, bool erelu, float* fout) {
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const int iy0 = oy * g.sh - g.pt;
@@ -370,15 +377,19 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnn
     const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(wsum + blk * 16), 7);
     const int rem = g.oc - blk * 16;
     const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
-    for (int q = 0; q < P; q++)
-      _mm512_mask_storeu_epi32(out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16, valid, _mm512_sub_epi32(acc[q], corr));
+    for (int q = 0; q < P; q++) {
+      const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16;
+      if (fout) affineStore16(_mm512_sub_epi32(acc[q], corr), ea + blk * 16, eb + blk * 16, erelu, valid, fout + at);
+      else _mm512_mask_storeu_epi32(out + at, valid, _mm512_sub_epi32(acc[q], corr));
+    }
   }
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                                                                         const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
   int ox = 0;
-  for (; ox + 4 <= g.ow; ox += 4) int8PixelsVnni<4>(x, wp, wsum, patch, g, b, oy, ox, out);
-  for (; ox < g.ow; ox++) int8PixelsVnni<1>(x, wp, wsum, patch, g, b, oy, ox, out);
+  for (; ox + 4 <= g.ow; ox += 4) int8PixelsVnni<4>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+  for (; ox < g.ow; ox++) int8PixelsVnni<1>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
 }
 
 const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
@@ -429,6 +440,49 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) int8Row(x, w, g, b, oy, out);
   return nullptr;
+}
+
+// int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the VNNI int8 convolution
+// with affineInt fused. Returns false, doing nothing, without VNNI.
+napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value args[9];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  int8_t *x, *w, *wp;
+  int32_t* wsum;
+  float *a, *bb, *out;
+  bool relu = false;
+  size_t xl, wl, wpl, wsl, al, bl, ol;
+  Geometry g;
+  if (argc < 9 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) || !readGeometry(env, args[2], &g) ||
+      !typedArray(env, args[3], napi_int8_array, &wp, &wpl) || !typedArray(env, args[4], napi_int32_array, &wsum, &wsl) || !typedArray(env, args[5], napi_float32_array, &a, &al) ||
+      !typedArray(env, args[6], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[7], &relu) != napi_ok || !typedArray(env, args[8], napi_float32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
+    return nullptr;
+  }
+  napi_value result;
+  if (!hasVnni) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  const int K = g.kh * g.kw * g.c;
+  const int K4 = (K + 3) / 4;
+  const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wpl < blocks16 * K4 * 64 || wsl < blocks16 * 16 || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "int8Conv2dAffine: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+  if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
+  {
+    std::vector<uint8_t> patch(4 * K4 * 4);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
+  }
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
 }
 
 // One output row of the float convolution (depthwise: per channel), for each target below.
@@ -1211,7 +1265,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
-    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
+    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
   };

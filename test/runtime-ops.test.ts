@@ -185,7 +185,7 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, add, concatI
   }
 });
 
-test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns, floatConv2dRelu = floatConv2d + ReLU, binaryConv2dAffine = binaryConv2d + affineInt (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
+test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold, floatConv2dSigns = floatConv2d + packSigns, floatConv2dRelu = floatConv2d + ReLU, binaryConv2dAffine / int8Conv2dAffine = the kernel + affineInt (odd channels, stride 2, same/valid, batch 1 and 3)', { skip }, () => {
   const k = nativeKernels();
   const ops = k.ops!;
   const shapes = [
@@ -198,6 +198,7 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
   ];
   let fusedBinary = 0;
   let fusedFloat = 0;
+  let fusedInt8 = 0;
   for (const t of shapes) {
     const outH = t.same ? Math.ceil(t.h / t.stride) : Math.ceil((t.h - t.kh + 1) / t.stride);
     const outW = t.same ? Math.ceil(t.w / t.stride) : Math.ceil((t.w - t.kh + 1) / t.stride);
@@ -227,6 +228,20 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
       if (ops.binaryConv2dAffine!(x, wgt, g, ea, eb, relu, gotA)) { fusedBinary++; assert.deepEqual(bits(gotA), bits(wantA), `binary affine ${JSON.stringify(t)} relu=${relu}`); }
       else assert.ok(gotA.every((v) => v === 7), 'not fused: nothing written');
     }
+    // The int8 convolution with the same epilogue fused (VNNI).
+    const xi = Int8Array.from({ length: t.n * t.h * t.w * t.c }, () => Math.floor(rand() * 256) - 128);
+    const wi = Int8Array.from({ length: t.outC * t.kh * t.kh * t.c }, () => Math.floor(rand() * 255) - 127);
+    const acci = new Int32Array(pixels * t.outC);
+    k.int8Conv2d(xi, wi, g, acci);
+    const ia = Float32Array.from({ length: t.outC }, () => (rand() - 0.5) * 1e-3);
+    const ib = Float32Array.from({ length: t.outC }, (_, o) => (o % 4 === 0 ? -ia[o] * acci[o] : rand() - 0.5));
+    for (const relu of [false, true]) {
+      const wantI = new Float32Array(pixels * t.outC);
+      ops.affineInt(acci, ia, ib, relu, wantI);
+      const gotI = new Float32Array(pixels * t.outC).fill(7);
+      if (ops.int8Conv2dAffine!(xi, wi, g, ia, ib, relu, gotI)) { fusedInt8++; assert.deepEqual(bits(gotI), bits(wantI), `int8 affine ${JSON.stringify(t)} relu=${relu}`); }
+      else assert.ok(gotI.every((v) => v === 7), 'not fused: nothing written');
+    }
     const xf = Float32Array.from({ length: t.n * t.h * t.w * t.c }, () => rand() * 2 - 1);
     const wf = Float32Array.from({ length: t.outC * t.kh * t.kh * t.c }, () => rand() * 2 - 1);
     const bias = Float32Array.from({ length: t.outC }, () => rand() - 0.5);
@@ -249,4 +264,5 @@ test('fused native kernels: binaryConv2dThreshold = binaryConv2d + packThreshold
   // With AVX-512 (this machine's CPU) the fused paths run: every binary shape, the few-channel float ones.
   if (k.popcount === 'avx512vpopcntdq') assert.equal(fusedBinary, 3 * shapes.length);
   if (k.popcount === 'avx512vpopcntdq') assert.ok(fusedFloat >= 15, `float fused ${fusedFloat}`);
+  if ((nativeKernels() as unknown as { vnni?: boolean }).vnni !== false) assert.ok(fusedInt8 === 0 || fusedInt8 === 2 * shapes.length, `int8 fused ${fusedInt8}`);
 });

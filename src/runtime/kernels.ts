@@ -87,6 +87,8 @@ export interface RuntimeOps {
   binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   /** binaryConv2d then affineInt, with no int32 result in between. */
   binaryConv2dAffine?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /** int8Conv2d then affineInt. */
+  int8Conv2dAffine?(x: Int8Array, wgt: Int8Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */
   floatConv2dSigns?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, scratch: Float32Array, out: Uint32Array): boolean;
   /** floatConv2d then a ReLU (v < 0 → 0) on its output. */

@@ -22,6 +22,7 @@ interface Bitops {
   /** With `relu`, `offset`, `bits`: the packed signs of the result instead (true), or false when that path does not exist. */
   floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, relu?: boolean, offset?: Float32Array | null, bits?: Uint32Array): boolean | undefined;
   binaryConv2dThreshold?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
+  int8Conv2dAffine?(x: Int8Array, w: Int8Array, g: Int32Array, wp: Int8Array, wsum: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   binaryConv2dAffine?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
@@ -107,6 +108,11 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, add: b.add, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
     pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
     binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
+    int8Conv2dAffine: (x, w, g, a, bb, relu, out) => {
+      if (!b.vnni || b.int8Conv2dAffine == null) return false;
+      const { wp, wsum } = paddedInt8(w, g);
+      return b.int8Conv2dAffine(x, w, pack(g), wp, wsum, a, bb, relu, out);
+    },
     binaryConv2dAffine: (x, w, g, a, bb, relu, out) => useBlocked && b.binaryConv2dAffine != null && b.binaryConv2dAffine(x, w, pack(g), interleaved(w, g), a, bb, relu, out),
     floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
     floatConv2dRelu: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out, true) === true,

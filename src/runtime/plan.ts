@@ -796,8 +796,10 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     };
   }
   const xi = new Int8Array(inCount);
+  const fusedAffine = ops?.int8Conv2dAffine !== undefined && simple && !toBits;
   return () => {
     w.quant!.toInt8(xBuf as Float32Array, xi, ops);
+    if (fusedAffine && ops!.int8Conv2dAffine!(xi, w.wInt8!, g, a, b, reluOnly, yBuf as Float32Array)) return;
     k.int8Conv2d(xi, w.wInt8!, g, acc);
     epilogue();
   };
