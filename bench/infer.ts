@@ -9,6 +9,11 @@
  *
  *   node dist/bench/infer.js --model DIR [--name NAME] [--runs 200] [--batch-runs 20] [--layers]
  *   node dist/bench/infer.js --build lenet5 --quantize binary|w1a2|w2a2|float [--name NAME] …
+ *   node dist/bench/infer.js --build vgg-small --quantize binary --profile [--kernels native,wasm]
+ *
+ * --kernels picks the runtime's kernel backends (default native,wasm,js). --profile times each
+ * step of the runtime's plan instead (median per step, batch 1 and 64, native kernels unless
+ * --kernels says otherwise) next to onnxruntime-node fp32, and writes bench/results/profile-<name>.json.
  *
  * --build makes a model with random weights (speed does not depend on the weights; agreement is
  * checked on them anyway); --model takes a trained lowbit model directory.
@@ -66,10 +71,51 @@ async function time(run: Runner, batch: number, count: number): Promise<number> 
   return median(t);
 }
 
+const profileMode = process.argv.includes('--profile');
+const kernelNames = arg('kernels', profileMode ? 'native' : 'native,wasm,js').split(',');
 const kernelSets: RuntimeKernels[] = [];
 for (const k of ['native', 'wasm', 'js'] as const) {
+  if (!kernelNames.includes(k)) continue;
   if (k === 'native' && !nativeKernelsAvailable()) continue;
   try { kernelSets.push(await runtimeKernels(k)); } catch (e) { process.stderr.write(`runtime ${k} kernels unavailable: ${(e as Error).message}\n`); }
+}
+
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim();
+  if (execFileSync('git', ['status', '--porcelain', '--untracked-files=no']).toString().trim()) commit += '-dirty';
+} catch { /* not a checkout */ }
+
+if (profileMode) {
+  // Per-step time of the runtime (median over the runs of each step's own time) next to the
+  // whole run and onnxruntime-node fp32, at batch 1 (--runs) and 64 (--batch-runs).
+  const out: Array<Record<string, unknown>> = [];
+  const ortRun = await onnxRunner(files.onnx.path, 'all');
+  const loadavg = (await import('node:os')).loadavg().map((v) => v.toFixed(2)).join(' ');
+  for (const k of kernelSets) {
+    const rt = createRuntime(packed, { kernels: k });
+    for (const batch of [1, 64]) {
+      const count = batch === 1 ? runs : batchRuns;
+      const x = new Float32Array(batch * per).map((_, i) => (i % 97) / 97);
+      const totalMs = await time(async (v, shape) => rt.run(v, shape[0]), batch, count);
+      const ortMs = await time(ortRun, batch, count);
+      const steps = rt.profile(x, count);
+      const sum = steps.reduce((a, s) => a + s.medianMs, 0);
+      const info = rt.steps;
+      process.stderr.write(`\n${k.name} kernels, batch ${batch}: run ${totalMs.toFixed(3)} ms (median of ${count}), Σ step medians ${sum.toFixed(3)} ms, onnxruntime-node fp32 ${ortMs.toFixed(3)} ms → ${(ortMs / totalMs).toFixed(2)}×\n`);
+      const rows = steps.map((st) => {
+        const s = info.find((i) => i.layers.join('+') === st.step);
+        return { step: st.step, op: s?.op ?? '', kernel: s?.kernel ?? '', output: s?.output ?? '', medianMs: st.medianMs, meanMs: st.ms };
+      });
+      for (const r of rows) process.stderr.write(`  ${r.step.slice(0, 44).padEnd(45)} ${`${r.op}${r.kernel ? `/${r.kernel}` : ''}→${r.output}`.padEnd(22)} ${r.medianMs.toFixed(4).padStart(9)} ms ${((100 * r.medianMs) / sum).toFixed(1).padStart(5)} %\n`);
+      out.push({ kernels: k.name, batch, runs: count, runMs: totalMs, ortFp32Ms: ortMs, speedup: ortMs / totalMs, steps: rows });
+    }
+  }
+  const file = `bench/results/profile-${name}.json`;
+  writeFileSync(file, `${JSON.stringify({ command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`, loadavgAtEnd: loadavg, ompNumThreads: process.env.OMP_NUM_THREADS ?? null, profiles: out }, null, 2)}\n`);
+  process.stderr.write(`wrote ${file} (load average ${loadavg})\n`);
+  tf.disposeVariables();
+  process.exit(0);
 }
 
 async function ortWebRunner(path: string): Promise<Runner> {
@@ -142,8 +188,6 @@ if (layersMode) {
   }
 }
 
-let commit = 'unknown';
-try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { /* not a checkout */ }
 const native = kernelSets.find((k) => k.name === 'native') as (RuntimeKernels & { popcount?: string }) | undefined;
 const result = {
   command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`,

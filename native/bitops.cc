@@ -7,6 +7,7 @@
 // at run time with __builtin_cpu_supports.
 #include <node_api.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <cstring>
@@ -131,7 +132,33 @@ void binaryConv(const uint32_t* x, const uint32_t* w, const Geometry& g, int32_t
 // (`wt`, built once per layer by the caller), so each input word is broadcast and XOR-popcounted
 // against 16 output channels' words in one instruction, accumulating 16 int32 lanes — no
 // horizontal sums. Padding taps are skipped as everywhere else.
-__attribute__((target("avx512f,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out) {
+// With `sg`/`th`/`bits` (the next binary layer's sign bits, packThreshold fused): each block's 16
+// results r become 16 bits sg·r > th in one comparison, written as one 16-bit half of a packed
+// word; no int32 result is stored.
+// affineInt on 16 int32 results in registers: fround(r·a + b) in double with explicitly rounded
+// operations (never contracted into a fused multiply-add), ReLU: 0 where the double is < 0;
+// stored under `valid`.
+__attribute__((target("avx512f"))) static inline void affineStore16(__m512i res, const float* ea, const float* eb, bool relu, __mmask16 valid, float* dst) {
+  const __m512 af = _mm512_maskz_loadu_ps(valid, ea), bf = _mm512_maskz_loadu_ps(valid, eb);
+  const __m512d lo = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_castsi512_si256(res)), _mm512_cvtps_pd(_mm512_castps512_ps256(af)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                         _mm512_cvtps_pd(_mm512_castps512_ps256(bf)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512d hi = _mm512_add_round_pd(_mm512_mul_round_pd(_mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(res, 1)), _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(af), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                         _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(bf), 1))), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_castps256_ps512(_mm512_cvtpd_ps(lo));
+  f = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(f), _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
+  if (relu) {
+    const __mmask8 nlo = _mm512_cmp_pd_mask(lo, _mm512_setzero_pd(), _CMP_LT_OQ), nhi = _mm512_cmp_pd_mask(hi, _mm512_setzero_pd(), _CMP_LT_OQ);
+    f = _mm512_mask_mov_ps(f, static_cast<__mmask16>(nlo | (static_cast<unsigned>(nhi) << 8)), _mm512_setzero_ps());
+  }
+  _mm512_mask_storeu_ps(dst, valid, f);
+}
+
+// With `ea`/`eb` (affineInt fused): floats fround(r·a + b) (ReLU: 0 where r·a + b < 0) into `fout`,
+// in double as affineInt computes them (explicitly rounded operations, never contracted).
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocked(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, int32_t* out,
+                                                                              const int32_t* sg = nullptr, const int32_t* th = nullptr, uint32_t* bits = nullptr,
+                                                                              const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
+  const int outWords = (g.oc + 31) / 32;
   const int words = (g.c + 31) / 32;
   const int K = g.kh * g.kw * words;
   const int blocks = (g.oc + 15) / 16;
@@ -159,9 +186,91 @@ __attribute__((target("avx512f,avx512vpopcntdq"))) void binaryRowBlocked(const u
       }
       const __m512i res = _mm512_sub_epi32(full, _mm512_slli_epi32(_mm512_add_epi32(acc0, acc1), 1));
       const int rem = g.oc - blk * 16;
-      _mm512_mask_storeu_epi32(o + blk * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), res);
+      const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+      if (fout) {
+        affineStore16(res, ea + blk * 16, eb + blk * 16, erelu, valid, fout + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc + blk * 16);
+      } else if (bits) {
+        const __m512i v = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(valid, sg + blk * 16), res);
+        reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blk] =
+            _mm512_mask_cmpgt_epi32_mask(valid, v, _mm512_maskz_loadu_epi32(valid, th + blk * 16));
+      } else {
+        _mm512_mask_storeu_epi32(o + blk * 16, valid, res);
+      }
     }
+    if (bits && (blocks & 1)) reinterpret_cast<uint16_t*>(bits + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * outWords)[blocks] = 0;
   }
+}
+
+// binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out: Float32Array): the binary convolution with
+// affineInt fused (same conditions and return value as binaryConv2dThreshold).
+napi_value BinaryConv2dAffine(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value args[8];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  uint32_t *x, *w, *wt;
+  float *a, *bb, *out;
+  bool relu = false;
+  size_t xl, wl, wtl, al, bl, ol;
+  Geometry g;
+  if (argc < 8 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_float32_array, &a, &al) ||
+      !typedArray(env, args[5], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[6], &relu) != napi_ok || !typedArray(env, args[7], napi_float32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
+    return nullptr;
+  }
+  napi_value result;
+  const int words = (g.c + 31) / 32;
+  const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "binaryConv2dAffine: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, nullptr, nullptr, nullptr, a, bb, relu, out);
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
+}
+
+// binaryConv2dThreshold(x, w, geometry, wt, sign, t, out: Uint32Array): the binary convolution with
+// packThreshold fused (AVX-512 VPOPCNTDQ, interleaved weights `wt`). Returns false, doing nothing,
+// where that path does not exist (the caller then runs binaryConv2d and packThreshold).
+napi_value BinaryConv2dThreshold(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value args[7];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  uint32_t *x, *w, *wt, *out;
+  int32_t *sg, *th;
+  size_t xl, wl, wtl, sl, tl, ol;
+  Geometry g;
+  if (argc < 7 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_int32_array, &sg, &sl) ||
+      !typedArray(env, args[5], napi_int32_array, &th, &tl) || !typedArray(env, args[6], napi_uint32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
+    return nullptr;
+  }
+  napi_value result;
+  const int words = (g.c + 31) / 32;
+  const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) {
+    napi_throw_range_error(env, nullptr, "binaryConv2dThreshold: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, sg, th, out);
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
 }
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
@@ -224,9 +333,70 @@ void int8RowBase(const int8_t* x, const int8_t* w, const Geometry& g, int b, int
 using Int8Row = void (*)(const int8_t*, const int8_t*, const Geometry&, int, int, int32_t*);
 const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __builtin_cpu_supports("avx2") ? int8RowAvx2 : int8RowBase;
 
+// AVX-512 VNNI: each output pixel's kh·kw·c codes are gathered into one patch as unsigned
+// x + 128 (x XOR 0x80), padded to K4·4 bytes; each 4-byte group is broadcast and `vpdpbusd` adds
+// its 4 u8·s8 products for 16 output channels at once, against weights interleaved as
+// [⌈outC/16⌉][K4][16][4] (`wp`, zero padded). Four pixels share each weight load. Padding taps hold
+// x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all taps: subtracting
+// 128·Σ w (`wsum`, per output channel, padded to 16) leaves the exact integer sum.
+// With `ea`/`eb`: affineInt fused (floats into `fout`, as binaryRowBlocked).
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out,
+                                                                                   const float* ea, const float* eb, bool erelu, float* fout) {
+  const int K = g.kh * g.kw * g.c;
+  const int K4 = (K + 3) / 4;
+  const int iy0 = oy * g.sh - g.pt;
+  for (int q = 0; q < P; q++) {
+    uint8_t* pq = patch + q * K4 * 4;
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        uint8_t* pp = pq + (ky * g.kw + kx) * g.c;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) std::memset(pp, 0x80, g.c);
+        else {
+          const uint8_t* src = reinterpret_cast<const uint8_t*>(x) + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c;
+          for (int k = 0; k < g.c; k++) pp[k] = src[k] ^ 0x80;
+        }
+      }
+    for (int k = K; k < K4 * 4; k++) pq[k] = 0x80;
+  }
+  const int blocks = (g.oc + 15) / 16;
+  for (int blk = 0; blk < blocks; blk++) {
+    const int8_t* wb = wp + static_cast<int64_t>(blk) * K4 * 64;
+    __m512i acc[P];
+    for (int q = 0; q < P; q++) acc[q] = _mm512_setzero_si512();
+    for (int k4 = 0; k4 < K4; k4++) {
+      const __m512i wv = _mm512_loadu_si512(wb + static_cast<int64_t>(k4) * 64);
+      for (int q = 0; q < P; q++) {
+        int32_t four;
+        std::memcpy(&four, patch + q * K4 * 4 + k4 * 4, 4);
+        acc[q] = _mm512_dpbusd_epi32(acc[q], _mm512_set1_epi32(four), wv);
+      }
+    }
+    const __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512(wsum + blk * 16), 7);
+    const int rem = g.oc - blk * 16;
+    const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+    for (int q = 0; q < P; q++) {
+      const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16;
+      if (fout) affineStore16(_mm512_sub_epi32(acc[q], corr), ea + blk * 16, eb + blk * 16, erelu, valid, fout + at);
+      else _mm512_mask_storeu_epi32(out + at, valid, _mm512_sub_epi32(acc[q], corr));
+    }
+  }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                                                                         const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) int8PixelsVnni<4>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+  for (; ox < g.ow; ox++) int8PixelsVnni<1>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+}
+
+const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
+  size_t argc = 6;
+  napi_value args[6];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   int8_t *x, *w;
   int32_t* out;
@@ -241,10 +411,78 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
     return nullptr;
   }
+  // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
+  // per output channel (padded to a multiple of 16).
+  const int K = g.kh * g.kw * g.c;
+  const int K4 = (K + 3) / 4;
+  const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
+  int8_t* wp = nullptr;
+  int32_t* wsum = nullptr;
+  size_t wpl = 0, wsl = 0;
+  if (argc >= 6 && hasVnni && typedArray(env, args[4], napi_int8_array, &wp, &wpl) && typedArray(env, args[5], napi_int32_array, &wsum, &wsl) &&
+      wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
+    // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
+    // 1×n image: so viewed, four batch rows share each weight load.
+    if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
+    // Threads only for calls of a few milliseconds and several rows: a parallel region on a
+    // machine whose cores are busy waits for a descheduled thread at its barrier (measured:
+    // 10–30× slower steps at load average 9 on 2 cores, bench/results/profile-*-after.json).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
+    {
+      std::vector<uint8_t> patch(4 * K4 * 4);
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < g.n; b++)
+        for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, out);
+    }
+    return nullptr;
+  }
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * g.c > (1 << 22))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) int8Row(x, w, g, b, oy, out);
   return nullptr;
+}
+
+// int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the VNNI int8 convolution
+// with affineInt fused. Returns false, doing nothing, without VNNI.
+napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value args[9];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  int8_t *x, *w, *wp;
+  int32_t* wsum;
+  float *a, *bb, *out;
+  bool relu = false;
+  size_t xl, wl, wpl, wsl, al, bl, ol;
+  Geometry g;
+  if (argc < 9 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) || !readGeometry(env, args[2], &g) ||
+      !typedArray(env, args[3], napi_int8_array, &wp, &wpl) || !typedArray(env, args[4], napi_int32_array, &wsum, &wsl) || !typedArray(env, args[5], napi_float32_array, &a, &al) ||
+      !typedArray(env, args[6], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[7], &relu) != napi_ok || !typedArray(env, args[8], napi_float32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
+    return nullptr;
+  }
+  napi_value result;
+  if (!hasVnni) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
+    return result;
+  }
+  const int K = g.kh * g.kw * g.c;
+  const int K4 = (K + 3) / 4;
+  const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wpl < blocks16 * K4 * 64 || wsl < blocks16 * 16 || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "int8Conv2dAffine: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+  if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
+  {
+    std::vector<uint8_t> patch(4 * K4 * 4);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
+  }
+  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+  return result;
 }
 
 // One output row of the float convolution (depthwise: per channel), for each target below.
@@ -310,12 +548,128 @@ __attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, 
 __attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 void floatRowBase(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 
+// AVX-512, few input channels (first layers) and at most 64 output channels: the output
+// channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast and
+// multiplied into them (weights [K][NB·16], padded with zeros). P = 4 pixels at a time share each
+// weight load and give 4·NB independent FMA chains (one pixel alone waits on the FMA latency).
+// Each output's additions run in the same order as floatRowBody's transposed path: bias, then
+// k = 0 … K − 1. With `bits`: packSigns fused — the next binary layer's bits of
+// (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
+template <int NB, int P>
+__attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
+                                                                         float* out, bool relu, const float* offP, uint32_t* bits) {
+  const int K = g.kh * g.kw * g.c;
+  const int iy0 = oy * g.sh - g.pt;
+  __m512 acc[P][NB];
+  for (int q = 0; q < P; q++)
+    for (int j = 0; j < NB; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+  const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
+  if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
+    // Every tap of the P pixels is in the image: broadcast straight from x (no patch), k in the same order.
+    const float* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w) * g.c;
+    int k = 0;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++)
+        for (int ci = 0; ci < g.c; ci++, k++) {
+          const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
+          __m512 wv[NB];
+          for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
+          const float* xk = xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci;
+          for (int q = 0; q < P; q++) {
+            const __m512 p = _mm512_set1_ps(xk[static_cast<int64_t>(q) * g.sw * g.c]);
+            for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
+          }
+        }
+  } else {
+  for (int q = 0; q < P; q++) {
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+        else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
+      }
+  }
+  for (int k = 0; k < K; k++) {
+    const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
+    __m512 wv[NB];
+    for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
+    for (int q = 0; q < P; q++) {
+      const __m512 p = _mm512_set1_ps(patch[q * K + k]);
+      for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
+    }
+  }
+  }
+  const __m512 zero = _mm512_setzero_ps();
+  for (int q = 0; q < P; q++) {
+    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
+    if (bits) {
+      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
+      for (int j = 0; j < NB; j++) {
+        const int rem = g.oc - j * 16;
+        const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+        __m512 y = acc[q][j];
+        if (relu) y = _mm512_max_ps(zero, y);  // y < 0 ? 0 : y (NaN stays NaN, −0 stays −0)
+        if (offP) y = _mm512_add_ps(y, _mm512_loadu_ps(offP + j * 16));
+        ob[j] = _mm512_mask_cmp_ps_mask(valid, y, zero, _CMP_GE_OQ);
+      }
+      if (NB & 1) ob[NB] = 0;
+      continue;
+    }
+    float* o = out + pix * g.oc;
+    for (int j = 0; j < NB; j++) {
+      const int rem = g.oc - j * 16;
+      // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
+      _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), relu ? _mm512_max_ps(zero, acc[q][j]) : acc[q][j]);
+    }
+  }
+}
+
+template <int NB>
+__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
+                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox < g.ow; ox++) smallCPixels<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+}
+
+using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
+const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
+const bool hasAvx512f = __builtin_cpu_supports("avx512f");
+
+// AVX-512 depthwise rows for 16, 32, 48 or 64 channels: each pixel's channel sums stay in NB zmm
+// registers across its in-image taps (the same order as floatRowBody's depthwise loop: bias,
+// then taps row by row).
+template <int NB>
+__attribute__((target("avx512f,fma"))) void depthwiseRowAvx512(const float* x, const float* w, const float* bias, const Geometry& g, int b, int oy, float* out) {
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    __m512 acc[NB];
+    for (int j = 0; j < NB; j++) acc[j] = bias ? _mm512_loadu_ps(bias + j * 16) : _mm512_setzero_ps();
+    for (int ky = ky0; ky < ky1; ky++)
+      for (int kx = kx0; kx < kx1; kx++) {
+        const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * (NB * 16);
+        const float* wr = w + (ky * g.kw + kx) * (NB * 16);
+        for (int j = 0; j < NB; j++) acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(xr + j * 16), _mm512_loadu_ps(wr + j * 16), acc[j]);
+      }
+    float* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * (NB * 16);
+    for (int j = 0; j < NB; j++) _mm512_storeu_ps(o + j * 16, acc[j]);
+  }
+}
+
+using DepthwiseRow = void (*)(const float*, const float*, const float*, const Geometry&, int, int, float*);
+const DepthwiseRow depthwiseRows[4] = {depthwiseRowAvx512<1>, depthwiseRowAvx512<2>, depthwiseRowAvx512<3>, depthwiseRowAvx512<4>};
+
 using FloatRow = void (*)(const float*, const float*, const float*, float*, const float*, const Geometry&, bool, int, int, float*);
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
-  size_t argc = 5;
-  napi_value args[5];
+  size_t argc = 8;
+  napi_value args[8];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   float *x, *w, *out, *bias = nullptr;
   size_t xl, wl, ol, bl = 0;
@@ -343,6 +697,62 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       for (int k = 0; k < K; k++) wT[static_cast<size_t>(k) * g.oc + oc] = w[static_cast<size_t>(oc) * K + k];
   }
   const float* wTp = wT.empty() ? nullptr : wT.data();
+  // floatConv2d(x, w, bias, geometry, out, relu, offset | null, bits): with `bits` (a Uint32Array)
+  // the output is the next binary layer's packed signs instead of `out` (returns true), on the
+  // register-blocked path only (otherwise false, nothing done).
+  uint32_t* bits = nullptr;
+  float* offset = nullptr;
+  bool relu = false;
+  // floatConv2d(x, w, bias, geometry, out, relu: true): the same with ReLU applied to `out`
+  // (true), again on the register-blocked path only.
+  if (argc >= 6) {
+    size_t bitsl = 0, offl = 0;
+    napi_valuetype ot = napi_null, bt = napi_null;
+    if (argc >= 7) napi_typeof(env, args[6], &ot);
+    if (argc >= 8) napi_typeof(env, args[7], &bt);
+    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || (bt != napi_null && bt != napi_undefined && !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl)) ||
+        (ot != napi_null && ot != napi_undefined && !typedArray(env, args[6], napi_float32_array, &offset, &offl))) {
+      napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
+      return nullptr;
+    }
+    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc))) {
+      napi_throw_range_error(env, nullptr, "floatConv2d: the bits or offset array is shorter than the geometry needs");
+      return nullptr;
+    }
+  }
+  napi_value handled;
+  if (wTp && hasAvx512f && g.oc <= 64 && (!bits || __builtin_cpu_supports("avx512bw"))) {
+    const int NB = (g.oc + 15) / 16;
+    std::vector<float> wP(static_cast<size_t>(K) * NB * 16, 0.f), biasP(NB * 16, 0.f);
+    for (int k = 0; k < K; k++)
+      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = wTp[static_cast<size_t>(k) * g.oc + oc];
+    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+    std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
+    if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
+    const float* offPp = offset ? offP.data() : nullptr;
+    const SmallCRow row = smallCRows[NB - 1];
+    // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
+    {
+      std::vector<float> patch(4 * K);
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < g.n; b++)
+        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out, relu, offPp, bits);
+    }
+    BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
+    return handled;
+  }
+  if (bits || relu) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
+    return handled;
+  }
+  if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
+    const DepthwiseRow row = depthwiseRows[g.c / 16 - 1];
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, w, bias, g, b, oy, out);
+    return nullptr;
+  }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
   {
     std::vector<float> patch(wTp ? K : 0);
@@ -356,12 +766,508 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
 napi_value FloatConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, false); }
 napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, true); }
 
+// ---------------------------------------------------------------------------------------------
+// The plan's elementwise passes (src/runtime/plan.ts), each the same arithmetic as the plan's
+// JavaScript loop so that both give identical bits: JavaScript computes in double and rounds to
+// float32 on each store, so these do too (double intermediates, one (float) cast per store; no
+// FMA contraction — the pragma — because a fused multiply-add rounds once where JavaScript
+// rounds twice). Single-threaded: they are memory passes, cheap next to the convolutions.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+// Floating-point exceptions are never inspected: let the compiler compute both sides of a
+// select (v ≥ 0 ? v : α·v) and vectorise it, instead of a branch that mispredicts on random signs.
+// This changes no value.
+#pragma GCC optimize("no-trapping-math")
+
+// Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
+struct Args {
+  napi_env env;
+  napi_value v[12];
+  size_t argc = 12;
+  bool ok = true;
+  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
+  template <typename T>
+  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
+    *len = 0;
+    if (!ok || i >= argc) { ok = false; return nullptr; }
+    napi_valuetype t;
+    napi_typeof(env, v[i], &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    T* p = nullptr;
+    if (!typedArray(env, v[i], type, &p, len)) ok = false;
+    return p;
+  }
+  double num(size_t i) {
+    double d = 0;
+    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
+    return d;
+  }
+  bool flag(size_t i) {
+    bool b = false;
+    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
+    return b;
+  }
+  napi_value fail(const char* usage) {
+    napi_throw_type_error(env, nullptr, usage);
+    return nullptr;
+  }
+  napi_value range(const char* what) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+};
+
+// affineInt(acc: Int32Array, a, b: Float32Array(c), relu: boolean, out: Float32Array): out = f32(acc·a + b), relu → 0 below 0.
+napi_value AffineInt(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t nl, al, bl, ol;
+  const int32_t* acc = A.arr<int32_t>(0, napi_int32_array, &nl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  const bool relu = A.flag(3);
+  float* out = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("affineInt(acc: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array)");
+  if (al == 0 || bl < al || nl % al != 0 || ol < nl) return A.range("affineInt: array lengths do not match");
+  const size_t c = al;
+  for (size_t i = 0; i < nl; i += c)
+    for (size_t o = 0; o < c; o++) {
+      const double v = static_cast<double>(acc[i + o]) * a[o] + b[o];
+      const float f = static_cast<float>(v);
+      out[i + o] = relu && v < 0 ? 0.f : f;
+    }
+  return nullptr;
+}
+
+// AVX-512 forms of packThreshold and packSigns for channel counts that are multiples of 16: one
+// comparison gives 16 bits (the same comparisons as the scalar loops; NaN compares false in both).
+const bool hasAvx512bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+
+__attribute__((target("avx512f,avx512bw"))) void packThresholdAvx512(const int32_t* acc, const int32_t* sg, const int32_t* t, size_t c, size_t pixels, uint32_t* out) {
+  const size_t words = c / 32 + (c % 32 ? 1 : 0);
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + p * words);
+    for (size_t j = 0; j < c; j += 16) {
+      const __m512i v = _mm512_mullo_epi32(_mm512_loadu_si512(sg + j), _mm512_loadu_si512(r + j));
+      o[j / 16] = _mm512_cmpgt_epi32_mask(v, _mm512_loadu_si512(t + j));
+    }
+    if (c % 32) o[c / 16] = 0;
+  }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void packSignsAvx512(const float* x, size_t c, const float* off, bool relu, size_t pixels, uint32_t* out) {
+  const size_t words = c / 32 + (c % 32 ? 1 : 0);
+  const __m512 zero = _mm512_setzero_ps();
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    uint16_t* o = reinterpret_cast<uint16_t*>(out + p * words);
+    for (size_t j = 0; j < c; j += 16) {
+      __m512 y = _mm512_loadu_ps(v + j);
+      // max(0, y) returns y when y is NaN and −0 for −0, as y < 0 ? 0 : y does.
+      if (relu) y = _mm512_max_ps(zero, y);
+      if (off) y = _mm512_add_ps(y, _mm512_loadu_ps(off + j));
+      o[j / 16] = _mm512_cmp_ps_mask(y, zero, _CMP_GE_OQ);
+    }
+    if (c % 32) o[c / 16] = 0;
+  }
+}
+
+// packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].
+napi_value PackThreshold(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t nl, sl, tl, ol;
+  const int32_t* acc = A.arr<int32_t>(0, napi_int32_array, &nl);
+  const int32_t* sg = A.arr<int32_t>(1, napi_int32_array, &sl);
+  const int32_t* t = A.arr<int32_t>(2, napi_int32_array, &tl);
+  uint32_t* out = A.arr<uint32_t>(3, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("packThreshold(acc: Int32Array, sign: Int32Array, t: Int32Array, out: Uint32Array)");
+  const size_t c = sl, words = (c + 31) / 32;
+  if (c == 0 || tl < c || nl % c != 0 || ol < nl / c * words) return A.range("packThreshold: array lengths do not match");
+  const size_t pixels = nl / c;
+  if (hasAvx512bw && c % 16 == 0) { packThresholdAvx512(acc, sg, t, c, pixels, out); return nullptr; }
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    for (size_t k = 0; k < words; k++) {
+      const size_t o0 = k * 32, o1 = std::min(c, o0 + 32);
+      uint32_t word = 0;
+      for (size_t o = o0; o < o1; o++) word |= static_cast<uint32_t>(sg[o] * r[o] > t[o]) << (o & 31);
+      out[p * words + k] = word;
+    }
+  }
+  return nullptr;
+}
+
+// packSigns(x: Float32Array, c, offset: Float32Array | null, relu: boolean, out: Uint32Array): bit = f32((relu ? max(x, 0) : x) + offset) ≥ 0.
+napi_value PackSigns(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const bool relu = A.flag(3);
+  uint32_t* out = A.arr<uint32_t>(4, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array)");
+  const size_t words = (c + 31) / 32;
+  if (c == 0 || xl % c != 0 || (off && fl < c) || ol < xl / c * words) return A.range("packSigns: array lengths do not match");
+  const size_t pixels = xl / c;
+  if (hasAvx512bw && c % 16 == 0) { packSignsAvx512(x, c, off, relu, pixels, out); return nullptr; }
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    for (size_t k = 0; k < words; k++) {
+      const size_t o0 = k * 32, o1 = std::min(c, o0 + 32);
+      uint32_t word = 0;
+      for (size_t o = o0; o < o1; o++) {
+        float y = v[o];
+        if (relu) y = y < 0 ? 0.f : y;
+        if (off) y = y + off[o];  // float32 add: the correctly rounded sum, = fround(double sum)
+        word |= static_cast<uint32_t>(y >= 0) << (o & 31);
+      }
+      out[p * words + k] = word;
+    }
+  }
+  return nullptr;
+}
+
+struct QuantArgs {
+  const float* x;
+  size_t xl, c;
+  const float* off;
+  double n;
+  const float* scales;
+  double zp, lo, hi, m;
+  float* outF;
+  int8_t* outI;
+};
+
+// The code of each value, exactly as ActivationQuantizer.codes computes it (double arithmetic,
+// float32 roundings where it calls Math.fround).
+template <bool OFF, bool N, bool ZP, int MODE>
+static inline __attribute__((always_inline)) void quantBody(const QuantArgs& a) {
+  for (size_t p = 0; p < a.xl; p += a.c)
+    for (size_t ch = 0; ch < a.c; ch++) {
+      const size_t i = p + ch;
+      const float v = OFF ? static_cast<float>(static_cast<double>(a.x[i]) + a.off[ch]) : a.x[i];
+      float u = N ? static_cast<float>(v * a.n) : static_cast<float>(static_cast<double>(v) / a.scales[ch]);
+      if (ZP) u = static_cast<float>(u + a.zp);
+      // Round half to even: adding and subtracting 1.5·2⁵² rounds in the default mode (half to
+      // even) for |u| < 2⁵¹, without a libm call (baseline x86-64 has no roundsd); larger floats
+      // are integers already. A nonzero u that rounds to zero gives +0 and u = ±0 keeps its sign,
+      // as the JavaScript floor-based rounding does.
+      const double ud = u;
+      const double r = (ud + 6755399441055744.0) - 6755399441055744.0;
+      double q = std::fabs(ud) < 2251799813685248.0 ? r : ud;
+      q = ud == 0 ? ud : q;
+      q = q < a.lo ? a.lo : q > a.hi ? a.hi : q;
+      if (MODE == 0) a.outF[i] = static_cast<float>(q / a.n);
+      else if (MODE == 1) a.outF[i] = static_cast<float>((q - a.zp) * a.scales[ch]);
+      else a.outI[i] = static_cast<int8_t>(a.m * (q - a.zp));
+    }
+}
+
+// The loop compiled for AVX-512 (8 doubles per operation) and for baseline x86-64; the same IEEE
+// operations either way.
+template <bool OFF, bool N, bool ZP, int MODE>
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantAvx512(const QuantArgs& a) { quantBody<OFF, N, ZP, MODE>(a); }
+template <bool OFF, bool N, bool ZP, int MODE>
+void quantBase(const QuantArgs& a) { quantBody<OFF, N, ZP, MODE>(a); }
+template <bool OFF, bool N, bool ZP, int MODE>
+void quantLoop(const QuantArgs& a) {
+  if (hasAvx512bw) quantAvx512<OFF, N, ZP, MODE>(a);
+  else quantBase<OFF, N, ZP, MODE>(a);
+}
+
+// The common case written out in AVX-512 (16 floats per operation): int8 codes m·q of a grid with
+// step 1/n, no offset, zero point 0 (DoReFa, PACT, uniform). For an integer n < 2²⁴, fround(v·n)
+// is the float32 product (the double product is exact), round half to even is `vrndscaleps`, the
+// clip is min/max, and q's sign of zero does not reach an int8. NaN inputs give 0, as an
+// Int8Array store of NaN does.
+__attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantInt8StepAvx512(const float* x, size_t len, float n, float lo, float hi, float m, int8_t* out) {
+  const __m512 vn = _mm512_set1_ps(n), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi), vm = _mm512_set1_ps(m);
+  size_t i = 0;
+  for (; i + 16 <= len; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, vn), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    q = _mm512_mul_ps(_mm512_min_ps(_mm512_max_ps(q, vlo), vhi), vm);
+    const __mmask16 ok = _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm512_cvtepi32_epi8(_mm512_maskz_cvtps_epi32(ok, q)));
+  }
+  for (; i < len; i++) {
+    const float v = x[i];
+    if (v != v) { out[i] = 0; continue; }
+    const double q0 = std::nearbyint(static_cast<double>(v * n));
+    const double q = q0 < lo ? lo : q0 > hi ? hi : q0;
+    out[i] = static_cast<int8_t>(m * q);
+  }
+}
+
+// quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
+// ActivationQuantizer.codes (src/runtime/quantize.ts) — mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp).
+napi_value Quantize(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, sl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const double n = A.num(3);
+  const float* scales = A.arr<float>(4, napi_float32_array, &sl);
+  const double zp = A.num(5), lo = A.num(6), hi = A.num(7);
+  const int mode = static_cast<int>(A.num(8));
+  const double m = A.num(9);
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  if (A.ok && mode == 2) outI = A.arr<int8_t>(10, napi_int8_array, &ol);
+  else outF = A.arr<float>(10, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
+  if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
+  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
+  if (mode == 2 && !off && zp == 0 && n > 0 && n < 16777216 && hasAvx512bw && std::fabs(lo) < 256 && std::fabs(hi) < 256 && std::fabs(m) <= 2) {
+    quantInt8StepAvx512(x, xl, static_cast<float>(n), static_cast<float>(lo), static_cast<float>(hi), static_cast<float>(m), outI);
+    return nullptr;
+  }
+  const QuantArgs q{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI};
+  const int key = (off ? 1 : 0) | (n != 0 ? 2 : 0) | (zp != 0 ? 4 : 0);
+  switch (mode * 8 + key) {
+#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
+#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
+    QMODE(0) QMODE(1) QMODE(2)
+#undef QMODE
+#undef QCASE
+    default: return A.range("quantize: mode is 0, 1 or 2");
+  }
+  return nullptr;
+}
+
+// signs(x, c, offset | null, scales | null, factor, out: Float32Array | Int8Array): ±(factor·scale[ch]), + where x (+ offset) ≥ 0.
+napi_value Signs(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, fl, sl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* off = A.arr<float>(2, napi_float32_array, &fl, true);
+  const float* scales = A.arr<float>(3, napi_float32_array, &sl, true);
+  const double factor = A.num(4);
+  napi_typedarray_type type = napi_float32_array;
+  if (A.ok && A.argc > 5) { size_t l; void* d; napi_value buf; size_t o; if (napi_get_typedarray_info(env, A.v[5], &type, &l, &d, &buf, &o) != napi_ok) A.ok = false; }
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  if (A.ok && type == napi_int8_array) outI = A.arr<int8_t>(5, napi_int8_array, &ol);
+  else outF = A.arr<float>(5, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("signs(x, c, offset, scales, factor, out: Float32Array | Int8Array)");
+  if (c == 0 || xl % c != 0 || (off && fl < c) || (scales && sl < c) || ol < xl) return A.range("signs: array lengths do not match");
+  // The two levels per channel, computed once (as float32 / int8 stores of the double ±h).
+  std::vector<float> hf(c);
+  std::vector<int8_t> hi(c);
+  for (size_t ch = 0; ch < c; ch++) {
+    const double h = scales ? scales[ch] * factor : factor;
+    hf[ch] = static_cast<float>(h);
+    hi[ch] = static_cast<int8_t>(h);
+  }
+  for (size_t p = 0; p < xl; p += c) {
+    const float* xp = x + p;
+    if (outF) {
+      float* o = outF + p;
+      if (off) for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] + off[ch] >= 0 ? hf[ch] : -hf[ch];  // float add = fround(double add)
+      else for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] >= 0 ? hf[ch] : -hf[ch];
+    } else {
+      int8_t* o = outI + p;
+      if (off) for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] + off[ch] >= 0 ? hi[ch] : static_cast<int8_t>(-hi[ch]);
+      else for (size_t ch = 0; ch < c; ch++) o[ch] = xp[ch] >= 0 ? hi[ch] : static_cast<int8_t>(-hi[ch]);
+    }
+  }
+  return nullptr;
+}
+
+// affine(buf, a, b): in place, per channel (c = a.length), buf = f32(buf·a + b).
+napi_value Affine(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, al, bl;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  if (!A.ok) return A.fail("affine(buf: Float32Array, a: Float32Array, b: Float32Array)");
+  if (al == 0 || bl < al || xl % al != 0) return A.range("affine: array lengths do not match");
+  for (size_t i = 0; i < xl; i += al)
+    for (size_t o = 0; o < al; o++) x[i + o] = static_cast<float>(static_cast<double>(x[i + o]) * a[o] + b[o]);
+  return nullptr;
+}
+
+// clamp(buf, max): in place, v < 0 → 0, v > max → max.
+napi_value Clamp(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const double mx = A.num(1);
+  if (!A.ok) return A.fail("clamp(buf: Float32Array, max: number)");
+  for (size_t i = 0; i < xl; i++) { const float v = x[i]; x[i] = v < 0 ? 0.f : v > mx ? static_cast<float>(mx) : v; }
+  return nullptr;
+}
+
+// prelu(buf, c, alpha, shiftIn | null, shiftOut | null): in place, the plan's 'prelu' stage.
+napi_value Prelu(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, al, il, ol;
+  float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  const float* alpha = A.arr<float>(2, napi_float32_array, &al);
+  const float* sIn = A.arr<float>(3, napi_float32_array, &il, true);
+  const float* sOut = A.arr<float>(4, napi_float32_array, &ol, true);
+  if (!A.ok) return A.fail("prelu(buf, c, alpha, shiftIn | null, shiftOut | null)");
+  if (c == 0 || al == 0 || xl % c != 0 || (sIn && il < c) || (sOut && ol < c)) return A.range("prelu: array lengths do not match");
+  const bool perChannel = al == c;
+  if (!sIn && !sOut && (perChannel || (al % c == 0 && xl % al == 0))) {
+    // Plain PReLU: alpha·v in float32 is the correctly rounded product, = fround(double product).
+    const size_t period = perChannel ? c : al;
+    for (size_t i0 = 0; i0 < xl; i0 += period)
+      for (size_t j = 0; j < period; j++) { const float v = x[i0 + j]; const float p = alpha[j] * v; x[i0 + j] = v >= 0 ? v : p; }
+    return nullptr;
+  }
+  if (!perChannel && al % c == 0 && xl % al == 0) {
+    // Per-element alpha (Keras' default [h, w, c]): index i mod al, walked without a division.
+    for (size_t i0 = 0; i0 < xl; i0 += al)
+      for (size_t j = 0; j < al; j += c)
+        for (size_t ch = 0; ch < c; ch++) {
+          const size_t i = i0 + j + ch;
+          const double v = sIn ? static_cast<double>(x[i]) - sIn[ch] : static_cast<double>(x[i]);
+          const double pv = alpha[j + ch] * v;
+          const double y = v >= 0 ? v : pv;
+          x[i] = static_cast<float>(sOut ? y + sOut[ch] : y);
+        }
+    return nullptr;
+  }
+  if (perChannel) {
+    // RPReLU (shifts) per channel, in double as the plan's loop.
+    for (size_t i = 0; i < xl; i += c)
+      for (size_t ch = 0; ch < c; ch++) {
+        const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);
+        const double pv = alpha[ch] * v;
+        const double y = v >= 0 ? v : pv;
+        x[i + ch] = static_cast<float>(sOut ? y + sOut[ch] : y);
+      }
+    return nullptr;
+  }
+  for (size_t i = 0; i < xl; i += c)
+    for (size_t ch = 0; ch < c; ch++) {
+      const double v = sIn ? static_cast<double>(x[i + ch]) - sIn[ch] : static_cast<double>(x[i + ch]);
+      const double y = v >= 0 ? v : alpha[(i + ch) % al] * v;
+      x[i + ch] = static_cast<float>(sOut ? y + sOut[ch] : y);
+    }
+  return nullptr;
+}
+
+// addInto(y, x): y += x (float32 adds).
+napi_value AddInto(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t yl, xl;
+  float* y = A.arr<float>(0, napi_float32_array, &yl);
+  const float* x = A.arr<float>(1, napi_float32_array, &xl);
+  if (!A.ok) return A.fail("addInto(y: Float32Array, x: Float32Array)");
+  if (xl < yl) return A.range("addInto: x is shorter than y");
+  for (size_t i = 0; i < yl; i++) y[i] = y[i] + x[i];
+  return nullptr;
+}
+
+// add(y, a, b): y = a + b (float32 adds), the first two inputs of an Add in one pass.
+napi_value Add(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t yl, al, bl;
+  float* y = A.arr<float>(0, napi_float32_array, &yl);
+  const float* a = A.arr<float>(1, napi_float32_array, &al);
+  const float* b = A.arr<float>(2, napi_float32_array, &bl);
+  if (!A.ok) return A.fail("add(y: Float32Array, a: Float32Array, b: Float32Array)");
+  if (al < yl || bl < yl) return A.range("add: an input is shorter than y");
+  for (size_t i = 0; i < yl; i++) y[i] = a[i] + b[i];
+  return nullptr;
+}
+
+// pool(x, geometry: Int32Array(13), max: boolean, out): max or average pooling over in-image taps (the plan's pool()).
+napi_value Pool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, ol;
+  Geometry g;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const bool okG = A.ok && A.argc > 1 && readGeometry(env, A.v[1], &g);
+  const bool mx = A.flag(2);
+  float* y = A.arr<float>(3, napi_float32_array, &ol);
+  if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
+  std::vector<double> sums(g.c);
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        float* o = y + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.c;
+        if (mx) {
+          for (int ch = 0; ch < g.c; ch++) o[ch] = -INFINITY;
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+              const float* xi = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+              for (int ch = 0; ch < g.c; ch++) o[ch] = xi[ch] > o[ch] ? xi[ch] : o[ch];
+            }
+        } else {
+          const int count = (ky1 - ky0) * (kx1 - kx0);
+          std::fill(sums.begin(), sums.end(), 0.0);
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++) {
+              const float* xi = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c;
+              for (int ch = 0; ch < g.c; ch++) sums[ch] += xi[ch];
+            }
+          for (int ch = 0; ch < g.c; ch++) o[ch] = static_cast<float>(sums[ch] / count);
+        }
+      }
+    }
+  return nullptr;
+}
+
+// globalAveragePool(x, n, hw, c, out): float32 sums per image and channel, then / hw (the plan's 'gap').
+napi_value GlobalAveragePool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, ol;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t n = static_cast<size_t>(A.num(1)), hw = static_cast<size_t>(A.num(2)), c = static_cast<size_t>(A.num(3));
+  float* y = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("globalAveragePool(x, n, hw, c, out)");
+  if (xl < n * hw * c || ol < n * c) return A.range("globalAveragePool: an array is shorter than the shape needs");
+  for (size_t b = 0; b < n; b++) {
+    float* o = y + b * c;
+    for (size_t ch = 0; ch < c; ch++) o[ch] = 0.f;
+    for (size_t p = 0; p < hw; p++) {
+      const float* xi = x + (b * hw + p) * c;
+      for (size_t ch = 0; ch < c; ch++) o[ch] = o[ch] + xi[ch];
+    }
+    for (size_t ch = 0; ch < c; ch++) o[ch] = static_cast<float>(static_cast<double>(o[ch]) / hw);
+  }
+  return nullptr;
+}
+
+// concatInto(x, c, y, total, at): copies each pixel's c channels of x to channels at..at+c of y (total per pixel).
+napi_value ConcatInto(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, yl;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const size_t c = static_cast<size_t>(A.num(1));
+  float* y = A.arr<float>(2, napi_float32_array, &yl);
+  const size_t total = static_cast<size_t>(A.num(3)), at = static_cast<size_t>(A.num(4));
+  if (!A.ok) return A.fail("concatInto(x, c, y, total, at)");
+  if (c == 0 || total == 0 || at + c > total || xl % c != 0 || yl / total < xl / c) return A.range("concatInto: array lengths do not match");
+  const size_t pixels = xl / c;
+  for (size_t p = 0; p < pixels; p++) std::memcpy(y + p * total + at, x + p * c, c * sizeof(float));
+  return nullptr;
+}
+
+#pragma GCC pop_options
+
 }  // namespace
 
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
+    {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
+    {"concatInto", ConcatInto},
   };
   napi_value bitops;
   BITOPS_CALL(env, napi_create_object(env, &bitops));
@@ -373,6 +1279,9 @@ napi_value RegisterBitops(napi_env env, napi_value exports) {
   napi_value variant;
   BITOPS_CALL(env, napi_create_string_utf8(env, popcountVariant, NAPI_AUTO_LENGTH, &variant));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "popcount", variant));
+  napi_value vnni;
+  BITOPS_CALL(env, napi_get_boolean(env, hasVnni, &vnni));
+  BITOPS_CALL(env, napi_set_named_property(env, bitops, "vnni", vnni));
   BITOPS_CALL(env, napi_set_named_property(env, exports, "bitops", bitops));
   return exports;
 }

@@ -69,6 +69,17 @@ const cases: Case[] = [
   { n: 3, h: 5, w: 5, c: 64, k: 1, stride: 1, same: false, outC: 3 },
   { n: 1, h: 6, w: 6, c: 32, k: 5, stride: 1, same: true, outC: 2 },
   { n: 1, h: 1, w: 1, c: 800, k: 1, stride: 1, same: false, outC: 9 }, // a dense layer
+  // First layers (few input channels: native register-blocked float path, 1–4 blocks of 16 outputs).
+  { n: 2, h: 10, w: 9, c: 1, k: 5, stride: 1, same: false, outC: 20 },
+  { n: 1, h: 9, w: 8, c: 2, k: 3, stride: 2, same: true, outC: 33 },
+  { n: 1, h: 6, w: 6, c: 7, k: 3, stride: 1, same: true, outC: 64 },
+  { n: 1, h: 5, w: 7, c: 1, k: 3, stride: 1, same: true, outC: 65 },
+  // Depthwise with 16–64 channels (native AVX-512 depthwise rows), stride 2 and padding.
+  { n: 2, h: 9, w: 7, c: 48, k: 3, stride: 2, same: true, outC: 5 },
+  { n: 1, h: 6, w: 5, c: 16, k: 3, stride: 1, same: true, outC: 3 },
+  // lenet5's second layer (int8: 500 codes per output, native VNNI path), and an odd dense layer.
+  { n: 2, h: 12, w: 12, c: 20, k: 5, stride: 1, same: false, outC: 50 },
+  { n: 3, h: 1, w: 1, c: 67, k: 1, stride: 1, same: false, outC: 13 },
 ];
 
 const randomSigns = (count: number) => Int8Array.from({ length: count }, () => (rand() < 0.5 ? -1 : 1));

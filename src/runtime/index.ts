@@ -65,14 +65,23 @@ export class RuntimeModel {
 
   /**
    * Per-step time: runs `x` `runs` times (after one warm-up run) and returns each step's mean
-   * milliseconds, in plan order. `now` is the clock (default performance.now).
+   * and median milliseconds, in plan order. `now` is the clock (default performance.now).
    */
-  profile(x: Float32Array, runs = 10, now: () => number = () => performance.now()): Array<{ step: string; ms: number }> {
+  profile(x: Float32Array, runs = 10, now: () => number = () => performance.now()): Array<{ step: string; ms: number; medianMs: number }> {
     this.run(x);
     const ex = this.executors.get(x.length / this.inputShape.reduce((a, b) => a * b, 1))!;
-    const ms = new Float64Array(ex.labels.length);
-    for (let r = 0; r < runs; r++) { ex.input.set(x); ex.executeTimed(ms, now); }
-    return ex.labels.map((step, i) => ({ step, ms: ms[i] / runs }));
+    const steps = ex.labels.length;
+    const ms = new Float64Array(steps);
+    // Each run's per-step times, for the medians (robust when other processes share the CPU).
+    const each = Array.from({ length: steps }, () => new Float64Array(runs));
+    const one = new Float64Array(steps);
+    for (let r = 0; r < runs; r++) {
+      one.fill(0);
+      ex.input.set(x);
+      ex.executeTimed(one, now);
+      for (let i = 0; i < steps; i++) { ms[i] += one[i]; each[i][r] = one[i]; }
+    }
+    return ex.labels.map((step, i) => ({ step, ms: ms[i] / runs, medianMs: each[i].sort()[Math.floor(runs / 2)] }));
   }
 
   /** Frees the buffers kept for each batch size. */

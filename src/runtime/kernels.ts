@@ -59,4 +59,63 @@ export interface RuntimeKernels {
    * (`g.outC` = `g.c`).
    */
   floatDepthwiseConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void;
+  /**
+   * Optional: the plan's elementwise passes (quantizing, packing, epilogues, pooling, Add,
+   * Concatenate) as backend code. Where absent the plan runs its own JavaScript loops; where
+   * present each must give the same bits as that loop (src/runtime/plan.ts).
+   */
+  readonly ops?: RuntimeOps;
+}
+
+/** Geometry of a pooling window as a convolution's ([n, h, w, c, kh, kw, …] with outC = c). */
+export type PoolGeometry = ConvGeometry;
+
+/**
+ * The plan's elementwise passes. Per-channel arrays have `c` entries; tensors are [pixels, c]
+ * NHWC; packed bits are [pixels, wordsFor(c)] (kernels.ts). Each computes what the JavaScript
+ * loop in plan.ts / quantize.ts computes, including its float32 roundings.
+ */
+export interface RuntimeOps {
+  /** out = fround(acc·a[o] + b[o]) (c = a.length), then 0 where negative when `relu`. */
+  affineInt(acc: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): void;
+  /** Packed bits of sign[o]·acc > t[o] (c = sign.length). */
+  packThreshold(acc: Int32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): void;
+  /**
+   * Optional fused forms (false: not done here, nothing written; the plan then runs the kernel and
+   * the pass): binaryConv2d then packThreshold, with no int32 result in between.
+   */
+  binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
+  /** binaryConv2d then affineInt, with no int32 result in between. */
+  binaryConv2dAffine?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /** int8Conv2d then affineInt. */
+  int8Conv2dAffine?(x: Int8Array, wgt: Int8Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */
+  floatConv2dSigns?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, scratch: Float32Array, out: Uint32Array): boolean;
+  /** floatConv2d then a ReLU (v < 0 → 0) on its output. */
+  floatConv2dRelu?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): boolean;
+  /** Packed bits of fround((relu ? max(x, 0) : x) + offset[o]) ≥ 0 (no offset: x ≥ 0). */
+  packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array): void;
+  /**
+   * Uniform-grid codes q = clip(roundHalfEven(fround(fround(x + offset)·n or /scale) + zp), lo, hi)
+   * written as mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp) (ActivationQuantizer).
+   */
+  quantize(x: Float32Array, c: number, offset: Float32Array | null, n: number, scales: Float32Array, zp: number, lo: number, hi: number, mode: 0 | 1 | 2, m: number, out: Float32Array | Int8Array): void;
+  /** ±(factor·scale[ch]) (±factor without scales), + where fround(x + offset) ≥ 0. */
+  signs(x: Float32Array, c: number, offset: Float32Array | null, scales: Float32Array | null, factor: number, out: Float32Array | Int8Array): void;
+  /** In place, per channel: buf = fround(buf·a + b). */
+  affine(buf: Float32Array, a: Float32Array, b: Float32Array): void;
+  /** In place: below 0 → 0, above max → max. */
+  clamp(buf: Float32Array, max: number): void;
+  /** In place: (PReLU / RPReLU) v = buf − shiftIn, v ≥ 0 ? v : alpha·v, + shiftOut; alpha per channel or per element (alpha.length ≠ c). */
+  prelu(buf: Float32Array, c: number, alpha: Float32Array, shiftIn: Float32Array | null, shiftOut: Float32Array | null): void;
+  /** y += x (float32 sums). */
+  addInto(y: Float32Array, x: Float32Array): void;
+  /** y = a + b (float32 sums). */
+  add(y: Float32Array, a: Float32Array, b: Float32Array): void;
+  /** Max or average pooling over each window's in-image taps (`g.outC` = `g.c`). */
+  pool(x: Float32Array, g: PoolGeometry, max: boolean, out: Float32Array): void;
+  /** Mean over the hw pixels of each image: float32 sums, then / hw. */
+  globalAveragePool(x: Float32Array, n: number, hw: number, c: number, out: Float32Array): void;
+  /** Copies x's c channels per pixel to channels at … at + c − 1 of y (total channels per pixel). */
+  concatInto(x: Float32Array, c: number, y: Float32Array, total: number, at: number): void;
 }

@@ -7,7 +7,7 @@ import { nativeAddon } from '../backend/native.js';
 import { LowbitError } from '../errors.js';
 import { readPackedFiles } from '../export/files.js';
 import { createRuntime, createWasmKernels, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
-import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
+import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
 
 export * from './index.js';
@@ -15,11 +15,32 @@ export * from './index.js';
 interface Bitops {
   /** `wt`: optional, the weights interleaved 16 output channels at a time (used with AVX-512 VPOPCNTDQ). */
   binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array, wt?: Uint32Array): void;
-  int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array): void;
-  floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
+  /** `wp`, `wsum`: optional (AVX-512 VNNI), the weights padded to a multiple of 64 per output channel, and their sums. */
+  int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, wp?: Int8Array, wsum?: Int32Array): void;
+  /** Whether the int8 convolution can use AVX-512 VNNI. */
+  vnni?: boolean;
+  /** With `relu`, `offset`, `bits`: the packed signs of the result instead (true), or false when that path does not exist. */
+  floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, relu?: boolean, offset?: Float32Array | null, bits?: Uint32Array): boolean | undefined;
+  binaryConv2dThreshold?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
+  int8Conv2dAffine?(x: Int8Array, w: Int8Array, g: Int32Array, wp: Int8Array, wsum: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  binaryConv2dAffine?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
   popcount: string;
+  /** The plan's elementwise passes (RuntimeOps; pool takes the packed geometry). `add` (the newest) is absent in addons built before them: then none is used. */
+  affineInt: RuntimeOps['affineInt'];
+  packThreshold: RuntimeOps['packThreshold'];
+  packSigns: RuntimeOps['packSigns'];
+  quantize: RuntimeOps['quantize'];
+  signs: RuntimeOps['signs'];
+  affine: RuntimeOps['affine'];
+  clamp: RuntimeOps['clamp'];
+  prelu: RuntimeOps['prelu'];
+  addInto: RuntimeOps['addInto'];
+  add?: RuntimeOps['add'];
+  pool(x: Float32Array, g: Int32Array, max: boolean, out: Float32Array): void;
+  globalAveragePool: RuntimeOps['globalAveragePool'];
+  concatInto: RuntimeOps['concatInto'];
 }
 
 /** The addon's runtime kernels, or null (addon not built, disabled by LOWBIT_NATIVE=0, or built before bitops). */
@@ -62,12 +83,51 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     return wt;
   };
   const useBlocked = b.popcount === 'avx512vpopcntdq';
+  // With AVX-512 VNNI the int8 kernel reads each layer's weights interleaved 16 output channels ×
+  // 4 codes at a time ([⌈outC/16⌉][⌈K/4⌉][16][4], zero padded), with each channel's sum of codes;
+  // built once per weight array.
+  const padded = new WeakMap<Int8Array, { wp: Int8Array; wsum: Int32Array }>();
+  const paddedInt8 = (w: Int8Array, g: ConvGeometry) => {
+    let p = padded.get(w);
+    if (p) return p;
+    const k = g.kh * g.kw * g.c;
+    const k4 = Math.ceil(k / 4);
+    const blocks = Math.ceil(g.outC / 16);
+    p = { wp: new Int8Array(blocks * k4 * 64), wsum: new Int32Array(blocks * 16) };
+    for (let o = 0; o < g.outC; o++) {
+      for (let j = 0; j < k; j++) {
+        p.wp[(((o >>> 4) * k4 + (j >>> 2)) * 16 + (o & 15)) * 4 + (j & 3)] = w[o * k + j];
+        p.wsum[o] += w[o * k + j];
+      }
+    }
+    padded.set(w, p);
+    return p;
+  };
+  const ops: RuntimeOps | undefined = b.add ? {
+    affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
+    affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, add: b.add, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
+    pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
+    binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
+    int8Conv2dAffine: (x, w, g, a, bb, relu, out) => {
+      if (!b.vnni || b.int8Conv2dAffine == null) return false;
+      const { wp, wsum } = paddedInt8(w, g);
+      return b.int8Conv2dAffine(x, w, pack(g), wp, wsum, a, bb, relu, out);
+    },
+    binaryConv2dAffine: (x, w, g, a, bb, relu, out) => useBlocked && b.binaryConv2dAffine != null && b.binaryConv2dAffine(x, w, pack(g), interleaved(w, g), a, bb, relu, out),
+    floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
+    floatConv2dRelu: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out, true) === true,
+  } : undefined;
   return {
+    ops,
     name: 'native',
     popcount: b.popcount,
     binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
-    int8Conv2d: (x, w, g, out) => b.int8Conv2d(x, w, pack(g), out),
-    floatConv2d: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out),
+    int8Conv2d: (x, w, g, out) => {
+      if (!b.vnni) return b.int8Conv2d(x, w, pack(g), out);
+      const { wp, wsum } = paddedInt8(w, g);
+      return b.int8Conv2d(x, w, pack(g), out, wp, wsum);
+    },
+    floatConv2d: (x, w, bias, g, out) => { b.floatConv2d(x, w, bias, pack(g), out); },
     floatDepthwiseConv2d: (x, w, bias, g, out) => b.floatDepthwiseConv2d(x, w, bias, pack(g), out),
   };
 }

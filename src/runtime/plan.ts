@@ -15,7 +15,7 @@
 import { LowbitError } from '../errors.js';
 import { int8Codes } from '../export/quant-codes.js';
 import { resolveQuantizer } from '../quantizers/spec.js';
-import { ConvGeometry, RuntimeKernels, wordsFor } from './kernels.js';
+import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import { LayerEntry, PackedModel, readPackedModel } from './load.js';
 import { ActivationQuantizer, activationQuantizer } from './quantize.js';
 
@@ -123,10 +123,19 @@ function batchNormAffine(l: LayerEntry): { a: Float32Array; b: Float32Array } {
   return { a, b };
 }
 
-/** Runs per-channel stages over `pixels` pixels of `c` channels starting at element `from` (in place). */
-function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number): void {
+/**
+ * Runs per-channel stages over `pixels` pixels of `c` channels starting at element `from` (in
+ * place). With `ops` (the backend's passes), affine, ReLU and PReLU stages over a whole buffer run there.
+ */
+function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number, ops?: RuntimeOps): void {
   const end = from + pixels * c;
+  const whole = ops !== undefined && from === 0 && end === buf.length;
   for (const s of stages) {
+    if (whole) {
+      if (s.kind === 'affine') { ops.affine(buf, s.a, s.b); continue; }
+      if (s.kind === 'relu') { ops.clamp(buf, s.max); continue; }
+      if (s.kind === 'prelu') { ops.prelu(buf, c, s.alpha, s.shiftIn, s.shiftOut); continue; }
+    }
     switch (s.kind) {
       case 'affine': {
         const { a, b } = s;
@@ -472,22 +481,25 @@ export class BatchExecutor {
   }
 
   private bind(op: Op, n: number, k: RuntimeKernels, bufferOf: (name: string) => Buffer): () => void {
+    const ops = k.ops;
     switch (op.type) {
       case 'weighted': return bindWeighted(op.w, n, k, bufferOf(op.input), bufferOf(op.output), op.outBits);
       case 'quantize': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
-        return () => op.q.toValues(x, y);
+        return () => op.q.toValues(x, y, ops);
       }
       case 'stages': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
-        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c); };
+        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c, ops); };
       }
       case 'pool': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
         const sums = new Float64Array(op.g.c);
+        const g: ConvGeometry = { n, ...op.g };
+        if (ops) return () => ops.pool(x, g, op.max, y);
         return () => pool(x, y, n, op.g, op.max, sums);
       }
       case 'pool-bits': {
@@ -500,6 +512,7 @@ export class BatchExecutor {
         const y = bufferOf(op.output) as Float32Array;
         const { h, w, c } = op;
         const hw = h * w;
+        if (ops) return () => ops.globalAveragePool(x, n, hw, c, y);
         return () => {
           y.fill(0);
           for (let b = 0; b < n; b++) {
@@ -516,9 +529,14 @@ export class BatchExecutor {
         const y = bufferOf(op.output) as Float32Array;
         const { stages, c } = op;
         return () => {
-          y.set(xs[0]);
-          for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
-          if (stages.length) runStages(stages, y, 0, y.length / c, c);
+          if (ops && xs.length >= 2) {
+            ops.add(y, xs[0], xs[1]);
+            for (let j = 2; j < xs.length; j++) ops.addInto(y, xs[j]);
+          } else {
+            y.set(xs[0]);
+            for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
+          }
+          if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
         };
       }
       case 'concat': {
@@ -526,6 +544,7 @@ export class BatchExecutor {
         const y = bufferOf(op.output) as Float32Array;
         const total = op.channels.reduce((a, b) => a + b, 0);
         const channels = Int32Array.from(op.channels);
+        if (ops) return () => { for (let j = 0, at = 0; j < xs.length; at += channels[j], j++) ops.concatInto(xs[j], channels[j], y, total, at); };
         return () => {
           const pixels = y.length / total;
           for (let j = 0, at = 0; j < xs.length; j++) {
@@ -646,6 +665,7 @@ function foldedThresholds(a: Float32Array, b: Float32Array, relu: boolean, offse
  * when `outBits` is set (null: no threshold).
  */
 function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, yBuf: Buffer, outBits: Float32Array | null | undefined): () => void {
+  const ops = k.ops;
   const g: ConvGeometry = { n, ...w.geom };
   const inCount = n * g.h * g.w * g.c;
   const outPixels = n * g.outH * g.outW;
@@ -682,12 +702,21 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
     // A lone ReLU before packed bits runs inside the packing pass.
     const fusedRelu = toBits && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
+    // The backend may run the convolution and the sign packing as one pass.
+    const fusedSigns = ops?.floatConv2dSigns !== undefined && toBits && !w.depthwise && (w.stages.length === 0 || fusedRelu);
+    // … or the convolution and a lone ReLU after it.
+    const reluOut = ops?.floatConv2dRelu !== undefined && !toBits && !w.depthwise && w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
     return () => {
-      if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!); xq = scratchX!; }
+      if (w.quant) { w.quant.toValues(xBuf as Float32Array, scratchX!, ops); xq = scratchX!; }
+      if (fusedSigns && ops!.floatConv2dSigns!(xq, w.wFloat!, w.bias, g, fusedRelu, outBits ?? null, y, yBuf as Uint32Array)) return;
+      if (reluOut && ops!.floatConv2dRelu!(xq, w.wFloat!, w.bias, g, y)) return;
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
-      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC);
-      if (toBits) packPixels(y, 0, 0, outPixels, fusedRelu);
+      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops);
+      if (toBits) {
+        if (ops) ops.packSigns(y, outC, outBits ?? null, fusedRelu, yBuf as Uint32Array);
+        else packPixels(y, 0, 0, outPixels, fusedRelu);
+      }
     };
   }
   const acc = new Int32Array(outPixels * outC);
@@ -702,7 +731,17 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   // Branch-free form when every s·r and threshold fits int32: bit = (T − 1 − s·r) < 0, T clamped to
   // [−range, range + 1] (±∞ thresholds: always / never, as |r| ≤ range).
   const intThresholds = threshold && 2 * range + 2 < 2 ** 31 ? Int32Array.from(threshold, (t) => (t === Infinity ? range + 1 : t === -Infinity ? -range : t) - 1) : null;
-  const epilogue = () => {
+  // With the backend's passes: the whole epilogue as one to three passes over the buffer.
+  const scratchY = ops && toBits && !simple ? new Float32Array(outPixels * outC) : null;
+  const nativeEpilogue = ops === undefined ? null : simple && !toBits ? () => ops.affineInt(acc, a, b, reluOnly, yBuf as Float32Array)
+    : simple && intThresholds ? () => ops.packThreshold(acc, sign!, intThresholds, yBuf as Uint32Array)
+      : !simple ? () => {
+        const y = scratchY ?? (yBuf as Float32Array);
+        ops.affineInt(acc, a, b, false, y);
+        runStages(w.stages, y, 0, outPixels, outC, ops);
+        if (scratchY) ops.packSigns(scratchY, outC, outBits ?? null, false, yBuf as Uint32Array);
+      } : null;
+  const epilogue = nativeEpilogue ?? (() => {
     if (simple && !toBits) {
       const y = yBuf as Float32Array;
       for (let p = 0, i = 0; p < outPixels; p++) {
@@ -742,19 +781,25 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       if (w.stages.length) runStages(w.stages, dst, at, 1, outC);
       if (toBits) packPixels(pixel, 0, p, 1);
     }
-  };
+  });
   if (w.mode === 'binary') {
     const inputBits = xBuf instanceof Uint32Array;
     const xb = inputBits ? xBuf : new Uint32Array(n * g.h * g.w * wordsFor(g.c));
+    const fusedThreshold = ops?.binaryConv2dThreshold !== undefined && simple && intThresholds !== null;
+    const fusedAffine = ops?.binaryConv2dAffine !== undefined && simple && !toBits;
     return () => {
-      if (!inputBits) w.quant!.toBits(xBuf as Float32Array, xb);
+      if (!inputBits) w.quant!.toBits(xBuf as Float32Array, xb, ops);
+      if (fusedThreshold && ops!.binaryConv2dThreshold!(xb, w.wBits!, g, sign!, intThresholds!, yBuf as Uint32Array)) return;
+      if (fusedAffine && ops!.binaryConv2dAffine!(xb, w.wBits!, g, a, b, reluOnly, yBuf as Float32Array)) return;
       k.binaryConv2d(xb, w.wBits!, g, acc);
       epilogue();
     };
   }
   const xi = new Int8Array(inCount);
+  const fusedAffine = ops?.int8Conv2dAffine !== undefined && simple && !toBits;
   return () => {
-    w.quant!.toInt8(xBuf as Float32Array, xi);
+    w.quant!.toInt8(xBuf as Float32Array, xi, ops);
+    if (fusedAffine && ops!.int8Conv2dAffine!(xi, w.wInt8!, g, a, b, reluOnly, yBuf as Float32Array)) return;
     k.int8Conv2d(xi, w.wInt8!, g, acc);
     epilogue();
   };

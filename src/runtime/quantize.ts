@@ -6,7 +6,7 @@
  * integer codes (int8 kernels), packed sign bits (binary kernels).
  */
 import { codeRange, isBipolar, QuantGrid, UniformGrid } from '../quantizers/kind.js';
-import { wordsFor } from './kernels.js';
+import { RuntimeOps, wordsFor } from './kernels.js';
 
 /** Rounds half to even (tf.round, ONNX Round). */
 export function roundHalfEven(u: number): number {
@@ -61,8 +61,9 @@ export class ActivationQuantizer {
    * written as `mode` 0: q / n, 1: (q − z)·scale[channel], 2: m·(q − z) — toValues' and toInt8's
    * loop, hoisted.
    */
-  private codes(x: Float32Array, out: Float32Array | Int8Array, mode: 0 | 1 | 2, m: number): void {
+  private codes(x: Float32Array, out: Float32Array | Int8Array, mode: 0 | 1 | 2, m: number, ops?: RuntimeOps): void {
     const c = this.channels;
+    if (ops) { ops.quantize(x, c, this.offset, this.n, this.scales, this.zeroPoint, this.lo, this.hi, mode, m, out); return; }
     const off = this.offset;
     const n = this.n;
     const scales = this.scales;
@@ -86,18 +87,19 @@ export class ActivationQuantizer {
     }
   }
 
-  /** Values on the grid, as the TF.js model's quantizer outputs them. */
-  toValues(x: Float32Array, out: Float32Array): void {
+  /** Values on the grid, as the TF.js model's quantizer outputs them (`ops`: the backend's loop, same bits). */
+  toValues(x: Float32Array, out: Float32Array, ops?: RuntimeOps): void {
     if (this.bipolar) {
-      this.signs(x, out, this.scales, 0.5);
+      this.signs(x, out, this.scales, 0.5, ops);
       return;
     }
-    this.codes(x, out, this.n !== 0 && this.zeroPoint === 0 ? 0 : 1, 0);
+    this.codes(x, out, this.n !== 0 && this.zeroPoint === 0 ? 0 : 1, 0, ops);
   }
 
   /** Bipolar grids: ±(factor·scale[ch]) (±factor without scales), + where x (+ offset) ≥ 0. */
-  private signs(x: Float32Array, out: Float32Array | Int8Array, scales: Float32Array | null, factor: number): void {
+  private signs(x: Float32Array, out: Float32Array | Int8Array, scales: Float32Array | null, factor: number, ops?: RuntimeOps): void {
     const c = this.channels;
+    if (ops) { ops.signs(x, c, this.offset, scales, factor, out); return; }
     const off = this.offset;
     const len = x.length;
     for (let p = 0; p < len; p += c) {
@@ -125,17 +127,18 @@ export class ActivationQuantizer {
   }
 
   /** x → int8 codes m·(code − z); the value is code·scale/m (padding 0 is the value 0). */
-  toInt8(x: Float32Array, out: Int8Array): void {
+  toInt8(x: Float32Array, out: Int8Array, ops?: RuntimeOps): void {
     if (this.bipolar) {
-      this.signs(x, out, null, 1);
+      this.signs(x, out, null, 1, ops);
       return;
     }
-    this.codes(x, out, 2, this.codeMultiplier);
+    this.codes(x, out, 2, this.codeMultiplier, ops);
   }
 
   /** x [pixels, channels] → packed sign bits [pixels, wordsFor(channels)] (bipolar grids). */
-  toBits(x: Float32Array, out: Uint32Array): void {
+  toBits(x: Float32Array, out: Uint32Array, ops?: RuntimeOps): void {
     const c = this.channels;
+    if (ops) { ops.packSigns(x, c, this.offset, false, out); return; }
     const words = wordsFor(c);
     const pixels = x.length / c;
     const off = this.offset;
