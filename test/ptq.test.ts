@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, subset, DatasetSplits, runMethod, setBackend, isQuantLayer, getMethod, DEFAULT_TRAIN, LowbitError } from '../src/index.js';
+import { tf, subset, DatasetSplits, runMethod, setBackend, isQuantLayer, getMethod, DEFAULT_TRAIN, LowbitError, buildModel } from '../src/index.js';
 import { resolveOptions } from '../src/run/method.js';
 import { runRecipe, validateRecipe } from '../src/recipes/run.js';
 import { loadMnist, saveModelDir } from '../src/node.js';
@@ -275,4 +275,22 @@ test('a PTQ model as the teacher of a QAT method: ste starts from its float weig
   assert.ok(maxDiff(kernel(ste.model), kernel(teacher.model)) > 0.05, `ste conv2 vs the unfolded teacher: ${maxDiff(kernel(ste.model), kernel(teacher.model))}`);
   tf.dispose(x);
   [teacher.model, ptq.model, inner.model, folded.model, ste.model].forEach((m) => m.dispose());
+});
+
+test('ptq of a model whose layers share an input (mobilenet-tiny branches): both branches calibrate on the same activation and get the same range', { skip: firstPassOnly }, async () => {
+  await setBackend('wasm');
+  const teacher = buildModel('mobilenet-tiny', { seed: 2 });
+  const shared = teacher.layers.filter((l) => l.inboundNodes.length === 1)
+    .map((l) => ({ name: l.name, input: l.input as tf.SymbolicTensor }))
+    .filter((a, _, all) => all.some((b) => b.name !== a.name && b.input === a.input));
+  assert.ok(shared.length >= 2, 'mobilenet-tiny has layers reading one tensor');
+  const { model, report } = await postTrainingQuantize(teacher, tiny, { wbits: 8, abits: 8, calibration: 64 });
+  const byName = new Map(report.layers.map((l) => [l.name, l]));
+  const pairs = shared.filter((a) => byName.get(a.name)?.threshold != null);
+  assert.ok(pairs.length >= 2, `quantized layers with a shared input: ${pairs.map((p) => p.name)}`);
+  for (const a of pairs) for (const b of pairs) {
+    if (a.input === b.input) assert.equal(byName.get(a.name)!.threshold, byName.get(b.name)!.threshold, `${a.name} and ${b.name} share an input`);
+  }
+  model.dispose();
+  teacher.dispose();
 });

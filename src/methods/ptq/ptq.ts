@@ -210,7 +210,11 @@ async function calibrate(model: tf.LayersModel, data: DatasetSplits, plan: Layer
   const n = Math.min(o.calibration, data.train.count);
   const layers = wanted.map((p) => model.getLayer(p.name));
   const inputs = layers.map((l) => l.input as tf.SymbolicTensor);
-  const probe = tf.model({ inputs: model.inputs, outputs: inputs });
+  // Layers that share an input (branches of one activation) read one probe output: TF.js refuses a
+  // model that lists an output twice.
+  const unique = [...new Set(inputs)];
+  const slot = inputs.map((t) => unique.indexOf(t));
+  const probe = tf.model({ inputs: model.inputs, outputs: unique });
   const deltas = layers.map((l, i) => {
     if (!(o.biasCorrection && wanted[i].kernelQuantizer)) return null;
     const spec = kernelSpecFor(l, o)!;
@@ -230,12 +234,13 @@ async function calibrate(model: tf.LayersModel, data: DatasetSplits, plan: Layer
       const list = Array.isArray(acts) ? acts : [acts];
       layers.forEach((l, i) => {
         const cal = out.get(l.name)!;
-        cal.add(list[i].dataSync() as Float32Array);
+        const x = list[slot[i]];
+        cal.add(x.dataSync() as Float32Array);
         const delta = deltas[i];
         if (delta) {
           let rows = 0;
           const sums = tf.tidy(() => {
-            const y = linearOp(l, list[i], delta);
+            const y = linearOp(l, x, delta);
             rows = y.size / y.shape[y.rank - 1];
             return tf.sum(tf.reshape(y, [rows, -1]), 0);
           });
