@@ -34,7 +34,7 @@ int shell_of(int64_t G, bool is_signed) {
 
 struct Setup {
   int pass, method, lo, hi, h, W, K, nDrop, nGates, dropCore = 1, gateCore = 2;
-  bool local, is_signed, dropPerElement;
+  bool local, is_signed, dropPerElement, fastMode;
   size_t n;
   float alpha, sigma, halfAlpha, logWidth, eps, norm, temp;
   const float *x, *u, *drop, *gates;
@@ -58,9 +58,30 @@ struct Element {
     for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
   }
 
-  // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
-  // value and the chosen slot.
-  float forward(const Setup& s, size_t i, int* pick, bool needP) {
+  // SRQ without DropBits or gates: π from the bin masses σ(b_j)·σ(−a_j) (∝ e^(logit_j); the common
+  // factor 1 − e^(−α/σ) cancels), with no log1p or second exp. Only where the largest mass is not
+  // tiny (x far beyond the grid underflows them: false, and the logits decide).
+  bool directProbabilities(const Setup& s, size_t i) {
+    edges(s, i);
+    double S = 0, m = 0;
+    for (int j = 0; j < s.W; j++) {
+      double q = 0;
+      if (G[j] >= s.lo && G[j] <= s.hi) {
+        const double tA = ta[j], tB = tb[j];
+        const double sigB = b[j] >= 0 ? 1 / (1 + tB) : tB / (1 + tB);    // σ(b)
+        const double sigNA = a[j] >= 0 ? tA / (1 + tA) : 1 / (1 + tA);   // σ(−a)
+        q = sigB * sigNA;
+      }
+      p[j] = q; S += q; m = std::max(m, q);
+      sd[j] = 1; sl[j] = 1; learnIdx[j] = -1;
+    }
+    if (!(m >= 1e-20)) return false;
+    for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
+    return true;
+  }
+
+  // Fills G and the bin edges a, b with t = e^(−|edge|) (ta, tb): one exp per edge.
+  void edges(const Setup& s, size_t i) {
     const float xv = s.x[i];
     int64_t base = s.lo;
     if (s.local) {
@@ -75,6 +96,41 @@ struct Element {
       b[j] = ((g + s.halfAlpha) - xv) / s.sigma;
       ta[j] = j > 0 && a[j] == b[j - 1] ? tb[j - 1] : std::exp(-std::fabs(a[j]));
       tb[j] = std::exp(-std::fabs(b[j]));
+    }
+  }
+
+  // SRQ without DropBits or gates: its mode, the bin of x clipped to the grid, without a logit
+  // (bins have equal width α and the logistic is symmetric and unimodal, so the bin holding x has
+  // the most mass, and the grid's end bin when x lies beyond it). Used only where that holds in
+  // float32 too: x/α within one bin of the grid, at least 1/100 of a bin from a decision boundary,
+  // and σ ≤ 4α (wider σ flattens the logits towards float32 ties). Returns the slot, or −1
+  // (then the logits decide, as before).
+  int fastPick(const Setup& s, size_t i) const {
+    if (!s.fastMode) return -1;
+    const float r = s.x[i] / s.alpha;
+    if (!(r >= s.lo - 1.f && r <= s.hi + 1.f)) return -1;
+    const float rc = std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi);
+    constexpr float kMargin = 1e-2f;
+    if (rc > s.lo && r - (rc - 0.5f) < kMargin) return -1;
+    if (rc < s.hi && (rc + 0.5f) - r < kMargin) return -1;
+    const int64_t base = s.local ? static_cast<int64_t>(rc) - s.h : s.lo;
+    return static_cast<int>(static_cast<int64_t>(rc) - base);
+  }
+
+  // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
+  // value and the chosen slot.
+  float forward(const Setup& s, size_t i, int* pick, bool needP) {
+    if (!needP) {
+      const int fp = fastPick(s, i);
+      if (fp >= 0) {
+        const float r = s.x[i] / s.alpha;
+        *pick = fp;
+        return static_cast<float>(std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi)) * s.alpha;
+      }
+    }
+    edges(s, i);
+    for (int j = 0; j < s.W; j++) {
+      const int64_t Gj = G[j];
       const float lsb = std::min(b[j], 0.f) - std::log1p(tb[j]);   // logσ(b)
       const float lsna = -std::max(a[j], 0.f) - std::log1p(ta[j]); // logσ(−a)
       float lj = lsb + lsna;
@@ -141,8 +197,8 @@ struct Element {
 
   // Accumulates this element's dα, dσ and per-gate T; returns dx.
   double backward(const Setup& s, size_t i, double dy, double* dA, double* dS, double* T) {
-    int pick;
-    forward(s, i, &pick, true);
+    int pick = fastPick(s, i);
+    if (pick < 0 || !directProbabilities(s, i)) forward(s, i, &pick, true);
     if (s.method == 2) {
       // Multi-class STE: ∂L/∂probs_j = ĝ_j·dy with probs = π'·s_drop·s_learn; ∂L/∂α gets Σ r̃_j G_j·dy.
       for (int j = 0; j < s.W; j++) {
@@ -201,6 +257,8 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
   s.drop = s.nDrop > 0 ? at(17) : nullptr;
   s.gates = s.nGates > 0 ? at(18) : nullptr;
   s.halfAlpha = s.alpha * 0.5f;
+  s.fastMode = s.method == 2 && s.nDrop == 0 && s.nGates == 0 && s.alpha > 0 && s.sigma > 0
+    && std::isfinite(s.alpha) && s.sigma <= 4 * s.alpha;
   s.logWidth = std::log(-std::expm1(-(s.alpha / s.sigma)));
   float* out = at(19);
   if (s.pass == 0) {
