@@ -21,7 +21,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { arg } from '../runner.js';
 
 interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; macsPerImage?: number }
@@ -48,6 +48,7 @@ const NOT_COMPARED: Record<string, string> = {
     + 'in lowbit, and the PyTorch side has no port of that auto-encoder and its host-side codebook updates, so there is no matched step to time',
 };
 const started = performance.now();
+const loadAtStart = loadavg();
 const batches = arg('batches', '64,128').split(',').map(Number);
 const steps = arg('steps', '10');
 const reps = Number(arg('reps', '2'));
@@ -78,7 +79,7 @@ for (const model of models) for (const variant of variants) for (const batch of 
     wallSeconds: (performance.now() - rowStart) / 1000, runs,
   };
   rows.push(row);
-  process.stderr.write(`${model.padEnd(15)} ${variant.padEnd(12)} b${String(batch).padEnd(4)} lowbit ${ips.lowbit.toFixed(0).padStart(6)} img/s  pytorch ${ips.pytorch.toFixed(0).padStart(6)} img/s  ratio ${row.ratio.toFixed(2)}\n`);
+  process.stderr.write(`${model.padEnd(15)} ${variant.padEnd(12)} b${String(batch).padEnd(4)} lowbit ${ips.lowbit.toFixed(0).padStart(6)} img/s  pytorch ${ips.pytorch.toFixed(0).padStart(6)} img/s  ratio ${row.ratio.toFixed(2)}  (${row.wallSeconds.toFixed(0)} s; ${((performance.now() - started) / 60000).toFixed(1)} min so far)\n`);
 }
 let commit = 'unknown';
 try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { /* not a checkout */ }
@@ -86,6 +87,7 @@ const result = {
   command: `node dist/bench/vs-pytorch/driver.js ${process.argv.slice(2).join(' ')}`.trim(), commit, node: process.version,
   cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(), threads: 2, reps, steps: Number(steps), linear,
   peakGflops: { ...peak, machine: machinePeak }, probes, wallSeconds: (performance.now() - started) / 1000,
+  loadAverage: { start: loadAtStart, end: loadavg() },
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; lowbit: native backend, '
     + 'its training loop on MNIST batches; PyTorch: one random batch; GFLOP/s = 6 × forward MACs per image × img/s; '
     + '% of peak against the machine peak (best sgemm route of both probes)',
@@ -98,7 +100,7 @@ const md = [
   `# lowbit (native) vs PyTorch ${String((runs0(rows)))}`,
   '',
   `\`${result.command}\` — ${result.date}, commit ${commit}, ${result.cpu} (${result.cores} cores), ${f(result.wallSeconds / 60, 1)} min; `
-    + `${reps} alternated repetitions of ${steps} steps.`,
+    + `${reps} alternated repetitions of ${steps} steps; load average ${f(loadAtStart[0], 1)} at the start, ${f(loadavg()[0], 1)} at the end (2 cores).`,
   `Threads: lowbit ${String(probes.lowbit.threads)} (OMP_NUM_THREADS), PyTorch ${String(probes.pytorch.torchThreads)} (torch.get_num_threads(); `
     + `interop ${String(probes.pytorch.interopThreads)}). PyTorch ${String(probes.pytorch.torch)}: BLAS ${String(probes.pytorch.blasInfo)} `
     + `(${String(probes.pytorch.libblas)}), MKL ${probes.pytorch.mklAvailable ? 'yes' : 'no'}, MKL-DNN ${String(probes.pytorch.mkldnn)}; `

@@ -517,6 +517,24 @@ def torch_info():
     return info
 
 
+def check_linear(model_name, variant):
+    """Loss and gradients of one step on both Linear routes (same seed, batch 8): the routes compute the same math."""
+    out = {}
+    for route in ('blas', 'onednn'):
+        LINEAR[0] = route
+        torch.manual_seed(0)
+        model = quantize(MODELS[model_name](), variant)
+        model.train()
+        g = torch.Generator().manual_seed(1)
+        x, y = torch.rand(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        out[route] = (loss.item(), {n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    rel = max(float((out['blas'][1][n] - out['onednn'][1][n]).abs().max() / out['blas'][1][n].abs().max().clamp(min=1e-30))
+              for n in out['blas'][1])
+    return {'model': model_name, 'variant': variant, 'lossBlas': out['blas'][0], 'lossOnednn': out['onednn'][0], 'maxRelGradDiff': rel}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument('--model', default='lenet5', choices=list(MODELS))
@@ -526,7 +544,11 @@ def main():
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--probe', action='store_true')
     p.add_argument('--linear', default='onednn', choices=['onednn', 'blas'])
+    p.add_argument('--check-linear', action='store_true', help='compare the oneDNN and BLAS Linear routes on one step of --model')
     a = p.parse_args()
+    if a.check_linear:
+        sys.stdout.write(json.dumps(check_linear(a.model, a.variant)) + '\n')
+        return
     LINEAR[0] = a.linear
     row = probe(a.threads) if a.probe else train_row(a.model, a.variant, a.batch, a.steps, a.threads)
     row['torch'] = torch.__version__
