@@ -13,7 +13,10 @@
  *
  *   npm run build && node dist/bench/vs-pytorch/driver.js [--models lenet5,vgg-small,resnet20,mobilenet-tiny]
  *     [--variants float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1] [--batches 64,128] [--steps 10] [--reps 2]
- *     [--linear onednn|blas] [--name full]
+ *     [--linear onednn|blas] [--max-minutes 0] [--name full]
+ *
+ * --max-minutes M (0: no limit) skips the rows that would likely end after M minutes and lists them
+ * in the record and the table as incomplete.
  *
  * The DQ auto-encoder step is listed as "not compared" (NOT_COMPARED below says why).
  *
@@ -53,6 +56,9 @@ const batches = arg('batches', '64,128').split(',').map(Number);
 const steps = arg('steps', '10');
 const reps = Number(arg('reps', '2'));
 const name = arg('name', 'full');
+const maxMinutes = Number(arg('max-minutes', '0'));
+if (!(maxMinutes >= 0)) { process.stderr.write(`--max-minutes must be a number ≥ 0 (0: no limit), got ${arg('max-minutes', '0')}\n`); process.exit(2); }
+const skipped: string[] = [];
 
 const probes = { lowbit: lowbitSide(['--probe']), pytorch: torchSide(['--probe', '--threads', '2']) };
 const routes = (p: Record<string, unknown>) => Object.entries(p.routes as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
@@ -60,8 +66,11 @@ const peak = { lowbit: probes.lowbit.gflops as number, pytorch: probes.pytorch.g
 const machinePeak = Math.max(peak.lowbit, peak.pytorch);
 process.stderr.write(`sgemm probes (GFLOP/s): lowbit ${routes(probes.lowbit)}; PyTorch ${routes(probes.pytorch)}; machine peak ${machinePeak.toFixed(1)}\n`);
 const rows: object[] = [];
+let slowestRow = 0;
 for (const model of models) for (const variant of variants) for (const batch of batches) {
   const rowStart = performance.now();
+  // --max-minutes: stop before a row that would likely end past the limit (the slowest row so far as its guess).
+  if (maxMinutes > 0 && (rowStart - started + slowestRow) / 60000 > maxMinutes) { skipped.push(`${model} ${variant} b${batch}`); continue; }
   const runs: { lowbit: Side[]; pytorch: Side[] } = { lowbit: [], pytorch: [] };
   for (let r = 0; r < reps; r++) {
     const order = r % 2 === 0 ? ['lowbit', 'pytorch'] as const : ['pytorch', 'lowbit'] as const;
@@ -79,6 +88,7 @@ for (const model of models) for (const variant of variants) for (const batch of 
     wallSeconds: (performance.now() - rowStart) / 1000, runs,
   };
   rows.push(row);
+  slowestRow = Math.max(slowestRow, performance.now() - rowStart);
   process.stderr.write(`${model.padEnd(15)} ${variant.padEnd(12)} b${String(batch).padEnd(4)} lowbit ${ips.lowbit.toFixed(0).padStart(6)} img/s  pytorch ${ips.pytorch.toFixed(0).padStart(6)} img/s  ratio ${row.ratio.toFixed(2)}  (${row.wallSeconds.toFixed(0)} s; ${((performance.now() - started) / 60000).toFixed(1)} min so far)\n`);
 }
 let commit = 'unknown';
@@ -91,7 +101,7 @@ const result = {
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; lowbit: native backend, '
     + 'its training loop on MNIST batches; PyTorch: one random batch; GFLOP/s = 6 × forward MACs per image × img/s; '
     + '% of peak against the machine peak (best sgemm route of both probes)',
-  rows, notCompared: NOT_COMPARED,
+  rows, notCompared: NOT_COMPARED, maxMinutes: maxMinutes || null, skippedForTime: skipped,
 };
 mkdirSync('bench/results/vs-pytorch', { recursive: true });
 writeFileSync(`bench/results/vs-pytorch/${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -118,6 +128,7 @@ const md = [
   ...models.flatMap((m) => Object.keys(NOT_COMPARED).map((v) => `| ${m} | ${v} | — | not compared | not compared | — | — | — | — |`)),
   '',
   ...Object.entries(NOT_COMPARED).map(([v, why]) => `Not compared, ${v}: ${why}.`),
+  ...(skipped.length > 0 ? ['', `**Incomplete:** --max-minutes ${maxMinutes} stopped the run before ${skipped.length} rows: ${skipped.join(', ')}.`] : []),
   '',
 ].join('\n');
 function runs0(r: object[]): string { return r.length === 1 ? '(smoke run: one row)' : ''; }
