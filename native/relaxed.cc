@@ -45,9 +45,10 @@ struct Setup {
 // log1p: with t = e^(−|e|), logσ(e) = min(e, 0) − log1p(t), logσ(−e) = −max(e, 0) − log1p(t),
 // σ(e) = 1/(1 + t) or t/(1 + t).
 struct Element {
-  std::vector<int64_t> G; std::vector<float> a, b, l, ta, tb; std::vector<double> p, pp, sd, sl, z, dpp;
+  std::vector<int64_t> G; std::vector<float> a, b, l, ta, tb; std::vector<double> p, pp, sd, sl, z, dpp, sa, sb;
   std::vector<int> learnIdx;
-  explicit Element(int W) : G(W), a(W), b(W), l(W), ta(W), tb(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), learnIdx(W) {}
+  bool haveSigmoids = false;  // sa = σ(a), sb = σ(−b) filled by directProbabilities
+  explicit Element(int W) : G(W), a(W), b(W), l(W), ta(W), tb(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), sa(W), sb(W), learnIdx(W) {}
 
   // π (p, p') from the logits; needs forward's logits.
   void probabilities(const Setup& s) {
@@ -61,21 +62,22 @@ struct Element {
   // SRQ without DropBits or gates: π from the bin masses σ(b_j)·σ(−a_j) (∝ e^(logit_j); the common
   // factor 1 − e^(−α/σ) cancels), with no log1p or second exp. Only where the largest mass is not
   // tiny (x far beyond the grid underflows them: false, and the logits decide).
+  // The backward's σ(a) and σ(−b) come out of the same reciprocals, one per edge.
   bool directProbabilities(const Setup& s, size_t i) {
     edges(s, i);
     double S = 0, m = 0;
     for (int j = 0; j < s.W; j++) {
+      const double tA = ta[j], tB = tb[j];
+      const double rA = 1 / (1 + tA), rB = 1 / (1 + tB);
+      sa[j] = a[j] >= 0 ? rA : tA * rA;                   // σ(a)
+      sb[j] = b[j] >= 0 ? tB * rB : rB;                   // σ(−b)
       double q = 0;
-      if (G[j] >= s.lo && G[j] <= s.hi) {
-        const double tA = ta[j], tB = tb[j];
-        const double sigB = b[j] >= 0 ? 1 / (1 + tB) : tB / (1 + tB);    // σ(b)
-        const double sigNA = a[j] >= 0 ? tA / (1 + tA) : 1 / (1 + tA);   // σ(−a)
-        q = sigB * sigNA;
-      }
+      if (G[j] >= s.lo && G[j] <= s.hi) q = (b[j] >= 0 ? rB : tB * rB) * (a[j] >= 0 ? tA * rA : rA);  // σ(b)·σ(−a)
       p[j] = q; S += q; m = std::max(m, q);
       sd[j] = 1; sl[j] = 1; learnIdx[j] = -1;
     }
-    if (!(m >= 1e-20)) return false;
+    haveSigmoids = m >= 1e-20;
+    if (!haveSigmoids) return false;
     for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
     return true;
   }
@@ -198,7 +200,8 @@ struct Element {
   // Accumulates this element's dα, dσ and per-gate T; returns dx.
   double backward(const Setup& s, size_t i, double dy, double* dA, double* dS, double* T) {
     int pick = fastPick(s, i);
-    if (pick < 0 || !directProbabilities(s, i)) forward(s, i, &pick, true);
+    haveSigmoids = false;
+    if (pick < 0 || !directProbabilities(s, i)) { haveSigmoids = false; forward(s, i, &pick, true); }
     if (s.method == 2) {
       // Multi-class STE: ∂L/∂probs_j = ĝ_j·dy with probs = π'·s_drop·s_learn; ∂L/∂α gets Σ r̃_j G_j·dy.
       for (int j = 0; j < s.W; j++) {
@@ -220,11 +223,13 @@ struct Element {
       if (p[j] == 0) continue;
       const double D = p[j] * (dpp[j] / s.norm - c);
       const double aj = a[j], bj = b[j];
-      const double sa = aj >= 0 ? 1 / (1 + static_cast<double>(ta[j])) : ta[j] / (1 + static_cast<double>(ta[j]));  // σ(a)
-      const double sb = bj >= 0 ? tb[j] / (1 + static_cast<double>(tb[j])) : 1 / (1 + static_cast<double>(tb[j]));  // σ(−b)
-      dx += D * (sa - sb);
-      da += D * (sb * (G[j] + 0.5) - sa * (G[j] - 0.5));
-      ds += D * (sa * aj - sb * bj);
+      const double saj = haveSigmoids ? sa[j]
+        : aj >= 0 ? 1 / (1 + static_cast<double>(ta[j])) : ta[j] / (1 + static_cast<double>(ta[j]));  // σ(a)
+      const double sbj = haveSigmoids ? sb[j]
+        : bj >= 0 ? tb[j] / (1 + static_cast<double>(tb[j])) : 1 / (1 + static_cast<double>(tb[j]));  // σ(−b)
+      dx += D * (saj - sbj);
+      da += D * (sbj * (G[j] + 0.5) - saj * (G[j] - 0.5));
+      ds += D * (saj * aj - sbj * bj);
     }
     *dA += da / s.sigma;
     *dS += ds / s.sigma;
