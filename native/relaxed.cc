@@ -34,7 +34,7 @@ int shell_of(int64_t G, bool is_signed) {
 
 struct Setup {
   int pass, method, lo, hi, h, W, K, nDrop, nGates, dropCore = 1, gateCore = 2;
-  bool local, is_signed, dropPerElement;
+  bool local, is_signed, dropPerElement, fastMode;
   size_t n;
   float alpha, sigma, halfAlpha, logWidth, eps, norm, temp;
   const float *x, *u, *drop, *gates;
@@ -45,9 +45,10 @@ struct Setup {
 // log1p: with t = e^(−|e|), logσ(e) = min(e, 0) − log1p(t), logσ(−e) = −max(e, 0) − log1p(t),
 // σ(e) = 1/(1 + t) or t/(1 + t).
 struct Element {
-  std::vector<int64_t> G; std::vector<float> a, b, l, ta, tb; std::vector<double> p, pp, sd, sl, z, dpp;
+  std::vector<int64_t> G; std::vector<float> a, b, l, ta, tb; std::vector<double> p, pp, sd, sl, z, dpp, sa, sb;
   std::vector<int> learnIdx;
-  explicit Element(int W) : G(W), a(W), b(W), l(W), ta(W), tb(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), learnIdx(W) {}
+  bool haveSigmoids = false;  // sa = σ(a), sb = σ(−b) filled by directProbabilities
+  explicit Element(int W) : G(W), a(W), b(W), l(W), ta(W), tb(W), p(W), pp(W), sd(W), sl(W), z(W), dpp(W), sa(W), sb(W), learnIdx(W) {}
 
   // π (p, p') from the logits; needs forward's logits.
   void probabilities(const Setup& s) {
@@ -58,9 +59,31 @@ struct Element {
     for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
   }
 
-  // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
-  // value and the chosen slot.
-  float forward(const Setup& s, size_t i, int* pick, bool needP) {
+  // SRQ without DropBits or gates: π from the bin masses σ(b_j)·σ(−a_j) (∝ e^(logit_j); the common
+  // factor 1 − e^(−α/σ) cancels), with no log1p or second exp. Only where the largest mass is not
+  // tiny (x far beyond the grid underflows them: false, and the logits decide).
+  // The backward's σ(a) and σ(−b) come out of the same reciprocals, one per edge.
+  bool directProbabilities(const Setup& s, size_t i) {
+    edges(s, i);
+    double S = 0, m = 0;
+    for (int j = 0; j < s.W; j++) {
+      const double tA = ta[j], tB = tb[j];
+      const double rA = 1 / (1 + tA), rB = 1 / (1 + tB);
+      sa[j] = a[j] >= 0 ? rA : tA * rA;                   // σ(a)
+      sb[j] = b[j] >= 0 ? tB * rB : rB;                   // σ(−b)
+      double q = 0;
+      if (G[j] >= s.lo && G[j] <= s.hi) q = (b[j] >= 0 ? rB : tB * rB) * (a[j] >= 0 ? tA * rA : rA);  // σ(b)·σ(−a)
+      p[j] = q; S += q; m = std::max(m, q);
+      sd[j] = 1; sl[j] = 1; learnIdx[j] = -1;
+    }
+    haveSigmoids = m >= 1e-20;
+    if (!haveSigmoids) return false;
+    for (int j = 0; j < s.W; j++) { p[j] /= S; pp[j] = (p[j] + s.eps) / s.norm; }
+    return true;
+  }
+
+  // Fills G and the bin edges a, b with t = e^(−|edge|) (ta, tb): one exp per edge.
+  void edges(const Setup& s, size_t i) {
     const float xv = s.x[i];
     int64_t base = s.lo;
     if (s.local) {
@@ -75,6 +98,41 @@ struct Element {
       b[j] = ((g + s.halfAlpha) - xv) / s.sigma;
       ta[j] = j > 0 && a[j] == b[j - 1] ? tb[j - 1] : std::exp(-std::fabs(a[j]));
       tb[j] = std::exp(-std::fabs(b[j]));
+    }
+  }
+
+  // SRQ without DropBits or gates: its mode, the bin of x clipped to the grid, without a logit
+  // (bins have equal width α and the logistic is symmetric and unimodal, so the bin holding x has
+  // the most mass, and the grid's end bin when x lies beyond it). Used only where that holds in
+  // float32 too: x/α within one bin of the grid, at least 1/100 of a bin from a decision boundary,
+  // and σ ≤ 4α (wider σ flattens the logits towards float32 ties). Returns the slot, or −1
+  // (then the logits decide, as before).
+  int fastPick(const Setup& s, size_t i) const {
+    if (!s.fastMode) return -1;
+    const float r = s.x[i] / s.alpha;
+    if (!(r >= s.lo - 1.f && r <= s.hi + 1.f)) return -1;
+    const float rc = std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi);
+    constexpr float kMargin = 1e-2f;
+    if (rc > s.lo && r - (rc - 0.5f) < kMargin) return -1;
+    if (rc < s.hi && (rc + 0.5f) - r < kMargin) return -1;
+    const int64_t base = s.local ? static_cast<int64_t>(rc) - s.h : s.lo;
+    return static_cast<int>(static_cast<int64_t>(rc) - base);
+  }
+
+  // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
+  // value and the chosen slot.
+  float forward(const Setup& s, size_t i, int* pick, bool needP) {
+    if (!needP) {
+      const int fp = fastPick(s, i);
+      if (fp >= 0) {
+        const float r = s.x[i] / s.alpha;
+        *pick = fp;
+        return static_cast<float>(std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi)) * s.alpha;
+      }
+    }
+    edges(s, i);
+    for (int j = 0; j < s.W; j++) {
+      const int64_t Gj = G[j];
       const float lsb = std::min(b[j], 0.f) - std::log1p(tb[j]);   // logσ(b)
       const float lsna = -std::max(a[j], 0.f) - std::log1p(ta[j]); // logσ(−a)
       float lj = lsb + lsna;
@@ -141,8 +199,9 @@ struct Element {
 
   // Accumulates this element's dα, dσ and per-gate T; returns dx.
   double backward(const Setup& s, size_t i, double dy, double* dA, double* dS, double* T) {
-    int pick;
-    forward(s, i, &pick, true);
+    int pick = fastPick(s, i);
+    haveSigmoids = false;
+    if (pick < 0 || !directProbabilities(s, i)) { haveSigmoids = false; forward(s, i, &pick, true); }
     if (s.method == 2) {
       // Multi-class STE: ∂L/∂probs_j = ĝ_j·dy with probs = π'·s_drop·s_learn; ∂L/∂α gets Σ r̃_j G_j·dy.
       for (int j = 0; j < s.W; j++) {
@@ -164,11 +223,13 @@ struct Element {
       if (p[j] == 0) continue;
       const double D = p[j] * (dpp[j] / s.norm - c);
       const double aj = a[j], bj = b[j];
-      const double sa = aj >= 0 ? 1 / (1 + static_cast<double>(ta[j])) : ta[j] / (1 + static_cast<double>(ta[j]));  // σ(a)
-      const double sb = bj >= 0 ? tb[j] / (1 + static_cast<double>(tb[j])) : 1 / (1 + static_cast<double>(tb[j]));  // σ(−b)
-      dx += D * (sa - sb);
-      da += D * (sb * (G[j] + 0.5) - sa * (G[j] - 0.5));
-      ds += D * (sa * aj - sb * bj);
+      const double saj = haveSigmoids ? sa[j]
+        : aj >= 0 ? 1 / (1 + static_cast<double>(ta[j])) : ta[j] / (1 + static_cast<double>(ta[j]));  // σ(a)
+      const double sbj = haveSigmoids ? sb[j]
+        : bj >= 0 ? tb[j] / (1 + static_cast<double>(tb[j])) : 1 / (1 + static_cast<double>(tb[j]));  // σ(−b)
+      dx += D * (saj - sbj);
+      da += D * (sbj * (G[j] + 0.5) - saj * (G[j] - 0.5));
+      ds += D * (saj * aj - sbj * bj);
     }
     *dA += da / s.sigma;
     *dS += ds / s.sigma;
@@ -201,6 +262,8 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
   s.drop = s.nDrop > 0 ? at(17) : nullptr;
   s.gates = s.nGates > 0 ? at(18) : nullptr;
   s.halfAlpha = s.alpha * 0.5f;
+  s.fastMode = s.method == 2 && s.nDrop == 0 && s.nGates == 0 && s.alpha > 0 && s.sigma > 0
+    && std::isfinite(s.alpha) && s.sigma <= 4 * s.alpha;
   s.logWidth = std::log(-std::expm1(-(s.alpha / s.sigma)));
   float* out = at(19);
   if (s.pass == 0) {

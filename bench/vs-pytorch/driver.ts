@@ -5,17 +5,26 @@
  * Debian's /usr/bin/python3 with python3-torch), `--reps` times with the order flipped on every
  * repetition so that drift of a shared machine cancels, and reports the median img/s of each side,
  * their ratio, peak RSS and achieved GFLOP/s (6 × forward MACs per image × img/s, MACs counted by
- * the PyTorch side) against an sgemm peak probe of each side (oneDNN through the addon; torch.mm).
- * Both sides use 2 threads (OMP_NUM_THREADS=2; torch.set_num_threads(2)).
+ * the PyTorch side) against the machine's measured sgemm peak: the best of both sides' probes, which
+ * time the same product (M = N = K = 1024 float32, 3 warm-up calls, best of 20) on every route each
+ * side has (lowbit: oneDNN matmul and 1×1 conv; PyTorch: torch.mm = its BLAS, oneDNN inner product,
+ * oneDNN 1×1 conv). Both sides use 2 threads (OMP_NUM_THREADS=2; torch.set_num_threads(2)), recorded.
+ * PyTorch's Linear layers run through oneDNN by default (`--linear onednn`; torch_side.py says why).
  *
  *   npm run build && node dist/bench/vs-pytorch/driver.js [--models lenet5,vgg-small,resnet20,mobilenet-tiny]
- *     [--variants float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2] [--batches 64,128] [--steps 10] [--reps 2] [--name full]
+ *     [--variants float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1] [--batches 64,128] [--steps 10] [--reps 2]
+ *     [--linear onednn|blas] [--max-minutes 0] [--name full]
+ *
+ * --max-minutes M (0: no limit) skips the rows that would likely end after M minutes and lists them
+ * in the record and the table as incomplete.
+ *
+ * The DQ auto-encoder step is listed as "not compared" (NOT_COMPARED below says why).
  *
  * Writes bench/results/vs-pytorch/NAME.json and NAME.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { arg } from '../runner.js';
 
 interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; macsPerImage?: number }
@@ -33,22 +42,41 @@ const torchSide = (args: string[]) => runJson(PYTHON, ['bench/vs-pytorch/torch_s
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 const models = arg('models', 'lenet5,vgg-small,resnet20,mobilenet-tiny').split(',');
-const variants = arg('variants', 'float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2').split(',');
+const variants = arg('variants', 'float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1').split(',');
+const linear = arg('linear', 'onednn');
+if (linear !== 'onednn' && linear !== 'blas') { process.stderr.write(`--linear must be onednn or blas, got ${linear}\n`); process.exit(2); }
+const NOT_COMPARED: Record<string, string> = {
+  'dq-autoencoder': 'DQ quantizes the features of its own VQ auto-encoder (src/methods/dq/model.ts: encoders, 1×1 conv to M·D channels, '
+    + 'M codebooks with EMA updates and dead-code restarts, decoders), not a classifier: the four reference models have no DQ variant '
+    + 'in lowbit, and the PyTorch side has no port of that auto-encoder and its host-side codebook updates, so there is no matched step to time',
+};
+const started = performance.now();
+const loadAtStart = loadavg();
 const batches = arg('batches', '64,128').split(',').map(Number);
 const steps = arg('steps', '10');
 const reps = Number(arg('reps', '2'));
 const name = arg('name', 'full');
+const maxMinutes = Number(arg('max-minutes', '0'));
+if (!(maxMinutes >= 0)) { process.stderr.write(`--max-minutes must be a number ≥ 0 (0: no limit), got ${arg('max-minutes', '0')}\n`); process.exit(2); }
+const skipped: string[] = [];
 
-const peak = { lowbit: lowbitSide(['--probe']).gflops as number, pytorch: torchSide(['--probe', '--threads', '2']).gflops as number };
-process.stderr.write(`sgemm peak: lowbit/oneDNN ${peak.lowbit.toFixed(1)} GFLOP/s, torch.mm ${peak.pytorch.toFixed(1)} GFLOP/s\n`);
+const probes = { lowbit: lowbitSide(['--probe']), pytorch: torchSide(['--probe', '--threads', '2']) };
+const routes = (p: Record<string, unknown>) => Object.entries(p.routes as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
+const peak = { lowbit: probes.lowbit.gflops as number, pytorch: probes.pytorch.gflops as number };
+const machinePeak = Math.max(peak.lowbit, peak.pytorch);
+process.stderr.write(`sgemm probes (GFLOP/s): lowbit ${routes(probes.lowbit)}; PyTorch ${routes(probes.pytorch)}; machine peak ${machinePeak.toFixed(1)}\n`);
 const rows: object[] = [];
+let slowestRow = 0;
 for (const model of models) for (const variant of variants) for (const batch of batches) {
+  const rowStart = performance.now();
+  // --max-minutes: stop before a row that would likely end past the limit (the slowest row so far as its guess).
+  if (maxMinutes > 0 && (rowStart - started + slowestRow) / 60000 > maxMinutes) { skipped.push(`${model} ${variant} b${batch}`); continue; }
   const runs: { lowbit: Side[]; pytorch: Side[] } = { lowbit: [], pytorch: [] };
   for (let r = 0; r < reps; r++) {
     const order = r % 2 === 0 ? ['lowbit', 'pytorch'] as const : ['pytorch', 'lowbit'] as const;
     for (const side of order) {
       runs[side].push((side === 'lowbit' ? lowbitSide([model, variant, String(batch), steps])
-        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', steps, '--threads', '2'])) as unknown as Side);
+        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', steps, '--threads', '2', '--linear', linear])) as unknown as Side);
     }
   }
   const macs = runs.pytorch[0].macsPerImage ?? 0;
@@ -56,19 +84,24 @@ for (const model of models) for (const variant of variants) for (const batch of 
   const row = {
     model, variant, batch, lowbitImagesPerSecond: ips.lowbit, pytorchImagesPerSecond: ips.pytorch, ratio: ips.lowbit / ips.pytorch,
     lowbitPeakRssMB: Math.max(...runs.lowbit.map((s) => s.peakRssMB)), pytorchPeakRssMB: Math.max(...runs.pytorch.map((s) => s.peakRssMB)),
-    macsPerImage: macs, lowbitGflops: (6 * macs * ips.lowbit) / 1e9, pytorchGflops: (6 * macs * ips.pytorch) / 1e9, runs,
+    macsPerImage: macs, lowbitGflops: (6 * macs * ips.lowbit) / 1e9, pytorchGflops: (6 * macs * ips.pytorch) / 1e9,
+    wallSeconds: (performance.now() - rowStart) / 1000, runs,
   };
   rows.push(row);
-  process.stderr.write(`${model.padEnd(15)} ${variant.padEnd(12)} b${String(batch).padEnd(4)} lowbit ${ips.lowbit.toFixed(0).padStart(6)} img/s  pytorch ${ips.pytorch.toFixed(0).padStart(6)} img/s  ratio ${row.ratio.toFixed(2)}\n`);
+  slowestRow = Math.max(slowestRow, performance.now() - rowStart);
+  process.stderr.write(`${model.padEnd(15)} ${variant.padEnd(12)} b${String(batch).padEnd(4)} lowbit ${ips.lowbit.toFixed(0).padStart(6)} img/s  pytorch ${ips.pytorch.toFixed(0).padStart(6)} img/s  ratio ${row.ratio.toFixed(2)}  (${row.wallSeconds.toFixed(0)} s; ${((performance.now() - started) / 60000).toFixed(1)} min so far)\n`);
 }
 let commit = 'unknown';
 try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { /* not a checkout */ }
 const result = {
   command: `node dist/bench/vs-pytorch/driver.js ${process.argv.slice(2).join(' ')}`.trim(), commit, node: process.version,
-  cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(), threads: 2, reps, steps: Number(steps), peakGflops: peak,
+  cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(), threads: 2, reps, steps: Number(steps), linear,
+  peakGflops: { ...peak, machine: machinePeak }, probes, wallSeconds: (performance.now() - started) / 1000,
+  loadAverage: { start: loadAtStart, end: loadavg() },
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; lowbit: native backend, '
-    + 'its training loop on MNIST batches; PyTorch: one random batch; GFLOP/s = 6 × forward MACs per image × img/s',
-  rows,
+    + 'its training loop on MNIST batches; PyTorch: one random batch; GFLOP/s = 6 × forward MACs per image × img/s; '
+    + '% of peak against the machine peak (best sgemm route of both probes)',
+  rows, notCompared: NOT_COMPARED, maxMinutes: maxMinutes || null, skippedForTime: skipped,
 };
 mkdirSync('bench/results/vs-pytorch', { recursive: true });
 writeFileSync(`bench/results/vs-pytorch/${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
@@ -76,15 +109,26 @@ const f = (v: number, d = 0) => v.toFixed(d);
 const md = [
   `# lowbit (native) vs PyTorch ${String((runs0(rows)))}`,
   '',
-  `\`${result.command}\` — ${result.date}, ${result.cpu} (${result.cores} cores), 2 threads each, ${reps} alternated repetitions of ${steps} steps.`,
-  `sgemm peak: oneDNN (lowbit) ${f(peak.lowbit, 1)} GFLOP/s, torch.mm ${f(peak.pytorch, 1)} GFLOP/s.`,
+  `\`${result.command}\` — ${result.date}, commit ${commit}, ${result.cpu} (${result.cores} cores), ${f(result.wallSeconds / 60, 1)} min; `
+    + `${reps} alternated repetitions of ${steps} steps; load average ${f(loadAtStart[0], 1)} at the start, ${f(loadavg()[0], 1)} at the end (2 cores).`,
+  `Threads: lowbit ${String(probes.lowbit.threads)} (OMP_NUM_THREADS), PyTorch ${String(probes.pytorch.torchThreads)} (torch.get_num_threads(); `
+    + `interop ${String(probes.pytorch.interopThreads)}). PyTorch ${String(probes.pytorch.torch)}: BLAS ${String(probes.pytorch.blasInfo)} `
+    + `(${String(probes.pytorch.libblas)}), MKL ${probes.pytorch.mklAvailable ? 'yes' : 'no'}, MKL-DNN ${String(probes.pytorch.mkldnn)}; `
+    + `its Linear layers ${linear === 'onednn' ? 'through oneDNN (1×1 conv)' : 'through its BLAS (nn.Linear)'}.`,
+  `sgemm probes, M = N = K = 1024 float32, best of 20 (GFLOP/s): lowbit ${routes(probes.lowbit)}; PyTorch ${routes(probes.pytorch)}. `
+    + `Machine peak ${f(machinePeak, 1)} GFLOP/s; "% peak" is against it.`,
   '',
-  '| model | variant | batch | lowbit img/s | PyTorch img/s | lowbit / PyTorch | lowbit GFLOP/s | PyTorch GFLOP/s | peak RSS lowbit / PyTorch (MB) |',
+  '| model | variant | batch | lowbit img/s | PyTorch img/s | lowbit / PyTorch | lowbit GFLOP/s (% peak) | PyTorch GFLOP/s (% peak) | peak RSS lowbit / PyTorch (MB) |',
   '|---|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => {
     const x = r as Record<string, number | string>;
-    return `| ${x.model} | ${x.variant} | ${x.batch} | ${f(x.lowbitImagesPerSecond as number)} | ${f(x.pytorchImagesPerSecond as number)} | ${f(x.ratio as number, 2)}× | ${f(x.lowbitGflops as number, 1)} | ${f(x.pytorchGflops as number, 1)} | ${f(x.lowbitPeakRssMB as number)} / ${f(x.pytorchPeakRssMB as number)} |`;
+    const g = (v: number) => `${f(v, 1)} (${f((100 * v) / machinePeak)} %)`;
+    return `| ${x.model} | ${x.variant} | ${x.batch} | ${f(x.lowbitImagesPerSecond as number)} | ${f(x.pytorchImagesPerSecond as number)} | ${f(x.ratio as number, 2)}× | ${g(x.lowbitGflops as number)} | ${g(x.pytorchGflops as number)} | ${f(x.lowbitPeakRssMB as number)} / ${f(x.pytorchPeakRssMB as number)} |`;
   }),
+  ...models.flatMap((m) => Object.keys(NOT_COMPARED).map((v) => `| ${m} | ${v} | — | not compared | not compared | — | — | — | — |`)),
+  '',
+  ...Object.entries(NOT_COMPARED).map(([v, why]) => `Not compared, ${v}: ${why}.`),
+  ...(skipped.length > 0 ? ['', `**Incomplete:** --max-minutes ${maxMinutes} stopped the run before ${skipped.length} rows: ${skipped.join(', ')}.`] : []),
   '',
 ].join('\n');
 function runs0(r: object[]): string { return r.length === 1 ? '(smoke run: one row)' : ''; }

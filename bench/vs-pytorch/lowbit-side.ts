@@ -8,9 +8,19 @@
  *   node dist/bench/vs-pytorch/lowbit-side.js --probe
  *
  * Variants, as bench/vs-pytorch/torch_side.py: float, dorefa-w1 (W1/A32), dorefa-w2a2, lsq-w2a2
- * (lowbit's "ste" method: LSQ on every layer, input pixels float), srq-w2a2.
+ * (lowbit's "ste" method: LSQ on every layer, input pixels float), srq-w2a2, bitat-w1a1.
+ *
+ * bitat-w1a1 is one step of BiTAT's last stage (docs/methods/bitat.md §1.3–1.5, as
+ * src/methods/bitat/run.ts trains it): every binarizable layer binarized (per-channel sign·α,
+ * RSign inputs; first and last layer float), the kernels of the earlier stages frozen, the last
+ * stage's layer(s) under the trainable transform M = V diag(s) Vᵀ, V = V₀·expm(A − Aᵀ). V₀ and s
+ * start at the identity here instead of a PCA of the layer's input (speed only: the same ops and
+ * shapes in every step; the PCA runs once per stage, outside the steps).
  */
-const { setBackend, dorefaModel, relaxedModel, loadMnist, buildModel, train, tf } = await import('../../src/node.js');
+import type * as TF from '../../src/backend/tf.js';
+const { setBackend, getBackendName, dorefaModel, relaxedModel, loadMnist, buildModel, train, tf } = await import('../../src/node.js');
+const { bitatStages, bitatStudent } = await import('../../src/methods/bitat/run.js');
+const { BitatTransform } = await import('../../src/methods/bitat/transform.js');
 
 async function quantized(model: string, variant: string) {
   const float = buildModel(model, { seed: 0 });
@@ -20,39 +30,81 @@ async function quantized(model: string, variant: string) {
     case 'dorefa-w2a2': return dorefaModel(float, { wbits: 2, abits: 2 });
     case 'lsq-w2a2': return relaxedModel(float, { method: 'ste', wbits: 2, abits: 2 });
     case 'srq-w2a2': return relaxedModel(float, { method: 'srq', wbits: 2, abits: 2 });
-    default: throw new Error(`unknown variant ${variant}: float, dorefa-w1, dorefa-w2a2, lsq-w2a2, srq-w2a2`);
+    default: throw new Error(`unknown variant ${variant}: float, dorefa-w1, dorefa-w2a2, lsq-w2a2, srq-w2a2, bitat-w1a1`);
   }
+}
+
+/** BiTAT's last-stage model and the variables its step trains (see the header). */
+async function bitatLastStage(model: string): Promise<{ model: TF.LayersModel; variables: TF.Variable[] }> {
+  const student = await bitatStudent(buildModel(model, { seed: 0 }));
+  const stages = bitatStages(student);
+  const last = stages[stages.length - 1];
+  const frozen = new Set(stages.slice(0, -1).flat().map((l) => l.latentKernel));
+  const transforms = last.map((l) => {
+    const d = l.latentKernel.read().size / l.kernelColumns();
+    const t = new BitatTransform(Array.from({ length: d }, () => new Array<number>(d).fill(0)), { identity: true }, l.name);
+    l.kernelMetric = () => t.metric();
+    return t;
+  });
+  const variables = [...student.trainableWeights.filter((w) => !frozen.has(w)).map((w) => w.read() as TF.Variable),
+    ...transforms.flatMap((t) => t.variables())];
+  return { model: student, variables };
 }
 
 async function row(model: string, variant: string, batch: number, steps: number, backend: string): Promise<object> {
   await setBackend(backend);
   const data = loadMnist();
-  const m = await quantized(model, variant);
+  const { model: m, variables } = variant === 'bitat-w1a1' ? await bitatLastStage(model) : { model: await quantized(model, variant), variables: undefined };
   const warmup = 2;
   const stamps: number[] = [];
   await train(m, data, {
     epochs: 1, batchSize: batch, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' },
-    weightDecay: 0, seed: 0, maxStepsPerEpoch: warmup + steps, skipValidation: true,
+    weightDecay: 0, seed: 0, maxStepsPerEpoch: warmup + steps, skipValidation: true, variables,
   }, { onStep: () => stamps.push(performance.now()) });
   const ms = (stamps[stamps.length - 1] - stamps[warmup - 1]) / steps;
   return { side: 'lowbit', model, variant, batch, steps, backend, imagesPerSecond: (batch * 1000) / ms, msPerStep: ms,
     peakRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
-async function probe(n = 1024, reps = 20): Promise<object> {
-  await setBackend('native');
-  const a = tf.randomUniform([n, n]);
-  const b = tf.randomUniform([n, n]);
+/**
+ * The sgemm peak probe, the same on both sides (torch_side.py probe()): C = A·B with
+ * M = N = K = PROBE_N float32, 2 threads (the driver's OMP_NUM_THREADS), PROBE_WARMUP untimed
+ * calls, then the best of PROBE_REPS; GFLOP/s = 2·M·N·K / seconds. Two routes into oneDNN:
+ * its matmul primitive (tf.matMul → BatchMatMul on native) and its convolution as a GEMM
+ * (a 1×1 conv over a 32×32 map: M = 1024 positions, K = N = 1024 channels).
+ */
+const PROBE_N = 1024;
+const PROBE_WARMUP = 3;
+const PROBE_REPS = 20;
+function bestGflops(f: () => TF.Tensor): number {
   let best = 0;
-  for (let i = 0; i <= reps; i++) {
+  for (let i = 0; i < PROBE_WARMUP + PROBE_REPS; i++) {
     const t = performance.now();
-    const c = tf.matMul(a, b);
+    const c = f();
     c.dataSync();
     const s = (performance.now() - t) / 1000;
     c.dispose();
-    if (i > 0) best = Math.max(best, (2 * n ** 3) / s / 1e9);
+    if (i >= PROBE_WARMUP) best = Math.max(best, (2 * PROBE_N ** 3) / s / 1e9);
   }
-  return { side: 'lowbit', probe: `oneDNN sgemm ${n}x${n} float32 (tf.matMul on native)`, gflops: best };
+  return best;
+}
+
+async function probe(): Promise<object> {
+  await setBackend('native');
+  const n = PROBE_N;
+  const a = tf.randomUniform([n, n]);
+  const b = tf.randomUniform([n, n]);
+  const x = tf.reshape(a, [1, 32, 32, n]) as TF.Tensor4D;
+  const f = tf.reshape(b, [1, 1, n, n]) as TF.Tensor4D;
+  const routes = {
+    'onednn-matmul': bestGflops(() => tf.matMul(a, b)),
+    'onednn-conv1x1': bestGflops(() => tf.conv2d(x, f, 1, 'valid')),
+  };
+  return {
+    side: 'lowbit', probe: `sgemm M=N=K=${n} float32, ${PROBE_WARMUP} warm-up, best of ${PROBE_REPS}`, routes,
+    gflops: Math.max(...Object.values(routes)), threads: Number(process.env.OMP_NUM_THREADS ?? 0) || null,
+    threadsNote: 'oneDNN (Debian libdnnl) with OpenMP: OMP_NUM_THREADS', backend: getBackendName(),
+  };
 }
 
 const argv = process.argv.slice(2);
