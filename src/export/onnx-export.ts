@@ -64,6 +64,9 @@ function kernelPlan(grid: QuantGrid | null, values: Float32Array, columns: numbe
   const codes = gridCodes(grid, values, columns);
   if (grid.type === 'codebook') return { form: 'gather', codes };
   if (target === 'qonnx') return { form: isBipolar(grid) ? 'bipolar' : 'quant', codes };
+  if (target === 'qdq4' && grid.type === 'uniform' && grid.channelBits && grid.channelBits.some((b) => b > 4)) {
+    throw new LowbitError(`qdq4 stores kernels as INT4, and this kernel has per-channel bit-widths up to ${Math.max(...grid.channelBits)} bits: export it as qdq (int8 codes), qonnx or packed`);
+  }
   const i8 = int8Codes(codes);
   if (i8 == null) return { form: 'float', codes };
   return { form: target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7) ? 'int4' : 'int8', codes, i8 };
@@ -105,6 +108,13 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
           notes.push(`${layer.name}: ${what} weights stored as int8 codes${grid.learned ? ' with their learned step' : ''}${perChannel ? ', one scale per output channel (per axis)' : ''} (QDQ's smallest type at opset 13)`);
         } else if (plan.form === 'float') {
           notes.push(`${layer.name}: ${what} weights do not fit int8 codes with zero point 0; stored as float32`);
+        }
+        if (grid.type === 'uniform' && grid.channelBits) {
+          const cb = Array.from(grid.channelBits);
+          const range = `${Math.min(...cb)}–${Math.max(...cb)} bits per output channel (mean ${(cb.reduce((a, b) => a + b, 0) / cb.length).toFixed(2)})`;
+          notes.push(target === 'qonnx'
+            ? `${layer.name}: ${range}: one Quant node at the widest bit-width with per-channel scales (exact values; only the packed format stores each channel at its own width)`
+            : `${layer.name}: ${range}: every channel's codes are stored in the ${plan.form} type${plan.form === 'int8' ? ' (only the packed format stores each channel at its own width)' : ''}`);
         }
       }
     }
