@@ -1,0 +1,215 @@
+/**
+ * PTQ per output channel: DepthwiseConv2D per-channel weight scales (cin × multiplier), per-channel
+ * weight bit allocation (Banner et al. 2019), and their exports agreeing with TF.js in onnxruntime.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as ort from 'onnxruntime-node';
+import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, summary, LowbitError } from '../src/index.js';
+import { loadMnist } from '../src/node.js';
+import { readRows } from '../src/data/dataset.js';
+import { allocateBits } from '../src/methods/ptq/bit-allocation.js';
+import { postTrainingQuantize } from '../src/methods/ptq/index.js';
+import { exportOnnx, OnnxTarget } from '../src/export/onnx-export.js';
+import { encodeModel } from '../src/export/onnx-builder.js';
+import { lowerQonnx } from '../src/export/qonnx-lower.js';
+import { packModel, unpackModel } from '../src/export/packed.js';
+import type { QuantLayer } from '../src/layers/quant-layers.js';
+import type { UniformGrid } from '../src/quantizers/kind.js';
+
+const mnist = loadMnist();
+const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+const tiny: DatasetSplits = { ...mnist, train: subset(mnist.train, range(128), 784), val: subset(mnist.val, range(32), 784), test: subset(mnist.test, range(32), 784) };
+
+/** Conv2D → ReLU → DepthwiseConv2D (multiplier 2) → ReLU → Conv2D 1×1 → GAP → Dense, seeded weights with channel ranges that differ. */
+function depthwiseModel(): tf.LayersModel {
+  const input = tf.input({ shape: [28, 28, 1] });
+  let x = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+  x = tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'relu', depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.conv2d({ name: 'pw', filters: 6, kernelSize: 1, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(x) as tf.SymbolicTensor;
+  x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ name: 'fc', units: 10, kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }).apply(x) as tf.SymbolicTensor;
+  const m = tf.model({ inputs: input, outputs: out });
+  // Scale the depthwise kernel's 8 columns by 0.25 … 4 so per-channel scales and bit-widths differ.
+  const dw = m.getLayer('dw');
+  const [k, ...rest] = dw.getWeights();
+  const factors = tf.tensor([0.25, 0.5, 1, 2, 4, 0.3, 1.5, 3], [1, 1, 4, 2]);
+  dw.setWeights([tf.mul(k, factors), ...rest]);
+  return m;
+}
+
+async function ortLogits(model: ReturnType<typeof exportOnnx>['model'], x: tf.Tensor): Promise<Float32Array> {
+  const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
+  return out[s.outputNames[0]].data as Float32Array;
+}
+
+/** max |a − b| / max |b|. */
+function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}
+
+/** Exports `model` to each target, runs it in onnxruntime (QONNX lowered) and the packed model in TF.js; all match TF.js. */
+async function assertExportsAgree(model: tf.LayersModel, targets: OnnxTarget[], what: string): Promise<Map<OnnxTarget, string[]>> {
+  const x = tf.tensor(readRows(tiny.test.images, 0, 16 * 784), [16, 28, 28, 1]);
+  const want = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+  const notes = new Map<OnnxTarget, string[]>();
+  for (const target of targets) {
+    const { model: om, notes: n } = exportOnnx(model, target);
+    notes.set(target, n);
+    const got = await ortLogits(target === 'qonnx' ? lowerQonnx(om) : om, x);
+    // An activation level can round the other way on a last-bit difference.
+    assert.ok(relativeError(got, want) < 2e-3, `${what} ${target}: relative error ${relativeError(got, want)}`);
+  }
+  const { manifest, data } = packModel(model);
+  const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+  const got = (back.predict(x) as tf.Tensor).dataSync();
+  assert.ok(relativeError(got, want) < 1e-5, `${what} packed: relative error ${relativeError(got, want)}`);
+  back.dispose();
+  tf.dispose(x);
+  return notes;
+}
+
+test('bit allocation on hand-computed ranges: the paper\'s closed form, rounded, within Σ 2^b ≤ C·2^B (so mean ≤ B), each in [2, 8]', () => {
+  // Equal ranges: every channel gets the budget.
+  assert.deepEqual(allocateBits([0.5, 0.5, 0.5], 4), [4, 4, 4]);
+  // Ranges 1, 1, 1, 8 at B = 4: R^(2/3) = 1, 1, 1, 4 (sum 7); M_i = 4 + log2(4·R_i^(2/3)/7) = 3.19, 3.19, 3.19, 5.19
+  // → 3, 3, 3, 5 (bins 8 + 8 + 8 + 32 = 56 ≤ 64); the 8 bins left buy one more bit for the first 3-bit channel → 4, 3, 3, 5.
+  assert.deepEqual(allocateBits([1, 1, 1, 8], 4), [4, 3, 3, 5]);
+  // Ranges 1 and 64 at B = 3: R^(2/3) = 1, 16; M = 3 + log2(2/17) = −0.09 → 2 (clamped), 3 + log2(32/17) = 3.91 → 4;
+  // bins 4 + 16 = 20 > 16: only the 64-range channel can drop a bit → 2, 3 (bins 12); the 4 bins left buy the
+  // 2-bit channel its third bit (4 bins), not the other's fourth (8 bins) → 3, 3.
+  assert.deepEqual(allocateBits([1, 64], 3), [3, 3]);
+  // Ranges 1, 2, 100 at B = 4: R^(2/3) = 1, 1.587, 21.544 (sum 24.131); M = 4 + log2(3·R^(2/3)/24.131) = 0.98, 1.66, 5.42
+  // → 2, 2, 5 (bins 4 + 4 + 32 = 40 ≤ 48); 8 bins left: the 2-range channel's third bit saves the most noise per bin
+  // (3·4/4^3/4 vs 3·1/4^3/4), then 4 bins buy the 1-range channel's → 3, 3, 5 (bins 48).
+  assert.deepEqual(allocateBits([1, 2, 100], 4), [3, 3, 5]);
+  // Clamped at 8: a huge range cannot take more than 8 bits.
+  assert.deepEqual(allocateBits([1e-6, 1e6], 8), [8, 8]);
+  // The budget holds on seeded random ranges, at every B.
+  let s = 7;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  for (const b of [2, 3, 4, 5, 6, 8]) {
+    const ranges = Array.from({ length: 37 }, () => rand() ** 3 * 10);
+    const bits = allocateBits(ranges, b);
+    assert.ok(bits.every((v) => Number.isInteger(v) && v >= 2 && v <= 8), `B=${b}: ${bits}`);
+    assert.ok(bits.reduce((a, v) => a + 2 ** v, 0) <= 37 * 2 ** b, `B=${b}: bins`);
+    assert.ok(bits.reduce((a, v) => a + v, 0) / 37 <= b, `B=${b}: mean ${bits.reduce((a, v) => a + v, 0) / 37}`);
+    // A wider channel never gets fewer bits than a narrower one.
+    const order = ranges.map((_, i) => i).sort((i, j) => ranges[i] - ranges[j]);
+    for (let i = 1; i < order.length; i++) assert.ok(bits[order[i]] >= bits[order[i - 1]], `B=${b}: monotone in the range`);
+  }
+  assert.throws(() => allocateBits([1, 2], 9), LowbitError);
+});
+
+test('uniform axis -1 on a DepthwiseConv2D kernel: one scale per output channel (cin × multiplier), read out for the exporters', async () => {
+  await setBackend('wasm');
+  const m = depthwiseModel();
+  const q = await quantizeModel(m, { kernelQuantizer: { kind: 'uniform', bits: 4, signed: true, narrow: true, scale: 'max', axis: -1 }, inputQuantizer: null });
+  const dw = q.getLayer('dw') as QuantLayer;
+  const latent = dw.latentKernel.read().dataSync() as Float32Array;
+  const quantized = tf.tidy(() => dw.quantizedKernel().dataSync() as Float32Array);
+  const grid = dw.kernelGrid() as UniformGrid;
+  assert.equal(grid.axis, -1);
+  assert.equal((grid.scale as Float32Array).length, 8);
+  for (let c = 0; c < 8; c++) {
+    let maxAbs = 0;
+    for (let i = c; i < latent.length; i += 8) maxAbs = Math.max(maxAbs, Math.abs(latent[i]));
+    assert.ok(Math.abs((grid.scale as Float32Array)[c] - maxAbs / 7) < 1e-7, `channel ${c}: scale ${(grid.scale as Float32Array)[c]} vs ${maxAbs / 7}`);
+    // Each channel's values are integers × its own scale, within ±7, and its largest value sits on ±7.
+    let top = 0;
+    for (let i = c; i < quantized.length; i += 8) {
+      const code = quantized[i] / (grid.scale as Float32Array)[c];
+      assert.ok(Math.abs(code - Math.round(code)) < 1e-4 && Math.abs(code) <= 7 + 1e-4, `channel ${c}: code ${code}`);
+      top = Math.max(top, Math.abs(Math.round(code)));
+    }
+    assert.equal(top, 7, `channel ${c}`);
+  }
+  const notes = await assertExportsAgree(q, ['qdq', 'qdq4', 'qonnx'], 'W4 per-channel');
+  assert.ok(notes.get('qdq4')!.some((n) => /^dw: 4-bit uniform weights stored as int4 codes .*one scale per output channel/.test(n)), notes.get('qdq4')!.join('\n'));
+  [m, q].forEach((x) => x.dispose());
+});
+
+test('ptq --per-channel on a model with a DepthwiseConv2D: per-channel depthwise scales; QDQ, QDQ4, QONNX and packed agree with TF.js', async () => {
+  await setBackend('wasm');
+  const teacher = depthwiseModel();
+  for (const wbits of [8, 4]) {
+    const { model, config } = await postTrainingQuantize(teacher, tiny, { wbits, abits: 8, perChannel: true, calibration: 64, weightObserver: 'mse' });
+    const dwSpec = config.overrides!.find((o) => o.match === 'dw')!.kernelQuantizer as { axis?: number };
+    assert.equal(dwSpec.axis, -1);
+    const grid = (model.getLayer('dw') as QuantLayer).kernelGrid() as UniformGrid;
+    assert.equal((grid.scale as Float32Array).length, 8, 'one scale per input channel × multiplier');
+    // The scales follow the column factors 0.25 … 4 (not one scale per multiplier).
+    const sc = Array.from(grid.scale as Float32Array);
+    assert.ok(sc[4] > sc[0] * 4, `scales ${sc}`);
+    const notes = await assertExportsAgree(model, wbits === 8 ? ['qdq', 'qonnx'] : ['qdq4'], `ptq W${wbits}`);
+    const want = wbits === 8 ? /^dw: 8-bit uniform weights stored as int8 codes, one scale per output channel/ : /^dw: 4-bit uniform weights stored as int4 codes .*one scale per output channel/;
+    const n = notes.get(wbits === 8 ? 'qdq' : 'qdq4')!;
+    assert.ok(n.some((x) => want.test(x)), n.join('\n'));
+    model.dispose();
+  }
+  teacher.dispose();
+});
+
+test('ptq --bit-allocation: per-channel bits stored on the spec, counted by summary, exported (QDQ int8, QONNX, packed at each channel\'s width); QDQ4 refuses channels above 4 bits', async () => {
+  await setBackend('wasm');
+  const teacher = depthwiseModel();
+  const { model, config, report } = await postTrainingQuantize(teacher, tiny, { wbits: 4, abits: 8, bitAllocation: true, calibration: 64 });
+  for (const p of report.layers) {
+    const layer = model.getLayer(p.name) as QuantLayer;
+    const bits = p.channelBits!;
+    assert.equal(bits.length, layer.kernelColumns(), p.name);
+    assert.deepEqual((config.overrides!.find((o) => o.match === p.name)!.kernelQuantizer as { channelBits: number[] }).channelBits, bits);
+    // The allocation of this layer's own channel ranges (max|w| per output channel of the latent kernel).
+    const w = layer.latentKernel.read().dataSync() as Float32Array;
+    const c = bits.length;
+    const ranges = new Float32Array(c);
+    w.forEach((v, i) => { ranges[i % c] = Math.max(ranges[i % c], Math.abs(v)); });
+    assert.deepEqual(bits, allocateBits(ranges, 4), p.name);
+    assert.ok(bits.reduce((a, b) => a + b, 0) / c <= 4, p.name);
+    // Channel c's values sit on its own grid: integers within ±(2^(b−1) − 1) times max|w_c| / (2^(b−1) − 1).
+    const q = tf.tidy(() => layer.quantizedKernel().dataSync() as Float32Array);
+    q.forEach((v, i) => {
+      const qmax = 2 ** (bits[i % c] - 1) - 1;
+      const code = v / (ranges[i % c] / qmax);
+      assert.ok(Math.abs(code - Math.round(code)) < 1e-3 && Math.abs(code) <= qmax + 1e-3, `${p.name} value ${i}: code ${code} of ${bits[i % c]} bits`);
+    });
+  }
+  assert.ok(new Set(report.layers.find((l) => l.name === 'dw')!.channelBits).size > 1, 'the depthwise columns (ranges 0.25 … 4) get different bits');
+  // summary counts each channel at its own bits.
+  const s = summary(model);
+  for (const p of report.layers) {
+    const row = s.layers.find((l) => l.name === p.name)!;
+    const bits = p.channelBits!;
+    const kernelSize = (model.getLayer(p.name).weights[0].shape as number[]).reduce((a, b) => a * b, 1);
+    const codeBits = bits.reduce((a, b) => a + b * (kernelSize / bits.length), 0);
+    assert.ok(Math.abs(row.kernelBits - codeBits / kernelSize) < 1e-9, `${p.name}: ${row.kernelBits}`);
+    assert.equal(row.bytes, Math.ceil(codeBits / 8) + 4 * bits.length + 4 * (row.params - kernelSize), p.name);
+  }
+  const notes = await assertExportsAgree(model, ['qdq', 'qonnx'], 'bit allocation');
+  assert.ok(notes.get('qdq')!.some((n) => /^dw: \d–\d bits per output channel \(mean [\d.]+\): every channel's codes are stored in the int8 type/.test(n)), notes.get('qdq')!.join('\n'));
+  // Packed: each channel at its own width.
+  const { manifest } = packModel(model);
+  const dwKernel = manifest.weights.find((w) => w.name.startsWith('dw/'))!;
+  const dwBits = report.layers.find((l) => l.name === 'dw')!.channelBits!;
+  assert.deepEqual(dwKernel.channelBits, dwBits);
+  assert.equal(dwKernel.byteLength, Math.ceil(dwBits.reduce((a, b) => a + b * 9, 0) / 8) + 4 * 8);
+  // QDQ4: refused when a channel has more than 4 bits, exported as INT4 when none has.
+  const wide = report.layers.filter((l) => Math.max(...l.channelBits!) > 4).map((l) => l.name);
+  assert.ok(wide.length > 0, 'some channel above 4 bits');
+  assert.throws(() => exportOnnx(model, 'qdq4'), (e: Error) => e instanceof LowbitError && /qdq4 stores kernels as INT4, and this kernel has per-channel bit-widths up to \d bits: export it as qdq/.test(e.message));
+  const narrow = await quantizeModel(teacher, { kernelQuantizer: null, inputQuantizer: null, overrides: [
+    { match: 'dw', kernelQuantizer: { kind: 'uniform', bits: 4, signed: true, narrow: true, scale: 'max', axis: -1, channelBits: [2, 3, 4, 4, 4, 2, 3, 4] } }] });
+  const n4 = await assertExportsAgree(narrow, ['qdq4'], 'channelBits ≤ 4');
+  assert.ok(n4.get('qdq4')!.some((n) => /^dw: 4-bit uniform weights stored as int4 codes/.test(n)), n4.get('qdq4')!.join('\n'));
+  // A spec whose channelBits do not fit its bits, or has no axis, is refused by name.
+  await assert.rejects(quantizeModel(teacher, { kernelQuantizer: { kind: 'uniform', bits: 4, axis: -1, channelBits: [2, 6] }, inputQuantizer: null }), /channelBits\).*bits must be a whole number from 2 to 4, got 6/);
+  assert.ok(isQuantLayer(narrow.getLayer('dw')));
+  [teacher, model, narrow].forEach((m) => m.dispose());
+});
