@@ -39,7 +39,8 @@ function depthwiseModel(): tf.LayersModel {
 }
 
 async function ortLogits(model: ReturnType<typeof exportOnnx>['model'], x: tf.Tensor): Promise<Float32Array> {
-  const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3 });
+  // Optimizations off: ORT's graph rewrites around QuantizeLinear change some activation roundings; this checks the graph's own semantics.
+  const s = await ort.InferenceSession.create(encodeModel(model), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
   const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
   return out[s.outputNames[0]].data as Float32Array;
 }
@@ -64,8 +65,7 @@ async function assertExportsAgree(model: tf.LayersModel, targets: OnnxTarget[], 
     const { model: om, notes: n } = exportOnnx(model, target);
     notes.set(target, n);
     const got = await ortLogits(target === 'qonnx' ? lowerQonnx(om) : om, x);
-    // An activation level can round the other way on a last-bit difference.
-    assert.ok(relativeError(got, want) < 2e-3, `${what} ${target}: relative error ${relativeError(got, want)}`);
+    assert.ok(relativeError(got, want) < 1e-5, `${what} ${target}: relative error ${relativeError(got, want)}`);
   }
   const { manifest, data } = packModel(model);
   const back = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
