@@ -9,7 +9,7 @@ import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, sum
 import { loadMnist } from '../src/node.js';
 import { readRows } from '../src/data/dataset.js';
 import { allocateBits } from '../src/methods/ptq/bit-allocation.js';
-import { postTrainingQuantize } from '../src/methods/ptq/index.js';
+import { affineError, affineGrid, asymmetricGrid, postTrainingQuantize, quantizationError, rangeStats } from '../src/methods/ptq/index.js';
 import { exportOnnx, OnnxTarget } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 import { lowerQonnx } from '../src/export/qonnx-lower.js';
@@ -21,10 +21,13 @@ const mnist = loadMnist();
 const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
 const tiny: DatasetSplits = { ...mnist, train: subset(mnist.train, range(128), 784), val: subset(mnist.val, range(32), 784), test: subset(mnist.test, range(32), 784) };
 
-/** Conv2D → ReLU → DepthwiseConv2D (multiplier 2) → ReLU → Conv2D 1×1 → GAP → Dense, seeded weights with channel ranges that differ. */
-function depthwiseModel(): tf.LayersModel {
+/**
+ * Conv2D → ReLU → DepthwiseConv2D (multiplier 2) → ReLU → Conv2D 1×1 → GAP → Dense, seeded weights
+ * with channel ranges that differ; `c1Activation` linear gives the depthwise layer signed inputs.
+ */
+function depthwiseModel(c1Activation: 'relu' | 'linear' = 'relu'): tf.LayersModel {
   const input = tf.input({ shape: [28, 28, 1] });
-  let x = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, strides: 2, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
+  let x = tf.layers.conv2d({ name: 'c1', filters: 4, kernelSize: 3, strides: 2, activation: c1Activation, kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }).apply(input) as tf.SymbolicTensor;
   x = tf.layers.depthwiseConv2d({ name: 'dw', kernelSize: 3, depthMultiplier: 2, padding: 'same', activation: 'relu', depthwiseInitializer: tf.initializers.glorotUniform({ seed: 2 }) }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.conv2d({ name: 'pw', filters: 6, kernelSize: 1, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }).apply(x) as tf.SymbolicTensor;
   x = tf.layers.globalAveragePooling2d({}).apply(x) as tf.SymbolicTensor;
@@ -212,4 +215,58 @@ test('ptq --bit-allocation: per-channel bits stored on the spec, counted by summ
   await assert.rejects(quantizeModel(teacher, { kernelQuantizer: { kind: 'uniform', bits: 4, axis: -1, channelBits: [2, 6] }, inputQuantizer: null }), /channelBits\).*bits must be a whole number from 2 to 4, got 6/);
   assert.ok(isQuantLayer(narrow.getLayer('dw')));
   [teacher, model, narrow].forEach((m) => m.dispose());
+});
+
+test('asymmetric activation grids: hand-computed ranges and zero points; less error than the symmetric grid on skewed data', () => {
+  // minmax over −1 … 3 at 2 bits: s = 4/3, z = round(1/(4/3)) = 1; levels −4/3, 0, 4/3, 8/3.
+  const g = asymmetricGrid('minmax', rangeStats(Float32Array.of(-1, 0, 2, 3)), 2);
+  assert.deepEqual(g, { lo: -1, hi: 3, scale: Math.fround(4 / 3), zeroPoint: 1 });
+  // One-sided data: lo = 0, zero point 0 (the unsigned grid).
+  assert.deepEqual(asymmetricGrid('minmax', rangeStats(Float32Array.of(0.5, 2)), 8), { lo: 0, hi: 2, scale: Math.fround(2 / 255), zeroPoint: 0 });
+  // percentile 99 over 0 … 99 (shifted by −10): the 1st and the 99th smallest values.
+  const ramp = Float32Array.from({ length: 100 }, (_, i) => i - 10);
+  const p = asymmetricGrid('percentile', rangeStats(ramp), 8, { percentile: 99 });
+  assert.deepEqual([p.lo, p.hi], [-10, 88]);
+  // Skewed data (−0.1 … 1): the affine grid beats the symmetric one by far at 4 bits, and mse is no worse than minmax.
+  let s = 3;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  const skewed = Float32Array.from({ length: 4000 }, () => rand() ** 2 * 1.1 - 0.1);
+  const stats = rangeStats(skewed);
+  const affine = asymmetricGrid('minmax', stats, 4);
+  const symmetric = quantizationError(skewed, Math.max(-stats.min, stats.max), { bits: 4, signed: true });
+  assert.ok(affineError(skewed, affine, 4) < 0.6 * symmetric, `${affineError(skewed, affine, 4)} vs ${symmetric}`);
+  assert.ok(affineError(skewed, asymmetricGrid('mse', stats, 4), 4) <= affineError(skewed, affine, 4));
+  assert.throws(() => asymmetricGrid('aciq', stats, 4), /--asymmetric works with the minmax, percentile, mse observers, not aciq/);
+  assert.deepEqual(affineGrid(0, 0, 4).zeroPoint, 0);
+});
+
+test('ptq --asymmetric: signed inputs get unsigned codes with a zero point; QDQ (uint8 zero point), QONNX and packed agree with TF.js', async () => {
+  await setBackend('wasm');
+  const teacher = depthwiseModel('linear');
+  await assert.rejects(postTrainingQuantize(teacher, tiny, { wbits: 8, abits: 8, asymmetric: true, observer: 'aciq' }), (e: Error) => e instanceof LowbitError && /--asymmetric works with the minmax, percentile, mse observers, not aciq/.test(e.message));
+  for (const observer of ['minmax', 'mse'] as const) {
+    const { model, config, report } = await postTrainingQuantize(teacher, tiny, { wbits: 8, abits: 8, perChannel: true, asymmetric: true, observer, calibration: 64 });
+    const dw = report.layers.find((l) => l.name === 'dw')!;
+    assert.ok(dw.min! < 0, 'the depthwise layer sees signed inputs');
+    assert.ok(dw.zeroPoint! > 0 && dw.zeroPoint! < 255, `zero point ${dw.zeroPoint}`);
+    assert.equal(dw.threshold, null);
+    const spec = config.overrides!.find((o) => o.match === 'dw')!.inputQuantizer as { signed: boolean; zeroPoint: number; scale: number };
+    assert.deepEqual([spec.signed, spec.zeroPoint], [false, dw.zeroPoint]);
+    if (observer === 'minmax') {
+      // The grid covers the observed range: s = (max − min)/255, z = round(−min/s).
+      assert.ok(Math.abs(spec.scale - (dw.max! - dw.min!) / 255) < 1e-6 * spec.scale, `${spec.scale}`);
+      assert.equal(spec.zeroPoint, Math.round(-dw.min! / spec.scale));
+    }
+    // The first layer's inputs (images in [0, 1]) have zero point 0.
+    assert.equal(report.layers.find((l) => l.name === 'c1')!.zeroPoint, 0);
+    const notes = await assertExportsAgree(model, ['qdq', 'qonnx'], `asymmetric ${observer}`);
+    assert.ok(!notes.get('qdq')!.some((n) => /standard float ops/.test(n)), notes.get('qdq')!.join('\n'));
+    // The QDQ graph quantizes the depthwise input to uint8 with the zero point.
+    const om = exportOnnx(model, 'qdq').model;
+    const zp = om.graph!.initializer!.find((t) => t.name === 'dw_a_zp')!;
+    assert.equal(zp.dataType, 2, 'UINT8');
+    assert.equal(zp.rawData![0], dw.zeroPoint);
+    model.dispose();
+  }
+  teacher.dispose();
 });

@@ -27,6 +27,7 @@ export const ptqMethod: Method<PtqMethodOptions> = {
     { key: 'abits', flag: 'abits', type: { kind: 'integer', min: 1 }, default: '8', help: 'activation bits: 2, 4, 8 (32 = float)', arg: '<n>' },
     { key: 'perChannel', flag: 'per-channel', type: { kind: 'boolean' }, default: false, help: 'ptq: one weight scale per output channel (DepthwiseConv2D: per input channel × multiplier)' },
     { key: 'bitAllocation', flag: 'bit-allocation', type: { kind: 'boolean' }, default: false, help: 'ptq: per-channel weight bits (2–8) from each channel\'s range, mean ≤ --wbits (Banner et al. 2019); implies per-channel scales' },
+    { key: 'asymmetric', flag: 'asymmetric', type: { kind: 'boolean' }, default: false, help: 'ptq: asymmetric activation grids (unsigned codes with a zero point over the observed range; minmax, percentile, mse)' },
     { key: 'calibration', flag: 'calibration', type: { kind: 'integer', min: 1 }, default: '512', help: 'ptq, pq: calibration images (a seeded sample of the training set)', arg: '<n>' },
     { key: 'observer', flag: 'observer', type: { kind: 'choice', choices: observerNames }, default: 'minmax', help: `ptq: activation range observer: ${observerNames.join(', ')}`, arg: '<name>' },
     { key: 'weightObserver', flag: 'weight-observer', type: { kind: 'choice', choices: ['minmax', 'mse'] }, default: 'minmax', help: 'ptq: weight clipping: minmax (none) or mse', arg: '<name>' },
@@ -39,7 +40,7 @@ export const ptqMethod: Method<PtqMethodOptions> = {
     checkPtqOptions(o);
     return o;
   },
-  tag: (o) => `ptq-w${o.wbits}a${o.abits}-${o.observer}${o.perChannel ? '-pc' : ''}${o.bitAllocation ? '-ba' : ''}${o.biasCorrection ? '-bc' : ''}`,
+  tag: (o) => `ptq-w${o.wbits}a${o.abits}-${o.observer}${o.perChannel ? '-pc' : ''}${o.bitAllocation ? '-ba' : ''}${o.asymmetric ? '-asym' : ''}${o.biasCorrection ? '-bc' : ''}`,
   async run(o, ctx) {
     const { model, config, report } = await postTrainingQuantize(ctx.teacher!, ctx.data, { ...o, aciqPrior: o.aciqPrior as AciqPrior, seed: ctx.train.seed });
     ctx.log(`ptq: folded ${report.folded.length} BatchNorm layer(s), calibrated on ${report.calibrationImages} images with ${o.observer}`);

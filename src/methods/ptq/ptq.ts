@@ -15,7 +15,7 @@ import { resolveQuantizer } from '../../quantizers/spec.js';
 import type { UniformSpec } from '../../quantizers/uniform.js';
 import { Rng } from '../../random.js';
 import { allocateBits } from './bit-allocation.js';
-import { AciqPrior, clipThreshold, gridScale, GridChoice, mseThreshold, ObserverName, rangeStats, RangeStats } from './observers.js';
+import { AffineGrid, asymmetricGrid, asymmetricObservers, AciqPrior, clipThreshold, gridScale, GridChoice, mseThreshold, ObserverName, rangeStats, RangeStats } from './observers.js';
 
 export interface PtqOptions {
   /** Weight bits, 2–16 (32 = float weights). */
@@ -33,6 +33,11 @@ export interface PtqOptions {
    * wbits). Implies per-channel scales; needs wbits 2–8. Weights only (default false).
    */
   bitAllocation?: boolean;
+  /**
+   * Asymmetric activation grids: unsigned codes with a zero point over the observed [lo, hi]
+   * (minmax, percentile and mse observers) instead of [−α, α] for signed inputs (default false).
+   */
+  asymmetric?: boolean;
   /** Calibration images, a seeded sample of the training set (default 512). */
   calibration?: number;
   /** Activation observer (default minmax). */
@@ -59,6 +64,8 @@ export interface PtqReport {
   folded: string[];
   calibrationImages: number;
   layers: Array<{ name: string; signed: boolean | null; min: number | null; max: number | null; threshold: number | null; weightClip: number[] | null; biasShift: number | null;
+    /** --asymmetric: the grid's range [lo, hi] and zero point (threshold is then null). */
+    range?: [number, number]; zeroPoint?: number;
     /** --bit-allocation: the bits of each output channel. */
     channelBits?: number[] }>;
 }
@@ -72,6 +79,7 @@ export function checkPtqOptions(o: PtqOptions): void {
   if (o.percentile != null && !(o.percentile > 0 && o.percentile <= 100)) throw new LowbitError(`--percentile must be in (0, 100], e.g. 99.99; got ${o.percentile}`);
   if (o.calibration != null && !(Number.isInteger(o.calibration) && o.calibration >= 1)) throw new LowbitError(`--calibration must be a whole number ≥ 1, got ${o.calibration}`);
   if (o.biasCorrection && o.wbits === 32) throw new LowbitError('--bias-correction corrects the shift weight quantization causes: it needs --wbits below 32');
+  if (o.asymmetric && o.observer != null && !asymmetricObservers.includes(o.observer)) throw new LowbitError(`--asymmetric works with the ${asymmetricObservers.join(', ')} observers, not ${o.observer} (ACIQ's error model is for symmetric or one-sided grids)`);
   if (o.bitAllocation && !(o.wbits >= 2 && o.wbits <= 8)) throw new LowbitError(`--bit-allocation gives each output channel 2–8 bits within an average of --wbits: it needs --wbits from 2 to 8, got ${o.wbits}`);
 }
 
@@ -165,12 +173,19 @@ export async function postTrainingQuantize(teacher: tf.LayersModel, data: Datase
     if (o.weightObserver === 'mse') for (const p of plan) if (p.kernelQuantizer) weightClips.set(p.name, clipKernel(folded.getLayer(p.name), specs.get(p.name)!));
     const calibration = await calibrate(folded, data, plan, o, specs);
     const overrides: LayerOverride[] = [];
-    const thresholds = new Map<string, { signed: boolean; threshold: number }>();
+    const thresholds = new Map<string, { signed: boolean; threshold: number | null; affine?: AffineGrid }>();
     for (const p of plan) {
       const override: LayerOverride = { match: p.name, ...(p.kernelQuantizer ? { kernelQuantizer: specs.get(p.name)! } : {}) };
       const cal = calibration.get(p.name);
       if (p.inputQuantizer && cal) {
         const stats = cal.stats();
+        if (o.asymmetric) {
+          const affine = asymmetricGrid(o.observer, stats, o.abits, { percentile: o.percentile });
+          thresholds.set(p.name, { signed: false, threshold: null, affine });
+          override.inputQuantizer = { kind: 'uniform', bits: o.abits, signed: false, scale: affine.scale, zeroPoint: affine.zeroPoint };
+          overrides.push(override);
+          continue;
+        }
         const grid: GridChoice = { bits: o.abits, signed: stats.min < 0 };
         const threshold = clipThreshold(o.observer, stats, { ...grid, percentile: o.percentile, prior: o.aciqPrior });
         thresholds.set(p.name, { signed: grid.signed, threshold });
@@ -198,6 +213,7 @@ export async function postTrainingQuantize(teacher: tf.LayersModel, data: Datase
         const t = thresholds.get(p.name);
         return {
           name: p.name, signed: t?.signed ?? null, min: t && cal ? cal.min : null, max: t && cal ? cal.max : null, threshold: t?.threshold ?? null,
+          ...(t?.affine ? { range: [t.affine.lo, t.affine.hi] as [number, number], zeroPoint: t.affine.zeroPoint } : {}),
           weightClip: weightClips.get(p.name) ?? null, biasShift: shifts.get(p.name) ?? null,
           ...(channelBits.has(p.name) ? { channelBits: channelBits.get(p.name) } : {}),
         };
