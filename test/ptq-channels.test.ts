@@ -5,8 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, summary, LowbitError } from '../src/index.js';
-import { loadMnist } from '../src/node.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, summary, LowbitError, getMethod, DEFAULT_TRAIN } from '../src/index.js';
+import { resolveOptions } from '../src/run/method.js';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadMnist, saveModelDir } from '../src/node.js';
 import { readRows } from '../src/data/dataset.js';
 import { allocateBits } from '../src/methods/ptq/bit-allocation.js';
 import { affineError, affineGrid, asymmetricGrid, postTrainingQuantize, quantizationError, rangeStats } from '../src/methods/ptq/index.js';
@@ -269,4 +275,29 @@ test('ptq --asymmetric: signed inputs get unsigned codes with a zero point; QDQ 
     model.dispose();
   }
   teacher.dispose();
+});
+
+test('--bit-allocation and --asymmetric: bad combinations are one clear error (library) and exit 2 with one line (CLI)', async () => {
+  const ptq = getMethod('ptq');
+  for (const [raw, message] of [
+    [{ wbits: 16, 'bit-allocation': true }, /--bit-allocation gives each output channel 2–8 bits within an average of --wbits: it needs --wbits from 2 to 8, got 16/],
+    [{ wbits: 32, 'bit-allocation': true }, /it needs --wbits from 2 to 8, got 32/],
+    [{ asymmetric: true, observer: 'aciq' }, /--asymmetric works with the minmax, percentile, mse observers, not aciq/],
+  ] as Array<[Record<string, unknown>, RegExp]>) {
+    assert.throws(() => resolveOptions(ptq, raw, { train: DEFAULT_TRAIN }), (e: Error) => e instanceof LowbitError && message.test(e.message));
+  }
+  const o = resolveOptions(ptq, { wbits: 4, 'bit-allocation': true, asymmetric: true }, { train: DEFAULT_TRAIN }) as unknown as { bitAllocation: boolean; asymmetric: boolean };
+  assert.deepEqual([o.bitAllocation, o.asymmetric], [true, true]);
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-ptqc-'));
+  const teacher = depthwiseModel();
+  mkdirSync(join(dir, 'teacher'));
+  await saveModelDir(teacher, join(dir, 'teacher'));
+  teacher.dispose();
+  const out = join(dir, 'out');
+  const r = spawnSync(process.execPath, [cli, 'quantize', '--method', 'ptq', '--teacher', join(dir, 'teacher'), '--dataset', 'mnist', '--wbits', '12', '--bit-allocation', '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.equal(existsSync(out), false, 'nothing written');
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.match(r.stderr, /--bit-allocation .* needs --wbits from 2 to 8, got 12/);
 });

@@ -15,7 +15,7 @@ export * from './observers.js';
 type PtqMethodOptions = Required<Omit<PtqOptions, 'seed' | 'maxSamples'>>;
 
 /** What lowbit's PTQ takes from the ACIQ paper and what it reconstructs (recorded with each run). */
-const RECONSTRUCTION = 'ACIQ clipping constants for Laplace at 2/3/4/8 bits are the paper\'s; other bit-widths, the Gaussian prior and one-sided (unsigned) grids use lowbit\'s numerical solution of the paper\'s error model; bias correction is the data-driven per-channel mean shift, not the paper\'s weight mean/std matching; per-channel bit allocation (--bit-allocation, weights only) starts from the paper\'s closed form 2^M_i ∝ range_i^(2/3) under its constraint Σ 2^M_i = C·2^B, with range_i = max|w| of output channel i, then rounds to whole bits in [2, 8] and restores the constraint greedily (lowbit\'s integer step)';
+const RECONSTRUCTION = 'ACIQ clipping constants for Laplace at 2/3/4/8 bits are the paper\'s; other bit-widths, the Gaussian prior and one-sided (unsigned) grids use lowbit\'s numerical solution of the paper\'s error model; bias correction is the data-driven per-channel mean shift, not the paper\'s weight mean/std matching; --asymmetric activation grids (affine, with a zero point) are lowbit\'s, not the paper\'s; per-channel bit allocation (--bit-allocation, weights only) starts from the paper\'s closed form 2^M_i ∝ range_i^(2/3) under its constraint Σ 2^M_i = C·2^B, with range_i = max|w| of output channel i, then rounds to whole bits in [2, 8] and restores the constraint greedily (lowbit\'s integer step)';
 
 export const ptqMethod: Method<PtqMethodOptions> = {
   name: 'ptq',
