@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, summary, LowbitError, getMethod, DEFAULT_TRAIN } from '../src/index.js';
+import { tf, subset, DatasetSplits, setBackend, isQuantLayer, quantizeModel, summary, LowbitError, getMethod, DEFAULT_TRAIN, buildModel } from '../src/index.js';
 import { resolveOptions } from '../src/run/method.js';
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import { exportOnnx, OnnxTarget } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 import { lowerQonnx } from '../src/export/qonnx-lower.js';
 import { packModel, unpackModel } from '../src/export/packed.js';
+import { createRuntime, jsKernels } from '../src/runtime/index.js';
 import type { QuantLayer } from '../src/layers/quant-layers.js';
 import type { UniformGrid } from '../src/quantizers/kind.js';
 
@@ -209,6 +210,18 @@ test('ptq --bit-allocation: per-channel bits stored on the spec, counted by summ
   const dwBits = report.layers.find((l) => l.name === 'dw')!.channelBits!;
   assert.deepEqual(dwKernel.channelBits, dwBits);
   assert.equal(dwKernel.byteLength, Math.ceil(dwBits.reduce((a, b) => a + b * 9, 0) / 8) + 4 * 8);
+  // lowbit's runtime reads the per-channel widths too: same logits as TF.js (on lenet5: the runtime runs depth multiplier 1 only).
+  const lenet = buildModel('lenet5', { seed: 1 });
+  const { model: lenetQ, report: lenetReport } = await postTrainingQuantize(lenet, tiny, { wbits: 3, abits: 8, bitAllocation: true, calibration: 32 });
+  assert.ok(lenetReport.layers.every((l) => l.channelBits != null));
+  const packed = packModel(lenetQ);
+  const rt = createRuntime(packed, { kernels: jsKernels });
+  const xs = tf.tensor(readRows(tiny.test.images, 0, 4 * 784), [4, 28, 28, 1]);
+  const ref = (lenetQ.predict(xs) as tf.Tensor).dataSync();
+  const got = rt.run(xs.dataSync() as Float32Array, 4);
+  assert.ok(relativeError(got, ref) < 1e-4, `runtime: relative error ${relativeError(got, ref)}`);
+  [lenet, lenetQ].forEach((m) => m.dispose());
+  xs.dispose();
   // QDQ4: refused when a channel has more than 4 bits, exported as INT4 when none has.
   const wide = report.layers.filter((l) => Math.max(...l.channelBits!) > 4).map((l) => l.name);
   assert.ok(wide.length > 0, 'some channel above 4 bits');
