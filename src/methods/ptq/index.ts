@@ -43,7 +43,14 @@ export const ptqMethod: Method<PtqMethodOptions> = {
   tag: (o) => `ptq-w${o.wbits}a${o.abits}-${o.observer}${o.perChannel ? '-pc' : ''}${o.bitAllocation ? '-ba' : ''}${o.asymmetric ? '-asym' : ''}${o.biasCorrection ? '-bc' : ''}`,
   async run(o, ctx) {
     const { model, config, report } = await postTrainingQuantize(ctx.teacher!, ctx.data, { ...o, aciqPrior: o.aciqPrior as AciqPrior, seed: ctx.train.seed });
-    ctx.log(`ptq: folded ${report.folded.length} BatchNorm layer(s), calibrated on ${report.calibrationImages} images with ${o.observer}`);
+    ctx.log(`ptq: folded ${report.folded.length} BatchNorm layer(s), calibrated on ${report.calibrationImages} images with ${o.observer}${o.asymmetric ? ' (asymmetric grids)' : ''}`);
+    const allocated = report.layers.filter((l) => l.channelBits != null);
+    if (allocated.length > 0) {
+      ctx.log(`ptq: bits per output channel (mean, min–max): ${allocated.map((l) => {
+        const b = l.channelBits!;
+        return `${l.name} ${(b.reduce((a, v) => a + v, 0) / b.length).toFixed(2)} (${Math.min(...b)}–${Math.max(...b)})`;
+      }).join(', ')}`);
+    }
     const val = await evaluate(modelForward(model), ctx.data.val, ctx.data.shape, ctx.data.numClasses);
     return {
       model, history: [], resumedFrom: 0, epochs: 0, val: { accuracy: val.accuracy, loss: val.loss },
