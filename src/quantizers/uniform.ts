@@ -189,7 +189,7 @@ export const uniformKind: QuantizerKind<UniformSpec> = {
     if (columns == null) return uniform(x, s);
     return tf.tidy(() => tf.reshape(uniform(tf.reshape(x, [-1, columns]), { ...s, axis: -1 }), x.shape));
   },
-  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.bits}-bit ${s.signed === false ? 'unsigned' : 'signed'})`,
+  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.channelBits ? `${Math.min(...s.channelBits)}–${Math.max(...s.channelBits)} bits per channel` : `${s.bits}-bit`} ${s.signed === false ? 'unsigned' : 'signed'})`,
   grid(s, role, input) {
     const signed = s.signed ?? true;
     const narrow = s.narrow ?? false;
