@@ -314,3 +314,22 @@ test('--bit-allocation and --asymmetric: bad combinations are one clear error (l
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
   assert.match(r.stderr, /--bit-allocation .* needs --wbits from 2 to 8, got 12/);
 });
+
+test('ptq on a Conv1D model (per channel, bias correction): exports to ONNX and agrees with TF.js', async () => {
+  await setBackend('wasm');
+  const init = (seed: number) => tf.initializers.glorotUniform({ seed });
+  const teacher = tf.sequential({ layers: [
+    tf.layers.reshape({ inputShape: [28, 28, 1], targetShape: [28, 28], name: 'rows' }),
+    tf.layers.conv1d({ filters: 6, kernelSize: 3, activation: 'relu', name: 'k1', kernelInitializer: init(41) }),
+    tf.layers.conv1d({ filters: 4, kernelSize: 5, strides: 2, padding: 'same', name: 'k2', kernelInitializer: init(42) }),
+    tf.layers.flatten({ name: 'flat' }),
+    tf.layers.dense({ units: 10, name: 'head', kernelInitializer: init(43) })] });
+  const { model, report } = await postTrainingQuantize(teacher, tiny, { wbits: 4, abits: 8, perChannel: true, biasCorrection: true, asymmetric: true, calibration: 64 });
+  assert.deepEqual(model.layers.filter(isQuantLayer).map((l) => `${l.name}:${l.getClassName()}`), ['k1:QuantConv1D', 'k2:QuantConv1D', 'head:QuantDense']);
+  assert.ok(report.layers.every((l) => l.biasShift != null && l.biasShift > 0), JSON.stringify(report.layers.map((l) => l.biasShift)));
+  // k2 sees ReLU outputs (zero point 0); head sees k2's linear, signed outputs (a zero point inside the range).
+  assert.equal(report.layers.find((l) => l.name === 'k2')!.zeroPoint, 0);
+  assert.ok(report.layers.find((l) => l.name === 'head')!.zeroPoint! > 0);
+  await assertExportsAgree(model, ['qdq', 'qdq4', 'qonnx'], 'ptq conv1d');
+  [teacher, model].forEach((m) => m.dispose());
+});

@@ -115,13 +115,18 @@ function kernelSpecFor(o: PtqOptions, channelBits?: number[]): UniformSpec | nul
   return ptqWeightSpec(o.wbits, o.perChannel ?? false, channelBits);
 }
 
-/** The linear part of a float Conv2D / DepthwiseConv2D / Dense applied to x with `kernel` (no bias, no activation). */
+/** The linear part of a float Conv2D / DepthwiseConv2D / Conv1D / Dense applied to x with `kernel` (no bias, no activation). */
 function linearOp(layer: tf.layers.Layer, x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
   const c = layer.getConfig() as { strides?: [number, number]; padding?: 'same' | 'valid'; dilationRate?: number | [number, number] };
   switch (layer.getClassName()) {
     case 'Conv2D': return tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, c.strides!, c.padding!, 'NHWC', c.dilationRate as [number, number]);
     case 'DepthwiseConv2D': return tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, c.strides!, c.padding!, 'NHWC', c.dilationRate as [number, number]);
-    default: return tf.matMul(tf.reshape(x, [-1, kernel.shape[0]]), kernel as tf.Tensor2D);
+    case 'Conv1D': {
+      const one = (v: unknown) => (Array.isArray(v) ? v[0] as number : (v as number | undefined) ?? 1);
+      return tf.conv1d(x as tf.Tensor3D, kernel as tf.Tensor3D, one(c.strides), c.padding!, 'NWC', one(c.dilationRate));
+    }
+    case 'Dense': return tf.matMul(tf.reshape(x, [-1, kernel.shape[0]]), kernel as tf.Tensor2D);
+    default: throw new LowbitError(`--bias-correction measures the output shift of Conv2D, DepthwiseConv2D, Conv1D and Dense layers, not ${layer.name} (${layer.getClassName()})`);
   }
 }
 
