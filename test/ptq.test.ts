@@ -223,7 +223,7 @@ test('lowbit quantize --method ptq: runs, then summary, export (qdq) and verify 
   assert.equal(r.status, 0, r.stderr);
   const record = JSON.parse(readFileSync(join(out, 'lowbit.json'), 'utf8'));
   assert.equal(record.method, 'ptq');
-  assert.deepEqual(record.options, { wbits: 4, abits: 8, perChannel: true, calibration: 64, observer: 'aciq', weightObserver: 'minmax', percentile: 99.99, aciqPrior: 'laplace', biasCorrection: true, keepFirstAndLastFloat: false });
+  assert.deepEqual(record.options, { wbits: 4, abits: 8, perChannel: true, calibration: 64, observer: 'aciq', weightObserver: 'minmax', percentile: 99.99, aciqPrior: 'laplace', biasCorrection: true, keepFirstAndLastFloat: false, bitAllocation: false, asymmetric: false });
   assert.equal(record.ptq.calibrationImages, 64);
   const summary = lowbit('summary', out);
   assert.equal(summary.status, 0, summary.stderr);

@@ -16,6 +16,7 @@ import { loadModelDir, runInDir, saveModelDir } from '../src/node.js';
 import { logitsModel } from '../src/models/logits.js';
 import { exportOnnx } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
+import { lowerQonnx } from '../src/export/qonnx-lower.js';
 import { firstPassOnly } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -178,9 +179,57 @@ test('Conv1D (strided, same and valid) becomes QuantConv1D: 2-bit kernels on 4 l
   assertSamePredictions(same, m, 'conv1d at 32 bits', 1e-5);
   assertGradientsFlow(q, 'conv1d 2-bit');
   await assertRoundTrip(q, 'conv1d 2-bit');
-  // ONNX has no Conv1D export yet: one clear error, not a crash.
-  assert.throws(() => exportOnnx(q, 'float'), /^LowbitError: cannot export rows \(Reshape\), c1 \(QuantConv1D\), c2 \(QuantConv1D\), c3 \(QuantConv1D\) to ONNX: supported layers are /);
   for (const model of [m, q, same]) model.dispose();
+});
+
+/** Sequences [24, 5] → Conv1D (valid) → BatchNorm → Conv1D (same, dilation 2) → MaxPooling1D → Conv1D (same, stride 2) → GlobalAveragePooling1D → Dense. */
+function sequenceModel(): tf.Sequential {
+  const m = tf.sequential({ name: 'seqnet' });
+  m.add(tf.layers.conv1d({ inputShape: [24, 5], filters: 6, kernelSize: 3, activation: 'relu', name: 's1', kernelInitializer: init(31), biasInitializer: bias(32) }));
+  m.add(tf.layers.batchNormalization({ name: 'sbn', movingMeanInitializer: tf.initializers.constant({ value: 0.1 }), movingVarianceInitializer: tf.initializers.constant({ value: 2 }) }));
+  m.add(tf.layers.conv1d({ filters: 5, kernelSize: 3, dilationRate: 2, padding: 'same', activation: 'relu', name: 's2', kernelInitializer: init(33), biasInitializer: bias(34) }));
+  m.add(tf.layers.maxPooling1d({ poolSize: 2, name: 'spool' }));
+  m.add(tf.layers.conv1d({ filters: 4, kernelSize: 4, strides: 2, padding: 'same', name: 's3', kernelInitializer: init(35), biasInitializer: bias(36) }));
+  m.add(tf.layers.globalAveragePooling1d({ name: 'sgap' }));
+  m.add(tf.layers.dense({ units: 3, name: 'shead', kernelInitializer: init(37) }));
+  return m;
+}
+
+test('Conv1D exports to ONNX (a Conv with a 1-D kernel, float and quantized: float, QDQ, QDQ4, QONNX) and onnxruntime agrees with TF.js', async () => {
+  const images = tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 5);
+  const sequences = tf.randomUniform([4, 24, 5], -1, 1, 'float32', 6);
+  const run = async (model: tf.LayersModel, target: 'float' | 'qdq' | 'qdq4' | 'qonnx', input: tf.Tensor) => {
+    const { model: om, notes } = exportOnnx(model, target);
+    const conv = (om.graph!.node ?? []).find((n) => n.name === 'c2' || n.name === 's2')!;
+    assert.deepEqual(conv.attribute!.find((a) => a.name === 'kernel_shape')!.ints!.map(Number), [conv.name === 'c2' ? 5 : 3], 'a Conv with a 1-D kernel');
+    // Optimizations off: ORT's graph rewrites around QuantizeLinear change some activation roundings; this checks the graph's own semantics.
+    const s = await ort.InferenceSession.create(encodeModel(target === 'qonnx' ? lowerQonnx(om) : om), { logSeverityLevel: 3, graphOptimizationLevel: 'disabled' });
+    const out = (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', input.dataSync() as Float32Array, input.shape) }))[s.outputNames[0]].data as Float32Array;
+    const ref = (model.predict(input) as tf.Tensor).dataSync();
+    const scale = Math.max(...Array.from(ref, Math.abs));
+    return { err: Math.max(...Array.from(out, (v, i) => Math.abs(v - ref[i]))) / scale, notes };
+  };
+  for (const [build, input] of [[conv1dModel, images], [sequenceModel, sequences]] as const) {
+    const m = build();
+    const float = await run(m, 'float', input);
+    assert.ok(float.err < 1e-5, `${m.name} float: ${float.err}`);
+    // Quantized: per-channel 4-bit kernels (int4 in QDQ4, per axis 0: ONNX's [filters, C, k]) and 8-bit inputs; 2-bit kernels and PACT inputs.
+    const w4a8 = await quantizeModel(m, { kernelQuantizer: { kind: 'uniform', bits: 4, narrow: true, scale: 'max', axis: -1 }, inputQuantizer: { kind: 'uniform', bits: 8, scale: 0.02 }, keepFirstAndLastFloat: false });
+    const w2 = await quantizeModel(m, { kernelQuantizer: { kind: 'uniform', bits: 2 }, inputQuantizer: 'pact4', keepFirstAndLastFloat: false, overrides: [{ match: /head/, inputQuantizer: null }] });
+    for (const [label, q, targets] of [['W4A8 per channel', w4a8, ['float', 'qdq', 'qdq4', 'qonnx']], ['W2 PACT4', w2, ['float', 'qdq', 'qonnx']]] as const) {
+      for (const target of targets) {
+        const { err, notes } = await run(q, target, input);
+        assert.ok(err < 1e-5, `${m.name} ${label} ${target}: relative error ${err}`);
+        if (target === 'qdq4' && label === 'W4A8 per channel') assert.ok(notes.some((n) => /^s?[cs]2: 4-bit uniform weights stored as int4 codes with DequantizeLinear \(opset 21\), one scale per output channel/.test(n)), notes.join('\n'));
+      }
+    }
+    for (const model of [m, w4a8, w2]) model.dispose();
+  }
+  // A Dense straight over a sequence (no Flatten) is refused in one line, naming the layer.
+  const dense = tf.sequential({ layers: [tf.layers.conv1d({ inputShape: [8, 2], filters: 3, kernelSize: 2, name: 'dc' }), tf.layers.dense({ units: 2, name: 'dd' })] });
+  assert.throws(() => exportOnnx(dense, 'float'), (e: Error) => e instanceof LowbitError && /^dd: a Dense layer over a sequence \(\[N, L, C\]\) cannot be exported yet: put Flatten or GlobalAveragePooling1D before it$/.test(e.message));
+  tf.dispose([images, sequences]);
+  dense.dispose();
 });
 
 test('Conv2DTranspose becomes QuantConv2DTranspose (per-output-channel 1-bit), matches at 32 bits, and exports to ONNX', async () => {

@@ -23,11 +23,17 @@ export type OnnxTarget = 'float' | 'qdq' | 'qdq4' | 'qonnx';
 export const onnxTargets: readonly OnnxTarget[] = ['float', 'qdq', 'qdq4', 'qonnx'];
 const isQdq = (t: OnnxTarget) => t === 'qdq' || t === 'qdq4';
 
-const SUPPORTED = new Set(['InputLayer', 'ZeroPadding2D', 'UpSampling2D', 'Conv2DTranspose', 'QuantConv2DTranspose', 'DepthwiseQuantizer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
+const SUPPORTED = new Set(['InputLayer', 'Conv1D', 'QuantConv1D', 'MaxPooling1D', 'AveragePooling1D', 'GlobalAveragePooling1D', 'Reshape', 'ZeroPadding2D', 'UpSampling2D', 'Conv2DTranspose', 'QuantConv2DTranspose', 'DepthwiseQuantizer', 'Conv2D', 'QuantConv2D', 'DepthwiseConv2D', 'QuantDepthwiseConv2D', 'Dense', 'QuantDense',
   'BatchNormalization', 'ReLU', 'Activation', 'PReLU', 'MaxPooling2D', 'AveragePooling2D', 'GlobalAveragePooling2D', 'Flatten',
   'Add', 'Concatenate', 'QuantActivation', 'RPReLU']);
 
-type Layout = 'nchw' | 'flat';
+/** Channels first: 'nchw' (images), 'ncl' (sequences [N, C, L], Conv1D), or 'flat' [N, features]. */
+type Layout = 'nchw' | 'ncl' | 'flat';
+/** The Transpose from TF's channels-last layout to `layout` (null: none), and back. */
+const toChannelsFirst: Record<Layout, number[] | null> = { nchw: [0, 3, 1, 2], ncl: [0, 2, 1], flat: null };
+const toChannelsLast: Record<Layout, number[] | null> = { nchw: [0, 2, 3, 1], ncl: [0, 2, 1], flat: null };
+/** The layout of a TF tensor of this rank. */
+const layoutOfRank = (rank: number): Layout => (rank === 4 ? 'nchw' : rank === 3 ? 'ncl' : 'flat');
 export interface Value { name: string; layout: Layout }
 type Cfg = Record<string, unknown>;
 
@@ -64,6 +70,9 @@ function kernelPlan(grid: QuantGrid | null, values: Float32Array, columns: numbe
   const codes = gridCodes(grid, values, columns);
   if (grid.type === 'codebook') return { form: 'gather', codes };
   if (target === 'qonnx') return { form: isBipolar(grid) ? 'bipolar' : 'quant', codes };
+  if (target === 'qdq4' && grid.type === 'uniform' && grid.channelBits && grid.channelBits.some((b) => b > 4)) {
+    throw new LowbitError(`qdq4 stores kernels as INT4, and this kernel has per-channel bit-widths up to ${Math.max(...grid.channelBits)} bits: export it as qdq (int8 codes), qonnx or packed`);
+  }
   const i8 = int8Codes(codes);
   if (i8 == null) return { form: 'float', codes };
   return { form: target === 'qdq4' && i8.q.every((v) => v >= -8 && v <= 7) ? 'int4' : 'int8', codes, i8 };
@@ -105,6 +114,13 @@ export function exportCapabilities(model: tf.LayersModel, target: OnnxTarget): s
           notes.push(`${layer.name}: ${what} weights stored as int8 codes${grid.learned ? ' with their learned step' : ''}${perChannel ? ', one scale per output channel (per axis)' : ''} (QDQ's smallest type at opset 13)`);
         } else if (plan.form === 'float') {
           notes.push(`${layer.name}: ${what} weights do not fit int8 codes with zero point 0; stored as float32`);
+        }
+        if (grid.type === 'uniform' && grid.channelBits) {
+          const cb = Array.from(grid.channelBits);
+          const range = `${Math.min(...cb)}–${Math.max(...cb)} bits per output channel (mean ${(cb.reduce((a, b) => a + b, 0) / cb.length).toFixed(2)})`;
+          notes.push(target === 'qonnx'
+            ? `${layer.name}: ${range}: one Quant node at the widest bit-width with per-channel scales (exact values; only the packed format stores each channel at its own width)`
+            : `${layer.name}: ${range}: every channel's codes are stored in the ${plan.form} type${plan.form === 'int8' ? ' (only the packed format stores each channel at its own width)' : ''}`);
         }
       }
     }
@@ -267,7 +283,7 @@ export class Exporter {
     if (grid == null) throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer has no fixed grid (it depends on each input) and cannot be exported`);
     if (grid.type !== 'uniform') throw new LowbitError(`${layer.name}: the ${spec.kind} activation quantizer (a ${grid.type} grid) cannot be exported yet`);
     const g = this.g;
-    const channelShape = (c: number) => (rank === 4 ? [1, c, 1, 1] : [c]);
+    const channelShape = (c: number) => (rank === 4 ? [1, c, 1, 1] : rank === 3 ? [1, c, 1] : [c]);
     const perChannel = (base: string, v: Float32Array) => g.constant(`${layer.name}_${base}`, v, channelShape(v.length));
     let v = x;
     if (grid.offset) v = g.op('Add', [v, perChannel('a_threshold', grid.offset)]);
@@ -334,11 +350,13 @@ export function exportOnnx(sourceModel: tf.LayersModel, target: OnnxTarget): Onn
   const values = new Map<string, Value>();
   const inShape = model.inputs[0].shape as Array<number | null>;
   const inputName = g.name('input');
-  values.set(model.inputs[0].name, { name: g.op('Transpose', [inputName], { perm: [0, 3, 1, 2] }), layout: 'nchw' });
+  const inLayout = layoutOfRank(inShape.length);
+  values.set(model.inputs[0].name, { name: inLayout === 'flat' ? inputName : g.op('Transpose', [inputName], { perm: toChannelsFirst[inLayout]! }), layout: inLayout });
   translate(model, ex, values);
   const final = values.get((model.outputs[0] as tf.SymbolicTensor).name)!;
   const outShape = (model.outputs[0].shape as Array<number | null>).map((d) => d ?? 'N');
-  const output = g.op('Identity', [final.layout === 'nchw' ? g.op('Transpose', [final.name], { perm: [0, 2, 3, 1] }) : final.name], {}, { name: 'logits' });
+  const back = toChannelsLast[final.layout];
+  const output = g.op('Identity', [back ? g.op('Transpose', [final.name], { perm: back }) : final.name], {}, { name: 'logits' });
   return {
     model: g.build({ name: inputName, shape: inShape.map((d) => d ?? 'N') }, { name: output, shape: outShape }, target === 'qdq4' ? 21 : 13),
     notes,
@@ -367,7 +385,10 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
     const fold = folds.get(layer.name);
     return fold ? foldWeights(kernel, bias, fold.params) : { kernel, bias };
   };
-  const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: [0, 2, 3, 1] })], { axis: 1 }), layout: 'flat' });
+  const toFlat = (v: Value): Value => (v.layout === 'flat' ? v : { name: g.op('Flatten', [g.op('Transpose', [v.name], { perm: toChannelsLast[v.layout]! })], { axis: 1 }), layout: 'flat' });
+  /** A per-channel constant's shape for broadcasting over a value of this layout. */
+  const channelDims = (layout: Layout, c: number) => (layout === 'nchw' ? [c, 1, 1] : layout === 'ncl' ? [c, 1] : [c]);
+  const rankOf = (layout: Layout) => (layout === 'nchw' ? 4 : layout === 'ncl' ? 3 : 2);
   for (const node of nodesInOrder(model)) {
     const layer = node.outboundLayer;
     const cls = layer.getClassName();
@@ -411,7 +432,49 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         out = { name: activate(conv), layout: 'nchw' };
         break;
       }
+      case 'Conv1D': case 'QuantConv1D': {
+        // Keras kernel [k, C, filters] → ONNX [filters, C, k]; input [N, C, L].
+        if (cfg.padding === 'causal') throw new LowbitError(`${layer.name}: Conv1D with 'causal' padding cannot be exported (TF.js cannot run it either)`);
+        const x = ex.activation(x0.name, layer, 3);
+        const [k] = shapes[0];
+        const kernelValues = isQuantLayer(layer) ? quantizedKernelValues(layer) : weights[0];
+        const bias = weights.length > 1 && cfg.useBias !== false ? weights[1] : null;
+        const w = ex.kernel(layer, kernelValues, shapes[0], [2, 1, 0], null, 0);
+        const one = (v: unknown) => (Array.isArray(v) ? v[0] as number : (v as number | undefined) ?? 1);
+        const stride = one(cfg.strides);
+        const dil = one(cfg.dilationRate);
+        const [, len] = node.inputTensors[0].shape as number[];
+        const pads = cfg.padding === 'same' ? samePads(len, k, stride, dil) : [0, 0];
+        const inputs = [x, w];
+        if (bias) inputs.push(g.constant(`${layer.name}_b`, bias, [bias.length]));
+        out = { name: activate(g.op('Conv', inputs, { kernel_shape: [k], strides: [stride], dilations: [dil], pads, group: 1 }, { name: layer.name })), layout: 'ncl' };
+        break;
+      }
+      case 'MaxPooling1D': case 'AveragePooling1D': {
+        const one = (v: unknown, fallback: number) => (Array.isArray(v) ? v[0] as number : (v as number | null | undefined) ?? fallback);
+        const k = one(cfg.poolSize, 2);
+        const st = one(cfg.strides, k);
+        const [, len] = node.inputTensors[0].shape as number[];
+        const pads = cfg.padding === 'same' ? samePads(len, k, st, 1) : [0, 0];
+        out = { name: g.op(cls === 'MaxPooling1D' ? 'MaxPool' : 'AveragePool', [x0.name], { kernel_shape: [k], strides: [st], pads }, { name: layer.name }), layout: 'ncl' };
+        break;
+      }
+      case 'GlobalAveragePooling1D':
+        out = { name: g.op('Flatten', [g.op('GlobalAveragePool', [x0.name], {}, { name: layer.name })], { axis: 1 }), layout: 'flat' };
+        break;
+      case 'Reshape': {
+        // In TF's channels-last layout: back to it, reshape, then to the target rank's channels-first layout.
+        const target = cfg.targetShape as number[];
+        const layout = layoutOfRank(target.length + 1);
+        const back = toChannelsLast[x0.layout];
+        const tfValue = back ? g.op('Transpose', [x0.name], { perm: back }) : x0.name;
+        const reshaped = g.op('Reshape', [tfValue, g.constant(`${layer.name}_shape`, [0, ...target], [target.length + 1], DT.INT64)], {}, { name: layer.name });
+        const forth = toChannelsFirst[layout];
+        out = { name: forth ? g.op('Transpose', [reshaped], { perm: forth }) : reshaped, layout };
+        break;
+      }
       case 'Dense': case 'QuantDense': {
+        if (x0.layout === 'ncl') throw new LowbitError(`${layer.name}: a Dense layer over a sequence ([N, L, C]) cannot be exported yet: put Flatten or GlobalAveragePooling1D before it`);
         const x = toFlat(x0);
         const xq = ex.activation(x.name, layer, 2);
         const { kernel: kernelValues, bias } = kernelAndBias(layer, isQuantLayer(layer) ? quantizedKernelValues(layer) : weights[0],
@@ -436,13 +499,13 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
       case 'PReLU': {
         const alpha = weights[0];
         const c = alpha.length;
-        out = { name: g.op('PRelu', [x0.name, g.constant(`${layer.name}_slope`, alpha, x0.layout === 'nchw' ? [c, 1, 1] : [c])], {}, { name: layer.name }), layout: x0.layout };
+        out = { name: g.op('PRelu', [x0.name, g.constant(`${layer.name}_slope`, alpha, channelDims(x0.layout, c))], {}, { name: layer.name }), layout: x0.layout };
         break;
       }
       case 'RPReLU': {
         // PReLU(x − γ) + ζ; weights: slope, γ, ζ.
         const c = weights[1].length;
-        const shape = x0.layout === 'nchw' ? [c, 1, 1] : [c];
+        const shape = channelDims(x0.layout, c);
         const shifted = g.op('Sub', [x0.name, g.constant(`${layer.name}_shift_in`, weights[1], shape)]);
         const p = g.op('PRelu', [shifted, g.constant(`${layer.name}_slope`, weights[0], shape)]);
         out = { name: g.op('Add', [p, g.constant(`${layer.name}_shift_out`, weights[2], shape)], {}, { name: layer.name }), layout: x0.layout };
@@ -461,7 +524,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         break;
       case 'Flatten': out = toFlat(x0); break;
       case 'Add': out = { name: ins.slice(1).reduce((acc, v) => g.op('Add', [acc, v.name]), x0.name), layout: x0.layout }; break;
-      case 'Concatenate': out = { name: g.op('Concat', ins.map((v) => v.name), { axis: x0.layout === 'nchw' ? 1 : -1 }, { name: layer.name }), layout: x0.layout }; break;
+      case 'Concatenate': out = { name: g.op('Concat', ins.map((v) => v.name), { axis: x0.layout === 'flat' ? -1 : 1 }, { name: layer.name }), layout: x0.layout }; break;
       case 'ZeroPadding2D': {
         const [[t, b], [l, r]] = cfg.padding as [[number, number], [number, number]];
         out = { name: g.op('Pad', [x0.name, g.constant(`${layer.name}_pads`, [0, 0, t, l, 0, 0, b, r], [8], DT.INT64)], { mode: 'constant' }, { name: layer.name }), layout: 'nchw' };
@@ -499,7 +562,7 @@ export function translate(model: tf.LayersModel, ex: Exporter, values: Map<strin
         out = { name: quantized, layout: 'nchw' };
         break;
       }
-      case 'QuantActivation': out = { name: ex.activation(x0.name, layer, x0.layout === 'flat' ? 2 : 4), layout: x0.layout }; break;
+      case 'QuantActivation': out = { name: ex.activation(x0.name, layer, rankOf(x0.layout)), layout: x0.layout }; break;
       default: throw new LowbitError(`${layer.name} (${cls}) cannot be exported`);
     }
     values.set(outName, out);

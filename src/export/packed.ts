@@ -40,6 +40,11 @@ export interface PackedWeight {
   zeroPoint?: number;
   /** Smallest code (codes are stored as code − minCode, unsigned). */
   minCode?: number;
+  /**
+   * Per-channel bit-widths (PTQ's bit allocation): value i is stored in channelBits[i % channels]
+   * bits, as code − (that width's smallest code); `bits` and `minCode` are the widest channel's.
+   */
+  channelBits?: number[];
   offset: number;
   byteLength: number;
 }
@@ -68,6 +73,40 @@ export function unpackBits(bytes: Uint8Array, count: number, bits: number): Int3
     let v = 0;
     for (let b = 0; b < bits; b++) if ((bytes[(bit + b) >> 3] >> ((bit + b) & 7)) & 1) v |= 1 << b;
     out[i] = v;
+  }
+  return out;
+}
+
+/** The smallest code of a `bits`-bit grid stored from `minCode` (signed grids start at −2^(bits−1)). */
+const lowest = (bits: number, signed: boolean) => (signed ? -(2 ** (bits - 1)) : 0);
+
+/** Codes packed LSB-first, value i at `widths[i % widths.length]` bits, each as code − its width's smallest code. */
+function packChannelBits(codes: Int32Array, widths: ArrayLike<number>, signed: boolean): Uint8Array {
+  const c = widths.length;
+  let total = 0;
+  for (let i = 0; i < codes.length; i++) total += widths[i % c];
+  const out = new Uint8Array(Math.ceil(total / 8));
+  let bit = 0;
+  for (let i = 0; i < codes.length; i++) {
+    const b = widths[i % c];
+    const v = codes[i] - lowest(b, signed);
+    for (let k = 0; k < b; k++, bit++) if ((v >> k) & 1) out[bit >> 3] |= 1 << (bit & 7);
+  }
+  return out;
+}
+
+/** The integer codes of a 'codes' weight (`count` of them): the inverse of packModel's bit packing. */
+export function unpackCodes(w: PackedWeight, bytes: Uint8Array, count: number): Int32Array {
+  if (w.channelBits == null) return Int32Array.from(unpackBits(bytes, count, w.bits!), (c) => c + w.minCode!);
+  const widths = w.channelBits;
+  const signed = w.minCode! < 0;
+  const out = new Int32Array(count);
+  let bit = 0;
+  for (let i = 0; i < count; i++) {
+    const b = widths[i % widths.length];
+    let v = 0;
+    for (let k = 0; k < b; k++, bit++) if ((bytes[bit >> 3] >> (bit & 7)) & 1) v |= 1 << k;
+    out[i] = v + lowest(b, signed);
   }
   return out;
 }
@@ -106,14 +145,14 @@ export function packModel(model: tf.LayersModel): { manifest: PackedManifest; da
         bytes.set(new Uint8Array(tail.buffer), planes.byteLength);
         push({ name: w.name, shape, storage: 'planes', bits: codes.bits, planes: { channels: bases.length } }, bytes);
       } else if (codes) {
-        const minCode = codes.signed ? -(2 ** (codes.bits - 1)) : 0;
-        const shifted = codes.codes.map((c) => c - minCode);
-        const packed = packBits(shifted, codes.bits);
+        const minCode = lowest(codes.bits, codes.signed);
+        const packed = codes.channelBits ? packChannelBits(codes.codes, codes.channelBits, codes.signed) : packBits(codes.codes.map((c) => c - minCode), codes.bits);
         const tail = codes.codebook ?? codes.channelScales;
         const bytes = tail ? new Uint8Array(packed.byteLength + tail.byteLength) : packed;
         if (tail) { bytes.set(packed); bytes.set(new Uint8Array(tail.buffer, tail.byteOffset, tail.byteLength), packed.byteLength); }
         push({ name: w.name, shape, storage: 'codes', bits: codes.bits, scale: codes.scale, zeroPoint: codes.zeroPoint, minCode,
           ...(codes.channelScales ? { channelScales: codes.channelScales.length } : {}),
+          ...(codes.channelBits ? { channelBits: Array.from(codes.channelBits) } : {}),
           ...(codes.codebook ? { codebook: codes.codebook.length, codebookSize: codes.codebookSize } : {}),
           ...(codes.dim != null && codes.dim > 1 ? { dim: codes.dim, order: codes.order } : {}) }, bytes);
       } else {
@@ -156,7 +195,7 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
       return tf.tensor(Float32Array.from(codes, (code, i) => codeValue({ scale: 1, zeroPoint: 0, bits: w.bits!, multibit }, code, i)), w.shape);
     }
     const dim = w.dim ?? 1;
-    const codes = unpackBits(bytes, count / dim, w.bits!);
+    const codes = unpackCodes(w, bytes, count / dim);
     const n = w.codebook ?? w.channelScales ?? 0;
     const tail = new Uint8Array(4 * n); // aligned copy of the float32 scales or codebook after the codes
     tail.set(bytes.subarray(bytes.byteLength - 4 * n));
@@ -164,8 +203,8 @@ export async function unpackModel(manifest: PackedManifest, data: Uint8Array, wh
     const c: Pick<IntCodes, 'scale' | 'zeroPoint' | 'channelScales' | 'codebook' | 'codebookSize'> = w.codebook != null
       ? { scale: 1, zeroPoint: 0, codebook: floats, codebookSize: w.codebookSize }
       : { scale: w.scale!, zeroPoint: w.zeroPoint!, channelScales: floats };
-    const values = dim > 1 ? subvectorValues(floats!, codes.map((code) => code + w.minCode!), dim, w.order!, w.shape)
-      : Float32Array.from(codes, (code, i) => codeValue(c, code + w.minCode!, i));
+    const values = dim > 1 ? subvectorValues(floats!, codes, dim, w.order!, w.shape)
+      : Float32Array.from(codes, (code, i) => codeValue(c, code, i));
     return tf.tensor(values, w.shape);
   });
   if (tensors.length !== model.weights.length) throw new LowbitError(`${where}: ${tensors.length} weights in the manifest, the model has ${model.weights.length}`);

@@ -20,6 +20,8 @@ export interface IntCodes {
   narrow: boolean;
   /** Per-channel scales (value i uses channelScales[i % channels]) instead of `scale`. */
   channelScales?: Float32Array;
+  /** Per-channel bit-widths (value i's code fits channelBits[i % channels] bits; `bits` is the widest). */
+  channelBits?: Int32Array;
   /** Codebook grids: value i = codebook[(i % channels)·codebookSize + code] (per channel) or codebook[code]. */
   codebook?: Float32Array;
   codebookSize?: number;
@@ -86,7 +88,8 @@ export function gridCodes(grid: QuantGrid, values: Float32Array, channels = 1): 
   const cs = typeof grid.scale === 'number' ? null : grid.scale;
   const n = cs ? cs.length : channels;
   const codes = Int32Array.from(values, (v, i) => Math.min(hi, Math.max(lo, Math.round(v / (cs ? cs[i % n] : grid.scale as number) + grid.zeroPoint))));
-  return { codes, scale: cs ? 1 : grid.scale as number, zeroPoint: grid.zeroPoint, bits: grid.bits, signed: grid.signed, narrow: grid.narrow, ...(cs ? { channelScales: cs } : {}) };
+  return { codes, scale: cs ? 1 : grid.scale as number, zeroPoint: grid.zeroPoint, bits: grid.bits, signed: grid.signed, narrow: grid.narrow, ...(cs ? { channelScales: cs } : {}),
+    ...(grid.channelBits ? { channelBits: grid.channelBits } : {}) };
 }
 
 /**

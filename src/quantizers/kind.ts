@@ -52,6 +52,12 @@ export interface UniformGrid {
    * channels (value i belongs to channel i mod channels, the kernel viewed as [d_in, channels]).
    */
   axis: number | null;
+  /**
+   * Per-channel bit-widths (with axis −1): channel c's codes lie in the code range of
+   * channelBits[c] bits (same signed/narrow); `bits` is the widest. Storage is
+   * Σ_c channelBits[c] × values per channel.
+   */
+  channelBits?: Int32Array;
   /** Added to the input before it is put on the grid, one value per channel of the last axis (RSign's threshold). */
   offset?: Float32Array;
   /** The scale is (derived from) a learned parameter. */
@@ -107,8 +113,12 @@ export interface MultibitGrid {
 /** The read-out of a quantizer's grid for one tensor, computed from its actual weights and learned parameters. */
 export type QuantGrid = UniformGrid | CodebookGrid | MultibitGrid;
 
-/** Bits the codes of a tensor of `count` values on `grid` take: Σ bases × values per channel (multi-bit), else count·bits. */
+/** Bits the codes of a tensor of `count` values on `grid` take: Σ bases (multi-bit) or Σ channelBits (uniform) × values per channel, else count·bits. */
 export function gridCodeBits(grid: QuantGrid, count: number): number {
+  if (grid.type === 'uniform' && grid.channelBits) {
+    const perChannel = count / grid.channelBits.length;
+    return grid.channelBits.reduce((a, b) => a + b * perChannel, 0);
+  }
   if (grid.type !== 'multibit') return count * grid.bits;
   const perChannel = count / grid.bases.length;
   return grid.bases.reduce((a, b) => a + b * perChannel, 0);

@@ -2,7 +2,7 @@
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { checkBits, insideMask, withGradient } from './common.js';
-import type { QuantizerKind, UniformGrid } from './kind.js';
+import type { QuantizerKind, QuantizerRole, UniformGrid } from './kind.js';
 
 export interface UniformOptions {
   bits: number;
@@ -20,6 +20,12 @@ export interface UniformOptions {
   zeroPoint?: number;
   /** Channel axis for per-channel scales (negative counts from the end). */
   axis?: number;
+  /**
+   * Per-channel bit-widths along `axis` (with scale 'max'): channel c uses the grid of
+   * channelBits[c] bits (its own q_min, q_max and scale max|x_c| / q_max_c). `bits` is then the
+   * code width, at least every channelBits[c].
+   */
+  channelBits?: readonly number[];
 }
 
 /** The integer range of QONNX Quant: [q_min, q_max]. */
@@ -50,11 +56,22 @@ export function uniform(x: tf.Tensor, options: UniformOptions): tf.Tensor {
   const zp = options.zeroPoint ?? 0;
   return tf.tidy(() => {
     const axis = options.axis == null ? null : options.axis < 0 ? x.rank + options.axis : options.axis;
+    const cb = options.channelBits;
+    if (cb != null) {
+      if (axis == null || !(options.scale === 'max' || options.scale == null)) throw new LowbitError('uniform: channelBits needs a channel axis and the \'max\' scale');
+      if (cb.length !== x.shape[axis]) throw new LowbitError(`uniform: channelBits has ${cb.length} bit-widths for ${x.shape[axis]} channels`);
+    }
+    // Per-channel bit-widths: per-channel code ranges (as tensors shaped like the channel axis).
+    const ranges = cb == null ? null : cb.map((b) => integerRange(b, signed, narrow));
+    // Made afresh where used: the gradient runs after this tidy has freed its tensors.
+    const bound = (k: 0 | 1): number | tf.Tensor => (ranges == null ? [qMin, qMax][k] : tf.reshape(tf.tensor1d(ranges.map((r) => r[k])), channelShape(x.rank, axis!, ranges.length)));
     let scale: tf.Tensor;
     if (options.scale === 'max' || options.scale == null) {
       const reduceAxes = axis == null ? undefined : x.shape.map((_, i) => i).filter((i) => i !== axis);
       const maxAbs = tf.max(tf.abs(x), reduceAxes, axis != null);
-      scale = tf.div(tf.maximum(maxAbs, 1e-8), Math.max(Math.abs(qMax), Math.abs(qMin), 1));
+      const denom = ranges == null ? Math.max(Math.abs(qMax), Math.abs(qMin), 1)
+        : tf.reshape(tf.tensor1d(ranges.map(([a, b]) => Math.max(Math.abs(a), Math.abs(b), 1))), channelShape(x.rank, axis!, cb!.length));
+      scale = tf.div(tf.maximum(maxAbs, 1e-8), denom);
     } else if (typeof options.scale === 'number') {
       if (!(options.scale > 0)) throw new LowbitError(`uniform: scale must be > 0, got ${options.scale}`);
       scale = tf.scalar(options.scale);
@@ -64,9 +81,11 @@ export function uniform(x: tf.Tensor, options: UniformOptions): tf.Tensor {
     const quant = withGradient(([input, s], save) => {
       const v = tf.add(tf.div(input, s), zp);
       save([v]);
+      const [lo, hi] = [bound(0), bound(1)];
+      const clipped = typeof lo === 'number' && typeof hi === 'number' ? tf.clipByValue(tf.round(v), lo, hi) : tf.minimum(tf.maximum(tf.round(v), lo), hi);
       return {
-        value: tf.mul(tf.sub(tf.clipByValue(tf.round(v), qMin, qMax), zp), s),
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.mul(dy, insideMask(saved[0], qMin, qMax)), tf.zerosLike(s)],
+        value: tf.mul(tf.sub(clipped, zp), s),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => [tf.mul(dy, insideMask(saved[0], bound(0), bound(1))), tf.zerosLike(s)]),
       };
     });
     return quant(x, scale);
@@ -123,7 +142,21 @@ export function pact(x: tf.Tensor, alpha: tf.Tensor, bits: number): tf.Tensor {
 }
 
 /** A fixed integer grid (QONNX Quant): scale a number, or 'max' (max|x| / q_max, dynamic). */
-export interface UniformSpec { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number }
+export interface UniformSpec { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number; channelBits?: number[] }
+
+/** Whether `axis` (negative from the end) is the last axis of a rank-`rank` tensor. */
+const isLastAxis = (axis: number, rank: number) => (axis < 0 ? rank + axis : axis) === rank - 1;
+
+/**
+ * A kernel's values grouped by output channel: per-channel weight grids along the last axis mean
+ * one channel per kernel column (the kernel viewed as [d_in, columns]). For most kernels that is
+ * the last axis; a DepthwiseConv2D kernel [kh, kw, cin, multiplier] has cin·multiplier columns
+ * (its last two axes together), and value i belongs to column i mod columns either way.
+ */
+function byColumns(s: UniformSpec, x: tf.Tensor, role: QuantizerRole, columns: number | undefined): number | null {
+  if (role !== 'weight' || s.axis == null || columns == null || !isLastAxis(s.axis, x.rank)) return null;
+  return x.shape[x.rank - 1] !== columns && x.size % columns === 0 ? columns : null;
+}
 
 /** LSQ with a learned step (initStep, default 0.05). */
 export interface LsqSpec { kind: 'lsq'; bits: number; signed?: boolean; initStep?: number }
@@ -142,11 +175,21 @@ export const uniformKind: QuantizerKind<UniformSpec> = {
   naming: 'bits',
   validate(s, where) {
     checkBits(s.bits, `${where} (uniform)`, 1, 32);
+    if (s.channelBits != null) {
+      if (!Array.isArray(s.channelBits) || s.channelBits.length === 0) throw new LowbitError(`${where} (uniform): channelBits must be a non-empty list of bit-widths, got ${JSON.stringify(s.channelBits)}`);
+      s.channelBits.forEach((b) => checkBits(b, `${where} (uniform channelBits)`, 2, s.bits));
+      if (s.axis == null || (s.scale != null && s.scale !== 'max')) throw new LowbitError(`${where} (uniform): channelBits needs axis -1 and the 'max' scale`);
+    }
   },
-  precision: (s) => s.bits,
+  // With per-channel bit-widths: their mean, the bits per weight a summary counts (channels hold equally many weights).
+  precision: (s) => (s.channelBits ? s.channelBits.reduce((a, b) => a + b, 0) / s.channelBits.length : s.bits),
   params: () => [],
-  apply: (s, x) => uniform(x, s),
-  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.bits}-bit ${s.signed === false ? 'unsigned' : 'signed'})`,
+  apply: (s, x, role, _p, _t, context) => {
+    const columns = byColumns(s, x, role, context.outputChannels);
+    if (columns == null) return uniform(x, s);
+    return tf.tidy(() => tf.reshape(uniform(tf.reshape(x, [-1, columns]), { ...s, axis: -1 }), x.shape));
+  },
+  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.channelBits ? `${Math.min(...s.channelBits)}–${Math.max(...s.channelBits)} bits per channel` : `${s.bits}-bit`} ${s.signed === false ? 'unsigned' : 'signed'})`,
   grid(s, role, input) {
     const signed = s.signed ?? true;
     const narrow = s.narrow ?? false;
@@ -154,22 +197,27 @@ export const uniformKind: QuantizerKind<UniformSpec> = {
     if (typeof s.scale === 'number') return { ...base, scale: s.scale, axis: null };
     const w = input.latent;
     if (role === 'activation' || w == null) return null;
-    const [qMin, qMax] = integerRange(s.bits, signed, narrow);
-    const denom = Math.max(Math.abs(qMax), Math.abs(qMin), 1);
+    const denomOf = (bits: number) => {
+      const [qMin, qMax] = integerRange(bits, signed, narrow);
+      return Math.max(Math.abs(qMax), Math.abs(qMin), 1);
+    };
     // As `uniform` computes it in float32: max(max|w|, 1e-8) / denom.
-    const step = (m: number) => Math.fround(Math.fround(Math.max(m, Math.fround(1e-8))) / denom);
+    const step = (m: number, bits = s.bits) => Math.fround(Math.fround(Math.max(m, Math.fround(1e-8))) / denomOf(bits));
     if (s.axis == null) {
       let m = 0;
       w.forEach((v) => { m = Math.max(m, Math.abs(v)); });
       return { ...base, scale: step(m), axis: null };
     }
-    // Per channel only along the last axis when it holds the layer's columns; another axis has no read-out here.
+    // Per channel only along the last axis, when the layer's columns (output channels) are its
+    // last axis or, for DepthwiseConv2D, its last two (see byColumns); another axis has no read-out here.
     const shape = input.shape ?? [];
     const c = input.channels;
-    if (shape.length === 0 || (s.axis < 0 ? shape.length + s.axis : s.axis) !== shape.length - 1 || shape[shape.length - 1] !== c) return null;
+    if (shape.length === 0 || !isLastAxis(s.axis, shape.length) || !(shape[shape.length - 1] === c || shape[shape.length - 2] * shape[shape.length - 1] === c)) return null;
+    if (s.channelBits != null && s.channelBits.length !== c) return null;
     const m = new Float32Array(c);
     w.forEach((v, i) => { m[i % c] = Math.max(m[i % c], Math.abs(v)); });
-    return { ...base, scale: m.map(step), axis: -1 };
+    const cb = s.channelBits;
+    return { ...base, scale: m.map((v, ch) => step(v, cb ? cb[ch] : s.bits)), axis: -1, ...(cb ? { channelBits: Int32Array.from(cb) } : {}) };
   },
 };
 

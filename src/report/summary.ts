@@ -80,11 +80,12 @@ export function summary(model: tf.LayersModel): ModelSummary {
     const rest = params - kernelParams;
     const scaleBytes = specBits < 32 && isQuantLayer(layer) ? 4 * (grid ? gridFloats(grid) : 1) : 0;
     if (grid?.type === 'codebook' && (grid.dim ?? 1) > 1) notBinary.add(layer.name);
-    // Multi-bit bases (ALQ) take Σ bases × values per channel; product-quantized kernels (PQ) one
+    // Multi-bit bases (ALQ) and per-channel bit-widths (PTQ's bit allocation) take Σ bits × values
+    // per channel; product-quantized kernels (PQ) one
     // code per sub-vector: the average bits per weight may be fractional.
-    const codeBits = grid?.type === 'multibit' ? gridCodeBits(grid, kernelParams)
+    const codeBits = grid?.type === 'multibit' || (grid?.type === 'uniform' && grid.channelBits) ? gridCodeBits(grid, kernelParams)
       : grid?.type === 'codebook' && grid.codes ? grid.codes.length * grid.bits : kernelParams * specBits;
-    const kernelBits = (grid?.type === 'multibit' || (grid?.type === 'codebook' && grid.codes != null)) && kernelParams > 0 ? codeBits / kernelParams : specBits;
+    const kernelBits = (grid?.type === 'multibit' || (grid?.type === 'codebook' && grid.codes != null) || (grid?.type === 'uniform' && grid.channelBits)) && kernelParams > 0 ? codeBits / kernelParams : specBits;
     layers.push({
       name: layer.name, className: layer.getClassName(), kernelBits, inputBits, params,
       bytes: Math.ceil(codeBits / 8) + scaleBytes + rest * 4,

@@ -4,7 +4,7 @@
  * dequantized values), and lists the layers with their inputs in topological order.
  */
 import { LowbitError } from '../errors.js';
-import { PACKED_FORMAT, PackedManifest, unpackBits } from '../export/packed.js';
+import { PACKED_FORMAT, PackedManifest, unpackCodes } from '../export/packed.js';
 import type { IntCodes } from '../export/quant-codes.js';
 import { codeValue } from '../export/quant-codes.js';
 
@@ -60,8 +60,7 @@ function decodeWeight(w: PackedManifest['weights'][number], data: Uint8Array): R
     copy.set(bytes);
     return { base: baseName(w.name), shape: w.shape, values: new Float32Array(copy.buffer), codes: null };
   }
-  const raw = unpackBits(bytes, count, w.bits!);
-  const codes = Int32Array.from(raw, (c) => c + w.minCode!);
+  const codes = unpackCodes(w, bytes, count);
   const n = w.codebook ?? w.channelScales ?? 0;
   const tail = new Uint8Array(4 * n);
   tail.set(bytes.subarray(bytes.byteLength - 4 * n));

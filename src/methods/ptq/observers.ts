@@ -210,3 +210,72 @@ export function clipThreshold(observer: ObserverName, stats: RangeStats, options
     case 'aciq': return aciqThreshold(stats, options, options.prior);
   }
 }
+
+/**
+ * An asymmetric (affine) activation grid: unsigned codes 0 … 2^b − 1 with a zero point z,
+ * value = (q − z)·s, covering [lo, hi] (lo ≤ 0 ≤ hi, so 0 is exactly a level):
+ * s = (hi − lo)/(2^b − 1), z = round(−lo/s). docs/methods/ptq.md, "Asymmetric activation grids".
+ */
+export interface AffineGrid {
+  lo: number;
+  hi: number;
+  scale: number;
+  zeroPoint: number;
+}
+
+/** The affine grid of `bits` bits over [lo, hi] (widened to include 0). */
+export function affineGrid(lo: number, hi: number, bits: number): AffineGrid {
+  const l = Math.min(lo, 0);
+  const h = Math.max(hi, 0);
+  const qMax = 2 ** bits - 1;
+  const scale = Math.fround(Math.max(h - l, 1e-8) / qMax);
+  const zeroPoint = Math.min(qMax, Math.max(0, Math.round(-l / scale)));
+  return { lo: l, hi: h, scale, zeroPoint };
+}
+
+/** Σ (q(x) − x)² over `values` on an affine grid (as the uniform quantizer rounds: half to even). */
+export function affineError(values: Float32Array, g: AffineGrid, bits: number): number {
+  const qMax = 2 ** bits - 1;
+  let err = 0;
+  for (const v of values) {
+    const q = Math.min(qMax, Math.max(0, roundHalfEven(v / g.scale + g.zeroPoint)));
+    err += ((q - g.zeroPoint) * g.scale - v) ** 2;
+  }
+  return err;
+}
+
+/** The observers that choose an asymmetric range (ACIQ's error model is for symmetric or one-sided grids). */
+export const asymmetricObservers: readonly ObserverName[] = ['minmax', 'percentile', 'mse'];
+
+/**
+ * The asymmetric range an observer picks: minmax, [min, max]; percentile p, the (100 − p)-th and
+ * the p-th percentiles of x (nearest rank); mse, among [i/K·min, i/K·max] (i = 1 … K) the one
+ * with the least Σ (q(x) − x)² on the sample (the smallest i on ties). Always widened to include 0.
+ */
+export function asymmetricGrid(observer: ObserverName, stats: RangeStats, bits: number, options: { percentile?: number; candidates?: number } = {}): AffineGrid {
+  switch (observer) {
+    case 'minmax': return affineGrid(stats.min, stats.max, bits);
+    case 'percentile': {
+      const p = options.percentile ?? 99.99;
+      if (!(p > 0 && p <= 100)) throw new LowbitError(`the percentile must be in (0, 100], got ${p}`);
+      const n = stats.values.length;
+      if (n === 0) return affineGrid(0, 0, bits);
+      const sorted = Float32Array.from(stats.values).sort();
+      const rank = (q: number) => Math.min(n, Math.max(1, Math.ceil((q / 100) * n)));
+      return affineGrid(sorted[rank(100 - p) - 1], sorted[rank(p) - 1], bits);
+    }
+    case 'mse': {
+      const k = options.candidates ?? 100;
+      const values = thinned(stats.values, MSE_SAMPLES);
+      let best = affineGrid(stats.min, stats.max, bits);
+      let bestErr = Infinity;
+      for (let i = 1; i <= k; i++) {
+        const g = affineGrid(Math.fround((Math.min(stats.min, 0) * i) / k), Math.fround((Math.max(stats.max, 0) * i) / k), bits);
+        const err = affineError(values, g, bits);
+        if (err < bestErr) { bestErr = err; best = g; }
+      }
+      return best;
+    }
+    default: throw new LowbitError(`--asymmetric works with the ${asymmetricObservers.join(', ')} observers, not ${observer}`);
+  }
+}

@@ -14,15 +14,30 @@ import { LayerOverride, LayerPlan, planQuantization, QuantizeConfig, quantizeMod
 import { resolveQuantizer } from '../../quantizers/spec.js';
 import type { UniformSpec } from '../../quantizers/uniform.js';
 import { Rng } from '../../random.js';
-import { AciqPrior, clipThreshold, gridScale, GridChoice, mseThreshold, ObserverName, rangeStats, RangeStats } from './observers.js';
+import { allocateBits } from './bit-allocation.js';
+import { AffineGrid, asymmetricGrid, asymmetricObservers, AciqPrior, clipThreshold, gridScale, GridChoice, mseThreshold, ObserverName, rangeStats, RangeStats } from './observers.js';
 
 export interface PtqOptions {
   /** Weight bits, 2–16 (32 = float weights). */
   wbits: number;
   /** Activation bits, 2–16 (32 = float activations). */
   abits: number;
-  /** One weight scale per output channel (default: one per tensor). DepthwiseConv2D kernels stay per tensor. */
+  /**
+   * One weight scale per output channel (default: one per tensor). A DepthwiseConv2D kernel
+   * [kh, kw, cin, multiplier] has cin·multiplier output channels (its last two axes).
+   */
   perChannel?: boolean;
+  /**
+   * Per-channel weight bit-widths (Banner et al. 2019's allocation, bit-allocation.ts): each output
+   * channel gets 2–8 bits from its range, the layer's Σ 2^bits within C·2^wbits (so mean bits ≤
+   * wbits). Implies per-channel scales; needs wbits 2–8. Weights only (default false).
+   */
+  bitAllocation?: boolean;
+  /**
+   * Asymmetric activation grids: unsigned codes with a zero point over the observed [lo, hi]
+   * (minmax, percentile and mse observers) instead of [−α, α] for signed inputs (default false).
+   */
+  asymmetric?: boolean;
   /** Calibration images, a seeded sample of the training set (default 512). */
   calibration?: number;
   /** Activation observer (default minmax). */
@@ -48,7 +63,11 @@ export interface PtqReport {
   /** The BatchNorms folded, as 'bn → layer'. */
   folded: string[];
   calibrationImages: number;
-  layers: Array<{ name: string; signed: boolean | null; min: number | null; max: number | null; threshold: number | null; weightClip: number[] | null; biasShift: number | null }>;
+  layers: Array<{ name: string; signed: boolean | null; min: number | null; max: number | null; threshold: number | null; weightClip: number[] | null; biasShift: number | null;
+    /** --asymmetric: the grid's range [lo, hi] and zero point (threshold is then null). */
+    range?: [number, number]; zeroPoint?: number;
+    /** --bit-allocation: the bits of each output channel. */
+    channelBits?: number[] }>;
 }
 
 const BIT_RANGE = 'a whole number from 2 to 16, or 32 (float)';
@@ -60,28 +79,54 @@ export function checkPtqOptions(o: PtqOptions): void {
   if (o.percentile != null && !(o.percentile > 0 && o.percentile <= 100)) throw new LowbitError(`--percentile must be in (0, 100], e.g. 99.99; got ${o.percentile}`);
   if (o.calibration != null && !(Number.isInteger(o.calibration) && o.calibration >= 1)) throw new LowbitError(`--calibration must be a whole number ≥ 1, got ${o.calibration}`);
   if (o.biasCorrection && o.wbits === 32) throw new LowbitError('--bias-correction corrects the shift weight quantization causes: it needs --wbits below 32');
+  if (o.asymmetric && o.observer != null && !asymmetricObservers.includes(o.observer)) throw new LowbitError(`--asymmetric works with the ${asymmetricObservers.join(', ')} observers, not ${o.observer} (ACIQ's error model is for symmetric or one-sided grids)`);
+  if (o.bitAllocation && !(o.wbits >= 2 && o.wbits <= 8)) throw new LowbitError(`--bit-allocation gives each output channel 2–8 bits within an average of --wbits: it needs --wbits from 2 to 8, got ${o.wbits}`);
 }
 
-/** The weight quantizer: a signed narrow grid [−(2^(b−1) − 1), 2^(b−1) − 1]·s, s = max|w|/q_max per tensor or per output channel. */
-export function ptqWeightSpec(bits: number, perChannel: boolean): UniformSpec | null {
+/**
+ * The weight quantizer: a signed narrow grid [−(2^(b−1) − 1), 2^(b−1) − 1]·s, s = max|w|/q_max per
+ * tensor or per output channel; with `channelBits`, channel c's grid has channelBits[c] bits.
+ */
+export function ptqWeightSpec(bits: number, perChannel: boolean, channelBits?: number[]): UniformSpec | null {
   if (bits === 32) return null;
+  if (channelBits) return { kind: 'uniform', bits: Math.max(...channelBits), signed: true, narrow: true, scale: 'max', axis: -1, channelBits };
   return { kind: 'uniform', bits, signed: true, narrow: true, scale: 'max', ...(perChannel ? { axis: -1 } : {}) };
 }
 
 const weightGrid = (bits: number): GridChoice => ({ bits, signed: true, narrow: true });
 
-/** A layer's kernel quantizer spec: per channel only where the kernel's last axis is its output channels (not DepthwiseConv2D). */
-function kernelSpecFor(layer: tf.layers.Layer, o: PtqOptions): UniformSpec | null {
-  return ptqWeightSpec(o.wbits, (o.perChannel ?? false) && layer.getClassName() !== 'DepthwiseConv2D');
+/** Output channels of a float kernel: its last axis, or a DepthwiseConv2D's last two (cin·multiplier). */
+function kernelColumns(layer: tf.layers.Layer): number {
+  const shape = layer.weights[0].shape as number[];
+  return layer.getClassName() === 'DepthwiseConv2D' ? shape[shape.length - 2] * shape[shape.length - 1] : shape[shape.length - 1];
 }
 
-/** The linear part of a float Conv2D / DepthwiseConv2D / Dense applied to x with `kernel` (no bias, no activation). */
+/** max|w| of each output channel of a float kernel (value i in channel i mod columns). */
+function channelRanges(layer: tf.layers.Layer): Float32Array {
+  const w = layer.weights[0].read().dataSync() as Float32Array;
+  const c = kernelColumns(layer);
+  const m = new Float32Array(c);
+  w.forEach((v, i) => { m[i % c] = Math.max(m[i % c], Math.abs(v)); });
+  return m;
+}
+
+/** A layer's kernel quantizer spec (per output channel with --per-channel or bit allocation). */
+function kernelSpecFor(o: PtqOptions, channelBits?: number[]): UniformSpec | null {
+  return ptqWeightSpec(o.wbits, o.perChannel ?? false, channelBits);
+}
+
+/** The linear part of a float Conv2D / DepthwiseConv2D / Conv1D / Dense applied to x with `kernel` (no bias, no activation). */
 function linearOp(layer: tf.layers.Layer, x: tf.Tensor, kernel: tf.Tensor): tf.Tensor {
   const c = layer.getConfig() as { strides?: [number, number]; padding?: 'same' | 'valid'; dilationRate?: number | [number, number] };
   switch (layer.getClassName()) {
     case 'Conv2D': return tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, c.strides!, c.padding!, 'NHWC', c.dilationRate as [number, number]);
     case 'DepthwiseConv2D': return tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, c.strides!, c.padding!, 'NHWC', c.dilationRate as [number, number]);
-    default: return tf.matMul(tf.reshape(x, [-1, kernel.shape[0]]), kernel as tf.Tensor2D);
+    case 'Conv1D': {
+      const one = (v: unknown) => (Array.isArray(v) ? v[0] as number : (v as number | undefined) ?? 1);
+      return tf.conv1d(x as tf.Tensor3D, kernel as tf.Tensor3D, one(c.strides), c.padding!, 'NWC', one(c.dilationRate));
+    }
+    case 'Dense': return tf.matMul(tf.reshape(x, [-1, kernel.shape[0]]), kernel as tf.Tensor2D);
+    default: throw new LowbitError(`--bias-correction measures the output shift of Conv2D, DepthwiseConv2D, Conv1D and Dense layers, not ${layer.name} (${layer.getClassName()})`);
   }
 }
 
@@ -125,18 +170,27 @@ export async function postTrainingQuantize(teacher: tf.LayersModel, data: Datase
   try {
     const aSpec: UniformSpec | null = o.abits === 32 ? null : { kind: 'uniform', bits: o.abits, scale: 'max' };
     const plan = planQuantization(folded, { kernelQuantizer: ptqWeightSpec(o.wbits, false), inputQuantizer: aSpec, keepFirstAndLastFloat: o.keepFirstAndLastFloat ?? false });
+    // Bit allocation reads the unclipped ranges; the MSE clip then searches each channel at its own bits.
+    const channelBits = new Map<string, number[]>();
+    if (o.bitAllocation) for (const p of plan) if (p.kernelQuantizer) channelBits.set(p.name, allocateBits(channelRanges(folded.getLayer(p.name)), o.wbits));
+    const specs = new Map(plan.map((p) => [p.name, p.kernelQuantizer ? kernelSpecFor(o, channelBits.get(p.name)) : null]));
     const weightClips = new Map<string, number[]>();
-    if (o.weightObserver === 'mse') for (const p of plan) if (p.kernelQuantizer) weightClips.set(p.name, clipKernel(folded.getLayer(p.name), o));
-    const calibration = await calibrate(folded, data, plan, o);
+    if (o.weightObserver === 'mse') for (const p of plan) if (p.kernelQuantizer) weightClips.set(p.name, clipKernel(folded.getLayer(p.name), specs.get(p.name)!));
+    const calibration = await calibrate(folded, data, plan, o, specs);
     const overrides: LayerOverride[] = [];
-    const thresholds = new Map<string, { signed: boolean; threshold: number }>();
+    const thresholds = new Map<string, { signed: boolean; threshold: number | null; affine?: AffineGrid }>();
     for (const p of plan) {
-      const layer = folded.getLayer(p.name);
-      const kernel = kernelSpecFor(layer, o);
-      const override: LayerOverride = { match: p.name, ...(p.kernelQuantizer ? { kernelQuantizer: kernel } : {}) };
+      const override: LayerOverride = { match: p.name, ...(p.kernelQuantizer ? { kernelQuantizer: specs.get(p.name)! } : {}) };
       const cal = calibration.get(p.name);
       if (p.inputQuantizer && cal) {
         const stats = cal.stats();
+        if (o.asymmetric) {
+          const affine = asymmetricGrid(o.observer, stats, o.abits, { percentile: o.percentile });
+          thresholds.set(p.name, { signed: false, threshold: null, affine });
+          override.inputQuantizer = { kind: 'uniform', bits: o.abits, signed: false, scale: affine.scale, zeroPoint: affine.zeroPoint };
+          overrides.push(override);
+          continue;
+        }
         const grid: GridChoice = { bits: o.abits, signed: stats.min < 0 };
         const threshold = clipThreshold(o.observer, stats, { ...grid, percentile: o.percentile, prior: o.aciqPrior });
         thresholds.set(p.name, { signed: grid.signed, threshold });
@@ -164,7 +218,9 @@ export async function postTrainingQuantize(teacher: tf.LayersModel, data: Datase
         const t = thresholds.get(p.name);
         return {
           name: p.name, signed: t?.signed ?? null, min: t && cal ? cal.min : null, max: t && cal ? cal.max : null, threshold: t?.threshold ?? null,
+          ...(t?.affine ? { range: [t.affine.lo, t.affine.hi] as [number, number], zeroPoint: t.affine.zeroPoint } : {}),
           weightClip: weightClips.get(p.name) ?? null, biasShift: shifts.get(p.name) ?? null,
+          ...(channelBits.has(p.name) ? { channelBits: channelBits.get(p.name) } : {}),
         };
       }),
     };
@@ -176,19 +232,18 @@ export async function postTrainingQuantize(teacher: tf.LayersModel, data: Datase
 
 /**
  * Weight MSE clipping: per output channel (or per tensor) the α of `mseThreshold` on the signed
- * narrow weight grid; the latent kernel is clipped to [−α, α] so that its 'max' scale is α/q_max.
- * Returns the thresholds.
+ * narrow weight grid (of the channel's own bits with bit allocation); the latent kernel is clipped
+ * to [−α, α] so that its 'max' scale is α/q_max. Returns the thresholds.
  */
-function clipKernel(layer: tf.layers.Layer, o: PtqOptions): number[] {
+function clipKernel(layer: tf.layers.Layer, spec: UniformSpec): number[] {
   const kernelVar = layer.weights[0];
   const w = Float32Array.from(kernelVar.read().dataSync() as Float32Array);
   const shape = kernelVar.shape as number[];
-  const perChannel = kernelSpecFor(layer, o)?.axis === -1;
-  const c = perChannel ? shape[shape.length - 1] : 1;
+  const c = spec.axis === -1 ? kernelColumns(layer) : 1;
   const alphas: number[] = [];
   for (let ch = 0; ch < c; ch++) {
     const values = Float32Array.from({ length: w.length / c }, (_, j) => w[j * c + ch]);
-    alphas.push(mseThreshold(rangeStats(values), weightGrid(o.wbits)));
+    alphas.push(mseThreshold(rangeStats(values), weightGrid(spec.channelBits ? spec.channelBits[ch] : spec.bits)));
   }
   for (let i = 0; i < w.length; i++) {
     const a = alphas[i % c];
@@ -203,7 +258,8 @@ function clipKernel(layer: tf.layers.Layer, o: PtqOptions): number[] {
  * input values (for its observer) and, with bias correction, the per-channel sum of
  * (W_q − W)·x over all output positions.
  */
-async function calibrate(model: tf.LayersModel, data: DatasetSplits, plan: LayerPlan[], o: Required<Pick<PtqOptions, 'calibration' | 'seed' | 'maxSamples'>> & PtqOptions): Promise<Map<string, LayerCalibration>> {
+async function calibrate(model: tf.LayersModel, data: DatasetSplits, plan: LayerPlan[], o: Required<Pick<PtqOptions, 'calibration' | 'seed' | 'maxSamples'>> & PtqOptions,
+  specs: Map<string, UniformSpec | null>): Promise<Map<string, LayerCalibration>> {
   const wanted = plan.filter((p) => p.inputQuantizer != null || (o.biasCorrection && p.kernelQuantizer != null));
   const out = new Map<string, LayerCalibration>();
   if (wanted.length === 0) return out;
@@ -217,10 +273,10 @@ async function calibrate(model: tf.LayersModel, data: DatasetSplits, plan: Layer
   const probe = tf.model({ inputs: model.inputs, outputs: unique });
   const deltas = layers.map((l, i) => {
     if (!(o.biasCorrection && wanted[i].kernelQuantizer)) return null;
-    const spec = kernelSpecFor(l, o)!;
+    const spec = specs.get(l.name)!;
     return tf.tidy(() => {
       const k = l.weights[0].read();
-      return tf.sub(resolveQuantizer(spec).apply(k, 'weight'), k);
+      return tf.sub(resolveQuantizer(spec).apply(k, 'weight', [], false, { outputChannels: kernelColumns(l) }), k);
     });
   });
   try {
