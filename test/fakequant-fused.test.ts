@@ -1,10 +1,9 @@
 /**
- * The fused fake-quant kernels (src/backend/fakequant-kernels.ts on wasm, native/fakequant.cc on
- * native) against the tfjs-ops chains they replace (dorefaActivationReference, lsqReference):
+ * The fused fake-quant kernels (native/fakequant.cc, native backend only; src/backend/fakequant-kernels.ts) against the tfjs-ops chains they replace (dorefaActivationReference, lsqReference):
  * values and ∂x bit-identical, LSQ's ∂step within float32 summation noise of the reference and
  * within 1e-6 of a float64 evaluation of the LSQ formula; on inputs with exact grid points and
  * ties (round half to even), the clip boundaries, values beyond the range, zeros and ±1e6.
- * Runs on the native backend, or on wasm under LOWBIT_NATIVE=0.
+ * On the native backend; under LOWBIT_NATIVE=0 (wasm) it checks that the op chains are used.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +15,7 @@ import { mulberry32 } from '../src/random.js';
 
 const backend = backendAvailable('native') ? 'native' : 'wasm';
 await setBackend(backend);
+const skip = backend !== 'native' ? 'the fused kernels are native-only' : false;
 
 const rand = mulberry32(91);
 const gaussian = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * Math.PI * rand());
@@ -46,16 +46,16 @@ function run(q: (...t: tf.Tensor[]) => tf.Tensor, xs: tf.Tensor[], w: tf.Tensor)
   });
 }
 
-test(`${backend}: the fused fake-quant kernels are the training path here`, () => {
+test(`${backend}: the fused fake-quant kernels are the training path on native only`, () => {
   const x = tf.tensor([0.3, 2]);
   const step = tf.scalar(0.1);
-  assert.ok(fusedDorefaActivationApplies(x));
-  assert.ok(fusedLsqApplies(x, step));
+  assert.equal(fusedDorefaActivationApplies(x), backend === 'native');
+  assert.equal(fusedLsqApplies(x, step), backend === 'native');
   tf.dispose([x, step]);
 });
 
 for (const [bits, count] of [[1, 3000], [2, 3000], [4, 3000], [8, 3000], [2, 100_000]]) {
-  test(`${backend}: fused DoReFa activation = reference (${bits} bits, ${count} values): values and ∂x incl. grid points, ties, edges, ±1e6`, () => {
+  test(`${backend}: fused DoReFa activation = reference (${bits} bits, ${count} values): values and ∂x incl. grid points, ties, edges, ±1e6`, { skip }, () => {
     const n = 2 ** bits - 1;
     const xv = inputs(count, 0, 1, 1 / n);
     const x = tf.tensor(xv);
@@ -89,7 +89,7 @@ function lsqStepGrad(xv: Float32Array, dy: Float32Array, s: number, qMin: number
 
 // The last case is large enough for the native kernel's threaded path (≥ 2^15 elements).
 for (const [bits, signed, s, count] of [[2, true, 0.25, 4000], [2, false, 0.05, 4000], [4, true, 0.1, 4000], [8, false, 0.0625, 4000], [2, false, 0.125, 100_000]] as const) {
-  test(`${backend}: fused LSQ = reference (${bits} bits, ${signed ? 'signed' : 'unsigned'}, s = ${s}, ${count} values): values, ∂x, ∂s`, () => {
+  test(`${backend}: fused LSQ = reference (${bits} bits, ${signed ? 'signed' : 'unsigned'}, s = ${s}, ${count} values): values, ∂x, ∂s`, { skip }, () => {
     const [qMin, qMax] = integerRange(bits, signed, false);
     const xv = inputs(count, qMin * s, qMax * s, s);
     const dyv = Float32Array.from(xv, () => gaussian());
@@ -111,7 +111,7 @@ for (const [bits, signed, s, count] of [[2, true, 0.25, 4000], [2, false, 0.05, 
   });
 }
 
-test(`${backend}: one kernel each way, and numTensors stays flat over training steps`, async () => {
+test(`${backend}: one kernel each way, and numTensors stays flat over training steps`, { skip }, async () => {
   const x = tf.variable(tf.randomNormal([32, 50], 0.3, 0.5, 'float32', 4));
   const step = tf.variable(tf.scalar(0.1));
   const opt = tf.train.adam(1e-3);
@@ -133,12 +133,22 @@ test(`${backend}: one kernel each way, and numTensors stays flat over training s
   opt.dispose();
 });
 
-test(`${backend}: the op chain where the kernels do not apply (cpu backend; a per-channel step; int32 input)`, async () => {
+test(`${backend}: the op chain where the kernels do not apply (cpu backend, wasm; a per-channel step; int32 input)`, async () => {
   const xs = tf.tensor2d([[0.3, -2], [0.5, 7]]);
   const perChannel = tf.tensor1d([0.1, 0.2]);
   assert.ok(!fusedLsqApplies(xs, perChannel));
   assert.ok(!fusedDorefaActivationApplies(tf.tensor([1, 2], undefined, 'int32')));
   tf.dispose([xs, perChannel]);
+  await setBackend('wasm');
+  try {
+    const x = tf.tensor([0.3, 2]);
+    assert.ok(!fusedDorefaActivationApplies(x) && !fusedLsqApplies(x, tf.scalar(0.1)), 'plain wasm keeps the op chains');
+    const names = (await tf.profile(() => tf.dispose(dorefaActivation(x, 2)))).kernels.map((k) => k.name);
+    assert.ok(names.includes('Round') && !names.includes('LowbitDorefaActQuant'), names.join(','));
+    x.dispose();
+  } finally {
+    await setBackend(backend);
+  }
   await setBackend('cpu');
   try {
     const x = tf.tensor(inputs(200, -1, 2, 1 / 3));

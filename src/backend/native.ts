@@ -277,7 +277,7 @@ const relaxedBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return outs;
 };
 
-/** Fused DoReFa activation fake-quant (fakequant-kernels.ts; native/fakequant.cc), forward: y. */
+/** Fused DoReFa activation fake-quant (fakequant-kernels.ts; native/fakequant.cc; native only), forward: y. */
 const dorefaActForward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x } = inputs;
   const out = backend.makeOutput(x.shape, 'float32');
@@ -362,13 +362,12 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
   [RELAXED_FORWARD, relaxedForward],
   [RELAXED_BACKWARD, relaxedBackward as unknown as NativeFn],
-  [DOREFA_ACT_FORWARD, dorefaActForward],
-  [DOREFA_ACT_BACKWARD, dorefaActBackward],
-  [LSQ_FORWARD, lsqForward],
-  [LSQ_BACKWARD, lsqBackward as unknown as NativeFn],
 ];
 
-const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate]];
+// The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
+const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
+  [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
+  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 

@@ -7,7 +7,6 @@
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, getKernel, registerKernel, unregisterKernel } from '@tensorflow/tfjs-core';
 import { KernelScope } from './kernel-scope.js';
-import { registerFakeQuantWasmKernels } from './fakequant-kernels.js';
 import { registerRelaxedWasmKernels } from './relaxed-kernels.js';
 
 type ConvInfo = backend_util.Conv2DInfo;
@@ -240,5 +239,4 @@ export function registerWasmTrainingKernels(): void {
     registered.add(kernelName);
   }
   registerRelaxedWasmKernels(); // the fused relaxed quantizers (JS loops over the heap)
-  registerFakeQuantWasmKernels(); // the fused DoReFa-activation and LSQ fake-quantizers
 }
