@@ -17,7 +17,7 @@
 namespace {
 
 // params (int32; floats as their float32 bits):
-//  0 method (0 DoReFa activation, 1 LSQ)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
+//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights after the tanh)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
 //  5 n  6 g  7 x  8 step  9 out (forward: y; backward: dx)  10 dy  11 dstep
 constexpr size_t kParams = 12;
 constexpr size_t kParallelMin = 1 << 15;
@@ -30,6 +30,60 @@ inline float round_even(float v) {
   const float a = std::fabs(v);
   const float r = std::copysign((a + 8388608.0f) - 8388608.0f, v);
   return a < 8388608.0f ? r : v;
+}
+
+// max|t| over the tensor (exact in any order).
+float MaxAbs(int64_t n, const float* __restrict t, bool par) {
+  float m = 0;
+  #pragma omp parallel for schedule(static) reduction(max : m) if (par)
+  for (int64_t i = 0; i < n; i++) m = std::fmax(m, std::fabs(t[i]));
+  return m;
+}
+
+// DoReFa k-bit weights after the tanh (t = tanh(w), computed by TF.js's Tanh), as
+// src/quantizers/dorefa.ts's chain computes them: m2 = 2·max|t|,
+// y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff step by step: du = (2·dy/n)·n,
+// ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²) (the Σ in float64).
+napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict t, float* __restrict out,
+                        const float* __restrict dy, bool par) {
+  const float m = MaxAbs(n, t, par);
+  const float m2 = m * 2.0f;
+  if (pass == 0) {
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+      const float u = t[i] / m2 + 0.5f;
+      out[i] = (round_even(u * levels) / levels) * 2.0f - 1.0f;
+    }
+    return nullptr;
+  }
+  int threads = 1;
+#ifdef _OPENMP
+  if (par) threads = omp_get_max_threads();
+#endif
+  std::vector<double> partial(threads, 0.0);
+  #pragma omp parallel num_threads(threads) if (par)
+  {
+    int th = 0;
+#ifdef _OPENMP
+    th = omp_get_thread_num();
+#endif
+    double acc = 0;
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const float du = ((dy[i] * 2.0f) / levels) * levels;
+      out[i] = du / m2;
+      acc += static_cast<double>(du * t[i]);
+    }
+    partial[th] = acc;
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  const float dm = -(static_cast<float>(total) / (m2 * m2)) * 2.0f;
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) {
+    if (std::fabs(t[i]) == m) out[i] = out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f);
+  }
+  return nullptr;
 }
 
 napi_value FakeQuant(napi_env env, napi_callback_info info) {
@@ -66,6 +120,7 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     }
     return nullptr;
   }
+  if (method == 2) return DorefaWeight(pass, n, levels, x, out, pass == 1 ? at(10) : nullptr, par);
   const float s = *at(8);
   if (pass == 0) {
     #pragma omp parallel for schedule(static) if (par)

@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, setBackend, backendAvailable } from '../src/node.js';
-import { dorefaActivation, dorefaActivationReference } from '../src/quantizers/dorefa.js';
+import { dorefaActivation, dorefaActivationReference, dorefaWeight, dorefaWeightReference } from '../src/quantizers/dorefa.js';
 import { integerRange, lsq, lsqReference } from '../src/quantizers/uniform.js';
-import { fusedDorefaActivationApplies, fusedLsqApplies } from '../src/quantizers/fakequant-fused.js';
+import { fusedDorefaActivationApplies, fusedDorefaWeightApplies, fusedLsqApplies } from '../src/quantizers/fakequant-fused.js';
 import { mulberry32 } from '../src/random.js';
 
 const backend = backendAvailable('native') ? 'native' : 'wasm';
@@ -51,6 +51,7 @@ test(`${backend}: the fused fake-quant kernels are the training path on native o
   const step = tf.scalar(0.1);
   assert.equal(fusedDorefaActivationApplies(x), backend === 'native');
   assert.equal(fusedLsqApplies(x, step), backend === 'native');
+  assert.equal(fusedDorefaWeightApplies(x), backend === 'native');
   tf.dispose([x, step]);
 });
 
@@ -69,6 +70,40 @@ for (const [bits, count] of [[1, 3000], [2, 3000], [4, 3000], [8, 3000], [2, 100
     // The ties did occur: some x·n is exactly halfway between two integers.
     assert.ok(xv.some((v) => { const t = fr(Math.min(Math.max(v, 0), 1) * n); return t - Math.floor(t) === 0.5; }));
     tf.dispose([x, w]);
+  });
+}
+
+/**
+ * DoReFa k-bit weights: values and ∂w bit-identical to the chain except at the elements holding
+ * max|tanh(w)|, whose ∂w carries the gradient through the max (a float64 sum in the kernel, a
+ * float32 one in the chain): there within 1e-5 of the largest |∂w|. With ±1e6 in w, tanh
+ * saturates and several elements tie for the max.
+ */
+for (const [bits, count, extremes] of [[2, 3000, true], [3, 3000, false], [4, 3000, true], [8, 3000, false], [2, 100_000, true]] as const) {
+  test(`${backend}: fused DoReFa ${bits}-bit weights = reference (${count} values${extremes ? ', ±1e6: tied maxima' : ''}): values and ∂w`, { skip }, () => {
+    const wv = Float32Array.from({ length: count }, () => gaussian() * 0.3);
+    if (extremes) wv.set([1e6, -1e6, 0, -0, 1e-40, 20, -20], 0);
+    const x = tf.tensor(wv);
+    const dy = tf.tensor(Float32Array.from(wv, () => gaussian()));
+    const before = tf.memory().numTensors;
+    const fused = run((a) => dorefaWeight(a, bits), [x], dy);
+    assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
+    const ref = run((a) => dorefaWeightReference(a, bits), [x], dy);
+    assertSame(fused[0], ref[0], 'value');
+    const t = tf.tidy(() => tf.abs(tf.tanh(x)).dataSync());
+    let m = 0;
+    t.forEach((v) => { m = Math.max(m, v); });
+    let scale = 0;
+    ref[1].forEach((v) => { scale = Math.max(scale, Math.abs(v)); });
+    let atMax = 0;
+    for (let i = 0; i < count; i++) {
+      if (t[i] === m) {
+        atMax++;
+        assert.ok(Math.abs(fused[1][i] - ref[1][i]) <= 1e-5 * scale, `∂w at the max (element ${i}): ${fused[1][i]} vs ${ref[1][i]}`);
+      } else if (fused[1][i] !== ref[1][i]) assert.fail(`∂w element ${i}: ${fused[1][i]}, the reference ${ref[1][i]}`);
+    }
+    assert.ok(extremes ? atMax >= 3 : atMax >= 1, `${atMax} elements at the max`);
+    tf.dispose([x, dy]);
   });
 }
 
@@ -115,7 +150,7 @@ test(`${backend}: one kernel each way, and numTensors stays flat over training s
   const x = tf.variable(tf.randomNormal([32, 50], 0.3, 0.5, 'float32', 4));
   const step = tf.variable(tf.scalar(0.1));
   const opt = tf.train.adam(1e-3);
-  const loss = () => tf.sum(tf.square(tf.add(dorefaActivation(x, 2), lsq(x, step, { bits: 2, signed: true })))) as tf.Scalar;
+  const loss = () => tf.sum(tf.square(tf.add(tf.add(dorefaActivation(x, 2), lsq(x, step, { bits: 2, signed: true })), dorefaWeight(x, 3)))) as tf.Scalar;
   const minimize = () => { opt.minimize(loss, false, [x, step]); };
   minimize();
   const before = tf.memory().numTensors;
@@ -125,10 +160,11 @@ test(`${backend}: one kernel each way, and numTensors stays flat over training s
   const names = forward.kernels.map((k) => k.name);
   assert.equal(names.filter((k) => k === 'LowbitDorefaActQuant').length, 1, names.join(','));
   assert.equal(names.filter((k) => k === 'LowbitLsqQuant').length, 1, names.join(','));
+  assert.equal(names.filter((k) => k === 'LowbitDorefaWeightQuant').length, 1, names.join(','));
   assert.ok(!names.includes('Round') && !names.includes('ClipByValue'), `no op chain: ${names.join(',')}`);
   const backward = await tf.profile(() => tf.dispose(tf.grads(() => loss())([x, step])));
   const bnames = backward.kernels.map((k) => k.name);
-  assert.ok(bnames.includes('LowbitDorefaActQuantGrad') && bnames.includes('LowbitLsqQuantGrad'), bnames.join(','));
+  assert.ok(['LowbitDorefaActQuantGrad', 'LowbitLsqQuantGrad', 'LowbitDorefaWeightQuantGrad'].every((k) => bnames.includes(k)), bnames.join(','));
   tf.dispose([x, step]);
   opt.dispose();
 });
@@ -142,7 +178,7 @@ test(`${backend}: the op chain where the kernels do not apply (cpu backend, wasm
   await setBackend('wasm');
   try {
     const x = tf.tensor([0.3, 2]);
-    assert.ok(!fusedDorefaActivationApplies(x) && !fusedLsqApplies(x, tf.scalar(0.1)), 'plain wasm keeps the op chains');
+    assert.ok(!fusedDorefaActivationApplies(x) && !fusedLsqApplies(x, tf.scalar(0.1)) && !fusedDorefaWeightApplies(x), 'plain wasm keeps the op chains');
     const names = (await tf.profile(() => tf.dispose(dorefaActivation(x, 2)))).kernels.map((k) => k.name);
     assert.ok(names.includes('Round') && !names.includes('LowbitDorefaActQuant'), names.join(','));
     x.dispose();
@@ -161,6 +197,9 @@ test(`${backend}: the op chain where the kernels do not apply (cpu backend, wasm
     const c = run((t, s) => lsq(t, s, { bits: 3, signed: true }), [x, step], w);
     const d = run((t, s) => lsqReference(t, s, { bits: 3, signed: true }), [x, step], w);
     c.forEach((v, i) => assertSame(v, d[i], `cpu lsq ${i}`));
+    const e = run((t) => dorefaWeight(t, 2), [x], w);
+    const f = run((t) => dorefaWeightReference(t, 2), [x], w);
+    e.forEach((v, i) => assertSame(v, f[i], `cpu dorefa weights ${i}`));
     tf.dispose([x, step, w]);
   } finally {
     await setBackend(backend);

@@ -14,14 +14,20 @@
  * LSQ, v = x/s (src/quantizers/uniform.ts):
  *   y = round(clip(v, q_min, q_max))·s,  ∂x = dy·[q_min ≤ v ≤ q_max],
  *   ∂s = g·Σ dy·(round(v) − v inside, q_min below, q_max above),  g = 1/√(N·q_max).
+ * DoReFa k-bit weights after the tanh (t = tanh(w) stays a TF.js Tanh, with its own gradient),
+ * m2 = 2·max|t| over the tensor: y = 2·(round((t/m2 + ½)·n)/n) − 1; ∂t = du/m2 +
+ * [|t| = max|t|]·sign(t)·∂m with du = (2·dy/n)·n (the chain's own roundings) and
+ * ∂m = 2·(−(Σ du·t)/m2²), the gradient through the max as TF.js's Max and Abs give it.
  * round is half to even (tf.round).
  */
 export const DOREFA_ACT_FORWARD = 'LowbitDorefaActQuant';
 export const DOREFA_ACT_BACKWARD = 'LowbitDorefaActQuantGrad';
+export const DOREFA_WEIGHT_FORWARD = 'LowbitDorefaWeightQuant';
+export const DOREFA_WEIGHT_BACKWARD = 'LowbitDorefaWeightQuantGrad';
 export const LSQ_FORWARD = 'LowbitLsqQuant';
 export const LSQ_BACKWARD = 'LowbitLsqQuantGrad';
 
-/** DoReFa activation: n = 2^k − 1 levels above 0. */
+/** DoReFa activation and k-bit weights: n = 2^k − 1. */
 export interface DorefaActAttrs { n: number }
 /** LSQ: the integer range and the gradient scale g. */
 export interface LsqAttrs { qMin: number; qMax: number; g: number }
@@ -29,10 +35,10 @@ export interface LsqAttrs { qMin: number; qMax: number; g: number }
 const f32Bits = (v: number) => new Int32Array(Float32Array.from([v]).buffer)[0];
 
 /**
- * The parameter block native/fakequant.cc reads: method (0 DoReFa activation, 1 LSQ), pass
+ * The parameter block native/fakequant.cc reads: method (0 DoReFa activation, 1 LSQ, 2 DoReFa weights), pass
  * (0 forward, 1 backward), count, q_min, q_max, then float32 bits of n and g, then heap offsets of
  * x, step, out (y or dx), dy, dstep (−1 where absent).
  */
-export function fakeQuantParams(method: 0 | 1, pass: 0 | 1, count: number, qMin: number, qMax: number, n: number, g: number, offsets: number[]): Int32Array {
+export function fakeQuantParams(method: 0 | 1 | 2, pass: 0 | 1, count: number, qMin: number, qMax: number, n: number, g: number, offsets: number[]): Int32Array {
   return Int32Array.from([method, pass, count, qMin, qMax, f32Bits(n), f32Bits(g), ...offsets, ...new Array<number>(5 - offsets.length).fill(-1)]);
 }

@@ -14,7 +14,7 @@ import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKern
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
 import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
-import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
+import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
@@ -295,6 +295,24 @@ const dorefaActBackward: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
+/** Fused DoReFa k-bit weights after the tanh, forward: y (x = tanh(w)). */
+const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(2, 0, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Backward: dx (with respect to tanh(w)). */
+const dorefaWeightBackward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(2, 1, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out, dy].map((t) => offset(backend, t))));
+  return out;
+};
+
 /** Fused LSQ, forward: y. */
 const lsqForward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x, step } = inputs;
@@ -367,6 +385,7 @@ const nativeKernels: Array<[string, NativeFn]> = [
 // The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
 const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
+  [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
   [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);

@@ -5,7 +5,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { checkBits, insideMask, roundSTE, signPlusOne, withGradient } from './common.js';
-import { dorefaActivationFused, fusedDorefaActivationApplies } from './fakequant-fused.js';
+import { dorefaActivationFused, dorefaWeightFused, fusedDorefaActivationApplies, fusedDorefaWeightApplies } from './fakequant-fused.js';
 import type { QuantizerKind } from './kind.js';
 
 /** quantize_k(r) = round((2^k − 1)·r) / (2^k − 1), STE at the rounding. */
@@ -30,8 +30,16 @@ export const binaryMeanScaled = withGradient(([w]) => {
  *   the gradient flows through tanh and the normalisation, with the STE at the rounding.
  *   Values: {2i/(2^k − 1) − 1 : i = 0 … 2^k − 1} ⊂ [−1, 1] (k = 2: {−1, −⅓, ⅓, 1}).
  * - k = 1: sign(w)·mean|w| (binaryMeanScaled). Values {−E, +E}.
+ * On native, k ≥ 2 runs the tanh as an op and the rest as one kernel each way (fakequant-fused.ts).
  */
 export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
+  checkBits(bits, 'dorefaWeight', 1, 32);
+  if (bits >= 2 && bits < 32 && fusedDorefaWeightApplies(w)) return dorefaWeightFused(w, 2 ** bits - 1);
+  return dorefaWeightReference(w, bits);
+}
+
+/** dorefaWeight as the tfjs-ops chain: the path off native and the reference of its fused kernels. */
+export function dorefaWeightReference(w: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaWeight', 1, 32);
   if (bits === 1) return binaryMeanScaled(w);
   if (bits === 32) return w;

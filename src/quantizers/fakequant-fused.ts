@@ -6,7 +6,7 @@
  * tested against (test/fakequant-fused.test.ts).
  */
 import * as tf from '../backend/tf.js';
-import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from '../backend/fakequant-kernels.js';
+import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from '../backend/fakequant-kernels.js';
 
 let gradientsRegistered = false;
 
@@ -18,6 +18,14 @@ function registerGradientsOnce(): void {
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => {
       const dx = tf.engine().runKernel(DOREFA_ACT_BACKWARD, { dy: dy as tf.Tensor, x: saved[0] }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+      return { x: () => dx };
+    },
+  });
+  tf.registerGradient({
+    kernelName: DOREFA_WEIGHT_FORWARD,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => {
+      const dx = tf.engine().runKernel(DOREFA_WEIGHT_BACKWARD, { dy: dy as tf.Tensor, x: saved[0] }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
       return { x: () => dx };
     },
   });
@@ -40,6 +48,18 @@ const hasKernel = (name: string) => {
 /** Whether the fused DoReFa activation kernel applies to x here (wasm and native, float32, non-empty). */
 export function fusedDorefaActivationApplies(x: tf.Tensor): boolean {
   return x.dtype === 'float32' && x.size > 0 && hasKernel(DOREFA_ACT_FORWARD);
+}
+
+/** Whether the fused DoReFa k-bit weight kernel applies to w here (native, float32, non-empty). */
+export function fusedDorefaWeightApplies(w: tf.Tensor): boolean {
+  return w.dtype === 'float32' && w.size > 0 && hasKernel(DOREFA_WEIGHT_FORWARD);
+}
+
+/** DoReFa k-bit weights: 2·quantize_k(tanh(w)/(2·max|tanh(w)|) + ½) − 1, the tanh a TF.js op, the rest one kernel each way. */
+export function dorefaWeightFused(w: tf.Tensor, n: number): tf.Tensor {
+  registerGradientsOnce();
+  const attrs: DorefaActAttrs = { n };
+  return tf.tidy(() => tf.engine().runKernel(DOREFA_WEIGHT_FORWARD, { x: tf.tanh(w) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
 }
 
 /** Whether the fused LSQ kernel applies (wasm and native, float32 x non-empty, a one-element float32 step). */
