@@ -7,7 +7,7 @@
  *   node dist/bench/vs-pytorch/lowbit-side.js MODEL VARIANT BATCH STEPS [BACKEND]
  *   node dist/bench/vs-pytorch/lowbit-side.js --probe
  *
- * LOWBIT_BENCH_FAKEQUANT=reference trains with the DoReFa-activation and LSQ op chains instead of
+ * LOWBIT_BENCH_FAKEQUANT=reference trains with the DoReFa (activation, k-bit weight) and LSQ op chains instead of
  * their fused kernels (an A/B of the kernels; docs/engine.md).
  *
  * Variants, as bench/vs-pytorch/torch_side.py: float, dorefa-w1 (W1/A32), dorefa-w2a2, lsq-w2a2
@@ -55,7 +55,7 @@ async function bitatLastStage(model: string): Promise<{ model: TF.LayersModel; v
 }
 
 /** The fused fake-quant kernels (src/backend/fakequant-kernels.ts); LOWBIT_BENCH_FAKEQUANT=reference removes them (A/B of the op chains). */
-const FAKEQUANT_KERNELS = ['LowbitDorefaActQuant', 'LowbitDorefaActQuantGrad', 'LowbitLsqQuant', 'LowbitLsqQuantGrad'];
+const FAKEQUANT_KERNELS = ['LowbitDorefaActQuant', 'LowbitDorefaActQuantGrad', 'LowbitDorefaWeightQuant', 'LowbitDorefaWeightQuantGrad', 'LowbitLsqQuant', 'LowbitLsqQuantGrad'];
 
 async function row(model: string, variant: string, batch: number, steps: number, backend: string): Promise<object> {
   await setBackend(backend);
