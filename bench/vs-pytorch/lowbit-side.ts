@@ -7,6 +7,9 @@
  *   node dist/bench/vs-pytorch/lowbit-side.js MODEL VARIANT BATCH STEPS [BACKEND]
  *   node dist/bench/vs-pytorch/lowbit-side.js --probe
  *
+ * LOWBIT_BENCH_FAKEQUANT=reference trains with the DoReFa (activation, k-bit weight) and LSQ op chains instead of
+ * their fused kernels (an A/B of the kernels; docs/engine.md).
+ *
  * Variants, as bench/vs-pytorch/torch_side.py: float, dorefa-w1 (W1/A32), dorefa-w2a2, lsq-w2a2
  * (lowbit's "ste" method: LSQ on every layer, input pixels float), srq-w2a2, bitat-w1a1.
  *
@@ -51,8 +54,13 @@ async function bitatLastStage(model: string): Promise<{ model: TF.LayersModel; v
   return { model: student, variables };
 }
 
+/** The fused fake-quant kernels (src/backend/fakequant-kernels.ts); LOWBIT_BENCH_FAKEQUANT=reference removes them (A/B of the op chains). */
+const FAKEQUANT_KERNELS = ['LowbitDorefaActQuant', 'LowbitDorefaActQuantGrad', 'LowbitDorefaWeightQuant', 'LowbitDorefaWeightQuantGrad', 'LowbitLsqQuant', 'LowbitLsqQuantGrad'];
+
 async function row(model: string, variant: string, batch: number, steps: number, backend: string): Promise<object> {
   await setBackend(backend);
+  const fakeQuant = process.env.LOWBIT_BENCH_FAKEQUANT === 'reference' ? 'reference' : 'fused';
+  if (fakeQuant === 'reference') for (const k of FAKEQUANT_KERNELS) if (tf.getKernel(k, 'wasm') != null) tf.unregisterKernel(k, 'wasm');
   const data = loadMnist();
   const { model: m, variables } = variant === 'bitat-w1a1' ? await bitatLastStage(model) : { model: await quantized(model, variant), variables: undefined };
   const warmup = 2;
@@ -62,7 +70,7 @@ async function row(model: string, variant: string, batch: number, steps: number,
     weightDecay: 0, seed: 0, maxStepsPerEpoch: warmup + steps, skipValidation: true, variables,
   }, { onStep: () => stamps.push(performance.now()) });
   const ms = (stamps[stamps.length - 1] - stamps[warmup - 1]) / steps;
-  return { side: 'lowbit', model, variant, batch, steps, backend, imagesPerSecond: (batch * 1000) / ms, msPerStep: ms,
+  return { side: 'lowbit', model, variant, batch, steps, backend, fakeQuant, imagesPerSecond: (batch * 1000) / ms, msPerStep: ms,
     peakRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 

@@ -14,6 +14,7 @@ import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKern
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
 import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
+import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 
@@ -29,6 +30,7 @@ interface Addon {
   batchNormTrainGrad(heap: ArrayBuffer, params: Int32Array): void;
   adamUpdate(heap: ArrayBuffer, params: Int32Array): void;
   relaxed(heap: ArrayBuffer, params: Int32Array): void;
+  fakeQuant(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -275,6 +277,62 @@ const relaxedBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return outs;
 };
 
+/** Fused DoReFa activation fake-quant (fakequant-kernels.ts; native/fakequant.cc; native only), forward: y. */
+const dorefaActForward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(0, 0, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Backward: dx. */
+const dorefaActBackward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(0, 1, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out, dy].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Fused DoReFa k-bit weights after the tanh, forward: y (x = tanh(w)). */
+const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(2, 0, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Backward: dx (with respect to tanh(w)). */
+const dorefaWeightBackward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, dy } = inputs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(2, 1, util.sizeFromShape(x.shape), 0, 0, (attrs as unknown as DorefaActAttrs).n, 0,
+    [x, x, out, dy].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Fused LSQ, forward: y. */
+const lsqForward: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x, step } = inputs;
+  const a = attrs as unknown as LsqAttrs;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.fakeQuant(heap(backend), fakeQuantParams(1, 0, util.sizeFromShape(x.shape), a.qMin, a.qMax, 0, a.g,
+    [x, step, out].map((t) => offset(backend, t))));
+  return out;
+};
+
+/** Backward: [dx, dstep]. */
+const lsqBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { x, step, dy } = inputs;
+  const a = attrs as unknown as LsqAttrs;
+  const outs = [x, step].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.fakeQuant(heap(backend), fakeQuantParams(1, 1, util.sizeFromShape(x.shape), a.qMin, a.qMax, 0, a.g,
+    [x, step, outs[0], dy, outs[1]].map((t) => offset(backend, t))));
+  return outs;
+};
+
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
   return ({ inputs, backend, attrs }) => {
@@ -324,7 +382,11 @@ const nativeKernels: Array<[string, NativeFn]> = [
   [RELAXED_BACKWARD, relaxedBackward as unknown as NativeFn],
 ];
 
-const ownKernels: Array<[string, (args: Args) => TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate]];
+// The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
+const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
+  [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
+  [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
+  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 

@@ -5,6 +5,7 @@
  */
 import * as tf from '../backend/tf.js';
 import { checkBits, insideMask, roundSTE, signPlusOne, withGradient } from './common.js';
+import { dorefaActivationFused, dorefaWeightFused, fusedDorefaActivationApplies, fusedDorefaWeightApplies } from './fakequant-fused.js';
 import type { QuantizerKind } from './kind.js';
 
 /** quantize_k(r) = round((2^k − 1)·r) / (2^k − 1), STE at the rounding. */
@@ -29,8 +30,16 @@ export const binaryMeanScaled = withGradient(([w]) => {
  *   the gradient flows through tanh and the normalisation, with the STE at the rounding.
  *   Values: {2i/(2^k − 1) − 1 : i = 0 … 2^k − 1} ⊂ [−1, 1] (k = 2: {−1, −⅓, ⅓, 1}).
  * - k = 1: sign(w)·mean|w| (binaryMeanScaled). Values {−E, +E}.
+ * On native, k ≥ 2 runs the tanh as an op and the rest as one kernel each way (fakequant-fused.ts).
  */
 export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
+  checkBits(bits, 'dorefaWeight', 1, 32);
+  if (bits >= 2 && bits < 32 && fusedDorefaWeightApplies(w)) return dorefaWeightFused(w, 2 ** bits - 1);
+  return dorefaWeightReference(w, bits);
+}
+
+/** dorefaWeight as the tfjs-ops chain: the path off native and the reference of its fused kernels. */
+export function dorefaWeightReference(w: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaWeight', 1, 32);
   if (bits === 1) return binaryMeanScaled(w);
   if (bits === 32) return w;
@@ -43,9 +52,18 @@ export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
 
 /**
  * dorefaActivation(x, k) = quantize_k(clip(x, 0, 1)). Gradient: the STE inside [0, 1], zero
- * outside. Values: {i/(2^k − 1) : i = 0 … 2^k − 1}. k = 32 leaves x unchanged.
+ * outside. Values: {i/(2^k − 1) : i = 0 … 2^k − 1}. k = 32 leaves x unchanged. On wasm and
+ * native one fused kernel each way (fakequant-fused.ts); elsewhere the op chain below.
  */
 export function dorefaActivation(x: tf.Tensor, bits: number): tf.Tensor {
+  checkBits(bits, 'dorefaActivation', 1, 32);
+  if (bits === 32) return x;
+  if (fusedDorefaActivationApplies(x)) return dorefaActivationFused(x, 2 ** bits - 1);
+  return activationQuant(x, bits);
+}
+
+/** dorefaActivation as the tfjs-ops chain, the reference of the fused kernels (any backend). */
+export function dorefaActivationReference(x: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaActivation', 1, 32);
   if (bits === 32) return x;
   return activationQuant(x, bits);

@@ -2,6 +2,7 @@
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { checkBits, insideMask, withGradient } from './common.js';
+import { fusedLsqApplies, lsqFused } from './fakequant-fused.js';
 import type { QuantizerKind, QuantizerRole, UniformGrid } from './kind.js';
 
 export interface UniformOptions {
@@ -96,9 +97,20 @@ export function uniform(x: tf.Tensor, options: UniformOptions): tf.Tensor {
  * LSQ, Learned Step Size Quantization (Esser et al., ICLR 2020): v = x/s,
  * y = round(clip(v, q_min, q_max))·s with a learned step s. Gradients: ∂y/∂x = [q_min ≤ v ≤ q_max];
  * ∂y/∂s = (round(v) − v) inside, q_min below, q_max above, times g = 1/√(N·q_max).
- * Values: {i·s : i = q_min … q_max}.
+ * Values: {i·s : i = q_min … q_max}. On wasm and native one fused kernel each way
+ * (fakequant-fused.ts; ∂s summed in float64); elsewhere the op chain of lsqReference.
  */
 export function lsq(x: tf.Tensor, step: tf.Tensor, options: { bits: number; signed?: boolean }): tf.Tensor {
+  if (fusedLsqApplies(x, step)) {
+    const bits = checkBits(options.bits, 'lsq', 2, 32);
+    const [qMin, qMax] = integerRange(bits, options.signed ?? true, false);
+    return lsqFused(x, step, qMin, qMax, 1 / Math.sqrt(x.size * Math.max(qMax, 1)));
+  }
+  return lsqReference(x, step, options);
+}
+
+/** lsq as the tfjs-ops chain: the cpu/webgl/webgpu path and the reference of the fused kernels (wasm, native). */
+export function lsqReference(x: tf.Tensor, step: tf.Tensor, options: { bits: number; signed?: boolean }): tf.Tensor {
   const bits = checkBits(options.bits, 'lsq', 2, 32);
   const [qMin, qMax] = integerRange(bits, options.signed ?? true, false);
   const g = 1 / Math.sqrt(x.size * Math.max(qMax, 1));

@@ -1,0 +1,170 @@
+// Fused uniform fake-quantizers over TF.js wasm-heap memory: DoReFa's k-bit activations and LSQ,
+// forward (the quantized value) and backward (∂x, and LSQ's ∂step as a reduction), one pass
+// each. The math, the op order and the parameter layout are those of
+// src/backend/fakequant-kernels.ts (the wasm version, which documents every formula); both are
+// tested against the tfjs-ops chains in src/quantizers/dorefa.ts and uniform.ts
+// (test/fakequant-fused.test.ts). Branch-free loops the compiler vectorises; OpenMP only for
+// large tensors.
+#include <node_api.h>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+// params (int32; floats as their float32 bits):
+//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights after the tanh)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
+//  5 n  6 g  7 x  8 step  9 out (forward: y; backward: dx)  10 dy  11 dstep
+constexpr size_t kParams = 12;
+constexpr size_t kParallelMin = 1 << 15;
+
+float f32(const int32_t* p, int i) { float v; std::memcpy(&v, &p[i], sizeof v); return v; }
+
+// Round half to even (tf.round) under the default rounding mode: adding 2^23 leaves no fraction
+// bits, so the addition rounds |v| to the nearest integer, ties to even. |v| ≥ 2^23 is an integer.
+inline float round_even(float v) {
+  const float a = std::fabs(v);
+  const float r = std::copysign((a + 8388608.0f) - 8388608.0f, v);
+  return a < 8388608.0f ? r : v;
+}
+
+// max|t| over the tensor (exact in any order).
+float MaxAbs(int64_t n, const float* __restrict t, bool par) {
+  float m = 0;
+  #pragma omp parallel for schedule(static) reduction(max : m) if (par)
+  for (int64_t i = 0; i < n; i++) m = std::fmax(m, std::fabs(t[i]));
+  return m;
+}
+
+// DoReFa k-bit weights after the tanh (t = tanh(w), computed by TF.js's Tanh), as
+// src/quantizers/dorefa.ts's chain computes them: m2 = 2·max|t|,
+// y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff step by step: du = (2·dy/n)·n,
+// ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²) (the Σ in float64).
+napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict t, float* __restrict out,
+                        const float* __restrict dy, bool par) {
+  const float m = MaxAbs(n, t, par);
+  const float m2 = m * 2.0f;
+  if (pass == 0) {
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+      const float u = t[i] / m2 + 0.5f;
+      out[i] = (round_even(u * levels) / levels) * 2.0f - 1.0f;
+    }
+    return nullptr;
+  }
+  int threads = 1;
+#ifdef _OPENMP
+  if (par) threads = omp_get_max_threads();
+#endif
+  std::vector<double> partial(threads, 0.0);
+  #pragma omp parallel num_threads(threads) if (par)
+  {
+    int th = 0;
+#ifdef _OPENMP
+    th = omp_get_thread_num();
+#endif
+    double acc = 0;
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const float du = ((dy[i] * 2.0f) / levels) * levels;
+      out[i] = du / m2;
+      acc += static_cast<double>(du * t[i]);
+    }
+    partial[th] = acc;
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  const float dm = -(static_cast<float>(total) / (m2 * m2)) * 2.0f;
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) {
+    if (std::fabs(t[i]) == m) out[i] = out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f);
+  }
+  return nullptr;
+}
+
+napi_value FakeQuant(napi_env env, napi_callback_info info) {
+  size_t argc = 2; napi_value argv[2];
+  void* data; size_t len; napi_typedarray_type type; size_t count; void* pdata; napi_value ab; size_t off;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2
+      || napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok
+      || napi_get_typedarray_info(env, argv[1], &type, &count, &pdata, &ab, &off) != napi_ok
+      || type != napi_int32_array || count < kParams) {
+    napi_throw_error(env, nullptr, "lowbit native fakeQuant: bad arguments");
+    return nullptr;
+  }
+  uint8_t* heap = static_cast<uint8_t*>(data);
+  const int32_t* p = static_cast<const int32_t*>(pdata);
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const int method = p[0], pass = p[1];
+  const int64_t n = static_cast<uint32_t>(p[2]);
+  const float qMin = static_cast<float>(p[3]), qMax = static_cast<float>(p[4]);
+  const float levels = f32(p, 5), g = f32(p, 6);
+  const float* __restrict x = at(7);
+  float* __restrict out = at(9);
+  const bool par = n >= static_cast<int64_t>(kParallelMin);
+  if (method == 0) {
+    if (pass == 0) {
+      #pragma omp parallel for schedule(static) if (par)
+      for (int64_t i = 0; i < n; i++) {
+        const float c = std::fmin(std::fmax(x[i], 0.0f), 1.0f);
+        out[i] = round_even(c * levels) / levels;
+      }
+    } else {
+      const float* __restrict dy = at(10);
+      #pragma omp parallel for schedule(static) if (par)
+      for (int64_t i = 0; i < n; i++) out[i] = dy[i] * ((x[i] >= 0.0f && x[i] <= 1.0f) ? 1.0f : 0.0f);
+    }
+    return nullptr;
+  }
+  if (method == 2) return DorefaWeight(pass, n, levels, x, out, pass == 1 ? at(10) : nullptr, par);
+  const float s = *at(8);
+  if (pass == 0) {
+    #pragma omp parallel for schedule(static) if (par)
+    for (int64_t i = 0; i < n; i++) {
+      const float v = x[i] / s;
+      out[i] = round_even(std::fmin(std::fmax(v, qMin), qMax)) * s;
+    }
+    return nullptr;
+  }
+  const float* __restrict dy = at(10);
+  // ∂step: per-thread float64 partials (static schedule), added in thread order: deterministic.
+  int threads = 1;
+#ifdef _OPENMP
+  if (par) threads = omp_get_max_threads();
+#endif
+  std::vector<double> partial(threads, 0.0);
+  #pragma omp parallel num_threads(threads) if (par)
+  {
+    int t = 0;
+#ifdef _OPENMP
+    t = omp_get_thread_num();
+#endif
+    double acc = 0;
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+      const float v = x[i] / s;
+      const bool inside = v >= qMin && v <= qMax;
+      out[i] = dy[i] * (inside ? 1.0f : 0.0f);
+      const float e = inside ? round_even(v) - v : (v < qMin ? qMin : (v > qMax ? qMax : 0.0f));
+      acc += static_cast<double>(dy[i] * e);
+    }
+    partial[t] = acc;
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  *at(11) = static_cast<float>(total) * g;
+  return nullptr;
+}
+
+}  // namespace
+
+// Adds `fakeQuant(heap, params)` to the addon's exports (called from dnnl_addon.cc's Init).
+bool register_fakequant(napi_env env, napi_value exports) {
+  napi_value fn;
+  return napi_create_function(env, "fakeQuant", NAPI_AUTO_LENGTH, FakeQuant, nullptr, &fn) == napi_ok
+      && napi_set_named_property(env, exports, "fakeQuant", fn) == napi_ok;
+}
