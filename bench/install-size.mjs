@@ -87,8 +87,7 @@ try {
   const bundles = {
     'lowbit-core, TF.js bundled': bundle(core, 'core-all', 'lowbit-core', false),
     'lowbit-core, TF.js external': bundle(core, 'core-ext', 'lowbit-core', true),
-    // lowbit/runtime runs packed models without TF.js, but its modules import TF.js today (through
-    // src/export/packed.ts and src/quantizers/spec.ts), so a bundle of it carries TF.js.
+    // lowbit/runtime imports no TF.js (test/browser-bundle.test.ts): both runtime bundles should be the same size.
     'lowbit-core/runtime, TF.js bundled': bundle(core, 'runtime-all', 'lowbit-core/runtime', false),
     'lowbit-core/runtime, TF.js external': bundle(core, 'runtime-ext', 'lowbit-core/runtime', true),
     'lowbit (full package root), TF.js bundled': bundle(full, 'full-all', 'lowbit', false),

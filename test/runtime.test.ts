@@ -8,7 +8,9 @@ import { tf, buildModel, dorefaModel, quantizeModel, LowbitError, ensureBackend 
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, runtimeKernels, RuntimeKernels, ConvGeometry, wordsFor } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -214,6 +216,51 @@ test("the 'lowbit/runtime' entry imports no Node-only module (it runs in the bro
   };
   visit(fileURLToPath(new URL('../src/runtime/index.js', import.meta.url)));
   assert.ok([...seen].some((f) => f.endsWith('plan.js')) && ![...seen].some((f) => f.endsWith('runtime/node.js')));
+});
+
+test('in a process that never loads TF.js the runtime gives the same logits and the same spec errors (grids from src/quantizers/kind-info.ts)', async () => {
+  const m = buildModel('lenet5', { seed: 6 });
+  const models = [await dorefaModel(m, { wbits: 2, abits: 2 }), await quantizeModel(m, { kernelQuantizer: 'binary', inputQuantizer: 'rsign' })];
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-runtime-notf-'));
+  const r = mulberry32(6);
+  const x = Float32Array.from({ length: 3 * 28 * 28 }, () => r());
+  writeFileSync(join(dir, 'x.bin'), new Uint8Array(x.buffer));
+  const want: number[][] = [];
+  const packs = models.map((q, i) => {
+    const { manifest, data } = packModel(q);
+    writeFileSync(join(dir, `m${i}.json`), JSON.stringify(manifest));
+    writeFileSync(join(dir, `m${i}.bin`), data);
+    want.push(Array.from(createRuntime({ manifest, data }, { kernels: jsKernels }).run(x, 3)));
+    return { manifest, data };
+  });
+  // Bad specs in model 0 (DoReFa A2 inputs): out-of-range bits, an unknown kind.
+  const wantErrors: string[] = [];
+  for (const [i, spec] of [{ kind: 'dorefa', bits: 40 }, { kind: 'nope' }].entries()) {
+    const bad = JSON.parse(JSON.stringify(packs[0].manifest));
+    bad.modelTopology.config.layers.find((l: { config: { input_quantizer?: { kind: string } } }) => l.config.input_quantizer?.kind === 'dorefa').config.input_quantizer = spec;
+    writeFileSync(join(dir, `bad${i}.json`), JSON.stringify(bad));
+    try { createRuntime({ manifest: bad, data: packs[0].data }); wantErrors.push('no error'); } catch (e) { wantErrors.push((e as Error).message); }
+  }
+  assert.match(wantErrors[0], /bits must be a whole number from 1 to 32, got 40/);
+  assert.match(wantErrors[1], /unknown quantizer kind "nope": choose one of none, dorefa, binary, rsign, ternary, uniform, lsq, pact, rq, rq-st, srq, multibit, pq/);
+  assert.notEqual((globalThis as { _tfengine?: unknown })._tfengine, undefined, 'this process has TF.js (the child\'s check below can see it)');
+  const script = `
+    import { readFileSync } from 'node:fs';
+    const { createRuntime, jsKernels } = await import(${JSON.stringify(new URL('../src/runtime/index.js', import.meta.url).href)});
+    const dir = ${JSON.stringify(dir)};
+    const buf = readFileSync(dir + '/x.bin');
+    const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    const load = (i) => ({ manifest: JSON.parse(readFileSync(dir + '/m' + i + '.json', 'utf8')), data: new Uint8Array(readFileSync(dir + '/m' + i + '.bin')) });
+    const logits = [0, 1].map((i) => Array.from(createRuntime(load(i), { kernels: jsKernels }).run(x, 3)));
+    const errors = [0, 1].map((i) => {
+      try { createRuntime({ manifest: JSON.parse(readFileSync(dir + '/bad' + i + '.json', 'utf8')), data: load(0).data }); return 'no error'; } catch (e) { return e.message; }
+    });
+    process.stdout.write(JSON.stringify({ logits, errors, tfjs: globalThis._tfengine !== undefined }));
+  `;
+  const got = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }));
+  assert.equal(got.tfjs, false, 'the runtime loaded TF.js');
+  assert.deepEqual(got.logits, want);
+  assert.deepEqual(got.errors, wantErrors);
 });
 
 test('bad packed input: one LowbitError naming the problem, before any work', async () => {

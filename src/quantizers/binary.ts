@@ -6,7 +6,8 @@ import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { binaryMeanScaled } from './dorefa.js';
 import { insideMask, signPlusOne, withGradient } from './common.js';
-import type { QuantizerKind, UniformGrid } from './kind.js';
+import type { QuantizerKind } from './kind.js';
+import { binaryInfo, rsignInfo } from './kind-info.js';
 
 /**
  * steSign (Larq's `ste_sign`; Courbariaux et al., "BinaryNet", arXiv:1602.02830): q(x) = sign(x)
@@ -76,53 +77,21 @@ export interface BinarySpec { kind: 'binary'; scale?: 'tensor' | 'channel' }
 /** ReActNet's RSign for activations: sign(x + b), a learned threshold b per channel. */
 export interface RsignSpec { kind: 'rsign' }
 
-/** The bipolar grid {−s/2, +s/2}: codes {0, 1}, value = (code − ½)·s. */
-function bipolar(scale: number | Float32Array, extra: Partial<UniformGrid> = {}): UniformGrid {
-  return { type: 'uniform', bits: 1, signed: false, narrow: false, scale, zeroPoint: 0.5, axis: scale instanceof Float32Array ? -1 : null, ...extra };
-}
-
-/**
- * binary: weights ±E (E = mean|w| of the tensor) or ±α_o per output channel (binaryChannel,
- * optionally under BiTAT's metric); activations steSign. Grid: bipolar, scale 2E (per tensor) or
- * 2α_o (per channel), read off the quantized kernel; activations ±1.
- */
+/** binary (the rest of the kind: binaryInfo in kind-info.ts). */
 export const binaryKind: QuantizerKind<BinarySpec> = {
-  kind: 'binary',
-  naming: 'plain',
-  validate(s, where) {
-    if (s.scale != null && s.scale !== 'tensor' && s.scale !== 'channel') throw new LowbitError(`${where}: binary scale must be 'tensor' or 'channel', got ${JSON.stringify(s.scale)}`);
-  },
-  precision: () => 1,
-  params: () => [],
+  ...binaryInfo,
   apply(s, x, role, _p, _t, ctx) {
     if (role === 'activation') return steSign(x);
     if (s.scale !== 'channel') return binaryMeanScaled(x);
     return tf.tidy(() => tf.reshape(binaryChannel(tf.reshape(x, [-1, ctx.outputChannels ?? x.shape[x.rank - 1]]) as tf.Tensor2D, ctx.metric), x.shape));
   },
-  valueSet: (s, role) => (role === 'weight' ? (s.scale === 'channel' ? '{−α_o, +α_o} per output channel' : '{−E, +E}, E = mean|w|') : '{−1, +1}'),
-  grid(s, role, input) {
-    if (role === 'activation') return bipolar(2);
-    const q = input.quantized;
-    if (q == null) return null;
-    if (s.scale !== 'channel') return bipolar(2 * Math.abs(q[0]) || 1);
-    // ±α_o per output channel (the kernel's columns): α_o read off the first row.
-    const scales = new Float32Array(input.channels);
-    for (let o = 0; o < scales.length; o++) scales[o] = 2 * Math.abs(q[o]) || 1;
-    return bipolar(scales);
-  },
 };
 
-/** rsign: activations only, sign(x + b) with a learned threshold b per channel; grid ±1 after adding b. */
+/** rsign (the rest of the kind: rsignInfo in kind-info.ts). */
 export const rsignKind: QuantizerKind<RsignSpec> = {
-  kind: 'rsign',
-  naming: 'plain',
-  validate() {},
-  precision: () => 1,
-  params: () => [{ name: 'rsign_threshold', init: 0, perChannel: true }],
+  ...rsignInfo,
   apply(_s, x, role, p, _t, _c, where) {
     if (role === 'weight') throw new LowbitError(`${where}: rsign binarizes activations; for weights use {kind: 'binary', scale: 'channel'}`);
     return rsign(x, p[0]);
   },
-  valueSet: () => '{−1, +1} (sign(x + b), learned b per channel)',
-  grid: (_s, role, input) => (role === 'weight' ? null : bipolar(2, { offset: Float32Array.from(input.params[0]), learned: true })),
 };

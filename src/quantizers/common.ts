@@ -1,14 +1,8 @@
 /** Shared pieces of the quantizers: bit-width validation and the straight-through estimator. */
 import * as tf from '../backend/tf.js';
-import { LowbitError } from '../errors.js';
 
-/** Throws a LowbitError naming the culprit unless bits is an integer in [min, max]. */
-export function checkBits(bits: unknown, where: string, min = 1, max = 32): number {
-  if (typeof bits !== 'number' || !Number.isInteger(bits) || bits < min || bits > max) {
-    throw new LowbitError(`${where}: bits must be a whole number from ${min} to ${max}, got ${JSON.stringify(bits)}`);
-  }
-  return bits;
-}
+/** Bit-width validation (TF.js-free, in kind-info.ts with the kinds' validation). */
+export { checkBits } from './kind-info.js';
 
 /**
  * round(x) with the straight-through estimator: forward round half to even (tf.round, as ONNX

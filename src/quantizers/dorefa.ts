@@ -7,6 +7,7 @@ import * as tf from '../backend/tf.js';
 import { checkBits, insideMask, roundSTE, signPlusOne, withGradient } from './common.js';
 import { dorefaActivationFused, dorefaWeightFused, fusedDorefaActivationApplies, fusedDorefaWeightApplies } from './fakequant-fused.js';
 import type { QuantizerKind } from './kind.js';
+import { dorefaInfo } from './kind-info.js';
 
 /** quantize_k(r) = round((2^k − 1)·r) / (2^k − 1), STE at the rounding. */
 export function quantizeK(r: tf.Tensor, bits: number): tf.Tensor {
@@ -109,31 +110,8 @@ export function dorefaGradient(x: tf.Tensor, bits: number, seed: number): tf.Ten
 /** DoReFa-Net weights and activations at k bits (k = 32: float). */
 export interface DorefaSpec { kind: 'dorefa'; bits: number }
 
-/**
- * dorefa: weights dorefaWeight, activations dorefaActivation. Grids: weights k = 1 bipolar ±E
- * (scale 2E, read off the kernel), k ≥ 2 codes i ∈ [0, n] with value (i − n/2)·(2/n), n = 2^k − 1;
- * activations codes i ∈ [0, n], value i/n. k = 32 has none.
- */
+/** dorefa (the rest of the kind: dorefaInfo in kind-info.ts). */
 export const dorefaKind: QuantizerKind<DorefaSpec> = {
-  kind: 'dorefa',
-  naming: 'bits',
-  validate(s, where) {
-    checkBits(s.bits, `${where} (dorefa)`, 1, 32);
-  },
-  precision: (s) => s.bits,
-  params: () => [],
+  ...dorefaInfo,
   apply: (s, x, role) => (role === 'weight' ? dorefaWeight(x, s.bits) : dorefaActivation(x, s.bits)),
-  valueSet: (s, role) => (role === 'weight'
-    ? (s.bits === 1 ? '{−E, +E}, E = mean|w|' : `{2i/${2 ** s.bits - 1} − 1 : i = 0…${2 ** s.bits - 1}}`)
-    : `{i/${2 ** s.bits - 1} : i = 0…${2 ** s.bits - 1}}`),
-  grid(s, role, input) {
-    if (s.bits === 32) return null;
-    const n = 2 ** s.bits - 1;
-    if (role === 'activation') return { type: 'uniform', bits: s.bits, signed: false, narrow: false, scale: 1 / n, zeroPoint: 0, axis: null };
-    if (s.bits === 1) {
-      if (input.quantized == null) return null;
-      return { type: 'uniform', bits: 1, signed: false, narrow: false, scale: 2 * Math.abs(input.quantized[0]) || 1, zeroPoint: 0.5, axis: null };
-    }
-    return { type: 'uniform', bits: s.bits, signed: false, narrow: false, scale: 2 / n, zeroPoint: n / 2, axis: null };
-  },
 };

@@ -179,6 +179,12 @@ export interface QuantizerKind<S extends QuantizerSpecBase = QuantizerSpecBase> 
   grid(spec: S, role: QuantizerRole, input: GridInput): QuantGrid | null;
 }
 
+/**
+ * A kind without its function: everything but `apply`, none of it needing TF.js. The built-in
+ * kinds are their infos (kind-info.ts) plus `apply`; the runtime reads grids through infos alone.
+ */
+export type QuantizerKindInfo<S extends QuantizerSpecBase = QuantizerSpecBase> = Omit<QuantizerKind<S>, 'apply'>;
+
 const registry = new Map<string, QuantizerKind>();
 
 /**

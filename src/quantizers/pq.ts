@@ -18,7 +18,8 @@
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { detached } from './common.js';
-import type { CodebookGrid, QuantizerKind } from './kind.js';
+import type { QuantizerKind } from './kind.js';
+import { pqInfo, subvectorOrder } from './kind-info.js';
 
 /** A product quantizer of one kernel: N = `count` sub-vectors of `dim` values, a codebook of `size` codewords. */
 export interface PqSpec {
@@ -31,15 +32,8 @@ export interface PqSpec {
   count: number;
 }
 
-/**
- * The axis order in which a TF-layout kernel of this rank is cut into sub-vectors: output
- * channels, input channels, then the spatial axes — [3, 2, 0, 1] for a conv kernel
- * [kh, kw, C_in, C_out], [1, 0] for a Dense kernel [in, out], [2, 1, 0] for Conv1D.
- */
-export function subvectorOrder(rank: number): number[] {
-  if (rank < 2) return [0];
-  return [rank - 1, rank - 2, ...Array.from({ length: rank - 2 }, (_, i) => i)];
-}
+/** The axis order a kernel is cut into sub-vectors in (TF.js-free, in kind-info.ts). */
+export { subvectorOrder } from './kind-info.js';
 
 function inverse(perm: number[]): number[] {
   const inv = new Array<number>(perm.length);
@@ -82,36 +76,14 @@ export function productQuantizedKernel(codebook: tf.Tensor2D, indices: tf.Tensor
   });
 }
 
-const isPowerOfTwo = (k: number) => Number.isInteger(k) && k >= 1 && (k & (k - 1)) === 0;
-
+/** pq (the rest of the kind: pqInfo in kind-info.ts). */
 export const pqKind: QuantizerKind<PqSpec> = {
-  kind: 'pq',
-  validate(s, where) {
-    if (!Number.isInteger(s.dim) || s.dim < 1) throw new LowbitError(`${where}: pq dim (the sub-vector length d) must be a whole number ≥ 1, got ${JSON.stringify(s.dim)}`);
-    if (!isPowerOfTwo(s.size) || s.size > 2 ** 16) throw new LowbitError(`${where}: pq size (codewords K) must be a power of two from 1 to 65536, got ${JSON.stringify(s.size)}`);
-    if (!Number.isInteger(s.count) || s.count < 1) throw new LowbitError(`${where}: pq count (the kernel's sub-vectors) must be a whole number ≥ 1, got ${JSON.stringify(s.count)}`);
-  },
-  /** log2 K index bits per d weights; the codebook's floats are counted by `summary` from the grid read-out. */
-  precision: (s) => Math.log2(s.size) / s.dim,
-  params: (s) => [
-    { name: 'pq_codebook', init: 0, shape: [s.size, s.dim] },
-    { name: 'pq_indices', init: 0, shape: [s.count], trainable: false },
-  ],
+  ...pqInfo,
   apply(s, x, role, [codebook, indices], training, _context, where) {
     if (role !== 'weight') throw new LowbitError(`${where}: pq quantizes kernels only, not activations`);
     if (x.size !== s.count * s.dim) {
       throw new LowbitError(`${where}: pq expects a kernel of ${s.count}·${s.dim} = ${s.count * s.dim} weights, this one has ${x.size} (shape ${x.shape.join('×')})`);
     }
     return productQuantizedKernel(codebook as tf.Tensor2D, indices, x.shape, training);
-  },
-  valueSet: (s) => `K = ${s.size} codewords of ${s.dim} values (a learned codebook)`,
-  grid(s, role, input): CodebookGrid | null {
-    if (role !== 'weight' || input.params.length < 2) return null;
-    const [values, indices] = input.params;
-    const rank = input.shape?.length ?? 2;
-    return {
-      type: 'codebook', bits: Math.max(1, Math.log2(s.size)), values: Float32Array.from(values), size: s.size, axis: null, learned: true,
-      dim: s.dim, codes: Int32Array.from(indices, Math.round), order: subvectorOrder(rank),
-    };
   },
 };

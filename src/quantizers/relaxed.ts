@@ -22,9 +22,9 @@
  * edges — no cancellation, finite for |x| = 1e6, zeros and subnormals.
  */
 import * as tf from '../backend/tf.js';
-import { LowbitError } from '../errors.js';
-import { checkBits, detached, withGradient } from './common.js';
-import type { QuantizerKind } from './kind.js';
+import { detached, withGradient } from './common.js';
+import type { QuantizerKind, QuantizerKindInfo } from './kind.js';
+import { GATE_SCALE, MIN_LEARNED_BITS, rqInfo, rqStInfo, srqInfo } from './kind-info.js';
 import { nextNoiseSeed } from './noise.js';
 import { fusedRelaxedAvailable, relaxedFused } from './relaxed-fused.js';
 
@@ -281,19 +281,8 @@ export function gateOpenProbability(logAlpha: tf.Tensor): tf.Tensor {
   return tf.sigmoid(tf.sub(logAlpha, HC.beta * Math.log(-HC.gamma / HC.zeta)));
 }
 
-/**
- * Learned bit-widths start at 2 bits: the signed 1-bit grid {−1, 0}·α cannot represent a positive
- * weight, so gates cover bits 3 … b and the 2-bit grid {−2, −1, 0, 1}·α is always kept.
- */
-export const MIN_LEARNED_BITS = 2;
-
-/**
- * A gate's log α is stored as θ = log α / GATE_SCALE. Adam moves a parameter by about lr per
- * step, so this gives the gates a GATE_SCALE× learning rate: at lr 1e-3, log α can move by ~0.1
- * per step. With the model's own rate, a 400-step fine-tune moved no gate far enough to drop a bit
- * (bench/results/srq-learned-bits-probe.log).
- */
-export const GATE_SCALE = 100;
+// MIN_LEARNED_BITS and GATE_SCALE live in kind-info.ts (the kinds' parameters use them).
+export { MIN_LEARNED_BITS, GATE_SCALE } from './kind-info.js';
 
 /** Expected bit-width 2 + Σ_k Π_{j≤k} P(gate j open) of nested gates for bits 3 … b. */
 export function expectedBits(gates: tf.Tensor[]): tf.Tensor {
@@ -343,30 +332,10 @@ export interface RelaxedSpec {
   learnBits?: boolean;
 }
 
-/**
- * One relaxed kind (rq, rq-st or srq). Learned parameters: log α, log σ, and with learnBits one
- * gate per bit above 2. Grid: α·G, G signed [−2^(b−1), 2^(b−1) − 1] for weights and unsigned
- * [0, 2^b − 1] for (post-ReLU) activations, α = exp(log α).
- */
-function relaxedKind(method: RelaxedMethod): QuantizerKind<RelaxedSpec> {
+/** One relaxed kind (rq, rq-st or srq): its info (kind-info.ts) plus `apply`. */
+function relaxedKind(info: QuantizerKindInfo<RelaxedSpec>): QuantizerKind<RelaxedSpec> {
   return {
-    kind: method,
-    validate(s, where) {
-      checkBits(s.bits, `${where} (${s.kind})`, 1, 16);
-      if (s.dropBitsMask != null && s.dropBitsMask !== 'element' && s.dropBitsMask !== 'layer') throw new LowbitError(`${where} (${s.kind}): dropBitsMask must be 'element' or 'layer', got ${JSON.stringify(s.dropBitsMask)}`);
-      if (s.dropBits != null && !(s.dropBits >= 0 && s.dropBits < 1)) throw new LowbitError(`${where} (${s.kind}): dropBits must be in [0, 1), got ${s.dropBits}`);
-      if (s.temperature != null && !(s.temperature > 0)) throw new LowbitError(`${where} (${s.kind}): temperature must be > 0, got ${s.temperature}`);
-      if (s.learnBits && s.kind !== 'srq') throw new LowbitError(`${where} (${s.kind}): learnBits needs srq`);
-      if (s.learnBits && s.bits < 3) throw new LowbitError(`${where} (srq): learnBits needs bits ≥ 3 (the most a layer may keep; learned widths start at 2), got ${s.bits}`);
-    },
-    precision: (s) => s.bits,
-    params(s) {
-      const alpha0 = s.initAlpha ?? 0.05;
-      // Learned bits: one hard-concrete gate per bit above 2, open at the start (log α = 0.5:
-      // P(open) ≈ 0.89, near enough to the threshold that the optimizer can close it in a short run).
-      const gates = s.learnBits ? Array.from({ length: s.bits - MIN_LEARNED_BITS }, (_, i) => ({ name: `bit_gate_${i + MIN_LEARNED_BITS + 1}`, init: 0.5 / GATE_SCALE })) : [];
-      return [{ name: 'log_alpha', init: Math.log(alpha0) }, { name: 'log_sigma', init: Math.log(alpha0 / 3) }, ...gates];
-    },
+    ...info,
     apply(s, x, role, p, training) {
       const gateParams = p.slice(2);
       // Inference with learned bits: the grid of round(expected bits), chosen on the device.
@@ -378,12 +347,10 @@ function relaxedKind(method: RelaxedMethod): QuantizerKind<RelaxedSpec> {
         bitGates: training ? gateParams.map((g) => tf.mul(g, GATE_SCALE)) : undefined,
       });
     },
-    valueSet: (s, role) => (role === 'weight' ? `{i·α : i = −${2 ** (s.bits - 1)}…${2 ** (s.bits - 1) - 1}} (learned α)` : `{i·α : i = 0…${2 ** s.bits - 1}} (learned α)`),
-    grid: (s, role, input) => ({ type: 'uniform', bits: s.bits, signed: role === 'weight', narrow: false, scale: Math.exp(input.params[0][0]), zeroPoint: 0, axis: null, learned: true }),
   };
 }
 
 /** The relaxed kinds: RQ, RQ-ST and SRQ. */
-export const rqKind = relaxedKind('rq');
-export const rqStKind = relaxedKind('rq-st');
-export const srqKind = relaxedKind('srq');
+export const rqKind = relaxedKind(rqInfo);
+export const rqStKind = relaxedKind(rqStInfo);
+export const srqKind = relaxedKind(srqInfo);

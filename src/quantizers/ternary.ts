@@ -1,8 +1,8 @@
 /** Ternary weight quantizers. */
 import * as tf from '../backend/tf.js';
-import { LowbitError } from '../errors.js';
 import { insideMask, withGradient } from './common.js';
 import type { QuantizerKind } from './kind.js';
+import { ternaryInfo } from './kind-info.js';
 
 /**
  * Ternary Weight Networks (Li, Zhang & Liu, arXiv:1605.04711, 2016): Δ = 0.7·mean|w|,
@@ -45,27 +45,8 @@ export function ternary(w: tf.Tensor, options: TernaryOptions = {}): tf.Tensor {
 /** Ternary weights: TWN {−α, 0, α} (default) or WRPN {−1, 0, 1}. */
 export interface TernarySpec { kind: 'ternary'; form?: 'twn' | 'wrpn' }
 
-/**
- * ternary: the same rule for weights and activations. Grid: signed 2-bit narrow codes
- * {−1, 0, 1} times α = max|q| of the quantized kernel (WRPN: 1). TWN activations have none
- * (α depends on each input).
- */
+/** ternary (the rest of the kind: ternaryInfo in kind-info.ts). */
 export const ternaryKind: QuantizerKind<TernarySpec> = {
-  kind: 'ternary',
-  naming: 'plain',
-  validate(s, where) {
-    if (s.form != null && s.form !== 'twn' && s.form !== 'wrpn') throw new LowbitError(`${where}: ternary form must be 'twn' or 'wrpn', got ${JSON.stringify(s.form)}`);
-  },
-  precision: () => 2,
-  params: () => [],
+  ...ternaryInfo,
   apply: (s, x) => ternary(x, { form: s.form }),
-  valueSet: (s) => ((s.form ?? 'twn') === 'twn' ? '{−α, 0, +α}' : '{−1, 0, +1}'),
-  grid(s, role, input) {
-    const grid = (scale: number) => ({ type: 'uniform' as const, bits: 2, signed: true, narrow: true, scale, zeroPoint: 0, axis: null });
-    if (role === 'activation') return (s.form ?? 'twn') === 'wrpn' ? grid(1) : null;
-    if (input.quantized == null) return null;
-    let alpha = 0;
-    input.quantized.forEach((v) => { alpha = Math.max(alpha, Math.abs(v)); });
-    return grid(alpha || 1);
-  },
 };

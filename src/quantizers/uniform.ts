@@ -3,7 +3,8 @@ import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { checkBits, insideMask, withGradient } from './common.js';
 import { fusedLsqApplies, lsqFused } from './fakequant-fused.js';
-import type { QuantizerKind, QuantizerRole, UniformGrid } from './kind.js';
+import type { QuantizerKind, QuantizerRole } from './kind.js';
+import { integerRange, isLastAxis, lsqInfo, pactInfo, uniformInfo } from './kind-info.js';
 
 export interface UniformOptions {
   bits: number;
@@ -29,11 +30,8 @@ export interface UniformOptions {
   channelBits?: readonly number[];
 }
 
-/** The integer range of QONNX Quant: [q_min, q_max]. */
-export function integerRange(bits: number, signed: boolean, narrow: boolean): [number, number] {
-  if (signed) return [-(2 ** (bits - 1)) + (narrow ? 1 : 0), 2 ** (bits - 1) - 1];
-  return [0, 2 ** bits - 1 - (narrow ? 1 : 0)];
-}
+/** The integer range of QONNX Quant (TF.js-free, in kind-info.ts). */
+export { integerRange } from './kind-info.js';
 
 function channelShape(rank: number, axis: number, channels: number): number[] {
   const shape = new Array(rank).fill(1);
@@ -156,9 +154,6 @@ export function pact(x: tf.Tensor, alpha: tf.Tensor, bits: number): tf.Tensor {
 /** A fixed integer grid (QONNX Quant): scale a number, or 'max' (max|x| / q_max, dynamic). */
 export interface UniformSpec { kind: 'uniform'; bits: number; signed?: boolean; narrow?: boolean; scale?: number | 'max'; zeroPoint?: number; axis?: number; channelBits?: number[] }
 
-/** Whether `axis` (negative from the end) is the last axis of a rank-`rank` tensor. */
-const isLastAxis = (axis: number, rank: number) => (axis < 0 ? rank + axis : axis) === rank - 1;
-
 /**
  * A kernel's values grouped by output channel: per-channel weight grids along the last axis mean
  * one channel per kernel column (the kernel viewed as [d_in, columns]). For most kernels that is
@@ -176,87 +171,24 @@ export interface LsqSpec { kind: 'lsq'; bits: number; signed?: boolean; initStep
 /** PACT with a learned clip α (initAlpha, default 6). */
 export interface PactSpec { kind: 'pact'; bits: number; initAlpha?: number }
 
-/**
- * uniform: QONNX Quant semantics. Grid: the spec's own (bits, signed, narrow, zero point); a
- * numeric scale as is, a 'max' scale read off the latent kernel like `uniform` computes it (per
- * tensor, or per output channel when `axis` is the last axis). 'max' activations have none
- * (dynamic), nor has a per-channel kernel scale on another axis.
- */
+/** uniform (the rest of the kind: uniformInfo in kind-info.ts). */
 export const uniformKind: QuantizerKind<UniformSpec> = {
-  kind: 'uniform',
-  naming: 'bits',
-  validate(s, where) {
-    checkBits(s.bits, `${where} (uniform)`, 1, 32);
-    if (s.channelBits != null) {
-      if (!Array.isArray(s.channelBits) || s.channelBits.length === 0) throw new LowbitError(`${where} (uniform): channelBits must be a non-empty list of bit-widths, got ${JSON.stringify(s.channelBits)}`);
-      s.channelBits.forEach((b) => checkBits(b, `${where} (uniform channelBits)`, 2, s.bits));
-      if (s.axis == null || (s.scale != null && s.scale !== 'max')) throw new LowbitError(`${where} (uniform): channelBits needs axis -1 and the 'max' scale`);
-    }
-  },
-  // With per-channel bit-widths: their mean, the bits per weight a summary counts (channels hold equally many weights).
-  precision: (s) => (s.channelBits ? s.channelBits.reduce((a, b) => a + b, 0) / s.channelBits.length : s.bits),
-  params: () => [],
+  ...uniformInfo,
   apply: (s, x, role, _p, _t, context) => {
     const columns = byColumns(s, x, role, context.outputChannels);
     if (columns == null) return uniform(x, s);
     return tf.tidy(() => tf.reshape(uniform(tf.reshape(x, [-1, columns]), { ...s, axis: -1 }), x.shape));
   },
-  valueSet: (s) => `{(i − z)·s : i = q_min…q_max} (${s.channelBits ? `${Math.min(...s.channelBits)}–${Math.max(...s.channelBits)} bits per channel` : `${s.bits}-bit`} ${s.signed === false ? 'unsigned' : 'signed'})`,
-  grid(s, role, input) {
-    const signed = s.signed ?? true;
-    const narrow = s.narrow ?? false;
-    const base = { type: 'uniform' as const, bits: s.bits, signed, narrow, zeroPoint: s.zeroPoint ?? 0 };
-    if (typeof s.scale === 'number') return { ...base, scale: s.scale, axis: null };
-    const w = input.latent;
-    if (role === 'activation' || w == null) return null;
-    const denomOf = (bits: number) => {
-      const [qMin, qMax] = integerRange(bits, signed, narrow);
-      return Math.max(Math.abs(qMax), Math.abs(qMin), 1);
-    };
-    // As `uniform` computes it in float32: max(max|w|, 1e-8) / denom.
-    const step = (m: number, bits = s.bits) => Math.fround(Math.fround(Math.max(m, Math.fround(1e-8))) / denomOf(bits));
-    if (s.axis == null) {
-      let m = 0;
-      w.forEach((v) => { m = Math.max(m, Math.abs(v)); });
-      return { ...base, scale: step(m), axis: null };
-    }
-    // Per channel only along the last axis, when the layer's columns (output channels) are its
-    // last axis or, for DepthwiseConv2D, its last two (see byColumns); another axis has no read-out here.
-    const shape = input.shape ?? [];
-    const c = input.channels;
-    if (shape.length === 0 || !isLastAxis(s.axis, shape.length) || !(shape[shape.length - 1] === c || shape[shape.length - 2] * shape[shape.length - 1] === c)) return null;
-    if (s.channelBits != null && s.channelBits.length !== c) return null;
-    const m = new Float32Array(c);
-    w.forEach((v, i) => { m[i % c] = Math.max(m[i % c], Math.abs(v)); });
-    const cb = s.channelBits;
-    return { ...base, scale: m.map((v, ch) => step(v, cb ? cb[ch] : s.bits)), axis: -1, ...(cb ? { channelBits: Int32Array.from(cb) } : {}) };
-  },
 };
 
-/** lsq: learned step s (a scalar). Grid: i·s on [q_min, q_max], s the learned step. */
+/** lsq (the rest of the kind: lsqInfo in kind-info.ts). */
 export const lsqKind: QuantizerKind<LsqSpec> = {
-  kind: 'lsq',
-  naming: 'bits',
-  validate(s, where) {
-    checkBits(s.bits, `${where} (lsq)`, 2, 32);
-  },
-  precision: (s) => s.bits,
-  params: (s) => [{ name: 'lsq_step', init: s.initStep ?? 0.05 }],
+  ...lsqInfo,
   apply: (s, x, _role, p) => lsq(x, p[0], s),
-  valueSet: (s) => `{i·s : i = q_min…q_max} (${s.bits}-bit, learned s)`,
-  grid: (s, _role, input): UniformGrid => ({ type: 'uniform', bits: s.bits, signed: s.signed ?? true, narrow: false, scale: input.params[0][0], zeroPoint: 0, axis: null, learned: true }),
 };
 
-/** pact: learned clip α. Grid: i·α/n, i = 0 … n = 2^k − 1. */
+/** pact (the rest of the kind: pactInfo in kind-info.ts). */
 export const pactKind: QuantizerKind<PactSpec> = {
-  kind: 'pact',
-  naming: 'bits',
-  validate(s, where) {
-    checkBits(s.bits, `${where} (pact)`, 1, 32);
-  },
-  precision: (s) => s.bits,
-  params: (s) => [{ name: 'pact_alpha', init: s.initAlpha ?? 6 }],
+  ...pactInfo,
   apply: (s, x, _role, p) => pact(x, p[0], s.bits),
-  valueSet: (s) => `{i·α/${2 ** s.bits - 1} : i = 0…${2 ** s.bits - 1}} (learned α)`,
-  grid: (s, _role, input): UniformGrid => ({ type: 'uniform', bits: s.bits, signed: false, narrow: false, scale: Math.fround(input.params[0][0] / (2 ** s.bits - 1)), zeroPoint: 0, axis: null, learned: true }),
 };

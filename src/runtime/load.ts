@@ -4,7 +4,7 @@
  * dequantized values), and lists the layers with their inputs in topological order.
  */
 import { LowbitError } from '../errors.js';
-import { PACKED_FORMAT, PackedManifest, unpackCodes } from '../export/packed.js';
+import { PACKED_FORMAT, PackedManifest, unpackCodes } from '../export/packed-format.js';
 import type { IntCodes } from '../export/quant-codes.js';
 import { codeValue } from '../export/quant-codes.js';
 

@@ -14,7 +14,7 @@
  */
 import { LowbitError } from '../errors.js';
 import { int8Codes } from '../export/quant-codes.js';
-import { resolveQuantizer } from '../quantizers/spec.js';
+import { specGrid } from '../quantizers/spec-types.js';
 import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import { LayerEntry, PackedModel, readPackedModel } from './load.js';
 import { ActivationQuantizer, activationQuantizer } from './quantize.js';
@@ -181,9 +181,8 @@ function layerQuantizer(l: LayerEntry, channels: number): ActivationQuantizer | 
   const spec = l.cls === 'QuantActivation' ? l.config.quantizer : l.config.input_quantizer;
   if (spec == null || (spec as { kind?: string }).kind === 'none') return null;
   const prefix = l.cls === 'QuantActivation' ? 'act_' : 'input_';
-  const q = resolveQuantizer(spec as never, `layer ${l.name}`);
   const params = l.weights.filter((w) => w.base.startsWith(prefix)).map((w) => w.values);
-  const grid = q.grid('activation', { channels, params });
+  const grid = specGrid(spec as never, 'activation', { channels, params }, `layer ${l.name}`);
   const kind = (spec as { kind: string }).kind;
   if (grid == null) throw new LowbitError(`layer ${l.name}: the ${kind} activation quantizer has no fixed grid (it depends on each input); the runtime cannot run it`);
   const aq = activationQuantizer(grid, channels);
