@@ -277,7 +277,7 @@ test('a PTQ model as the teacher of a QAT method: ste starts from its float weig
   [teacher.model, ptq.model, inner.model, folded.model, ste.model].forEach((m) => m.dispose());
 });
 
-test('ptq of a model whose layers share an input (mobilenet-tiny branches): both branches calibrate on the same activation and get the same range', { skip: firstPassOnly }, async () => {
+test('ptq and ste of a model whose layers share an input (mobilenet-tiny branches): both branches calibrate on the same activation and get the same range', { skip: firstPassOnly }, async () => {
   await setBackend('wasm');
   const teacher = buildModel('mobilenet-tiny', { seed: 2 });
   const shared = teacher.layers.filter((l) => l.inboundNodes.length === 1)
@@ -291,6 +291,10 @@ test('ptq of a model whose layers share an input (mobilenet-tiny branches): both
   for (const a of pairs) for (const b of pairs) {
     if (a.input === b.input) assert.equal(byName.get(a.name)!.threshold, byName.get(b.name)!.threshold, `${a.name} and ${b.name} share an input`);
   }
+  // QAT from the same teacher: STE's activation-step initialisation probes the same shared inputs.
+  const ste = await runMethod('ste', { wbits: 4, abits: 4 }, { data: tiny, teacher, train: { epochs: 1, batchSize: 32, maxStepsPerEpoch: 1 } });
+  assert.equal(ste.record.method, 'ste');
+  ste.model.dispose();
   model.dispose();
   teacher.dispose();
 });

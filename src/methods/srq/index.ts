@@ -80,10 +80,13 @@ export function mseOptimalAlpha(x: tf.Tensor, bits: number, signed = true): numb
  */
 function layerInputs(teacher: tf.LayersModel, names: string[], batch: tf.Tensor): Map<string, tf.Tensor> {
   const inputs = names.map((n) => teacher.getLayer(n).input as tf.SymbolicTensor);
-  const probe = tf.model({ inputs: teacher.inputs, outputs: inputs });
+  // Layers that share an input (branches of one activation) read one probe output: TF.js refuses a
+  // model that lists an output twice.
+  const unique = [...new Set(inputs)];
+  const probe = tf.model({ inputs: teacher.inputs, outputs: unique });
   const outs = probe.predict(batch) as tf.Tensor | tf.Tensor[];
   const list = Array.isArray(outs) ? outs : [outs];
-  return new Map(names.map((n, i) => [n, list[i]]));
+  return new Map(names.map((n, i) => [n, list[unique.indexOf(inputs[i])]]));
 }
 
 /** The first Conv2D, DepthwiseConv2D or Dense layer's name: its input (the pixels) stays float. */
