@@ -33,6 +33,31 @@ inline float round_even(float v) {
 }
 
 // max|t| over the tensor (exact in any order).
+// Σ term(i) over i < n, deterministic: per-thread float64 partials over a static schedule, added
+// in thread order. `term` may also write its element's output.
+template <typename Term>
+double OrderedSum(int64_t n, bool par, Term term) {
+  int threads = 1;
+#ifdef _OPENMP
+  if (par) threads = omp_get_max_threads();
+#endif
+  std::vector<double> partial(threads, 0.0);
+  #pragma omp parallel num_threads(threads) if (par)
+  {
+    int th = 0;
+#ifdef _OPENMP
+    th = omp_get_thread_num();
+#endif
+    double acc = 0;
+    #pragma omp for schedule(static)
+    for (int64_t i = 0; i < n; i++) acc += term(i);
+    partial[th] = acc;
+  }
+  double total = 0;
+  for (double v : partial) total += v;
+  return total;
+}
+
 float MaxAbs(int64_t n, const float* __restrict t, bool par) {
   float m = 0;
   #pragma omp parallel for schedule(static) reduction(max : m) if (par)
@@ -56,28 +81,11 @@ napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restri
     }
     return nullptr;
   }
-  int threads = 1;
-#ifdef _OPENMP
-  if (par) threads = omp_get_max_threads();
-#endif
-  std::vector<double> partial(threads, 0.0);
-  #pragma omp parallel num_threads(threads) if (par)
-  {
-    int th = 0;
-#ifdef _OPENMP
-    th = omp_get_thread_num();
-#endif
-    double acc = 0;
-    #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-      const float du = ((dy[i] * 2.0f) / levels) * levels;
-      out[i] = du / m2;
-      acc += static_cast<double>(du * t[i]);
-    }
-    partial[th] = acc;
-  }
-  double total = 0;
-  for (double v : partial) total += v;
+  const double total = OrderedSum(n, par, [&](int64_t i) {
+    const float du = ((dy[i] * 2.0f) / levels) * levels;
+    out[i] = du / m2;
+    return static_cast<double>(du * t[i]);
+  });
   const float dm = -(static_cast<float>(total) / (m2 * m2)) * 2.0f;
   #pragma omp parallel for schedule(static) if (par)
   for (int64_t i = 0; i < n; i++) {
@@ -131,31 +139,14 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   const float* __restrict dy = at(10);
-  // ∂step: per-thread float64 partials (static schedule), added in thread order: deterministic.
-  int threads = 1;
-#ifdef _OPENMP
-  if (par) threads = omp_get_max_threads();
-#endif
-  std::vector<double> partial(threads, 0.0);
-  #pragma omp parallel num_threads(threads) if (par)
-  {
-    int t = 0;
-#ifdef _OPENMP
-    t = omp_get_thread_num();
-#endif
-    double acc = 0;
-    #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; i++) {
-      const float v = x[i] / s;
-      const bool inside = v >= qMin && v <= qMax;
-      out[i] = dy[i] * (inside ? 1.0f : 0.0f);
-      const float e = inside ? round_even(v) - v : (v < qMin ? qMin : (v > qMax ? qMax : 0.0f));
-      acc += static_cast<double>(dy[i] * e);
-    }
-    partial[t] = acc;
-  }
-  double total = 0;
-  for (double v : partial) total += v;
+  // ∂step: summed in float64, deterministically (OrderedSum).
+  const double total = OrderedSum(n, par, [&](int64_t i) {
+    const float v = x[i] / s;
+    const bool inside = v >= qMin && v <= qMax;
+    out[i] = dy[i] * (inside ? 1.0f : 0.0f);
+    const float e = inside ? round_even(v) - v : (v < qMin ? qMin : (v > qMax ? qMax : 0.0f));
+    return static_cast<double>(dy[i] * e);
+  });
   *at(11) = static_cast<float>(total) * g;
   return nullptr;
 }
