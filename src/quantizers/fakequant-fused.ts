@@ -13,22 +13,17 @@ let gradientsRegistered = false;
 function registerGradientsOnce(): void {
   if (gradientsRegistered) return;
   gradientsRegistered = true;
-  tf.registerGradient({
-    kernelName: DOREFA_ACT_FORWARD,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const dx = tf.engine().runKernel(DOREFA_ACT_BACKWARD, { dy: dy as tf.Tensor, x: saved[0] }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-      return { x: () => dx };
-    },
-  });
-  tf.registerGradient({
-    kernelName: DOREFA_WEIGHT_FORWARD,
-    inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => {
-      const dx = tf.engine().runKernel(DOREFA_WEIGHT_BACKWARD, { dy: dy as tf.Tensor, x: saved[0] }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
-      return { x: () => dx };
-    },
-  });
+  // DoReFa activations and weights: x → dx through the matching backward kernel.
+  for (const [forward, backward] of [[DOREFA_ACT_FORWARD, DOREFA_ACT_BACKWARD], [DOREFA_WEIGHT_FORWARD, DOREFA_WEIGHT_BACKWARD]]) {
+    tf.registerGradient({
+      kernelName: forward,
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved, attrs) => {
+        const dx = tf.engine().runKernel(backward, { dy: dy as tf.Tensor, x: saved[0] }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        return { x: () => dx };
+      },
+    });
+  }
   tf.registerGradient({
     kernelName: LSQ_FORWARD,
     inputsToSave: ['x', 'step'],
