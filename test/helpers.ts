@@ -90,3 +90,14 @@ export async function modelGradients(name: string, backend: string): Promise<Flo
  * backend: `npm test` runs them once, in its first pass, and skips them in the LOWBIT_NATIVE=0 pass.
  */
 export const firstPassOnly = process.env.LOWBIT_NATIVE === '0' ? 'backend-independent: runs in the first pass of npm test' : false;
+
+/** max |a − b| / max |b|. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let diff = 0;
+  let scale = 1e-12;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / scale;
+}

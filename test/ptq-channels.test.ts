@@ -23,6 +23,7 @@ import { packModel, unpackModel } from '../src/export/packed.js';
 import { createRuntime, jsKernels } from '../src/runtime/index.js';
 import type { QuantLayer } from '../src/layers/quant-layers.js';
 import type { UniformGrid } from '../src/quantizers/kind.js';
+import { relativeError } from './helpers.js';
 
 const mnist = loadMnist();
 const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
@@ -55,16 +56,6 @@ async function ortLogits(model: ReturnType<typeof exportOnnx>['model'], x: tf.Te
   return out[s.outputNames[0]].data as Float32Array;
 }
 
-/** max |a − b| / max |b|. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 /** Exports `model` to each target, runs it in onnxruntime (QONNX lowered) and the packed model in TF.js; all match TF.js. */
 async function assertExportsAgree(model: tf.LayersModel, targets: OnnxTarget[], what: string): Promise<Map<OnnxTarget, string[]>> {

@@ -19,23 +19,13 @@ import { exportOnnx } from '../src/export/onnx-export.js';
 import { encodeModel } from '../src/export/onnx-builder.js';
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { compareRunners, onnxRunner, tfRunner } from '../src/export/verify.js';
-import { firstPassOnly } from './helpers.js';
+import { firstPassOnly, relativeError } from './helpers.js';
 import { floatModel } from '../src/layers/float-model.js';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const recipes = fileURLToPath(new URL('../../recipes/', import.meta.url));
 const tmp = () => mkdtempSync(join(tmpdir(), 'lowbit-ptq-'));
 
-/** max |a − b| / max |b|. */
-function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-12;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 /** Gives every BatchNorm of `model` seeded, non-trivial γ, β, moving mean and variance. */
 function randomizeBatchNorms(model: tf.LayersModel, seed: number): void {
