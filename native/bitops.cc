@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <cstring>
 #include <immintrin.h>
@@ -394,6 +395,232 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const in
 
 const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
 
+// ---------------------------------------------------------------------------------------------
+// Bit-serial int8 convolution (AVX-512 VPOPCNTDQ) for low-bit codes: the same integer sums as the
+// int8 kernels, Σ w·x, computed from bit planes when the weight codes take few levels and the
+// activation codes are small and non-negative (DoReFa W1/A2, W2/A2: issue 20's 2-bit models).
+// Weight codes w = wmin + step·u with u < 2^BW (wmin, step per layer: the least code and the gcd
+// of the differences), activation codes x < 2^BA (checked on every call, so any input is exact:
+// otherwise the call falls back to the int8 kernels). Then
+//   Σ w·x = wmin·Σ x + step·Σ_{i,j} 2^(i+j)·popcount(U_i AND X_j),
+// with U_i, X_j the bit planes of a pixel's patch: its kh·kw·c codes in the weights' order
+// (k = (ky·kw + kx)·c + ch), packed contiguously — no unused bits between taps, so lenet5's
+// conv2 patch (5·5·20 = 500 codes) is 16 words per plane. Padding taps are 0 in every plane (x = 0),
+// as they contribute nothing to the int8 sums either. Output channels 16 at a time as
+// binaryRowBlocked: each patch word is broadcast and AND-popcounted against 16 channels' words
+// (weights [⌈outC/16⌉][⌈K/32⌉][BW][16]), accumulating int32 lanes, 4 pixels sharing each weight load.
+struct BitSerialWeights {
+  int kh, kw, c, oc;
+  int bw;  // weight planes (1 or 2); 0: the codes take too many levels (no bit-serial path)
+  int wmin, step;
+  int k32;  // 32-bit words per patch plane
+  std::vector<uint32_t> planes;
+};
+
+void finalizeBitSerial(napi_env, void* data, void*) { delete static_cast<BitSerialWeights*>(data); }
+
+const bool hasBitSerial = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq");
+// LOWBIT_BITSERIAL=0 keeps the int8 convolutions off the bit-serial path (to compare the two kernels).
+const bool bitSerialEnabled = [] { const char* e = std::getenv("LOWBIT_BITSERIAL"); return e == nullptr || std::string(e) != "0"; }();
+
+// The bit-plane weights of `w` (int8 codes [oc][kh][kw][c]), built on first use and kept on the
+// weight array itself (napi_wrap: freed with it; runtime weights never change). Null when the
+// array was first used under another geometry.
+BitSerialWeights* bitSerialWeights(napi_env env, napi_value wv, const int8_t* w, const Geometry& g) {
+  void* p = nullptr;
+  if (napi_unwrap(env, wv, &p) == napi_ok && p != nullptr) {
+    auto* s = static_cast<BitSerialWeights*>(p);
+    return s->kh == g.kh && s->kw == g.kw && s->c == g.c && s->oc == g.oc ? s : nullptr;
+  }
+  auto* s = new BitSerialWeights{g.kh, g.kw, g.c, g.oc, 0, 0, 1, 0, {}};
+  const int K = g.kh * g.kw * g.c;
+  const size_t total = static_cast<size_t>(g.oc) * K;
+  int lo = 127, hi = -128;
+  for (size_t i = 0; i < total; i++) { lo = std::min<int>(lo, w[i]); hi = std::max<int>(hi, w[i]); }
+  int step = 0;
+  for (size_t i = 0; i < total && step != 1; i++) { int a = w[i] - lo, b = step; while (b) { const int t = a % b; a = b; b = t; } step = a; }
+  if (step == 0) step = 1;
+  const int umax = total ? (hi - lo) / step : 0;
+  const int bw = umax <= 1 ? 1 : umax <= 3 ? 2 : 0;
+  s->wmin = total ? lo : 0;
+  s->step = step;
+  s->k32 = (K + 31) / 32;
+  if (bw > 0) {
+    const int blocks = (g.oc + 15) / 16;
+    s->planes.assign(static_cast<size_t>(blocks) * s->k32 * bw * 16, 0u);
+    for (int o = 0; o < g.oc; o++)
+      for (int k = 0; k < K; k++) {
+        const int u = (w[static_cast<size_t>(o) * K + k] - lo) / step;
+        for (int i = 0; i < bw; i++)
+          if ((u >> i) & 1) s->planes[((static_cast<size_t>(o >> 4) * s->k32 + (k >> 5)) * bw + i) * 16 + (o & 15)] |= 1u << (k & 31);
+      }
+  }
+  s->bw = bw;
+  if (napi_wrap(env, wv, s, finalizeBitSerial, nullptr, nullptr) != napi_ok) { delete s; return nullptr; }
+  return s;
+}
+
+// Bits needed by the activation codes x (the bit length of their OR), or −1 when one is negative.
+__attribute__((target("avx512f,avx512bw"))) int codeBits(const int8_t* x, size_t len) {
+  __m512i acc = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64) acc = _mm512_or_si512(acc, _mm512_loadu_si512(x + i));
+  if (i < len) acc = _mm512_or_si512(acc, _mm512_maskz_loadu_epi8((~0ULL) >> (64 - (len - i)), x + i));
+  alignas(64) uint8_t b[64];
+  _mm512_store_si512(b, acc);
+  unsigned v = 0;
+  for (int k = 0; k < 64; k++) v |= b[k];
+  if (v & 0x80) return -1;
+  int bits = 0;
+  while (v >> bits) bits++;
+  return bits;
+}
+
+// P pixels (ox0 … ox0 + P − 1 of row oy): their bit-plane patches, then all output channels.
+// `patch`: P·BA·(⌈K/64⌉ + 1) 64-bit words of scratch.
+template <int BW, int BA, int P>
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq,popcnt"))) inline void bitSerialPixels(const int8_t* x, const BitSerialWeights& sw, uint64_t* patch, const Geometry& g, int b, int oy, int ox0,
+                                                                                             int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
+  const int K = g.kh * g.kw * g.c;
+  const int stride = (K + 63) / 64 + 1;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  int32_t sx[P];
+  for (int q = 0; q < P; q++) {
+    uint64_t* pq = patch + static_cast<size_t>(q) * BA * stride;
+    std::memset(pq, 0, sizeof(uint64_t) * BA * stride);
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    if (kx1 > kx0) {
+      const int len = (kx1 - kx0) * g.c;
+      for (int ky = ky0; ky < ky1; ky++) {
+        // Taps kx0 … kx1 − 1 of a kernel row: (kx1 − kx0)·c contiguous codes in x and in the patch.
+        const int8_t* src = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+        const int pos = (ky * g.kw + kx0) * g.c;
+        for (int off = 0; off < len; off += 64) {
+          const int m = std::min(64, len - off);
+          const __mmask64 valid = m == 64 ? ~0ULL : (1ULL << m) - 1;
+          const __m512i v = _mm512_maskz_loadu_epi8(valid, src + off);
+          const int at = pos + off, word = at >> 6, sh = at & 63;
+          for (int j = 0; j < BA; j++) {
+            const uint64_t bits = _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(1 << j)));
+            pq[j * stride + word] |= bits << sh;
+            if (sh) pq[j * stride + word + 1] |= bits >> (64 - sh);
+          }
+        }
+      }
+    }
+    int32_t s = 0;
+    for (int j = 0; j < BA; j++)
+      for (int t = 0; t < stride; t++) s += static_cast<int32_t>(__builtin_popcountll(pq[j * stride + t])) << j;
+    sx[q] = s;
+  }
+  constexpr int L = BW + BA - 1;
+  const int k32 = sw.k32;
+  const int blocks = (g.oc + 15) / 16;
+  const __m512i vstep = _mm512_set1_epi32(sw.step);
+  for (int blk = 0; blk < blocks; blk++) {
+    const uint32_t* wb = sw.planes.data() + static_cast<size_t>(blk) * k32 * BW * 16;
+    __m512i acc[P][L];
+    for (int q = 0; q < P; q++)
+      for (int l = 0; l < L; l++) acc[q][l] = _mm512_setzero_si512();
+    for (int k = 0; k < k32; k++) {
+      __m512i wv[BW];
+      for (int i = 0; i < BW; i++) wv[i] = _mm512_loadu_si512(wb + (static_cast<size_t>(k) * BW + i) * 16);
+      for (int q = 0; q < P; q++) {
+        const uint32_t* pq = reinterpret_cast<const uint32_t*>(patch + static_cast<size_t>(q) * BA * stride);
+        for (int j = 0; j < BA; j++) {
+          const __m512i xv = _mm512_set1_epi32(static_cast<int>(pq[j * stride * 2 + k]));
+          for (int i = 0; i < BW; i++) acc[q][i + j] = _mm512_add_epi32(acc[q][i + j], _mm512_popcnt_epi32(_mm512_and_si512(xv, wv[i])));
+        }
+      }
+    }
+    const int rem = g.oc - blk * 16;
+    const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+    for (int q = 0; q < P; q++) {
+      __m512i r = acc[q][L - 1];
+      for (int l = L - 2; l >= 0; l--) r = _mm512_add_epi32(_mm512_slli_epi32(r, 1), acc[q][l]);
+      r = _mm512_add_epi32(_mm512_mullo_epi32(r, vstep), _mm512_set1_epi32(sw.wmin * sx[q]));
+      const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16;
+      if (fout) affineStore16(r, ea + blk * 16, eb + blk * 16, erelu, valid, fout + at);
+      else _mm512_mask_storeu_epi32(out + at, valid, r);
+    }
+  }
+}
+
+template <int BW, int BA>
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq,popcnt"))) void bitSerialRow(const int8_t* x, const BitSerialWeights& sw, uint64_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                                                                                    const float* ea, const float* eb, bool erelu, float* fout) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) bitSerialPixels<BW, BA, 4>(x, sw, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+  for (; ox < g.ow; ox++) bitSerialPixels<BW, BA, 1>(x, sw, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+}
+
+using BitSerialRow = void (*)(const int8_t*, const BitSerialWeights&, uint64_t*, const Geometry&, int, int, int32_t*, const float*, const float*, bool, float*);
+const BitSerialRow bitSerialRows[2][2] = {{bitSerialRow<1, 1>, bitSerialRow<1, 2>}, {bitSerialRow<2, 1>, bitSerialRow<2, 2>}};
+
+void runBitSerial(const BitSerialWeights& sw, int ba, const int8_t* x, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
+  const BitSerialRow row = bitSerialRows[sw.bw - 1][ba - 1];
+  const int K = g.kh * g.kw * g.c;
+  const size_t scratch = static_cast<size_t>(4) * 2 * ((K + 63) / 64 + 1);
+  // Threads only for long calls, as the int8 kernel (a parallel region on busy cores waits at its barrier).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K * sw.bw * ba > (int64_t{1} << 30) && g.n * g.oh > 1)
+  {
+    std::vector<uint64_t> patch(scratch);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, sw, patch.data(), g, b, oy, out, ea, eb, erelu, fout);
+  }
+}
+
+// The int8 convolution of x (int8 codes, xl of them) and w (args[1]) on the bit-serial path, the
+// result as int32 sums into `out` or (with `fout`) as affineInt's floats. False, nothing written,
+// when the path does not apply (no AVX-512 VPOPCNTDQ, weights of more than 4 levels, activation
+// codes negative or ≥ 4). `g` as the caller checked it (a dense layer already viewed as 1×n).
+bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
+  if (!hasBitSerial || !bitSerialEnabled) return false;
+  BitSerialWeights* sw = bitSerialWeights(env, wv, w, g);
+  if (sw == nullptr || sw->bw == 0) return false;
+  const int ba = codeBits(x, static_cast<size_t>(g.n) * g.h * g.w * g.c);
+  if (ba < 0 || ba > 2) return false;
+  runBitSerial(*sw, std::max(ba, 1), x, g, out, ea, eb, erelu, fout);
+  return true;
+}
+
+// bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array): the int8
+// convolution on the bit-serial path only (whatever LOWBIT_BITSERIAL says): true when done, false
+// (nothing written) where the path does not apply. For tests and benchmarks; int8Conv2d and
+// int8Conv2dAffine take this path by themselves.
+napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value args[4];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  int8_t *x, *w;
+  int32_t* out;
+  size_t xl, wl, ol;
+  Geometry g;
+  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
+    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
+    return nullptr;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "bitSerialConv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+  napi_value result;
+  const bool done = hasBitSerial && [&] {
+    BitSerialWeights* sw = bitSerialWeights(env, args[1], w, g);
+    if (sw == nullptr || sw->bw == 0) return false;
+    const int ba = codeBits(x, static_cast<size_t>(g.n) * g.h * g.w * g.c);
+    if (ba < 0 || ba > 2) return false;
+    runBitSerial(*sw, std::max(ba, 1), x, g, out, nullptr, nullptr, false, nullptr);
+    return true;
+  }();
+  BITOPS_CALL(env, napi_get_boolean(env, done, &result));
+  return result;
+}
+
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value args[6];
@@ -410,6 +637,12 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
     return nullptr;
+  }
+  // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv).
+  {
+    Geometry gb = g;
+    if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
+    if (bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr)) return nullptr;
   }
   // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
@@ -474,6 +707,10 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
+  if (bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
+    BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+    return result;
+  }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
@@ -1264,7 +1501,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
