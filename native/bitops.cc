@@ -792,14 +792,35 @@ void floatRowBase(const float* x, const float* w, const float* wT, float* p, con
 // Each output's additions run in the same order as floatRowBody's transposed path: bias, then
 // k = 0 … K − 1. With `bits`: packSigns fused — the next binary layer's bits of
 // (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
-template <int NB, int P>
-__attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
+// Y: the last of the NB blocks holds at most 8 output channels and runs as 256-bit operations
+// (half the work on cores that split 512-bit operations in two, e.g. lenet5's 20 = 16 + 4).
+template <int NB, bool Y, int P>
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
                                                                          float* out, bool relu, const float* offP, uint32_t* bits) {
+  constexpr int NZ = Y ? NB - 1 : NB;  // 512-bit blocks
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
-  __m512 acc[P][NB];
-  for (int q = 0; q < P; q++)
-    for (int j = 0; j < NB; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+  __m512 acc[P][NZ > 0 ? NZ : 1];
+  __m256 accY[P];
+  for (int q = 0; q < P; q++) {
+    for (int j = 0; j < NZ; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+    if (Y) accY[q] = _mm256_loadu_ps(biasP + NZ * 16);
+  }
+  // Every output's sum runs bias, then k = 0 … K − 1, whatever the vector width.
+#define SMALLC_STEP(wr, xs, xstride)                                                               \
+  do {                                                                                             \
+    const float* wr_ = (wr);                                                                       \
+    const float* xs_ = (xs);                                                                       \
+    __m512 wv[NZ > 0 ? NZ : 1];                                                                    \
+    for (int j = 0; j < NZ; j++) wv[j] = _mm512_loadu_ps(wr_ + j * 16);                            \
+    const __m256 wy = Y ? _mm256_loadu_ps(wr_ + NZ * 16) : _mm256_setzero_ps();                   \
+    for (int q = 0; q < P; q++) {                                                                  \
+      const float v = xs_[q * static_cast<int64_t>(xstride)];                                      \
+      const __m512 p = _mm512_set1_ps(v);                                                          \
+      for (int j = 0; j < NZ; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);               \
+      if (Y) accY[q] = _mm256_fmadd_ps(_mm256_set1_ps(v), wy, accY[q]);                            \
+    }                                                                                              \
+  } while (0)
   const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
   if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
     // Every tap of the P pixels is in the image: broadcast straight from x (no patch), k in the same order.
@@ -807,16 +828,8 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
     int k = 0;
     for (int ky = 0; ky < g.kh; ky++)
       for (int kx = 0; kx < g.kw; kx++)
-        for (int ci = 0; ci < g.c; ci++, k++) {
-          const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
-          __m512 wv[NB];
-          for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
-          const float* xk = xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci;
-          for (int q = 0; q < P; q++) {
-            const __m512 p = _mm512_set1_ps(xk[static_cast<int64_t>(q) * g.sw * g.c]);
-            for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
-          }
-        }
+        for (int ci = 0; ci < g.c; ci++, k++)
+          SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, g.sw * g.c);
   } else {
   for (int q = 0; q < P; q++) {
     const int ix0 = (ox0 + q) * g.sw - g.pl;
@@ -828,22 +841,18 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
         else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
       }
   }
-  for (int k = 0; k < K; k++) {
-    const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
-    __m512 wv[NB];
-    for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
-    for (int q = 0; q < P; q++) {
-      const __m512 p = _mm512_set1_ps(patch[q * K + k]);
-      for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
-    }
+  for (int k = 0; k < K; k++) SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, patch + k, K);
   }
-  }
+#undef SMALLC_STEP
   const __m512 zero = _mm512_setzero_ps();
+  const __m256 zeroY = _mm256_setzero_ps();
+  const int remY = g.oc - NZ * 16;
+  const __mmask8 validY = remY >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << remY) - 1);
   for (int q = 0; q < P; q++) {
     const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
     if (bits) {
       uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
-      for (int j = 0; j < NB; j++) {
+      for (int j = 0; j < NZ; j++) {
         const int rem = g.oc - j * 16;
         const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
         __m512 y = acc[q][j];
@@ -851,28 +860,37 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
         if (offP) y = _mm512_add_ps(y, _mm512_loadu_ps(offP + j * 16));
         ob[j] = _mm512_mask_cmp_ps_mask(valid, y, zero, _CMP_GE_OQ);
       }
+      if (Y) {
+        __m256 y = accY[q];
+        if (relu) y = _mm256_max_ps(zeroY, y);
+        if (offP) y = _mm256_add_ps(y, _mm256_loadu_ps(offP + NZ * 16));
+        ob[NZ] = _mm256_mask_cmp_ps_mask(validY, y, zeroY, _CMP_GE_OQ);
+      }
       if (NB & 1) ob[NB] = 0;
       continue;
     }
     float* o = out + pix * g.oc;
-    for (int j = 0; j < NB; j++) {
+    for (int j = 0; j < NZ; j++) {
       const int rem = g.oc - j * 16;
       // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
       _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), relu ? _mm512_max_ps(zero, acc[q][j]) : acc[q][j]);
     }
+    if (Y) _mm256_mask_storeu_ps(o + NZ * 16, validY, relu ? _mm256_max_ps(zeroY, accY[q]) : accY[q]);
   }
 }
 
-template <int NB>
-__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
+template <int NB, bool Y>
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
                                                                       bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
   int ox = 0;
-  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
-  for (; ox < g.ow; ox++) smallCPixels<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
 }
 
 using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
-const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
+// [NB − 1][Y]: NB blocks of 16 output channels, the last one 8 wide when Y.
+const SmallCRow smallCRows[4][2] = {{floatRowSmallC<1, false>, floatRowSmallC<1, true>}, {floatRowSmallC<2, false>, floatRowSmallC<2, true>},
+                                    {floatRowSmallC<3, false>, floatRowSmallC<3, true>}, {floatRowSmallC<4, false>, floatRowSmallC<4, true>}};
 const bool hasAvx512f = __builtin_cpu_supports("avx512f");
 
 // AVX-512 depthwise rows for 16, 32, 48 or 64 channels: each pixel's channel sums stay in NB zmm
@@ -967,7 +985,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
     if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
     const float* offPp = offset ? offP.data() : nullptr;
-    const SmallCRow row = smallCRows[NB - 1];
+    const SmallCRow row = smallCRows[NB - 1][g.oc - (NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
     // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
     {
@@ -1416,6 +1434,32 @@ napi_value Add(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Max pooling with AVX-512, 16 channels per comparison (the last block masked): the same
+// o = x > o ? x : o per tap as the scalar loop — _mm512_max_ps(x, o) is exactly that, NaN and
+// signed zeros included (it returns its second operand unless x > o).
+__attribute__((target("avx512f"))) void maxPoolAvx512(const float* x, const Geometry& g, float* y) {
+  const int blocks = (g.c + 15) / 16;
+  const __mmask16 last = g.c % 16 ? static_cast<__mmask16>((1u << (g.c % 16)) - 1) : static_cast<__mmask16>(0xFFFF);
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        float* o = y + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.c;
+        for (int j = 0; j < blocks; j++) {
+          const __mmask16 m = j == blocks - 1 ? last : static_cast<__mmask16>(0xFFFF);
+          __m512 acc = _mm512_set1_ps(-INFINITY);
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++)
+              acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c + j * 16), acc);
+          _mm512_mask_storeu_ps(o + j * 16, m, acc);
+        }
+      }
+    }
+}
+
 // pool(x, geometry: Int32Array(13), max: boolean, out): max or average pooling over in-image taps (the plan's pool()).
 napi_value Pool(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -1427,6 +1471,7 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   float* y = A.arr<float>(3, napi_float32_array, &ol);
   if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
+  if (mx && hasAvx512bw) { maxPoolAvx512(x, g, y); return nullptr; }
   std::vector<double> sums(g.c);
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) {
