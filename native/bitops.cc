@@ -415,6 +415,8 @@ struct BitSerialWeights {
   int wmin, step;
   int k32;  // 32-bit words per patch plane
   std::vector<uint32_t> planes;
+  // The portable kernel's layout, built on its first use: [oc][bw][⌈K/64⌉] 64-bit words.
+  std::vector<uint64_t> rows;
 };
 
 void finalizeBitSerial(napi_env, void* data, void*) { delete static_cast<BitSerialWeights*>(data); }
@@ -432,7 +434,7 @@ BitSerialWeights* bitSerialWeights(napi_env env, napi_value wv, const int8_t* w,
     auto* s = static_cast<BitSerialWeights*>(p);
     return s->kh == g.kh && s->kw == g.kw && s->c == g.c && s->oc == g.oc ? s : nullptr;
   }
-  auto* s = new BitSerialWeights{g.kh, g.kw, g.c, g.oc, 0, 0, 1, 0, {}};
+  auto* s = new BitSerialWeights{g.kh, g.kw, g.c, g.oc, 0, 0, 1, 0, {}, {}};
   const int K = g.kh * g.kw * g.c;
   const size_t total = static_cast<size_t>(g.oc) * K;
   int lo = 127, hi = -128;
@@ -573,35 +575,119 @@ void runBitSerial(const BitSerialWeights& sw, int ba, const int8_t* x, const Geo
   }
 }
 
-// The int8 convolution of x (int8 codes, xl of them) and w (args[1]) on the bit-serial path, the
-// result as int32 sums into `out` or (with `fout`) as affineInt's floats. False, nothing written,
-// when the path does not apply (no AVX-512 VPOPCNTDQ, weights of more than 4 levels, activation
-// codes negative or ≥ 4). `g` as the caller checked it (a dense layer already viewed as 1×n).
-bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
-  if (!hasBitSerial || !bitSerialEnabled) return false;
+// The portable bit-serial kernel (no AVX-512; int32 sums only): the same planes and sums, one
+// output channel at a time with 64-bit popcounts over [bw][⌈K/64⌉] weight words. Compiled for
+// AVX2 + POPCNT and for baseline x86-64 below, chosen at run time.
+static inline __attribute__((always_inline)) void bitSerialRowPortableBody(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int K64 = (K + 63) / 64;
+  const int bw = sw.bw;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    std::memset(patch, 0, sizeof(uint64_t) * ba * K64);
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int len = std::max(0, kx1 - kx0) * g.c;
+    for (int ky = ky0; ky < ky1; ky++) {
+      const int8_t* src = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+      const int pos = (ky * g.kw + kx0) * g.c;
+      for (int t = 0; t < len; t++) {
+        const unsigned v = static_cast<uint8_t>(src[t]);
+        const int at = pos + t;
+        for (int j = 0; j < ba; j++) patch[j * K64 + (at >> 6)] |= static_cast<uint64_t>((v >> j) & 1) << (at & 63);
+      }
+    }
+    int32_t sx = 0;
+    for (int j = 0; j < ba; j++)
+      for (int t = 0; t < K64; t++) sx += static_cast<int32_t>(__builtin_popcountll(patch[j * K64 + t])) << j;
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    for (int oc = 0; oc < g.oc; oc++) {
+      const uint64_t* wo = sw.rows.data() + static_cast<size_t>(oc) * bw * K64;
+      int32_t s = 0;
+      for (int i = 0; i < bw; i++)
+        for (int j = 0; j < ba; j++) {
+          int32_t c = 0;
+          for (int t = 0; t < K64; t++) c += __builtin_popcountll(wo[i * K64 + t] & patch[j * K64 + t]);
+          s += c << (i + j);
+        }
+      o[oc] = sw.wmin * sx + sw.step * s;
+    }
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) void bitSerialRowPortableAvx2(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* p, const Geometry& g, int b, int oy, int32_t* out) { bitSerialRowPortableBody(x, sw, ba, p, g, b, oy, out); }
+void bitSerialRowPortableBase(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* p, const Geometry& g, int b, int oy, int32_t* out) { bitSerialRowPortableBody(x, sw, ba, p, g, b, oy, out); }
+using BitSerialRowPortable = void (*)(const int8_t*, const BitSerialWeights&, int, uint64_t*, const Geometry&, int, int, int32_t*);
+const BitSerialRowPortable bitSerialRowPortable = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") ? bitSerialRowPortableAvx2 : bitSerialRowPortableBase;
+
+void runBitSerialPortable(BitSerialWeights& sw, int ba, const int8_t* x, const Geometry& g, int32_t* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int K64 = (K + 63) / 64;
+  if (sw.rows.empty()) {
+    // [oc][bw][K64] from the blocked planes ([blocks][k32][bw][16] 32-bit words).
+    sw.rows.assign(static_cast<size_t>(g.oc) * sw.bw * K64, 0);
+    for (int o = 0; o < g.oc; o++)
+      for (int i = 0; i < sw.bw; i++)
+        for (int k = 0; k < sw.k32; k++) {
+          const uint64_t word = sw.planes[((static_cast<size_t>(o >> 4) * sw.k32 + k) * sw.bw + i) * 16 + (o & 15)];
+          sw.rows[(static_cast<size_t>(o) * sw.bw + i) * K64 + (k >> 1)] |= word << (32 * (k & 1));
+        }
+  }
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K * sw.bw * ba > (int64_t{1} << 30) && g.n * g.oh > 1)
+  {
+    std::vector<uint64_t> patch(static_cast<size_t>(2) * K64);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) bitSerialRowPortable(x, sw, ba, patch.data(), g, b, oy, out);
+  }
+}
+
+// Bits needed by the activation codes (as codeBits), without AVX-512.
+int codeBitsPortable(const int8_t* x, size_t len) {
+  unsigned v = 0;
+  for (size_t i = 0; i < len; i++) v |= static_cast<uint8_t>(x[i]);
+  if (v & 0x80) return -1;
+  int bits = 0;
+  while (v >> bits) bits++;
+  return bits;
+}
+
+// The int8 convolution of x and w (args[1]) on a bit-serial path: AVX-512 VPOPCNTDQ (int32 sums
+// into `out`, or with `fout` affineInt's floats), or with `portable` the portable kernel (int32
+// sums only). False, nothing written, when the path does not apply (weights of more than 4
+// levels, activation codes negative or ≥ 4; AVX-512 VPOPCNTDQ missing for the first). `g` as the
+// caller checked it (a dense layer already viewed as 1×n).
+bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout, bool portable = false) {
+  if (!portable && !hasBitSerial) return false;
+  if (portable && fout) return false;
   BitSerialWeights* sw = bitSerialWeights(env, wv, w, g);
   if (sw == nullptr || sw->bw == 0) return false;
-  const int ba = codeBits(x, static_cast<size_t>(g.n) * g.h * g.w * g.c);
+  const size_t len = static_cast<size_t>(g.n) * g.h * g.w * g.c;
+  const int ba = portable ? codeBitsPortable(x, len) : codeBits(x, len);
   if (ba < 0 || ba > 2) return false;
-  runBitSerial(*sw, std::max(ba, 1), x, g, out, ea, eb, erelu, fout);
+  if (portable) runBitSerialPortable(*sw, std::max(ba, 1), x, g, out);
+  else runBitSerial(*sw, std::max(ba, 1), x, g, out, ea, eb, erelu, fout);
   return true;
 }
 
-// bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array): the int8
-// convolution on the bit-serial path only (whatever LOWBIT_BITSERIAL says): true when done, false
-// (nothing written) where the path does not apply. For tests and benchmarks; int8Conv2d and
-// int8Conv2dAffine take this path by themselves.
+// bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean):
+// the int8 convolution on a bit-serial path only (whatever LOWBIT_BITSERIAL says; `portable`:
+// the kernel for CPUs without AVX-512 VPOPCNTDQ): true when done, false (nothing written) where
+// the path does not apply. For tests and benchmarks; int8Conv2d and int8Conv2dAffine take the
+// bit-serial paths by themselves.
 napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value args[4];
+  size_t argc = 5;
+  napi_value args[5];
   BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
   int8_t *x, *w;
   int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
+  bool portable = false;
   if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol) || (argc >= 5 && napi_get_value_bool(env, args[4], &portable) != napi_ok)) {
+    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
     return nullptr;
   }
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
@@ -609,14 +695,7 @@ napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   napi_value result;
-  const bool done = hasBitSerial && [&] {
-    BitSerialWeights* sw = bitSerialWeights(env, args[1], w, g);
-    if (sw == nullptr || sw->bw == 0) return false;
-    const int ba = codeBits(x, static_cast<size_t>(g.n) * g.h * g.w * g.c);
-    if (ba < 0 || ba > 2) return false;
-    runBitSerial(*sw, std::max(ba, 1), x, g, out, nullptr, nullptr, false, nullptr);
-    return true;
-  }();
+  const bool done = bitSerialConv(env, args[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable);
   BITOPS_CALL(env, napi_get_boolean(env, done, &result));
   return result;
 }
@@ -642,7 +721,8 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   {
     Geometry gb = g;
     if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
-    if (bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr)) return nullptr;
+    // AVX-512 VPOPCNTDQ; without it the portable kernel where there is no VNNI kernel either.
+    if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
   }
   // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
@@ -707,7 +787,7 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-  if (bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
+  if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
     BITOPS_CALL(env, napi_get_boolean(env, true, &result));
     return result;
   }

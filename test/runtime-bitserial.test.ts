@@ -2,8 +2,9 @@
  * The native bit-serial int8 convolution (native/bitops.cc, bitSerialConv: Σ w·x from AND +
  * popcount over bit planes, for weight codes of at most 4 levels and activation codes 0 … 3)
  * gives exactly the integer sums of a direct loop, on random shapes: channel counts that do not
- * fill a word, stride 2, same padding, batch 1 and 3, a dense layer; int8Conv2d and
- * int8Conv2dAffine take that path by themselves and stay exact where it does not apply.
+ * fill a word, stride 2, same padding, batch 1 and 3, a dense layer — both the AVX-512 VPOPCNTDQ
+ * kernel and the portable one (64-bit popcounts; CPUs without VPOPCNTDQ, run here on request);
+ * int8Conv2d and int8Conv2dAffine take those paths by themselves and stay exact where they do not apply.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { nativeAddon } from '../src/backend/native.js';
 import { ConvGeometry, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
 
-interface BitSerialAddon { bitops?: { bitSerialConv2d?: (x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array) => boolean; popcount: string } }
+interface BitSerialAddon { bitops?: { bitSerialConv2d?: (x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, portable?: boolean) => boolean; popcount: string } }
 const bitops = (nativeAddon() as unknown as BitSerialAddon | null)?.bitops;
 const skip = !nativeKernelsAvailable() || !bitops?.bitSerialConv2d ? 'the native addon (with bitSerialConv2d) is not built' : false;
 /** The bit-serial path exists on this CPU (AVX-512 VPOPCNTDQ); elsewhere bitSerialConv2d says false and the int8 kernels run. */
@@ -59,7 +60,7 @@ const shapes: ConvGeometry[] = [
 const weightLevels = [[-1, 1], [-3, -1, 1, 3], [0, 1], [-2, 0, 2, 4], [5]];
 const pick = (levels: number[], count: number) => Int8Array.from({ length: count }, () => levels[Math.floor(rand() * levels.length)]);
 
-test('bitSerialConv2d equals the direct integer convolution (W1/W2-like weight codes, activation codes 0..1 and 0..3; odd channels, stride 2, padding, batch 1, dense)', { skip }, () => {
+test('bitSerialConv2d (AVX-512 and portable) equals the direct integer convolution (W1/W2-like weight codes, activation codes 0..1 and 0..3; odd channels, stride 2, padding, batch 1, dense)', { skip }, () => {
   for (const g of shapes) {
     for (const levels of weightLevels) {
       for (const maxCode of [1, 3]) {
@@ -70,6 +71,9 @@ test('bitSerialConv2d equals the direct integer convolution (W1/W2-like weight c
         assert.equal(done, vpopcnt, `bit-serial path taken (${JSON.stringify(g)})`);
         const want = reference(x, w, g);
         if (done) assert.deepEqual(got, want, `${JSON.stringify(g)} weights ${levels} codes 0..${maxCode}`);
+        const portable = new Int32Array(got.length).fill(-7);
+        assert.equal(bitops!.bitSerialConv2d!(x, w, pack(g), portable, true), true, 'portable path taken');
+        assert.deepEqual(portable, want, `portable ${JSON.stringify(g)} weights ${levels} codes 0..${maxCode}`);
         // The runtime's int8 entry (bit-serial where it applies) and the JS reference kernel agree.
         const viaKernel = new Int32Array(want.length);
         nativeKernels().int8Conv2d(x, w, g, viaKernel);
@@ -94,6 +98,7 @@ test('where the bit-serial path does not apply (5 weight levels, negative or ≥
   for (const [label, x, w] of cases) {
     const out = new Int32Array(g.n * g.outH * g.outW * g.outC);
     assert.equal(bitops!.bitSerialConv2d!(x, w, pack(g), out), false, label);
+    assert.equal(bitops!.bitSerialConv2d!(x, w, pack(g), out, true), false, `${label} (portable)`);
     assert.ok(out.every((v) => v === 0), `${label}: nothing written`);
     const got = new Int32Array(out.length);
     nativeKernels().int8Conv2d(x, w, g, got);
