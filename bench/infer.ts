@@ -13,7 +13,8 @@
  *
  * --kernels picks the runtime's kernel backends (default native,wasm,js). --profile times each
  * step of the runtime's plan instead (median per step, batch 1 and 64, native kernels unless
- * --kernels says otherwise) next to onnxruntime-node fp32, and writes bench/results/profile-<name>.json.
+ * --kernels says otherwise) next to onnxruntime-node fp32 (the whole model, and each convolution /
+ * dense step's layer alone as an fp32 Conv of its geometry), and writes bench/results/profile-<name>.json.
  *
  * --build makes a model with random weights (speed does not depend on the weights; agreement is
  * checked on them anyway); --model takes a trained lowbit model directory.
@@ -103,11 +104,21 @@ if (profileMode) {
       const sum = steps.reduce((a, s) => a + s.medianMs, 0);
       const info = rt.steps;
       process.stderr.write(`\n${k.name} kernels, batch ${batch}: run ${totalMs.toFixed(3)} ms (median of ${count}), Σ step medians ${sum.toFixed(3)} ms, onnxruntime-node fp32 ${ortMs.toFixed(3)} ms → ${(ortMs / totalMs).toFixed(2)}×\n`);
-      const rows = steps.map((st) => {
+      const rows = [];
+      for (const st of steps) {
         const s = info.find((i) => i.layers.join('+') === st.step);
-        return { step: st.step, op: s?.op ?? '', kernel: s?.kernel ?? '', output: s?.output ?? '', medianMs: st.medianMs, meanMs: st.ms };
-      });
-      for (const r of rows) process.stderr.write(`  ${r.step.slice(0, 44).padEnd(45)} ${`${r.op}${r.kernel ? `/${r.kernel}` : ''}→${r.output}`.padEnd(22)} ${r.medianMs.toFixed(4).padStart(9)} ms ${((100 * r.medianMs) / sum).toFixed(1).padStart(5)} %\n`);
+        // The same layer alone on onnxruntime-node fp32: a Conv of its geometry (a dense layer as a
+        // 1×1 Conv on a 1×1 image), the median of `count` runs, without its BatchNorm / ReLU.
+        let ortLayerMs: number | null = null;
+        if (s?.geometry && s.op !== 'depthwise') {
+          const conv = await ortConv(s.geometry, batch);
+          const t: number[] = [];
+          for (let i = 0; i < count + 5; i++) { const t0 = performance.now(); await conv(); if (i >= 5) t.push(performance.now() - t0); }
+          ortLayerMs = median(t);
+        }
+        rows.push({ step: st.step, op: s?.op ?? '', kernel: s?.kernel ?? '', output: s?.output ?? '', medianMs: st.medianMs, meanMs: st.ms, ortFp32LayerMs: ortLayerMs });
+      }
+      for (const r of rows) process.stderr.write(`  ${r.step.slice(0, 44).padEnd(45)} ${`${r.op}${r.kernel ? `/${r.kernel}` : ''}→${r.output}`.padEnd(22)} ${r.medianMs.toFixed(4).padStart(9)} ms ${((100 * r.medianMs) / sum).toFixed(1).padStart(5)} %${r.ortFp32LayerMs == null ? '' : `   onnxruntime fp32 Conv alone ${r.ortFp32LayerMs.toFixed(4)} ms`}\n`);
       out.push({ kernels: k.name, batch, runs: count, runMs: totalMs, ortFp32Ms: ortMs, speedup: ortMs / totalMs, steps: rows });
     }
   }
