@@ -488,33 +488,39 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq,popcnt"))) inline void b
   const int iy0 = oy * g.sh - g.pt;
   const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
   int32_t sx[P];
+  // Each pixel's codes first as one contiguous byte patch (im2col: kernel rows are contiguous runs
+  // of x; padding taps 0), then each 64-code chunk of it gives one 64-bit word of every plane
+  // (one byte test each): no bit shifting between taps.
+  uint8_t* bytes = reinterpret_cast<uint8_t*>(patch + static_cast<size_t>(P) * BA * stride);
+  const int K64 = (K + 63) / 64;
   for (int q = 0; q < P; q++) {
     uint64_t* pq = patch + static_cast<size_t>(q) * BA * stride;
-    std::memset(pq, 0, sizeof(uint64_t) * BA * stride);
     const int ix0 = (ox0 + q) * g.sw - g.pl;
     const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int rowLen = g.kw * g.c;
+    if (ky1 - ky0 != g.kh || kx1 - kx0 != g.kw) std::memset(bytes, 0, static_cast<size_t>(K64) * 64);
     if (kx1 > kx0) {
       const int len = (kx1 - kx0) * g.c;
       for (int ky = ky0; ky < ky1; ky++) {
-        // Taps kx0 … kx1 − 1 of a kernel row: (kx1 − kx0)·c contiguous codes in x and in the patch.
         const int8_t* src = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
-        const int pos = (ky * g.kw + kx0) * g.c;
+        uint8_t* dst = bytes + ky * rowLen + kx0 * g.c;
         for (int off = 0; off < len; off += 64) {
           const int m = std::min(64, len - off);
           const __mmask64 valid = m == 64 ? ~0ULL : (1ULL << m) - 1;
-          const __m512i v = _mm512_maskz_loadu_epi8(valid, src + off);
-          const int at = pos + off, word = at >> 6, sh = at & 63;
-          for (int j = 0; j < BA; j++) {
-            const uint64_t bits = _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(1 << j)));
-            pq[j * stride + word] |= bits << sh;
-            if (sh) pq[j * stride + word + 1] |= bits >> (64 - sh);
-          }
+          _mm512_mask_storeu_epi8(dst + off, valid, _mm512_maskz_loadu_epi8(valid, src + off));
         }
       }
     }
     int32_t s = 0;
-    for (int j = 0; j < BA; j++)
-      for (int t = 0; t < stride; t++) s += static_cast<int32_t>(__builtin_popcountll(pq[j * stride + t])) << j;
+    for (int t = 0; t < K64; t++) {
+      const int m = std::min(64, K - t * 64);
+      const __m512i v = _mm512_maskz_loadu_epi8(m == 64 ? ~0ULL : (1ULL << m) - 1, bytes + t * 64);
+      for (int j = 0; j < BA; j++) {
+        const uint64_t bits = _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(1 << j)));
+        pq[j * stride + t] = bits;
+        s += static_cast<int32_t>(__builtin_popcountll(bits)) << j;
+      }
+    }
     sx[q] = s;
   }
   constexpr int L = BW + BA - 1;
@@ -564,7 +570,8 @@ const BitSerialRow bitSerialRows[2][2] = {{bitSerialRow<1, 1>, bitSerialRow<1, 2
 void runBitSerial(const BitSerialWeights& sw, int ba, const int8_t* x, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
   const BitSerialRow row = bitSerialRows[sw.bw - 1][ba - 1];
   const int K = g.kh * g.kw * g.c;
-  const size_t scratch = static_cast<size_t>(4) * 2 * ((K + 63) / 64 + 1);
+  // 4 pixels' planes, then one pixel's byte patch (⌈K/64⌉·64 bytes).
+  const size_t scratch = static_cast<size_t>(4) * 2 * ((K + 63) / 64 + 1) + static_cast<size_t>((K + 63) / 64) * 8;
   // Threads only for long calls, as the int8 kernel (a parallel region on busy cores waits at its barrier).
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K * sw.bw * ba > (int64_t{1} << 30) && g.n * g.oh > 1)
   {
