@@ -2,7 +2,8 @@
  * Inference speed of lowbit's bitwise runtime (src/runtime) against onnxruntime and TF.js on the
  * same model: latency at batch 1 (median of --runs runs) and throughput at batch 64 (median of
  * --batch-runs runs), for the runtime with each kernel backend (js, native, wasm when built),
- * onnxruntime-node fp32 and QDQ (graph optimizations 'all': QDQ runs as integer kernels),
+ * onnxruntime-node fp32 and QDQ (graph optimizations 'all': QDQ runs as integer kernels), fp32 on
+ * one thread,
  * onnxruntime-web's wasm backend fp32 (when it loads in Node), and TF.js (unpackModel) on wasm and
  * native. With --layers, also each binary convolution alone (the kernel, batch 1 and 64) against
  * onnxruntime-node fp32 Conv of the same shape. Writes bench/results/infer-<name>.json.
@@ -129,6 +130,17 @@ if (profileMode) {
   process.exit(0);
 }
 
+/**
+ * onnxruntime-node fp32 on one thread (intra- and inter-op), as the runtime's native kernels run
+ * on lenet5-sized calls: the default session's two intra-op threads wait on each other when
+ * other processes hold a core, so its batch-64 time swings with the machine's load.
+ */
+async function ortOneThreadRunner(path: string): Promise<Runner> {
+  const { readFileSync } = await import('node:fs');
+  const s = await ort.InferenceSession.create(readFileSync(path), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  return async (x, shape) => (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, shape) }))[s.outputNames[0]].data as Float32Array;
+}
+
 async function ortWebRunner(path: string): Promise<Runner> {
   const web = await import('onnxruntime-web') as unknown as typeof ort;
   const { readFileSync } = await import('node:fs');
@@ -143,6 +155,7 @@ const runners: Array<[string, () => Promise<Runner>]> = [
     return async (x, shape) => rt.run(x, shape[0]);
   }]),
   ['onnxruntime-node fp32', () => onnxRunner(files.onnx.path, 'all')],
+  ['onnxruntime-node fp32 (1 thread)', () => ortOneThreadRunner(files.onnx.path)],
   ['onnxruntime-node QDQ', () => onnxRunner(files.qdq.path, 'all')],
   ['onnxruntime-web wasm fp32', () => ortWebRunner(files.onnx.path)],
   ['TF.js wasm', async () => { await setBackend('wasm'); return tfRunner(model); }],
