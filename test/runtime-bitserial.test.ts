@@ -8,8 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { tf, buildModel, dorefaModel, ensureBackend } from '../src/index.js';
+import { packModel, unpackModel } from '../src/export/packed.js';
 import { nativeAddon } from '../src/backend/native.js';
-import { ConvGeometry, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';
+import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
 
 interface BitSerialAddon { bitops?: { bitSerialConv2d?: (x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, portable?: boolean) => boolean; popcount: string } }
@@ -131,5 +137,39 @@ test('int8Conv2dAffine on the bit-serial path equals int8Conv2d then affineInt (
       if (!ops.int8Conv2dAffine(x, w, g, a, b, relu, got)) continue; // no VNNI: the plan runs the kernel and affineInt
       assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), `${JSON.stringify(g)} relu ${relu}`);
     }
+  }
+});
+
+test('lenet5 W1/A2 and W2/A2: logits with the bit-serial path are bit-identical to the int8 kernels\' (LOWBIT_BITSERIAL=0 in a child process) and agree with TF.js', { skip: skip || !vpopcnt ? 'needs the addon on a CPU with AVX-512 VPOPCNTDQ' : false }, async () => {
+  await ensureBackend('native');
+  const r = mulberry32(9);
+  const x = Float32Array.from({ length: 5 * 28 * 28 }, () => r());
+  const dir = mkdtempSync(join(tmpdir(), 'lowbit-bitserial-'));
+  writeFileSync(join(dir, 'x.bin'), new Uint8Array(x.buffer));
+  const base = buildModel('lenet5', { seed: 8 });
+  for (const wbits of [1, 2]) {
+    const q = await dorefaModel(base, { wbits, abits: 2 });
+    const { manifest, data } = packModel(q);
+    writeFileSync(join(dir, `m${wbits}.json`), JSON.stringify(manifest));
+    writeFileSync(join(dir, `m${wbits}.bin`), data);
+    const rt = createRuntime({ manifest, data }, { kernels: nativeKernels() });
+    assert.deepEqual(rt.steps.filter((s) => s.kernel === 'int8').map((s) => s.layers[0]), ['conv2', 'fc1']);
+    const got = rt.run(x, 5);
+    const script = `
+      import { readFileSync } from 'node:fs';
+      const { createRuntime, nativeKernels } = await import(${JSON.stringify(new URL('../src/runtime/node.js', import.meta.url).href)});
+      const dir = ${JSON.stringify(dir)};
+      const buf = readFileSync(dir + '/x.bin');
+      const x = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+      const rt = createRuntime({ manifest: JSON.parse(readFileSync(dir + '/m${wbits}.json', 'utf8')), data: new Uint8Array(readFileSync(dir + '/m${wbits}.bin')) }, { kernels: nativeKernels() });
+      process.stdout.write(JSON.stringify(Array.from(new Uint32Array(rt.run(x, 5).buffer))));
+    `;
+    const want = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, LOWBIT_BITSERIAL: '0' } })) as number[];
+    assert.deepEqual(Array.from(new Uint32Array(got.buffer)), want, `W${wbits}/A2: bit-serial vs int8 kernels`);
+    const reference = await unpackModel(JSON.parse(JSON.stringify(manifest)), data);
+    const tfOut = tf.tidy(() => (reference.predict(tf.tensor4d(x, [5, 28, 28, 1])) as tf.Tensor).dataSync() as Float32Array);
+    reference.dispose();
+    const scale = Math.max(...Array.from(tfOut, Math.abs));
+    tfOut.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5 * scale, `W${wbits}/A2 logit ${i}: ${got[i]} vs TF.js ${v}`));
   }
 });
