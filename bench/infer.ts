@@ -2,7 +2,8 @@
  * Inference speed of lowbit's bitwise runtime (src/runtime) against onnxruntime and TF.js on the
  * same model: latency at batch 1 (median of --runs runs) and throughput at batch 64 (median of
  * --batch-runs runs), for the runtime with each kernel backend (js, native, wasm when built),
- * onnxruntime-node fp32 and QDQ (graph optimizations 'all': QDQ runs as integer kernels),
+ * onnxruntime-node fp32 and QDQ (graph optimizations 'all': QDQ runs as integer kernels), fp32 on
+ * one thread,
  * onnxruntime-web's wasm backend fp32 (when it loads in Node), and TF.js (unpackModel) on wasm and
  * native. With --layers, also each binary convolution alone (the kernel, batch 1 and 64) against
  * onnxruntime-node fp32 Conv of the same shape. Writes bench/results/infer-<name>.json.
@@ -13,7 +14,8 @@
  *
  * --kernels picks the runtime's kernel backends (default native,wasm,js). --profile times each
  * step of the runtime's plan instead (median per step, batch 1 and 64, native kernels unless
- * --kernels says otherwise) next to onnxruntime-node fp32, and writes bench/results/profile-<name>.json.
+ * --kernels says otherwise) next to onnxruntime-node fp32 (the whole model, and each convolution /
+ * dense step's layer alone as an fp32 Conv of its geometry), and writes bench/results/profile-<name>.json.
  *
  * --build makes a model with random weights (speed does not depend on the weights; agreement is
  * checked on them anyway); --model takes a trained lowbit model directory.
@@ -103,11 +105,21 @@ if (profileMode) {
       const sum = steps.reduce((a, s) => a + s.medianMs, 0);
       const info = rt.steps;
       process.stderr.write(`\n${k.name} kernels, batch ${batch}: run ${totalMs.toFixed(3)} ms (median of ${count}), Σ step medians ${sum.toFixed(3)} ms, onnxruntime-node fp32 ${ortMs.toFixed(3)} ms → ${(ortMs / totalMs).toFixed(2)}×\n`);
-      const rows = steps.map((st) => {
+      const rows = [];
+      for (const st of steps) {
         const s = info.find((i) => i.layers.join('+') === st.step);
-        return { step: st.step, op: s?.op ?? '', kernel: s?.kernel ?? '', output: s?.output ?? '', medianMs: st.medianMs, meanMs: st.ms };
-      });
-      for (const r of rows) process.stderr.write(`  ${r.step.slice(0, 44).padEnd(45)} ${`${r.op}${r.kernel ? `/${r.kernel}` : ''}→${r.output}`.padEnd(22)} ${r.medianMs.toFixed(4).padStart(9)} ms ${((100 * r.medianMs) / sum).toFixed(1).padStart(5)} %\n`);
+        // The same layer alone on onnxruntime-node fp32: a Conv of its geometry (a dense layer as a
+        // 1×1 Conv on a 1×1 image), the median of `count` runs, without its BatchNorm / ReLU.
+        let ortLayerMs: number | null = null;
+        if (s?.geometry && s.op !== 'depthwise') {
+          const conv = await ortConv(s.geometry, batch);
+          const t: number[] = [];
+          for (let i = 0; i < count + 5; i++) { const t0 = performance.now(); await conv(); if (i >= 5) t.push(performance.now() - t0); }
+          ortLayerMs = median(t);
+        }
+        rows.push({ step: st.step, op: s?.op ?? '', kernel: s?.kernel ?? '', output: s?.output ?? '', medianMs: st.medianMs, meanMs: st.ms, ortFp32LayerMs: ortLayerMs });
+      }
+      for (const r of rows) process.stderr.write(`  ${r.step.slice(0, 44).padEnd(45)} ${`${r.op}${r.kernel ? `/${r.kernel}` : ''}→${r.output}`.padEnd(22)} ${r.medianMs.toFixed(4).padStart(9)} ms ${((100 * r.medianMs) / sum).toFixed(1).padStart(5)} %${r.ortFp32LayerMs == null ? '' : `   onnxruntime fp32 Conv alone ${r.ortFp32LayerMs.toFixed(4)} ms`}\n`);
       out.push({ kernels: k.name, batch, runs: count, runMs: totalMs, ortFp32Ms: ortMs, speedup: ortMs / totalMs, steps: rows });
     }
   }
@@ -116,6 +128,17 @@ if (profileMode) {
   process.stderr.write(`wrote ${file} (load average ${loadavg})\n`);
   tf.disposeVariables();
   process.exit(0);
+}
+
+/**
+ * onnxruntime-node fp32 on one thread (intra- and inter-op), as the runtime's native kernels run
+ * on lenet5-sized calls: the default session's two intra-op threads wait on each other when
+ * other processes hold a core, so its batch-64 time swings with the machine's load.
+ */
+async function ortOneThreadRunner(path: string): Promise<Runner> {
+  const { readFileSync } = await import('node:fs');
+  const s = await ort.InferenceSession.create(readFileSync(path), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1, interOpNumThreads: 1, logSeverityLevel: 3 });
+  return async (x, shape) => (await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, shape) }))[s.outputNames[0]].data as Float32Array;
 }
 
 async function ortWebRunner(path: string): Promise<Runner> {
@@ -132,6 +155,7 @@ const runners: Array<[string, () => Promise<Runner>]> = [
     return async (x, shape) => rt.run(x, shape[0]);
   }]),
   ['onnxruntime-node fp32', () => onnxRunner(files.onnx.path, 'all')],
+  ['onnxruntime-node fp32 (1 thread)', () => ortOneThreadRunner(files.onnx.path)],
   ['onnxruntime-node QDQ', () => onnxRunner(files.qdq.path, 'all')],
   ['onnxruntime-web wasm fp32', () => ortWebRunner(files.onnx.path)],
   ['TF.js wasm', async () => { await setBackend('wasm'); return tfRunner(model); }],

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 #include <cstring>
 #include <immintrin.h>
@@ -394,6 +395,318 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const in
 
 const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
 
+// ---------------------------------------------------------------------------------------------
+// Bit-serial int8 convolution (AVX-512 VPOPCNTDQ) for low-bit codes: the same integer sums as the
+// int8 kernels, Σ w·x, computed from bit planes when the weight codes take few levels and the
+// activation codes are small and non-negative (DoReFa W1/A2, W2/A2: issue 20's 2-bit models).
+// Weight codes w = wmin + step·u with u < 2^BW (wmin, step per layer: the least code and the gcd
+// of the differences), activation codes x < 2^BA (checked on every call, so any input is exact:
+// otherwise the call falls back to the int8 kernels). Then
+//   Σ w·x = wmin·Σ x + step·Σ_{i,j} 2^(i+j)·popcount(U_i AND X_j),
+// with U_i, X_j the bit planes of a pixel's patch: its kh·kw·c codes in the weights' order
+// (k = (ky·kw + kx)·c + ch), packed contiguously — no unused bits between taps, so lenet5's
+// conv2 patch (5·5·20 = 500 codes) is 16 words per plane. Padding taps are 0 in every plane (x = 0),
+// as they contribute nothing to the int8 sums either. Output channels 16 at a time as
+// binaryRowBlocked: each patch word is broadcast and AND-popcounted against 16 channels' words
+// (weights [⌈outC/16⌉][⌈K/32⌉][BW][16]), accumulating int32 lanes, 4 pixels sharing each weight load.
+struct BitSerialWeights {
+  int kh, kw, c, oc;
+  int bw;  // weight planes (1 or 2); 0: the codes take too many levels (no bit-serial path)
+  int wmin, step;
+  int k32;  // 32-bit words per patch plane
+  std::vector<uint32_t> planes;
+  // The portable kernel's layout, built on its first use: [oc][bw][⌈K/64⌉] 64-bit words.
+  std::vector<uint64_t> rows;
+};
+
+void finalizeBitSerial(napi_env, void* data, void*) { delete static_cast<BitSerialWeights*>(data); }
+
+const bool hasBitSerial = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vpopcntdq");
+// LOWBIT_BITSERIAL=0 keeps the int8 convolutions off the bit-serial path (to compare the two kernels).
+const bool bitSerialEnabled = [] { const char* e = std::getenv("LOWBIT_BITSERIAL"); return e == nullptr || std::string(e) != "0"; }();
+
+// The bit-plane weights of `w` (int8 codes [oc][kh][kw][c]), built on first use and kept on the
+// weight array itself (napi_wrap: freed with it; runtime weights never change). Null when the
+// array was first used under another geometry.
+BitSerialWeights* bitSerialWeights(napi_env env, napi_value wv, const int8_t* w, const Geometry& g) {
+  void* p = nullptr;
+  if (napi_unwrap(env, wv, &p) == napi_ok && p != nullptr) {
+    auto* s = static_cast<BitSerialWeights*>(p);
+    return s->kh == g.kh && s->kw == g.kw && s->c == g.c && s->oc == g.oc ? s : nullptr;
+  }
+  auto* s = new BitSerialWeights{g.kh, g.kw, g.c, g.oc, 0, 0, 1, 0, {}, {}};
+  const int K = g.kh * g.kw * g.c;
+  const size_t total = static_cast<size_t>(g.oc) * K;
+  int lo = 127, hi = -128;
+  for (size_t i = 0; i < total; i++) { lo = std::min<int>(lo, w[i]); hi = std::max<int>(hi, w[i]); }
+  int step = 0;
+  for (size_t i = 0; i < total && step != 1; i++) { int a = w[i] - lo, b = step; while (b) { const int t = a % b; a = b; b = t; } step = a; }
+  if (step == 0) step = 1;
+  const int umax = total ? (hi - lo) / step : 0;
+  const int bw = umax <= 1 ? 1 : umax <= 3 ? 2 : 0;
+  s->wmin = total ? lo : 0;
+  s->step = step;
+  s->k32 = (K + 31) / 32;
+  if (bw > 0) {
+    const int blocks = (g.oc + 15) / 16;
+    s->planes.assign(static_cast<size_t>(blocks) * s->k32 * bw * 16, 0u);
+    for (int o = 0; o < g.oc; o++)
+      for (int k = 0; k < K; k++) {
+        const int u = (w[static_cast<size_t>(o) * K + k] - lo) / step;
+        for (int i = 0; i < bw; i++)
+          if ((u >> i) & 1) s->planes[((static_cast<size_t>(o >> 4) * s->k32 + (k >> 5)) * bw + i) * 16 + (o & 15)] |= 1u << (k & 31);
+      }
+  }
+  s->bw = bw;
+  if (napi_wrap(env, wv, s, finalizeBitSerial, nullptr, nullptr) != napi_ok) { delete s; return nullptr; }
+  return s;
+}
+
+// Bits needed by the activation codes x (the bit length of their OR), or −1 when one is negative.
+__attribute__((target("avx512f,avx512bw"))) int codeBits(const int8_t* x, size_t len) {
+  __m512i acc = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 64 <= len; i += 64) acc = _mm512_or_si512(acc, _mm512_loadu_si512(x + i));
+  if (i < len) acc = _mm512_or_si512(acc, _mm512_maskz_loadu_epi8((~0ULL) >> (64 - (len - i)), x + i));
+  alignas(64) uint8_t b[64];
+  _mm512_store_si512(b, acc);
+  unsigned v = 0;
+  for (int k = 0; k < 64; k++) v |= b[k];
+  if (v & 0x80) return -1;
+  int bits = 0;
+  while (v >> bits) bits++;
+  return bits;
+}
+
+// P pixels (ox0 … ox0 + P − 1 of row oy): their bit-plane patches, then all output channels.
+// `patch`: P·BA·(⌈K/64⌉ + 1) 64-bit words of scratch.
+template <int BW, int BA, int P>
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq,popcnt"))) inline void bitSerialPixels(const int8_t* x, const BitSerialWeights& sw, uint64_t* patch, const Geometry& g, int b, int oy, int ox0,
+                                                                                             int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
+  const int K = g.kh * g.kw * g.c;
+  const int stride = (K + 63) / 64 + 1;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  int32_t sx[P];
+  // Each pixel's codes first as one contiguous byte patch (im2col: kernel rows are contiguous runs
+  // of x; padding taps 0), then each 64-code chunk of it gives one 64-bit word of every plane
+  // (one byte test each): no bit shifting between taps.
+  uint8_t* bytes = reinterpret_cast<uint8_t*>(patch + static_cast<size_t>(P) * BA * stride);
+  const int K64 = (K + 63) / 64;
+  for (int q = 0; q < P; q++) {
+    uint64_t* pq = patch + static_cast<size_t>(q) * BA * stride;
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int rowLen = g.kw * g.c;
+    if (ky1 - ky0 != g.kh || kx1 - kx0 != g.kw) std::memset(bytes, 0, static_cast<size_t>(K64) * 64);
+    if (kx1 > kx0) {
+      const int len = (kx1 - kx0) * g.c;
+      for (int ky = ky0; ky < ky1; ky++) {
+        const int8_t* src = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+        uint8_t* dst = bytes + ky * rowLen + kx0 * g.c;
+        for (int off = 0; off < len; off += 64) {
+          const int m = std::min(64, len - off);
+          const __mmask64 valid = m == 64 ? ~0ULL : (1ULL << m) - 1;
+          _mm512_mask_storeu_epi8(dst + off, valid, _mm512_maskz_loadu_epi8(valid, src + off));
+        }
+      }
+    }
+    int32_t s = 0;
+    for (int t = 0; t < K64; t++) {
+      const int m = std::min(64, K - t * 64);
+      const __m512i v = _mm512_maskz_loadu_epi8(m == 64 ? ~0ULL : (1ULL << m) - 1, bytes + t * 64);
+      for (int j = 0; j < BA; j++) {
+        const uint64_t bits = _mm512_test_epi8_mask(v, _mm512_set1_epi8(static_cast<char>(1 << j)));
+        pq[j * stride + t] = bits;
+        s += static_cast<int32_t>(__builtin_popcountll(bits)) << j;
+      }
+    }
+    sx[q] = s;
+  }
+  constexpr int L = BW + BA - 1;
+  const int k32 = sw.k32;
+  const int blocks = (g.oc + 15) / 16;
+  const __m512i vstep = _mm512_set1_epi32(sw.step);
+  for (int blk = 0; blk < blocks; blk++) {
+    const uint32_t* wb = sw.planes.data() + static_cast<size_t>(blk) * k32 * BW * 16;
+    __m512i acc[P][L];
+    for (int q = 0; q < P; q++)
+      for (int l = 0; l < L; l++) acc[q][l] = _mm512_setzero_si512();
+    for (int k = 0; k < k32; k++) {
+      __m512i wv[BW];
+      for (int i = 0; i < BW; i++) wv[i] = _mm512_loadu_si512(wb + (static_cast<size_t>(k) * BW + i) * 16);
+      for (int q = 0; q < P; q++) {
+        const uint32_t* pq = reinterpret_cast<const uint32_t*>(patch + static_cast<size_t>(q) * BA * stride);
+        for (int j = 0; j < BA; j++) {
+          const __m512i xv = _mm512_set1_epi32(static_cast<int>(pq[j * stride * 2 + k]));
+          for (int i = 0; i < BW; i++) acc[q][i + j] = _mm512_add_epi32(acc[q][i + j], _mm512_popcnt_epi32(_mm512_and_si512(xv, wv[i])));
+        }
+      }
+    }
+    const int rem = g.oc - blk * 16;
+    const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
+    for (int q = 0; q < P; q++) {
+      __m512i r = acc[q][L - 1];
+      for (int l = L - 2; l >= 0; l--) r = _mm512_add_epi32(_mm512_slli_epi32(r, 1), acc[q][l]);
+      r = _mm512_add_epi32(_mm512_mullo_epi32(r, vstep), _mm512_set1_epi32(sw.wmin * sx[q]));
+      const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + blk * 16;
+      if (fout) affineStore16(r, ea + blk * 16, eb + blk * 16, erelu, valid, fout + at);
+      else _mm512_mask_storeu_epi32(out + at, valid, r);
+    }
+  }
+}
+
+template <int BW, int BA>
+__attribute__((target("avx512f,avx512bw,avx512vpopcntdq,popcnt"))) void bitSerialRow(const int8_t* x, const BitSerialWeights& sw, uint64_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                                                                                    const float* ea, const float* eb, bool erelu, float* fout) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) bitSerialPixels<BW, BA, 4>(x, sw, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+  for (; ox < g.ow; ox++) bitSerialPixels<BW, BA, 1>(x, sw, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+}
+
+using BitSerialRow = void (*)(const int8_t*, const BitSerialWeights&, uint64_t*, const Geometry&, int, int, int32_t*, const float*, const float*, bool, float*);
+const BitSerialRow bitSerialRows[2][2] = {{bitSerialRow<1, 1>, bitSerialRow<1, 2>}, {bitSerialRow<2, 1>, bitSerialRow<2, 2>}};
+
+void runBitSerial(const BitSerialWeights& sw, int ba, const int8_t* x, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout) {
+  const BitSerialRow row = bitSerialRows[sw.bw - 1][ba - 1];
+  const int K = g.kh * g.kw * g.c;
+  // 4 pixels' planes, then one pixel's byte patch (⌈K/64⌉·64 bytes).
+  const size_t scratch = static_cast<size_t>(4) * 2 * ((K + 63) / 64 + 1) + static_cast<size_t>((K + 63) / 64) * 8;
+  // Threads only for long calls, as the int8 kernel (a parallel region on busy cores waits at its barrier).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K * sw.bw * ba > (int64_t{1} << 30) && g.n * g.oh > 1)
+  {
+    std::vector<uint64_t> patch(scratch);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, sw, patch.data(), g, b, oy, out, ea, eb, erelu, fout);
+  }
+}
+
+// The portable bit-serial kernel (no AVX-512; int32 sums only): the same planes and sums, one
+// output channel at a time with 64-bit popcounts over [bw][⌈K/64⌉] weight words. Compiled for
+// AVX2 + POPCNT and for baseline x86-64 below, chosen at run time.
+static inline __attribute__((always_inline)) void bitSerialRowPortableBody(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* patch, const Geometry& g, int b, int oy, int32_t* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int K64 = (K + 63) / 64;
+  const int bw = sw.bw;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    std::memset(patch, 0, sizeof(uint64_t) * ba * K64);
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int len = std::max(0, kx1 - kx0) * g.c;
+    for (int ky = ky0; ky < ky1; ky++) {
+      const int8_t* src = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * g.c;
+      const int pos = (ky * g.kw + kx0) * g.c;
+      for (int t = 0; t < len; t++) {
+        const unsigned v = static_cast<uint8_t>(src[t]);
+        const int at = pos + t;
+        for (int j = 0; j < ba; j++) patch[j * K64 + (at >> 6)] |= static_cast<uint64_t>((v >> j) & 1) << (at & 63);
+      }
+    }
+    int32_t sx = 0;
+    for (int j = 0; j < ba; j++)
+      for (int t = 0; t < K64; t++) sx += static_cast<int32_t>(__builtin_popcountll(patch[j * K64 + t])) << j;
+    int32_t* o = out + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.oc;
+    for (int oc = 0; oc < g.oc; oc++) {
+      const uint64_t* wo = sw.rows.data() + static_cast<size_t>(oc) * bw * K64;
+      int32_t s = 0;
+      for (int i = 0; i < bw; i++)
+        for (int j = 0; j < ba; j++) {
+          int32_t c = 0;
+          for (int t = 0; t < K64; t++) c += __builtin_popcountll(wo[i * K64 + t] & patch[j * K64 + t]);
+          s += c << (i + j);
+        }
+      o[oc] = sw.wmin * sx + sw.step * s;
+    }
+  }
+}
+
+__attribute__((target("avx2,popcnt"))) void bitSerialRowPortableAvx2(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* p, const Geometry& g, int b, int oy, int32_t* out) { bitSerialRowPortableBody(x, sw, ba, p, g, b, oy, out); }
+void bitSerialRowPortableBase(const int8_t* x, const BitSerialWeights& sw, int ba, uint64_t* p, const Geometry& g, int b, int oy, int32_t* out) { bitSerialRowPortableBody(x, sw, ba, p, g, b, oy, out); }
+using BitSerialRowPortable = void (*)(const int8_t*, const BitSerialWeights&, int, uint64_t*, const Geometry&, int, int, int32_t*);
+const BitSerialRowPortable bitSerialRowPortable = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt") ? bitSerialRowPortableAvx2 : bitSerialRowPortableBase;
+
+void runBitSerialPortable(BitSerialWeights& sw, int ba, const int8_t* x, const Geometry& g, int32_t* out) {
+  const int K = g.kh * g.kw * g.c;
+  const int K64 = (K + 63) / 64;
+  if (sw.rows.empty()) {
+    // [oc][bw][K64] from the blocked planes ([blocks][k32][bw][16] 32-bit words).
+    sw.rows.assign(static_cast<size_t>(g.oc) * sw.bw * K64, 0);
+    for (int o = 0; o < g.oc; o++)
+      for (int i = 0; i < sw.bw; i++)
+        for (int k = 0; k < sw.k32; k++) {
+          const uint64_t word = sw.planes[((static_cast<size_t>(o >> 4) * sw.k32 + k) * sw.bw + i) * 16 + (o & 15)];
+          sw.rows[(static_cast<size_t>(o) * sw.bw + i) * K64 + (k >> 1)] |= word << (32 * (k & 1));
+        }
+  }
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K * sw.bw * ba > (int64_t{1} << 30) && g.n * g.oh > 1)
+  {
+    std::vector<uint64_t> patch(static_cast<size_t>(2) * K64);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) bitSerialRowPortable(x, sw, ba, patch.data(), g, b, oy, out);
+  }
+}
+
+// Bits needed by the activation codes (as codeBits), without AVX-512.
+int codeBitsPortable(const int8_t* x, size_t len) {
+  unsigned v = 0;
+  for (size_t i = 0; i < len; i++) v |= static_cast<uint8_t>(x[i]);
+  if (v & 0x80) return -1;
+  int bits = 0;
+  while (v >> bits) bits++;
+  return bits;
+}
+
+// The int8 convolution of x and w (args[1]) on a bit-serial path: AVX-512 VPOPCNTDQ (int32 sums
+// into `out`, or with `fout` affineInt's floats), or with `portable` the portable kernel (int32
+// sums only). False, nothing written, when the path does not apply (weights of more than 4
+// levels, activation codes negative or ≥ 4; AVX-512 VPOPCNTDQ missing for the first). `g` as the
+// caller checked it (a dense layer already viewed as 1×n).
+bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w, const Geometry& g, int32_t* out, const float* ea, const float* eb, bool erelu, float* fout, bool portable = false) {
+  if (!portable && !hasBitSerial) return false;
+  if (portable && fout) return false;
+  BitSerialWeights* sw = bitSerialWeights(env, wv, w, g);
+  if (sw == nullptr || sw->bw == 0) return false;
+  const size_t len = static_cast<size_t>(g.n) * g.h * g.w * g.c;
+  const int ba = portable ? codeBitsPortable(x, len) : codeBits(x, len);
+  if (ba < 0 || ba > 2) return false;
+  if (portable) runBitSerialPortable(*sw, std::max(ba, 1), x, g, out);
+  else runBitSerial(*sw, std::max(ba, 1), x, g, out, ea, eb, erelu, fout);
+  return true;
+}
+
+// bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean):
+// the int8 convolution on a bit-serial path only (whatever LOWBIT_BITSERIAL says; `portable`:
+// the kernel for CPUs without AVX-512 VPOPCNTDQ): true when done, false (nothing written) where
+// the path does not apply. For tests and benchmarks; int8Conv2d and int8Conv2dAffine take the
+// bit-serial paths by themselves.
+napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value args[5];
+  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  int8_t *x, *w;
+  int32_t* out;
+  size_t xl, wl, ol;
+  Geometry g;
+  bool portable = false;
+  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
+      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol) || (argc >= 5 && napi_get_value_bool(env, args[4], &portable) != napi_ok)) {
+    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
+    return nullptr;
+  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
+    napi_throw_range_error(env, nullptr, "bitSerialConv2d: an array is shorter than the geometry needs");
+    return nullptr;
+  }
+  napi_value result;
+  const bool done = bitSerialConv(env, args[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable);
+  BITOPS_CALL(env, napi_get_boolean(env, done, &result));
+  return result;
+}
+
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   size_t argc = 6;
   napi_value args[6];
@@ -410,6 +723,13 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
     napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
     return nullptr;
+  }
+  // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv).
+  {
+    Geometry gb = g;
+    if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
+    // AVX-512 VPOPCNTDQ; without it the portable kernel where there is no VNNI kernel either.
+    if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
   }
   // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
@@ -474,6 +794,10 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
+  if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
+    BITOPS_CALL(env, napi_get_boolean(env, true, &result));
+    return result;
+  }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
@@ -555,14 +879,35 @@ void floatRowBase(const float* x, const float* w, const float* wT, float* p, con
 // Each output's additions run in the same order as floatRowBody's transposed path: bias, then
 // k = 0 … K − 1. With `bits`: packSigns fused — the next binary layer's bits of
 // (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
-template <int NB, int P>
-__attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
+// Y: the last of the NB blocks holds at most 8 output channels and runs as 256-bit operations
+// (half the work on cores that split 512-bit operations in two, e.g. lenet5's 20 = 16 + 4).
+template <int NB, bool Y, int P>
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
                                                                          float* out, bool relu, const float* offP, uint32_t* bits) {
+  constexpr int NZ = Y ? NB - 1 : NB;  // 512-bit blocks
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
-  __m512 acc[P][NB];
-  for (int q = 0; q < P; q++)
-    for (int j = 0; j < NB; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+  __m512 acc[P][NZ > 0 ? NZ : 1];
+  __m256 accY[P];
+  for (int q = 0; q < P; q++) {
+    for (int j = 0; j < NZ; j++) acc[q][j] = _mm512_loadu_ps(biasP + j * 16);
+    if (Y) accY[q] = _mm256_loadu_ps(biasP + NZ * 16);
+  }
+  // Every output's sum runs bias, then k = 0 … K − 1, whatever the vector width.
+#define SMALLC_STEP(wr, xs, xstride)                                                               \
+  do {                                                                                             \
+    const float* wr_ = (wr);                                                                       \
+    const float* xs_ = (xs);                                                                       \
+    __m512 wv[NZ > 0 ? NZ : 1];                                                                    \
+    for (int j = 0; j < NZ; j++) wv[j] = _mm512_loadu_ps(wr_ + j * 16);                            \
+    const __m256 wy = Y ? _mm256_loadu_ps(wr_ + NZ * 16) : _mm256_setzero_ps();                   \
+    for (int q = 0; q < P; q++) {                                                                  \
+      const float v = xs_[q * static_cast<int64_t>(xstride)];                                      \
+      const __m512 p = _mm512_set1_ps(v);                                                          \
+      for (int j = 0; j < NZ; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);               \
+      if (Y) accY[q] = _mm256_fmadd_ps(_mm256_set1_ps(v), wy, accY[q]);                            \
+    }                                                                                              \
+  } while (0)
   const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
   if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
     // Every tap of the P pixels is in the image: broadcast straight from x (no patch), k in the same order.
@@ -570,16 +915,8 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
     int k = 0;
     for (int ky = 0; ky < g.kh; ky++)
       for (int kx = 0; kx < g.kw; kx++)
-        for (int ci = 0; ci < g.c; ci++, k++) {
-          const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
-          __m512 wv[NB];
-          for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
-          const float* xk = xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci;
-          for (int q = 0; q < P; q++) {
-            const __m512 p = _mm512_set1_ps(xk[static_cast<int64_t>(q) * g.sw * g.c]);
-            for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
-          }
-        }
+        for (int ci = 0; ci < g.c; ci++, k++)
+          SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, g.sw * g.c);
   } else {
   for (int q = 0; q < P; q++) {
     const int ix0 = (ox0 + q) * g.sw - g.pl;
@@ -591,22 +928,18 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
         else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
       }
   }
-  for (int k = 0; k < K; k++) {
-    const float* wr = wP + static_cast<int64_t>(k) * NB * 16;
-    __m512 wv[NB];
-    for (int j = 0; j < NB; j++) wv[j] = _mm512_loadu_ps(wr + j * 16);
-    for (int q = 0; q < P; q++) {
-      const __m512 p = _mm512_set1_ps(patch[q * K + k]);
-      for (int j = 0; j < NB; j++) acc[q][j] = _mm512_fmadd_ps(p, wv[j], acc[q][j]);
-    }
+  for (int k = 0; k < K; k++) SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, patch + k, K);
   }
-  }
+#undef SMALLC_STEP
   const __m512 zero = _mm512_setzero_ps();
+  const __m256 zeroY = _mm256_setzero_ps();
+  const int remY = g.oc - NZ * 16;
+  const __mmask8 validY = remY >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << remY) - 1);
   for (int q = 0; q < P; q++) {
     const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
     if (bits) {
       uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
-      for (int j = 0; j < NB; j++) {
+      for (int j = 0; j < NZ; j++) {
         const int rem = g.oc - j * 16;
         const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
         __m512 y = acc[q][j];
@@ -614,28 +947,37 @@ __attribute__((target("avx512f,avx512bw,fma"))) inline void smallCPixels(const f
         if (offP) y = _mm512_add_ps(y, _mm512_loadu_ps(offP + j * 16));
         ob[j] = _mm512_mask_cmp_ps_mask(valid, y, zero, _CMP_GE_OQ);
       }
+      if (Y) {
+        __m256 y = accY[q];
+        if (relu) y = _mm256_max_ps(zeroY, y);
+        if (offP) y = _mm256_add_ps(y, _mm256_loadu_ps(offP + NZ * 16));
+        ob[NZ] = _mm256_mask_cmp_ps_mask(validY, y, zeroY, _CMP_GE_OQ);
+      }
       if (NB & 1) ob[NB] = 0;
       continue;
     }
     float* o = out + pix * g.oc;
-    for (int j = 0; j < NB; j++) {
+    for (int j = 0; j < NZ; j++) {
       const int rem = g.oc - j * 16;
       // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
       _mm512_mask_storeu_ps(o + j * 16, rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1), relu ? _mm512_max_ps(zero, acc[q][j]) : acc[q][j]);
     }
+    if (Y) _mm256_mask_storeu_ps(o + NZ * 16, validY, relu ? _mm256_max_ps(zeroY, accY[q]) : accY[q]);
   }
 }
 
-template <int NB>
-__attribute__((target("avx512f,avx512bw,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
+template <int NB, bool Y>
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
                                                                       bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
   int ox = 0;
-  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
-  for (; ox < g.ow; ox++) smallCPixels<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
 }
 
 using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
-const SmallCRow smallCRows[4] = {floatRowSmallC<1>, floatRowSmallC<2>, floatRowSmallC<3>, floatRowSmallC<4>};
+// [NB − 1][Y]: NB blocks of 16 output channels, the last one 8 wide when Y.
+const SmallCRow smallCRows[4][2] = {{floatRowSmallC<1, false>, floatRowSmallC<1, true>}, {floatRowSmallC<2, false>, floatRowSmallC<2, true>},
+                                    {floatRowSmallC<3, false>, floatRowSmallC<3, true>}, {floatRowSmallC<4, false>, floatRowSmallC<4, true>}};
 const bool hasAvx512f = __builtin_cpu_supports("avx512f");
 
 // AVX-512 depthwise rows for 16, 32, 48 or 64 channels: each pixel's channel sums stay in NB zmm
@@ -730,7 +1072,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
     if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
     const float* offPp = offset ? offP.data() : nullptr;
-    const SmallCRow row = smallCRows[NB - 1];
+    const SmallCRow row = smallCRows[NB - 1][g.oc - (NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
     // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
     {
@@ -1179,6 +1521,32 @@ napi_value Add(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// Max pooling with AVX-512, 16 channels per comparison (the last block masked): the same
+// o = x > o ? x : o per tap as the scalar loop — _mm512_max_ps(x, o) is exactly that, NaN and
+// signed zeros included (it returns its second operand unless x > o).
+__attribute__((target("avx512f"))) void maxPoolAvx512(const float* x, const Geometry& g, float* y) {
+  const int blocks = (g.c + 15) / 16;
+  const __mmask16 last = g.c % 16 ? static_cast<__mmask16>((1u << (g.c % 16)) - 1) : static_cast<__mmask16>(0xFFFF);
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) {
+      const int iy0 = oy * g.sh - g.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+      for (int ox = 0; ox < g.ow; ox++) {
+        const int ix0 = ox * g.sw - g.pl;
+        const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+        float* o = y + ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * g.c;
+        for (int j = 0; j < blocks; j++) {
+          const __mmask16 m = j == blocks - 1 ? last : static_cast<__mmask16>(0xFFFF);
+          __m512 acc = _mm512_set1_ps(-INFINITY);
+          for (int ky = ky0; ky < ky1; ky++)
+            for (int kx = kx0; kx < kx1; kx++)
+              acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * g.c + j * 16), acc);
+          _mm512_mask_storeu_ps(o + j * 16, m, acc);
+        }
+      }
+    }
+}
+
 // pool(x, geometry: Int32Array(13), max: boolean, out): max or average pooling over in-image taps (the plan's pool()).
 napi_value Pool(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -1190,6 +1558,7 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   float* y = A.arr<float>(3, napi_float32_array, &ol);
   if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
+  if (mx && hasAvx512bw) { maxPoolAvx512(x, g, y); return nullptr; }
   std::vector<double> sums(g.c);
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) {
@@ -1264,7 +1633,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},

@@ -671,7 +671,6 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   const outC = g.outC;
   const toBits = outBits !== undefined;
   const words = wordsFor(outC);
-  const pixel = new Float32Array(outC);
   /** Float results of `pixels` pixels at `from` → bits of the output (`relu`: of max(v, 0), fused). */
   const packPixels = (src: Float32Array, from: number, p0: number, pixels: number, relu = false) => {
     const bits = yBuf as Uint32Array;
@@ -732,6 +731,7 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   const intThresholds = threshold && 2 * range + 2 < 2 ** 31 ? Int32Array.from(threshold, (t) => (t === Infinity ? range + 1 : t === -Infinity ? -range : t) - 1) : null;
   // With the backend's passes: the whole epilogue as one to three passes over the buffer.
   const scratchY = ops && toBits && !simple ? new Float32Array(outPixels * outC) : null;
+  const toScratch = !ops && toBits && !simple ? new Float32Array(outPixels * outC) : null;
   const nativeEpilogue = ops === undefined ? null : simple && !toBits ? () => ops.affineInt(acc, a, b, reluOnly, yBuf as Float32Array)
     : simple && intThresholds ? () => ops.packThreshold(acc, sign!, intThresholds, yBuf as Uint32Array)
       : !simple ? () => {
@@ -772,14 +772,14 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       }
       return;
     }
-    for (let p = 0; p < outPixels; p++) {
-      const base = p * outC;
-      const dst = toBits ? pixel : (yBuf as Float32Array);
-      const at = toBits ? 0 : base;
-      for (let o = 0; o < outC; o++) dst[at + o] = acc[base + o] * a[o] + b[o];
-      if (w.stages.length) runStages(w.stages, dst, at, 1, outC);
-      if (toBits) packPixels(pixel, 0, p, 1);
-    }
+    // The whole float result (into a scratch buffer before packed bits), then the stages over the
+    // whole buffer: a stage indexed by element (PReLU with per-element alpha) sees each value's
+    // position in the tensor (stages run pixel by pixel on a one-pixel scratch once read alpha[ch]
+    // for every pixel).
+    const y = toScratch ?? (yBuf as Float32Array);
+    for (let p = 0, i = 0; p < outPixels; p++) for (let o = 0; o < outC; o++, i++) y[i] = acc[i] * a[o] + b[o];
+    if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC);
+    if (toBits) packPixels(y, 0, 0, outPixels);
   });
   if (w.mode === 'binary') {
     const inputBits = xBuf instanceof Uint32Array;
