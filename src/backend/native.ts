@@ -5,12 +5,9 @@
  * lowbit's N-API addon, reading and writing the wasm heap in place (zero-copy; oneDNN's nhwc
  * and hwio layouts are TF.js's NHWC tensors and HWIO filters). Node-only.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
+import { loadNativeAddon, NATIVE_ADDON_PATH } from './addon.js';
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
 import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
@@ -41,17 +38,13 @@ interface WasmBackend extends KernelBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }
 
-const packageRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-export const NATIVE_ADDON_PATH = join(packageRoot, 'native', 'build', 'Release', 'lowbit_dnnl.node');
+export { NATIVE_ADDON_PATH };
 
 let addon: Addon | null | undefined;
 
-/** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0). */
+/** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0). Loaded by the TF.js-free src/backend/addon.ts. */
 export function nativeAddon(): Addon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.env.LOWBIT_NATIVE === '0' || !existsSync(NATIVE_ADDON_PATH)) return addon;
-  addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as Addon;
+  if (addon === undefined) addon = loadNativeAddon() as Addon | null;
   return addon;
 }
 

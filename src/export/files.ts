@@ -1,13 +1,16 @@
 /** Writing and reading export files: atomically, with nothing partial left on failure. Node-only. */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as tf from '../backend/tf.js';
-import { LowbitError } from '../errors.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { makeDirs } from '../io/out-dir.js';
 import { encodeModel } from './onnx-builder.js';
 import { exportOnnx, OnnxTarget } from './onnx-export.js';
-import { PackedManifest, packModel, unpackModel } from './packed.js';
+import { readPackedFiles } from './packed-files.js';
+import { packModel, unpackModel } from './packed.js';
+
+// Reading packed.json + packed.bin lives in the TF.js-free packed-files.ts (the runtime's Node entry uses it).
+export { readPackedFiles } from './packed-files.js';
 
 export const onnxFileName = (target: OnnxTarget) => `model.${target}.onnx`;
 export const PACKED_DIR = 'packed';
@@ -48,20 +51,6 @@ export function writePacked(model: tf.LayersModel, outDir: string): WrittenExpor
   }
   const json = readFileSync(join(final, 'packed.json')).byteLength;
   return { path: final, bytes: data.byteLength + json, weightBytes: data.byteLength, notes: [] };
-}
-
-/** The manifest and weight bytes of a packed export directory (packed.json + packed.bin); errors name the fix. */
-export function readPackedFiles(dir: string): { manifest: PackedManifest; data: Uint8Array } {
-  const json = join(dir, 'packed.json');
-  const bin = join(dir, 'packed.bin');
-  if (!existsSync(json) || !existsSync(bin)) throw new LowbitError(`${dir} holds no packed.json + packed.bin: run 'lowbit export DIR --format packed' first`);
-  let manifest: PackedManifest;
-  try {
-    manifest = JSON.parse(readFileSync(json, 'utf8'));
-  } catch (e) {
-    throw new LowbitError(`${json}: not valid JSON (${(e as Error).message})`);
-  }
-  return { manifest, data: readFileSync(bin) };
 }
 
 export async function readPacked(dir: string): Promise<tf.LayersModel> {

@@ -3,9 +3,9 @@
  * native kernels (lowbit's addon, native/bitops.cc: AVX-512 VPOPCNTDQ / AVX2 popcounts chosen at
  * run time, OpenMP threads), reading a packed export directory, and kernel backends by name.
  */
-import { nativeAddon } from '../backend/native.js';
+import { loadNativeAddon } from '../backend/addon.js';
 import { LowbitError } from '../errors.js';
-import { readPackedFiles } from '../export/files.js';
+import { readPackedFiles } from '../export/packed-files.js';
 import { createRuntime, createWasmKernels, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
 import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
@@ -45,7 +45,7 @@ interface Bitops {
 
 /** The addon's runtime kernels, or null (addon not built, disabled by LOWBIT_NATIVE=0, or built before bitops). */
 function bitops(): Bitops | null {
-  return (nativeAddon() as unknown as { bitops?: Bitops } | null)?.bitops ?? null;
+  return (loadNativeAddon() as { bitops?: Bitops } | null)?.bitops ?? null;
 }
 
 /** Whether the native kernels can load here. */
