@@ -34,7 +34,8 @@ Matrix products (the code search and the EMA sums) run through oneDNN as 1x1 con
 reference BLAS (bench/vs-pytorch/torch_side.py says more); --linear blas uses torch.mm.
 Transposed convolutions run through oneDNN too, as four 2x2 convolutions (--deconv onednn; Up says why);
 --deconv torch uses nn.ConvTranspose2d.
---profile adds a per-phase split of the step (torch.autograd.profiler, self CPU time by operator).
+--profile adds the step's split by operator (torch.autograd.profiler, self CPU time) and the inclusive time of the
+quantizers' nearest-code search (dq.search) and statistics + EMA + restarts (dq.update), all levels.
 """
 import argparse, gzip, json, math, os, resource, sys, time
 import numpy as np
@@ -155,14 +156,15 @@ class DepthwiseQuantizer(nn.Module):
         z = x.permute(0, 2, 3, 1).reshape(-1, self.m, self.d)  # channels-last positions, as TF.js holds them
         n = z.shape[0]
         with torch.no_grad():
-            idx = self.nearest(z)
+            with torch.autograd.profiler.record_function('dq.search'):
+                idx = self.nearest(z)
             q = self.codebook[torch.arange(self.m).reshape(1, -1), idx]  # [n, M, D] lookup
         q = q.reshape(n_img, h, w, c).permute(0, 3, 1, 2)
         st = x + (q - x).detach() if self.training else q
         per_example = (x - q).pow(2).permute(0, 2, 3, 1).reshape(n_img, h * w, self.m, self.d).mean((1, 3)).sum(1, keepdim=True)
         vq = per_example * self.beta
         if self.training:
-            with torch.no_grad():
+            with torch.no_grad(), torch.autograd.profiler.record_function('dq.update'):
                 self.update(z, idx, n)
         return st, vq
 
@@ -345,6 +347,11 @@ def train_row(a, warmup=2):
     if prof is not None:
         table = prof.key_averages()
         total = sum(e.self_cpu_time_total for e in table)
+        # Inclusive CPU time of the quantizers' two scopes (all levels): the nearest-code search and the
+        # statistics + EMA step + dead-code restarts; and the whole profiled time, per step.
+        row['phases'] = {e.key: {'msPerStep': e.cpu_time_total / 1000 / a.steps, 'callsPerStep': e.count / a.steps}
+                         for e in table if e.key in ('dq.search', 'dq.update')}
+        row['profiledOpsMsPerStep'] = total / 1000 / a.steps
         row['profile'] = [{'op': e.key, 'selfMs': e.self_cpu_time_total / 1000 / a.steps, 'share': e.self_cpu_time_total / total, 'calls': e.count // a.steps}
                           for e in sorted(table, key=lambda e: -e.self_cpu_time_total)[:25]]
     return row
