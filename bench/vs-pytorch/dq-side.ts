@@ -11,6 +11,7 @@
  * The images are kept as IDX bytes and read as byte / 255 per batch (as dq_torch.py reads them), so neither
  * side's peak RSS carries a float32 copy of the dataset. --profile: a kernel profile of the step instead (profileRow).
  */
+import { execFileSync } from 'node:child_process';
 import type * as TF from '../../src/backend/tf.js';
 const { setBackend, getBackendName, buildDqAutoencoder, quantizersOf, encoderModel, dqLoss, train, tf, readIdxImages, readIdxLabels, fashionDataDir } = await import('../../src/node.js');
 const { findIdxFile } = await import('../../src/data/idx.js');
@@ -53,6 +54,10 @@ async function row(batch: number, steps: number, backend: string): Promise<objec
     lastStats: Object.fromEntries(quantizersOf(model).map((q) => [q.name, q.lastStats])),
     peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
+}
+
+function gitCommit(): string {
+  try { return execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { return 'unknown'; }
 }
 
 const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
@@ -111,6 +116,7 @@ async function profileRow(batch: number, steps: number, backend: string): Promis
   tf.dispose([x, ...zs]);
   return {
     side: 'lowbit', model: 'dq-autoencoder', batch, steps, backend: getBackendName(), options: OPTIONS, profiled: true,
+    command: `node dist/bench/vs-pytorch/dq-side.js ${process.argv.slice(2).join(' ')}`, commit: gitCommit(), date: new Date().toISOString(),
     msPerStep, kernelMsPerStep: kernelMs, outsideKernelsMsPerStep: msPerStep - kernelMs, kernels, quantizers,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
   };

@@ -37,7 +37,7 @@ Transposed convolutions run through oneDNN too, as four 2x2 convolutions (--deco
 --profile adds the step's split by operator (torch.autograd.profiler, self CPU time) and the inclusive time of the
 quantizers' nearest-code search (dq.search) and statistics + EMA + restarts (dq.update), all levels.
 """
-import argparse, gzip, json, math, os, resource, sys, time
+import argparse, gzip, json, math, os, resource, subprocess, sys, time
 import numpy as np
 import torch
 import torch.nn as nn
@@ -352,6 +352,12 @@ def train_row(a, warmup=2):
         row['phases'] = {e.key: {'msPerStep': e.cpu_time_total / 1000 / a.steps, 'callsPerStep': e.count / a.steps}
                          for e in table if e.key in ('dq.search', 'dq.update')}
         row['profiledOpsMsPerStep'] = total / 1000 / a.steps
+        row['command'] = ' '.join(['/usr/bin/python3', *sys.argv])
+        try:
+            row['commit'] = subprocess.check_output(['git', 'rev-parse', '--short=12', 'HEAD'], text=True).strip()
+        except (OSError, subprocess.CalledProcessError):
+            row['commit'] = 'unknown'
+        row['date'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
         row['profile'] = [{'op': e.key, 'selfMs': e.self_cpu_time_total / 1000 / a.steps, 'share': e.self_cpu_time_total / total, 'calls': e.count // a.steps}
                           for e in sorted(table, key=lambda e: -e.self_cpu_time_total)[:25]]
     return row
