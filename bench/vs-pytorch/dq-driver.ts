@@ -3,7 +3,7 @@
  * batch it runs lowbit's DQ training step (dist/bench/vs-pytorch/dq-side.js, native backend) and its PyTorch port
  * (bench/vs-pytorch/dq_torch.py, Debian's /usr/bin/python3 with python3-torch) alternately, each in its own
  * process, `--reps` times with the order flipped on every repetition, and reports the median img/s of each side,
- * their ratio, peak RSS, GFLOP/s (6 × forward MACs per image × img/s, MACs counted by the PyTorch side) and the
+ * their ratio, the CPU time per step of each side's process, peak RSS, GFLOP/s (6 × forward MACs per image × img/s, MACs counted by the PyTorch side) and the
  * first-step loss of each side (a rough check that the two steps compute the same thing). Both sides use 2
  * threads (OMP_NUM_THREADS=2; torch.set_num_threads(2)) and the DQ method's defaults (M = 4, K = 32, 2 levels).
  *
@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { arg } from '../runner.js';
 
-interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; firstLoss: number; macsPerImage?: number }
+interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; cpuMsPerStep: number; firstLoss: number; macsPerImage?: number }
 const PYTHON = process.env.LOWBIT_BENCH_PYTHON ?? '/usr/bin/python3';
 const env = { ...process.env, OMP_NUM_THREADS: '2' };
 
@@ -65,6 +65,7 @@ for (const batch of batches) {
     model: 'dq-autoencoder', batch, lowbitImagesPerSecond: ips.lowbit, pytorchImagesPerSecond: ips.pytorch, ratio: ips.lowbit / ips.pytorch,
     lowbitPeakRssMB: Math.max(...runs.lowbit.map((s) => s.peakRssMB)), pytorchPeakRssMB: Math.max(...runs.pytorch.map((s) => s.peakRssMB)),
     macsPerImage: macs, lowbitGflops: (6 * macs * ips.lowbit) / 1e9, pytorchGflops: (6 * macs * ips.pytorch) / 1e9,
+    lowbitCpuMsPerStep: median(runs.lowbit.map((s) => s.cpuMsPerStep)), pytorchCpuMsPerStep: median(runs.pytorch.map((s) => s.cpuMsPerStep)),
     lowbitFirstLoss: runs.lowbit[0].firstLoss, pytorchFirstLoss: runs.pytorch[0].firstLoss,
     wallSeconds: (performance.now() - rowStart) / 1000, runs,
   };
@@ -80,7 +81,8 @@ const result = {
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; both sides train '
     + 'the DQ auto-encoder (M = 4, K = 32, 2 levels, M·D = 32, width 32, 5 mixtures, EMA codebooks) with Adam lr 2e-3 on Fashion-MNIST '
     + 'training batches (IDX bytes / 255 per batch); lowbit: native backend, its training loop and dqLoss; PyTorch: dq_torch.py; '
-    + 'GFLOP/s = 6 × forward conv MACs per image × img/s; firstLoss: loss of the first step (different initial draws, the same distributions)',
+    + 'GFLOP/s = 6 × forward conv MACs per image × img/s; CPU ms/step: median CPU time of the side\'s process (all threads) per timed step, '
+    + 'less sensitive than wall time to other load on a shared machine; firstLoss: loss of the first step (different initial draws, the same distributions)',
   rows,
 };
 mkdirSync('bench/results/vs-pytorch', { recursive: true });
@@ -96,12 +98,12 @@ const md = [
     + `(dq_torch.py): matrix products ${linear === 'onednn' ? 'through oneDNN (1×1 conv)' : 'through torch.mm'}, transposed convolutions `
     + `${deconv === 'onednn' ? 'through oneDNN (four 2×2 convolutions)' : 'as nn.ConvTranspose2d'}.`,
   '',
-  '| model | batch | lowbit img/s | PyTorch img/s | lowbit / PyTorch | lowbit ms/step | PyTorch ms/step | lowbit GFLOP/s | PyTorch GFLOP/s | peak RSS lowbit / PyTorch (MB) | first-step loss lowbit / PyTorch |',
+  '| model | batch | lowbit img/s | PyTorch img/s | lowbit / PyTorch | lowbit ms/step (CPU ms) | PyTorch ms/step (CPU ms) | lowbit GFLOP/s | PyTorch GFLOP/s | peak RSS lowbit / PyTorch (MB) | first-step loss lowbit / PyTorch |',
   '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => {
     const x = r as Record<string, number>;
     return `| dq-autoencoder | ${x.batch} | ${f(x.lowbitImagesPerSecond, 1)} | ${f(x.pytorchImagesPerSecond, 1)} | ${f(x.ratio, 2)}× | `
-      + `${f((1000 * x.batch) / x.lowbitImagesPerSecond)} | ${f((1000 * x.batch) / x.pytorchImagesPerSecond)} | ${f(x.lowbitGflops, 1)} | ${f(x.pytorchGflops, 1)} | `
+      + `${f((1000 * x.batch) / x.lowbitImagesPerSecond)} (${f(x.lowbitCpuMsPerStep)}) | ${f((1000 * x.batch) / x.pytorchImagesPerSecond)} (${f(x.pytorchCpuMsPerStep)}) | ${f(x.lowbitGflops, 1)} | ${f(x.pytorchGflops, 1)} | `
       + `${f(x.lowbitPeakRssMB)} / ${f(x.pytorchPeakRssMB)} | ${f(x.lowbitFirstLoss, 3)} / ${f(x.pytorchFirstLoss, 3)} |`;
   }),
   '',

@@ -329,6 +329,7 @@ def train_row(a, warmup=2):
         step(i)
     prof = None
     t = time.perf_counter()
+    c = time.process_time()  # CPU seconds of this process, all threads
     if a.profile:
         with torch.autograd.profiler.profile() as prof:
             for i in range(a.steps):
@@ -337,10 +338,11 @@ def train_row(a, warmup=2):
         for i in range(a.steps):
             step(warmup + i)
     seconds = time.perf_counter() - t
+    cpu_seconds = time.process_time() - c
     ips = a.batch * a.steps / seconds
     row = {'side': 'pytorch', 'model': 'dq-autoencoder', 'batch': a.batch, 'steps': a.steps, 'threads': a.threads,
            'options': {'groups': a.groups, 'codes': a.codes, 'levels': a.levels, 'embed': a.embed, 'width': a.width, 'mixtures': a.mixtures},
-           'imagesPerSecond': ips, 'msPerStep': 1000 * seconds / a.steps, 'macsPerImage': macs,
+           'imagesPerSecond': ips, 'msPerStep': 1000 * seconds / a.steps, 'cpuMsPerStep': 1000 * cpu_seconds / a.steps, 'macsPerImage': macs,
            'params': sum(p.numel() for p in model.parameters()),
            'firstLoss': losses[0], 'losses': losses, 'lastStats': {'dq_b': model.dq_b.last_stats, 'dq_t': model.dq_t.last_stats if a.levels == 2 else None},
            'peakRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
