@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import type * as TF from '../../src/backend/tf.js';
 const { setBackend, getBackendName, buildDqAutoencoder, quantizersOf, encoderModel, dqLoss, train, tf, readIdxImages, readIdxLabels, fashionDataDir } = await import('../../src/node.js');
 const { findIdxFile } = await import('../../src/data/idx.js');
+const { DepthwiseQuantizer } = await import('../../src/layers/depthwise-quantizer.js');
 
 /** DQ defaults of src/methods/dq/method.ts (the options the `lowbit dq train` command starts from). */
 const OPTIONS = { groups: 4, codes: 32, levels: 2 as const, embedChannels: 32, width: 32, mixtures: 5, learning: 'ema' as const, init: 'normal' as const };
@@ -88,25 +89,42 @@ function timeMs(f: () => void, reps = 5): number {
  * (assignCodes + dataSync), and the whole training call (search, lookup, straight-through output, vq loss,
  * the host read, the statistics, the EMA step and dead-code restarts), outside the gradient tape.
  */
+// Op-level entries (fusedConv2d__op, logSoftmax__op, the custom-gradient 'unnamed scope's) wrap kernels that are
+// listed on their own: they are kept in the kernel table, marked, and left out of the sums.
+const wrapper = (k: string) => k.endsWith('__op') || k.includes('scope');
+const wrapperCall = (call: string) => wrapper(call.split(' [')[0]);
+
 async function profileRow(batch: number, steps: number, backend: string): Promise<object> {
   await setBackend(backend);
   const data = fashionTrainBytes();
   const model = buildDqAutoencoder({ ...OPTIONS, seed: 0 });
   await train(model, data, trainConfig(batch, WARMUP));
   tf.env().set('CHECK_COMPUTATION_FOR_ERRORS', false); // the profiler would otherwise read every kernel's output back
+  // Count the quantizers' call() during the profiled steps: TF.js's graph executor (tfjs-layers execute()) applies a
+  // layer once per output tensor it needs, so a two-output layer such as DepthwiseQuantizer ([q, vqLoss]) may run twice.
+  let quantizerCalls = 0;
+  const call = DepthwiseQuantizer.prototype.call;
+  DepthwiseQuantizer.prototype.call = function (this: InstanceType<typeof DepthwiseQuantizer>, ...args: Parameters<typeof call>) {
+    quantizerCalls++;
+    return call.apply(this, args);
+  };
   const started = performance.now();
   const info = await tf.profile(async () => { await train(model, data, trainConfig(batch, steps)); });
   const msPerStep = (performance.now() - started) / steps;
+  DepthwiseQuantizer.prototype.call = call;
   const perKernel = new Map<string, { ms: number; calls: number }>();
+  const perShape = new Map<string, { ms: number; calls: number }>();
   for (const k of info.kernels) {
-    const e = perKernel.get(k.name) ?? { ms: 0, calls: 0 };
-    e.ms += k.kernelTimeMs as number;
-    e.calls++;
-    perKernel.set(k.name, e);
+    for (const [map, key] of [[perKernel, k.name], [perShape, `${k.name} ${k.inputShapes.map((sh) => `[${(sh ?? []).join(',')}]`).join(' ')}`]] as const) {
+      const e = map.get(key) ?? { ms: 0, calls: 0 };
+      e.ms += k.kernelTimeMs as number;
+      e.calls++;
+      map.set(key, e);
+    }
   }
-  // Op-level entries (fusedConv2d__op, logSoftmax__op, the custom-gradient 'unnamed scope's) wrap kernels that are
-  // listed on their own: they are kept in the table, marked, and left out of the sum.
-  const wrapper = (k: string) => k.endsWith('__op') || k.includes('scope');
+  // The 40 costliest (kernel, input shapes) pairs: which tensors the time goes to (e.g. broadcasts the native kernels leave to wasm).
+  const byShape = [...perShape].map(([call, e]) => ({ call, msPerStep: e.ms / steps, callsPerStep: e.calls / steps }))
+    .filter((c) => !wrapperCall(c.call)).sort((a, b) => b.msPerStep - a.msPerStep).slice(0, 40);
   const kernels = [...perKernel].map(([kernel, e]) => ({ kernel, msPerStep: e.ms / steps, callsPerStep: e.calls / steps, ...(wrapper(kernel) ? { wrapsKernels: true } : {}) }))
     .sort((a, b) => b.msPerStep - a.msPerStep);
   const kernelMs = kernels.filter((k) => !wrapper(k.kernel)).reduce((a, k) => a + k.msPerStep, 0);
@@ -122,7 +140,7 @@ async function profileRow(batch: number, steps: number, backend: string): Promis
   return {
     side: 'lowbit', model: 'dq-autoencoder', batch, steps, backend: getBackendName(), options: OPTIONS, profiled: true,
     command: `node dist/bench/vs-pytorch/dq-side.js ${process.argv.slice(2).join(' ')}`, commit: gitCommit(), date: new Date().toISOString(),
-    msPerStep, kernelMsPerStep: kernelMs, outsideKernelsMsPerStep: msPerStep - kernelMs, kernels, quantizers,
+    msPerStep, kernelMsPerStep: kernelMs, outsideKernelsMsPerStep: msPerStep - kernelMs, kernels, byShape, quantizers, quantizerCallsPerStep: quantizerCalls / steps, quantizerLayers: qs.length,
     peakRssMB: process.resourceUsage().maxRSS / 1024,
   };
 }
