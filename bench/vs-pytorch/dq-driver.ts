@@ -55,7 +55,6 @@ for (const batch of batches) {
     for (const side of order) {
       const out = side === 'lowbit' ? lowbitSide(batch) : torchSide(batch);
       if (side === 'pytorch') torchInfo = { torch: out.torch, torchThreads: out.torchThreads, linear: out.linear, deconv: out.deconv };
-      delete out.losses;
       runs[side].push(out as unknown as Side);
     }
   }

@@ -94,7 +94,7 @@ def conv_transpose_phases(x, w, b):
 class Up(nn.ConvTranspose2d):
     """TF.js conv2dTranspose 4x4/2 'same' (doubles the map). With --deconv onednn (the default) it runs as
     conv_transpose_phases: this torch build has no oneDNN transposed convolution, and its slow_conv_transpose2d
-    does its products in the system's reference BLAS (about 10x slower here); --deconv torch keeps that path."""
+    does its products in the system's reference BLAS; --deconv torch keeps that path."""
     def forward(self, x):
         if DECONV[0] == 'torch':
             return super().forward(x)
