@@ -82,8 +82,7 @@ const result = {
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; both sides train '
     + 'the DQ auto-encoder (M = 4, K = 32, 2 levels, M·D = 32, width 32, 5 mixtures, EMA codebooks) with Adam lr 2e-3 on Fashion-MNIST '
     + 'training batches (IDX bytes / 255 per batch); lowbit: native backend, its training loop and dqLoss; PyTorch: dq_torch.py; '
-    + 'best: the highest img/s over the reps of each side (its least disturbed run); GFLOP/s = 6 × forward conv MACs per image × img/s; CPU ms/step: median CPU time of the side\'s process (all threads) per timed step, '
-    + 'less sensitive than wall time to other load on a shared machine; firstLoss: loss of the first step (different initial draws, the same distributions)',
+    + 'best: the highest img/s over the reps of each side (its least disturbed run); GFLOP/s = 6 × forward conv MACs per image × img/s; CPU ms/step: median CPU time of the side\'s process (all threads, OpenMP spin-waiting included) per timed step; firstLoss: loss of the first step (different initial draws, the same distributions)',
   rows,
 };
 mkdirSync('bench/results/vs-pytorch', { recursive: true });

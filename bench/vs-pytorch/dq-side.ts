@@ -52,7 +52,7 @@ async function row(batch: number, steps: number, backend: string): Promise<objec
     onStep: (info) => { stamps.push(performance.now()); const u = process.cpuUsage(); cpu.push((u.user + u.system) / 1000); losses.push(info.loss); },
   });
   const ms = (stamps[stamps.length - 1] - stamps[WARMUP - 1]) / steps;
-  // CPU milliseconds of this process (all its threads) per step: on a shared machine less sensitive to other load than wall time.
+  // CPU milliseconds of this process (all its threads) per step; it includes OpenMP threads spin-waiting, so it too rises under foreign load.
   const cpuMs = (cpu[cpu.length - 1] - cpu[WARMUP - 1]) / steps;
   return {
     side: 'lowbit', model: 'dq-autoencoder', batch, steps, backend: getBackendName(), options: OPTIONS,
