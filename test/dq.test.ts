@@ -118,6 +118,8 @@ test('DQ auto-encoder: trains with a flat tensor count; decode(encode(x)) gives 
   await train(model, small, { epochs: 1, batchSize: 32, learningRate: 2e-3, optimizer: { name: 'adam', momentum: 0 }, schedule: { name: 'constant' }, weightDecay: 0, seed: 0, loss: dqLoss, skipValidation: true },
     { onStep: () => { counts.push(tf.memory().numTensors); } });
   assert.equal(new Set(counts.slice(1)).size, 1, `tensor counts ${counts}`);
+  // One EMA/usage update per quantizer per batch (the graph executor reaches a two-output layer twice per step).
+  assert.deepEqual(quantizersOf(model).map((q) => q.trainingUpdates), quantizersOf(model).map(() => counts.length));
   const x = tf.tensor4d((small.test.images as Float32Array).subarray(0, 5 * 784), [5, 28, 28, 1]);
   const codes = encodeImages(model, x);
   assert.deepEqual(codes.levels.map((l) => [l.name, ...l.grid, l.groups]), [['dq_b', 8, 8, 2], ['dq_t', 4, 4, 2]]);

@@ -65,6 +65,16 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
   dim = 0;
   /** Statistics of the last training step. */
   lastStats: QuantizerStats | null = null;
+  /** Training batches this layer has applied its EMA/usage update for (one per batch). */
+  trainingUpdates = 0;
+  /**
+   * The last call's input, kwargs and outputs. TF.js's graph executor (tfjs-layers engine/executor)
+   * applies a layer once per output it needs, passing the same input tensor and the same kwargs
+   * object each time, so one training step reached call() twice (for q and for vqLoss) and updated
+   * the codebooks twice. A repeat call with both identical returns the first call's tensors; any
+   * other call (a new kwargs object, e.g. a separate apply()) computes and updates afresh.
+   */
+  private lastCall: { x: tf.Tensor; kwargs: object; out: tf.Tensor[] } | null = null;
   /** The saved `initialized` flag has been read (once, not every step). */
   private initChecked = false;
   private codebook!: tf.LayerVariable;
@@ -145,6 +155,8 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: { training?: boolean } = {}): tf.Tensor[] {
     const training = kwargs.training === true;
     const x = single(inputs);
+    const last = this.lastCall;
+    if (last != null && last.x === x && last.kwargs === kwargs && last.out.every((t) => !t.isDisposed)) return last.out;
     const [m, d] = [this.groups, this.dim];
     const n = x.size / (m * d);
     const batch = x.shape[0];
@@ -167,6 +179,7 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     // the host (the one host read left in a forward pass; see docs/browser.md).
     if (training) this.update(x, idx.dataSync() as Int32Array, n);
     idx.dispose();
+    this.lastCall = { x, kwargs, out };
     return out;
   }
 
@@ -215,6 +228,7 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
       stats.dead.push(...new Array<number>(m).fill(0));
     }
     this.lastStats = stats;
+    this.trainingUpdates++;
   }
 
   /**
