@@ -17,6 +17,7 @@ import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedB
 import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
+import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
@@ -31,6 +32,9 @@ interface Addon {
   adamUpdate(heap: ArrayBuffer, params: Int32Array): void;
   relaxed(heap: ArrayBuffer, params: Int32Array): void;
   fakeQuant(heap: ArrayBuffer, params: Int32Array): void;
+  prelu(heap: ArrayBuffer, params: Int32Array): void;
+  avgPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
+  axisCopy(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -333,6 +337,72 @@ const lsqBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return outs;
 };
 
+/** PReLU with one α per last-axis channel (native/train_ops.cc), forward: y = x < 0 ? α·x : x. Other α shapes fall back. */
+const preluForward: NativeFn = ({ inputs, backend }) => {
+  const { x, alpha } = inputs;
+  const C = preluChannels(x, alpha);
+  if (C == null) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.prelu(heap(backend), Int32Array.from([0, util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, alpha), offset(backend, out), -1, -1]));
+  return out;
+};
+
+/** Its gradient in one pass (native-prelu.ts): [dx, dα], dα shaped as α. */
+const preluBackward = ({ inputs, backend }: Args): TensorInfo[] => {
+  const { x, alpha, dy } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const outs = [x, alpha].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.prelu(heap(backend), Int32Array.from([1, util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, alpha), offset(backend, outs[0]),
+    offset(backend, dy), offset(backend, outs[1])]));
+  return outs;
+};
+
+/** AvgPool's gradient without padding (native/train_ops.cc); padded pools fall back to wasm. */
+const avgPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
+  const { dy, input } = inputs;
+  if (!allFloat(dy, input) || input.shape.length !== 4) return null;
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number], attrs.strides as [number, number], 1, attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+  const p = info.padInfo;
+  if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0 || util.sizeFromShape(input.shape) === 0) return null;
+  if (dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return null;
+  const dx = backend.makeOutput(input.shape, 'float32');
+  addon!.avgPoolGrad(heap(backend), Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, offset(backend, dy), offset(backend, dx)]));
+  return dx;
+};
+
+/** A concat (direction 0) or split (1) of float32 parts along `axis` of the whole, one threaded copy (native/train_ops.cc). */
+function axisCopy(backend: WasmBackend, direction: 0 | 1, whole: TensorInfo, parts: TensorInfo[], axis: number): void {
+  const outer = util.sizeFromShape(whole.shape.slice(0, axis));
+  addon!.axisCopy(heap(backend), Int32Array.from([direction, outer, parts.length, offset(backend, whole),
+    ...parts.flatMap((t) => [util.sizeFromShape(t.shape.slice(axis)), offset(backend, t)])]));
+}
+
+/** Concat of two or more non-empty float32 tensors; other cases (one part, empties, other dtypes) fall back. */
+const concat: NativeFn = ({ inputs, backend, attrs }) => {
+  const parts = Object.values(inputs);
+  if (parts.length < 2 || !allFloat(...parts) || parts.some((t) => util.sizeFromShape(t.shape) === 0)) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, parts[0].shape)[0];
+  backend_util.assertParamsConsistent(parts.map((t) => t.shape), axis);
+  const out = backend.makeOutput(backend_util.computeOutShape(parts.map((t) => t.shape), axis), 'float32');
+  axisCopy(backend, 0, out, parts, axis);
+  return out;
+};
+
+/** SplitV of a non-empty float32 tensor into non-empty parts; other cases fall back. */
+const splitV = ({ inputs, backend, attrs }: Args): TensorInfo[] | null => {
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || util.sizeFromShape(x.shape) === 0) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x as never, attrs.numOrSizeSplits as number | number[], axis);
+  if (sizes.length < 2 || sizes.some((s) => s <= 0)) return null;
+  const parts = sizes.map((s) => backend.makeOutput(x.shape.map((d, i) => (i === axis ? s : d)), 'float32'));
+  axisCopy(backend, 1, x, parts, axis);
+  return parts;
+};
+
 /** An elementwise float32 unary op, threaded in C++. */
 function unaryOp(op: number): NativeFn {
   return ({ inputs, backend, attrs }) => {
@@ -380,18 +450,28 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
   [RELAXED_FORWARD, relaxedForward],
   [RELAXED_BACKWARD, relaxedBackward as unknown as NativeFn],
+  ['Prelu', preluForward],
+  ['AvgPoolGrad', avgPoolGrad],
+  ['Concat', concat],
+  ['SplitV', splitV as unknown as NativeFn],
 ];
 
 // The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
 const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
-  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward]];
+  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
 /** The wasm backend's own kernels, saved before native ones replace them. */
 const wasmOriginals = new Map<string, KernelConfig>();
+
+/**
+ * How often each native kernel declined and ran its wasm fallback since the backend was installed
+ * (bench/profile-step.ts reports it; the per-call cost is one map update on the fallback path only).
+ */
+export const nativeFallbackCounts = new Map<string, number>();
 
 function installNativeKernels(): void {
   if (nativeAddon() == null) {
@@ -406,7 +486,12 @@ function installNativeKernels(): void {
     unregisterKernel(name, 'wasm');
     registerKernel({
       kernelName: name, backendName: 'wasm',
-      kernelFunc: ((args: Args) => fn(args) ?? fallback(args as never)) as unknown as KernelFunc,
+      kernelFunc: ((args: Args) => {
+        const out = fn(args);
+        if (out != null) return out;
+        nativeFallbackCounts.set(name, (nativeFallbackCounts.get(name) ?? 0) + 1);
+        return fallback(args as never);
+      }) as unknown as KernelFunc,
     });
   }
   // lowbit's own kernels (no wasm counterpart).
@@ -415,6 +500,7 @@ function installNativeKernels(): void {
   }
   installFusedBatchNormTraining();
   installFusedAdam();
+  registerPreluGradient();
 }
 
 function uninstallNativeKernels(): void {
@@ -426,6 +512,7 @@ function uninstallNativeKernels(): void {
     registerKernel(config);
   }
   wasmOriginals.clear();
+  nativeFallbackCounts.clear();
 }
 
 registerBackendInstaller('native', { base: 'wasm', install: installNativeKernels, uninstall: uninstallNativeKernels,
