@@ -1,4 +1,4 @@
-// Fused uniform fake-quantizers over TF.js wasm-heap memory: DoReFa's k-bit activations and LSQ,
+// Fused uniform fake-quantizers over TF.js wasm-heap memory: DoReFa's k-bit activations and weights, and LSQ,
 // forward (the quantized value) and backward (∂x, and LSQ's ∂step as a reduction), one pass
 // each. The math, the op order and the parameter layout are those of
 // src/backend/fakequant-kernels.ts (the wasm version, which documents every formula); both are
@@ -17,7 +17,7 @@
 namespace {
 
 // params (int32; floats as their float32 bits):
-//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights after the tanh)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
+//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights, tanh included)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
 //  5 n  6 g  7 x  8 step  9 out (forward: y; backward: dx)  10 dy  11 dstep
 constexpr size_t kParams = 12;
 constexpr size_t kParallelMin = 1 << 15;
@@ -65,12 +65,17 @@ float MaxAbs(int64_t n, const float* __restrict t, bool par) {
   return m;
 }
 
-// DoReFa k-bit weights after the tanh (t = tanh(w), computed by TF.js's Tanh), as
-// src/quantizers/dorefa.ts's chain computes them: m2 = 2·max|t|,
-// y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff step by step: du = (2·dy/n)·n,
-// ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²) (the Σ in float64).
-napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict t, float* __restrict out,
+// DoReFa k-bit weights, tanh included, as src/quantizers/dorefa.ts's chain computes them:
+// t = tanh(w), m2 = 2·max|t|, y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff
+// step by step: du = (2·dy/n)·n, ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²)
+// (the Σ in float64), then TF.js's Tanh gradient ∂w = (1 − t·t)·∂t. t is recomputed in the
+// backward pass (a weight tensor: cheap) instead of being kept between the passes.
+napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict w, float* __restrict out,
                         const float* __restrict dy, bool par) {
+  std::vector<float> tv(static_cast<size_t>(n));
+  float* __restrict t = tv.data();
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) t[i] = std::tanh(w[i]);
   const float m = MaxAbs(n, t, par);
   const float m2 = m * 2.0f;
   if (pass == 0) {
@@ -89,7 +94,8 @@ napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restri
   const float dm = -(static_cast<float>(total) / (m2 * m2)) * 2.0f;
   #pragma omp parallel for schedule(static) if (par)
   for (int64_t i = 0; i < n; i++) {
-    if (std::fabs(t[i]) == m) out[i] = out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f);
+    const float dt = std::fabs(t[i]) == m ? out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f) : out[i];
+    out[i] = (1.0f - t[i] * t[i]) * dt;
   }
   return nullptr;
 }

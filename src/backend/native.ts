@@ -299,7 +299,7 @@ const dorefaActBackward: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Fused DoReFa k-bit weights after the tanh, forward: y (x = tanh(w)). */
+/** Fused DoReFa k-bit weights, tanh included, forward: y (x = w). */
 const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x } = inputs;
   const out = backend.makeOutput(x.shape, 'float32');
@@ -308,7 +308,7 @@ const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Backward: dx (with respect to tanh(w)). */
+/** Backward: dx (with respect to w). */
 const dorefaWeightBackward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs;
   const out = backend.makeOutput(x.shape, 'float32');
