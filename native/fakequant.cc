@@ -3,8 +3,8 @@
 // each. The math, the op order and the parameter layout are those of
 // src/backend/fakequant-kernels.ts (the wasm version, which documents every formula); both are
 // tested against the tfjs-ops chains in src/quantizers/dorefa.ts and uniform.ts
-// (test/fakequant-fused.test.ts). Branch-free loops the compiler vectorises; OpenMP only for
-// large tensors.
+// (test/fakequant-fused.test.ts). Loops of selects that the compiler vectorises (binding.gyp's
+// -fno-trapping-math lets it if-convert them); OpenMP only for large tensors.
 #include <node_api.h>
 #include <cmath>
 #include <cstdint>
@@ -32,15 +32,24 @@ inline float round_even(float v) {
   return a < 8388608.0f ? r : v;
 }
 
-// max|t| over the tensor (exact in any order).
-// Σ term(i) over i < n, deterministic: per-thread float64 partials over a static schedule, added
-// in thread order. `term` may also write its element's output.
+// clip(v, lo, hi) as std::fmin(std::fmax(v, lo), hi) gives it (NaN → lo), written as selects so
+// that GCC vectorises the loops (it does not vectorise fmin/fmax without -ffinite-math-only).
+inline float clampf(float v, float lo, float hi) {
+  const float a = v > lo ? v : lo;
+  return a < hi ? a : hi;
+}
+
+// Σ term(i) over i < n, deterministic: each thread sums its static block of 8-element groups into
+// 8 float64 accumulators (independent chains, so the adds pipeline and the group vectorises),
+// the threads' sums are added in thread order, then the n mod 8 tail. `term` may also write its
+// element's output.
 template <typename Term>
 double OrderedSum(int64_t n, bool par, Term term) {
   int threads = 1;
 #ifdef _OPENMP
   if (par) threads = omp_get_max_threads();
 #endif
+  const int64_t groups = n / 8;
   std::vector<double> partial(threads, 0.0);
   #pragma omp parallel num_threads(threads) if (par)
   {
@@ -48,16 +57,20 @@ double OrderedSum(int64_t n, bool par, Term term) {
 #ifdef _OPENMP
     th = omp_get_thread_num();
 #endif
-    double acc = 0;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; i++) acc += term(i);
-    partial[th] = acc;
+    for (int64_t b = 0; b < groups; b++) {
+      for (int j = 0; j < 8; j++) acc[j] += term(b * 8 + j);
+    }
+    partial[th] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   }
   double total = 0;
   for (double v : partial) total += v;
+  for (int64_t i = groups * 8; i < n; i++) total += term(i);
   return total;
 }
 
+// max|t| over the tensor (exact in any order).
 float MaxAbs(int64_t n, const float* __restrict t, bool par) {
   float m = 0;
   #pragma omp parallel for schedule(static) reduction(max : m) if (par)
@@ -124,7 +137,7 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     if (pass == 0) {
       #pragma omp parallel for schedule(static) if (par)
       for (int64_t i = 0; i < n; i++) {
-        const float c = std::fmin(std::fmax(x[i], 0.0f), 1.0f);
+        const float c = clampf(x[i], 0.0f, 1.0f);
         out[i] = round_even(c * levels) / levels;
       }
     } else {
@@ -140,7 +153,7 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
       const float v = x[i] / s;
-      out[i] = round_even(std::fmin(std::fmax(v, qMin), qMax)) * s;
+      out[i] = round_even(clampf(v, qMin, qMax)) * s;
     }
     return nullptr;
   }
