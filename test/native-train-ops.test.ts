@@ -1,5 +1,5 @@
 /**
- * The native PReLU (forward and its one-pass gradient), AvgPoolGrad, Concat and SplitV
+ * The native PReLU (forward and its one-pass gradient), AvgPoolGrad, Concat, SplitV and Sum/Mean over middle axes
  * (native/train_ops.cc, src/backend/native.ts, src/backend/native-prelu.ts) against the TF.js wasm
  * kernels and TF.js's PReLU gradient they replace: values and ∂x bit-identical, PReLU's ∂α (a
  * float64 sum in the kernel, float32 in TF.js) within 1e-5 of TF.js and within 1e-6 of a float64
@@ -177,3 +177,35 @@ test('native Concat of int32 tensors and of one non-empty part fall back to wasm
   tf.dispose([a, b, c, e]);
   await setBackend('wasm');
 });
+
+/** The Sum or Mean kernel on `backend`. */
+async function reduceOn(backend: string, kernel: string, x: Float32Array, shape: number[], axis: number[], keepDims: boolean): Promise<{ v: Float32Array; shape: number[] }> {
+  await setBackend(backend);
+  const t = tf.tensor(x, shape);
+  const r = tf.engine().runKernel(kernel, { x: t }, { axis, keepDims } as never) as tf.Tensor;
+  const out = { v: Float32Array.from(r.dataSync()), shape: r.shape };
+  tf.dispose([t, r]);
+  return out;
+}
+
+for (const [shape, axis, keepDims, native] of [
+  [[64, 7, 7, 64], [1, 2], false, true], // mobilenet-tiny's global average pooling (threaded path)
+  [[3, 5, 6, 7], [2, 1], true, true],
+  [[3, 5, 6, 7], [1], false, true],
+  [[3, 5, 6, 7], [0, 1], false, true],
+  [[3, 5, 6, 7], [3], false, false], // the last axis: falls back
+  [[3, 5, 6, 7], [0, 2], false, false], // not a run of axes: falls back
+] as Array<[number[], number[], boolean, boolean]>) {
+  test(`native Sum and Mean of ${shape.join('×')} over axes ${axis}${keepDims ? ' (keepDims)' : ''} = wasm within 1e-6 (${native ? 'native' : 'falls back'})`, { skip }, async () => {
+    const x = values(shape.reduce((p, d) => p * d, 1));
+    for (const kernel of ['Sum', 'Mean']) {
+      const wasm = await reduceOn('wasm', kernel, x, shape, axis, keepDims);
+      nativeFallbackCounts.clear();
+      const nat = await reduceOn('native', kernel, x, shape, axis, keepDims);
+      assert.equal(nativeFallbackCounts.get(kernel) ?? 0, native ? 0 : 1);
+      await setBackend('wasm');
+      assert.deepEqual(nat.shape, wasm.shape);
+      assert.ok(relativeError(nat.v, wasm.v) < 1e-6, `${kernel}: ${relativeError(nat.v, wasm.v)}`);
+    }
+  });
+}

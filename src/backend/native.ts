@@ -152,19 +152,26 @@ const matMul: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Sum or mean over every axis but the last (per-channel statistics of NHWC activations). */
+/**
+ * Sum or mean over every axis but the last (per-channel statistics of NHWC activations), or over
+ * a run of middle axes (global average pooling's H and W: [B, H, W, C] → [B, C]). Other axes fall back.
+ */
 function channelReduce(mean: boolean): NativeFn {
   return ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     const rank = x.shape.length;
     if (x.dtype !== 'float32' || rank < 2) return null;
     const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
-    if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return null;
-    const C = x.shape[rank - 1];
-    const R = util.sizeFromShape(x.shape) / C;
-    if (R === 0 || C === 0) return null;
-    const out = backend.makeOutput(attrs.keepDims ? [...new Array(rank - 1).fill(1), C] : [C], 'float32');
-    addon!.reduce(heap(backend), Int32Array.from([R, C, offset(backend, x), offset(backend, out), mean ? 1 : 0]));
+    if (axes.length === 0 || axes[axes.length - 1] >= rank - 1 || axes.some((a, i) => a !== axes[0] + i)) return null;
+    const first = axes[0];
+    const last = axes[axes.length - 1];
+    const outer = util.sizeFromShape(x.shape.slice(0, first));
+    const R = util.sizeFromShape(x.shape.slice(first, last + 1));
+    const C = util.sizeFromShape(x.shape.slice(last + 1));
+    if (R === 0 || C === 0 || outer === 0) return null;
+    const outShape = attrs.keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
+    const out = backend.makeOutput(outShape, 'float32');
+    addon!.reduce(heap(backend), Int32Array.from([R, C, offset(backend, x), offset(backend, out), mean ? 1 : 0, outer]));
     return out;
   };
 }
