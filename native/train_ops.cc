@@ -160,12 +160,28 @@ napi_value AxisCopy(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: n, oldMeanOff, oldVarOff, meanOff, varOff, outMeanOff, outVarOff, factor (float32 bits).
+// Batch norm's two moving averages in one call, in tfjs-layers' float32 operation order:
+// out = old − (old − value)·factor, factor = 1 − momentum (src/backend/native-batchnorm.ts).
+napi_value MovingAverages(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 8) { napi_throw_error(env, nullptr, "lowbit native movingAverages: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const size_t count = static_cast<uint32_t>(p[0]);
+  float factor; std::memcpy(&factor, &p[7], sizeof factor);
+  for (int k = 0; k < 2; k++) {
+    const float* old = at(1 + k); const float* value = at(3 + k); float* out = at(5 + k);
+    for (size_t i = 0; i < count; i++) out[i] = old[i] - (old[i] - value[i]) * factor;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-// Adds prelu, avgPoolGrad and axisCopy to the addon's exports (called from dnnl_addon.cc's Init).
+// Adds prelu, avgPoolGrad, axisCopy and movingAverages to the addon's exports (called from dnnl_addon.cc's Init).
 bool register_train_ops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy},
+    {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
   };
   for (const auto& f : functions) {
     napi_value fn;

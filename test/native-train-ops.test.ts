@@ -209,3 +209,34 @@ for (const [shape, axis, keepDims, native] of [
     }
   });
 }
+
+test('native batch-norm moving averages: one kernel, bit-identical to tfjs-layers\' update chain on wasm; a training call runs no Sub', { skip }, async () => {
+  const C = 37;
+  const [om, ov, m, v] = [values(C), values(C).map(Math.abs), values(C), values(C).map(Math.abs)];
+  const momentum = 0.9;
+  await setBackend('wasm');
+  const chain = tf.tidy(() => [[om, m], [ov, v]].map(([o, b]) => {
+    const old = tf.tensor(o);
+    return Float32Array.from(tf.sub(old, tf.mul(tf.sub(old, tf.tensor(b)), 1 - momentum)).dataSync());
+  }));
+  await setBackend('native');
+  const kernel = tf.tidy(() => (tf.engine().runKernel('LowbitBatchNormMovingAverages',
+    { movingMean: tf.tensor(om), movingVariance: tf.tensor(ov), mean: tf.tensor(m), variance: tf.tensor(v) },
+    { factor: 1 - momentum } as never) as unknown as tf.Tensor[]).map((t) => Float32Array.from(t.dataSync())));
+  assertSame(kernel[0], chain[0], 'moving mean');
+  assertSame(kernel[1], chain[1], 'moving variance');
+  // A BatchNormalization layer's training call on native: BN kernel plus the moving-average kernel, no elementwise chain.
+  const layer = tf.layers.batchNormalization({ momentum, epsilon: 1e-3 });
+  const x = tf.tensor(values(4 * 3 * 3 * 5), [4, 3, 3, 5]);
+  layer.apply(x, { training: true });
+  const before = layer.getWeights().map((w) => Float32Array.from(w.dataSync()));
+  const profile = await tf.profile(() => tf.dispose(layer.apply(x, { training: true }) as tf.Tensor));
+  const names = profile.kernels.map((k) => k.name);
+  assert.deepEqual(names.filter((k) => k.startsWith('Lowbit')), ['LowbitBatchNormTrain', 'LowbitBatchNormMovingAverages'], names.join(','));
+  assert.ok(!names.includes('Sub') && !names.includes('Multiply'), names.join(','));
+  const after = layer.getWeights().map((w) => Float32Array.from(w.dataSync()));
+  assert.ok(after[2].some((a, i) => a !== before[2][i]), 'the moving mean moved');
+  tf.dispose([x]);
+  layer.dispose();
+  await setBackend('wasm');
+});

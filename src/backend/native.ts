@@ -13,7 +13,7 @@ import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tenso
 import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
-import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
+import { BN_MOVING_AVERAGES, BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
 import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
@@ -35,6 +35,7 @@ interface Addon {
   prelu(heap: ArrayBuffer, params: Int32Array): void;
   avgPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
   axisCopy(heap: ArrayBuffer, params: Int32Array): void;
+  movingAverages(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -260,6 +261,15 @@ const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return [dx, dscale, doffset];
 };
 
+/** Batch norm's moving averages (native-batchnorm.ts): [old − (old − mean)·f, old − (old − variance)·f], f = 1 − momentum. */
+const movingAverages = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { movingMean, movingVariance, mean, variance } = inputs;
+  const outs = [movingMean, movingVariance].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.movingAverages(heap(backend), Int32Array.from([util.sizeFromShape(movingMean.shape),
+    ...[movingMean, movingVariance, mean, variance, ...outs].map((t) => offset(backend, t)), f32Bits(attrs.factor as number)]));
+  return outs;
+};
+
 /** Adam's step for one variable (native-adam.ts): [new value, new m, new v]. */
 const adamUpdate = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   const { value, m, v, gradient, accBeta1, accBeta2 } = inputs;
@@ -464,7 +474,8 @@ const nativeKernels: Array<[string, NativeFn]> = [
 ];
 
 // The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
-const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
+const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad],
+  [BN_MOVING_AVERAGES, movingAverages], [ADAM_UPDATE, adamUpdate],
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
   [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward]];
