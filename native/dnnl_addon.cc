@@ -198,18 +198,31 @@ static void channel_sums(size_t R, size_t C, std::vector<T>& out, F f) {
   }
 }
 
-// params: R, C, srcOff, dstOff, mean(0/1). dst[c] = Σ_r src[r·C + c] (or the mean): a per-channel
-// reduction over all NHWC positions, which TF.js's wasm Sum/Mean do by transposing first.
+// params: R, C, srcOff, dstOff, mean(0/1)[, outer]. dst[o, c] = Σ_r src[(o·R + r)·C + c] (or the
+// mean) for each of `outer` (default 1) blocks: a per-channel reduction over all NHWC positions
+// (outer = 1), or over the middle axes, e.g. global average pooling's H and W (outer = batch),
+// which TF.js's wasm Sum/Mean do by transposing first.
 static napi_value Reduce(napi_env env, napi_callback_info info) {
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 5) { napi_throw_error(env, nullptr, "lowbit native reduce: bad arguments"); return nullptr; }
-  const size_t R = p[0], C = p[1];
+  const size_t R = p[0], C = p[1], outer = n >= 6 ? static_cast<size_t>(p[5]) : 1;
   const float* src = reinterpret_cast<const float*>(heap + p[2]);
   float* dst = reinterpret_cast<float*>(heap + p[3]);
-  std::vector<float> total(C);
-  channel_sums(R, C, total, [src, C](size_t r, size_t c) { return src[r * C + c]; });
   const float scale = p[4] ? 1.f / static_cast<float>(R) : 1.f;
-  for (size_t c = 0; c < C; c++) dst[c] = total[c] * scale;
+  if (outer == 1) {
+    std::vector<float> total(C);
+    channel_sums(R, C, total, [src, C](size_t r, size_t c) { return src[r * C + c]; });
+    for (size_t c = 0; c < C; c++) dst[c] = total[c] * scale;
+    return nullptr;
+  }
+  // Blocks in parallel, each summed over its rows in order (as channel_sums does on one thread).
+  #pragma omp parallel for schedule(static) if (outer * R * C >= kParallelMin)
+  for (size_t o = 0; o < outer; o++) {
+    std::vector<float> total(C, 0.f);
+    const float* s = src + o * R * C;
+    for (size_t r = 0; r < R; r++) for (size_t c = 0; c < C; c++) total[c] += s[r * C + c];
+    for (size_t c = 0; c < C; c++) dst[o * C + c] = total[c] * scale;
+  }
   return nullptr;
 }
 
@@ -464,6 +477,7 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
 
 bool register_relaxed(napi_env env, napi_value exports);  // native/relaxed.cc
 bool register_fakequant(napi_env env, napi_value exports);  // native/fakequant.cc
+bool register_train_ops(napi_env env, napi_value exports);  // native/train_ops.cc
 napi_value RegisterBitops(napi_env env, napi_value exports);  // native/bitops.cc: the bitwise runtime's kernels
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -479,6 +493,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   }
   if (!register_relaxed(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering relaxed failed"); return nullptr; }
   if (!register_fakequant(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering fakeQuant failed"); return nullptr; }
+  if (!register_train_ops(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering train ops failed"); return nullptr; }
   napi_value v;
   const dnnl_version_t* ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);

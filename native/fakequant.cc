@@ -1,10 +1,10 @@
-// Fused uniform fake-quantizers over TF.js wasm-heap memory: DoReFa's k-bit activations and LSQ,
+// Fused uniform fake-quantizers over TF.js wasm-heap memory: DoReFa's k-bit activations and weights, and LSQ,
 // forward (the quantized value) and backward (∂x, and LSQ's ∂step as a reduction), one pass
 // each. The math, the op order and the parameter layout are those of
 // src/backend/fakequant-kernels.ts (the wasm version, which documents every formula); both are
 // tested against the tfjs-ops chains in src/quantizers/dorefa.ts and uniform.ts
-// (test/fakequant-fused.test.ts). Branch-free loops the compiler vectorises; OpenMP only for
-// large tensors.
+// (test/fakequant-fused.test.ts). Loops of selects that the compiler vectorises (binding.gyp's
+// -fno-trapping-math lets it if-convert them); OpenMP only for large tensors.
 #include <node_api.h>
 #include <cmath>
 #include <cstdint>
@@ -17,7 +17,7 @@
 namespace {
 
 // params (int32; floats as their float32 bits):
-//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights after the tanh)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
+//  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights, tanh included)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
 //  5 n  6 g  7 x  8 step  9 out (forward: y; backward: dx)  10 dy  11 dstep
 constexpr size_t kParams = 12;
 constexpr size_t kParallelMin = 1 << 15;
@@ -32,15 +32,24 @@ inline float round_even(float v) {
   return a < 8388608.0f ? r : v;
 }
 
-// max|t| over the tensor (exact in any order).
-// Σ term(i) over i < n, deterministic: per-thread float64 partials over a static schedule, added
-// in thread order. `term` may also write its element's output.
+// clip(v, lo, hi) as std::fmin(std::fmax(v, lo), hi) gives it (NaN → lo), written as selects so
+// that GCC vectorises the loops (it does not vectorise fmin/fmax without -ffinite-math-only).
+inline float clampf(float v, float lo, float hi) {
+  const float a = v > lo ? v : lo;
+  return a < hi ? a : hi;
+}
+
+// Σ term(i) over i < n, deterministic: each thread sums its static block of 8-element groups into
+// 8 float64 accumulators (independent chains, so the adds pipeline and the group vectorises),
+// the threads' sums are added in thread order, then the n mod 8 tail. `term` may also write its
+// element's output.
 template <typename Term>
 double OrderedSum(int64_t n, bool par, Term term) {
   int threads = 1;
 #ifdef _OPENMP
   if (par) threads = omp_get_max_threads();
 #endif
+  const int64_t groups = n / 8;
   std::vector<double> partial(threads, 0.0);
   #pragma omp parallel num_threads(threads) if (par)
   {
@@ -48,16 +57,20 @@ double OrderedSum(int64_t n, bool par, Term term) {
 #ifdef _OPENMP
     th = omp_get_thread_num();
 #endif
-    double acc = 0;
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; i++) acc += term(i);
-    partial[th] = acc;
+    for (int64_t b = 0; b < groups; b++) {
+      for (int j = 0; j < 8; j++) acc[j] += term(b * 8 + j);
+    }
+    partial[th] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   }
   double total = 0;
   for (double v : partial) total += v;
+  for (int64_t i = groups * 8; i < n; i++) total += term(i);
   return total;
 }
 
+// max|t| over the tensor (exact in any order).
 float MaxAbs(int64_t n, const float* __restrict t, bool par) {
   float m = 0;
   #pragma omp parallel for schedule(static) reduction(max : m) if (par)
@@ -65,12 +78,17 @@ float MaxAbs(int64_t n, const float* __restrict t, bool par) {
   return m;
 }
 
-// DoReFa k-bit weights after the tanh (t = tanh(w), computed by TF.js's Tanh), as
-// src/quantizers/dorefa.ts's chain computes them: m2 = 2·max|t|,
-// y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff step by step: du = (2·dy/n)·n,
-// ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²) (the Σ in float64).
-napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict t, float* __restrict out,
+// DoReFa k-bit weights, tanh included, as src/quantizers/dorefa.ts's chain computes them:
+// t = tanh(w), m2 = 2·max|t|, y = 2·(round((t/m2 + ½)·n)/n) − 1. Backward, the chain's autodiff
+// step by step: du = (2·dy/n)·n, ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m, ∂m = 2·(−(Σ du·t)/m2²)
+// (the Σ in float64), then TF.js's Tanh gradient ∂w = (1 − t·t)·∂t. t is recomputed in the
+// backward pass (a weight tensor: cheap) instead of being kept between the passes.
+napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restrict w, float* __restrict out,
                         const float* __restrict dy, bool par) {
+  std::vector<float> tv(static_cast<size_t>(n));
+  float* __restrict t = tv.data();
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) t[i] = std::tanh(w[i]);
   const float m = MaxAbs(n, t, par);
   const float m2 = m * 2.0f;
   if (pass == 0) {
@@ -81,15 +99,21 @@ napi_value DorefaWeight(int pass, int64_t n, float levels, const float* __restri
     }
     return nullptr;
   }
-  const double total = OrderedSum(n, par, [&](int64_t i) {
+  // du/m2 and the float32 terms du·t in one vectorised pass, then their float64 sum.
+  std::vector<float> termv(static_cast<size_t>(n));
+  float* __restrict terms = termv.data();
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) {
     const float du = ((dy[i] * 2.0f) / levels) * levels;
     out[i] = du / m2;
-    return static_cast<double>(du * t[i]);
-  });
+    terms[i] = du * t[i];
+  }
+  const double total = OrderedSum(n, par, [terms](int64_t i) { return static_cast<double>(terms[i]); });
   const float dm = -(static_cast<float>(total) / (m2 * m2)) * 2.0f;
   #pragma omp parallel for schedule(static) if (par)
   for (int64_t i = 0; i < n; i++) {
-    if (std::fabs(t[i]) == m) out[i] = out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f);
+    const float dt = std::fabs(t[i]) == m ? out[i] + dm * (t[i] > 0.0f ? 1.0f : -1.0f) : out[i];
+    out[i] = (1.0f - t[i] * t[i]) * dt;
   }
   return nullptr;
 }
@@ -118,7 +142,7 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     if (pass == 0) {
       #pragma omp parallel for schedule(static) if (par)
       for (int64_t i = 0; i < n; i++) {
-        const float c = std::fmin(std::fmax(x[i], 0.0f), 1.0f);
+        const float c = clampf(x[i], 0.0f, 1.0f);
         out[i] = round_even(c * levels) / levels;
       }
     } else {
@@ -134,19 +158,24 @@ napi_value FakeQuant(napi_env env, napi_callback_info info) {
     #pragma omp parallel for schedule(static) if (par)
     for (int64_t i = 0; i < n; i++) {
       const float v = x[i] / s;
-      out[i] = round_even(std::fmin(std::fmax(v, qMin), qMax)) * s;
+      out[i] = round_even(clampf(v, qMin, qMax)) * s;
     }
     return nullptr;
   }
   const float* __restrict dy = at(10);
-  // ∂step: summed in float64, deterministically (OrderedSum).
-  const double total = OrderedSum(n, par, [&](int64_t i) {
+  // ∂x and the float32 terms dy·e of ∂step in one vectorised pass, then ∂step summed in float64,
+  // deterministically (OrderedSum). (One pass doing both ran scalar: ~10× slower.)
+  std::vector<float> termv(static_cast<size_t>(n));
+  float* __restrict terms = termv.data();
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) {
     const float v = x[i] / s;
     const bool inside = v >= qMin && v <= qMax;
     out[i] = dy[i] * (inside ? 1.0f : 0.0f);
     const float e = inside ? round_even(v) - v : (v < qMin ? qMin : (v > qMax ? qMax : 0.0f));
-    return static_cast<double>(dy[i] * e);
-  });
+    terms[i] = dy[i] * e;
+  }
+  const double total = OrderedSum(n, par, [terms](int64_t i) { return static_cast<double>(terms[i]); });
   *at(11) = static_cast<float>(total) * g;
   return nullptr;
 }

@@ -8,12 +8,12 @@
  * the PyTorch side) against the machine's measured sgemm peak: the best of both sides' probes, which
  * time the same product (M = N = K = 1024 float32, 3 warm-up calls, best of 20) on every route each
  * side has (lowbit: oneDNN matmul and 1×1 conv; PyTorch: torch.mm = its BLAS, oneDNN inner product,
- * oneDNN 1×1 conv). Both sides use 2 threads (OMP_NUM_THREADS=2; torch.set_num_threads(2)), recorded.
+ * oneDNN 1×1 conv). Both sides use `--threads` threads, 2 by default (OMP_NUM_THREADS; torch.set_num_threads), recorded.
  * PyTorch's Linear layers run through oneDNN by default (`--linear onednn`; torch_side.py says why).
  *
  *   npm run build && node dist/bench/vs-pytorch/driver.js [--models lenet5,vgg-small,resnet20,mobilenet-tiny]
  *     [--variants float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1] [--batches 64,128] [--steps 10] [--reps 2]
- *     [--linear onednn|blas] [--max-minutes 0] [--name full]
+ *     [--linear onednn|blas] [--threads 2] [--max-minutes 0] [--name full]
  *
  * --max-minutes M (0: no limit) skips the rows that would likely end after M minutes and lists them
  * in the record and the table as incomplete.
@@ -29,7 +29,9 @@ import { arg } from '../runner.js';
 
 interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; macsPerImage?: number }
 const PYTHON = process.env.LOWBIT_BENCH_PYTHON ?? '/usr/bin/python3';
-const env = { ...process.env, OMP_NUM_THREADS: '2' };
+const threads = arg('threads', '2');
+if (!(Number(threads) >= 1 && Number.isInteger(Number(threads)))) { process.stderr.write(`--threads must be a whole number ≥ 1, got ${threads}\n`); process.exit(2); }
+const env = { ...process.env, OMP_NUM_THREADS: threads };
 
 function runJson(cmd: string, args: string[]): Record<string, unknown> {
   const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
@@ -60,7 +62,7 @@ const maxMinutes = Number(arg('max-minutes', '0'));
 if (!(maxMinutes >= 0)) { process.stderr.write(`--max-minutes must be a number ≥ 0 (0: no limit), got ${arg('max-minutes', '0')}\n`); process.exit(2); }
 const skipped: string[] = [];
 
-const probes = { lowbit: lowbitSide(['--probe']), pytorch: torchSide(['--probe', '--threads', '2']) };
+const probes = { lowbit: lowbitSide(['--probe']), pytorch: torchSide(['--probe', '--threads', threads]) };
 const routes = (p: Record<string, unknown>) => Object.entries(p.routes as Record<string, number>).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ');
 const peak = { lowbit: probes.lowbit.gflops as number, pytorch: probes.pytorch.gflops as number };
 const machinePeak = Math.max(peak.lowbit, peak.pytorch);
@@ -76,7 +78,7 @@ for (const model of models) for (const variant of variants) for (const batch of 
     const order = r % 2 === 0 ? ['lowbit', 'pytorch'] as const : ['pytorch', 'lowbit'] as const;
     for (const side of order) {
       runs[side].push((side === 'lowbit' ? lowbitSide([model, variant, String(batch), steps])
-        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', steps, '--threads', '2', '--linear', linear])) as unknown as Side);
+        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', steps, '--threads', threads, '--linear', linear])) as unknown as Side);
     }
   }
   const macs = runs.pytorch[0].macsPerImage ?? 0;
@@ -95,7 +97,7 @@ let commit = 'unknown';
 try { commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD']).toString().trim(); } catch { /* not a checkout */ }
 const result = {
   command: `node dist/bench/vs-pytorch/driver.js ${process.argv.slice(2).join(' ')}`.trim(), commit, node: process.version,
-  cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(), threads: 2, reps, steps: Number(steps), linear,
+  cpu: cpus()[0]?.model, cores: cpus().length, date: new Date().toISOString(), threads: Number(threads), reps, steps: Number(steps), linear,
   peakGflops: { ...peak, machine: machinePeak }, probes, wallSeconds: (performance.now() - started) / 1000,
   loadAverage: { start: loadAtStart, end: loadavg() },
   note: 'median img/s over reps, sides alternated per repetition, each run in its own process after 2 warm-up steps; lowbit: native backend, '

@@ -1,5 +1,5 @@
 /**
- * Fused uniform fake-quantizers: DoReFa's k-bit activations and LSQ, each one forward kernel (one
+ * Fused uniform fake-quantizers: DoReFa's k-bit activations and weights, and LSQ, each one forward kernel (one
  * pass: the quantized value) and one backward kernel (one pass: ∂x, and LSQ's ∂step as a
  * reduction), instead of a chain of TF.js elementwise ops (clip, mul, round, div, the masks of the
  * STE), each with its own memory pass and tape entry. The kernels are C++ (native/fakequant.cc),
@@ -14,10 +14,11 @@
  * LSQ, v = x/s (src/quantizers/uniform.ts):
  *   y = round(clip(v, q_min, q_max))·s,  ∂x = dy·[q_min ≤ v ≤ q_max],
  *   ∂s = g·Σ dy·(round(v) − v inside, q_min below, q_max above),  g = 1/√(N·q_max).
- * DoReFa k-bit weights after the tanh (t = tanh(w) stays a TF.js Tanh, with its own gradient),
- * m2 = 2·max|t| over the tensor: y = 2·(round((t/m2 + ½)·n)/n) − 1; ∂t = du/m2 +
- * [|t| = max|t|]·sign(t)·∂m with du = (2·dy/n)·n (the chain's own roundings) and
- * ∂m = 2·(−(Σ du·t)/m2²), the gradient through the max as TF.js's Max and Abs give it.
+ * DoReFa k-bit weights, tanh included (t = tanh(w), std::tanh in the kernel, TF.js's Tanh in the
+ * chain: the two can differ in the last bit, test/fakequant-fused.test.ts bounds it), m2 = 2·max|t|
+ * over the tensor: y = 2·(round((t/m2 + ½)·n)/n) − 1; ∂t = du/m2 + [|t| = max|t|]·sign(t)·∂m with
+ * du = (2·dy/n)·n (the chain's own roundings) and ∂m = 2·(−(Σ du·t)/m2²), the gradient through the
+ * max as TF.js's Max and Abs give it; ∂w = (1 − t·t)·∂t, TF.js's Tanh gradient.
  * round is half to even (tf.round).
  */
 export const DOREFA_ACT_FORWARD = 'LowbitDorefaActQuant';

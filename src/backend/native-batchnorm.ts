@@ -2,7 +2,8 @@
  * Training-mode BatchNormalization on the native backend as one kernel forward and one backward.
  * tfjs-layers computes it as tf.moments + tf.batchNorm, whose gradients (through the batch mean
  * and variance) take about a dozen elementwise passes over the activation; the native kernels
- * take three forward and three backward (native/dnnl_addon.cc: BatchNormTrain, BatchNormTrainGrad).
+ * take three forward and three backward (native/dnnl_addon.cc: BatchNormTrain, BatchNormTrainGrad),
+ * and the two moving-average updates one kernel (native/train_ops.cc: MovingAverages).
  * While the native backend is active, BatchNormalization layers whose axis is the last (every
  * NHWC model) train through them, with the same moving-average updates as tfjs-layers; other
  * layers, inference and other backends keep tfjs-layers' path. Agreement with the cpu backend is
@@ -12,6 +13,8 @@ import * as tf from './tf.js';
 
 export const BN_TRAIN = 'LowbitBatchNormTrain';
 export const BN_TRAIN_GRAD = 'LowbitBatchNormTrainGrad';
+/** Both moving averages of a layer in one kernel: [new moving mean, new moving variance]. */
+export const BN_MOVING_AVERAGES = 'LowbitBatchNormMovingAverages';
 
 interface BatchNormLayer {
   axis: number;
@@ -58,16 +61,16 @@ export function installFusedBatchNormTraining(): void {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     const lastAxis = this.axis === -1 || this.axis === x.rank - 1;
     if (!kwargs?.training || !lastAxis || x.rank < 2 || x.dtype !== 'float32' || this.gamma == null || this.beta == null
-      || tf.getKernel(BN_TRAIN, tf.getBackend()) == null) return call.call(this, inputs, kwargs);
+      || tf.getKernel(BN_TRAIN, tf.getBackend()) == null || tf.getKernel(BN_MOVING_AVERAGES, tf.getBackend()) == null) return call.call(this, inputs, kwargs);
     return tf.tidy(() => {
       const [y, mean, variance] = batchNormTrain(x, this.gamma!.read(), this.beta!.read(), this.epsilon);
-      // tfjs-layers' update: v ← v − (v − batch value)·(1 − momentum).
-      for (const [v, value] of [[this.movingMean, mean], [this.movingVariance, variance]] as const) {
-        tf.tidy(() => {
-          const old = v.read();
-          v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - this.momentum)));
-        });
-      }
+      // tfjs-layers' update, v ← v − (v − batch value)·(1 − momentum), for both averages in one
+      // kernel (six engine ops before: two Subs and a Multiply each), same float32 operations.
+      const [newMean, newVariance] = tf.engine().runKernel(BN_MOVING_AVERAGES,
+        { movingMean: this.movingMean.read(), movingVariance: this.movingVariance.read(), mean, variance },
+        { factor: 1 - this.momentum }) as unknown as tf.Tensor[];
+      this.movingMean.write(newMean);
+      this.movingVariance.write(newVariance);
       return y;
     });
   };

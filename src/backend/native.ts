@@ -10,10 +10,11 @@ import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKern
 import { loadNativeAddon, NATIVE_ADDON_PATH } from './addon.js';
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
-import { BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
+import { BN_MOVING_AVERAGES, BN_TRAIN, BN_TRAIN_GRAD, installFusedBatchNormTraining, uninstallFusedBatchNormTraining } from './native-batchnorm.js';
 import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA_WEIGHT_FORWARD, fakeQuantParams, LSQ_BACKWARD, LSQ_FORWARD, type DorefaActAttrs, type LsqAttrs } from './fakequant-kernels.js';
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
+import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
@@ -28,6 +29,10 @@ interface Addon {
   adamUpdate(heap: ArrayBuffer, params: Int32Array): void;
   relaxed(heap: ArrayBuffer, params: Int32Array): void;
   fakeQuant(heap: ArrayBuffer, params: Int32Array): void;
+  prelu(heap: ArrayBuffer, params: Int32Array): void;
+  avgPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
+  axisCopy(heap: ArrayBuffer, params: Int32Array): void;
+  movingAverages(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -141,19 +146,26 @@ const matMul: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Sum or mean over every axis but the last (per-channel statistics of NHWC activations). */
+/**
+ * Sum or mean over every axis but the last (per-channel statistics of NHWC activations), or over
+ * a run of middle axes (global average pooling's H and W: [B, H, W, C] → [B, C]). Other axes fall back.
+ */
 function channelReduce(mean: boolean): NativeFn {
   return ({ inputs, backend, attrs }) => {
     const { x } = inputs;
     const rank = x.shape.length;
     if (x.dtype !== 'float32' || rank < 2) return null;
     const axes = util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((a, b) => a - b);
-    if (axes.length !== rank - 1 || axes.some((a, i) => a !== i)) return null;
-    const C = x.shape[rank - 1];
-    const R = util.sizeFromShape(x.shape) / C;
-    if (R === 0 || C === 0) return null;
-    const out = backend.makeOutput(attrs.keepDims ? [...new Array(rank - 1).fill(1), C] : [C], 'float32');
-    addon!.reduce(heap(backend), Int32Array.from([R, C, offset(backend, x), offset(backend, out), mean ? 1 : 0]));
+    if (axes.length === 0 || axes[axes.length - 1] >= rank - 1 || axes.some((a, i) => a !== axes[0] + i)) return null;
+    const first = axes[0];
+    const last = axes[axes.length - 1];
+    const outer = util.sizeFromShape(x.shape.slice(0, first));
+    const R = util.sizeFromShape(x.shape.slice(first, last + 1));
+    const C = util.sizeFromShape(x.shape.slice(last + 1));
+    if (R === 0 || C === 0 || outer === 0) return null;
+    const outShape = attrs.keepDims ? x.shape.map((d, i) => (i >= first && i <= last ? 1 : d)) : x.shape.filter((_, i) => i < first || i > last);
+    const out = backend.makeOutput(outShape, 'float32');
+    addon!.reduce(heap(backend), Int32Array.from([R, C, offset(backend, x), offset(backend, out), mean ? 1 : 0, outer]));
     return out;
   };
 }
@@ -242,6 +254,15 @@ const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   return [dx, dscale, doffset];
 };
 
+/** Batch norm's moving averages (native-batchnorm.ts): [old − (old − mean)·f, old − (old − variance)·f], f = 1 − momentum. */
+const movingAverages = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
+  const { movingMean, movingVariance, mean, variance } = inputs;
+  const outs = [movingMean, movingVariance].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.movingAverages(heap(backend), Int32Array.from([util.sizeFromShape(movingMean.shape),
+    ...[movingMean, movingVariance, mean, variance, ...outs].map((t) => offset(backend, t)), f32Bits(attrs.factor as number)]));
+  return outs;
+};
+
 /** Adam's step for one variable (native-adam.ts): [new value, new m, new v]. */
 const adamUpdate = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   const { value, m, v, gradient, accBeta1, accBeta2 } = inputs;
@@ -288,7 +309,7 @@ const dorefaActBackward: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Fused DoReFa k-bit weights after the tanh, forward: y (x = tanh(w)). */
+/** Fused DoReFa k-bit weights, tanh included, forward: y (x = w). */
 const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x } = inputs;
   const out = backend.makeOutput(x.shape, 'float32');
@@ -297,7 +318,7 @@ const dorefaWeightForward: NativeFn = ({ inputs, backend, attrs }) => {
   return out;
 };
 
-/** Backward: dx (with respect to tanh(w)). */
+/** Backward: dx (with respect to w). */
 const dorefaWeightBackward: NativeFn = ({ inputs, backend, attrs }) => {
   const { x, dy } = inputs;
   const out = backend.makeOutput(x.shape, 'float32');
@@ -324,6 +345,72 @@ const lsqBackward = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   addon!.fakeQuant(heap(backend), fakeQuantParams(1, 1, util.sizeFromShape(x.shape), a.qMin, a.qMax, 0, a.g,
     [x, step, outs[0], dy, outs[1]].map((t) => offset(backend, t))));
   return outs;
+};
+
+/** PReLU with one α per last-axis channel (native/train_ops.cc), forward: y = x < 0 ? α·x : x. Other α shapes fall back. */
+const preluForward: NativeFn = ({ inputs, backend }) => {
+  const { x, alpha } = inputs;
+  const C = preluChannels(x, alpha);
+  if (C == null) return null;
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.prelu(heap(backend), Int32Array.from([0, util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, alpha), offset(backend, out), -1, -1]));
+  return out;
+};
+
+/** Its gradient in one pass (native-prelu.ts): [dx, dα], dα shaped as α. */
+const preluBackward = ({ inputs, backend }: Args): TensorInfo[] => {
+  const { x, alpha, dy } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const outs = [x, alpha].map((t) => backend.makeOutput(t.shape, 'float32'));
+  addon!.prelu(heap(backend), Int32Array.from([1, util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, alpha), offset(backend, outs[0]),
+    offset(backend, dy), offset(backend, outs[1])]));
+  return outs;
+};
+
+/** AvgPool's gradient without padding (native/train_ops.cc); padded pools fall back to wasm. */
+const avgPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
+  const { dy, input } = inputs;
+  if (!allFloat(dy, input) || input.shape.length !== 4) return null;
+  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
+    attrs.filterSize as [number, number], attrs.strides as [number, number], 1, attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+  const p = info.padInfo;
+  if (p.top !== 0 || p.left !== 0 || p.bottom !== 0 || p.right !== 0 || util.sizeFromShape(input.shape) === 0) return null;
+  if (dy.shape.join() !== [info.batchSize, info.outHeight, info.outWidth, info.outChannels].join()) return null;
+  const dx = backend.makeOutput(input.shape, 'float32');
+  addon!.avgPoolGrad(heap(backend), Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth, offset(backend, dy), offset(backend, dx)]));
+  return dx;
+};
+
+/** A concat (direction 0) or split (1) of float32 parts along `axis` of the whole, one threaded copy (native/train_ops.cc). */
+function axisCopy(backend: WasmBackend, direction: 0 | 1, whole: TensorInfo, parts: TensorInfo[], axis: number): void {
+  const outer = util.sizeFromShape(whole.shape.slice(0, axis));
+  addon!.axisCopy(heap(backend), Int32Array.from([direction, outer, parts.length, offset(backend, whole),
+    ...parts.flatMap((t) => [util.sizeFromShape(t.shape.slice(axis)), offset(backend, t)])]));
+}
+
+/** Concat of two or more non-empty float32 tensors; other cases (one part, empties, other dtypes) fall back. */
+const concat: NativeFn = ({ inputs, backend, attrs }) => {
+  const parts = Object.values(inputs);
+  if (parts.length < 2 || !allFloat(...parts) || parts.some((t) => util.sizeFromShape(t.shape) === 0)) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, parts[0].shape)[0];
+  backend_util.assertParamsConsistent(parts.map((t) => t.shape), axis);
+  const out = backend.makeOutput(backend_util.computeOutShape(parts.map((t) => t.shape), axis), 'float32');
+  axisCopy(backend, 0, out, parts, axis);
+  return out;
+};
+
+/** SplitV of a non-empty float32 tensor into non-empty parts; other cases fall back. */
+const splitV = ({ inputs, backend, attrs }: Args): TensorInfo[] | null => {
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || util.sizeFromShape(x.shape) === 0) return null;
+  const axis = util.parseAxisParam(attrs.axis as number, x.shape)[0];
+  const sizes = backend_util.prepareSplitSize(x as never, attrs.numOrSizeSplits as number | number[], axis);
+  if (sizes.length < 2 || sizes.some((s) => s <= 0)) return null;
+  const parts = sizes.map((s) => backend.makeOutput(x.shape.map((d, i) => (i === axis ? s : d)), 'float32'));
+  axisCopy(backend, 1, x, parts, axis);
+  return parts;
 };
 
 /** An elementwise float32 unary op, threaded in C++. */
@@ -373,18 +460,29 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['Softplus', unaryOp(5)], ['Sigmoid', unaryOp(6)], ['Relu', unaryOp(7)], ['Step', unaryOp(8)],
   [RELAXED_FORWARD, relaxedForward],
   [RELAXED_BACKWARD, relaxedBackward as unknown as NativeFn],
+  ['Prelu', preluForward],
+  ['AvgPoolGrad', avgPoolGrad],
+  ['Concat', concat],
+  ['SplitV', splitV as unknown as NativeFn],
 ];
 
 // The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
-const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad], [ADAM_UPDATE, adamUpdate],
+const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad],
+  [BN_MOVING_AVERAGES, movingAverages], [ADAM_UPDATE, adamUpdate],
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
-  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward]];
+  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
 /** The wasm backend's own kernels, saved before native ones replace them. */
 const wasmOriginals = new Map<string, KernelConfig>();
+
+/**
+ * How often each native kernel declined and ran its wasm fallback since the backend was installed
+ * (bench/profile-step.ts reports it; the per-call cost is one map update on the fallback path only).
+ */
+export const nativeFallbackCounts = new Map<string, number>();
 
 function installNativeKernels(): void {
   if (nativeAddon() == null) {
@@ -399,7 +497,12 @@ function installNativeKernels(): void {
     unregisterKernel(name, 'wasm');
     registerKernel({
       kernelName: name, backendName: 'wasm',
-      kernelFunc: ((args: Args) => fn(args) ?? fallback(args as never)) as unknown as KernelFunc,
+      kernelFunc: ((args: Args) => {
+        const out = fn(args);
+        if (out != null) return out;
+        nativeFallbackCounts.set(name, (nativeFallbackCounts.get(name) ?? 0) + 1);
+        return fallback(args as never);
+      }) as unknown as KernelFunc,
     });
   }
   // lowbit's own kernels (no wasm counterpart).
@@ -408,6 +511,7 @@ function installNativeKernels(): void {
   }
   installFusedBatchNormTraining();
   installFusedAdam();
+  registerPreluGradient();
 }
 
 function uninstallNativeKernels(): void {
@@ -419,6 +523,7 @@ function uninstallNativeKernels(): void {
     registerKernel(config);
   }
   wasmOriginals.clear();
+  nativeFallbackCounts.clear();
 }
 
 registerBackendInstaller('native', { base: 'wasm', install: installNativeKernels, uninstall: uninstallNativeKernels,

@@ -31,7 +31,7 @@ export const binaryMeanScaled = withGradient(([w]) => {
  *   the gradient flows through tanh and the normalisation, with the STE at the rounding.
  *   Values: {2i/(2^k − 1) − 1 : i = 0 … 2^k − 1} ⊂ [−1, 1] (k = 2: {−1, −⅓, ⅓, 1}).
  * - k = 1: sign(w)·mean|w| (binaryMeanScaled). Values {−E, +E}.
- * On native, k ≥ 2 runs the tanh as an op and the rest as one kernel each way (fakequant-fused.ts).
+ * On native, k ≥ 2 runs as one kernel each way, tanh included (fakequant-fused.ts).
  */
 export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaWeight', 1, 32);

@@ -1,5 +1,5 @@
 /**
- * DoReFa's k-bit activation quantizer and LSQ as fused ops with their own gradients: one forward
+ * DoReFa's k-bit activation and weight quantizers and LSQ as fused ops with their own gradients: one forward
  * and one backward kernel each (src/backend/fakequant-kernels.ts on wasm, native/fakequant.cc on
  * native) instead of chains of elementwise ops. Same values and ∂x as the tfjs-ops references in
  * dorefa.ts and uniform.ts, which the cpu, webgl and webgpu backends keep and the fused ops are
@@ -50,11 +50,11 @@ export function fusedDorefaWeightApplies(w: tf.Tensor): boolean {
   return w.dtype === 'float32' && w.size > 0 && hasKernel(DOREFA_WEIGHT_FORWARD);
 }
 
-/** DoReFa k-bit weights: 2·quantize_k(tanh(w)/(2·max|tanh(w)|) + ½) − 1, the tanh a TF.js op, the rest one kernel each way. */
+/** DoReFa k-bit weights: 2·quantize_k(tanh(w)/(2·max|tanh(w)|) + ½) − 1, tanh included, one kernel each way. */
 export function dorefaWeightFused(w: tf.Tensor, n: number): tf.Tensor {
   registerGradientsOnce();
   const attrs: DorefaActAttrs = { n };
-  return tf.tidy(() => tf.engine().runKernel(DOREFA_WEIGHT_FORWARD, { x: tf.tanh(w) }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
+  return tf.engine().runKernel(DOREFA_WEIGHT_FORWARD, { x: w }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
 /** Whether the fused LSQ kernel applies (wasm and native, float32 x non-empty, a one-element float32 step). */

@@ -1,0 +1,192 @@
+// Training kernels over TF.js wasm-heap memory that TF.js's wasm backend runs as slow kernels or
+// as chains of ops: PReLU with per-channel α (forward, and its gradient in one pass instead of
+// Greater, two Selects, two Multiplies, ZerosLike and a Sum), the gradient of average pooling,
+// and concatenation / splitting along an axis (wasm's Concat copies one inner row at a time from
+// JS; its SplitV is one Slice per part). Registered by src/backend/native.ts, which falls back to
+// the wasm kernels where these do not apply; agreement with the wasm kernels and TF.js's PReLU
+// gradient is tested in test/native-train-ops.test.ts. Profile: docs/engine.md.
+#include <node_api.h>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace {
+
+constexpr size_t kParallelMin = 1 << 15;
+
+bool ReadArgs(napi_env env, napi_callback_info info, uint8_t** heap, const int32_t** params, size_t* n) {
+  size_t argc = 2; napi_value argv[2];
+  void* data; size_t len; napi_typedarray_type type; void* pdata; napi_value ab; size_t off;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2
+      || napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok
+      || napi_get_typedarray_info(env, argv[1], &type, n, &pdata, &ab, &off) != napi_ok || type != napi_int32_array) return false;
+  *heap = static_cast<uint8_t*>(data);
+  *params = static_cast<const int32_t*>(pdata);
+  return true;
+}
+
+// One row of PReLU, forward. Restrict parameters, selects and no-trapping-math (the compare may not
+// raise FP exceptions; values are unchanged) let GCC vectorise it: a branch on the sign of random
+// activations mispredicts half the time (10× slower than wasm's kernel, measured).
+__attribute__((optimize("no-trapping-math"))) void PreluRow(size_t C, const float* __restrict x, const float* __restrict alpha, float* __restrict y) {
+  for (size_t c = 0; c < C; c++) { const float v = x[c]; const float s = alpha[c] * v; y[c] = v < 0.0f ? s : v; }
+}
+
+// One row of its gradient: dx, and dα's terms added to acc.
+__attribute__((optimize("no-trapping-math"))) void PreluGradRow(size_t C, const float* __restrict x, const float* __restrict alpha, const float* __restrict dy,
+                  float* __restrict dx, double* __restrict acc) {
+  for (size_t c = 0; c < C; c++) {
+    const float v = x[c], g = dy[c];
+    const bool pos = v > 0.0f;
+    const float ga = g * alpha[c];
+    const float gx = g * v;
+    const float t = pos ? 0.0f : gx;
+    dx[c] = pos ? g : ga;
+    acc[c] += static_cast<double>(t);
+  }
+}
+
+// params: pass (0 forward, 1 backward), R, C, xOff, alphaOff, outOff (forward: y; backward: dx),
+// dyOff, dalphaOff. x is [R, C], α is [C] (one per last-axis channel).
+// Forward, as TF.js's Prelu: y = x < 0 ? α·x : x.
+// Backward, TF.js's Prelu gradient (tfjs-core Prelu_grad) in one pass: with mask = x > 0,
+// dx = mask ? dy : dy·α; dα_c = Σ_r (mask ? 0 : dy·x), summed in float64 over a static schedule
+// and added in thread order (deterministic).
+napi_value Prelu(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 8) { napi_throw_error(env, nullptr, "lowbit native prelu: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const int pass = p[0];
+  const size_t R = static_cast<uint32_t>(p[1]), C = static_cast<uint32_t>(p[2]);
+  const float* x = at(3);
+  const float* alpha = at(4);
+  float* out = at(5);
+  const bool par = R * C >= kParallelMin;
+  if (pass == 0) {
+    #pragma omp parallel for schedule(static) if (par)
+    for (size_t r = 0; r < R; r++) PreluRow(C, x + r * C, alpha, out + r * C);
+    return nullptr;
+  }
+  const float* dy = at(6);
+  float* dalpha = at(7);
+  int threads = 1;
+#ifdef _OPENMP
+  if (par) threads = omp_get_max_threads();
+#endif
+  std::vector<double> partial(static_cast<size_t>(threads) * C, 0.0);
+  #pragma omp parallel num_threads(threads) if (par)
+  {
+    int th = 0;
+#ifdef _OPENMP
+    th = omp_get_thread_num();
+#endif
+    double* acc = partial.data() + static_cast<size_t>(th) * C;
+    #pragma omp for schedule(static)
+    for (size_t r = 0; r < R; r++) PreluGradRow(C, x + r * C, alpha, dy + r * C, out + r * C, acc);
+  }
+  for (size_t c = 0; c < C; c++) {
+    double s = 0;
+    for (int t = 0; t < threads; t++) s += partial[static_cast<size_t>(t) * C + c];
+    dalpha[c] = static_cast<float>(s);
+  }
+  return nullptr;
+}
+
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, dyOff, dxOff. The gradient of an average pool with
+// no padding, as TF.js's wasm kernel computes it (bit-identical, tested): dx[b,h,w,c] = the sum of
+// dy[b,oh,ow,c]·(1/(KH·KW)) over the windows (oh, ow) covering (h, w), rows then columns
+// ascending. Parallel over images.
+napi_value AvgPoolGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 12) { napi_throw_error(env, nullptr, "lowbit native avgPoolGrad: bad arguments"); return nullptr; }
+  const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9];
+  const float* dy = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[10]));
+  float* dx = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[11]));
+  const float k = 1.0f / static_cast<float>(KH * KW);
+  // Windows oh with oh·SH ≤ h < oh·SH + KH: from ⌈(h − KH + 1)/SH⌉ (at least 0) to ⌊h/SH⌋ (below OH).
+  auto first = [](int v, int K, int S) { const int a = v - K + 1; return a <= 0 ? 0 : (a + S - 1) / S; };
+  #pragma omp parallel for schedule(static) if (static_cast<size_t>(B) * H * W * C >= kParallelMin)
+  for (int b = 0; b < B; b++) {
+    std::vector<float> acc(C);
+    for (int h = 0; h < H; h++) for (int w = 0; w < W; w++) {
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      const int oh1 = std::min(h / SH, OH - 1), ow1 = std::min(w / SW, OW - 1);
+      for (int oh = first(h, KH, SH); oh <= oh1; oh++) for (int ow = first(w, KW, SW); ow <= ow1; ow++) {
+        const float* g = dy + ((static_cast<size_t>(b) * OH + oh) * OW + ow) * C;
+        for (int c = 0; c < C; c++) acc[c] += g[c] * k;
+      }
+      float* d = dx + ((static_cast<size_t>(b) * H + h) * W + w) * C;
+      std::copy(acc.begin(), acc.end(), d);
+    }
+  }
+  return nullptr;
+}
+
+// params: direction (0 concat: parts → whole, 1 split: whole → parts), outer, parts, wholeOff,
+// then per part: inner (elements per outer row), partOff. The whole is [outer, Σ inner]; part i is
+// [outer, inner_i], its rows at column Σ_{j<i} inner_j of the whole's rows (a concat or split along
+// one axis, the dims before it flattened into `outer`, the axis and the dims after it into `inner`).
+napi_value AxisCopy(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 4 || n < 4 + 2 * static_cast<size_t>(p[2])) {
+    napi_throw_error(env, nullptr, "lowbit native axisCopy: bad arguments"); return nullptr;
+  }
+  const int direction = p[0];
+  const size_t outer = static_cast<uint32_t>(p[1]);
+  const int parts = p[2];
+  float* whole = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[3]));
+  std::vector<size_t> inner(parts), col(parts);
+  std::vector<float*> ptr(parts);
+  size_t total = 0;
+  for (int i = 0; i < parts; i++) {
+    inner[i] = static_cast<uint32_t>(p[4 + 2 * i]);
+    ptr[i] = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[5 + 2 * i]));
+    col[i] = total;
+    total += inner[i];
+  }
+  #pragma omp parallel for schedule(static) if (outer * total >= kParallelMin)
+  for (size_t o = 0; o < outer; o++) {
+    float* row = whole + o * total;
+    for (int i = 0; i < parts; i++) {
+      float* part = ptr[i] + o * inner[i];
+      if (direction == 0) std::memcpy(row + col[i], part, inner[i] * sizeof(float));
+      else std::memcpy(part, row + col[i], inner[i] * sizeof(float));
+    }
+  }
+  return nullptr;
+}
+
+// params: n, oldMeanOff, oldVarOff, meanOff, varOff, outMeanOff, outVarOff, factor (float32 bits).
+// Batch norm's two moving averages in one call, in tfjs-layers' float32 operation order:
+// out = old − (old − value)·factor, factor = 1 − momentum (src/backend/native-batchnorm.ts).
+napi_value MovingAverages(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 8) { napi_throw_error(env, nullptr, "lowbit native movingAverages: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const size_t count = static_cast<uint32_t>(p[0]);
+  float factor; std::memcpy(&factor, &p[7], sizeof factor);
+  for (int k = 0; k < 2; k++) {
+    const float* old = at(1 + k); const float* value = at(3 + k); float* out = at(5 + k);
+    for (size_t i = 0; i < count; i++) out[i] = old[i] - (old[i] - value[i]) * factor;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+// Adds prelu, avgPoolGrad, axisCopy and movingAverages to the addon's exports (called from dnnl_addon.cc's Init).
+bool register_train_ops(napi_env env, napi_value exports) {
+  const struct { const char* name; napi_callback fn; } functions[] = {
+    {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
+  };
+  for (const auto& f : functions) {
+    napi_value fn;
+    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn) != napi_ok
+        || napi_set_named_property(env, exports, f.name, fn) != napi_ok) return false;
+  }
+  return true;
+}
