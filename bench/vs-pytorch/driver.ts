@@ -18,7 +18,7 @@
  * --max-minutes M (0: no limit) skips the rows that would likely end after M minutes and lists them
  * in the record and the table as incomplete.
  *
- * The DQ auto-encoder step is listed as "not compared" (NOT_COMPARED below says why).
+ * The DQ auto-encoder step is timed by dq-driver.ts instead (NOT_COMPARED below says why).
  *
  * Writes bench/results/vs-pytorch/NAME.json and NAME.md.
  */
@@ -48,9 +48,8 @@ const variants = arg('variants', 'float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,
 const linear = arg('linear', 'onednn');
 if (linear !== 'onednn' && linear !== 'blas') { process.stderr.write(`--linear must be onednn or blas, got ${linear}\n`); process.exit(2); }
 const NOT_COMPARED: Record<string, string> = {
-  'dq-autoencoder': 'DQ quantizes the features of its own VQ auto-encoder (src/methods/dq/model.ts: encoders, 1×1 conv to M·D channels, '
-    + 'M codebooks with EMA updates and dead-code restarts, decoders), not a classifier: the four reference models have no DQ variant '
-    + 'in lowbit, and the PyTorch side has no port of that auto-encoder and its host-side codebook updates, so there is no matched step to time',
+  'dq-autoencoder': 'DQ quantizes the features of its own VQ auto-encoder (src/methods/dq/model.ts), not a classifier, so the four '
+    + 'reference models have no DQ variant; its step is compared by its own driver, bench/vs-pytorch/dq-driver.ts (docs/results/dq-speed.md)',
 };
 const started = performance.now();
 const loadAtStart = loadavg();
