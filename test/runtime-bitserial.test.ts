@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tf, buildModel, dorefaModel, ensureBackend } from '../src/index.js';
+import { tf, buildModel, dorefaModel, ensureBackend } from '../src/node.js'; // the Node entry: it registers the native backend
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { nativeAddon } from '../src/backend/native.js';
 import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';

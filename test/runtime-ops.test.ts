@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, buildModel, dorefaModel, quantizeModel, ensureBackend } from '../src/index.js';
+import { tf, buildModel, dorefaModel, quantizeModel, ensureBackend } from '../src/node.js'; // the Node entry: it registers the native backend
 import { packModel } from '../src/export/packed.js';
 import { createRuntime, nativeKernels, nativeKernelsAvailable, RuntimeKernels, wordsFor } from '../src/runtime/node.js';
 import { ActivationQuantizer } from '../src/runtime/quantize.js';

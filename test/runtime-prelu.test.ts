@@ -8,7 +8,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, quantizeModel, ensureBackend } from '../src/index.js';
+import { tf, quantizeModel, ensureBackend } from '../src/node.js'; // the Node entry: it registers the native backend
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, runtimeKernels, RuntimeKernels } from '../src/runtime/node.js';
 

@@ -4,7 +4,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf, buildModel, dorefaModel, quantizeModel, LowbitError, ensureBackend } from '../src/index.js';
+import { tf, buildModel, dorefaModel, quantizeModel, LowbitError, ensureBackend } from '../src/node.js'; // the Node entry: it registers the native backend
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, runtimeKernels, RuntimeKernels, ConvGeometry, wordsFor } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
