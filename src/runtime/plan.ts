@@ -729,9 +729,9 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   // Branch-free form when every s·r and threshold fits int32: bit = (T − 1 − s·r) < 0, T clamped to
   // [−range, range + 1] (±∞ thresholds: always / never, as |r| ≤ range).
   const intThresholds = threshold && 2 * range + 2 < 2 ** 31 ? Int32Array.from(threshold, (t) => (t === Infinity ? range + 1 : t === -Infinity ? -range : t) - 1) : null;
+  // The float result before packed bits, for the epilogues that run the stages (native passes or JS loops).
+  const scratchY = toBits && !simple ? new Float32Array(outPixels * outC) : null;
   // With the backend's passes: the whole epilogue as one to three passes over the buffer.
-  const scratchY = ops && toBits && !simple ? new Float32Array(outPixels * outC) : null;
-  const toScratch = !ops && toBits && !simple ? new Float32Array(outPixels * outC) : null;
   const nativeEpilogue = ops === undefined ? null : simple && !toBits ? () => ops.affineInt(acc, a, b, reluOnly, yBuf as Float32Array)
     : simple && intThresholds ? () => ops.packThreshold(acc, sign!, intThresholds, yBuf as Uint32Array)
       : !simple ? () => {
@@ -776,7 +776,7 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
     // whole buffer: a stage indexed by element (PReLU with per-element alpha) sees each value's
     // position in the tensor (stages run pixel by pixel on a one-pixel scratch once read alpha[ch]
     // for every pixel).
-    const y = toScratch ?? (yBuf as Float32Array);
+    const y = scratchY ?? (yBuf as Float32Array);
     for (let p = 0, i = 0; p < outPixels; p++) for (let o = 0; o < outC; o++, i++) y[i] = acc[i] * a[o] + b[o];
     if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC);
     if (toBits) packPixels(y, 0, 0, outPixels);
