@@ -12,24 +12,18 @@
  *
  * --linear and --deconv choose the PyTorch side's route for its matrix products and transposed convolutions
  * (dq_torch.py says why oneDNN is the default for both). Writes bench/results/vs-pytorch/NAME.json and NAME.md.
- * driver.ts runs its whole benchmark when imported, so its two small helpers (run a side, median) are repeated here.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { arg } from '../runner.js';
+import { median, runJson as runSide } from './side.js';
 
 interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; cpuMsPerStep: number; firstLoss: number; macsPerImage?: number }
 const PYTHON = process.env.LOWBIT_BENCH_PYTHON ?? '/usr/bin/python3';
 const env = { ...process.env, OMP_NUM_THREADS: '2' };
 
-function runJson(cmd: string, args: string[]): Record<string, unknown> {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return JSON.parse(line) as Record<string, unknown>;
-}
-const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const runJson = (cmd: string, args: string[]) => runSide(cmd, args, env);
 
 const batches = arg('batches', '64,128').split(',').map(Number);
 const steps = arg('steps', '10');

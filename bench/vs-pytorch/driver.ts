@@ -22,10 +22,11 @@
  *
  * Writes bench/results/vs-pytorch/NAME.json and NAME.md.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { arg } from '../runner.js';
+import { median, runJson as runSide } from './side.js';
 
 interface Side { imagesPerSecond: number; peakRssMB: number; msPerStep: number; macsPerImage?: number }
 const PYTHON = process.env.LOWBIT_BENCH_PYTHON ?? '/usr/bin/python3';
@@ -33,15 +34,9 @@ const threads = arg('threads', '2');
 if (!(Number(threads) >= 1 && Number.isInteger(Number(threads)))) { process.stderr.write(`--threads must be a whole number ≥ 1, got ${threads}\n`); process.exit(2); }
 const env = { ...process.env, OMP_NUM_THREADS: threads };
 
-function runJson(cmd: string, args: string[]): Record<string, unknown> {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-  const line = (r.stdout ?? '').trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return JSON.parse(line) as Record<string, unknown>;
-}
+const runJson = (cmd: string, args: string[]) => runSide(cmd, args, env);
 const lowbitSide = (args: string[]) => runJson(process.execPath, ['dist/bench/vs-pytorch/lowbit-side.js', ...args]);
 const torchSide = (args: string[]) => runJson(PYTHON, ['bench/vs-pytorch/torch_side.py', ...args]);
-const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
 
 const models = arg('models', 'lenet5,vgg-small,resnet20,mobilenet-tiny').split(',');
 const variants = arg('variants', 'float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1').split(',');
