@@ -33,23 +33,31 @@ function tinyModel(): tf.LayersModel {
   y = tf.layers.dense({ name: 'd1', units: 9, activation: 'relu' }).apply(y) as tf.SymbolicTensor;
   y = tf.layers.dense({ name: 'd2', units: 3 }).apply(y) as tf.SymbolicTensor;
   const m = tf.model({ inputs: input, outputs: y });
-  // Random BatchNorm statistics and biases, so the fold and the bias matter.
+  // Seeded kernels (Glorot-uniform range), random BatchNorm statistics and biases, so the fold and the bias matter.
   const bn = m.getLayer('bn1');
   bn.setWeights(bn.getWeights().map((w, i) => tf.tensor(Float32Array.from({ length: w.size }, () => (i === 3 ? 0.5 + rand() : i === 0 ? 0.5 + rand() : rand() - 0.5)), w.shape)));
   for (const name of ['c1', 'c2', 'd1', 'd2']) {
     const l = m.getLayer(name);
     const [k, b] = l.getWeights();
-    l.setWeights([k, tf.tensor(Float32Array.from({ length: b.size }, () => 0.2 * (rand() - 0.5)), b.shape)]);
+    const shape = k.shape;
+    const limit = Math.sqrt(6 / (k.size / shape[shape.length - 1] + shape[shape.length - 1]));
+    l.setWeights([tf.tensor(Float32Array.from({ length: k.size }, () => limit * (2 * rand() - 1)), shape), tf.tensor(Float32Array.from({ length: b.size }, () => 0.2 * (rand() - 0.5)), b.shape)]);
   }
   return m;
 }
 
-/** Gives each multi-bit layer's channels 0 … I_max bases (cycling), so some channels have none. */
-function varyBases(model: tf.LayersModel, max: number): void {
+/**
+ * Gives each multi-bit layer's channels 0 … I_max bases (cycling), so some channels have none;
+ * `skewed`: channel 1 I_max bases, channel 2 none, the others 1 (the native backend then keeps the
+ * compact rows and the JavaScript sum instead of padding every channel to I_max rows, except in the
+ * 3-channel last layer; src/runtime/multibit.ts).
+ */
+function varyBases(model: tf.LayersModel, max: number, skewed = false): void {
   for (const l of multibitLayers(model)) {
     const w = l.quantizerWeights('kernel')[0];
     const n = w.shape[w.shape.length - 1] as number;
-    tf.tidy(() => { w.write(tf.tensor(Float32Array.from({ length: n }, (_, c) => (c * 3 + 1) % (max + 1)), w.shape as number[])); });
+    const bases = (c: number) => (skewed ? (c === 1 ? max : c === 2 ? 0 : 1) : (c * 3 + 1) % (max + 1));
+    tf.tidy(() => { w.write(tf.tensor(Float32Array.from({ length: n }, (_, c) => bases(c)), w.shape as number[])); });
   }
 }
 
@@ -88,18 +96,20 @@ async function agreements(model: tf.LayersModel, shape: number[], count: number)
   });
 }
 
-const config = (inputQuantizer: QuantizeConfig['inputQuantizer']): QuantizeConfig => ({ kernelQuantizer: { kind: 'multibit', bases: 3 }, inputQuantizer, keepFirstAndLastFloat: false });
+const config = (inputQuantizer: QuantizeConfig['inputQuantizer'], bases = 3): QuantizeConfig => ({ kernelQuantizer: { kind: 'multibit', bases }, inputQuantizer, keepFirstAndLastFloat: false });
 
 test('multi-bit layers with DoReFa A2 inputs run as integer rows (one per basis) and agree with TF.js: odd channels, channels with 0 bases, BN folded, batch 1 and 5', async () => {
-  const model = await quantizeModel(tinyModel(), config({ kind: 'dorefa', bits: 2 }));
-  varyBases(model, 3);
-  for (const a of await agreements(model, [9, 9, 3], 40)) {
-    assert.deepEqual(a.kernelOf, { c1: 'int8', c2: 'int8', d1: 'int8', d2: 'int8' }, `${a.kernels}: ${JSON.stringify(a.steps)}`);
-    assert.deepEqual(a.steps.find((s) => s.layers[0] === 'c1')?.layers, ['c1', 'bn1', 'r1'], 'BatchNorm and ReLU in the epilogue');
-    assert.equal(a.agreement, 1, `${a.kernels}: top-1 agreement ${a.agreement}`);
-    assert.ok(a.relative < 1e-5, `${a.kernels}: max |Δlogit| / max |logit| = ${a.relative}`);
+  for (const skewed of [false, true]) {
+    const model = await quantizeModel(tinyModel(), config({ kind: 'dorefa', bits: 2 }, skewed ? 6 : 3));
+    varyBases(model, skewed ? 6 : 3, skewed);
+    for (const a of await agreements(model, [9, 9, 3], 40)) {
+      assert.deepEqual(a.kernelOf, { c1: 'int8', c2: 'int8', d1: 'int8', d2: 'int8' }, `${a.kernels}: ${JSON.stringify(a.steps)}`);
+      assert.deepEqual(a.steps.find((s) => s.layers[0] === 'c1')?.layers, ['c1', 'bn1', 'r1'], 'BatchNorm and ReLU in the epilogue');
+      assert.equal(a.agreement, 1, `${a.kernels}: top-1 agreement ${a.agreement}`);
+      assert.ok(a.relative < 1e-5, `${a.kernels}: max |Δlogit| / max |logit| = ${a.relative}`);
+    }
+    model.dispose();
   }
-  model.dispose();
 });
 
 test('multi-bit layers with sign inputs (rsign) run as binary rows (XNOR/popcount, packed bits from the layer before); with float inputs they stay float; both agree with TF.js', async () => {

@@ -40,6 +40,8 @@ export interface MultibitLayer {
   wInt8: Int8Array | null;
   /** kernel 'binary': [rows, taps, wordsFor(cin)] packed sign bits (1 = +1). */
   wBits: Uint32Array | null;
+  /** The basis-major padded rows (built on first use by a backend with passes; see bindMultibit). */
+  padded?: { bases: number; wInt8: Int8Array | null; wBits: Uint32Array | null };
 }
 
 /** A 'planes' weight of packed.bin (bit planes, then bases per channel, then channels × bits α's) as codes and values. */
@@ -109,42 +111,89 @@ export function foldMultibit(m: MultibitLayer, s: Float32Array, t: Float32Array)
 }
 
 /**
+ * The rows in basis-major order with every channel padded to `bases` rows: row i·outC + c holds
+ * basis i of channel c (a channel with fewer bases gets rows of +1 codes, or −1 signs, which the
+ * bound layer gives α = 0).
+ */
+function padRows(m: MultibitLayer, bases: number): NonNullable<MultibitLayer['padded']> {
+  const outC = m.first.length - 1;
+  const g = m.rowGeom;
+  const per = g.kh * g.kw * (m.wBits ? wordsFor(g.c) : g.c);
+  const src = m.wInt8 ?? m.wBits!;
+  const dst = m.wInt8 ? new Int8Array(bases * outC * per).fill(1) : new Uint32Array(bases * outC * per);
+  for (let o = 0; o < outC; o++) {
+    for (let r = m.first[o]; r < m.first[o + 1]; r++) dst.set(src.subarray(r * per, (r + 1) * per), ((r - m.first[o]) * outC + o) * per);
+  }
+  return m.wInt8 ? { bases, wInt8: dst as Int8Array, wBits: null } : { bases, wInt8: null, wBits: dst as Uint32Array };
+}
+
+/**
  * The layer bound to a batch size and its buffers: quantize the input (unless the producer wrote
  * packed sign bits), the row convolution, then y = b + Σ rows·A per channel into `y`
  * ([pixels, outC] floats).
+ *
+ * With the backend's passes (the native addon) and at most 3× as many rows after padding, every
+ * channel gets B = max I_c rows in basis-major order (padRows), so the whole layer is backend code:
+ * the integer convolution with r·(B·A) + B·b written as floats (fused where the backend fuses it),
+ * then the mean over the B basis outputs of each pixel and channel (`globalAveragePool` over
+ * B "pixels"), which is their sum ×B/B. Otherwise the compact rows and a JavaScript loop for the sum.
  */
 export function bindMultibit(m: MultibitLayer, quant: ActivationQuantizer, n: number, k: RuntimeKernels, x: Float32Array | Uint32Array, y: Float32Array): () => void {
   const g: ConvGeometry = { n, ...m.rowGeom };
   const rows = g.outC;
   const outC = m.first.length - 1;
   const pixels = n * g.outH * g.outW;
-  const acc = new Int32Array(pixels * rows);
   const { first, scale, bias } = m;
+  const ops = k.ops;
+  const binary = m.kernel === 'binary';
+  const inputBits = x instanceof Uint32Array;
+  const xb = binary ? (inputBits ? x : new Uint32Array(n * g.h * g.w * wordsFor(g.c))) : null;
+  const xi = binary ? null : new Int8Array(n * g.h * g.w * g.c);
+  const quantize = () => {
+    if (xi) quant.toInt8(x as Float32Array, xi, ops);
+    else if (!inputBits) quant.toBits(x as Float32Array, xb!, ops);
+  };
+  let bases = 0;
+  for (let o = 0; o < outC; o++) bases = Math.max(bases, first[o + 1] - first[o]);
+  if (ops && bases > 0 && bases * outC <= 3 * rows) {
+    const pad = (m.padded?.bases === bases ? m.padded : undefined) ?? (m.padded = padRows(m, bases));
+    const gp: ConvGeometry = { ...g, outC: bases * outC };
+    const a = new Float32Array(bases * outC);
+    const b = new Float32Array(bases * outC);
+    for (let o = 0; o < outC; o++) {
+      for (let r = first[o]; r < first[o + 1]; r++) a[(r - first[o]) * outC + o] = scale[r] * bases;
+      b[o] = bias[o] * bases;
+    }
+    const f = bases === 1 ? y : new Float32Array(pixels * bases * outC);
+    const acc = new Int32Array(pixels * bases * outC);
+    return () => {
+      quantize();
+      if (xi) {
+        if (!ops.int8Conv2dAffine?.(xi, pad.wInt8!, gp, a, b, false, f)) { k.int8Conv2d(xi, pad.wInt8!, gp, acc); ops.affineInt(acc, a, b, false, f); }
+      } else if (!ops.binaryConv2dAffine?.(xb!, pad.wBits!, gp, a, b, false, f)) {
+        k.binaryConv2d(xb!, pad.wBits!, gp, acc);
+        ops.affineInt(acc, a, b, false, f);
+      }
+      if (bases > 1) ops.globalAveragePool(f, pixels, bases, outC, y);
+    };
+  }
+  const acc = new Int32Array(pixels * rows);
   const sum = () => {
     for (let p = 0; p < pixels; p++) {
       const r0 = p * rows;
       const y0 = p * outC;
       for (let o = 0; o < outC; o++) {
         let v = bias[o];
-        for (let r = first[o]; r < first[o + 1]; r++) v += acc[r0 + r] * scale[r];
+        const end = first[o + 1];
+        for (let r = first[o]; r < end; r++) v += acc[r0 + r] * scale[r];
         y[y0 + o] = v;
       }
     }
   };
-  const ops = k.ops;
-  if (m.kernel === 'binary') {
-    const inputBits = x instanceof Uint32Array;
-    const xb = inputBits ? x : new Uint32Array(n * g.h * g.w * wordsFor(g.c));
-    return () => {
-      if (!inputBits) quant.toBits(x as Float32Array, xb, ops);
-      k.binaryConv2d(xb, m.wBits!, g, acc);
-      sum();
-    };
-  }
-  const xi = new Int8Array(n * g.h * g.w * g.c);
   return () => {
-    quant.toInt8(x as Float32Array, xi, ops);
-    k.int8Conv2d(xi, m.wInt8!, g, acc);
+    quantize();
+    if (xi) k.int8Conv2d(xi, m.wInt8!, g, acc);
+    else k.binaryConv2d(xb!, m.wBits!, g, acc);
     sum();
   };
 }
