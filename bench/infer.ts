@@ -32,6 +32,7 @@ import { packModel, unpackModel } from '../src/export/packed.js';
 import { encodeModel, OnnxGraph } from '../src/export/onnx-builder.js';
 import { createRuntime, ConvGeometry, nativeKernelsAvailable, RuntimeKernels, runtimeKernels, wordsFor } from '../src/runtime/node.js';
 import { arg } from './runner.js';
+import { alqConfig } from '../src/methods/alq/method.js';
 
 const dirArg = arg('model', '');
 const build = arg('build', '');
@@ -46,6 +47,8 @@ await setBackend(backendAvailable('native') ? 'native' : 'wasm');
 async function makeModel(): Promise<tf.LayersModel> {
   if (dirArg) return loadModelDir(dirArg);
   const m = buildModel(build, { seed: 1 });
+  const alq = await alqPreset(m, quantize);
+  if (alq) return alq;
   switch (quantize) {
     case 'binary': return quantizeModel(m, { kernelQuantizer: 'binary', inputQuantizer: 'binary' });
     case 'w1a2': return dorefaModel(m, { wbits: 1, abits: 2 });
@@ -53,6 +56,19 @@ async function makeModel(): Promise<tf.LayersModel> {
     case 'float': return m;
     default: throw new Error(`--quantize ${quantize}: use binary, w1a2, w2a2 or float`);
   }
+}
+
+/**
+ * --quantize alq<B>a<A> (e.g. alq2a2): ALQ's layers (alqConfig, first and last layer float) with
+ * exactly B bases in every channel (the --alq-uniform form; random weights, no pruning) and DoReFa
+ * A-bit inputs; null for the other presets. LOWBIT_MULTIBIT=0 runs its multi-bit layers on the
+ * runtime's float path instead of the integer rows (src/runtime/multibit.ts).
+ */
+async function alqPreset(m: tf.LayersModel, preset: string): Promise<tf.LayersModel | null> {
+  const match = /^alq(\d)a(\d+)$/.exec(preset);
+  if (!match) return null;
+  const bases = Number(match[1]);
+  return quantizeModel(m, alqConfig({ alqBits: bases, wbits: bases, alqUniform: true, alqRefine: 2, abits: Number(match[2]) }));
 }
 const source = await makeModel();
 const packed = packModel(source);

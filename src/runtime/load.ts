@@ -7,6 +7,7 @@ import { LowbitError } from '../errors.js';
 import { PACKED_FORMAT, PackedManifest, unpackCodes } from '../export/packed-format.js';
 import type { IntCodes } from '../export/quant-codes.js';
 import { codeValue } from '../export/quant-codes.js';
+import { decodePlanes } from './multibit.js';
 
 /** A packed model in memory: the parsed `packed.json` and the bytes of `packed.bin`. */
 export interface PackedModel {
@@ -60,6 +61,8 @@ function decodeWeight(w: PackedManifest['weights'][number], data: Uint8Array): R
     copy.set(bytes);
     return { base: baseName(w.name), shape: w.shape, values: new Float32Array(copy.buffer), codes: null };
   }
+  // Multi-bit binary kernels (ALQ): bit planes, bases per channel and α's (src/runtime/multibit.ts).
+  if (w.storage === 'planes') return { base: baseName(w.name), shape: w.shape, ...decodePlanes(w, bytes, count) };
   const codes = unpackCodes(w, bytes, count);
   const n = w.codebook ?? w.channelScales ?? 0;
   const tail = new Uint8Array(4 * n);

@@ -18,6 +18,7 @@ import { specGrid } from '../quantizers/spec-types.js';
 import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import { LayerEntry, PackedModel, readPackedModel } from './load.js';
 import { ActivationQuantizer, activationQuantizer } from './quantize.js';
+import { bindMultibit, compileMultibit, foldMultibit, MultibitLayer } from './multibit.js';
 
 /** A per-channel elementwise stage of an epilogue (or a standalone elementwise step). */
 type Stage =
@@ -58,6 +59,8 @@ interface Weighted {
   b: Float32Array | null;
   stages: Stage[];
   quant: ActivationQuantizer | null;
+  /** Multi-bit kernels on integer inputs: one integer row per basis, summed per channel (src/runtime/multibit.ts). */
+  multibit?: MultibitLayer;
 }
 
 type Op =
@@ -218,6 +221,8 @@ function compileWeighted(l: LayerEntry, inShape: number[]): Weighted {
   const base: Weighted = { mode: 'float', depthwise, geom, wBits: null, wInt8: null, wFloat: null, bias, a: null, b: null, stages: [], quant };
   const i8 = !depthwise && kernel.codes ? int8Codes(kernel.codes) : null;
   const channelScale = (o: number) => (i8!.channelScales ? i8!.channelScales[o] : i8!.scale);
+  const mb = !depthwise && kernel.codes?.multibit ? compileMultibit(kernel.codes, quant, geom, bias) : null;
+  if (mb) return { ...base, mode: mb.kernel, multibit: mb, bias: null };
   const kernelBipolar = kernel.codes != null && kernel.codes.codebook == null && kernel.codes.bits === 1 && kernel.codes.zeroPoint === 0.5;
   if (i8 && quant && ((quant.bipolar && kernelBipolar) || quant.fitsInt8)) {
     const xScale = quant.bipolar ? quant.scalarScale! / 2 : quant.scalarScale! / quant.codeMultiplier;
@@ -240,6 +245,7 @@ function compileWeighted(l: LayerEntry, inShape: number[]): Weighted {
 /** Folds y = x·s + t (per output channel) into a weighted layer's result. */
 function foldAffine(w: Weighted, s: Float32Array, t: Float32Array): void {
   const outC = w.geom.outC;
+  if (w.multibit) { foldMultibit(w.multibit, s, t); return; }
   if (w.mode !== 'float') {
     for (let o = 0; o < outC; o++) { w.a![o] *= s[o]; w.b![o] = w.b![o] * s[o] + t[o]; }
     return;
@@ -694,6 +700,19 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       }
     }
   };
+  if (w.multibit) {
+    // The rows' integer kernel and the per-channel sum (src/runtime/multibit.ts), then the stages as on a float result.
+    const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
+    const forward = bindMultibit(w.multibit, w.quant!, n, k, xBuf, y);
+    return () => {
+      forward();
+      if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC, ops);
+      if (toBits) {
+        if (ops) ops.packSigns(y, outC, outBits ?? null, false, yBuf as Uint32Array);
+        else packPixels(y, 0, 0, outPixels);
+      }
+    };
+  }
   if (w.mode === 'float') {
     let xq: Float32Array = xBuf as Float32Array;
     const scratchX = w.quant ? new Float32Array(inCount) : null;
