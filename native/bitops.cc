@@ -881,9 +881,11 @@ void floatRowBase(const float* x, const float* w, const float* wT, float* p, con
 // (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
 // Y: the last of the NB blocks holds at most 8 output channels and runs as 256-bit operations
 // (half the work on cores that split 512-bit operations in two, e.g. lenet5's 20 = 16 + 4).
+// `outRow` / `bitsRow`: where output row (b, oy) starts (a row of the output tensor, or a
+// caller's scratch row).
 template <int NB, bool Y, int P>
 __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
-                                                                         float* out, bool relu, const float* offP, uint32_t* bits) {
+                                                                         float* outRow, bool relu, const float* offP, uint32_t* bitsRow) {
   constexpr int NZ = Y ? NB - 1 : NB;  // 512-bit blocks
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
@@ -936,9 +938,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
   const int remY = g.oc - NZ * 16;
   const __mmask8 validY = remY >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << remY) - 1);
   for (int q = 0; q < P; q++) {
-    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
-    if (bits) {
-      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
+    const int64_t pix = ox0 + q;
+    if (bitsRow) {
+      uint16_t* ob = reinterpret_cast<uint16_t*>(bitsRow + pix * ((g.oc + 31) / 32));
       for (int j = 0; j < NZ; j++) {
         const int rem = g.oc - j * 16;
         const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
@@ -956,7 +958,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
       if (NB & 1) ob[NB] = 0;
       continue;
     }
-    float* o = out + pix * g.oc;
+    float* o = outRow + pix * g.oc;
     for (int j = 0; j < NZ; j++) {
       const int rem = g.oc - j * 16;
       // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
@@ -966,13 +968,39 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
   }
 }
 
+// One output row (b, oy) into `outRow` (or its packed signs into `bitsRow`).
 template <int NB, bool Y>
-__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
-                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow,
+                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bitsRow = nullptr) {
   int ox = 0;
-  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
-  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
+  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
 }
+
+// The register-blocked float convolution's weights ([K][NB·16], zero padded), bias and offset
+// (NB·16 each), from output-channel-major weights `w` ([oc][K]). `ok`: the path applies (AVX-512,
+// fewer than 16 input channels, at most 64 output channels, at least 16 output pixels; with
+// `needBw`, AVX-512 BW too); otherwise the arrays stay empty.
+struct SmallCWeights {
+  bool ok = false;
+  int NB = 0;
+  std::vector<float> wP, biasP, offP;
+  SmallCWeights(const float* w, const float* bias, const float* offset, const Geometry& g, bool needBw) {
+    const int K = g.kh * g.kw * g.c;
+    if (!(g.c < 16 && static_cast<int64_t>(g.n) * g.oh * g.ow >= 16 && __builtin_cpu_supports("avx512f") && g.oc <= 64 && (!needBw || __builtin_cpu_supports("avx512bw")))) return;
+    ok = true;
+    NB = (g.oc + 15) / 16;
+    wP.assign(static_cast<size_t>(K) * NB * 16, 0.f);
+    biasP.assign(NB * 16, 0.f);
+    for (int k = 0; k < K; k++)
+      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = w[static_cast<size_t>(oc) * K + k];
+    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+    if (offset) {
+      offP.assign(NB * 16, 0.f);
+      for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
+    }
+  }
+};
 
 using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
 // [NB − 1][Y]: NB blocks of 16 output channels, the last one 8 wide when Y.
@@ -1063,26 +1091,26 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
     }
   }
   napi_value handled;
-  if (wTp && hasAvx512f && g.oc <= 64 && (!bits || __builtin_cpu_supports("avx512bw"))) {
-    const int NB = (g.oc + 15) / 16;
-    std::vector<float> wP(static_cast<size_t>(K) * NB * 16, 0.f), biasP(NB * 16, 0.f);
-    for (int k = 0; k < K; k++)
-      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = wTp[static_cast<size_t>(k) * g.oc + oc];
-    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
-    std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
-    if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
-    const float* offPp = offset ? offP.data() : nullptr;
-    const SmallCRow row = smallCRows[NB - 1][g.oc - (NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
-    // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
+  if (wTp) {
+    const SmallCWeights sc(w, bias, offset, g, bits != nullptr);
+    if (sc.ok) {
+      const float* offPp = offset ? sc.offP.data() : nullptr;
+      const SmallCRow row = smallCRows[sc.NB - 1][g.oc - (sc.NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
+      const int words = (g.oc + 31) / 32;
+      // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
-    {
-      std::vector<float> patch(4 * K);
+      {
+        std::vector<float> patch(4 * K);
 #pragma omp for collapse(2) schedule(static)
-      for (int b = 0; b < g.n; b++)
-        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out, relu, offPp, bits);
+        for (int b = 0; b < g.n; b++)
+          for (int oy = 0; oy < g.oh; oy++) {
+            const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow;
+            row(x, sc.wP.data(), sc.biasP.data(), patch.data(), g, b, oy, out + pix * g.oc, relu, offPp, bits ? bits + pix * words : nullptr);
+          }
+      }
+      BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
+      return handled;
     }
-    BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
-    return handled;
   }
   if (bits || relu) {
     BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
@@ -1124,8 +1152,8 @@ napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return 
 // Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
 struct Args {
   napi_env env;
-  napi_value v[12];
-  size_t argc = 12;
+  napi_value v[16];
+  size_t argc = 16;
   bool ok = true;
   Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
   template <typename T>
@@ -1342,6 +1370,25 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantInt8Step
   }
 }
 
+// The codes of q.x (q.xl values, a multiple of q.c) in `mode` (quantize below); false for an unknown mode.
+bool quantRun(const QuantArgs& q, int mode) {
+  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
+  if (mode == 2 && !q.off && q.zp == 0 && q.n > 0 && q.n < 16777216 && hasAvx512bw && std::fabs(q.lo) < 256 && std::fabs(q.hi) < 256 && std::fabs(q.m) <= 2) {
+    quantInt8StepAvx512(q.x, q.xl, static_cast<float>(q.n), static_cast<float>(q.lo), static_cast<float>(q.hi), static_cast<float>(q.m), q.outI);
+    return true;
+  }
+  const int key = (q.off ? 1 : 0) | (q.n != 0 ? 2 : 0) | (q.zp != 0 ? 4 : 0);
+  switch (mode * 8 + key) {
+#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
+#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
+    QMODE(0) QMODE(1) QMODE(2)
+#undef QMODE
+#undef QCASE
+    default: return false;
+  }
+  return true;
+}
+
 // quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
 // ActivationQuantizer.codes (src/runtime/quantize.ts) — mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp).
 napi_value Quantize(napi_env env, napi_callback_info info) {
@@ -1361,21 +1408,7 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
   else outF = A.arr<float>(10, napi_float32_array, &ol);
   if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
   if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
-  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
-  if (mode == 2 && !off && zp == 0 && n > 0 && n < 16777216 && hasAvx512bw && std::fabs(lo) < 256 && std::fabs(hi) < 256 && std::fabs(m) <= 2) {
-    quantInt8StepAvx512(x, xl, static_cast<float>(n), static_cast<float>(lo), static_cast<float>(hi), static_cast<float>(m), outI);
-    return nullptr;
-  }
-  const QuantArgs q{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI};
-  const int key = (off ? 1 : 0) | (n != 0 ? 2 : 0) | (zp != 0 ? 4 : 0);
-  switch (mode * 8 + key) {
-#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
-#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
-    QMODE(0) QMODE(1) QMODE(2)
-#undef QMODE
-#undef QCASE
-    default: return A.range("quantize: mode is 0, 1 or 2");
-  }
+  if (!quantRun(QuantArgs{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI}, mode)) return A.range("quantize: mode is 0, 1 or 2");
   return nullptr;
 }
 
@@ -1626,6 +1659,110 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The max over one pooling window row band: pooled row (b, py) of pool geometry `pg` from conv
+// output rows held in `ring` (row r at slot r % pg.kh, each g.ow·g.oc floats) into `dst`
+// (pg.ow·g.oc floats) — maxPoolAvx512's taps and comparisons, in its order.
+__attribute__((target("avx512f"))) void maxPoolRowAvx512(const float* ring, const Geometry& pg, int py, float* dst) {
+  const int c = pg.c;
+  const int64_t rowLen = static_cast<int64_t>(pg.w) * c;
+  const int blocks = (c + 15) / 16;
+  const __mmask16 last = c % 16 ? static_cast<__mmask16>((1u << (c % 16)) - 1) : static_cast<__mmask16>(0xFFFF);
+  const int iy0 = py * pg.sh - pg.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(pg.kh, pg.h - iy0);
+  for (int px = 0; px < pg.ow; px++) {
+    const int ix0 = px * pg.sw - pg.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(pg.kw, pg.w - ix0);
+    for (int j = 0; j < blocks; j++) {
+      const __mmask16 m = j == blocks - 1 ? last : static_cast<__mmask16>(0xFFFF);
+      __m512 acc = _mm512_set1_ps(-INFINITY);
+      for (int ky = ky0; ky < ky1; ky++) {
+        const float* r = ring + ((iy0 + ky) % pg.kh) * rowLen;
+        for (int kx = kx0; kx < kx1; kx++) acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, r + static_cast<int64_t>(ix0 + kx) * c + j * 16), acc);
+      }
+      _mm512_mask_storeu_ps(dst + static_cast<int64_t>(px) * c + j * 16, m, acc);
+    }
+  }
+}
+
+// floatConv2dPool(x, w, bias | null, geometry, relu, poolGeometry, out, offset | null, n, scales,
+// zp, lo, hi, m): the float convolution (register-blocked path), ReLU when `relu`, max pooling of
+// its output with `poolGeometry` ([n, oh, ow, oc, …] of the convolution's output), and with an
+// Int8Array `out` the next layer's int8 codes of the pooled values (quantize's mode 2 with these
+// arguments) — one pass, pooled row by pooled row: the convolution rows a pooling window needs go
+// to a ring of pool-height rows (reused when windows overlap), never to a full-size tensor. The
+// same values as floatConv2d(…, relu) → pool → quantize, which run the same arithmetic. Returns
+// false, doing nothing, where floatConv2d's register-blocked path does not apply (or without
+// AVX-512 BW): the caller then runs the three passes.
+napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, wl, bl, ol = 0, fl = 0, sl = 0;
+  Geometry g, pg;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* w = A.arr<float>(1, napi_float32_array, &wl);
+  const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
+  const bool okG = A.ok && A.argc > 3 && readGeometry(env, A.v[3], &g);
+  const bool relu = A.flag(4);
+  const bool okP = A.ok && A.argc > 5 && readGeometry(env, A.v[5], &pg);
+  napi_typedarray_type type = napi_float32_array;
+  if (A.ok && A.argc > 6) { size_t l; void* d; napi_value buf; size_t o; if (napi_get_typedarray_info(env, A.v[6], &type, &l, &d, &buf, &o) != napi_ok) A.ok = false; }
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  const float* off = nullptr;
+  const float* scales = nullptr;
+  double n = 0, zp = 0, lo = 0, hi = 0, m = 0;
+  if (A.ok && type == napi_int8_array) {
+    outI = A.arr<int8_t>(6, napi_int8_array, &ol);
+    off = A.arr<float>(7, napi_float32_array, &fl, true);
+    n = A.num(8);
+    scales = A.arr<float>(9, napi_float32_array, &sl);
+    zp = A.num(10), lo = A.num(11), hi = A.num(12), m = A.num(13);
+  } else {
+    outF = A.arr<float>(6, napi_float32_array, &ol);
+  }
+  if (!A.ok || !okG || !okP) return A.fail("floatConv2dPool(x, w, bias | null, geometry: Int32Array(13), relu: boolean, poolGeometry: Int32Array(13), out: Float32Array | Int8Array, offset | null, n, scales, zp, lo, hi, m)");
+  const size_t pooled = static_cast<size_t>(pg.n) * pg.oh * pg.ow * pg.c;
+  if (pg.n != g.n || pg.h != g.oh || pg.w != g.ow || pg.c != g.oc || pg.oc != g.oc || pg.kh < 1 || pg.kw < 1 || pg.oh < 0 || pg.ow < 0)
+    return A.range("floatConv2dPool: the pool geometry is not over the convolution's output");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || (bias && bl < static_cast<size_t>(g.oc)) || ol < pooled ||
+      (outI && ((off && fl < static_cast<size_t>(g.oc)) || sl < static_cast<size_t>(g.oc))))
+    return A.range("floatConv2dPool: an array is shorter than the geometry needs");
+  napi_value handled;
+  const SmallCWeights sc(w, bias, nullptr, g, true);
+  if (!sc.ok) {
+    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
+    return handled;
+  }
+  const SmallCRow row = smallCRows[sc.NB - 1][g.oc - (sc.NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
+  const int K = g.kh * g.kw * g.c;
+  const int64_t rowLen = static_cast<int64_t>(g.ow) * g.oc, pooledRow = static_cast<int64_t>(pg.ow) * g.oc;
+  // Threads over images for long calls only, as floatConv2d.
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n > 1)
+  {
+    std::vector<float> patch(4 * K), ring(static_cast<size_t>(pg.kh) * rowLen), rowOut(outI ? pooledRow : 0);
+    std::vector<int> slot(pg.kh);
+#pragma omp for schedule(static)
+    for (int b = 0; b < g.n; b++) {
+      std::fill(slot.begin(), slot.end(), -1);
+      for (int py = 0; py < pg.oh; py++) {
+        const int iy0 = py * pg.sh - pg.pt;
+        const int ky0 = std::max(0, -iy0), ky1 = std::min(pg.kh, pg.h - iy0);
+        for (int ky = ky0; ky < ky1; ky++) {
+          const int r = iy0 + ky;
+          if (slot[r % pg.kh] == r) continue;
+          row(x, sc.wP.data(), sc.biasP.data(), patch.data(), g, b, r, ring.data() + (r % pg.kh) * rowLen, relu, nullptr, nullptr);
+          slot[r % pg.kh] = r;
+        }
+        const int64_t at = (static_cast<int64_t>(b) * pg.oh + py) * pooledRow;
+        if (outF) { maxPoolRowAvx512(ring.data(), pg, py, outF + at); continue; }
+        maxPoolRowAvx512(ring.data(), pg, py, rowOut.data());
+        quantRun(QuantArgs{rowOut.data(), static_cast<size_t>(pooledRow), static_cast<size_t>(g.oc), off, n, scales, zp, lo, hi, m, nullptr, outI + at}, 2);
+      }
+    }
+  }
+  BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
+  return handled;
+}
+
 #pragma GCC pop_options
 
 }  // namespace
@@ -1633,7 +1770,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d}, {"floatConv2dPool", FloatConv2dPool},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
