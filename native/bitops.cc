@@ -973,6 +973,9 @@ template <int NB, bool Y>
 __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow,
                                                                       bool relu = false, const float* offP = nullptr, uint32_t* bitsRow = nullptr) {
   int ox = 0;
+  // 12 pixels at a time where their 12·NB accumulators fit the 32 zmm registers with the weights (NB ≤ 2: 24 + 2).
+  if (NB <= 2)
+    for (; ox + 12 <= g.ow; ox += 12) smallCPixels<NB, Y, 12>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
   for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
   for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
 }
@@ -1100,7 +1103,7 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
       {
-        std::vector<float> patch(4 * K);
+        std::vector<float> patch(12 * K);
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < g.n; b++)
           for (int oy = 0; oy < g.oh; oy++) {
@@ -1669,15 +1672,21 @@ __attribute__((target("avx512f"))) void maxPoolRowAvx512(const float* ring, cons
   const __mmask16 last = c % 16 ? static_cast<__mmask16>((1u << (c % 16)) - 1) : static_cast<__mmask16>(0xFFFF);
   const int iy0 = py * pg.sh - pg.pt;
   const int ky0 = std::max(0, -iy0), ky1 = std::min(pg.kh, pg.h - iy0);
+  // The window's rows in the ring, top to bottom (rows[ky − ky0]).
+  const float* rowsBuf[16];
+  std::vector<const float*> rowsBig(pg.kh > 16 ? pg.kh : 0);
+  const float** rows = pg.kh > 16 ? rowsBig.data() : rowsBuf;
+  for (int ky = ky0; ky < ky1; ky++) rows[ky - ky0] = ring + ((iy0 + ky) % pg.kh) * rowLen;
+  const int nky = ky1 - ky0;
   for (int px = 0; px < pg.ow; px++) {
     const int ix0 = px * pg.sw - pg.pl;
     const int kx0 = std::max(0, -ix0), kx1 = std::min(pg.kw, pg.w - ix0);
     for (int j = 0; j < blocks; j++) {
       const __mmask16 m = j == blocks - 1 ? last : static_cast<__mmask16>(0xFFFF);
       __m512 acc = _mm512_set1_ps(-INFINITY);
-      for (int ky = ky0; ky < ky1; ky++) {
-        const float* r = ring + ((iy0 + ky) % pg.kh) * rowLen;
-        for (int kx = kx0; kx < kx1; kx++) acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, r + static_cast<int64_t>(ix0 + kx) * c + j * 16), acc);
+      for (int r = 0; r < nky; r++) {
+        const float* at = rows[r] + j * 16;
+        for (int kx = kx0; kx < kx1; kx++) acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, at + static_cast<int64_t>(ix0 + kx) * c), acc);
       }
       _mm512_mask_storeu_ps(dst + static_cast<int64_t>(px) * c + j * 16, m, acc);
     }
@@ -1738,7 +1747,7 @@ napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
   // Threads over images for long calls only, as floatConv2d.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n > 1)
   {
-    std::vector<float> patch(4 * K), ring(static_cast<size_t>(pg.kh) * rowLen), rowOut(outI ? pooledRow : 0);
+    std::vector<float> patch(12 * K), ring(static_cast<size_t>(pg.kh) * rowLen), rowOut(outI ? pooledRow : 0);
     std::vector<int> slot(pg.kh);
 #pragma omp for schedule(static)
     for (int b = 0; b < g.n; b++) {

@@ -47,6 +47,8 @@ test('floatConv2dMaxPool = floatConv2d (+ ReLU) → pool → quantize, bit for b
     geometry(2, 9, 12, 2, 3, 1, false, 33), // 33 outputs (3 blocks, the last one channel)
     geometry(1, 8, 8, 1, 3, 1, true, 64), // 64 outputs
     geometry(3, 7, 7, 1, 2, 1, false, 16),
+    geometry(2, 15, 29, 1, 5, 1, true, 20), // rows of 29: 12 + 12 + 4 + 1 pixels per call, padding at both ends
+    geometry(1, 9, 30, 2, 3, 2, true, 9), // stride 2, rows of 15
   ];
   const pools = [
     { k: 2, s: 2, same: false },
@@ -68,6 +70,23 @@ test('floatConv2dMaxPool = floatConv2d (+ ReLU) → pool → quantize, bit for b
     const convRelu = new Float32Array(conv.length);
     k.floatConv2d(xf, wf, bias, g, conv);
     assert.ok(ops.floatConv2dRelu!(xf, wf, bias, g, convRelu), 'the register-blocked float path runs');
+    // The convolution itself against a float64 loop (within 1e-5 of Σ|terms|: float32 sums).
+    for (let b = 0; b < g.n; b++) for (let oy = 0; oy < g.outH; oy++) for (let ox = 0; ox < g.outW; ox++) for (let o = 0; o < g.outC; o++) {
+      let sum = bias[o];
+      let mag = Math.abs(bias[o]);
+      for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) {
+        const iy = oy * g.strideH - g.padTop + ky;
+        const ix = ox * g.strideW - g.padLeft + kx;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+        for (let ci = 0; ci < g.c; ci++) {
+          const t = xf[((b * g.h + iy) * g.w + ix) * g.c + ci] * wf[((o * g.kh + ky) * g.kw + kx) * g.c + ci];
+          sum += t;
+          mag += Math.abs(t);
+        }
+      }
+      const i = ((b * g.outH + oy) * g.outW + ox) * g.outC + o;
+      assert.ok(Math.abs(conv[i] - sum) <= 1e-5 * mag, `conv ${JSON.stringify(g)} output ${i}: ${conv[i]} vs ${sum}`);
+    }
     for (const p of pools) {
       const pg0 = geometry(g.n, g.outH, g.outW, g.outC, p.k, p.s, p.same, g.outC);
       const pg = { ...pg0, padTop: p.same ? pg0.padTop : 0, padLeft: p.same ? pg0.padLeft : 0 };
