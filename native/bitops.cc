@@ -48,6 +48,70 @@ bool readGeometry(napi_env env, napi_value v, Geometry* g) {
   return true;
 }
 
+// Argument readers shared by the N-API entry points: a typed array of one type (or null/undefined
+// when `optional`), a geometry, a double, a bool. A missing or mistyped argument clears `ok`
+// (the caller then throws its usage line); `opt` reads an optional extra array without that.
+struct Args {
+  napi_env env;
+  napi_value v[16];
+  size_t argc = 16;
+  bool ok = true;
+  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
+  template <typename T>
+  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
+    *len = 0;
+    if (!ok || i >= argc) { ok = false; return nullptr; }
+    napi_valuetype t;
+    napi_typeof(env, v[i], &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    T* p = nullptr;
+    if (!typedArray(env, v[i], type, &p, len)) ok = false;
+    return p;
+  }
+  // Argument i when it is a typed array of `type`, else null (absent, another type: not an error).
+  template <typename T>
+  T* opt(size_t i, napi_typedarray_type type, size_t* len) {
+    *len = 0;
+    T* p = nullptr;
+    if (!ok || i >= argc || !typedArray(env, v[i], type, &p, len)) return nullptr;
+    return p;
+  }
+  bool geometry(size_t i, Geometry* g) {
+    if (!ok || i >= argc || !readGeometry(env, v[i], g)) ok = false;
+    return ok;
+  }
+  // The convolutions' first three arguments: x and w (typed arrays of `type`), the geometry.
+  template <typename T>
+  void conv(napi_typedarray_type type, T** x, size_t* xl, T** w, size_t* wl, Geometry* g) {
+    *x = arr<T>(0, type, xl);
+    *w = arr<T>(1, type, wl);
+    geometry(2, g);
+  }
+  double num(size_t i) {
+    double d = 0;
+    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
+    return d;
+  }
+  bool flag(size_t i) {
+    bool b = false;
+    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
+    return b;
+  }
+  napi_value fail(const char* usage) {
+    napi_throw_type_error(env, nullptr, usage);
+    return nullptr;
+  }
+  napi_value range(const char* what) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+  // A boolean result (the fused entry points' "done here").
+  napi_value boolean(bool b) {
+    napi_value r;
+    return napi_get_boolean(env, b, &r) == napi_ok ? r : nullptr;
+  }
+};
+
 // Σ popcount(a[k] XOR b[k]) over `words` 32-bit words, 64 bits at a time. Inlined into each
 // target-specific convolution below, so the compiler emits POPCNT / VPOPCNTQ for that target.
 static inline __attribute__((always_inline)) int xorPop(const uint32_t* a, const uint32_t* b, int words) {
@@ -205,97 +269,71 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocke
 // binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out: Float32Array): the binary convolution with
 // affineInt fused (same conditions and return value as binaryConv2dThreshold).
 napi_value BinaryConv2dAffine(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value args[8];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt;
-  float *a, *bb, *out;
-  bool relu = false;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, wtl, al, bl, ol;
   Geometry g;
-  if (argc < 8 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_float32_array, &a, &al) ||
-      !typedArray(env, args[5], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[6], &relu) != napi_ok || !typedArray(env, args[7], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
-    return nullptr;
-  }
-  napi_value result;
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  const uint32_t* wt = A.arr<uint32_t>(3, napi_uint32_array, &wtl);
+  const float* a = A.arr<float>(4, napi_float32_array, &al);
+  const float* bb = A.arr<float>(5, napi_float32_array, &bl);
+  const bool relu = A.flag(6);
+  float* out = A.arr<float>(7, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "binaryConv2dAffine: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("binaryConv2dAffine: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, nullptr, nullptr, nullptr, a, bb, relu, out);
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 // binaryConv2dThreshold(x, w, geometry, wt, sign, t, out: Uint32Array): the binary convolution with
 // packThreshold fused (AVX-512 VPOPCNTDQ, interleaved weights `wt`). Returns false, doing nothing,
 // where that path does not exist (the caller then runs binaryConv2d and packThreshold).
 napi_value BinaryConv2dThreshold(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt, *out;
-  int32_t *sg, *th;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, wtl, sl, tl, ol;
   Geometry g;
-  if (argc < 7 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_int32_array, &sg, &sl) ||
-      !typedArray(env, args[5], napi_int32_array, &th, &tl) || !typedArray(env, args[6], napi_uint32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
-    return nullptr;
-  }
-  napi_value result;
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  const uint32_t* wt = A.arr<uint32_t>(3, napi_uint32_array, &wtl);
+  const int32_t* sg = A.arr<int32_t>(4, napi_int32_array, &sl);
+  const int32_t* th = A.arr<int32_t>(5, napi_int32_array, &tl);
+  uint32_t* out = A.arr<uint32_t>(6, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) {
-    napi_throw_range_error(env, nullptr, "binaryConv2dThreshold: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32))
+    return A.range("binaryConv2dThreshold: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, sg, th, out);
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt = nullptr;
-  int32_t* out;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, ol;
   Geometry g;
-  if (argc < 4 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2d(x: Uint32Array, w: Uint32Array, geometry: Int32Array(13), out: Int32Array)");
-    return nullptr;
-  }
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2d(x: Uint32Array, w: Uint32Array, geometry: Int32Array(13), out: Int32Array)");
   const int words = (g.c + 31) / 32;
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("binaryConv2d: an array is shorter than the geometry needs");
   // Optional 5th argument: the weights interleaved 16 output channels at a time (binaryRowBlocked).
   size_t wtl = 0;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (argc >= 5 && popcountVariant == std::string("avx512vpopcntdq") && typedArray(env, args[4], napi_uint32_array, &wt, &wtl) && wtl >= blockedWords) {
+  const uint32_t* wt = popcountVariant == std::string("avx512vpopcntdq") ? A.opt<uint32_t>(4, napi_uint32_array, &wtl) : nullptr;
+  if (wt && wtl >= blockedWords) {
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, out);
@@ -684,63 +722,45 @@ bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w
 // the path does not apply. For tests and benchmarks; int8Conv2d and int8Conv2dAffine take the
 // bit-serial paths by themselves.
 napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  Args A(env, info);
   int8_t *x, *w;
-  int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
-  bool portable = false;
-  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol) || (argc >= 5 && napi_get_value_bool(env, args[4], &portable) != napi_ok)) {
-    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
-    return nullptr;
-  }
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "bitSerialConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
-  napi_value result;
-  const bool done = bitSerialConv(env, args[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable);
-  BITOPS_CALL(env, napi_get_boolean(env, done, &result));
-  return result;
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  const bool portable = A.argc > 4 ? A.flag(4) : false;
+  if (!A.ok) return A.fail("bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("bitSerialConv2d: an array is shorter than the geometry needs");
+  return A.boolean(bitSerialConv(env, A.v[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable));
 }
 
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value args[6];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  Args A(env, info);
   int8_t *x, *w;
-  int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
-  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
-    return nullptr;
-  }
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  if (!A.ok) return A.fail("int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("int8Conv2d: an array is shorter than the geometry needs");
   // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv).
   {
     Geometry gb = g;
     if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
     // AVX-512 VPOPCNTDQ; without it the portable kernel where there is no VNNI kernel either.
-    if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
+    if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
   }
   // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
-  int8_t* wp = nullptr;
-  int32_t* wsum = nullptr;
   size_t wpl = 0, wsl = 0;
-  if (argc >= 6 && hasVnni && typedArray(env, args[4], napi_int8_array, &wp, &wpl) && typedArray(env, args[5], napi_int32_array, &wsum, &wsl) &&
-      wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
+  const int8_t* wp = hasVnni ? A.opt<int8_t>(4, napi_int8_array, &wpl) : nullptr;
+  const int32_t* wsum = wp ? A.opt<int32_t>(5, napi_int32_array, &wsl) : nullptr;
+  if (wp && wsum && wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
     // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
     // 1×n image: so viewed, four batch rows share each weight load.
     if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
@@ -765,39 +785,27 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
 // int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the VNNI int8 convolution
 // with affineInt fused. Returns false, doing nothing, without VNNI.
 napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value args[9];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  int8_t *x, *w, *wp;
-  int32_t* wsum;
-  float *a, *bb, *out;
-  bool relu = false;
+  Args A(env, info);
+  int8_t *x, *w;
   size_t xl, wl, wpl, wsl, al, bl, ol;
   Geometry g;
-  if (argc < 9 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) || !readGeometry(env, args[2], &g) ||
-      !typedArray(env, args[3], napi_int8_array, &wp, &wpl) || !typedArray(env, args[4], napi_int32_array, &wsum, &wsl) || !typedArray(env, args[5], napi_float32_array, &a, &al) ||
-      !typedArray(env, args[6], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[7], &relu) != napi_ok || !typedArray(env, args[8], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
-    return nullptr;
-  }
-  napi_value result;
-  if (!hasVnni) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  const int8_t* wp = A.arr<int8_t>(3, napi_int8_array, &wpl);
+  const int32_t* wsum = A.arr<int32_t>(4, napi_int32_array, &wsl);
+  const float* a = A.arr<float>(5, napi_float32_array, &al);
+  const float* bb = A.arr<float>(6, napi_float32_array, &bl);
+  const bool relu = A.flag(7);
+  float* out = A.arr<float>(8, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
+  if (!hasVnni) return A.boolean(false);
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wpl < blocks16 * K4 * 64 || wsl < blocks16 * 16 || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "int8Conv2dAffine: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("int8Conv2dAffine: an array is shorter than the geometry needs");
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-  if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
-    BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-    return result;
-  }
+  if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, g, nullptr, a, bb, relu, out)) return A.boolean(true);
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
@@ -805,8 +813,7 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
   }
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 // One output row of the float convolution (depthwise: per channel), for each target below.
@@ -1041,25 +1048,18 @@ using FloatRow = void (*)(const float*, const float*, const float*, float*, cons
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
-  size_t argc = 8;
-  napi_value args[8];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  float *x, *w, *out, *bias = nullptr;
+  Args A(env, info);
   size_t xl, wl, ol, bl = 0;
   Geometry g;
-  napi_valuetype bt = napi_null;
-  if (argc >= 3) napi_typeof(env, args[2], &bt);
-  if (argc < 5 || !typedArray(env, args[0], napi_float32_array, &x, &xl) || !typedArray(env, args[1], napi_float32_array, &w, &wl) ||
-      (bt != napi_null && bt != napi_undefined && !typedArray(env, args[2], napi_float32_array, &bias, &bl)) ||
-      !readGeometry(env, args[3], &g) || !typedArray(env, args[4], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias | null, geometry: Int32Array(13), out): Float32Arrays");
-    return nullptr;
-  }
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* w = A.arr<float>(1, napi_float32_array, &wl);
+  const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
+  A.geometry(3, &g);
+  float* out = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("floatConv2d(x, w, bias | null, geometry: Int32Array(13), out): Float32Arrays");
   const size_t wNeed = depthwise ? static_cast<size_t>(g.kh) * g.kw * g.c : static_cast<size_t>(g.oc) * g.kh * g.kw * g.c;
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < wNeed || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc || (bias && bl < static_cast<size_t>(g.oc))) {
-    napi_throw_range_error(env, nullptr, "floatConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < wNeed || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc || (bias && bl < static_cast<size_t>(g.oc)))
+    return A.range("floatConv2d: an array is shorter than the geometry needs");
   // Few input channels and many output pixels: transpose the weights once and vectorise over
   // output channels (the transposition is amortised over the pixels).
   const int K = g.kh * g.kw * g.c;
@@ -1074,26 +1074,19 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   // the output is the next binary layer's packed signs instead of `out` (returns true), on the
   // register-blocked path only (otherwise false, nothing done).
   uint32_t* bits = nullptr;
-  float* offset = nullptr;
+  const float* offset = nullptr;
   bool relu = false;
   // floatConv2d(x, w, bias, geometry, out, relu: true): the same with ReLU applied to `out`
   // (true), again on the register-blocked path only.
-  if (argc >= 6) {
+  if (A.argc > 5) {
     size_t bitsl = 0, offl = 0;
-    napi_valuetype ot = napi_null, bt = napi_null;
-    if (argc >= 7) napi_typeof(env, args[6], &ot);
-    if (argc >= 8) napi_typeof(env, args[7], &bt);
-    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || (bt != napi_null && bt != napi_undefined && !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl)) ||
-        (ot != napi_null && ot != napi_undefined && !typedArray(env, args[6], napi_float32_array, &offset, &offl))) {
-      napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
-      return nullptr;
-    }
-    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc))) {
-      napi_throw_range_error(env, nullptr, "floatConv2d: the bits or offset array is shorter than the geometry needs");
-      return nullptr;
-    }
+    relu = A.flag(5);
+    if (A.argc > 6) offset = A.arr<float>(6, napi_float32_array, &offl, true);
+    if (A.argc > 7) bits = A.arr<uint32_t>(7, napi_uint32_array, &bitsl, true);
+    if (!A.ok) return A.fail("floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
+    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc)))
+      return A.range("floatConv2d: the bits or offset array is shorter than the geometry needs");
   }
-  napi_value handled;
   if (wTp) {
     const SmallCWeights sc(w, bias, offset, g, bits != nullptr);
     if (sc.ok) {
@@ -1111,14 +1104,10 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
             row(x, sc.wP.data(), sc.biasP.data(), patch.data(), g, b, oy, out + pix * g.oc, relu, offPp, bits ? bits + pix * words : nullptr);
           }
       }
-      BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
-      return handled;
+      return A.boolean(true);
     }
   }
-  if (bits || relu) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
-    return handled;
-  }
+  if (bits || relu) return A.boolean(false);
   if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
     const DepthwiseRow row = depthwiseRows[g.c / 16 - 1];
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
@@ -1152,43 +1141,6 @@ napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return 
 // This changes no value.
 #pragma GCC optimize("no-trapping-math")
 
-// Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
-struct Args {
-  napi_env env;
-  napi_value v[16];
-  size_t argc = 16;
-  bool ok = true;
-  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
-  template <typename T>
-  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
-    *len = 0;
-    if (!ok || i >= argc) { ok = false; return nullptr; }
-    napi_valuetype t;
-    napi_typeof(env, v[i], &t);
-    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
-    T* p = nullptr;
-    if (!typedArray(env, v[i], type, &p, len)) ok = false;
-    return p;
-  }
-  double num(size_t i) {
-    double d = 0;
-    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
-    return d;
-  }
-  bool flag(size_t i) {
-    bool b = false;
-    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
-    return b;
-  }
-  napi_value fail(const char* usage) {
-    napi_throw_type_error(env, nullptr, usage);
-    return nullptr;
-  }
-  napi_value range(const char* what) {
-    napi_throw_range_error(env, nullptr, what);
-    return nullptr;
-  }
-};
 
 // affineInt(acc: Int32Array, a, b: Float32Array(c), relu: boolean, out: Float32Array): out = f32(acc·a + b), relu → 0 below 0.
 napi_value AffineInt(napi_env env, napi_callback_info info) {
@@ -1589,10 +1541,10 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   size_t xl, ol;
   Geometry g;
   const float* x = A.arr<float>(0, napi_float32_array, &xl);
-  const bool okG = A.ok && A.argc > 1 && readGeometry(env, A.v[1], &g);
+  A.geometry(1, &g);
   const bool mx = A.flag(2);
   float* y = A.arr<float>(3, napi_float32_array, &ol);
-  if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
+  if (!A.ok) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
   if (mx && hasAvx512bw) { maxPoolAvx512(x, g, y); return nullptr; }
   std::vector<double> sums(g.c);
@@ -1709,9 +1661,9 @@ napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
   const float* x = A.arr<float>(0, napi_float32_array, &xl);
   const float* w = A.arr<float>(1, napi_float32_array, &wl);
   const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
-  const bool okG = A.ok && A.argc > 3 && readGeometry(env, A.v[3], &g);
+  A.geometry(3, &g);
   const bool relu = A.flag(4);
-  const bool okP = A.ok && A.argc > 5 && readGeometry(env, A.v[5], &pg);
+  A.geometry(5, &pg);
   napi_typedarray_type type = napi_float32_array;
   if (A.ok && A.argc > 6) { size_t l; void* d; napi_value buf; size_t o; if (napi_get_typedarray_info(env, A.v[6], &type, &l, &d, &buf, &o) != napi_ok) A.ok = false; }
   float* outF = nullptr;
@@ -1728,19 +1680,15 @@ napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
   } else {
     outF = A.arr<float>(6, napi_float32_array, &ol);
   }
-  if (!A.ok || !okG || !okP) return A.fail("floatConv2dPool(x, w, bias | null, geometry: Int32Array(13), relu: boolean, poolGeometry: Int32Array(13), out: Float32Array | Int8Array, offset | null, n, scales, zp, lo, hi, m)");
+  if (!A.ok) return A.fail("floatConv2dPool(x, w, bias | null, geometry: Int32Array(13), relu: boolean, poolGeometry: Int32Array(13), out: Float32Array | Int8Array, offset | null, n, scales, zp, lo, hi, m)");
   const size_t pooled = static_cast<size_t>(pg.n) * pg.oh * pg.ow * pg.c;
   if (pg.n != g.n || pg.h != g.oh || pg.w != g.ow || pg.c != g.oc || pg.oc != g.oc || pg.kh < 1 || pg.kw < 1 || pg.oh < 0 || pg.ow < 0)
     return A.range("floatConv2dPool: the pool geometry is not over the convolution's output");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || (bias && bl < static_cast<size_t>(g.oc)) || ol < pooled ||
       (outI && ((off && fl < static_cast<size_t>(g.oc)) || sl < static_cast<size_t>(g.oc))))
     return A.range("floatConv2dPool: an array is shorter than the geometry needs");
-  napi_value handled;
   const SmallCWeights sc(w, bias, nullptr, g, true);
-  if (!sc.ok) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
-    return handled;
-  }
+  if (!sc.ok) return A.boolean(false);
   const SmallCRow row = smallCRows[sc.NB - 1][g.oc - (sc.NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
   const int K = g.kh * g.kw * g.c;
   const int64_t rowLen = static_cast<int64_t>(g.ow) * g.oc, pooledRow = static_cast<int64_t>(pg.ow) * g.oc;
@@ -1768,8 +1716,7 @@ napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
       }
     }
   }
-  BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
-  return handled;
+  return A.boolean(true);
 }
 
 #pragma GCC pop_options
