@@ -16,6 +16,7 @@
  * step of the runtime's plan instead (median per step, batch 1 and 64, native kernels unless
  * --kernels says otherwise) next to onnxruntime-node fp32 (the whole model, and each convolution /
  * dense step's layer alone as an fp32 Conv of its geometry), and writes bench/results/profile-<name>.json.
+ * --out FILE writes the result there instead (either mode).
  *
  * --build makes a model with random weights (speed does not depend on the weights; agreement is
  * checked on them anyway); --model takes a trained lowbit model directory.
@@ -123,7 +124,8 @@ if (profileMode) {
       process.stderr.write(`\n${k.name} kernels, batch ${batch}: run ${totalMs.toFixed(3)} ms (median of ${count}), Σ step medians ${sum.toFixed(3)} ms, onnxruntime-node fp32 ${ortMs.toFixed(3)} ms → ${(ortMs / totalMs).toFixed(2)}×\n`);
       const rows = [];
       for (const st of steps) {
-        const s = info.find((i) => i.layers.join('+') === st.step);
+        // A fused pass (e.g. conv1+bn1+relu1+pool1, src/runtime/plan.ts PoolFusion) is labelled by its first step's layers and the next ones'.
+        const s = info.find((i) => i.layers.join('+') === st.step) ?? info.find((i) => st.step.startsWith(`${i.layers.join('+')}+`));
         // The same layer alone on onnxruntime-node fp32: a Conv of its geometry (a dense layer as a
         // 1×1 Conv on a 1×1 image), the median of `count` runs, without its BatchNorm / ReLU.
         let ortLayerMs: number | null = null;
@@ -139,7 +141,7 @@ if (profileMode) {
       out.push({ kernels: k.name, batch, runs: count, runMs: totalMs, ortFp32Ms: ortMs, speedup: ortMs / totalMs, steps: rows });
     }
   }
-  const file = `bench/results/profile-${name}.json`;
+  const file = arg('out', `bench/results/profile-${name}.json`);
   writeFileSync(file, `${JSON.stringify({ command: `node dist/bench/infer.js ${process.argv.slice(2).join(' ')}`, commit, model: dirArg || `${build} (${quantize}, random weights)`, loadavgAtEnd: loadavg, ompNumThreads: process.env.OMP_NUM_THREADS ?? null, profiles: out }, null, 2)}\n`);
   process.stderr.write(`wrote ${file} (load average ${loadavg})\n`);
   tf.disposeVariables();
@@ -234,6 +236,7 @@ const result = {
   runs, batchRuns, nativePopcount: native?.popcount ?? null, steps: createRuntime(packed).steps.map(({ layers: l, op, kernel, output }) => ({ layers: l, op, kernel, output })),
   rows, layers, skipped, packedBytes: packed.data.byteLength,
 };
-writeFileSync(`bench/results/infer-${name}.json`, `${JSON.stringify(result, null, 2)}\n`);
-process.stderr.write(`wrote bench/results/infer-${name}.json\n`);
+const outFile = arg('out', `bench/results/infer-${name}.json`);
+writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
+process.stderr.write(`wrote ${outFile}\n`);
 tf.disposeVariables();

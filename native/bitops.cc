@@ -48,6 +48,70 @@ bool readGeometry(napi_env env, napi_value v, Geometry* g) {
   return true;
 }
 
+// Argument readers shared by the N-API entry points: a typed array of one type (or null/undefined
+// when `optional`), a geometry, a double, a bool. A missing or mistyped argument clears `ok`
+// (the caller then throws its usage line); `opt` reads an optional extra array without that.
+struct Args {
+  napi_env env;
+  napi_value v[16];
+  size_t argc = 16;
+  bool ok = true;
+  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
+  template <typename T>
+  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
+    *len = 0;
+    if (!ok || i >= argc) { ok = false; return nullptr; }
+    napi_valuetype t;
+    napi_typeof(env, v[i], &t);
+    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
+    T* p = nullptr;
+    if (!typedArray(env, v[i], type, &p, len)) ok = false;
+    return p;
+  }
+  // Argument i when it is a typed array of `type`, else null (absent, another type: not an error).
+  template <typename T>
+  T* opt(size_t i, napi_typedarray_type type, size_t* len) {
+    *len = 0;
+    T* p = nullptr;
+    if (!ok || i >= argc || !typedArray(env, v[i], type, &p, len)) return nullptr;
+    return p;
+  }
+  bool geometry(size_t i, Geometry* g) {
+    if (!ok || i >= argc || !readGeometry(env, v[i], g)) ok = false;
+    return ok;
+  }
+  // The convolutions' first three arguments: x and w (typed arrays of `type`), the geometry.
+  template <typename T>
+  void conv(napi_typedarray_type type, T** x, size_t* xl, T** w, size_t* wl, Geometry* g) {
+    *x = arr<T>(0, type, xl);
+    *w = arr<T>(1, type, wl);
+    geometry(2, g);
+  }
+  double num(size_t i) {
+    double d = 0;
+    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
+    return d;
+  }
+  bool flag(size_t i) {
+    bool b = false;
+    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
+    return b;
+  }
+  napi_value fail(const char* usage) {
+    napi_throw_type_error(env, nullptr, usage);
+    return nullptr;
+  }
+  napi_value range(const char* what) {
+    napi_throw_range_error(env, nullptr, what);
+    return nullptr;
+  }
+  // A boolean result (the fused entry points' "done here").
+  napi_value boolean(bool b) {
+    napi_value r;
+    return napi_get_boolean(env, b, &r) == napi_ok ? r : nullptr;
+  }
+};
+
 // Σ popcount(a[k] XOR b[k]) over `words` 32-bit words, 64 bits at a time. Inlined into each
 // target-specific convolution below, so the compiler emits POPCNT / VPOPCNTQ for that target.
 static inline __attribute__((always_inline)) int xorPop(const uint32_t* a, const uint32_t* b, int words) {
@@ -205,97 +269,71 @@ __attribute__((target("avx512f,avx512bw,avx512vpopcntdq"))) void binaryRowBlocke
 // binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out: Float32Array): the binary convolution with
 // affineInt fused (same conditions and return value as binaryConv2dThreshold).
 napi_value BinaryConv2dAffine(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value args[8];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt;
-  float *a, *bb, *out;
-  bool relu = false;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, wtl, al, bl, ol;
   Geometry g;
-  if (argc < 8 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_float32_array, &a, &al) ||
-      !typedArray(env, args[5], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[6], &relu) != napi_ok || !typedArray(env, args[7], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
-    return nullptr;
-  }
-  napi_value result;
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  const uint32_t* wt = A.arr<uint32_t>(3, napi_uint32_array, &wtl);
+  const float* a = A.arr<float>(4, napi_float32_array, &al);
+  const float* bb = A.arr<float>(5, napi_float32_array, &bl);
+  const bool relu = A.flag(6);
+  float* out = A.arr<float>(7, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "binaryConv2dAffine: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("binaryConv2dAffine: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, nullptr, nullptr, nullptr, a, bb, relu, out);
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 // binaryConv2dThreshold(x, w, geometry, wt, sign, t, out: Uint32Array): the binary convolution with
 // packThreshold fused (AVX-512 VPOPCNTDQ, interleaved weights `wt`). Returns false, doing nothing,
 // where that path does not exist (the caller then runs binaryConv2d and packThreshold).
 napi_value BinaryConv2dThreshold(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value args[7];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt, *out;
-  int32_t *sg, *th;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, wtl, sl, tl, ol;
   Geometry g;
-  if (argc < 7 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_uint32_array, &wt, &wtl) || !typedArray(env, args[4], napi_int32_array, &sg, &sl) ||
-      !typedArray(env, args[5], napi_int32_array, &th, &tl) || !typedArray(env, args[6], napi_uint32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
-    return nullptr;
-  }
-  napi_value result;
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  const uint32_t* wt = A.arr<uint32_t>(3, napi_uint32_array, &wtl);
+  const int32_t* sg = A.arr<int32_t>(4, napi_int32_array, &sl);
+  const int32_t* th = A.arr<int32_t>(5, napi_int32_array, &tl);
+  uint32_t* out = A.arr<uint32_t>(6, napi_uint32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) {
-    napi_throw_range_error(env, nullptr, "binaryConv2dThreshold: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32))
+    return A.range("binaryConv2dThreshold: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, sg, th, out);
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  uint32_t *x, *w, *wt = nullptr;
-  int32_t* out;
+  Args A(env, info);
+  uint32_t *x, *w;
   size_t xl, wl, ol;
   Geometry g;
-  if (argc < 4 || !typedArray(env, args[0], napi_uint32_array, &x, &xl) || !typedArray(env, args[1], napi_uint32_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "binaryConv2d(x: Uint32Array, w: Uint32Array, geometry: Int32Array(13), out: Int32Array)");
-    return nullptr;
-  }
+  A.conv(napi_uint32_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  if (!A.ok) return A.fail("binaryConv2d(x: Uint32Array, w: Uint32Array, geometry: Int32Array(13), out: Int32Array)");
   const int words = (g.c + 31) / 32;
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "binaryConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("binaryConv2d: an array is shorter than the geometry needs");
   // Optional 5th argument: the weights interleaved 16 output channels at a time (binaryRowBlocked).
   size_t wtl = 0;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (argc >= 5 && popcountVariant == std::string("avx512vpopcntdq") && typedArray(env, args[4], napi_uint32_array, &wt, &wtl) && wtl >= blockedWords) {
+  const uint32_t* wt = popcountVariant == std::string("avx512vpopcntdq") ? A.opt<uint32_t>(4, napi_uint32_array, &wtl) : nullptr;
+  if (wt && wtl >= blockedWords) {
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, out);
@@ -684,63 +722,45 @@ bool bitSerialConv(napi_env env, napi_value wv, const int8_t* x, const int8_t* w
 // the path does not apply. For tests and benchmarks; int8Conv2d and int8Conv2dAffine take the
 // bit-serial paths by themselves.
 napi_value BitSerialConv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value args[5];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  Args A(env, info);
   int8_t *x, *w;
-  int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
-  bool portable = false;
-  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol) || (argc >= 5 && napi_get_value_bool(env, args[4], &portable) != napi_ok)) {
-    napi_throw_type_error(env, nullptr, "bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
-    return nullptr;
-  }
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "bitSerialConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
-  napi_value result;
-  const bool done = bitSerialConv(env, args[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable);
-  BITOPS_CALL(env, napi_get_boolean(env, done, &result));
-  return result;
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  const bool portable = A.argc > 4 ? A.flag(4) : false;
+  if (!A.ok) return A.fail("bitSerialConv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array, portable?: boolean)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("bitSerialConv2d: an array is shorter than the geometry needs");
+  return A.boolean(bitSerialConv(env, A.v[1], x, w, g, out, nullptr, nullptr, false, nullptr, portable));
 }
 
 napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value args[6];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
+  Args A(env, info);
   int8_t *x, *w;
-  int32_t* out;
   size_t xl, wl, ol;
   Geometry g;
-  if (argc < 4 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) ||
-      !readGeometry(env, args[2], &g) || !typedArray(env, args[3], napi_int32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
-    return nullptr;
-  }
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "int8Conv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  int32_t* out = A.arr<int32_t>(3, napi_int32_array, &ol);
+  if (!A.ok) return A.fail("int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("int8Conv2d: an array is shorter than the geometry needs");
   // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv).
   {
     Geometry gb = g;
     if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
     // AVX-512 VPOPCNTDQ; without it the portable kernel where there is no VNNI kernel either.
-    if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
+    if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
   }
   // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
-  int8_t* wp = nullptr;
-  int32_t* wsum = nullptr;
   size_t wpl = 0, wsl = 0;
-  if (argc >= 6 && hasVnni && typedArray(env, args[4], napi_int8_array, &wp, &wpl) && typedArray(env, args[5], napi_int32_array, &wsum, &wsl) &&
-      wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
+  const int8_t* wp = hasVnni ? A.opt<int8_t>(4, napi_int8_array, &wpl) : nullptr;
+  const int32_t* wsum = wp ? A.opt<int32_t>(5, napi_int32_array, &wsl) : nullptr;
+  if (wp && wsum && wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
     // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
     // 1×n image: so viewed, four batch rows share each weight load.
     if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
@@ -765,39 +785,27 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
 // int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the VNNI int8 convolution
 // with affineInt fused. Returns false, doing nothing, without VNNI.
 napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
-  size_t argc = 9;
-  napi_value args[9];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  int8_t *x, *w, *wp;
-  int32_t* wsum;
-  float *a, *bb, *out;
-  bool relu = false;
+  Args A(env, info);
+  int8_t *x, *w;
   size_t xl, wl, wpl, wsl, al, bl, ol;
   Geometry g;
-  if (argc < 9 || !typedArray(env, args[0], napi_int8_array, &x, &xl) || !typedArray(env, args[1], napi_int8_array, &w, &wl) || !readGeometry(env, args[2], &g) ||
-      !typedArray(env, args[3], napi_int8_array, &wp, &wpl) || !typedArray(env, args[4], napi_int32_array, &wsum, &wsl) || !typedArray(env, args[5], napi_float32_array, &a, &al) ||
-      !typedArray(env, args[6], napi_float32_array, &bb, &bl) || napi_get_value_bool(env, args[7], &relu) != napi_ok || !typedArray(env, args[8], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
-    return nullptr;
-  }
-  napi_value result;
-  if (!hasVnni) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &result));
-    return result;
-  }
+  A.conv(napi_int8_array, &x, &xl, &w, &wl, &g);
+  const int8_t* wp = A.arr<int8_t>(3, napi_int8_array, &wpl);
+  const int32_t* wsum = A.arr<int32_t>(4, napi_int32_array, &wsl);
+  const float* a = A.arr<float>(5, napi_float32_array, &al);
+  const float* bb = A.arr<float>(6, napi_float32_array, &bl);
+  const bool relu = A.flag(7);
+  float* out = A.arr<float>(8, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
+  if (!hasVnni) return A.boolean(false);
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wpl < blocks16 * K4 * 64 || wsl < blocks16 * 16 || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc) {
-    napi_throw_range_error(env, nullptr, "int8Conv2dAffine: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+    return A.range("int8Conv2dAffine: an array is shorter than the geometry needs");
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-  if (bitSerialEnabled && bitSerialConv(env, args[1], x, w, g, nullptr, a, bb, relu, out)) {
-    BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-    return result;
-  }
+  if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, g, nullptr, a, bb, relu, out)) return A.boolean(true);
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
@@ -805,8 +813,7 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
   }
-  BITOPS_CALL(env, napi_get_boolean(env, true, &result));
-  return result;
+  return A.boolean(true);
 }
 
 // One output row of the float convolution (depthwise: per channel), for each target below.
@@ -881,9 +888,11 @@ void floatRowBase(const float* x, const float* w, const float* wT, float* p, con
 // (relu ? max(0, y) : y) + offset ≥ 0, 16 per comparison.
 // Y: the last of the NB blocks holds at most 8 output channels and runs as 256-bit operations
 // (half the work on cores that split 512-bit operations in two, e.g. lenet5's 20 = 16 + 4).
+// `outRow` / `bitsRow`: where output row (b, oy) starts (a row of the output tensor, or a
+// caller's scratch row).
 template <int NB, bool Y, int P>
 __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixels(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0,
-                                                                         float* out, bool relu, const float* offP, uint32_t* bits) {
+                                                                         float* outRow, bool relu, const float* offP, uint32_t* bitsRow) {
   constexpr int NZ = Y ? NB - 1 : NB;  // 512-bit blocks
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
@@ -936,9 +945,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
   const int remY = g.oc - NZ * 16;
   const __mmask8 validY = remY >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << remY) - 1);
   for (int q = 0; q < P; q++) {
-    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q;
-    if (bits) {
-      uint16_t* ob = reinterpret_cast<uint16_t*>(bits + pix * ((g.oc + 31) / 32));
+    const int64_t pix = ox0 + q;
+    if (bitsRow) {
+      uint16_t* ob = reinterpret_cast<uint16_t*>(bitsRow + pix * ((g.oc + 31) / 32));
       for (int j = 0; j < NZ; j++) {
         const int rem = g.oc - j * 16;
         const __mmask16 valid = rem >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << rem) - 1);
@@ -956,7 +965,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
       if (NB & 1) ob[NB] = 0;
       continue;
     }
-    float* o = out + pix * g.oc;
+    float* o = outRow + pix * g.oc;
     for (int j = 0; j < NZ; j++) {
       const int rem = g.oc - j * 16;
       // relu: max(0, y) = y < 0 ? 0 : y, the plan's ReLU stage (NaN stays NaN, −0 stays −0).
@@ -966,13 +975,42 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
   }
 }
 
+// One output row (b, oy) into `outRow` (or its packed signs into `bitsRow`).
 template <int NB, bool Y>
-__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* out,
-                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bits = nullptr) {
+__attribute__((target("avx512f,avx512bw,avx512vl,fma"))) void floatRowSmallC(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow,
+                                                                      bool relu = false, const float* offP = nullptr, uint32_t* bitsRow = nullptr) {
   int ox = 0;
-  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
-  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, out, relu, offP, bits);
+  // 12 pixels at a time where their 12·NB accumulators fit the 32 zmm registers with the weights (NB ≤ 2: 24 + 2).
+  if (NB <= 2)
+    for (; ox + 12 <= g.ow; ox += 12) smallCPixels<NB, Y, 12>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
+  for (; ox + 4 <= g.ow; ox += 4) smallCPixels<NB, Y, 4>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
+  for (; ox < g.ow; ox++) smallCPixels<NB, Y, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
 }
+
+// The register-blocked float convolution's weights ([K][NB·16], zero padded), bias and offset
+// (NB·16 each), from output-channel-major weights `w` ([oc][K]). `ok`: the path applies (AVX-512,
+// fewer than 16 input channels, at most 64 output channels, at least 16 output pixels; with
+// `needBw`, AVX-512 BW too); otherwise the arrays stay empty.
+struct SmallCWeights {
+  bool ok = false;
+  int NB = 0;
+  std::vector<float> wP, biasP, offP;
+  SmallCWeights(const float* w, const float* bias, const float* offset, const Geometry& g, bool needBw) {
+    const int K = g.kh * g.kw * g.c;
+    if (!(g.c < 16 && static_cast<int64_t>(g.n) * g.oh * g.ow >= 16 && __builtin_cpu_supports("avx512f") && g.oc <= 64 && (!needBw || __builtin_cpu_supports("avx512bw")))) return;
+    ok = true;
+    NB = (g.oc + 15) / 16;
+    wP.assign(static_cast<size_t>(K) * NB * 16, 0.f);
+    biasP.assign(NB * 16, 0.f);
+    for (int k = 0; k < K; k++)
+      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = w[static_cast<size_t>(oc) * K + k];
+    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+    if (offset) {
+      offP.assign(NB * 16, 0.f);
+      for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
+    }
+  }
+};
 
 using SmallCRow = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
 // [NB − 1][Y]: NB blocks of 16 output channels, the last one 8 wide when Y.
@@ -1010,25 +1048,18 @@ using FloatRow = void (*)(const float*, const float*, const float*, float*, cons
 const FloatRow floatRow = __builtin_cpu_supports("avx512f") ? floatRowAvx512 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? floatRowAvx2 : floatRowBase;
 
 napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
-  size_t argc = 8;
-  napi_value args[8];
-  BITOPS_CALL(env, napi_get_cb_info(env, info, &argc, args, nullptr, nullptr));
-  float *x, *w, *out, *bias = nullptr;
+  Args A(env, info);
   size_t xl, wl, ol, bl = 0;
   Geometry g;
-  napi_valuetype bt = napi_null;
-  if (argc >= 3) napi_typeof(env, args[2], &bt);
-  if (argc < 5 || !typedArray(env, args[0], napi_float32_array, &x, &xl) || !typedArray(env, args[1], napi_float32_array, &w, &wl) ||
-      (bt != napi_null && bt != napi_undefined && !typedArray(env, args[2], napi_float32_array, &bias, &bl)) ||
-      !readGeometry(env, args[3], &g) || !typedArray(env, args[4], napi_float32_array, &out, &ol)) {
-    napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias | null, geometry: Int32Array(13), out): Float32Arrays");
-    return nullptr;
-  }
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* w = A.arr<float>(1, napi_float32_array, &wl);
+  const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
+  A.geometry(3, &g);
+  float* out = A.arr<float>(4, napi_float32_array, &ol);
+  if (!A.ok) return A.fail("floatConv2d(x, w, bias | null, geometry: Int32Array(13), out): Float32Arrays");
   const size_t wNeed = depthwise ? static_cast<size_t>(g.kh) * g.kw * g.c : static_cast<size_t>(g.oc) * g.kh * g.kw * g.c;
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < wNeed || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc || (bias && bl < static_cast<size_t>(g.oc))) {
-    napi_throw_range_error(env, nullptr, "floatConv2d: an array is shorter than the geometry needs");
-    return nullptr;
-  }
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < wNeed || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc || (bias && bl < static_cast<size_t>(g.oc)))
+    return A.range("floatConv2d: an array is shorter than the geometry needs");
   // Few input channels and many output pixels: transpose the weights once and vectorise over
   // output channels (the transposition is amortised over the pixels).
   const int K = g.kh * g.kw * g.c;
@@ -1043,51 +1074,40 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
   // the output is the next binary layer's packed signs instead of `out` (returns true), on the
   // register-blocked path only (otherwise false, nothing done).
   uint32_t* bits = nullptr;
-  float* offset = nullptr;
+  const float* offset = nullptr;
   bool relu = false;
   // floatConv2d(x, w, bias, geometry, out, relu: true): the same with ReLU applied to `out`
   // (true), again on the register-blocked path only.
-  if (argc >= 6) {
+  if (A.argc > 5) {
     size_t bitsl = 0, offl = 0;
-    napi_valuetype ot = napi_null, bt = napi_null;
-    if (argc >= 7) napi_typeof(env, args[6], &ot);
-    if (argc >= 8) napi_typeof(env, args[7], &bt);
-    if (napi_get_value_bool(env, args[5], &relu) != napi_ok || (bt != napi_null && bt != napi_undefined && !typedArray(env, args[7], napi_uint32_array, &bits, &bitsl)) ||
-        (ot != napi_null && ot != napi_undefined && !typedArray(env, args[6], napi_float32_array, &offset, &offl))) {
-      napi_throw_type_error(env, nullptr, "floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
-      return nullptr;
-    }
-    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc))) {
-      napi_throw_range_error(env, nullptr, "floatConv2d: the bits or offset array is shorter than the geometry needs");
-      return nullptr;
-    }
+    relu = A.flag(5);
+    if (A.argc > 6) offset = A.arr<float>(6, napi_float32_array, &offl, true);
+    if (A.argc > 7) bits = A.arr<uint32_t>(7, napi_uint32_array, &bitsl, true);
+    if (!A.ok) return A.fail("floatConv2d(x, w, bias, geometry, out, relu: boolean, offset: Float32Array | null, bits: Uint32Array)");
+    if ((bits && bitsl < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32)) || (offset && offl < static_cast<size_t>(g.oc)))
+      return A.range("floatConv2d: the bits or offset array is shorter than the geometry needs");
   }
-  napi_value handled;
-  if (wTp && hasAvx512f && g.oc <= 64 && (!bits || __builtin_cpu_supports("avx512bw"))) {
-    const int NB = (g.oc + 15) / 16;
-    std::vector<float> wP(static_cast<size_t>(K) * NB * 16, 0.f), biasP(NB * 16, 0.f);
-    for (int k = 0; k < K; k++)
-      for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 16 + oc] = wTp[static_cast<size_t>(k) * g.oc + oc];
-    if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
-    std::vector<float> offP(offset ? NB * 16 : 0, 0.f);
-    if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
-    const float* offPp = offset ? offP.data() : nullptr;
-    const SmallCRow row = smallCRows[NB - 1][g.oc - (NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
-    // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
+  if (wTp) {
+    const SmallCWeights sc(w, bias, offset, g, bits != nullptr);
+    if (sc.ok) {
+      const float* offPp = offset ? sc.offP.data() : nullptr;
+      const SmallCRow row = smallCRows[sc.NB - 1][g.oc - (sc.NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
+      const int words = (g.oc + 31) / 32;
+      // Threads only for long calls (see the int8 kernel): ~64M multiply-adds, a few milliseconds.
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
-    {
-      std::vector<float> patch(4 * K);
+      {
+        std::vector<float> patch(12 * K);
 #pragma omp for collapse(2) schedule(static)
-      for (int b = 0; b < g.n; b++)
-        for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out, relu, offPp, bits);
+        for (int b = 0; b < g.n; b++)
+          for (int oy = 0; oy < g.oh; oy++) {
+            const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow;
+            row(x, sc.wP.data(), sc.biasP.data(), patch.data(), g, b, oy, out + pix * g.oc, relu, offPp, bits ? bits + pix * words : nullptr);
+          }
+      }
+      return A.boolean(true);
     }
-    BITOPS_CALL(env, napi_get_boolean(env, true, &handled));
-    return handled;
   }
-  if (bits || relu) {
-    BITOPS_CALL(env, napi_get_boolean(env, false, &handled));
-    return handled;
-  }
+  if (bits || relu) return A.boolean(false);
   if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
     const DepthwiseRow row = depthwiseRows[g.c / 16 - 1];
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
@@ -1121,43 +1141,6 @@ napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return 
 // This changes no value.
 #pragma GCC optimize("no-trapping-math")
 
-// Argument readers: a typed array of one type (or null/undefined when `optional`), an int, a double, a bool.
-struct Args {
-  napi_env env;
-  napi_value v[12];
-  size_t argc = 12;
-  bool ok = true;
-  Args(napi_env e, napi_callback_info info) : env(e) { ok = napi_get_cb_info(e, info, &argc, v, nullptr, nullptr) == napi_ok; }
-  template <typename T>
-  T* arr(size_t i, napi_typedarray_type type, size_t* len, bool optional = false) {
-    *len = 0;
-    if (!ok || i >= argc) { ok = false; return nullptr; }
-    napi_valuetype t;
-    napi_typeof(env, v[i], &t);
-    if (optional && (t == napi_null || t == napi_undefined)) return nullptr;
-    T* p = nullptr;
-    if (!typedArray(env, v[i], type, &p, len)) ok = false;
-    return p;
-  }
-  double num(size_t i) {
-    double d = 0;
-    if (!ok || i >= argc || napi_get_value_double(env, v[i], &d) != napi_ok) ok = false;
-    return d;
-  }
-  bool flag(size_t i) {
-    bool b = false;
-    if (!ok || i >= argc || napi_get_value_bool(env, v[i], &b) != napi_ok) ok = false;
-    return b;
-  }
-  napi_value fail(const char* usage) {
-    napi_throw_type_error(env, nullptr, usage);
-    return nullptr;
-  }
-  napi_value range(const char* what) {
-    napi_throw_range_error(env, nullptr, what);
-    return nullptr;
-  }
-};
 
 // affineInt(acc: Int32Array, a, b: Float32Array(c), relu: boolean, out: Float32Array): out = f32(acc·a + b), relu → 0 below 0.
 napi_value AffineInt(napi_env env, napi_callback_info info) {
@@ -1342,6 +1325,25 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) void quantInt8Step
   }
 }
 
+// The codes of q.x (q.xl values, a multiple of q.c) in `mode` (quantize below); false for an unknown mode.
+bool quantRun(const QuantArgs& q, int mode) {
+  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
+  if (mode == 2 && !q.off && q.zp == 0 && q.n > 0 && q.n < 16777216 && hasAvx512bw && std::fabs(q.lo) < 256 && std::fabs(q.hi) < 256 && std::fabs(q.m) <= 2) {
+    quantInt8StepAvx512(q.x, q.xl, static_cast<float>(q.n), static_cast<float>(q.lo), static_cast<float>(q.hi), static_cast<float>(q.m), q.outI);
+    return true;
+  }
+  const int key = (q.off ? 1 : 0) | (q.n != 0 ? 2 : 0) | (q.zp != 0 ? 4 : 0);
+  switch (mode * 8 + key) {
+#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
+#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
+    QMODE(0) QMODE(1) QMODE(2)
+#undef QMODE
+#undef QCASE
+    default: return false;
+  }
+  return true;
+}
+
 // quantize(x, c, offset | null, n, scales: Float32Array(c), zp, lo, hi, mode, m, out): the codes of
 // ActivationQuantizer.codes (src/runtime/quantize.ts) — mode 0: q/n, 1: (q − zp)·scale, 2: int8 m·(q − zp).
 napi_value Quantize(napi_env env, napi_callback_info info) {
@@ -1361,21 +1363,7 @@ napi_value Quantize(napi_env env, napi_callback_info info) {
   else outF = A.arr<float>(10, napi_float32_array, &ol);
   if (!A.ok) return A.fail("quantize(x, c, offset, n, scales, zp, lo, hi, mode, m, out)");
   if (c == 0 || xl % c != 0 || (off && fl < c) || sl < c || ol < xl) return A.range("quantize: array lengths do not match");
-  // One loop per combination of offset / ·n / zero point / output, so each is branch-free and vectorises.
-  if (mode == 2 && !off && zp == 0 && n > 0 && n < 16777216 && hasAvx512bw && std::fabs(lo) < 256 && std::fabs(hi) < 256 && std::fabs(m) <= 2) {
-    quantInt8StepAvx512(x, xl, static_cast<float>(n), static_cast<float>(lo), static_cast<float>(hi), static_cast<float>(m), outI);
-    return nullptr;
-  }
-  const QuantArgs q{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI};
-  const int key = (off ? 1 : 0) | (n != 0 ? 2 : 0) | (zp != 0 ? 4 : 0);
-  switch (mode * 8 + key) {
-#define QCASE(M, K) case M * 8 + K: quantLoop<(K & 1) != 0, (K & 2) != 0, (K & 4) != 0, M>(q); break;
-#define QMODE(M) QCASE(M, 0) QCASE(M, 1) QCASE(M, 2) QCASE(M, 3) QCASE(M, 4) QCASE(M, 5) QCASE(M, 6) QCASE(M, 7)
-    QMODE(0) QMODE(1) QMODE(2)
-#undef QMODE
-#undef QCASE
-    default: return A.range("quantize: mode is 0, 1 or 2");
-  }
+  if (!quantRun(QuantArgs{x, xl, c, off, n, scales, zp, lo, hi, m, outF, outI}, mode)) return A.range("quantize: mode is 0, 1 or 2");
   return nullptr;
 }
 
@@ -1553,10 +1541,10 @@ napi_value Pool(napi_env env, napi_callback_info info) {
   size_t xl, ol;
   Geometry g;
   const float* x = A.arr<float>(0, napi_float32_array, &xl);
-  const bool okG = A.ok && A.argc > 1 && readGeometry(env, A.v[1], &g);
+  A.geometry(1, &g);
   const bool mx = A.flag(2);
   float* y = A.arr<float>(3, napi_float32_array, &ol);
-  if (!A.ok || !okG) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
+  if (!A.ok) return A.fail("pool(x: Float32Array, geometry: Int32Array(13), max: boolean, out: Float32Array)");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.c) return A.range("pool: an array is shorter than the geometry needs");
   if (mx && hasAvx512bw) { maxPoolAvx512(x, g, y); return nullptr; }
   std::vector<double> sums(g.c);
@@ -1626,6 +1614,126 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The max over one pooling window row band: pooled row (b, py) of pool geometry `pg` from conv
+// output rows held in `ring` (row r at slot r % slots, each g.ow·g.oc floats) into `dst`
+// (pg.ow·g.oc floats) — maxPoolAvx512's taps and comparisons, in its order.
+__attribute__((target("avx512f"))) void maxPoolRowAvx512(const float* ring, int slots, const Geometry& pg, int py, float* dst) {
+  const int c = pg.c;
+  const int64_t rowLen = static_cast<int64_t>(pg.w) * c;
+  const int blocks = (c + 15) / 16;
+  const __mmask16 last = c % 16 ? static_cast<__mmask16>((1u << (c % 16)) - 1) : static_cast<__mmask16>(0xFFFF);
+  const int iy0 = py * pg.sh - pg.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(pg.kh, pg.h - iy0);
+  // The window's rows in the ring, top to bottom (rows[ky − ky0]).
+  const float* rowsBuf[16];
+  std::vector<const float*> rowsBig(pg.kh > 16 ? pg.kh : 0);
+  const float** rows = pg.kh > 16 ? rowsBig.data() : rowsBuf;
+  for (int ky = ky0; ky < ky1; ky++) rows[ky - ky0] = ring + ((iy0 + ky) % slots) * rowLen;
+  const int nky = ky1 - ky0;
+  for (int px = 0; px < pg.ow; px++) {
+    const int ix0 = px * pg.sw - pg.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(pg.kw, pg.w - ix0);
+    for (int j = 0; j < blocks; j++) {
+      const __mmask16 m = j == blocks - 1 ? last : static_cast<__mmask16>(0xFFFF);
+      __m512 acc = _mm512_set1_ps(-INFINITY);
+      for (int r = 0; r < nky; r++) {
+        const float* at = rows[r] + j * 16;
+        for (int kx = kx0; kx < kx1; kx++) acc = _mm512_max_ps(_mm512_maskz_loadu_ps(m, at + static_cast<int64_t>(ix0 + kx) * c), acc);
+      }
+      _mm512_mask_storeu_ps(dst + static_cast<int64_t>(px) * c + j * 16, m, acc);
+    }
+  }
+}
+
+// floatConv2dPool(x, w, bias | null, geometry, relu, poolGeometry, out, offset | null, n, scales,
+// zp, lo, hi, m): the float convolution (register-blocked path), ReLU when `relu`, max pooling of
+// its output with `poolGeometry` ([n, oh, ow, oc, …] of the convolution's output), and with an
+// Int8Array `out` the next layer's int8 codes of the pooled values (quantize's mode 2 with these
+// arguments) — one pass, pooled row by pooled row: the convolution rows a pooling window needs go
+// to a ring of rows (reused when windows overlap), never to a full-size tensor. Each step computes
+// the next window's rows before pooling this one, and quantizes the pooled row before: a row is
+// read a row's work after it was stored (read at once, the loads wait for the masked stores of
+// 20-channel pixels, which they cannot take their data from; measured 0.1–0.3 ms per lenet5
+// batch of 64). The
+// same values as floatConv2d(…, relu) → pool → quantize, which run the same arithmetic. Returns
+// false, doing nothing, where floatConv2d's register-blocked path does not apply (or without
+// AVX-512 BW): the caller then runs the three passes.
+napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, wl, bl, ol = 0, fl = 0, sl = 0;
+  Geometry g, pg;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* w = A.arr<float>(1, napi_float32_array, &wl);
+  const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
+  A.geometry(3, &g);
+  const bool relu = A.flag(4);
+  A.geometry(5, &pg);
+  napi_typedarray_type type = napi_float32_array;
+  if (A.ok && A.argc > 6) { size_t l; void* d; napi_value buf; size_t o; if (napi_get_typedarray_info(env, A.v[6], &type, &l, &d, &buf, &o) != napi_ok) A.ok = false; }
+  float* outF = nullptr;
+  int8_t* outI = nullptr;
+  const float* off = nullptr;
+  const float* scales = nullptr;
+  double n = 0, zp = 0, lo = 0, hi = 0, m = 0;
+  if (A.ok && type == napi_int8_array) {
+    outI = A.arr<int8_t>(6, napi_int8_array, &ol);
+    off = A.arr<float>(7, napi_float32_array, &fl, true);
+    n = A.num(8);
+    scales = A.arr<float>(9, napi_float32_array, &sl);
+    zp = A.num(10), lo = A.num(11), hi = A.num(12), m = A.num(13);
+  } else {
+    outF = A.arr<float>(6, napi_float32_array, &ol);
+  }
+  if (!A.ok) return A.fail("floatConv2dPool(x, w, bias | null, geometry: Int32Array(13), relu: boolean, poolGeometry: Int32Array(13), out: Float32Array | Int8Array, offset | null, n, scales, zp, lo, hi, m)");
+  const size_t pooled = static_cast<size_t>(pg.n) * pg.oh * pg.ow * pg.c;
+  if (pg.n != g.n || pg.h != g.oh || pg.w != g.ow || pg.c != g.oc || pg.oc != g.oc || pg.kh < 1 || pg.kw < 1 || pg.oh < 0 || pg.ow < 0)
+    return A.range("floatConv2dPool: the pool geometry is not over the convolution's output");
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || (bias && bl < static_cast<size_t>(g.oc)) || ol < pooled ||
+      (outI && ((off && fl < static_cast<size_t>(g.oc)) || sl < static_cast<size_t>(g.oc))))
+    return A.range("floatConv2dPool: an array is shorter than the geometry needs");
+  const SmallCWeights sc(w, bias, nullptr, g, true);
+  if (!sc.ok) return A.boolean(false);
+  const SmallCRow row = smallCRows[sc.NB - 1][g.oc - (sc.NB - 1) * 16 <= 8 && __builtin_cpu_supports("avx512vl") ? 1 : 0];
+  const int K = g.kh * g.kw * g.c;
+  const int64_t rowLen = static_cast<int64_t>(g.ow) * g.oc, pooledRow = static_cast<int64_t>(pg.ow) * g.oc;
+  // Threads over images for long calls only, as floatConv2d.
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n > 1)
+  {
+    // The rows of two consecutive windows lie within kh + sh consecutive rows: that many slots.
+    const int slots = pg.kh + pg.sh;
+    std::vector<float> patch(12 * K), ring(static_cast<size_t>(slots) * rowLen), pooledRows(outI ? 2 * pooledRow : 0);
+    std::vector<int> slot(slots);
+    // The convolution rows of window py (those not in the ring already).
+    auto convRows = [&](int b, int py) {
+      const int iy0 = py * pg.sh - pg.pt;
+      const int ky0 = std::max(0, -iy0), ky1 = std::min(pg.kh, pg.h - iy0);
+      for (int ky = ky0; ky < ky1; ky++) {
+        const int r = iy0 + ky;
+        if (slot[r % slots] == r) continue;
+        row(x, sc.wP.data(), sc.biasP.data(), patch.data(), g, b, r, ring.data() + (r % slots) * rowLen, relu, nullptr, nullptr);
+        slot[r % slots] = r;
+      }
+    };
+    auto codes = [&](int b, int py) {
+      quantRun(QuantArgs{pooledRows.data() + (py & 1) * pooledRow, static_cast<size_t>(pooledRow), static_cast<size_t>(g.oc), off, n, scales, zp, lo, hi, m, nullptr,
+                         outI + (static_cast<int64_t>(b) * pg.oh + py) * pooledRow}, 2);
+    };
+#pragma omp for schedule(static)
+    for (int b = 0; b < g.n; b++) {
+      std::fill(slot.begin(), slot.end(), -1);
+      if (pg.oh > 0) convRows(b, 0);
+      for (int py = 0; py < pg.oh; py++) {
+        if (py + 1 < pg.oh) convRows(b, py + 1);
+        if (outF) { maxPoolRowAvx512(ring.data(), slots, pg, py, outF + (static_cast<int64_t>(b) * pg.oh + py) * pooledRow); continue; }
+        maxPoolRowAvx512(ring.data(), slots, pg, py, pooledRows.data() + (py & 1) * pooledRow);
+        if (py > 0) codes(b, py - 1);
+      }
+      if (outI && pg.oh > 0) codes(b, pg.oh - 1);
+    }
+  }
+  return A.boolean(true);
+}
+
 #pragma GCC pop_options
 
 }  // namespace
@@ -1633,7 +1741,7 @@ napi_value ConcatInto(napi_env env, napi_callback_info info) {
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d},
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d}, {"floatConv2dPool", FloatConv2dPool},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},

@@ -70,6 +70,17 @@ export interface RuntimeKernels {
 /** Geometry of a pooling window as a convolution's ([n, h, w, c, kh, kw, …] with outC = c). */
 export type PoolGeometry = ConvGeometry;
 
+/** `quantize`'s arguments for int8 codes m·(q − zp) (mode 2; ActivationQuantizer.int8CodeArgs). */
+export interface Int8CodeArgs {
+  offset: Float32Array | null;
+  n: number;
+  scales: Float32Array;
+  zp: number;
+  lo: number;
+  hi: number;
+  m: number;
+}
+
 /**
  * The plan's elementwise passes. Per-channel arrays have `c` entries; tensors are [pixels, c]
  * NHWC; packed bits are [pixels, wordsFor(c)] (kernels.ts). Each computes what the JavaScript
@@ -93,6 +104,13 @@ export interface RuntimeOps {
   floatConv2dSigns?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, scratch: Float32Array, out: Uint32Array): boolean;
   /** floatConv2d then a ReLU (v < 0 → 0) on its output. */
   floatConv2dRelu?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): boolean;
+  /**
+   * floatConv2d, a ReLU when `relu` (floatConv2dRelu), max pooling `pg` of the result (`pg.h`,
+   * `pg.w`, `pg.c` = `g.outH`, `g.outW`, `g.outC`), and with `codes` the next layer's int8 codes of
+   * the pooled values (`quantize` mode 2 with these arguments) — one pass that never holds the
+   * whole convolution output. `out`: the pooled floats, or the codes.
+   */
+  floatConv2dMaxPool?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, pg: PoolGeometry, codes: Int8CodeArgs | null, out: Float32Array | Int8Array): boolean;
   /** Packed bits of fround((relu ? max(x, 0) : x) + offset[o]) ≥ 0 (no offset: x ≥ 0). */
   packSigns(x: Float32Array, c: number, offset: Float32Array | null, relu: boolean, out: Uint32Array): void;
   /**

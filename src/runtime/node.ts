@@ -7,7 +7,7 @@ import { loadNativeAddon } from '../backend/addon.js';
 import { LowbitError } from '../errors.js';
 import { readPackedFiles } from '../export/packed-files.js';
 import { createRuntime, createWasmKernels, jsKernels, RuntimeModel, RuntimeOptions } from './index.js';
-import { ConvGeometry, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
+import { ConvGeometry, Int8CodeArgs, RuntimeKernels, RuntimeOps, wordsFor } from './kernels.js';
 import type { PackedModel } from './load.js';
 
 export * from './index.js';
@@ -25,6 +25,9 @@ interface Bitops {
   int8Conv2dAffine?(x: Int8Array, w: Int8Array, g: Int32Array, wp: Int8Array, wsum: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   binaryConv2dAffine?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
+  /** floatConv2d + ReLU + max pool (+ int8 codes when `out` is an Int8Array); false where it does not apply. Absent in addons built before it. */
+  floatConv2dPool?(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, relu: boolean, pg: Int32Array, out: Float32Array | Int8Array,
+    offset?: Float32Array | null, n?: number, scales?: Float32Array, zp?: number, lo?: number, hi?: number, m?: number): boolean;
   /** The popcount variant chosen for this CPU: 'avx512vpopcntdq', 'avx2' or 'baseline'. */
   popcount: string;
   /** The plan's elementwise passes (RuntimeOps; pool takes the packed geometry). `add` (the newest) is absent in addons built before them: then none is used. */
@@ -65,10 +68,11 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
       : 'native runtime kernels need lowbit\'s addon: apt-get install libdnnl-dev && npm rebuild lowbit (or use --runtime-kernels js)');
   }
   const geom = new Int32Array(13);
-  const pack = (g: ConvGeometry) => {
-    geom[0] = g.n; geom[1] = g.h; geom[2] = g.w; geom[3] = g.c; geom[4] = g.kh; geom[5] = g.kw; geom[6] = g.strideH;
-    geom[7] = g.strideW; geom[8] = g.padTop; geom[9] = g.padLeft; geom[10] = g.outH; geom[11] = g.outW; geom[12] = g.outC;
-    return geom;
+  const poolGeom = new Int32Array(13);
+  const pack = (g: ConvGeometry, into = geom) => {
+    into[0] = g.n; into[1] = g.h; into[2] = g.w; into[3] = g.c; into[4] = g.kh; into[5] = g.kw; into[6] = g.strideH;
+    into[7] = g.strideW; into[8] = g.padTop; into[9] = g.padLeft; into[10] = g.outH; into[11] = g.outW; into[12] = g.outC;
+    return into;
   };
   // With AVX-512 VPOPCNTDQ the kernel reads each layer's weights interleaved 16 output channels
   // at a time ([⌈outC/16⌉][kh·kw·words][16]); built once per weight array (runtime weights never change).
@@ -116,6 +120,11 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     binaryConv2dAffine: (x, w, g, a, bb, relu, out) => useBlocked && b.binaryConv2dAffine != null && b.binaryConv2dAffine(x, w, pack(g), interleaved(w, g), a, bb, relu, out),
     floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
     floatConv2dRelu: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out, true) === true,
+    ...(b.floatConv2dPool ? {
+      floatConv2dMaxPool: (x: Float32Array, w: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, pg: ConvGeometry, q: Int8CodeArgs | null, out: Float32Array | Int8Array) => (q
+        ? b.floatConv2dPool!(x, w, bias, pack(g), relu, pack(pg, poolGeom), out, q.offset, q.n, q.scales, q.zp, q.lo, q.hi, q.m)
+        : b.floatConv2dPool!(x, w, bias, pack(g), relu, pack(pg, poolGeom), out)) === true,
+    } : {}),
   } : undefined;
   return {
     ops,

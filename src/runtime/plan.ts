@@ -63,8 +63,20 @@ interface Weighted {
   multibit?: MultibitLayer;
 }
 
+/**
+ * A float convolution (+ ReLU) whose only consumer is a max-pool: on backends with
+ * RuntimeOps.floatConv2dMaxPool the two run as one pass (BatchExecutor), which with `codes` also
+ * writes the int8 codes of the pool's only consumer, an int8 layer (its input quantization).
+ */
+interface PoolFusion {
+  g: Geometry;
+  /** The max-pool layer (its output tensor). */
+  output: string;
+  codes: ActivationQuantizer | null;
+}
+
 type Op =
-  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined }
+  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined; pool?: PoolFusion }
   | { type: 'quantize'; q: ActivationQuantizer; input: string; output: string }
   | { type: 'stages'; stages: Stage[]; c: number; input: string; output: string }
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
@@ -350,7 +362,17 @@ export class CompiledPlan {
           if (nextW) weighted.set(next!.name, nextW);
           const outBits = nextW?.mode === 'binary' ? nextW.quant!.offset : undefined;
           set(last, shape, outBits !== undefined);
-          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits });
+          // conv (+ ReLU) → max-pool (→ an int8 layer): fusable (PoolFusion).
+          let pool: PoolFusion | undefined;
+          const after = single(last);
+          const lone = w.stages.length === 0 || (w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity);
+          if (outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
+            const consumer = single(after.name);
+            const cw = consumer && consumer.inputs.length === 1 ? weighted.get(consumer.name) : undefined;
+            const codes = cw?.mode === 'int8' && cw.quant && !cw.quant.bipolar && cw.quant.channels === w.geom.outC ? cw.quant : null;
+            pool = { g: poolGeometry(after, shape), output: after.name, codes };
+          }
+          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool });
           this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float', geometry: w.geom });
           break;
         }
@@ -442,7 +464,8 @@ export class CompiledPlan {
   }
 }
 
-type Buffer = Float32Array | Uint32Array;
+/** Float values, packed sign bits, or (a fused pass's output) an int8 layer's input codes. */
+type Buffer = Float32Array | Uint32Array | Int8Array;
 
 /** The plan bound to one batch size: every buffer allocated once, each step a closure. */
 export class BatchExecutor {
@@ -464,10 +487,23 @@ export class BatchExecutor {
       return b;
     };
     this.input = bufferOf(plan.input) as Float32Array;
+    // Max-pools computed inside their convolution's pass (PoolFusion; backends with floatConv2dMaxPool).
+    const fusedPools = new Set<string>();
+    const labelOf = (output: string) => plan.steps.find((s) => s.layers.includes(output))?.layers.join('+') ?? output;
     for (const op of plan.ops) {
       if (op.type === 'alias') { buffers.set(op.output, bufferOf(op.input)); continue; }
+      if (op.type === 'pool' && fusedPools.has(op.output)) continue;
+      if (op.type === 'weighted' && op.pool && kernels.ops?.floatConv2dMaxPool !== undefined) {
+        const p = op.pool;
+        // With codes, the pool's tensor holds its consumer's int8 codes (that layer then skips its quantization).
+        if (p.codes) buffers.set(p.output, new Int8Array(n * size(plan.tensors.get(p.output)!.shape)));
+        fusedPools.add(p.output);
+        this.run.push(bindConvPool(op.w, p, n, kernels, bufferOf(op.input) as Float32Array, bufferOf(p.output) as Float32Array | Int8Array));
+        this.labels.push(`${labelOf(op.output)}+${labelOf(p.output)}`);
+        continue;
+      }
       this.run.push(this.bind(op, n, kernels, bufferOf));
-      this.labels.push(plan.steps.find((s) => s.layers.includes(op.output))?.layers.join('+') ?? op.output);
+      this.labels.push(labelOf(op.output));
     }
     this.output = bufferOf(plan.output) as Float32Array;
   }
@@ -665,6 +701,38 @@ function foldedThresholds(a: Float32Array, b: Float32Array, relu: boolean, offse
 }
 
 /**
+ * A float convolution (+ ReLU), its max-pool and (with `p.codes`) the next layer's input codes as
+ * one backend pass (RuntimeOps.floatConv2dMaxPool). Where the backend declines, the passes the
+ * unfused plan runs — the convolution (with its ReLU), ops.pool, toInt8 — in full-size scratch
+ * buffers: the same values either way.
+ */
+function bindConvPool(w: Weighted, p: PoolFusion, n: number, k: RuntimeKernels, xBuf: Float32Array, out: Float32Array | Int8Array): () => void {
+  const ops = k.ops!;
+  const g: ConvGeometry = { n, ...w.geom };
+  const pg: ConvGeometry = { n, ...p.g };
+  const relu = w.stages.length === 1;
+  const outPixels = n * g.outH * g.outW;
+  const scratchX = w.quant ? new Float32Array(n * g.h * g.w * g.c) : null;
+  const codeArgs = p.codes ? p.codes.int8CodeArgs : null;
+  let convOut: Float32Array | null = null;
+  let pooled: Float32Array | null = null;
+  return () => {
+    let xq = xBuf;
+    if (w.quant) { w.quant.toValues(xBuf, scratchX!, ops); xq = scratchX!; }
+    if (ops.floatConv2dMaxPool!(xq, w.wFloat!, w.bias, g, relu, pg, codeArgs, out)) return;
+    convOut ??= new Float32Array(outPixels * g.outC);
+    if (!(relu && ops.floatConv2dRelu !== undefined && ops.floatConv2dRelu(xq, w.wFloat!, w.bias, g, convOut))) {
+      k.floatConv2d(xq, w.wFloat!, w.bias, g, convOut);
+      if (relu) runStages(w.stages, convOut, 0, outPixels, g.outC, ops);
+    }
+    if (!p.codes) { ops.pool(convOut, pg, true, out as Float32Array); return; }
+    pooled ??= new Float32Array(n * pg.outH * pg.outW * pg.outC);
+    ops.pool(convOut, pg, true, pooled);
+    p.codes.toInt8(pooled, out as Int8Array, ops);
+  };
+}
+
+/**
  * A convolution / dense step bound to its buffers: input quantization (unless the producer wrote
  * packed bits), the kernel, then the epilogue — float values, or the consumer's packed sign bits
  * when `outBits` is set (null: no threshold).
@@ -813,10 +881,12 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       epilogue();
     };
   }
-  const xi = new Int8Array(inCount);
+  // Int8 input: the codes already (written by a fused convolution + pool pass).
+  const codesIn = xBuf instanceof Int8Array;
+  const xi = codesIn ? xBuf : new Int8Array(inCount);
   const fusedAffine = ops?.int8Conv2dAffine !== undefined && simple && !toBits;
   return () => {
-    w.quant!.toInt8(xBuf as Float32Array, xi, ops);
+    if (!codesIn) w.quant!.toInt8(xBuf as Float32Array, xi, ops);
     if (fusedAffine && ops!.int8Conv2dAffine!(xi, w.wInt8!, g, a, b, reluOnly, yBuf as Float32Array)) return;
     k.int8Conv2d(xi, w.wInt8!, g, acc);
     epilogue();

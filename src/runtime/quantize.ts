@@ -6,7 +6,7 @@
  * integer codes (int8 kernels), packed sign bits (binary kernels).
  */
 import { codeRange, isBipolar, QuantGrid, UniformGrid } from '../quantizers/kind.js';
-import { RuntimeOps, wordsFor } from './kernels.js';
+import { Int8CodeArgs, RuntimeOps, wordsFor } from './kernels.js';
 
 /** Rounds half to even (tf.round, ONNX Round). */
 export function roundHalfEven(u: number): number {
@@ -124,6 +124,14 @@ export class ActivationQuantizer {
   get fitsInt8(): boolean {
     const m = this.codeMultiplier;
     return m > 0 && this.scalarScale != null && m * (this.lo - this.zeroPoint) >= -128 && m * (this.hi - this.zeroPoint) <= 127;
+  }
+
+  /**
+   * The arguments toInt8 passes to `ops.quantize` (mode 2) on non-bipolar grids, for a backend
+   * pass that writes the same codes itself (RuntimeOps.floatConv2dMaxPool).
+   */
+  get int8CodeArgs(): Int8CodeArgs {
+    return { offset: this.offset, n: this.n, scales: this.scales, zp: this.zeroPoint, lo: this.lo, hi: this.hi, m: this.codeMultiplier };
   }
 
   /** x → int8 codes m·(code − z); the value is code·scale/m (padding 0 is the value 0). */
