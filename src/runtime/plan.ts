@@ -369,7 +369,7 @@ export class CompiledPlan {
           if (outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
             const consumer = single(after.name);
             const cw = consumer && consumer.inputs.length === 1 ? weighted.get(consumer.name) : undefined;
-            const codes = cw?.mode === 'int8' && cw.quant && !cw.quant.bipolar && cw.quant.channels === w.geom.outC ? cw.quant : null;
+            const codes = cw?.mode === 'int8' && !cw.multibit && cw.quant && !cw.quant.bipolar && cw.quant.channels === w.geom.outC ? cw.quant : null;
             pool = { g: poolGeometry(after, shape), output: after.name, codes };
           }
           this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool });
@@ -771,7 +771,8 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
   if (w.multibit) {
     // The rows' integer kernel and the per-channel sum (src/runtime/multibit.ts), then the stages as on a float result.
     const y = toBits ? new Float32Array(outPixels * outC) : (yBuf as Float32Array);
-    const forward = bindMultibit(w.multibit, w.quant!, n, k, xBuf, y);
+    // Never int8 codes: a pool fused into its convolution writes codes only for plain int8 layers.
+    const forward = bindMultibit(w.multibit, w.quant!, n, k, xBuf as Float32Array | Uint32Array, y);
     return () => {
       forward();
       if (w.stages.length) runStages(w.stages, y, 0, outPixels, outC, ops);
