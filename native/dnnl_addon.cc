@@ -226,21 +226,77 @@ static napi_value Reduce(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, dyOff, dxOff.
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, argOff (-1 = none).
+// y[b,oh,ow,c] = the max over the window's in-bounds positions as TF.js's cpu kernel computes it:
+// start at −∞, take a value when it is greater (so NaN never wins and a window of NaNs or −∞ gives
+// −∞; padding never counts). With argOff, arg[b,oh,ow,c] = the flat NHWC index into x of the first
+// window position (row-major) whose value equals y, the element MaxPoolGrad's rescan would find
+// (−1 when none does: a window of NaNs); the native MaxPoolGrad then scatters dy through it.
+static napi_value MaxPool(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 15) { napi_throw_error(env, nullptr, "lowbit native maxPool: bad arguments"); return nullptr; }
+  const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9], PT = p[10], PL = p[11];
+  const float* x = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[12]));
+  float* y = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[13]));
+  int32_t* arg = p[14] >= 0 ? reinterpret_cast<int32_t*>(heap + static_cast<uint32_t>(p[14])) : nullptr;
+  const size_t rows = static_cast<size_t>(B) * OH;
+  #pragma omp parallel for schedule(static) if (static_cast<size_t>(B) * H * W * C >= kParallelMin)
+  for (size_t r = 0; r < rows; r++) {
+    const int b = static_cast<int>(r / OH), oh = static_cast<int>(r % OH);
+    const int h0 = std::max(0, oh * SH - PT), h1 = std::min(H, oh * SH - PT + KH);
+    for (int ow = 0; ow < OW; ow++) {
+      const int w0 = std::max(0, ow * SW - PL), w1 = std::min(W, ow * SW - PL + KW);
+      const size_t o = (r * OW + ow) * C;
+      float* yo = y + o;
+      for (int c = 0; c < C; c++) yo[c] = -INFINITY;
+      if (arg == nullptr) {
+        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) {
+          const float* xs = x + ((static_cast<size_t>(b) * H + h) * W + w) * C;
+          for (int c = 0; c < C; c++) yo[c] = xs[c] > yo[c] ? xs[c] : yo[c];
+        }
+      } else {
+        int32_t* ao = arg + o;
+        for (int c = 0; c < C; c++) ao[c] = -1;
+        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) {
+          const int32_t i0 = static_cast<int32_t>(((static_cast<size_t>(b) * H + h) * W + w) * C);
+          const float* xs = x + i0;
+          // Greater, or the first −∞ while nothing was taken: the first position equal to the max.
+          for (int c = 0; c < C; c++) {
+            const bool take = xs[c] > yo[c] || (ao[c] < 0 && xs[c] == yo[c]);
+            yo[c] = take ? xs[c] : yo[c];
+            ao[c] = take ? i0 + c : ao[c];
+          }
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, dyOff, dxOff[, argOff].
 // dx[b,h,w,c] += dy[b,oh,ow,c] at the first window position whose input equals the pooled max
-// (TF.js's rule), windows scanned row-major; parallel over images.
+// (TF.js's rule), windows scanned row-major; with argOff (MaxPool's saved argmax for this x and
+// y), at arg[b,oh,ow,c] instead of rescanning. Parallel over images; each image's dx is summed in
+// output order on one thread (both paths, so their results are bit-identical).
 static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 16) { napi_throw_error(env, nullptr, "lowbit native maxPoolGrad: bad arguments"); return nullptr; }
   const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9], PT = p[10], PL = p[11];
-  const float* x = reinterpret_cast<const float*>(heap + p[12]);
-  const float* y = reinterpret_cast<const float*>(heap + p[13]);
-  const float* dy = reinterpret_cast<const float*>(heap + p[14]);
-  float* dx = reinterpret_cast<float*>(heap + p[15]);
-  #pragma omp parallel for
+  const float* x = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[12]));
+  const float* y = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[13]));
+  const float* dy = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[14]));
+  float* dx = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[15]));
+  const int32_t* arg = n >= 17 && p[16] >= 0 ? reinterpret_cast<const int32_t*>(heap + static_cast<uint32_t>(p[16])) : nullptr;
+  const size_t image = static_cast<size_t>(H) * W * C, outImage = static_cast<size_t>(OH) * OW * C;
+  #pragma omp parallel for schedule(static) if (B > 1 && B * image >= kParallelMin)
   for (int b = 0; b < B; b++) {
-    float* dxb = dx + (size_t)b * H * W * C;
-    std::fill(dxb, dxb + (size_t)H * W * C, 0.f);
+    float* dxb = dx + (size_t)b * image;
+    std::fill(dxb, dxb + image, 0.f);
+    if (arg != nullptr) {
+      const size_t o0 = (size_t)b * outImage;
+      for (size_t o = o0; o < o0 + outImage; o++) if (arg[o] >= 0) dx[arg[o]] += dy[o];
+      continue;
+    }
     for (int oh = 0; oh < OH; oh++) for (int ow = 0; ow < OW; ow++) {
       const size_t o = (((size_t)b * OH + oh) * OW + ow) * C;
       for (int c = 0; c < C; c++) {
@@ -483,7 +539,7 @@ napi_value RegisterBitops(napi_env env, napi_value exports);  // native/bitops.c
 static napi_value Init(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"conv", Conv}, {"matmul", MatMul}, {"reduce", Reduce}, {"batchNorm", BatchNorm},
-    {"binary", Binary}, {"unary", Unary}, {"maxPoolGrad", MaxPoolGrad},
+    {"binary", Binary}, {"unary", Unary}, {"maxPool", MaxPool}, {"maxPoolGrad", MaxPoolGrad},
     {"batchNormTrain", BatchNormTrain}, {"batchNormTrainGrad", BatchNormTrainGrad}, {"adamUpdate", AdamUpdate},
   };
   for (const auto& f : functions) {
