@@ -3,6 +3,7 @@
 // TF.js's layouts. Primitives are cached by their parameters; oneDNN threads with OpenMP.
 #include <node_api.h>
 #include <dnnl.hpp>
+#include "parallel.h"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -177,8 +178,8 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Below this many elements a kernel runs on one thread (thread start-up would cost more).
-static const size_t kParallelMin = 1 << 15;
+// Below this many elements a kernel runs on one thread (native/parallel.h).
+using lowbit::kParallelMin;
 
 // Per-channel sums over the rows of an [R, C] matrix, threaded: out[c] = Σ_r f(r, c), accumulated
 // in T (float for TF.js's Sum/Mean, double for BatchNorm's statistics). Each thread sums a block
