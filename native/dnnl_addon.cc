@@ -3,6 +3,7 @@
 // TF.js's layouts. Primitives are cached by their parameters; oneDNN threads with OpenMP.
 #include <node_api.h>
 #include <dnnl.hpp>
+#include <omp.h>
 #include "parallel.h"
 #include <algorithm>
 #include <cmath>
@@ -51,6 +52,16 @@ static std::string key_of(const char* kind, const int32_t* p, size_t n) {
   return k;
 }
 
+// Runs a oneDNN primitive's creation and execution on one thread when its work (multiply-adds) is
+// under lowbit::kDnnlParallelMin (native/parallel.h): oneDNN (OpenMP build) sizes its threading from
+// omp_get_max_threads() both when a primitive is made and when it runs, and the cache key holds the
+// shape, so a cached primitive always runs with the thread count it was made for.
+struct OneThreadIf {
+  int saved = 0;
+  explicit OneThreadIf(bool one) { if (one) { saved = omp_get_max_threads(); omp_set_num_threads(1); } }
+  ~OneThreadIf() { if (saved > 0) omp_set_num_threads(saved); }
+};
+
 #define NAPI_CALL(env, call) do { if ((call) != napi_ok) { napi_throw_error(env, nullptr, "lowbit native: N-API call failed: " #call); return nullptr; } } while (0)
 
 // Reads (heap ArrayBuffer, Int32Array params) from the call arguments.
@@ -77,6 +88,7 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   const memory::dims strides = {p[10], p[11]}, dil = {p[12] - 1, p[13] - 1}, padl = {p[14], p[15]}, padr = {p[16], p[17]};
   const memory::dim G = p[18];
   const int srcOff = p[19], weiOff = p[20], dstOff = p[21], biasOff = p[22], relu = p[23];
+  OneThreadIf small(static_cast<double>(N) * OH * OW * OC * (IC / G) * KH * KW < lowbit::kDnnlParallelMin);
   try {
     memory::desc src_md({N, IC, IH, IW}, dt::f32, tag::nhwc);
     memory::desc dst_md({N, OC, OH, OW}, dt::f32, tag::nhwc);
@@ -150,6 +162,7 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   const memory::dim B = p[0], M = p[1], K = p[2], N = p[3], aB = p[6], bB = p[7];
   const bool tA = p[4], tB = p[5];
   const int aOff = p[8], bOff = p[9], cOff = p[10], biasOff = p[11], relu = p[12];
+  OneThreadIf small(static_cast<double>(B) * M * K * N < lowbit::kDnnlParallelMin);
   try {
     memory::desc a_md({aB, M, K}, dt::f32, tA ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
     memory::desc b_md({bB, K, N}, dt::f32, tB ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});

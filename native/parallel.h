@@ -20,4 +20,10 @@ constexpr size_t kParallelMin = size_t(1) << 18;
 // are the same for the same OMP_NUM_THREADS and size, as before.
 constexpr size_t parallelMinFor(size_t costPerUnit) { return kParallelMin / costPerUnit; }
 
+// oneDNN convolutions and matmuls (native/dnnl_addon.cc) under this many multiply-adds run on one
+// thread. mobilenet-tiny's at batch 64 (3M–13M each) ran slower on two threads than on one inside
+// a training step (FusedConv2D 1.9 ms per step on one thread, 2.6–4.6 on two); vgg-small's (600M
+// and more) gain. The value sits between the two, not at a measured break-even.
+constexpr double kDnnlParallelMin = 32e6;
+
 }  // namespace lowbit
