@@ -240,6 +240,23 @@ static napi_value Reduce(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// One window position's channels into the running max (and argmax) of one output pixel. Restrict
+// parameters, selects and no-trapping-math let GCC vectorise them (as native/train_ops.cc's PReLU rows).
+__attribute__((optimize("no-trapping-math"))) static void MaxRow(int C, const float* __restrict xs, float* __restrict yo) {
+  for (int c = 0; c < C; c++) { const float v = xs[c], m = yo[c]; yo[c] = v > m ? v : m; }
+}
+// Greater, or the first −∞ while nothing was taken: the first position equal to the max. Bitwise on
+// the compares, no branch.
+__attribute__((optimize("no-trapping-math"))) static void MaxArgRow(int C, const float* __restrict xs, int32_t i0, float* __restrict yo, int32_t* __restrict ao) {
+  for (int c = 0; c < C; c++) {
+    const float v = xs[c], m = yo[c];
+    const int32_t a = ao[c];
+    const bool take = (v > m) | ((a < 0) & (v == m));
+    yo[c] = take ? v : m;
+    ao[c] = take ? i0 + c : a;
+  }
+}
+
 // params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, argOff (-1 = none).
 // y[b,oh,ow,c] = the max over the window's in-bounds positions as TF.js's cpu kernel computes it:
 // start at −∞, take a value when it is greater (so NaN never wins and a window of NaNs or −∞ gives
@@ -264,22 +281,13 @@ static napi_value MaxPool(napi_env env, napi_callback_info info) {
       float* yo = y + o;
       for (int c = 0; c < C; c++) yo[c] = -INFINITY;
       if (arg == nullptr) {
-        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) {
-          const float* xs = x + ((static_cast<size_t>(b) * H + h) * W + w) * C;
-          for (int c = 0; c < C; c++) yo[c] = xs[c] > yo[c] ? xs[c] : yo[c];
-        }
+        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) MaxRow(C, x + ((static_cast<size_t>(b) * H + h) * W + w) * C, yo);
       } else {
         int32_t* ao = arg + o;
         for (int c = 0; c < C; c++) ao[c] = -1;
         for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) {
           const int32_t i0 = static_cast<int32_t>(((static_cast<size_t>(b) * H + h) * W + w) * C);
-          const float* xs = x + i0;
-          // Greater, or the first −∞ while nothing was taken: the first position equal to the max.
-          for (int c = 0; c < C; c++) {
-            const bool take = xs[c] > yo[c] || (ao[c] < 0 && xs[c] == yo[c]);
-            yo[c] = take ? xs[c] : yo[c];
-            ao[c] = take ? i0 + c : ao[c];
-          }
+          MaxArgRow(C, x + i0, i0, yo, ao);
         }
       }
     }
