@@ -3,6 +3,8 @@
 // TF.js's layouts. Primitives are cached by their parameters; oneDNN threads with OpenMP.
 #include <node_api.h>
 #include <dnnl.hpp>
+#include <omp.h>
+#include "parallel.h"
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -50,6 +52,16 @@ static std::string key_of(const char* kind, const int32_t* p, size_t n) {
   return k;
 }
 
+// Runs a oneDNN primitive's creation and execution on one thread when its work (multiply-adds) is
+// under lowbit::kDnnlParallelMin (native/parallel.h): oneDNN (OpenMP build) sizes its threading from
+// omp_get_max_threads() both when a primitive is made and when it runs, and the cache key holds the
+// shape, so a cached primitive always runs with the thread count it was made for.
+struct OneThreadIf {
+  int saved = 0;
+  explicit OneThreadIf(bool one) { if (one) { saved = omp_get_max_threads(); omp_set_num_threads(1); } }
+  ~OneThreadIf() { if (saved > 0) omp_set_num_threads(saved); }
+};
+
 #define NAPI_CALL(env, call) do { if ((call) != napi_ok) { napi_throw_error(env, nullptr, "lowbit native: N-API call failed: " #call); return nullptr; } } while (0)
 
 // Reads (heap ArrayBuffer, Int32Array params) from the call arguments.
@@ -76,6 +88,7 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
   const memory::dims strides = {p[10], p[11]}, dil = {p[12] - 1, p[13] - 1}, padl = {p[14], p[15]}, padr = {p[16], p[17]};
   const memory::dim G = p[18];
   const int srcOff = p[19], weiOff = p[20], dstOff = p[21], biasOff = p[22], relu = p[23];
+  OneThreadIf small(static_cast<double>(N) * OH * OW * OC * (IC / G) * KH * KW < lowbit::kDnnlParallelMin);
   try {
     memory::desc src_md({N, IC, IH, IW}, dt::f32, tag::nhwc);
     memory::desc dst_md({N, OC, OH, OW}, dt::f32, tag::nhwc);
@@ -149,6 +162,7 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   const memory::dim B = p[0], M = p[1], K = p[2], N = p[3], aB = p[6], bB = p[7];
   const bool tA = p[4], tB = p[5];
   const int aOff = p[8], bOff = p[9], cOff = p[10], biasOff = p[11], relu = p[12];
+  OneThreadIf small(static_cast<double>(B) * M * K * N < lowbit::kDnnlParallelMin);
   try {
     memory::desc a_md({aB, M, K}, dt::f32, tA ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
     memory::desc b_md({bB, K, N}, dt::f32, tB ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
@@ -177,8 +191,8 @@ static napi_value MatMul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// Below this many elements a kernel runs on one thread (thread start-up would cost more).
-static const size_t kParallelMin = 1 << 15;
+// Below this many elements a kernel runs on one thread (native/parallel.h).
+using lowbit::kParallelMin;
 
 // Per-channel sums over the rows of an [R, C] matrix, threaded: out[c] = Σ_r f(r, c), accumulated
 // in T (float for TF.js's Sum/Mean, double for BatchNorm's statistics). Each thread sums a block
@@ -226,21 +240,85 @@ static napi_value Reduce(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, dyOff, dxOff.
+// One window position's channels into the running max (and argmax) of one output pixel. Restrict
+// parameters, selects and no-trapping-math let GCC vectorise them (as native/train_ops.cc's PReLU rows).
+__attribute__((optimize("no-trapping-math"))) static void MaxRow(int C, const float* __restrict xs, float* __restrict yo) {
+  for (int c = 0; c < C; c++) { const float v = xs[c], m = yo[c]; yo[c] = v > m ? v : m; }
+}
+// Greater, or the first −∞ while nothing was taken: the first position equal to the max. Bitwise on
+// the compares, no branch.
+__attribute__((optimize("no-trapping-math"))) static void MaxArgRow(int C, const float* __restrict xs, int32_t i0, float* __restrict yo, int32_t* __restrict ao) {
+  for (int c = 0; c < C; c++) {
+    const float v = xs[c], m = yo[c];
+    const int32_t a = ao[c];
+    const bool take = (v > m) | ((a < 0) & (v == m));
+    yo[c] = take ? v : m;
+    ao[c] = take ? i0 + c : a;
+  }
+}
+
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, argOff (-1 = none).
+// y[b,oh,ow,c] = the max over the window's in-bounds positions as TF.js's cpu kernel computes it:
+// start at −∞, take a value when it is greater (so NaN never wins and a window of NaNs or −∞ gives
+// −∞; padding never counts). With argOff, arg[b,oh,ow,c] = the flat NHWC index into x of the first
+// window position (row-major) whose value equals y, the element MaxPoolGrad's rescan would find
+// (−1 when none does: a window of NaNs); the native MaxPoolGrad then scatters dy through it.
+static napi_value MaxPool(napi_env env, napi_callback_info info) {
+  uint8_t* heap; int32_t* p; size_t n;
+  if (!read_args(env, info, &heap, &p, &n) || n < 15) { napi_throw_error(env, nullptr, "lowbit native maxPool: bad arguments"); return nullptr; }
+  const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9], PT = p[10], PL = p[11];
+  const float* x = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[12]));
+  float* y = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[13]));
+  int32_t* arg = p[14] >= 0 ? reinterpret_cast<int32_t*>(heap + static_cast<uint32_t>(p[14])) : nullptr;
+  const size_t rows = static_cast<size_t>(B) * OH;
+  #pragma omp parallel for schedule(static) if (static_cast<size_t>(B) * H * W * C >= kParallelMin)
+  for (size_t r = 0; r < rows; r++) {
+    const int b = static_cast<int>(r / OH), oh = static_cast<int>(r % OH);
+    const int h0 = std::max(0, oh * SH - PT), h1 = std::min(H, oh * SH - PT + KH);
+    for (int ow = 0; ow < OW; ow++) {
+      const int w0 = std::max(0, ow * SW - PL), w1 = std::min(W, ow * SW - PL + KW);
+      const size_t o = (r * OW + ow) * C;
+      float* yo = y + o;
+      for (int c = 0; c < C; c++) yo[c] = -INFINITY;
+      if (arg == nullptr) {
+        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) MaxRow(C, x + ((static_cast<size_t>(b) * H + h) * W + w) * C, yo);
+      } else {
+        int32_t* ao = arg + o;
+        for (int c = 0; c < C; c++) ao[c] = -1;
+        for (int h = h0; h < h1; h++) for (int w = w0; w < w1; w++) {
+          const int32_t i0 = static_cast<int32_t>(((static_cast<size_t>(b) * H + h) * W + w) * C);
+          MaxArgRow(C, x + i0, i0, yo, ao);
+        }
+      }
+    }
+  }
+  return nullptr;
+}
+
+// params: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL, xOff, yOff, dyOff, dxOff[, argOff].
 // dx[b,h,w,c] += dy[b,oh,ow,c] at the first window position whose input equals the pooled max
-// (TF.js's rule), windows scanned row-major; parallel over images.
+// (TF.js's rule), windows scanned row-major; with argOff (MaxPool's saved argmax for this x and
+// y), at arg[b,oh,ow,c] instead of rescanning. Parallel over images; each image's dx is summed in
+// output order on one thread (both paths, so their results are bit-identical).
 static napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   uint8_t* heap; int32_t* p; size_t n;
   if (!read_args(env, info, &heap, &p, &n) || n < 16) { napi_throw_error(env, nullptr, "lowbit native maxPoolGrad: bad arguments"); return nullptr; }
   const int B = p[0], H = p[1], W = p[2], C = p[3], OH = p[4], OW = p[5], KH = p[6], KW = p[7], SH = p[8], SW = p[9], PT = p[10], PL = p[11];
-  const float* x = reinterpret_cast<const float*>(heap + p[12]);
-  const float* y = reinterpret_cast<const float*>(heap + p[13]);
-  const float* dy = reinterpret_cast<const float*>(heap + p[14]);
-  float* dx = reinterpret_cast<float*>(heap + p[15]);
-  #pragma omp parallel for
+  const float* x = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[12]));
+  const float* y = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[13]));
+  const float* dy = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[14]));
+  float* dx = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[15]));
+  const int32_t* arg = n >= 17 && p[16] >= 0 ? reinterpret_cast<const int32_t*>(heap + static_cast<uint32_t>(p[16])) : nullptr;
+  const size_t image = static_cast<size_t>(H) * W * C, outImage = static_cast<size_t>(OH) * OW * C;
+  #pragma omp parallel for schedule(static) if (B > 1 && B * image >= kParallelMin)
   for (int b = 0; b < B; b++) {
-    float* dxb = dx + (size_t)b * H * W * C;
-    std::fill(dxb, dxb + (size_t)H * W * C, 0.f);
+    float* dxb = dx + (size_t)b * image;
+    std::fill(dxb, dxb + image, 0.f);
+    if (arg != nullptr) {
+      const size_t o0 = (size_t)b * outImage;
+      for (size_t o = o0; o < o0 + outImage; o++) if (arg[o] >= 0) dx[arg[o]] += dy[o];
+      continue;
+    }
     for (int oh = 0; oh < OH; oh++) for (int ow = 0; ow < OW; ow++) {
       const size_t o = (((size_t)b * OH + oh) * OW + ow) * C;
       for (int c = 0; c < C; c++) {
@@ -483,7 +561,7 @@ napi_value RegisterBitops(napi_env env, napi_value exports);  // native/bitops.c
 static napi_value Init(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"conv", Conv}, {"matmul", MatMul}, {"reduce", Reduce}, {"batchNorm", BatchNorm},
-    {"binary", Binary}, {"unary", Unary}, {"maxPoolGrad", MaxPoolGrad},
+    {"binary", Binary}, {"unary", Unary}, {"maxPool", MaxPool}, {"maxPoolGrad", MaxPoolGrad},
     {"batchNormTrain", BatchNormTrain}, {"batchNormTrainGrad", BatchNormTrainGrad}, {"adamUpdate", AdamUpdate},
   };
   for (const auto& f : functions) {

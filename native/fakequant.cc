@@ -12,6 +12,7 @@
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
+#include "parallel.h"
 #endif
 
 namespace {
@@ -20,7 +21,7 @@ namespace {
 //  0 method (0 DoReFa activation, 1 LSQ, 2 DoReFa k-bit weights, tanh included)  1 pass (0 forward, 1 backward)  2 count  3 q_min  4 q_max
 //  5 n  6 g  7 x  8 step  9 out (forward: y; backward: dx)  10 dy  11 dstep
 constexpr size_t kParams = 12;
-constexpr size_t kParallelMin = 1 << 15;
+using lowbit::kParallelMin;  // native/parallel.h
 
 float f32(const int32_t* p, int i) { float v; std::memcpy(&v, &p[i], sizeof v); return v; }
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <vector>
+#include "parallel.h"
 
 namespace {
 
@@ -19,7 +20,8 @@ namespace {
 //  13 x  14 α  15 σ  16 u (RQ noise, n·W)  17 drop (nDrop·n or nDrop)  18 gates (nGates)
 //  19 out (forward: y; backward: dx)  20 dy  21 dα  22 dσ  23 dgates
 constexpr size_t kParams = 24;
-constexpr size_t kParallelMin = 1 << 12;
+// Work is counted in grid points (n·W), each a sigmoid and a few selects: native/parallel.h.
+constexpr size_t kParallelMin = lowbit::parallelMinFor(8);
 
 float f32(const int32_t* p, int i) { float v; std::memcpy(&v, &p[i], sizeof v); return v; }
 

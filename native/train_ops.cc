@@ -12,11 +12,12 @@
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
+#include "parallel.h"
 #endif
 
 namespace {
 
-constexpr size_t kParallelMin = 1 << 15;
+using lowbit::kParallelMin;  // native/parallel.h
 
 bool ReadArgs(napi_env env, napi_callback_info info, uint8_t** heap, const int32_t** params, size_t* n) {
   size_t argc = 2; napi_value argv[2];

@@ -6,7 +6,7 @@
  * and hwio layouts are TF.js's NHWC tensors and HWIO filters). Node-only.
  */
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { backend_util, broadcast_util, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
+import { backend_util, broadcast_util, engine, getKernel, registerKernel, unregisterKernel, util } from '@tensorflow/tfjs-core';
 import { loadNativeAddon, NATIVE_ADDON_PATH } from './addon.js';
 import { registerBackendInstaller } from './index.js';
 import { ADAM_UPDATE, installFusedAdam, uninstallFusedAdam } from './native-adam.js';
@@ -20,6 +20,7 @@ interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
   matmul(heap: ArrayBuffer, params: Int32Array): void;
   reduce(heap: ArrayBuffer, params: Int32Array): void;
+  maxPool(heap: ArrayBuffer, params: Int32Array): void;
   maxPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
   binary(heap: ArrayBuffer, params: Int32Array): void;
   batchNorm(heap: ArrayBuffer, params: Int32Array): void;
@@ -39,17 +40,33 @@ interface Addon {
 interface WasmBackend extends KernelBackend {
   wasm: { HEAPU8: Uint8Array };
   incRef(dataId: object): void;
-  dataIdMap: { get(dataId: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number }; has(dataId: object): boolean };
+  disposeData(dataId: object, force?: boolean): boolean;
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
 }
 
 export { NATIVE_ADDON_PATH };
 
 let addon: Addon | null | undefined;
 
+/**
+ * How long (in spins) an idle OpenMP thread of the addon busy-waits for the next parallel region
+ * before it sleeps, unless the user chose (GOMP_SPINCOUNT or OMP_WAIT_POLICY). libgomp's default
+ * (300000 spins, about a millisecond) keeps the worker spinning through a whole training step, so
+ * whenever another process wants that core the scheduler charges the spinner and every region then
+ * waits a time slice for it: mobilenet-tiny's float step at 2 threads took 394–977 ms on this 2-core
+ * machine while other jobs ran, against 35–74 ms with 1000–3000 spins or a passive wait policy, and
+ * the same 25–37 ms as the default when nothing else ran (bench/results/vs-pytorch/maxpool-threads-notes.md).
+ * libgomp reads it when it loads, i.e. when the addon is first required: set here, before that.
+ */
+export const OMP_SPIN_COUNT = '3000';
+
 /** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0). Loaded by the TF.js-free src/backend/addon.ts. */
 export function nativeAddon(): Addon | null {
-  if (addon === undefined) addon = loadNativeAddon() as Addon | null;
+  if (addon === undefined) {
+    if (process.env.GOMP_SPINCOUNT == null && process.env.OMP_WAIT_POLICY == null) process.env.GOMP_SPINCOUNT = OMP_SPIN_COUNT;
+    addon = loadNativeAddon() as Addon | null;
+  }
   return addon;
 }
 
@@ -170,16 +187,86 @@ function channelReduce(mean: boolean): NativeFn {
   };
 }
 
+type PoolInfo = backend_util.Conv2DInfo;
+
+function poolInfo(xShape: number[], attrs: Record<string, unknown>): PoolInfo {
+  return backend_util.computePool2DInfo(xShape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number, attrs.strides as [number, number] | number, 1, attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+}
+
+/** The pooling geometry both kernels pass first: B, H, W, C, OH, OW, KH, KW, SH, SW, PT, PL. */
+const poolParams = (i: PoolInfo) => [i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth,
+  i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.padInfo.top, i.padInfo.left];
+
+/**
+ * MaxPool's saved argmax: for a pooled output made under a gradient tape, keyed by its dataId, the
+ * flat input index each output element came from (an int32 buffer on the wasm heap), the input's
+ * dataId and the pooling geometry it holds for. MaxPoolGrad uses it when its `input` and `output`
+ * are that pair with that geometry (else it rescans the windows); the entry and its buffer go when
+ * the output's data is freed (the backend's disposeData, wrapped once per backend below).
+ */
+interface Argmax { backend: WasmBackend; x: object; geometry: string; argmax: TensorInfo }
+const argmaxTable = new Map<object, Argmax>();
+const disposeWrapped = new WeakSet<object>();
+
+/** How many pooled outputs hold a saved argmax now (tests check it stays flat over training steps). */
+export function maxPoolArgmaxCount(): number {
+  return argmaxTable.size;
+}
+
+/** How many native MaxPoolGrad calls used a saved argmax, and how many rescanned the windows. */
+export const maxPoolGradPaths = { saved: 0, rescanned: 0 };
+
+function wrapDispose(b: WasmBackend): void {
+  if (disposeWrapped.has(b)) return;
+  disposeWrapped.add(b);
+  const dispose = b.disposeData.bind(b);
+  b.disposeData = (dataId: object, force?: boolean): boolean => {
+    const freed = dispose(dataId, force);
+    const entry = argmaxTable.size > 0 ? argmaxTable.get(dataId) : undefined;
+    if (entry != null && !b.dataIdMap.has(dataId)) {
+      argmaxTable.delete(dataId);
+      dispose(entry.argmax.dataId, true);
+    }
+    return freed;
+  };
+}
+
+/**
+ * MaxPool over NHWC float32 as TF.js's cpu kernel computes it (native/dnnl_addon.cc MaxPool): bit-identical to it, and
+ * to the wasm kernel (XNNPACK) but where +0 and −0 tie for a window's max or a NaN opens a window (test/native-maxpool.test.ts);
+ * under a gradient tape it also saves the argmax. Empty tensors and dilations fall back.
+ */
+const maxPool: NativeFn = ({ inputs, backend, attrs }) => {
+  const { x } = inputs;
+  if (x.dtype !== 'float32' || x.shape.length !== 4) return null;
+  const info = poolInfo(x.shape, attrs);
+  if (info.dataFormat !== 'channelsLast' || info.dilationHeight !== 1 || info.dilationWidth !== 1) return null;
+  const size = util.sizeFromShape(x.shape);
+  if (size === 0 || util.sizeFromShape(info.outShape) === 0 || size >= 2 ** 31) return null;
+  const out = backend.makeOutput(info.outShape, 'float32');
+  const argmax = engine().state.gradientDepth > 0 ? backend.makeOutput([util.sizeFromShape(info.outShape)], 'int32') : null;
+  const geometry = poolParams(info);
+  addon!.maxPool(heap(backend), Int32Array.from([...geometry, offset(backend, x), offset(backend, out), argmax ? offset(backend, argmax) : -1]));
+  if (argmax != null) {
+    wrapDispose(backend);
+    argmaxTable.set(out.dataId, { backend, x: x.dataId, geometry: geometry.join(), argmax });
+  }
+  return out;
+};
+
 const maxPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
   const { dy, input, output } = inputs;
-  if (!allFloat(dy, input, output)) return null;
-  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
-    attrs.filterSize as [number, number], attrs.strides as [number, number], 1, attrs.pad as Pad,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined);
+  if (!allFloat(dy, input, output) || input.shape.length !== 4) return null;
+  const info = poolInfo(input.shape, attrs);
+  const geometry = poolParams(info);
+  const saved = argmaxTable.get(output.dataId);
+  const argmax = saved != null && saved.backend === backend && saved.x === input.dataId && saved.geometry === geometry.join() ? saved.argmax : null;
+  maxPoolGradPaths[argmax ? 'saved' : 'rescanned']++;
   const dx = backend.makeOutput(input.shape, 'float32');
-  addon!.maxPoolGrad(heap(backend), Int32Array.from([info.batchSize, info.inHeight, info.inWidth, info.inChannels,
-    info.outHeight, info.outWidth, info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
-    info.padInfo.top, info.padInfo.left, offset(backend, input), offset(backend, output), offset(backend, dy), offset(backend, dx)]));
+  addon!.maxPoolGrad(heap(backend), Int32Array.from([...geometry, offset(backend, input), offset(backend, output), offset(backend, dy), offset(backend, dx),
+    argmax ? offset(backend, argmax) : -1]));
   return dx;
 };
 
@@ -452,6 +539,7 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['_FusedMatMul', matMul],
   ['Sum', channelReduce(false)],
   ['Mean', channelReduce(true)],
+  ['MaxPool', maxPool],
   ['MaxPoolGrad', maxPoolGrad],
   ['FusedBatchNorm', batchNorm],
   ['Add', binaryOp(0)], ['Sub', binaryOp(1)], ['Multiply', binaryOp(2)], ['RealDiv', binaryOp(3)],
