@@ -47,28 +47,14 @@ interface WasmBackend extends KernelBackend {
 
 export { NATIVE_ADDON_PATH };
 
-let addon: Addon | null | undefined;
-
-/**
- * How long (in spins) an idle OpenMP thread of the addon busy-waits for the next parallel region
- * before it sleeps, unless the user chose (GOMP_SPINCOUNT or OMP_WAIT_POLICY). libgomp's default
- * (300000 spins, about a millisecond) keeps the worker spinning through a whole training step, so
- * whenever another process wants that core the scheduler charges the spinner and every region then
- * waits a time slice for it: mobilenet-tiny's float step at 2 threads took 394–977 ms on this 2-core
- * machine while other jobs ran, against 35–74 ms with 1000–3000 spins or a passive wait policy, and
- * the same 25–37 ms as the default when nothing else ran (bench/results/vs-pytorch/maxpool-threads-notes.md).
- * libgomp reads it when it loads, i.e. when the addon is first required: set here, before that.
- */
-export const OMP_SPIN_COUNT = '3000';
-
-/** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0). Loaded by the TF.js-free src/backend/addon.ts. */
+/** The addon, or null when it was not built (no oneDNN at install time) or is disabled (LOWBIT_NATIVE=0); loaded (once) by the TF.js-free src/backend/addon.ts. */
 export function nativeAddon(): Addon | null {
-  if (addon === undefined) {
-    if (process.env.GOMP_SPINCOUNT == null && process.env.OMP_WAIT_POLICY == null) process.env.GOMP_SPINCOUNT = OMP_SPIN_COUNT;
-    addon = loadNativeAddon() as Addon | null;
-  }
+  addon = loadNativeAddon() as Addon | null;
   return addon;
 }
+
+/** The typed addon the kernels below call (set by nativeAddon() when the backend registers). */
+let addon: Addon | null = null;
 
 export const NATIVE_HINT = 'lowbit: training on wasm (1 core); for the oneDNN fast path: apt-get install libdnnl-dev && npm rebuild lowbit';
 
