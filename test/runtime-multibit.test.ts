@@ -74,7 +74,17 @@ async function agreements(model: tf.LayersModel, shape: number[], count: number)
   const classes = want.length / count;
   const argmax = (v: Float32Array, i: number) => { let b = 0; for (let j = 1; j < classes; j++) if (v[i * classes + j] > v[i * classes + b]) b = j; return b; };
   return backends.map((kernels) => {
-    const rt = createRuntime(packed, { kernels });
+    // Counts the float convolutions the kernels run (kernels and their native passes): the integer
+    // rows need none; wasm and JS run int8 multi-bit layers on their float path (no bit-serial kernel).
+    let floatCalls = 0;
+    const counted = <T extends object>(o: T): T => new Proxy(o, { get: (t, key, r) => {
+      const v = Reflect.get(t, key, r) as unknown;
+      if (key === 'ops' && v != null) return counted(v as object);
+      return typeof key === 'string' && key.startsWith('float') && typeof v === 'function'
+        ? (...args: unknown[]) => { floatCalls++; return (v as (...a: unknown[]) => unknown).apply(t, args); } : v;
+    } });
+    const counting = counted(kernels);
+    const rt = createRuntime(packed, { kernels: counting });
     const got = new Float32Array(want.length);
     for (let at = 0; at < count; at += 5) {
       const n = Math.min(5, count - at);
@@ -92,7 +102,7 @@ async function agreements(model: tf.LayersModel, shape: number[], count: number)
     for (let i = classes; i < want.length; i++) spread = Math.max(spread, Math.abs(want[i] - want[i % classes]));
     assert.ok(spread > 1e-2 * scale, `logits vary over the images (spread ${spread}, scale ${scale})`);
     const kernelOf = Object.fromEntries(rt.steps.filter((s) => s.kernel).map((s) => [s.layers[0], s.kernel]));
-    return { kernels: kernels.name, agreement: agree / count, relative: maxDelta / scale, kernelOf, steps: rt.steps };
+    return { kernels: kernels.name, native: kernels.ops !== undefined, floatCalls, agreement: agree / count, relative: maxDelta / scale, kernelOf, steps: rt.steps };
   });
 }
 
@@ -105,6 +115,9 @@ test('multi-bit layers with DoReFa A2 inputs run as integer rows (one per basis)
     for (const a of await agreements(model, [9, 9, 3], 40)) {
       assert.deepEqual(a.kernelOf, { c1: 'int8', c2: 'int8', d1: 'int8', d2: 'int8' }, `${a.kernels}: ${JSON.stringify(a.steps)}`);
       assert.deepEqual(a.steps.find((s) => s.layers[0] === 'c1')?.layers, ['c1', 'bn1', 'r1'], 'BatchNorm and ReLU in the epilogue');
+      // Only kernels with the native passes (bit-serial) run the rows; wasm and JS run the float twin.
+      if (a.native) assert.equal(a.floatCalls, 0, `${a.kernels}: the integer rows ran, no float convolution`);
+      else assert.ok(a.floatCalls > 0, `${a.kernels}: no bit-serial kernel, so the float path`);
       assert.equal(a.agreement, 1, `${a.kernels}: top-1 agreement ${a.agreement}`);
       assert.ok(a.relative < 1e-5, `${a.kernels}: max |Δlogit| / max |logit| = ${a.relative}`);
     }

@@ -61,6 +61,8 @@ interface Weighted {
   quant: ActivationQuantizer | null;
   /** Multi-bit kernels on integer inputs: one integer row per basis, summed per channel (src/runtime/multibit.ts). */
   multibit?: MultibitLayer;
+  /** A multi-bit int8 layer as a float layer (same stages), run by kernels without RuntimeOps (wasm, JS). */
+  floatTwin?: Weighted;
 }
 
 /**
@@ -234,7 +236,12 @@ function compileWeighted(l: LayerEntry, inShape: number[]): Weighted {
   const i8 = !depthwise && kernel.codes ? int8Codes(kernel.codes) : null;
   const channelScale = (o: number) => (i8!.channelScales ? i8!.channelScales[o] : i8!.scale);
   const mb = !depthwise && kernel.codes?.multibit ? compileMultibit(kernel.codes, quant, geom, bias) : null;
-  if (mb) return { ...base, mode: mb.kernel, multibit: mb, bias: null };
+  if (mb) {
+    // wasm and JS have no bit-serial int8 kernel: there I integer rows cost I float layers, so those
+    // kernels run the same layer on the float path (floatTwin, sharing the stages).
+    const floatTwin: Weighted | undefined = mb.kernel === 'int8' ? { ...base, wFloat: outputMajor(kernel.values, taps, c, outC, (n) => new Float32Array(n)) } : undefined;
+    return { ...base, mode: mb.kernel, multibit: mb, bias: null, floatTwin };
+  }
   const kernelBipolar = kernel.codes != null && kernel.codes.codebook == null && kernel.codes.bits === 1 && kernel.codes.zeroPoint === 0.5;
   if (i8 && quant && ((quant.bipolar && kernelBipolar) || quant.fitsInt8)) {
     const xScale = quant.bipolar ? quant.scalarScale! / 2 : quant.scalarScale! / quant.codeMultiplier;
@@ -257,7 +264,11 @@ function compileWeighted(l: LayerEntry, inShape: number[]): Weighted {
 /** Folds y = x·s + t (per output channel) into a weighted layer's result. */
 function foldAffine(w: Weighted, s: Float32Array, t: Float32Array): void {
   const outC = w.geom.outC;
-  if (w.multibit) { foldMultibit(w.multibit, s, t); return; }
+  if (w.multibit) {
+    foldMultibit(w.multibit, s, t);
+    if (w.floatTwin) foldAffine(w.floatTwin, s, t);
+    return;
+  }
   if (w.mode !== 'float') {
     for (let o = 0; o < outC; o++) { w.a![o] *= s[o]; w.b![o] = w.b![o] * s[o] + t[o]; }
     return;
@@ -739,6 +750,7 @@ function bindConvPool(w: Weighted, p: PoolFusion, n: number, k: RuntimeKernels, 
  */
 function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, yBuf: Buffer, outBits: Float32Array | null | undefined): () => void {
   const ops = k.ops;
+  if (w.floatTwin && !ops) return bindWeighted(w.floatTwin, n, k, xBuf, yBuf, outBits);
   const g: ConvGeometry = { n, ...w.geom };
   const inCount = n * g.h * g.w * g.c;
   const outPixels = n * g.outH * g.outW;
