@@ -17,6 +17,7 @@ import { packModel, unpackModel } from '../src/export/packed.js';
 import { nativeAddon } from '../src/backend/native.js';
 import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
+import { squareGeometry } from './runtime-helpers.js';
 
 interface BitSerialAddon { bitops?: { bitSerialConv2d?: (x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, portable?: boolean) => boolean; popcount: string } }
 const bitops = (nativeAddon() as unknown as BitSerialAddon | null)?.bitops;
@@ -27,13 +28,7 @@ const rand = mulberry32(42);
 
 const pack = (g: ConvGeometry) => Int32Array.from([g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC]);
 
-function geometry(n: number, h: number, w: number, c: number, k: number, stride: number, same: boolean, outC: number): ConvGeometry {
-  const outH = same ? Math.ceil(h / stride) : Math.ceil((h - k + 1) / stride);
-  const outW = same ? Math.ceil(w / stride) : Math.ceil((w - k + 1) / stride);
-  const padTop = same ? Math.floor(Math.max((outH - 1) * stride + k - h, 0) / 2) : 0;
-  const padLeft = same ? Math.floor(Math.max((outW - 1) * stride + k - w, 0) / 2) : 0;
-  return { n, h, w, c, kh: k, kw: k, strideH: stride, strideW: stride, padTop, padLeft, outH, outW, outC };
-}
+const geometry = squareGeometry;
 
 /** Direct integer convolution with zero padding: x [n,h,w,c], wgt [outC,kh,kw,c]. */
 function reference(x: Int8Array, wgt: Int8Array, g: ConvGeometry): Int32Array {

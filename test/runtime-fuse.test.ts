@@ -17,18 +17,13 @@ import { packModel } from '../src/export/packed.js';
 import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, RuntimeKernels } from '../src/runtime/node.js';
 import { ActivationQuantizer } from '../src/runtime/quantize.js';
 import { mulberry32 } from '../src/random.js';
+import { squareGeometry } from './runtime-helpers.js';
 
 const skip = nativeKernelsAvailable() && nativeKernels().ops?.floatConv2dMaxPool ? false : 'the native addon (with floatConv2dPool) is not built';
 const rand = mulberry32(20);
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
-function geometry(n: number, h: number, w: number, c: number, k: number, stride: number, same: boolean, outC: number): ConvGeometry {
-  const outH = same ? Math.ceil(h / stride) : Math.ceil((h - k + 1) / stride);
-  const outW = same ? Math.ceil(w / stride) : Math.ceil((w - k + 1) / stride);
-  const padTop = same ? Math.floor(Math.max((outH - 1) * stride + k - h, 0) / 2) : 0;
-  const padLeft = same ? Math.floor(Math.max((outW - 1) * stride + k - w, 0) / 2) : 0;
-  return { n, h, w, c, kh: k, kw: k, strideH: stride, strideW: stride, padTop, padLeft, outH, outW, outC };
-}
+const geometry = squareGeometry;
 
 /** Without the fused pass: the same native kernels and passes otherwise. */
 function unfused(k: RuntimeKernels): RuntimeKernels {

@@ -15,6 +15,7 @@ import { builtinModules } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { firstPassOnly } from './helpers.js';
+import { squareGeometry } from './runtime-helpers.js';
 
 const rand = mulberry32(20);
 
@@ -31,11 +32,7 @@ before(() => ensureBackend(nativeKernelsAvailable() ? 'native' : 'wasm'));
 interface Case { n: number; h: number; w: number; c: number; k: number; stride: number; same: boolean; outC: number }
 
 function geometryOf(t: Case): ConvGeometry {
-  const outH = t.same ? Math.ceil(t.h / t.stride) : Math.ceil((t.h - t.k + 1) / t.stride);
-  const outW = t.same ? Math.ceil(t.w / t.stride) : Math.ceil((t.w - t.k + 1) / t.stride);
-  const padTop = t.same ? Math.floor(Math.max((outH - 1) * t.stride + t.k - t.h, 0) / 2) : 0;
-  const padLeft = t.same ? Math.floor(Math.max((outW - 1) * t.stride + t.k - t.w, 0) / 2) : 0;
-  return { n: t.n, h: t.h, w: t.w, c: t.c, kh: t.k, kw: t.k, strideH: t.stride, strideW: t.stride, padTop, padLeft, outH, outW, outC: t.outC };
+  return squareGeometry(t.n, t.h, t.w, t.c, t.k, t.stride, t.same, t.outC);
 }
 
 /** Direct convolution with zero padding: x [n,h,w,c], wgt [outC,kh,kw,c] (depthwise: [kh,kw,c]). */
