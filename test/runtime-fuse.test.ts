@@ -145,12 +145,15 @@ test('whole models: identical logits with the fused pass, without it, and on the
     const packed = packModel(model);
     const a = createRuntime(packed, { kernels: k });
     const b = createRuntime(packed, { kernels: unfused(k) });
+    // A backend whose fused pass declines at run time: the plan fuses, the step falls back to the unfused passes.
+    const declining = createRuntime(packed, { kernels: { ...k, name: 'native-declining', ops: { ...k.ops!, floatConv2dMaxPool: () => false } } });
     const [h, w, c] = a.inputShape;
     for (const n of [1, 5]) {
       const x = Float32Array.from({ length: n * h * w * c }, () => rand() * 1.2 - 0.1);
       const got = a.run(x, n);
       const want = b.run(x, n);
       assert.deepEqual(bits(got), bits(want), `${label}, batch ${n}`);
+      assert.deepEqual(bits(declining.run(x, n)), bits(want), `${label}, batch ${n}, fused pass declined`);
       // The JS kernels run the plan unfused (their float convolution rounds differently: agreement, not bits).
       const js = createRuntime(packed, { kernels: jsKernels }).run(x, n);
       const scale = Math.max(1e-6, ...Array.from(want, Math.abs));

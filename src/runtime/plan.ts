@@ -713,33 +713,30 @@ function foldedThresholds(a: Float32Array, b: Float32Array, relu: boolean, offse
 
 /**
  * A float convolution (+ ReLU), its max-pool and (with `p.codes`) the next layer's input codes as
- * one backend pass (RuntimeOps.floatConv2dMaxPool). Where the backend declines, the passes the
- * unfused plan runs — the convolution (with its ReLU), ops.pool, toInt8 — in full-size scratch
- * buffers: the same values either way.
+ * one backend pass (RuntimeOps.floatConv2dMaxPool). Where the backend declines, the unfused plan's
+ * passes — the convolution step as bindWeighted binds it, ops.pool, toInt8 — in full-size scratch
+ * buffers made on first decline: the same values either way.
  */
 function bindConvPool(w: Weighted, p: PoolFusion, n: number, k: RuntimeKernels, xBuf: Float32Array, out: Float32Array | Int8Array): () => void {
   const ops = k.ops!;
   const g: ConvGeometry = { n, ...w.geom };
   const pg: ConvGeometry = { n, ...p.g };
   const relu = w.stages.length === 1;
-  const outPixels = n * g.outH * g.outW;
   const scratchX = w.quant ? new Float32Array(n * g.h * g.w * g.c) : null;
   const codeArgs = p.codes ? p.codes.int8CodeArgs : null;
-  let convOut: Float32Array | null = null;
-  let pooled: Float32Array | null = null;
+  let unfused: (() => void) | null = null;
   return () => {
     let xq = xBuf;
     if (w.quant) { w.quant.toValues(xBuf, scratchX!, ops); xq = scratchX!; }
     if (ops.floatConv2dMaxPool!(xq, w.wFloat!, w.bias, g, relu, pg, codeArgs, out)) return;
-    convOut ??= new Float32Array(outPixels * g.outC);
-    if (!(relu && ops.floatConv2dRelu !== undefined && ops.floatConv2dRelu(xq, w.wFloat!, w.bias, g, convOut))) {
-      k.floatConv2d(xq, w.wFloat!, w.bias, g, convOut);
-      if (relu) runStages(w.stages, convOut, 0, outPixels, g.outC, ops);
-    }
-    if (!p.codes) { ops.pool(convOut, pg, true, out as Float32Array); return; }
-    pooled ??= new Float32Array(n * pg.outH * pg.outW * pg.outC);
-    ops.pool(convOut, pg, true, pooled);
-    p.codes.toInt8(pooled, out as Int8Array, ops);
+    unfused ??= (() => {
+      const convOut = new Float32Array(n * g.outH * g.outW * g.outC);
+      const conv = bindWeighted(w, n, k, xBuf, convOut, undefined);
+      if (!p.codes) return () => { conv(); ops.pool(convOut, pg, true, out as Float32Array); };
+      const pooled = new Float32Array(n * pg.outH * pg.outW * pg.outC);
+      return () => { conv(); ops.pool(convOut, pg, true, pooled); p.codes!.toInt8(pooled, out as Int8Array, ops); };
+    })();
+    unfused();
   };
 }
 
