@@ -11,12 +11,14 @@
  *
  *   node dist/bench/profile-step.js --model mobilenet-tiny --batch 64 --method ste --detail 5 --out bench/results/profile-train-mobilenet-tiny-lsq-w2a2-b64.json
  *
- * --method float | dorefa (DoReFa, --wbits/--abits) | a relaxed method (ste = LSQ on every layer, srq, …).
+ * --method float | dorefa (DoReFa, --wbits/--abits) | a relaxed method (ste = LSQ on every layer, srq, …)
+ * | bitat (one step of BiTAT's last stage, as bench/vs-pytorch's bitat-w1a1 row: bench/bitat-stage.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { setBackend, buildModel, relaxedModel, dorefaModel, profileTrainStep, RelaxedMethodName, tf } from '../src/node.js';
 import { nativeFallbackCounts, nativeKernelNames } from '../src/backend/native.js';
 import { arg } from './runner.js';
+import { bitatLastStage } from './bitat-stage.js';
 import type * as TF from '../src/backend/tf.js';
 
 const name = arg('model', 'vgg-small');
@@ -27,18 +29,23 @@ const method = arg('method', 'float');
 const wbits = Number(arg('wbits', '2'));
 const abits = Number(arg('abits', '2'));
 const float = buildModel(name, {});
-const model = method === 'float' ? float : method === 'dorefa' ? await dorefaModel(float, { wbits, abits })
+const bitat = method === 'bitat' ? await bitatLastStage(name) : null;
+const model = bitat != null ? bitat.model : method === 'float' ? float : method === 'dorefa' ? await dorefaModel(float, { wbits, abits })
   : await relaxedModel(float, { method: method as RelaxedMethodName, wbits, abits });
-const tag = method === 'float' ? '' : `-${method}-w${wbits}a${abits}`;
+const tag = method === 'float' ? '' : method === 'bitat' ? '-bitat-w1a1' : `-${method}-w${wbits}a${abits}`;
 const command = `node dist/bench/profile-step.js ${process.argv.slice(2).join(' ')}`.trim();
 const detail = Number(arg('detail', '0'));
+if (bitat != null && !(detail > 0)) {
+  process.stderr.write('--method bitat profiles its own variables: give --detail N (steps to profile)\n');
+  process.exit(2);
+}
 
 if (detail > 0) {
   const x = tf.randomUniform([B, ...(model.inputs[0].shape.slice(1) as number[])], 0, 1, 'float32', 1);
   const classes = model.outputs[0].shape[1] as number;
   const y = tf.tidy(() => tf.oneHot(tf.randomUniform([B], 0, classes, 'int32', 2) as TF.Tensor1D, classes));
   const optimizer = tf.train.adam(1e-3);
-  const vars = model.trainableWeights.map((w) => w.read() as TF.Variable);
+  const vars = bitat?.variables ?? model.trainableWeights.map((w) => w.read() as TF.Variable);
   const step = () => {
     const cost = optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as TF.Tensor) as TF.Scalar, true, vars)!;
     cost.dataSync();

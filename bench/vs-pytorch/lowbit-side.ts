@@ -14,16 +14,11 @@
  * (lowbit's "ste" method: LSQ on every layer, input pixels float), srq-w2a2, bitat-w1a1.
  *
  * bitat-w1a1 is one step of BiTAT's last stage (docs/methods/bitat.md §1.3–1.5, as
- * src/methods/bitat/run.ts trains it): every binarizable layer binarized (per-channel sign·α,
- * RSign inputs; first and last layer float), the kernels of the earlier stages frozen, the last
- * stage's layer(s) under the trainable transform M = V diag(s) Vᵀ, V = V₀·expm(A − Aᵀ). V₀ and s
- * start at the identity here instead of a PCA of the layer's input (speed only: the same ops and
- * shapes in every step; the PCA runs once per stage, outside the steps).
+ * src/methods/bitat/run.ts trains it; the setup is bench/bitat-stage.ts).
  */
 import type * as TF from '../../src/backend/tf.js';
 const { setBackend, getBackendName, dorefaModel, relaxedModel, loadMnist, buildModel, train, tf } = await import('../../src/node.js');
-const { bitatStages, bitatStudent } = await import('../../src/methods/bitat/run.js');
-const { BitatTransform } = await import('../../src/methods/bitat/transform.js');
+const { bitatLastStage } = await import('../bitat-stage.js');
 
 async function quantized(model: string, variant: string) {
   const float = buildModel(model, { seed: 0 });
@@ -35,23 +30,6 @@ async function quantized(model: string, variant: string) {
     case 'srq-w2a2': return relaxedModel(float, { method: 'srq', wbits: 2, abits: 2 });
     default: throw new Error(`unknown variant ${variant}: float, dorefa-w1, dorefa-w2a2, lsq-w2a2, srq-w2a2, bitat-w1a1`);
   }
-}
-
-/** BiTAT's last-stage model and the variables its step trains (see the header). */
-async function bitatLastStage(model: string): Promise<{ model: TF.LayersModel; variables: TF.Variable[] }> {
-  const student = await bitatStudent(buildModel(model, { seed: 0 }));
-  const stages = bitatStages(student);
-  const last = stages[stages.length - 1];
-  const frozen = new Set(stages.slice(0, -1).flat().map((l) => l.latentKernel));
-  const transforms = last.map((l) => {
-    const d = l.latentKernel.read().size / l.kernelColumns();
-    const t = new BitatTransform(Array.from({ length: d }, () => new Array<number>(d).fill(0)), { identity: true }, l.name);
-    l.kernelMetric = () => t.metric();
-    return t;
-  });
-  const variables = [...student.trainableWeights.filter((w) => !frozen.has(w)).map((w) => w.read() as TF.Variable),
-    ...transforms.flatMap((t) => t.variables())];
-  return { model: student, variables };
 }
 
 /** The fused fake-quant kernels (src/backend/fakequant-kernels.ts); LOWBIT_BENCH_FAKEQUANT=reference removes them (A/B of the op chains). */
