@@ -5,9 +5,11 @@
 // documents every formula); both are tested against the tfjs-ops reference in
 // src/quantizers/relaxed.ts (test/relaxed-fused.test.ts). OpenMP over elements.
 #include <node_api.h>
+#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 #include "parallel.h"
@@ -41,6 +43,29 @@ struct Setup {
   float alpha, sigma, halfAlpha, logWidth, eps, norm, temp;
   const float *x, *u, *drop, *gates;
 };
+
+// SRQ without DropBits or gates: its mode, the bin of x clipped to the grid, without a logit
+// (bins have equal width α and the logistic is symmetric and unimodal, so the bin holding x has
+// the most mass, and the grid's end bin when x lies beyond it). Used only where that holds in
+// float32 too, i.e. where the two largest float32 logits are far apart compared with their
+// rounding: σ ≤ 4α (wider σ flattens the logits towards ties), x at least kMargin of a bin from a
+// decision boundary, and x/α at most kBeyond bins beyond the grid's ends. Near a boundary, at
+// δ bins from it, adjacent logits differ by about δ·α/σ for narrow σ and δ·α²/(2σ²) ≥ δ/32 at
+// σ = 4α, against float32 rounding of ≈ 1e-6 in the logits and ≈ 1.5e-5 in x/α on an 8-bit grid:
+// δ = 2e-3 leaves a factor ≥ 30. Beyond the grid the end bin's logit leads the next by ≥ 0.047
+// (σ = 4α, x one bin out) and by ≈ α/σ further out, while rounding grows as ≈ 4e-7·|x − ĝ|/σ: a
+// factor ≥ 1e3 at 64 bins. test/relaxed-fused.test.ts checks the picks against the reference's
+// argmax at these margins and ranges. Elsewhere the logits decide.
+struct Pick { float r, rc; bool ok; };
+inline __attribute__((always_inline)) Pick lanePick(const Setup& s, float xv) {
+  constexpr float kMargin = 2e-3f, kBeyond = 64.f;
+  const float r = xv / s.alpha;
+  // Half to even, as tf.round; + 0 turns round(−0.4) = −0 into the grid point 0 the reference gives.
+  const float rc = std::min<float>(std::max<float>(__builtin_rintf(r), s.lo), s.hi) + 0.f;
+  const bool ok = r >= s.lo - kBeyond && r <= s.hi + kBeyond
+    && !(rc > s.lo && r - (rc - 0.5f) < kMargin) && !(rc < s.hi && (rc + 0.5f) - r < kMargin);
+  return { r, rc, ok };
+}
 
 // One element's categorical, survival and (backward) contributions. Each bin edge e (a_j, b_j;
 // b_j and a_(j+1) are the same float32 number unless rounding parts them) costs one exp and one
@@ -103,22 +128,13 @@ struct Element {
     }
   }
 
-  // SRQ without DropBits or gates: its mode, the bin of x clipped to the grid, without a logit
-  // (bins have equal width α and the logistic is symmetric and unimodal, so the bin holding x has
-  // the most mass, and the grid's end bin when x lies beyond it). Used only where that holds in
-  // float32 too: x/α within one bin of the grid, at least 1/100 of a bin from a decision boundary,
-  // and σ ≤ 4α (wider σ flattens the logits towards float32 ties). Returns the slot, or −1
-  // (then the logits decide, as before).
+  // SRQ without DropBits or gates: the slot of its mode by lanePick, or −1 (the logits decide).
   int fastPick(const Setup& s, size_t i) const {
     if (!s.fastMode) return -1;
-    const float r = s.x[i] / s.alpha;
-    if (!(r >= s.lo - 1.f && r <= s.hi + 1.f)) return -1;
-    const float rc = std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi);
-    constexpr float kMargin = 1e-2f;
-    if (rc > s.lo && r - (rc - 0.5f) < kMargin) return -1;
-    if (rc < s.hi && (rc + 0.5f) - r < kMargin) return -1;
-    const int64_t base = s.local ? static_cast<int64_t>(rc) - s.h : s.lo;
-    return static_cast<int>(static_cast<int64_t>(rc) - base);
+    const Pick k = lanePick(s, s.x[i]);
+    if (!k.ok) return -1;
+    const int64_t base = s.local ? static_cast<int64_t>(k.rc) - s.h : s.lo;
+    return static_cast<int>(static_cast<int64_t>(k.rc) - base);
   }
 
   // Fills G, edges, logits and survivals (and π where the forward needs it); returns the forward
@@ -127,9 +143,8 @@ struct Element {
     if (!needP) {
       const int fp = fastPick(s, i);
       if (fp >= 0) {
-        const float r = s.x[i] / s.alpha;
         *pick = fp;
-        return static_cast<float>(std::min<float>(std::max<float>(std::nearbyint(r), s.lo), s.hi)) * s.alpha;
+        return lanePick(s, s.x[i]).rc * s.alpha;
       }
     }
     edges(s, i);
@@ -239,6 +254,182 @@ struct Element {
   }
 };
 
+// ---- SRQ without DropBits or gates, 8 elements at a time ----
+// The common case of an SRQ training step (every SRQ layer without DropBits or learned bits) in
+// float32 lanes (GCC vector extensions: AVX2 registers where the CPU has them, two SSE halves
+// otherwise, the same IEEE arithmetic either way; no FMA contraction under -std=c++17): forward
+// takes lanePick's mode, backward the direct bin masses σ(b)·σ(−a), with one e^(−|edge|) per edge
+// from vexpNeg below and no log. Lanes where lanePick or the direct masses do not apply (x within
+// 2e-3 of a bin from a decision boundary or over 64 bins beyond the grid, masses under 1e-20) are
+// redone by Element's float64 path. Per element the slot sums run in float32 (the reference is
+// float32 throughout); the sums over elements for ∂L/∂α and ∂L/∂σ in float64.
+constexpr int kLanes = 8;
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+#define LOWBIT_INLINE inline __attribute__((always_inline))
+LOWBIT_INLINE v8f splat(float v) { return v8f{v, v, v, v, v, v, v, v}; }
+LOWBIT_INLINE v8f vload(const float* p) { v8f v; std::memcpy(&v, p, sizeof v); return v; }
+LOWBIT_INLINE void vstore(float* p, v8f v) { std::memcpy(p, &v, sizeof v); }
+LOWBIT_INLINE v8f vsel(v8i m, v8f a, v8f b) { return m ? a : b; }
+LOWBIT_INLINE v8f vabs(v8f x) { return (v8f)((v8i)x & 0x7fffffff); }
+LOWBIT_INLINE v8f vmin(v8f a, v8f b) { return vsel(b < a, b, a); }  // std::min's order: NaN a stays
+LOWBIT_INLINE v8f vmax(v8f a, v8f b) { return vsel(a < b, b, a); }
+// Round half to even (__builtin_rintf in the default rounding mode): adding and subtracting
+// 1.5·2^23 rounds |x| < 2^22 to an integer; larger |x| (and NaN) are returned as they are.
+LOWBIT_INLINE v8f vrint(v8f x) {
+  const v8f c = splat(12582912.f);
+  return vsel(vabs(x) < splat(4194304.f), (x + c) - c, x);
+}
+
+// e^x for x ≤ 0 (edges enter as −|e|): Cephes expf's range reduction and polynomial, relative
+// error under 2e-7; x below −87.3 gives ≈ 1.2e-38 instead of a subnormal or 0 (such an edge's
+// mass is then ~1e-38 instead of 0: no value or gradient changes beyond that).
+LOWBIT_INLINE v8f vexpNeg(v8f x) {
+  x = vmax(x, splat(-87.3f));
+  const v8f n = vrint(x * 1.44269504088896341f);
+  v8f r = x - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  v8f p = splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
+  return p * (v8f)e;
+}
+
+// lanePick for 8 lanes: the clipped bin rc and whether the shortcut holds (all-ones lanes).
+struct VPick { v8f rc; v8i ok; };
+LOWBIT_INLINE VPick vlanePick(const Setup& s, v8f xv) {
+  constexpr float kMargin = 2e-3f, kBeyond = 64.f;  // as lanePick
+  const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
+  const v8f r = xv / s.alpha;
+  const v8f rc = vmin(vmax(vrint(r), lo), hi) + 0.f;
+  const v8i ok = (r >= lo - kBeyond) & (r <= hi + kBeyond)
+    & ~((rc > lo) & (r - (rc - 0.5f) < kMargin)) & ~((rc < hi) & ((rc + 0.5f) - r < kMargin));
+  return { rc, ok };
+}
+
+LOWBIT_INLINE void forwardLanes(const Setup& s, const float* x, float* y, int32_t* ok) {
+  const VPick k = vlanePick(s, vload(x));
+  vstore(y, k.rc * s.alpha);
+  std::memcpy(ok, &k.ok, sizeof k.ok);
+}
+
+// dx per lane, and each lane's ∂L/∂α (without the STE term dy·G_k) and ∂L/∂σ terms.
+template <int W>
+LOWBIT_INLINE void backwardLanes(const Setup& s, const float* x, const float* dy, float* dx, float* dA, float* dS, float* gk, int32_t* ok) {
+  const v8f xv = vload(x);
+  const VPick k = vlanePick(s, xv);
+  const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
+  const v8f base = s.local ? k.rc - static_cast<float>(s.h) : lo;
+  const v8f zero = splat(0.f), one = splat(1.f);
+  // a_j and b_j each in the reference's operation order: on narrow σ, b_j and a_(j+1) (equal
+  // in exact arithmetic) differ by ulp(ĝ)/σ, which the reference's masses and gradients keep.
+  v8f q[W], sa[W], sb[W], av[W], bv[W];
+  v8f S = zero, m = zero;
+  for (int j = 0; j < W; j++) {
+    const v8f G = base + static_cast<float>(j);
+    const v8f g = G * s.alpha;
+    const v8f a = ((g - s.halfAlpha) - xv) / s.sigma;
+    const v8f b = ((g + s.halfAlpha) - xv) / s.sigma;
+    const v8f tA = vexpNeg(-vabs(a)), tB = vexpNeg(-vabs(b));
+    const v8f rA = one / (one + tA), rB = one / (one + tB);
+    const v8i aPos = a >= zero, bPos = b >= zero;
+    sa[j] = vsel(aPos, rA, tA * rA);  // σ(a)
+    sb[j] = vsel(bPos, tB * rB, rB);  // σ(−b)
+    const v8f mass = vsel(bPos, rB, tB * rB) * vsel(aPos, tA * rA, rA);  // σ(b)·σ(−a)
+    q[j] = vsel((G >= lo) & (G <= hi), mass, zero);
+    av[j] = a; bv[j] = b;
+    S = S + q[j];
+    m = vmax(m, q[j]);
+  }
+  // D_j = p_j·(dy/(1 + Kε))·(ĝ_j − Σ_k p_k ĝ_k), with the slots counted from the mode k so the
+  // difference is of small integers times α rather than of nearly equal products.
+  const v8f invS = one / S;
+  v8f gbar = zero;
+  for (int j = 0; j < W; j++) { q[j] = q[j] * invS; gbar = gbar + q[j] * ((base + static_cast<float>(j)) - k.rc); }
+  const v8f scale = vload(dy) * (s.alpha / s.norm);
+  v8f sx = zero, sA = zero, sS = zero;
+  for (int j = 0; j < W; j++) {
+    const v8f G = base + static_cast<float>(j);
+    const v8f D = q[j] * scale * ((G - k.rc) - gbar);
+    sx = sx + D * (sa[j] - sb[j]);
+    sA = sA + D * (sb[j] * (G + 0.5f) - sa[j] * (G - 0.5f));
+    sS = sS + D * (sa[j] * av[j] - sb[j] * bv[j]);
+  }
+  vstore(dx, sx / s.sigma);
+  vstore(dA, sA / s.sigma);
+  vstore(dS, sS / s.sigma);
+  vstore(gk, k.rc);
+  const v8i okAll = k.ok & (m >= splat(1e-20f));
+  std::memcpy(ok, &okAll, sizeof okAll);
+}
+
+// One thread's share of blocks [b0, b1): the vector lanes, then Element's path for lanes they
+// left. Backward adds its ∂L/∂α, ∂L/∂σ to *A, *Sg.
+template <int W>
+LOWBIT_INLINE void blocksBody(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) {
+  Element e(s.W);
+  float dA[kLanes], dS[kLanes], gk[kLanes];
+  int32_t ok[kLanes];
+  double unusedT = 0;
+  for (size_t blk = b0; blk < b1; blk++) {
+    const size_t i0 = blk * kLanes;
+    if (pass == 0) {
+      forwardLanes(s, s.x + i0, out + i0, ok);
+      for (int l = 0; l < kLanes; l++) if (!ok[l]) { int pick; out[i0 + l] = e.forward(s, i0 + l, &pick, false); }
+      continue;
+    }
+    backwardLanes<W>(s, s.x + i0, dy + i0, out + i0, dA, dS, gk, ok);
+    for (int l = 0; l < kLanes; l++) {
+      if (ok[l]) { *A += static_cast<double>(dy[i0 + l]) * gk[l] + dA[l]; *Sg += dS[l]; continue; }
+      out[i0 + l] = static_cast<float>(e.backward(s, i0 + l, dy[i0 + l], A, Sg, &unusedT));
+    }
+  }
+}
+
+
+// The lane path for this call, or nullptr (Element's loop then does all of it).
+// LOWBIT_RELAXED_LANES=0 turns it off (the A/B switch of bench/relaxed-srq-micro.mjs), =sse
+// takes the baseline build on an AVX2 CPU (so its tests run here too).
+enum class Lanes { off, base, best };
+Lanes lanesMode() {
+  static const Lanes mode = [] {
+    const char* v = std::getenv("LOWBIT_RELAXED_LANES");
+    if (v != nullptr && std::strcmp(v, "0") == 0) return Lanes::off;
+    if (v != nullptr && std::strcmp(v, "sse") == 0) return Lanes::base;
+    return Lanes::best;
+  }();
+  return mode;
+}
+
+// GCC contracts a·b + c into one FMA where the target has it, even under -std=c++17
+// (-ffp-contract=fast is its C++ default), which rounds ĝ_j = G_j·α differently from the
+// reference: the AVX2 build is compiled without "fma".
+template <int W> __attribute__((target("avx2"))) void blocksAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W>(s, pass, b0, b1, dy, out, A, Sg); }
+template <int W> void blocksBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W>(s, pass, b0, b1, dy, out, A, Sg); }
+
+using BlocksFn = void (*)(const Setup&, int, size_t, size_t, const float*, float*, double*, double*);
+template <int W> BlocksFn pickBlocks() { return lanesMode() == Lanes::best && __builtin_cpu_supports("avx2") ? blocksAvx2<W> : blocksBase<W>; }
+
+BlocksFn lanesFor(const Setup& s) {
+  if (lanesMode() == Lanes::off || !s.fastMode || s.method != 2 || s.nDrop != 0 || s.nGates != 0) return nullptr;
+  switch (s.W) {
+    case 2: return pickBlocks<2>();
+    case 3: return pickBlocks<3>();
+    case 4: return pickBlocks<4>();
+    case 5: return pickBlocks<5>();
+    case 6: return pickBlocks<6>();
+    case 7: return pickBlocks<7>();
+    case 8: return pickBlocks<8>();
+    default: return nullptr;
+  }
+}
+
 napi_value Relaxed(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value argv[2];
   void* data; size_t len; napi_typedarray_type type; size_t count; void* pdata; napi_value ab; size_t off;
@@ -268,6 +459,37 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
     && std::isfinite(s.alpha) && s.sigma <= 4 * s.alpha;
   s.logWidth = std::log(-std::expm1(-(s.alpha / s.sigma)));
   float* out = at(19);
+  if (BlocksFn lanes = lanesFor(s)) {
+    // Whole blocks of kLanes on the lane path, the tail (< kLanes elements) on Element's.
+    const size_t blocks = s.n / kLanes;
+    const float* dy = s.pass == 1 ? at(20) : nullptr;
+    double dA = 0, dS = 0;
+    #pragma omp parallel if (s.n * s.W >= kParallelMin)
+    {
+      double a = 0, sg = 0, unusedT = 0;
+      // Contiguous ranges of blocks per thread (as schedule(static)): one Element per range.
+      const size_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
+      const size_t per = blocks / nth, extra = blocks % nth;
+      const size_t b0 = tid * per + std::min(tid, extra), b1 = b0 + per + (tid < extra ? 1 : 0);
+      if (b1 > b0) lanes(s, s.pass, b0, b1, dy, out, &a, &sg);
+      #pragma omp single
+      {
+        Element e(s.W);
+        for (size_t i = blocks * kLanes; i < s.n; i++) {
+          int pick;
+          out[i] = s.pass == 0 ? e.forward(s, i, &pick, false) : static_cast<float>(e.backward(s, i, dy[i], &a, &sg, &unusedT));
+        }
+      }
+      #pragma omp critical
+      { dA += a; dS += sg; }
+    }
+    if (s.pass == 1) {
+      *at(21) = static_cast<float>(dA);
+      *at(22) = static_cast<float>(dS);
+      *at(23) = 0;  // the placeholder gates input
+    }
+    return nullptr;
+  }
   if (s.pass == 0) {
     #pragma omp parallel if (s.n * s.W >= kParallelMin)
     {

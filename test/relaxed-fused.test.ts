@@ -124,6 +124,48 @@ for (const c of cases) {
   }
 }
 
+/**
+ * SRQ's forward takes the mode without logits (native/relaxed.cc, lanePick) within 2e-3 of a bin
+ * from a decision boundary and up to 64 bins beyond the grid; the reference takes the argmax of
+ * float32 logits. Same bins, and the same gradients, at those margins and ranges, for narrow to
+ * wide σ (σ/α from 1e-3 to 3.9; the shortcut needs σ ≤ 4α) on 2-, 4- and 8-bit grids.
+ */
+for (const [bits, signed] of [[2, true], [2, false], [4, true], [8, true]] as const) {
+  test(`${backend}: SRQ ${bits}-bit ${signed ? 'signed' : 'unsigned'}: the mode shortcut picks the reference's bin near boundaries and beyond the grid`, async () => {
+    const alpha = 0.05;
+    const lo = signed ? -(2 ** (bits - 1)) : 0;
+    const hi = lo + 2 ** bits - 1;
+    const near: number[] = [];
+    const beyond: number[] = [];
+    const boundaries = bits <= 4 ? Array.from({ length: hi - lo }, (_, k) => lo + k + 0.5) : [lo + 0.5, -0.5, 0.5, 37.5, hi - 0.5];
+    for (const t of boundaries) for (const d of [2.1e-3, 3e-3, 1e-2, 0.1, 0.49]) near.push((t - d) * alpha, (t + d) * alpha);
+    for (const d of [0.51, 1, 1.5, 3, 10, 40, 63.5, 70]) beyond.push((hi + d) * alpha, (lo - d) * alpha);
+    for (const [set, xs] of [['near boundaries', near], ['beyond the grid', beyond]] as const) {
+      const xv = Float32Array.from(xs);
+      const w = Float32Array.from(xs, () => gaussian());
+      for (const ratio of [1e-3, 0.1, 1 / 3, 1, 3.9]) {
+        const c: Case = { name: `${set}, σ/α = ${ratio}`, o: { method: 'srq', bits, signed }, spread: 0, logSigmaShift: Math.log(ratio * 3) };
+        const fused = run(relaxedQuantize, c, xv, w, 3);
+        const ref = run(relaxedQuantizeReference, c, xv, w, 3);
+        await setBackend('cpu');
+        const refCpu = run(relaxedQuantize, c, xv, w, 3);
+        await setBackend(backend);
+        assert.deepEqual(fused[0], ref[0], `${c.name}: same bins`);
+        // Gradients as in the test above, near boundaries. Beyond the grid ∂L/∂x and ∂L/∂σ are
+        // ≈ 0 and the float32 reference returns its rounding (e.g. −5e-7 where the kernels give
+        // 8e-16, against 4e-4 at 0.51 bins out, 2-bit, σ = α/10), which also reaches ∂L/∂α
+        // (2e-5 relative, 4-bit): there the bins are the check.
+        if (set === 'beyond the grid') continue;
+        for (const i of [2, 3, 4]) {
+          const e = relErr(fused[i], ref[i]);
+          const tol = bound(c, ref[i], refCpu[i]);
+          assert.ok(e <= tol, `${c.name}: ${NAMES[i]} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
+        }
+      }
+    }
+  });
+}
+
 test(`${backend}: numTensors stays flat over fused SRQ training steps with learned bits and DropBits`, () => {
   const x = tf.variable(tf.randomNormal([64, 9], 0, 0.2, 'float32', 5));
   const la = tf.variable(tf.scalar(Math.log(0.05)));
