@@ -1,6 +1,8 @@
 /**
  * Kernel-level timing of SRQ's fused kernels on native, per configuration: forward alone and
- * tf.grad (forward + backward) of relaxedQuantize over 1M float32 elements, best of 8. With no
+ * tf.grad (forward + backward) of relaxedQuantize over 1M float32 elements, best of 8, in process
+ * CPU time (user + system: a time slice lost to another process does not count; meant for
+ * OMP_NUM_THREADS=1, where CPU time is the kernel's own time). With no
  * argument it runs each configuration in child processes with the lane path of native/relaxed.cc
  * off and on (LOWBIT_RELAXED_LANES=0/1), alternated, 3 rounds, and prints ns per element and the
  * ratio; on a shared machine run it under `quiet` and read the ratios.
@@ -30,9 +32,10 @@ if (process.argv[2] === '--child') {
   const o = { method: 'srq', bits, signed, training: true };
   const g = tf.grad((xx) => tf.sum(relaxedQuantize(xx, a, s, o)));
   let fw = Infinity, bw = Infinity;
+  const cpuMs = (c) => (c.user + c.system) / 1000;
   for (let r = 0; r < 8; r++) {
-    let t = performance.now(); const y = relaxedQuantize(x, a, s, o); y.dataSync(); fw = Math.min(fw, performance.now() - t); y.dispose();
-    t = performance.now(); const d = g(x); d.dataSync(); bw = Math.min(bw, performance.now() - t); d.dispose();
+    let t = process.cpuUsage(); const y = relaxedQuantize(x, a, s, o); y.dataSync(); fw = Math.min(fw, cpuMs(process.cpuUsage(t))); y.dispose();
+    t = process.cpuUsage(); const d = g(x); d.dataSync(); bw = Math.min(bw, cpuMs(process.cpuUsage(t))); d.dispose();
   }
   console.log(JSON.stringify({ fw: (fw * 1e6) / n, grad: (bw * 1e6) / n }));
 } else {
@@ -48,7 +51,7 @@ if (process.argv[2] === '--child') {
     }
   }
   console.log(`threads ${process.env.OMP_NUM_THREADS ?? '(default)'}, load ${(await import('node:os')).loadavg().map((v) => v.toFixed(2)).join(' ')}`);
-  console.log('config | forward ns/elem off → on | grad (fwd+bwd) ns/elem off → on | grad speed-up');
+  console.log('config | forward CPU ns/elem off → on | grad (fwd+bwd) CPU ns/elem off → on | grad speed-up');
   for (const name of Object.keys(CONFIGS)) {
     const off = best[`${name}|0`], on = best[`${name}|1`];
     console.log(`${name} | ${off.fw.toFixed(1)} → ${on.fw.toFixed(1)} | ${off.grad.toFixed(1)} → ${on.grad.toFixed(1)} | ${(off.grad / on.grad).toFixed(2)}×`);

@@ -320,30 +320,73 @@ LOWBIT_INLINE void forwardLanes(const Setup& s, const float* x, float* y, int32_
 }
 
 // dx per lane, and each lane's ∂L/∂α (without the STE term dy·G_k) and ∂L/∂σ terms.
-template <int W>
-LOWBIT_INLINE void backwardLanes(const Setup& s, const float* x, const float* dy, float* dx, float* dA, float* dS, float* gk, int32_t* ok) {
+template <int W, bool Shared>
+LOWBIT_INLINE void backwardLanes(const Setup& s, float E, const float* x, const float* dy, float* dx, float* dA, float* dS, float* gk, int32_t* ok) {
   const v8f xv = vload(x);
   const VPick k = vlanePick(s, xv);
   const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
   const v8f base = s.local ? k.rc - static_cast<float>(s.h) : lo;
   const v8f zero = splat(0.f), one = splat(1.f);
-  // a_j and b_j each in the reference's operation order: on narrow σ, b_j and a_(j+1) (equal
-  // in exact arithmetic) differ by ulp(ĝ)/σ, which the reference's masses and gradients keep.
-  v8f q[W], sa[W], sb[W], av[W], bv[W];
+  const v8f invSigma = splat(1.f / s.sigma);
+  // Each slot's edges a_j, b_j in the reference's operation order up to the last step, a product
+  // with 1/σ for the division (one rounding more on the edge itself; the cancellation in
+  // (ĝ_j ∓ α/2) − x, which narrow σ magnifies, is rounded as the reference rounds it), with
+  // t = e^(−|edge|), σ(edge) = 1/(1 + t) or t/(1 + t) and σ(−edge) the other one.
+  v8f sa[W], sb[W], sbPos[W], saNeg[W], av[W], bv[W];  // σ(a), σ(−b), σ(b), σ(−a), a, b
+  if (Shared) {
+    // b_j taken as a_(j+1): equal in exact arithmetic, apart by about 2·ulp(max|ĝ|)/σ in float32,
+    // chosen only where that is under 4e-6 (lanesFor). The edges e_k (k = 0..W) then step by
+    // α/σ, so beyond the two edges nearest x (the largest negative, the smallest non-negative:
+    // one e^(−|e|) each) t steps by the factor E = e^(−α/σ) (relative error growing by an ulp or
+    // so per step, plus the edges' rounding, as above).
+    v8f e[W + 1], t[W + 1];
+    v8i pos[W + 1];
+    const v8f inf = splat(INFINITY);
+    v8f eUp = inf, eDn = -inf;
+    for (int j = 0; j <= W; j++) {
+      e[j] = ((((base + static_cast<float>(j)) * s.alpha) - s.halfAlpha) - xv) * invSigma;
+      pos[j] = e[j] >= zero;
+      eUp = vsel(pos[j], vmin(eUp, e[j]), eUp);
+      eDn = vsel(pos[j], eDn, vmax(eDn, e[j]));
+    }
+    const v8f tUp = vexpNeg(-vabs(eUp)), tDn = vexpNeg(-vabs(eDn));  // ±∞ where absent: unused
+    const v8f Ev = splat(E);
+    v8f run = tUp;
+    v8i prevPos = (v8i)zero;
+    for (int j = 0; j <= W; j++) { run = vsel(prevPos, run * Ev, tUp); t[j] = run; prevPos = pos[j]; }
+    run = tDn;
+    v8i nextNeg = (v8i)zero;
+    for (int j = W; j >= 0; j--) { run = vsel(nextNeg, run * Ev, tDn); t[j] = vsel(pos[j], t[j], run); nextNeg = ~pos[j]; }
+    v8f sp[W + 1], sn[W + 1];  // σ(e_k), σ(−e_k)
+    for (int j = 0; j <= W; j++) {
+      const v8f r = one / (one + t[j]);
+      sp[j] = vsel(pos[j], r, t[j] * r);
+      sn[j] = vsel(pos[j], t[j] * r, r);
+    }
+    for (int j = 0; j < W; j++) { sa[j] = sp[j]; saNeg[j] = sn[j]; sb[j] = sn[j + 1]; sbPos[j] = sp[j + 1]; av[j] = e[j]; bv[j] = e[j + 1]; }
+  } else {
+    for (int j = 0; j < W; j++) {
+      const v8f g = (base + static_cast<float>(j)) * s.alpha;
+      const v8f a = ((g - s.halfAlpha) - xv) * invSigma;
+      const v8f b = ((g + s.halfAlpha) - xv) * invSigma;
+      const v8f tA = vexpNeg(-vabs(a)), tB = vexpNeg(-vabs(b));
+      // 1/(1 + tA) and 1/(1 + tB) from one division.
+      const v8f pA = one + tA, pB = one + tB;
+      const v8f R = one / (pA * pB);
+      const v8f rA = pB * R, rB = pA * R;
+      const v8i aPos = a >= zero, bPos = b >= zero;
+      sa[j] = vsel(aPos, rA, tA * rA);
+      saNeg[j] = vsel(aPos, tA * rA, rA);
+      sb[j] = vsel(bPos, tB * rB, rB);
+      sbPos[j] = vsel(bPos, rB, tB * rB);
+      av[j] = a; bv[j] = b;
+    }
+  }
+  v8f q[W];
   v8f S = zero, m = zero;
   for (int j = 0; j < W; j++) {
     const v8f G = base + static_cast<float>(j);
-    const v8f g = G * s.alpha;
-    const v8f a = ((g - s.halfAlpha) - xv) / s.sigma;
-    const v8f b = ((g + s.halfAlpha) - xv) / s.sigma;
-    const v8f tA = vexpNeg(-vabs(a)), tB = vexpNeg(-vabs(b));
-    const v8f rA = one / (one + tA), rB = one / (one + tB);
-    const v8i aPos = a >= zero, bPos = b >= zero;
-    sa[j] = vsel(aPos, rA, tA * rA);  // σ(a)
-    sb[j] = vsel(bPos, tB * rB, rB);  // σ(−b)
-    const v8f mass = vsel(bPos, rB, tB * rB) * vsel(aPos, tA * rA, rA);  // σ(b)·σ(−a)
-    q[j] = vsel((G >= lo) & (G <= hi), mass, zero);
-    av[j] = a; bv[j] = b;
+    q[j] = vsel((G >= lo) & (G <= hi), sbPos[j] * saNeg[j], zero);  // σ(b_j)·σ(−a_j)
     S = S + q[j];
     m = vmax(m, q[j]);
   }
@@ -353,30 +396,41 @@ LOWBIT_INLINE void backwardLanes(const Setup& s, const float* x, const float* dy
   v8f gbar = zero;
   for (int j = 0; j < W; j++) { q[j] = q[j] * invS; gbar = gbar + q[j] * ((base + static_cast<float>(j)) - k.rc); }
   const v8f scale = vload(dy) * (s.alpha / s.norm);
-  v8f sx = zero, sA = zero, sS = zero;
+  // Σ D_j(σ(−b_j)(G_j + ½) − σ(a_j)(G_j − ½)) = ½·Σ D_j(σ(a_j) + σ(−b_j)) − Σ D_j·G_j·(σ(a_j) − σ(−b_j)).
+  v8f sx = zero, sG = zero, sH = zero, sS = zero;
   for (int j = 0; j < W; j++) {
     const v8f G = base + static_cast<float>(j);
     const v8f D = q[j] * scale * ((G - k.rc) - gbar);
-    sx = sx + D * (sa[j] - sb[j]);
-    sA = sA + D * (sb[j] * (G + 0.5f) - sa[j] * (G - 0.5f));
+    const v8f Du = D * (sa[j] - sb[j]);
+    sx = sx + Du;
+    sG = sG + Du * G;
+    sH = sH + D * (sa[j] + sb[j]);
     sS = sS + D * (sa[j] * av[j] - sb[j] * bv[j]);
   }
-  vstore(dx, sx / s.sigma);
-  vstore(dA, sA / s.sigma);
-  vstore(dS, sS / s.sigma);
+  const v8f sA = sH * 0.5f - sG;
+  vstore(dx, sx * invSigma);
+  vstore(dA, sA * invSigma);
+  vstore(dS, sS * invSigma);
   vstore(gk, k.rc);
   const v8i okAll = k.ok & (m >= splat(1e-20f));
   std::memcpy(ok, &okAll, sizeof okAll);
 }
 
+typedef double v4d __attribute__((vector_size(32)));
+typedef float v4f __attribute__((vector_size(16)));
+LOWBIT_INLINE v4d lowHalf(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 0, 1, 2, 3), v4d); }
+LOWBIT_INLINE v4d highHalf(v8f v) { return __builtin_convertvector(__builtin_shufflevector(v, v, 4, 5, 6, 7), v4d); }
+
 // One thread's share of blocks [b0, b1): the vector lanes, then Element's path for lanes they
-// left. Backward adds its ∂L/∂α, ∂L/∂σ to *A, *Sg.
-template <int W>
+// left. Backward adds its ∂L/∂α, ∂L/∂σ to *A, *Sg (per lane in float64, then summed).
+template <int W, bool Shared>
 LOWBIT_INLINE void blocksBody(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) {
   Element e(s.W);
   float dA[kLanes], dS[kLanes], gk[kLanes];
   int32_t ok[kLanes];
   double unusedT = 0;
+  const float E = static_cast<float>(std::exp(-static_cast<double>(s.alpha) / static_cast<double>(s.sigma)));
+  v4d accA[2] = {}, accS[2] = {};
   for (size_t blk = b0; blk < b1; blk++) {
     const size_t i0 = blk * kLanes;
     if (pass == 0) {
@@ -384,24 +438,38 @@ LOWBIT_INLINE void blocksBody(const Setup& s, int pass, size_t b0, size_t b1, co
       for (int l = 0; l < kLanes; l++) if (!ok[l]) { int pick; out[i0 + l] = e.forward(s, i0 + l, &pick, false); }
       continue;
     }
-    backwardLanes<W>(s, s.x + i0, dy + i0, out + i0, dA, dS, gk, ok);
-    for (int l = 0; l < kLanes; l++) {
-      if (ok[l]) { *A += static_cast<double>(dy[i0 + l]) * gk[l] + dA[l]; *Sg += dS[l]; continue; }
-      out[i0 + l] = static_cast<float>(e.backward(s, i0 + l, dy[i0 + l], A, Sg, &unusedT));
-    }
+    backwardLanes<W, Shared>(s, E, s.x + i0, dy + i0, out + i0, dA, dS, gk, ok);
+    v8i okv; std::memcpy(&okv, ok, sizeof okv);
+    const v8f z = splat(0.f);
+    const v8f dyv = vload(dy + i0), gv = vload(gk), av = vsel(okv, vload(dA), z), sv = vsel(okv, vload(dS), z);
+    const v8f dyOk = vsel(okv, dyv, z);
+    accA[0] += lowHalf(dyOk) * lowHalf(gv) + lowHalf(av);
+    accA[1] += highHalf(dyOk) * highHalf(gv) + highHalf(av);
+    accS[0] += lowHalf(sv);
+    accS[1] += highHalf(sv);
+    int all = 1;
+    for (int l = 0; l < kLanes; l++) all &= ok[l] != 0;
+    if (all) continue;
+    for (int l = 0; l < kLanes; l++)
+      if (!ok[l]) out[i0 + l] = static_cast<float>(e.backward(s, i0 + l, dy[i0 + l], A, Sg, &unusedT));
   }
+  const v4d a = accA[0] + accA[1], sg = accS[0] + accS[1];
+  *A += (a[0] + a[1]) + (a[2] + a[3]);
+  *Sg += (sg[0] + sg[1]) + (sg[2] + sg[3]);
 }
 
 
 // The lane path for this call, or nullptr (Element's loop then does all of it).
 // LOWBIT_RELAXED_LANES=0 turns it off (the A/B switch of bench/relaxed-srq-micro.mjs), =sse
-// takes the baseline build on an AVX2 CPU (so its tests run here too).
-enum class Lanes { off, base, best };
+// takes the baseline build on an AVX2 CPU (so its tests run here too), =unshared never shares
+// edges (both variants are then tested on one grid).
+enum class Lanes { off, base, best, unshared };
 Lanes lanesMode() {
   static const Lanes mode = [] {
     const char* v = std::getenv("LOWBIT_RELAXED_LANES");
     if (v != nullptr && std::strcmp(v, "0") == 0) return Lanes::off;
     if (v != nullptr && std::strcmp(v, "sse") == 0) return Lanes::base;
+    if (v != nullptr && std::strcmp(v, "unshared") == 0) return Lanes::unshared;
     return Lanes::best;
   }();
   return mode;
@@ -410,22 +478,26 @@ Lanes lanesMode() {
 // GCC contracts a·b + c into one FMA where the target has it, even under -std=c++17
 // (-ffp-contract=fast is its C++ default), which rounds ĝ_j = G_j·α differently from the
 // reference: the AVX2 build is compiled without "fma".
-template <int W> __attribute__((target("avx2"))) void blocksAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W>(s, pass, b0, b1, dy, out, A, Sg); }
-template <int W> void blocksBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W>(s, pass, b0, b1, dy, out, A, Sg); }
+template <int W, bool Shared> __attribute__((target("avx2"))) void blocksAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
+template <int W, bool Shared> void blocksBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
 
 using BlocksFn = void (*)(const Setup&, int, size_t, size_t, const float*, float*, double*, double*);
-template <int W> BlocksFn pickBlocks() { return lanesMode() == Lanes::best && __builtin_cpu_supports("avx2") ? blocksAvx2<W> : blocksBase<W>; }
+template <int W, bool Shared> BlocksFn pickBlocks() { return lanesMode() == Lanes::best && __builtin_cpu_supports("avx2") ? blocksAvx2<W, Shared> : blocksBase<W, Shared>; }
+template <int W> BlocksFn pickBlocks(bool shared) { return shared ? pickBlocks<W, true>() : pickBlocks<W, false>(); }
 
 BlocksFn lanesFor(const Setup& s) {
   if (lanesMode() == Lanes::off || !s.fastMode || s.method != 2 || s.nDrop != 0 || s.nGates != 0) return nullptr;
+  // Shared edges where 2·ulp(max|ĝ|)/σ ≈ 1.2e-7·max|G|·α/σ stays under 4e-6 (backwardLanes).
+  const float maxG = static_cast<float>(std::max(std::abs(s.lo), std::abs(s.hi) + 1));
+  const bool shared = lanesMode() != Lanes::unshared && maxG * s.alpha <= 32.f * s.sigma;
   switch (s.W) {
-    case 2: return pickBlocks<2>();
-    case 3: return pickBlocks<3>();
-    case 4: return pickBlocks<4>();
-    case 5: return pickBlocks<5>();
-    case 6: return pickBlocks<6>();
-    case 7: return pickBlocks<7>();
-    case 8: return pickBlocks<8>();
+    case 2: return pickBlocks<2>(shared);
+    case 3: return pickBlocks<3>(shared);
+    case 4: return pickBlocks<4>(shared);
+    case 5: return pickBlocks<5>(shared);
+    case 6: return pickBlocks<6>(shared);
+    case 7: return pickBlocks<7>(shared);
+    case 8: return pickBlocks<8>(shared);
     default: return nullptr;
   }
 }
