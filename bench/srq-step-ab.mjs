@@ -2,7 +2,8 @@
  * SRQ's training step against the STE (LSQ) step, W2/A2, per model and batch: lowbit-side.js
  * (bench/vs-pytorch) rows lsq-w2a2, srq-w2a2 with native/relaxed.cc's vector lanes, and
  * srq-w2a2 with them off (LOWBIT_RELAXED_LANES=0), each in its own process, alternated per
- * round; prints median img/s and the time ratios SRQ/STE (issue 21's goal: ≤ 1.5×) and writes
+ * round; prints the median CPU ms and wall ms per step and the ratios SRQ/STE (issue 21's goal:
+ * ≤ 1.5×; at OMP_NUM_THREADS=1 the CPU-time ratio is the one a shared machine does not distort) and writes
  * bench/results/srq-step-ab-NAME.json.
  *   npm run build && OMP_NUM_THREADS=1 node bench/srq-step-ab.mjs [--rounds 3] [--steps 8] [--name NAME] [--rows lenet5:128,resnet20:64]
  */
@@ -26,7 +27,7 @@ for (let r = 0; r < rounds; r++) {
       const out = execFileSync(process.execPath, ['dist/bench/vs-pytorch/lowbit-side.js', model, variant, batch, steps],
         { env: { ...process.env, LOWBIT_RELAXED_LANES: lanes } }).toString().trim().split('\n').pop();
       const rec = JSON.parse(out);
-      runs.push({ round: r, model, batch: Number(batch), arm, imagesPerSecond: rec.imagesPerSecond, msPerStep: rec.msPerStep, peakRssMB: rec.peakRssMB });
+      runs.push({ round: r, model, batch: Number(batch), arm, imagesPerSecond: rec.imagesPerSecond, msPerStep: rec.msPerStep, cpuMsPerStep: rec.cpuMsPerStep, peakRssMB: rec.peakRssMB });
     }
   }
 }
@@ -34,13 +35,16 @@ const median = (v) => { const s = [...v].sort((a, b) => a - b); return s.length 
 const table = rows.map(([model, batch]) => {
   const pick = (arm, key) => median(runs.filter((x) => x.model === model && x.batch === Number(batch) && x.arm === arm).map((x) => x[key]));
   const ms = Object.fromEntries(arms.map(([arm]) => [arm, pick(arm, 'msPerStep')]));
+  const cpu = Object.fromEntries(arms.map(([arm]) => [arm, pick(arm, 'cpuMsPerStep')]));
   const rss = Object.fromEntries(arms.map(([arm]) => [arm, pick(arm, 'peakRssMB')]));
-  return { model, batch: Number(batch), msPerStep: ms, peakRssMB: rss, srqOverSte: ms.srq / ms.ste, scalarSrqOverSte: ms['srq-scalar'] / ms.ste, rssSrqOverSte: rss.srq / rss.ste };
+  return { model, batch: Number(batch), msPerStep: ms, cpuMsPerStep: cpu, peakRssMB: rss, srqOverSte: ms.srq / ms.ste, scalarSrqOverSte: ms['srq-scalar'] / ms.ste,
+    cpuSrqOverSte: cpu.srq / cpu.ste, cpuScalarSrqOverSte: cpu['srq-scalar'] / cpu.ste, rssSrqOverSte: rss.srq / rss.ste };
 });
 const result = { commit, clean, threads: process.env.OMP_NUM_THREADS ?? '(default)', rounds, steps: Number(steps), loadBefore, loadAfter: loadavg(), table, runs };
 writeFileSync(`bench/results/srq-step-ab-${name}.json`, JSON.stringify(result, null, 2) + '\n');
 console.log(`commit ${commit}${clean ? '' : ' (dirty)'}, threads ${result.threads}, load ${loadBefore.map((v) => v.toFixed(2)).join(' ')} → ${result.loadAfter.map((v) => v.toFixed(2)).join(' ')}`);
-console.log('model | batch | STE ms/step | SRQ ms/step (lanes) | SRQ ms/step (scalar) | SRQ/STE time | scalar SRQ/STE | SRQ/STE peak RSS');
+console.log('model | batch | CPU ms/step STE / SRQ lanes / SRQ scalar | SRQ/STE CPU time (lanes; scalar) | wall ms/step STE / SRQ lanes / SRQ scalar | SRQ/STE wall | SRQ/STE peak RSS');
 for (const t of table) {
-  console.log(`${t.model} | ${t.batch} | ${t.msPerStep.ste.toFixed(1)} | ${t.msPerStep.srq.toFixed(1)} | ${t.msPerStep['srq-scalar'].toFixed(1)} | ${t.srqOverSte.toFixed(2)}× | ${t.scalarSrqOverSte.toFixed(2)}× | ${t.rssSrqOverSte.toFixed(2)}×`);
+  const f = (o) => [o.ste, o.srq, o['srq-scalar']].map((v) => v.toFixed(1)).join(' / ');
+  console.log(`${t.model} | ${t.batch} | ${f(t.cpuMsPerStep)} | ${t.cpuSrqOverSte.toFixed(2)}× (${t.cpuScalarSrqOverSte.toFixed(2)}×) | ${f(t.msPerStep)} | ${t.srqOverSte.toFixed(2)}× | ${t.rssSrqOverSte.toFixed(2)}×`);
 }

@@ -43,12 +43,17 @@ async function row(model: string, variant: string, batch: number, steps: number,
   const { model: m, variables } = variant === 'bitat-w1a1' ? await bitatLastStage(model) : { model: await quantized(model, variant), variables: undefined };
   const warmup = 2;
   const stamps: number[] = [];
+  const cpu: number[] = [];  // process CPU ms (user + system) at each step's end
   await train(m, data, {
     epochs: 1, batchSize: batch, learningRate: 1e-3, optimizer: { name: 'adam' }, schedule: { name: 'constant' },
     weightDecay: 0, seed: 0, maxStepsPerEpoch: warmup + steps, skipValidation: true, variables,
-  }, { onStep: () => stamps.push(performance.now()) });
+  }, { onStep: () => { stamps.push(performance.now()); const c = process.cpuUsage(); cpu.push((c.user + c.system) / 1000); } });
   const ms = (stamps[stamps.length - 1] - stamps[warmup - 1]) / steps;
-  return { side: 'lowbit', model, variant, batch, steps, backend, fakeQuant, imagesPerSecond: (batch * 1000) / ms, msPerStep: ms,
+  // CPU time per step: with OMP_NUM_THREADS=1 the step's own compute, which a time slice lost to
+  // another process does not inflate (a shared machine's wall times do); it also counts V8's
+  // helper threads (GC), and with more threads it sums them.
+  const cpuMsPerStep = (cpu[cpu.length - 1] - cpu[warmup - 1]) / steps;
+  return { side: 'lowbit', model, variant, batch, steps, backend, fakeQuant, imagesPerSecond: (batch * 1000) / ms, msPerStep: ms, cpuMsPerStep,
     peakRssMB: process.resourceUsage().maxRSS / 1024 };
 }
 
