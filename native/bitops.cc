@@ -1197,6 +1197,50 @@ __attribute__((target("avx512f,avx512bw"))) void packSignsAvx512(const float* x,
   }
 }
 
+// AVX2 forms of packThreshold and packSigns for any channel count: 8 channels per comparison
+// (movemask), the channels after the last whole group of 8 by the scalar comparison. Same
+// comparisons as the scalar loops (NaN compares false in both; max(0, y) as y < 0 ? 0 : y).
+const bool hasAvx2 = __builtin_cpu_supports("avx2");
+
+__attribute__((target("avx2"))) void packThresholdAvx2(const int32_t* acc, const int32_t* sg, const int32_t* t, size_t c, size_t pixels, uint32_t* out) {
+  const size_t words = (c + 31) / 32, c8 = c & ~size_t{7};
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    uint32_t* o = out + p * words;
+    for (size_t k = 0; k < words; k++) o[k] = 0;
+    size_t j = 0;
+    for (; j < c8; j += 8) {
+      const __m256i v = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg + j)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + j)));
+      const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + j))))));
+      o[j >> 5] |= m << (j & 31);
+    }
+    for (; j < c; j++) o[j >> 5] |= static_cast<uint32_t>(sg[j] * r[j] > t[j]) << (j & 31);
+  }
+}
+
+__attribute__((target("avx2"))) void packSignsAvx2(const float* x, size_t c, const float* off, bool relu, size_t pixels, uint32_t* out) {
+  const size_t words = (c + 31) / 32, c8 = c & ~size_t{7};
+  const __m256 zero = _mm256_setzero_ps();
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    uint32_t* o = out + p * words;
+    for (size_t k = 0; k < words; k++) o[k] = 0;
+    size_t j = 0;
+    for (; j < c8; j += 8) {
+      __m256 y = _mm256_loadu_ps(v + j);
+      if (relu) y = _mm256_max_ps(zero, y);
+      if (off) y = _mm256_add_ps(y, _mm256_loadu_ps(off + j));
+      o[j >> 5] |= static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(y, zero, _CMP_GE_OQ))) << (j & 31);
+    }
+    for (; j < c; j++) {
+      float y = v[j];
+      if (relu) y = y < 0 ? 0.f : y;
+      if (off) y = y + off[j];
+      o[j >> 5] |= static_cast<uint32_t>(y >= 0) << (j & 31);
+    }
+  }
+}
+
 // packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].
 napi_value PackThreshold(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -1210,6 +1254,7 @@ napi_value PackThreshold(napi_env env, napi_callback_info info) {
   if (c == 0 || tl < c || nl % c != 0 || ol < nl / c * words) return A.range("packThreshold: array lengths do not match");
   const size_t pixels = nl / c;
   if (hasAvx512bw && c % 16 == 0) { packThresholdAvx512(acc, sg, t, c, pixels, out); return nullptr; }
+  if (hasAvx2) { packThresholdAvx2(acc, sg, t, c, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const int32_t* r = acc + p * c;
     for (size_t k = 0; k < words; k++) {
@@ -1236,6 +1281,7 @@ napi_value PackSigns(napi_env env, napi_callback_info info) {
   if (c == 0 || xl % c != 0 || (off && fl < c) || ol < xl / c * words) return A.range("packSigns: array lengths do not match");
   const size_t pixels = xl / c;
   if (hasAvx512bw && c % 16 == 0) { packSignsAvx512(x, c, off, relu, pixels, out); return nullptr; }
+  if (hasAvx2) { packSignsAvx2(x, c, off, relu, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const float* v = x + p * c;
     for (size_t k = 0; k < words; k++) {
