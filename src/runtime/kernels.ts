@@ -98,6 +98,13 @@ export interface RuntimeOps {
   binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   /** binaryConv2d then affineInt, with no int32 result in between. */
   binaryConv2dAffine?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /**
+   * binaryConv2d, affineInt, then a residual Add (`res`, the output's shape: out = fround(out + res))
+   * and, with `alpha` (one per output channel), a PReLU (v ≥ 0 ? v : fround(alpha·v)) — one pass.
+   */
+  binaryConv2dAffineResidual?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean;
+  /** floatDepthwiseConv2d (the same bits), then the residual Add and PReLU as binaryConv2dAffineResidual. */
+  floatDepthwiseConv2dResidual?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean;
   /** int8Conv2d then affineInt. */
   int8Conv2dAffine?(x: Int8Array, wgt: Int8Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */

@@ -77,8 +77,18 @@ interface PoolFusion {
   codes: ActivationQuantizer | null;
 }
 
+/**
+ * A two-input Add that is the only consumer of a convolution's result (after its folded
+ * BatchNorm and stages), with the elementwise layers after the sum: computed in the convolution's
+ * step, out = stages(result + the Add's other input). The other input must be computed before.
+ */
+interface Residual {
+  input: string;
+  stages: Stage[];
+}
+
 type Op =
-  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined; pool?: PoolFusion }
+  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined; pool?: PoolFusion; residual?: Residual }
   | { type: 'quantize'; q: ActivationQuantizer; input: string; output: string }
   | { type: 'stages'; stages: Stage[]; c: number; input: string; output: string }
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
@@ -360,9 +370,29 @@ export class CompiledPlan {
             last = next.name;
           }
           const shape = l.cls.includes('Dense') && inShapes[0].length === 1 ? [w.geom.outC] : [w.geom.outH, w.geom.outW, w.geom.outC];
+          // result → Add(result, a tensor computed before) → elementwise layers: one step (Residual).
+          let residual: Residual | undefined;
+          const adder = single(last);
+          if (adder?.cls === 'Add' && adder.inputs.length === 2 && adder.inputs.includes(last)) {
+            const other = adder.inputs[0] === last ? adder.inputs[1] : adder.inputs[0];
+            const t = this.tensors.get(other);
+            if (other !== last && t && !t.bits && size(t.shape) === size(shape) && t.shape[t.shape.length - 1] === shape[shape.length - 1]) {
+              const flat = shape.length === 1;
+              residual = { input: other, stages: [] };
+              fused.push(adder.name);
+              done.add(adder.name);
+              last = adder.name;
+              for (let next = single(last); next && elementwiseStage(next, flat); next = single(last)) {
+                residual.stages.push(elementwiseStage(next, flat)!);
+                fused.push(next.name);
+                done.add(next.name);
+                last = next.name;
+              }
+            }
+          }
           // The consumer runs binary on exactly this tensor: write its packed sign bits.
           // A max-pool between may run on the bits: sign(max(z) + t) = OR of sign(z + t) (sign is monotone).
-          let next = single(last);
+          let next = residual ? null : single(last);
           let nextShape = shape;
           if (next?.cls === 'MaxPooling2D' && shape.length === 3) {
             const g = poolGeometry(next, shape);
@@ -377,13 +407,13 @@ export class CompiledPlan {
           let pool: PoolFusion | undefined;
           const after = single(last);
           const lone = w.stages.length === 0 || (w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity);
-          if (outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
+          if (!residual && outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
             const consumer = single(after.name);
             const cw = consumer && consumer.inputs.length === 1 ? weighted.get(consumer.name) : undefined;
             const codes = cw?.mode === 'int8' && !cw.multibit && cw.quant && !cw.quant.bipolar && cw.quant.channels === w.geom.outC ? cw.quant : null;
             pool = { g: poolGeometry(after, shape), output: after.name, codes };
           }
-          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool });
+          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool, residual });
           this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float', geometry: w.geom });
           break;
         }
@@ -535,7 +565,10 @@ export class BatchExecutor {
   private bind(op: Op, n: number, k: RuntimeKernels, bufferOf: (name: string) => Buffer): () => void {
     const ops = k.ops;
     switch (op.type) {
-      case 'weighted': return bindWeighted(op.w, n, k, bufferOf(op.input), bufferOf(op.output), op.outBits);
+      case 'weighted': {
+        if (!op.residual) return bindWeighted(op.w, n, k, bufferOf(op.input), bufferOf(op.output), op.outBits);
+        return bindResidual(op.w, n, k, bufferOf(op.input) as Float32Array | Uint32Array, bufferOf(op.output) as Float32Array, bufferOf(op.residual.input) as Float32Array, op.residual.stages);
+      }
       case 'quantize': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
@@ -737,6 +770,57 @@ function bindConvPool(w: Weighted, p: PoolFusion, n: number, k: RuntimeKernels, 
       return () => { conv(); ops.pool(convOut, pg, true, pooled); p.codes!.toInt8(pooled, out as Int8Array, ops); };
     })();
     unfused();
+  };
+}
+
+/** A PReLU stage with one alpha per channel and no shifts (the fused residual epilogues' form), or null. */
+function plainPrelu(stages: Stage[], c: number): Float32Array | null | undefined {
+  if (stages.length === 0) return null;
+  const s = stages[0];
+  return stages.length === 1 && s.kind === 'prelu' && s.alpha.length === c && !s.shiftIn && !s.shiftOut ? s.alpha : undefined;
+}
+
+/**
+ * A convolution step with its residual Add and the stages after it (Residual): y = stages(conv + res).
+ * Binary layers with a plain epilogue and float depthwise layers without stages run it as one
+ * backend pass where the backend has one (binaryConv2dAffineResidual, floatDepthwiseConv2dResidual);
+ * otherwise the convolution step as bindWeighted binds it writes y, then one pass adds res and runs
+ * the stages (a single JavaScript loop for a plain PReLU). The same values either way: the sum is
+ * the Add's float32 sum, the stages the plan's.
+ */
+function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Array | Uint32Array, y: Float32Array, res: Float32Array, stages: Stage[]): () => void {
+  const ops = k.ops;
+  const g: ConvGeometry = { n, ...w.geom };
+  const c = g.outC;
+  const alpha = plainPrelu(stages, c);
+  const conv = bindWeighted(w, n, k, xBuf, y, undefined);
+  const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
+  const binaryFused = alpha !== undefined && ops?.binaryConv2dAffineResidual !== undefined && w.mode === 'binary' && !w.multibit && (w.stages.length === 0 || reluOnly);
+  const depthwiseFused = alpha !== undefined && ops?.floatDepthwiseConv2dResidual !== undefined && w.mode === 'float' && w.depthwise && !w.quant && w.stages.length === 0;
+  const inputBits = xBuf instanceof Uint32Array;
+  const xb = binaryFused && !inputBits ? new Uint32Array(n * g.h * g.w * wordsFor(g.c)) : null;
+  const rest = () => {
+    if (ops) {
+      ops.addInto(y, res);
+      if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
+    } else if (alpha) {
+      for (let i = 0; i < y.length; i += c) {
+        for (let ch = 0; ch < c; ch++) { const v = Math.fround(y[i + ch] + res[i + ch]); y[i + ch] = v >= 0 ? v : alpha[ch] * v; }
+      }
+    } else {
+      for (let i = 0; i < y.length; i++) y[i] += res[i];
+      if (stages.length) runStages(stages, y, 0, y.length / c, c);
+    }
+  };
+  return () => {
+    if (binaryFused) {
+      const bits = inputBits ? xBuf : xb!;
+      if (!inputBits) w.quant!.toBits(xBuf as Float32Array, bits, ops);
+      if (ops!.binaryConv2dAffineResidual!(bits, w.wBits!, g, w.a!, w.b!, reluOnly, res, alpha ?? null, y)) return;
+    }
+    if (depthwiseFused && ops!.floatDepthwiseConv2dResidual!(xBuf as Float32Array, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
+    conv();
+    rest();
   };
 }
 
