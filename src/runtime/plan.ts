@@ -348,8 +348,8 @@ export class CompiledPlan {
     const done = new Set<string>();
     /** The only consumer of `name`, when there is exactly one. */
     const single = (name: string) => { const c = consumers.get(name) ?? []; return c.length === 1 && name !== output ? c[0] : null; };
-    for (const l of layers) {
-      if (done.has(l.name)) continue;
+    const byName = new Map(layers.map((l) => [l.name, l]));
+    const compileLayer = (l: LayerEntry): void => {
       const inShapes = l.inputs.map(shapeOf);
       const x = l.inputs[0];
       const set = (name: string, shape: number[], bits = false) => this.tensors.set(name, { shape, bits });
@@ -375,6 +375,13 @@ export class CompiledPlan {
           const adder = single(last);
           if (adder?.cls === 'Add' && adder.inputs.length === 2 && adder.inputs.includes(last)) {
             const other = adder.inputs[0] === last ? adder.inputs[1] : adder.inputs[0];
+            // A pooled shortcut later in the layer order (mobilenet-tiny's stride-2 blocks) whose
+            // input is ready: compiled now, before this step.
+            const pooled = byName.get(other);
+            if (!this.tensors.has(other) && pooled && !done.has(other) && ['AveragePooling2D', 'MaxPooling2D'].includes(pooled.cls) && pooled.inputs.every((i) => this.tensors.has(i))) {
+              compileLayer(pooled);
+              done.add(other);
+            }
             const t = this.tensors.get(other);
             if (other !== last && t && !t.bits && size(t.shape) === size(shape) && t.shape[t.shape.length - 1] === shape[shape.length - 1]) {
               const flat = shape.length === 1;
@@ -497,7 +504,8 @@ export class CompiledPlan {
       for (const i of l.inputs) if (this.tensors.get(i)?.bits && !['weighted', 'pool-bits'].includes(this.ops[this.ops.length - 1].type)) {
         throw new LowbitError(`layer ${l.name}: internal plan error (packed bits reached a float step)`);
       }
-    }
+    };
+    for (const l of layers) if (!done.has(l.name)) compileLayer(l);
     this.output = output;
     const out = this.tensors.get(output);
     if (!out) throw new LowbitError(`the model's output layer ${output} is not computed by the runtime`);
