@@ -1135,6 +1135,94 @@ void depthwiseAvx2(const float* x, const float* w, const float* bias, const Geom
     for (int oy = 0; oy < g.oh; oy++) row(x, w, bias, g, b, oy, out, res, alpha);
 }
 
+// AVX2 form of the register-blocked float convolution (few input channels, at most 64 outputs;
+// CPUs without AVX-512): NB blocks of 8 output channels in ymm registers, P pixels at a time
+// sharing each weight load; weights [K][NB·8] zero padded. Each output's sum runs bias, then
+// k = 0 … K − 1 as fused multiply-adds, the order of smallCPixels, so both give the same bits.
+// `relu`: max(0, y) on the result (the plan's ReLU stage; NaN and −0 kept).
+template <int NB, int P>
+__attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0, float* outRow, bool relu) {
+  const int K = g.kh * g.kw * g.c;
+  const int iy0 = oy * g.sh - g.pt;
+  __m256 acc[P][NB];
+  for (int q = 0; q < P; q++)
+    for (int j = 0; j < NB; j++) acc[q][j] = _mm256_loadu_ps(biasP + j * 8);
+#define SMALLC_AVX2_STEP(wr, xs, xstride)                                        \
+  do {                                                                          \
+    const float* wr_ = (wr);                                                    \
+    const float* xs_ = (xs);                                                    \
+    const int64_t xst_ = (xstride);                                             \
+    __m256 wv[NB];                                                              \
+    for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_ps(wr_ + j * 8);          \
+    for (int q = 0; q < P; q++) {                                               \
+      const __m256 p = _mm256_set1_ps(xs_[q * xst_]);                           \
+      for (int j = 0; j < NB; j++) acc[q][j] = _mm256_fmadd_ps(p, wv[j], acc[q][j]); \
+    }                                                                           \
+  } while (0)
+  const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
+  if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
+    const float* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w) * g.c;
+    int k = 0;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++)
+        for (int ci = 0; ci < g.c; ci++, k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, static_cast<int64_t>(g.sw) * g.c);
+  } else {
+    for (int q = 0; q < P; q++) {
+      const int ix0 = (ox0 + q) * g.sw - g.pl;
+      for (int ky = 0; ky < g.kh; ky++)
+        for (int kx = 0; kx < g.kw; kx++) {
+          const int iy = iy0 + ky, ix = ix0 + kx;
+          float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+          else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
+        }
+    }
+    for (int k = 0; k < K; k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, patch + k, K);
+  }
+#undef SMALLC_AVX2_STEP
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int q = 0; q < P; q++) {
+    float* o = outRow + static_cast<int64_t>(ox0 + q) * g.oc;
+    for (int j = 0; j < NB; j++) {
+      const __m256 y = relu ? _mm256_max_ps(zero, acc[q][j]) : acc[q][j];
+      const int rem = g.oc - j * 8;
+      if (rem >= 8) _mm256_storeu_ps(o + j * 8, y);
+      else _mm256_maskstore_ps(o + j * 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lane), y);
+    }
+  }
+}
+
+template <int NB>
+__attribute__((target("avx2,fma"))) void floatRowSmallCAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow, bool relu) {
+  constexpr int P = NB <= 2 ? 4 : NB <= 4 ? 2 : 1;
+  int ox = 0;
+  for (; ox + P <= g.ow; ox += P) smallCPixelsAvx2<NB, P>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
+  for (; ox < g.ow; ox++) smallCPixelsAvx2<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
+}
+
+using SmallCRowAvx2 = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool);
+const SmallCRowAvx2 smallCRowsAvx2[8] = {floatRowSmallCAvx2<1>, floatRowSmallCAvx2<2>, floatRowSmallCAvx2<3>, floatRowSmallCAvx2<4>,
+                                         floatRowSmallCAvx2<5>, floatRowSmallCAvx2<6>, floatRowSmallCAvx2<7>, floatRowSmallCAvx2<8>};
+
+// The AVX2 register-blocked float convolution over the whole batch (see smallCPixelsAvx2).
+void smallCAvx2(const float* x, const float* w, const float* bias, const Geometry& g, float* out, bool relu) {
+  const int K = g.kh * g.kw * g.c;
+  const int NB = (g.oc + 7) / 8;
+  std::vector<float> wP(static_cast<size_t>(K) * NB * 8, 0.f), biasP(NB * 8, 0.f);
+  for (int k = 0; k < K; k++)
+    for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 8 + oc] = w[static_cast<size_t>(oc) * K + k];
+  if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+  const SmallCRowAvx2 row = smallCRowsAvx2[NB - 1];
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
+  {
+    std::vector<float> patch(4 * K);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + (static_cast<int64_t>(b) * g.oh + oy) * g.ow * g.oc, relu);
+  }
+}
+
 using DepthwiseRow = void (*)(const float*, const float*, const float*, const Geometry&, int, int, float*);
 const DepthwiseRow depthwiseRows[4] = {depthwiseRowAvx512<1>, depthwiseRowAvx512<2>, depthwiseRowAvx512<3>, depthwiseRowAvx512<4>};
 
@@ -1200,6 +1288,11 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       }
       return A.boolean(true);
     }
+  }
+  // Without AVX-512: the AVX2 register-blocked path (not the packed-signs form).
+  if (wTp && !bits && hasAvx2Fma && g.oc <= 64) {
+    smallCAvx2(x, w, bias, g, out, relu);
+    return relu ? A.boolean(true) : nullptr;
   }
   if (bits || relu) return A.boolean(false);
   if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
