@@ -60,6 +60,14 @@ export interface RuntimeKernels {
    */
   floatDepthwiseConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void;
   /**
+   * Optional, for backends without `ops` (wasm): RuntimeOps.binaryConv2dAffineResidual and
+   * floatDepthwiseConv2dResidual (the same values), and ActivationQuantizer.toBits's packing
+   * (RuntimeOps.packSigns without the ReLU).
+   */
+  binaryConv2dAffineResidual?: RuntimeOps['binaryConv2dAffineResidual'];
+  floatDepthwiseConv2dResidual?: RuntimeOps['floatDepthwiseConv2dResidual'];
+  packSigns?(x: Float32Array, c: number, offset: Float32Array | null, out: Uint32Array): void;
+  /**
    * Optional: the plan's elementwise passes (quantizing, packing, epilogues, pooling, Add,
    * Concatenate) as backend code. Where absent the plan runs its own JavaScript loops; where
    * present each must give the same bits as that loop (src/runtime/plan.ts).

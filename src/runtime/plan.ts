@@ -803,8 +803,11 @@ function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Ar
   const alpha = plainPrelu(stages, c);
   const conv = bindWeighted(w, n, k, xBuf, y, undefined);
   const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
-  const binaryFused = alpha !== undefined && ops?.binaryConv2dAffineResidual !== undefined && w.mode === 'binary' && !w.multibit && (w.stages.length === 0 || reluOnly);
-  const depthwiseFused = alpha !== undefined && ops?.floatDepthwiseConv2dResidual !== undefined && w.mode === 'float' && w.depthwise && !w.quant && w.stages.length === 0;
+  // The backend's passes, or (wasm) the kernels' own fused forms.
+  const fusedBinary = ops ? ops.binaryConv2dAffineResidual?.bind(ops) : k.binaryConv2dAffineResidual?.bind(k);
+  const fusedDepthwise = ops ? ops.floatDepthwiseConv2dResidual?.bind(ops) : k.floatDepthwiseConv2dResidual?.bind(k);
+  const binaryFused = alpha !== undefined && fusedBinary !== undefined && w.mode === 'binary' && !w.multibit && (w.stages.length === 0 || reluOnly);
+  const depthwiseFused = alpha !== undefined && fusedDepthwise !== undefined && w.mode === 'float' && w.depthwise && !w.quant && w.stages.length === 0;
   const inputBits = xBuf instanceof Uint32Array;
   const xb = binaryFused && !inputBits ? new Uint32Array(n * g.h * g.w * wordsFor(g.c)) : null;
   const rest = () => {
@@ -823,10 +826,13 @@ function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Ar
   return () => {
     if (binaryFused) {
       const bits = inputBits ? xBuf : xb!;
-      if (!inputBits) w.quant!.toBits(xBuf as Float32Array, bits, ops);
-      if (ops!.binaryConv2dAffineResidual!(bits, w.wBits!, g, w.a!, w.b!, reluOnly, res, alpha ?? null, y)) return;
+      if (!inputBits) {
+        if (!ops && k.packSigns) k.packSigns(xBuf as Float32Array, w.quant!.channels, w.quant!.offset, bits);
+        else w.quant!.toBits(xBuf as Float32Array, bits, ops);
+      }
+      if (fusedBinary!(bits, w.wBits!, g, w.a!, w.b!, reluOnly, res, alpha ?? null, y)) return;
     }
-    if (depthwiseFused && ops!.floatDepthwiseConv2dResidual!(xBuf as Float32Array, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
+    if (depthwiseFused && fusedDepthwise!(xBuf as Float32Array, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
     conv();
     rest();
   };

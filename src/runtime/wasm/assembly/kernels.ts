@@ -597,3 +597,70 @@ export function floatDepthwiseConv2d(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise passes the plan runs around the convolutions when the kernels are these (no
+// RuntimeOps in wasm): each the same arithmetic as the plan's JavaScript loop (src/runtime/plan.ts),
+// so the outputs keep their bits — doubles where JavaScript computes in doubles, one f32 rounding
+// per store; WebAssembly has no fused multiply-add, so nothing is contracted.
+
+/**
+ * Packed sign bits [pixels, ⌈c/32⌉] of fround(x + offset[ch]) ≥ 0 (x ≥ 0 without offset): four
+ * channels per f32x4 comparison and bitmask, the rest one by one (ActivationQuantizer.toBits).
+ */
+export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i32): void {
+  const words = (c + 31) >>> 5;
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const xp = x + ((<usize>p * c) << 2);
+    const op = out + ((<usize>p * words) << 2);
+    for (let k = 0; k < words; k++) store<u32>(op + (<usize>k << 2), 0);
+    let j = 0;
+    for (; j < c4; j += 4) {
+      let v = v128.load(xp + (<usize>j << 2));
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + (<usize>j << 2)));
+      const m = <u32>i32x4.bitmask(f32x4.ge(v, zero));
+      const wp = op + (<usize>(j >>> 5) << 2);
+      store<u32>(wp, load<u32>(wp) | (m << (<u32>(j & 31))));
+    }
+    for (; j < c; j++) {
+      let v = load<f32>(xp + (<usize>j << 2));
+      if (offset != 0) v = v + load<f32>(offset + (<usize>j << 2));
+      if (v >= 0) {
+        const wp = op + (<usize>(j >>> 5) << 2);
+        store<u32>(wp, load<u32>(wp) | ((<u32>1) << (<u32>(j & 31))));
+      }
+    }
+  }
+}
+
+/**
+ * The binary convolution's epilogue with its residual Add and PReLU: out = fround(acc·a + b) (in
+ * doubles; ReLU: 0 where that double is < 0), then fround(out + res), then, with alpha,
+ * v ≥ 0 ? v : fround(alpha·v) — per channel over [pixels, c].
+ */
+export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: usize, alpha: usize, out: usize, pixels: i32, c: i32): void {
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c; o++) {
+      const oo = <usize>o << 2;
+      const v: f64 = <f64>load<i32>(acc + base + oo) * <f64>load<f32>(a + oo) + <f64>load<f32>(b + oo);
+      const f: f32 = relu && v < 0 ? 0 : <f32>v;
+      const s: f32 = f + load<f32>(res + base + oo);
+      store<f32>(out + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
+    }
+  }
+}
+
+/** In place over [pixels, c]: y = fround(y + res), then with alpha v ≥ 0 ? v : fround(alpha·v). */
+export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c: i32): void {
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c; o++) {
+      const oo = <usize>o << 2;
+      const s: f32 = load<f32>(y + base + oo) + load<f32>(res + base + oo);
+      store<f32>(y + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
+    }
+  }
+}
