@@ -65,6 +65,49 @@ const binaryShapes: Array<[number, number, number, number, number, number, boole
 test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual equal direct loops (odd channels, stride 2, padding, batch 1 and 2)', { skip }, () => {
   const k = native!;
   const ops = k.ops!;
+  binaryChecks(k.binaryConv2d.bind(k), ops.binaryConv2dThreshold!.bind(ops), ops.binaryConv2dAffineResidual!.bind(ops));
+});
+
+test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual and packSigns equal direct loops / its unfused kernels bit for bit (odd channels, stride 2, padding, batch 1)', async () => {
+  const k = await runtimeKernels('wasm');
+  binaryChecks(k.binaryConv2d.bind(k), null, k.binaryConv2dAffineResidual!.bind(k));
+  for (const [n, h, w, c, kk, stride, same] of [[1, 9, 7, 13, 3, 2, true], [2, 6, 5, 16, 3, 1, true], [1, 5, 6, 6, 3, 1, false]] as const) {
+    const g = geometry(n, h, w, c, kk, stride, same, c);
+    const x = Float32Array.from({ length: n * h * w * c }, () => rand() * 2 - 1);
+    const wgt = Float32Array.from({ length: kk * kk * c }, () => rand() * 2 - 1);
+    const bias = Float32Array.from({ length: c }, () => rand() - 0.5);
+    const y = new Float32Array(n * g.outH * g.outW * c);
+    k.floatDepthwiseConv2d(x, wgt, bias, g, y);
+    const res = Float32Array.from({ length: y.length }, () => rand() * 2 - 1);
+    const alpha = Float32Array.from({ length: c }, () => rand() * 0.5);
+    for (const al of [null, alpha]) {
+      const expect = y.map((v, i) => { const s = Math.fround(v + res[i]); return al && !(s >= 0) ? Math.fround(al[i % c] * s) : s; });
+      const got = new Float32Array(y.length).fill(7);
+      assert.equal(k.floatDepthwiseConv2dResidual!(x, wgt, bias, g, res, al, got), true);
+      assert.deepEqual(bits(got), bits(expect), `wasm depthwise residual ${JSON.stringify(g)} prelu=${!!al}`);
+    }
+  }
+  // Sign packing: zeros, −0, NaN, offsets; 37 channels (a partial word and a tail after the groups of four).
+  for (const c of [37, 16, 3]) {
+    const words = wordsFor(c);
+    const x = Float32Array.from({ length: 5 * c }, (_, i) => [0, -0, NaN, -1e-30][i % 13] ?? rand() * 2 - 1);
+    const off = Float32Array.from({ length: c }, (_, o) => (o % 5 === 0 ? 0 : rand() - 0.5));
+    for (const offset of [null, off]) {
+      const got = new Uint32Array(5 * words).fill(0xffffffff);
+      k.packSigns!(x, c, offset, got);
+      for (let p = 0; p < 5; p++) for (let o = 0; o < words * 32; o++) {
+        const v = o < c ? (offset ? Math.fround(x[p * c + o] + offset[o]) : x[p * c + o]) : -1;
+        assert.equal((got[p * words + (o >>> 5)] >>> (o & 31)) & 1, v >= 0 ? 1 : 0, `wasm packSigns c=${c} pixel ${p} channel ${o}`);
+      }
+    }
+  }
+});
+
+type BinaryConv = (x: Uint32Array, w: Uint32Array, g: ConvGeometry, out: Int32Array) => void;
+type BinaryThreshold = (x: Uint32Array, w: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array) => boolean;
+type BinaryAffineResidual = (x: Uint32Array, w: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, res: Float32Array, alpha: Float32Array | null, out: Float32Array) => boolean;
+
+function binaryChecks(conv: BinaryConv, threshold: BinaryThreshold | null, affineResidual: BinaryAffineResidual): void {
   for (const [n, h, w, c, kk, stride, same, outC] of binaryShapes) {
     const g = geometry(n, h, w, c, kk, stride, same, outC);
     const where = JSON.stringify(g);
@@ -74,7 +117,7 @@ test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual 
     const wgt = pack(ws, c);
     const want = directBinary(xs, ws, g);
     const acc = new Int32Array(want.length);
-    k.binaryConv2d(x, wgt, g, acc);
+    conv(x, wgt, g, acc);
     assert.deepEqual(acc, want, `binaryConv2d ${where}`);
     // Threshold bits (some ties: t = s·r for the first pixel's channels).
     const pixels = want.length / outC;
@@ -82,7 +125,7 @@ test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual 
     const th = Int32Array.from({ length: outC }, (_, o) => (o % 3 === 0 ? sign[o] * want[o] : Math.floor(rand() * 2 * c) - c));
     const words = wordsFor(outC);
     const gotBits = new Uint32Array(pixels * words).fill(0xffffffff);
-    if (ops.binaryConv2dThreshold!(x, wgt, g, sign, th, gotBits)) {
+    if (threshold && threshold(x, wgt, g, sign, th, gotBits)) {
       for (let p = 0; p < pixels; p++) for (let o = 0; o < words * 32; o++) {
         const bit = (gotBits[p * words + (o >>> 5)] >>> (o & 31)) & 1;
         assert.equal(bit, o < outC && sign[o] * want[p * outC + o] > th[o] ? 1 : 0, `threshold ${where} pixel ${p} channel ${o}`);
@@ -103,11 +146,11 @@ test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual 
         expect[i] = al && !(s >= 0) ? Math.fround(al[o] * s) : s;
       }
       const got = new Float32Array(want.length).fill(7);
-      assert.equal(ops.binaryConv2dAffineResidual!(x, wgt, g, a, b, relu, res, al, got), true, 'the AVX2 path runs (the addon needs AVX2)');
+      assert.equal(affineResidual(x, wgt, g, a, b, relu, res, al, got), true, 'the fused path runs (native: the addon needs AVX2)');
       assert.deepEqual(bits(got), bits(expect), `affine residual ${where} relu=${relu} prelu=${!!al}`);
     }
   }
-});
+}
 
 test('native floatDepthwiseConv2dResidual = floatDepthwiseConv2d + Add + PReLU bit for bit, and the depthwise kernel matches a float64 loop (8–64 channels, stride 2, padding, batch 1)', { skip }, () => {
   const k = native!;

@@ -638,12 +638,32 @@ export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i
 /**
  * The binary convolution's epilogue with its residual Add and PReLU: out = fround(acc·a + b) (in
  * doubles; ReLU: 0 where that double is < 0), then fround(out + res), then, with alpha,
- * v ≥ 0 ? v : fround(alpha·v) — per channel over [pixels, c].
+ * v ≥ 0 ? v : fround(alpha·v) — per channel over [pixels, c]. Two doubles per f64x2 (the products
+ * of an int32 and a float32 and their sums with a float32 are the JavaScript loop's), four
+ * float32s per f32x4 for the residual and the PReLU (a bit select, no branch); the channels after
+ * the last group of four one by one.
  */
 export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: usize, alpha: usize, out: usize, pixels: i32, c: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  const zeroD = f64x2.splat(0);
   for (let p = 0; p < pixels; p++) {
     const base = (<usize>p * c) << 2;
-    for (let o = 0; o < c; o++) {
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      const r = v128.load(acc + base + oo);
+      const av = v128.load(a + oo), bv = v128.load(b + oo);
+      let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(r), f64x2.promote_low_f32x4(av)), f64x2.promote_low_f32x4(bv));
+      let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(r, r, 2, 3, 0, 1)), f64x2.promote_low_f32x4(i32x4.shuffle(av, av, 2, 3, 0, 1))),
+        f64x2.promote_low_f32x4(i32x4.shuffle(bv, bv, 2, 3, 0, 1)));
+      // ReLU: +0 where the double is < 0 (−0 and NaN kept), as `relu && v < 0 ? 0 : v`.
+      if (relu) { lo = v128.bitselect(zeroD, lo, f64x2.lt(lo, zeroD)); hi = v128.bitselect(zeroD, hi, f64x2.lt(hi, zeroD)); }
+      const f = i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+      let s = f32x4.add(f, v128.load(res + base + oo));
+      if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
+      v128.store(out + base + oo, s);
+    }
+    for (let o = c4; o < c; o++) {
       const oo = <usize>o << 2;
       const v: f64 = <f64>load<i32>(acc + base + oo) * <f64>load<f32>(a + oo) + <f64>load<f32>(b + oo);
       const f: f32 = relu && v < 0 ? 0 : <f32>v;
@@ -653,11 +673,19 @@ export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: 
   }
 }
 
-/** In place over [pixels, c]: y = fround(y + res), then with alpha v ≥ 0 ? v : fround(alpha·v). */
+/** In place over [pixels, c]: y = fround(y + res), then with alpha v ≥ 0 ? v : fround(alpha·v) (f32x4, a bit select). */
 export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
   for (let p = 0; p < pixels; p++) {
     const base = (<usize>p * c) << 2;
-    for (let o = 0; o < c; o++) {
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let s = f32x4.add(v128.load(y + base + oo), v128.load(res + base + oo));
+      if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
+      v128.store(y + base + oo, s);
+    }
+    for (let o = c4; o < c; o++) {
       const oo = <usize>o << 2;
       const s: f32 = load<f32>(y + base + oo) + load<f32>(res + base + oo);
       store<f32>(y + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
