@@ -68,7 +68,7 @@ test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual 
   binaryChecks(k.binaryConv2d.bind(k), ops.binaryConv2dThreshold!.bind(ops), ops.binaryConv2dAffineResidual!.bind(ops));
 });
 
-test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual and packSigns equal direct loops / its unfused kernels bit for bit (odd channels, stride 2, padding, batch 1)', async () => {
+test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual, signs and packSigns equal direct loops / its unfused kernels bit for bit (odd channels, stride 2, padding, batch 1)', async () => {
   const k = await runtimeKernels('wasm');
   binaryChecks(k.binaryConv2d.bind(k), null, k.binaryConv2dAffineResidual!.bind(k));
   for (const [n, h, w, c, kk, stride, same] of [[1, 9, 7, 13, 3, 2, true], [2, 6, 5, 16, 3, 1, true], [1, 5, 6, 6, 3, 1, false]] as const) {
@@ -85,6 +85,18 @@ test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual and packSign
       const got = new Float32Array(y.length).fill(7);
       assert.equal(k.floatDepthwiseConv2dResidual!(x, wgt, bias, g, res, al, got), true);
       assert.deepEqual(bits(got), bits(expect), `wasm depthwise residual ${JSON.stringify(g)} prelu=${!!al}`);
+    }
+  }
+  // Bipolar input values: ±levels by the sign of x (+ offset), zeros, −0 and NaN included.
+  for (const c of [13, 16]) {
+    const x = Float32Array.from({ length: 6 * c }, (_, i) => [0, -0, NaN, -1e-30][i % 11] ?? rand() * 2 - 1);
+    const off = Float32Array.from({ length: c }, (_, o) => (o % 5 === 0 ? 0 : rand() - 0.5));
+    const levels = Float32Array.from({ length: c }, () => Math.fround(rand()));
+    for (const offset of [null, off]) {
+      const got = new Float32Array(x.length).fill(7);
+      k.signs!(x, c, offset, levels, got);
+      const want = x.map((v, i) => ((offset ? Math.fround(v + offset[i % c]) : v) >= 0 ? levels[i % c] : -levels[i % c]));
+      assert.deepEqual(bits(got), bits(want), `wasm signs c=${c} offset=${!!offset}`);
     }
   }
   // Sign packing: zeros, −0, NaN, offsets; 37 channels (a partial word and a tail after the groups of four).
@@ -202,14 +214,29 @@ test('mobilenet-tiny binary: depthwise and point-wise steps absorb their Add and
   await ensureBackend('native');
   const model = await quantizeModel(buildModel('mobilenet-tiny', { seed: 8 }), { kernelQuantizer: 'binary', inputQuantizer: 'binary' });
   const packed = packModel(model);
-  const rt = createRuntime(packed, { kernels: native! });
+  // Count the fused residual calls (native passes; wasm kernels' own forms).
+  const calls = { native: 0, wasm: 0 };
+  const ops = native!.ops!;
+  const countedOps = {
+    ...ops,
+    binaryConv2dAffineResidual: (...a: Parameters<NonNullable<typeof ops.binaryConv2dAffineResidual>>) => { calls.native++; return ops.binaryConv2dAffineResidual!(...a); },
+    floatDepthwiseConv2dResidual: (...a: Parameters<NonNullable<typeof ops.floatDepthwiseConv2dResidual>>) => { calls.native++; return ops.floatDepthwiseConv2dResidual!(...a); },
+  };
+  const rt = createRuntime(packed, { kernels: { ...native!, ops: countedOps } });
   const steps = rt.steps.map((s) => s.layers.join('+'));
   for (const fusedStep of ['b1_dw+b1_dw_bn+b1_dw_add+b1_dw_act', 'b1_pw_a+b1_pw_a_bn+b1_pw_a_add+b1_pw_a_act', 'b2_dw+b2_dw_bn+b2_dw_add+b2_dw_act', 'b3_pw+b3_pw_bn+b3_pw_add+b3_pw_act']) {
     assert.ok(steps.includes(fusedStep), `${fusedStep} in ${steps.join(', ')}`);
   }
   assert.ok(!rt.steps.some((s) => s.op === 'add'), 'no standalone Add step is left');
   const js = createRuntime(packed, { kernels: jsKernels });
-  const wasm = createRuntime(packed, { kernels: await runtimeKernels('wasm') });
+  const wk = await runtimeKernels('wasm');
+  const wasmBinary = wk.binaryConv2dAffineResidual!.bind(wk);
+  const wasmDepthwise = wk.floatDepthwiseConv2dResidual!.bind(wk);
+  Object.assign(wk, {
+    binaryConv2dAffineResidual: (...a: Parameters<typeof wasmBinary>) => { calls.wasm++; return wasmBinary(...a); },
+    floatDepthwiseConv2dResidual: (...a: Parameters<typeof wasmDepthwise>) => { calls.wasm++; return wasmDepthwise(...a); },
+  });
+  const wasm = createRuntime(packed, { kernels: wk });
   const reference = await unpackModel(JSON.parse(JSON.stringify(packed.manifest)), packed.data);
   for (const n of [1, 3]) {
     const x = Float32Array.from({ length: n * 28 * 28 }, () => rand() * 1.2 - 0.1);
@@ -225,5 +252,7 @@ test('mobilenet-tiny binary: depthwise and point-wise steps absorb their Add and
     assert.ok(rel(viaJs) < 1e-5, `js vs TF.js, batch ${n}: ${rel(viaJs)}`);
     assert.ok(rel(viaWasm) < 1e-5, `wasm vs TF.js, batch ${n}: ${rel(viaWasm)}`);
   }
+  // Every depthwise and point-wise step (3 + 5) ran fused, at both batch sizes.
+  assert.deepEqual(calls, { native: 16, wasm: 16 });
   reference.dispose();
 });

@@ -807,7 +807,10 @@ function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Ar
   const fusedBinary = ops ? ops.binaryConv2dAffineResidual?.bind(ops) : k.binaryConv2dAffineResidual?.bind(k);
   const fusedDepthwise = ops ? ops.floatDepthwiseConv2dResidual?.bind(ops) : k.floatDepthwiseConv2dResidual?.bind(k);
   const binaryFused = alpha !== undefined && fusedBinary !== undefined && w.mode === 'binary' && !w.multibit && (w.stages.length === 0 || reluOnly);
-  const depthwiseFused = alpha !== undefined && fusedDepthwise !== undefined && w.mode === 'float' && w.depthwise && !w.quant && w.stages.length === 0;
+  const depthwiseFused = alpha !== undefined && fusedDepthwise !== undefined && w.mode === 'float' && w.depthwise && w.stages.length === 0;
+  // A quantized depthwise layer's input values (binary models: ±scale/2), as bindWeighted computes them.
+  const scratchX = depthwiseFused && w.quant ? new Float32Array(n * g.h * g.w * g.c) : null;
+  const levels = scratchX && !ops && k.signs && w.quant!.bipolar ? w.quant!.valueLevels() : null;
   const inputBits = xBuf instanceof Uint32Array;
   const xb = binaryFused && !inputBits ? new Uint32Array(n * g.h * g.w * wordsFor(g.c)) : null;
   const rest = () => {
@@ -832,7 +835,15 @@ function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Ar
       }
       if (fusedBinary!(bits, w.wBits!, g, w.a!, w.b!, reluOnly, res, alpha ?? null, y)) return;
     }
-    if (depthwiseFused && fusedDepthwise!(xBuf as Float32Array, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
+    if (depthwiseFused) {
+      let xq = xBuf as Float32Array;
+      if (scratchX) {
+        if (levels) k.signs!(xq, g.c, w.quant!.offset, levels, scratchX);
+        else w.quant!.toValues(xq, scratchX, ops);
+        xq = scratchX;
+      }
+      if (fusedDepthwise!(xq, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
+    }
     conv();
     rest();
   };

@@ -30,6 +30,7 @@ interface KernelExports {
   packSigns(x: number, c: number, offset: number, out: number, pixels: number): void;
   affineResidual(acc: number, a: number, b: number, relu: boolean, res: number, alpha: number, out: number, pixels: number, c: number): void;
   residualPrelu(y: number, res: number, alpha: number, pixels: number, c: number): void;
+  signValues(x: number, c: number, offset: number, levels: number, out: number, pixels: number): void;
 }
 
 /**
@@ -151,6 +152,19 @@ class WasmKernels implements RuntimeKernels {
     if (offset) this.put(offset, pf);
     this.k.packSigns(px, c, offset ? pf : 0, po, pixels);
     out.set(this.i32.subarray(po >> 2, (po >> 2) + out.length));
+  }
+
+  /** ActivationQuantizer.toValues on bipolar grids (RuntimeKernels.signs): ±levels[ch] by the sign of x (+ offset). */
+  signs(x: Float32Array, c: number, offset: Float32Array | null, levels: Float32Array, out: Float32Array): void {
+    checkLength('signs', 'out', out.length, x.length);
+    checkLength('signs', 'levels', levels.length, c);
+    const px = this.base, po = align16(px + x.byteLength), pl = align16(po + out.byteLength), pf = align16(pl + levels.byteLength);
+    this.reserve(pf + (offset?.byteLength ?? 0));
+    this.put(x, px);
+    this.put(levels, pl);
+    if (offset) this.put(offset, pf);
+    this.k.signValues(px, c, offset ? pf : 0, pl, po, x.length / c);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
   }
 
   /** binaryConv2d, then affineInt, the residual Add and the PReLU in the module (RuntimeKernels.binaryConv2dAffineResidual). */

@@ -692,3 +692,26 @@ export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c
     }
   }
 }
+
+/** Bipolar input values: out = fround(x + offset[ch]) ≥ 0 ? levels[ch] : −levels[ch] over [pixels, c] (f32x4, a bit select). */
+export function signValues(x: usize, c: i32, offset: usize, levels: usize, out: usize, pixels: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let v = v128.load(x + base + oo);
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + oo));
+      const h = v128.load(levels + oo);
+      v128.store(out + base + oo, v128.bitselect(h, f32x4.neg(h), f32x4.ge(v, zero)));
+    }
+    for (let o = c4; o < c; o++) {
+      const oo = <usize>o << 2;
+      let v = load<f32>(x + base + oo);
+      if (offset != 0) v = v + load<f32>(offset + oo);
+      const h = load<f32>(levels + oo);
+      store<f32>(out + base + oo, v >= 0 ? h : -h);
+    }
+  }
+}
