@@ -68,7 +68,7 @@ test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual 
   binaryChecks(k.binaryConv2d.bind(k), ops.binaryConv2dThreshold!.bind(ops), ops.binaryConv2dAffineResidual!.bind(ops));
 });
 
-test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual, signs and packSigns equal direct loops / its unfused kernels bit for bit (odd channels, stride 2, padding, batch 1)', async () => {
+test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual, prelu, signs and packSigns equal direct loops / its unfused kernels bit for bit (odd channels, stride 2, padding, batch 1)', async () => {
   const k = await runtimeKernels('wasm');
   binaryChecks(k.binaryConv2d.bind(k), null, k.binaryConv2dAffineResidual!.bind(k));
   for (const [n, h, w, c, kk, stride, same] of [[1, 9, 7, 13, 3, 2, true], [2, 6, 5, 16, 3, 1, true], [1, 5, 6, 6, 3, 1, false]] as const) {
@@ -86,6 +86,14 @@ test('wasm binaryConv2dAffineResidual, floatDepthwiseConv2dResidual, signs and p
       assert.equal(k.floatDepthwiseConv2dResidual!(x, wgt, bias, g, res, al, got), true);
       assert.deepEqual(bits(got), bits(expect), `wasm depthwise residual ${JSON.stringify(g)} prelu=${!!al}`);
     }
+  }
+  // PReLU in place (the stem's stage): zeros, −0, NaN, odd channel counts.
+  for (const c of [13, 16]) {
+    const x = Float32Array.from({ length: 6 * c }, (_, i) => [0, -0, NaN, -1e-30][i % 11] ?? rand() * 2 - 1);
+    const alpha = Float32Array.from({ length: c }, () => rand() * 0.5);
+    const want = x.map((v, i) => (v >= 0 ? v : Math.fround(alpha[i % c] * v)));
+    k.prelu!(x, c, alpha);
+    assert.deepEqual(bits(x), bits(want), `wasm prelu c=${c}`);
   }
   // Bipolar input values: ±levels by the sign of x (+ offset), zeros, −0 and NaN included.
   for (const c of [13, 16]) {

@@ -67,6 +67,8 @@ export interface RuntimeKernels {
   binaryConv2dAffineResidual?: RuntimeOps['binaryConv2dAffineResidual'];
   floatDepthwiseConv2dResidual?: RuntimeOps['floatDepthwiseConv2dResidual'];
   packSigns?(x: Float32Array, c: number, offset: Float32Array | null, out: Uint32Array): void;
+  /** A PReLU stage with one alpha per channel and no shifts, in place: v ≥ 0 ? v : fround(alpha·v). */
+  prelu?(buf: Float32Array, c: number, alpha: Float32Array): void;
   /** ActivationQuantizer.toValues on bipolar grids: out = fround(x + offset[ch]) ≥ 0 ? levels[ch] : −levels[ch] (x ≥ 0 without offset). */
   signs?(x: Float32Array, c: number, offset: Float32Array | null, levels: Float32Array, out: Float32Array): void;
   /**

@@ -154,10 +154,12 @@ function batchNormAffine(l: LayerEntry): { a: Float32Array; b: Float32Array } {
  * Runs per-channel stages over `pixels` pixels of `c` channels starting at element `from` (in
  * place). With `ops` (the backend's passes), affine, ReLU and PReLU stages over a whole buffer run there.
  */
-function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number, ops?: RuntimeOps): void {
+function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number, ops?: RuntimeOps, k?: RuntimeKernels): void {
   const end = from + pixels * c;
   const whole = ops !== undefined && from === 0 && end === buf.length;
   for (const s of stages) {
+    // Without the passes, the kernels' own PReLU (wasm) over a whole buffer: the same values.
+    if (!ops && k?.prelu && s.kind === 'prelu' && s.alpha.length === c && !s.shiftIn && !s.shiftOut && from === 0 && end === buf.length) { k.prelu(buf, c, s.alpha); continue; }
     if (whole) {
       if (s.kind === 'affine') { ops.affine(buf, s.a, s.b); continue; }
       if (s.kind === 'relu') { ops.clamp(buf, s.max); continue; }
@@ -585,7 +587,7 @@ export class BatchExecutor {
       case 'stages': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
-        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c, ops); };
+        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c, ops, k); };
       }
       case 'pool': {
         const x = bufferOf(op.input) as Float32Array;
@@ -629,7 +631,7 @@ export class BatchExecutor {
             y.set(xs[0]);
             for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
           }
-          if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
+          if (stages.length) runStages(stages, y, 0, y.length / c, c, ops, k);
         };
       }
       case 'concat': {
@@ -916,7 +918,7 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       if (reluOut && ops!.floatConv2dRelu!(xq, w.wFloat!, w.bias, g, y)) return;
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
-      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops);
+      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops, k);
       if (toBits) {
         if (ops) ops.packSigns(y, outC, outBits ?? null, fusedRelu, yBuf as Uint32Array);
         else packPixels(y, 0, 0, outPixels, fusedRelu);

@@ -154,6 +154,17 @@ class WasmKernels implements RuntimeKernels {
     out.set(this.i32.subarray(po >> 2, (po >> 2) + out.length));
   }
 
+  /** In place, per channel: v ≥ 0 ? v : fround(alpha·v) (RuntimeKernels.prelu). */
+  prelu(buf: Float32Array, c: number, alpha: Float32Array): void {
+    checkLength('prelu', 'alpha', alpha.length, c);
+    const py = this.base, pa = align16(py + buf.byteLength);
+    this.reserve(pa + alpha.byteLength);
+    this.put(buf, py);
+    this.put(alpha, pa);
+    this.k.residualPrelu(py, 0, pa, buf.length / c, c);
+    buf.set(this.f32.subarray(py >> 2, (py >> 2) + buf.length));
+  }
+
   /** ActivationQuantizer.toValues on bipolar grids (RuntimeKernels.signs): ±levels[ch] by the sign of x (+ offset). */
   signs(x: Float32Array, c: number, offset: Float32Array | null, levels: Float32Array, out: Float32Array): void {
     checkLength('signs', 'out', out.length, x.length);

@@ -673,7 +673,7 @@ export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: 
   }
 }
 
-/** In place over [pixels, c]: y = fround(y + res), then with alpha v ≥ 0 ? v : fround(alpha·v) (f32x4, a bit select). */
+/** In place over [pixels, c]: y = fround(y + res) (res = 0: no residual, y unchanged), then with alpha v ≥ 0 ? v : fround(alpha·v) (f32x4, a bit select). */
 export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c: i32): void {
   const c4 = c & ~3;
   const zero = f32x4.splat(0);
@@ -681,13 +681,15 @@ export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c
     const base = (<usize>p * c) << 2;
     for (let o = 0; o < c4; o += 4) {
       const oo = <usize>o << 2;
-      let s = f32x4.add(v128.load(y + base + oo), v128.load(res + base + oo));
+      let s = v128.load(y + base + oo);
+      if (res != 0) s = f32x4.add(s, v128.load(res + base + oo));
       if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
       v128.store(y + base + oo, s);
     }
     for (let o = c4; o < c; o++) {
       const oo = <usize>o << 2;
-      const s: f32 = load<f32>(y + base + oo) + load<f32>(res + base + oo);
+      let s = load<f32>(y + base + oo);
+      if (res != 0) s = s + load<f32>(res + base + oo);
       store<f32>(y + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
     }
   }
