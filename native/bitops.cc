@@ -29,6 +29,22 @@ struct Geometry {
   int n, h, w, c, kh, kw, sh, sw, pt, pl, oh, ow, oc;
 };
 
+// The AVX2 binary convolution's epilogue (binaryRowAvx2, defined with the elementwise passes).
+struct BinaryEpilogue {
+  int32_t* out = nullptr;
+  const int32_t* sg = nullptr;
+  const int32_t* th = nullptr;
+  uint32_t* bits = nullptr;
+  const float* a = nullptr;
+  const float* b = nullptr;
+  bool relu = false;
+  const float* res = nullptr;
+  const float* alpha = nullptr;
+  float* fout = nullptr;
+};
+void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, BinaryEpilogue e);
+const bool hasAvx2Popcnt = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+
 template <typename T>
 bool typedArray(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* length) {
   napi_typedarray_type type;
@@ -279,13 +295,32 @@ napi_value BinaryConv2dAffine(napi_env env, napi_callback_info info) {
   const float* bb = A.arr<float>(5, napi_float32_array, &bl);
   const bool relu = A.flag(6);
   float* out = A.arr<float>(7, napi_float32_array, &ol);
-  if (!A.ok) return A.fail("binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out)");
+  // Optional: res (Float32Array, the output's shape: a residual Add fused) and alpha (Float32Array(oc): PReLU after it).
+  size_t rl = 0, pl = 0;
+  const float* res = A.argc > 8 ? A.arr<float>(8, napi_float32_array, &rl, true) : nullptr;
+  const float* alpha = A.argc > 9 ? A.arr<float>(9, napi_float32_array, &pl, true) : nullptr;
+  if (!A.ok) return A.fail("binaryConv2dAffine(x, w, geometry, wt, a, b, relu, out, res?: Float32Array | null, alpha?: Float32Array | null)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
-      ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
+  const size_t outLen = static_cast<size_t>(g.n) * g.oh * g.ow * g.oc;
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
+      ol < outLen || (res && rl < outLen) || (alpha && pl < static_cast<size_t>(g.oc)))
     return A.range("binaryConv2dAffine: an array is shorter than the geometry needs");
+  const bool avx512 = popcountVariant == std::string("avx512vpopcntdq") && __builtin_cpu_supports("avx512bw");
+  // The AVX2 kernel: without AVX-512 VPOPCNTDQ, or with the residual / PReLU epilogue (which the AVX-512 row has not).
+  if (hasAvx2Popcnt && (!avx512 || res || alpha)) {
+    BinaryEpilogue e;
+    e.a = a;
+    e.b = bb;
+    e.relu = relu;
+    e.res = res;
+    e.alpha = alpha;
+    e.fout = out;
+    binaryConvAvx2(x, w, g, e);
+    return A.boolean(true);
+  }
+  if (!avx512 || res || alpha) return A.boolean(false);
+  if (wtl < blockedWords) return A.range("binaryConv2dAffine: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, nullptr, nullptr, nullptr, a, bb, relu, out);
@@ -308,10 +343,19 @@ napi_value BinaryConv2dThreshold(napi_env env, napi_callback_info info) {
   if (!A.ok) return A.fail("binaryConv2dThreshold(x, w, geometry, wt, sign, t, out)");
   const int words = (g.c + 31) / 32;
   const size_t blockedWords = static_cast<size_t>((g.oc + 15) / 16) * g.kh * g.kw * words * 16;
-  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) return A.boolean(false);
-  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wtl < blockedWords || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * words || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * words || sl < static_cast<size_t>(g.oc) || tl < static_cast<size_t>(g.oc) ||
       ol < static_cast<size_t>(g.n) * g.oh * g.ow * ((g.oc + 31) / 32))
     return A.range("binaryConv2dThreshold: an array is shorter than the geometry needs");
+  if (popcountVariant != std::string("avx512vpopcntdq") || !__builtin_cpu_supports("avx512bw")) {
+    if (!hasAvx2Popcnt) return A.boolean(false);
+    BinaryEpilogue e;
+    e.sg = sg;
+    e.th = th;
+    e.bits = out;
+    binaryConvAvx2(x, w, g, e);
+    return A.boolean(true);
+  }
+  if (wtl < blockedWords) return A.range("binaryConv2dThreshold: an array is shorter than the geometry needs");
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, nullptr, sg, th, out);
@@ -337,6 +381,12 @@ napi_value BinaryConv2d(napi_env env, napi_callback_info info) {
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) binaryRowBlocked(x, wt, g, b, oy, out);
+    return nullptr;
+  }
+  if (!wt && hasAvx2Popcnt && popcountVariant != std::string("avx512vpopcntdq")) {
+    BinaryEpilogue e;
+    e.out = out;
+    binaryConvAvx2(x, w, g, e);
     return nullptr;
   }
   binaryConv(x, w, g, out);
@@ -1041,6 +1091,138 @@ __attribute__((target("avx512f,fma"))) void depthwiseRowAvx512(const float* x, c
   }
 }
 
+// AVX2 depthwise rows for 8, 16, …, 64 channels (CPUs without AVX-512, and every fused call):
+// the same FMA sequence per channel as depthwiseRowAvx512 (bias, then the in-image taps row by
+// row), so both give the same bits. With `res` (the output's shape) the residual Add is fused
+// (float32 add), with `alpha` (per channel) a PReLU after it (v ≥ 0 ? v : alpha·v).
+template <int NB>
+__attribute__((target("avx2,fma"))) void depthwiseRowAvx2(const float* x, const float* w, const float* bias, const Geometry& g, int b, int oy, float* out, const float* res, const float* alpha) {
+  constexpr int C = NB * 8;
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  const __m256 zero = _mm256_setzero_ps();
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    __m256 acc[NB];
+    for (int j = 0; j < NB; j++) acc[j] = bias ? _mm256_loadu_ps(bias + j * 8) : _mm256_setzero_ps();
+    for (int ky = ky0; ky < ky1; ky++)
+      for (int kx = kx0; kx < kx1; kx++) {
+        const float* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx) * C;
+        const float* wr = w + (ky * g.kw + kx) * C;
+        for (int j = 0; j < NB; j++) acc[j] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + j * 8), _mm256_loadu_ps(wr + j * 8), acc[j]);
+      }
+    const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox) * C;
+    for (int j = 0; j < NB; j++) {
+      __m256 f = acc[j];
+      if (res) f = _mm256_add_ps(f, _mm256_loadu_ps(res + at + j * 8));
+      if (alpha) f = _mm256_blendv_ps(_mm256_mul_ps(_mm256_loadu_ps(alpha + j * 8), f), f, _mm256_cmp_ps(f, zero, _CMP_GE_OQ));
+      _mm256_storeu_ps(out + at + j * 8, f);
+    }
+  }
+}
+
+using DepthwiseRowAvx2 = void (*)(const float*, const float*, const float*, const Geometry&, int, int, float*, const float*, const float*);
+const DepthwiseRowAvx2 depthwiseRowsAvx2[8] = {depthwiseRowAvx2<1>, depthwiseRowAvx2<2>, depthwiseRowAvx2<3>, depthwiseRowAvx2<4>,
+                                               depthwiseRowAvx2<5>, depthwiseRowAvx2<6>, depthwiseRowAvx2<7>, depthwiseRowAvx2<8>};
+const bool hasAvx2Fma = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+bool depthwiseAvx2Applies(const Geometry& g) { return hasAvx2Fma && g.c % 8 == 0 && g.c <= 64 && g.oc == g.c; }
+
+void depthwiseAvx2(const float* x, const float* w, const float* bias, const Geometry& g, float* out, const float* res, const float* alpha) {
+  const DepthwiseRowAvx2 row = depthwiseRowsAvx2[g.c / 8 - 1];
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) row(x, w, bias, g, b, oy, out, res, alpha);
+}
+
+// AVX2 form of the register-blocked float convolution (few input channels, at most 64 outputs;
+// CPUs without AVX-512): NB blocks of 8 output channels in ymm registers, P pixels at a time
+// sharing each weight load; weights [K][NB·8] zero padded. Each output's sum runs bias, then
+// k = 0 … K − 1 as fused multiply-adds, the order of smallCPixels, so both give the same bits.
+// `relu`: max(0, y) on the result (the plan's ReLU stage; NaN and −0 kept).
+template <int NB, int P>
+__attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0, float* outRow, bool relu) {
+  const int K = g.kh * g.kw * g.c;
+  const int iy0 = oy * g.sh - g.pt;
+  __m256 acc[P][NB];
+  for (int q = 0; q < P; q++)
+    for (int j = 0; j < NB; j++) acc[q][j] = _mm256_loadu_ps(biasP + j * 8);
+#define SMALLC_AVX2_STEP(wr, xs, xstride)                                        \
+  do {                                                                          \
+    const float* wr_ = (wr);                                                    \
+    const float* xs_ = (xs);                                                    \
+    const int64_t xst_ = (xstride);                                             \
+    __m256 wv[NB];                                                              \
+    for (int j = 0; j < NB; j++) wv[j] = _mm256_loadu_ps(wr_ + j * 8);          \
+    for (int q = 0; q < P; q++) {                                               \
+      const __m256 p = _mm256_set1_ps(xs_[q * xst_]);                           \
+      for (int j = 0; j < NB; j++) acc[q][j] = _mm256_fmadd_ps(p, wv[j], acc[q][j]); \
+    }                                                                           \
+  } while (0)
+  const int ixFirst = ox0 * g.sw - g.pl, ixLast = (ox0 + P - 1) * g.sw - g.pl;
+  if (iy0 >= 0 && iy0 + g.kh <= g.h && ixFirst >= 0 && ixLast + g.kw <= g.w) {
+    const float* xb = x + ((static_cast<int64_t>(b) * g.h + iy0) * g.w) * g.c;
+    int k = 0;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++)
+        for (int ci = 0; ci < g.c; ci++, k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, static_cast<int64_t>(g.sw) * g.c);
+  } else {
+    for (int q = 0; q < P; q++) {
+      const int ix0 = (ox0 + q) * g.sw - g.pl;
+      for (int ky = 0; ky < g.kh; ky++)
+        for (int kx = 0; kx < g.kw; kx++) {
+          const int iy = iy0 + ky, ix = ix0 + kx;
+          float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
+          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+          else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
+        }
+    }
+    for (int k = 0; k < K; k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, patch + k, K);
+  }
+#undef SMALLC_AVX2_STEP
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int q = 0; q < P; q++) {
+    float* o = outRow + static_cast<int64_t>(ox0 + q) * g.oc;
+    for (int j = 0; j < NB; j++) {
+      const __m256 y = relu ? _mm256_max_ps(zero, acc[q][j]) : acc[q][j];
+      const int rem = g.oc - j * 8;
+      if (rem >= 8) _mm256_storeu_ps(o + j * 8, y);
+      else _mm256_maskstore_ps(o + j * 8, _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lane), y);
+    }
+  }
+}
+
+template <int NB>
+__attribute__((target("avx2,fma"))) void floatRowSmallCAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow, bool relu) {
+  constexpr int P = NB <= 2 ? 4 : NB <= 4 ? 2 : 1;
+  int ox = 0;
+  for (; ox + P <= g.ow; ox += P) smallCPixelsAvx2<NB, P>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
+  for (; ox < g.ow; ox++) smallCPixelsAvx2<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
+}
+
+using SmallCRowAvx2 = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool);
+const SmallCRowAvx2 smallCRowsAvx2[8] = {floatRowSmallCAvx2<1>, floatRowSmallCAvx2<2>, floatRowSmallCAvx2<3>, floatRowSmallCAvx2<4>,
+                                         floatRowSmallCAvx2<5>, floatRowSmallCAvx2<6>, floatRowSmallCAvx2<7>, floatRowSmallCAvx2<8>};
+
+// The AVX2 register-blocked float convolution over the whole batch (see smallCPixelsAvx2).
+void smallCAvx2(const float* x, const float* w, const float* bias, const Geometry& g, float* out, bool relu) {
+  const int K = g.kh * g.kw * g.c;
+  const int NB = (g.oc + 7) / 8;
+  std::vector<float> wP(static_cast<size_t>(K) * NB * 8, 0.f), biasP(NB * 8, 0.f);
+  for (int k = 0; k < K; k++)
+    for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 8 + oc] = w[static_cast<size_t>(oc) * K + k];
+  if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+  const SmallCRowAvx2 row = smallCRowsAvx2[NB - 1];
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
+  {
+    std::vector<float> patch(4 * K);
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < g.n; b++)
+      for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + (static_cast<int64_t>(b) * g.oh + oy) * g.ow * g.oc, relu);
+  }
+}
+
 using DepthwiseRow = void (*)(const float*, const float*, const float*, const Geometry&, int, int, float*);
 const DepthwiseRow depthwiseRows[4] = {depthwiseRowAvx512<1>, depthwiseRowAvx512<2>, depthwiseRowAvx512<3>, depthwiseRowAvx512<4>};
 
@@ -1107,12 +1289,21 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       return A.boolean(true);
     }
   }
+  // Without AVX-512: the AVX2 register-blocked path (not the packed-signs form).
+  if (wTp && !bits && hasAvx2Fma && g.oc <= 64) {
+    smallCAvx2(x, w, bias, g, out, relu);
+    return relu ? A.boolean(true) : nullptr;
+  }
   if (bits || relu) return A.boolean(false);
   if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
     const DepthwiseRow row = depthwiseRows[g.c / 16 - 1];
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.c * g.kh * g.kw > (int64_t{1} << 25) && g.n * g.oh > 1)
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) row(x, w, bias, g, b, oy, out);
+    return nullptr;
+  }
+  if (depthwise && depthwiseAvx2Applies(g)) {
+    depthwiseAvx2(x, w, bias, g, out, nullptr, nullptr);
     return nullptr;
   }
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * (depthwise ? 1 : g.c) > (1 << 22))
@@ -1126,6 +1317,31 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
 }
 
 napi_value FloatConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, false); }
+
+// floatDepthwiseConv2dResidual(x, w, bias | null, geometry, out, res | null, alpha | null): the depthwise
+// convolution with a residual Add (res: the output's shape) and a per-channel PReLU fused (AVX2
+// rows, the same convolution bits as floatDepthwiseConv2d). Returns false, doing nothing, where
+// that path does not apply (channels not a multiple of 8 or above 64, no AVX2 / FMA).
+napi_value FloatDepthwiseConv2dResidual(napi_env env, napi_callback_info info) {
+  Args A(env, info);
+  size_t xl, wl, ol, bl = 0, rl = 0, al = 0;
+  Geometry g;
+  const float* x = A.arr<float>(0, napi_float32_array, &xl);
+  const float* w = A.arr<float>(1, napi_float32_array, &wl);
+  const float* bias = A.arr<float>(2, napi_float32_array, &bl, true);
+  A.geometry(3, &g);
+  float* out = A.arr<float>(4, napi_float32_array, &ol);
+  const float* res = A.arr<float>(5, napi_float32_array, &rl, true);
+  const float* alpha = A.arr<float>(6, napi_float32_array, &al, true);
+  if (!A.ok) return A.fail("floatDepthwiseConv2dResidual(x, w, bias | null, geometry: Int32Array(13), out, res | null, alpha | null): Float32Arrays");
+  const size_t outLen = static_cast<size_t>(g.n) * g.oh * g.ow * g.oc;
+  if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.kh) * g.kw * g.c || ol < outLen || (bias && bl < static_cast<size_t>(g.c)) ||
+      (res && rl < outLen) || (alpha && al < static_cast<size_t>(g.c)))
+    return A.range("floatDepthwiseConv2dResidual: an array is shorter than the geometry needs");
+  if (!depthwiseAvx2Applies(g)) return A.boolean(false);
+  depthwiseAvx2(x, w, bias, g, out, res, alpha);
+  return A.boolean(true);
+}
 napi_value FloatDepthwiseConv2d(napi_env env, napi_callback_info info) { return FloatConv(env, info, true); }
 
 // ---------------------------------------------------------------------------------------------
@@ -1197,6 +1413,159 @@ __attribute__((target("avx512f,avx512bw"))) void packSignsAvx512(const float* x,
   }
 }
 
+// AVX2 forms of packThreshold and packSigns for any channel count: 8 channels per comparison
+// (movemask), the channels after the last whole group of 8 by the scalar comparison. Same
+// comparisons as the scalar loops (NaN compares false in both; max(0, y) as y < 0 ? 0 : y).
+const bool hasAvx2 = __builtin_cpu_supports("avx2");
+
+__attribute__((target("avx2"))) void packThresholdAvx2(const int32_t* acc, const int32_t* sg, const int32_t* t, size_t c, size_t pixels, uint32_t* out) {
+  const size_t words = (c + 31) / 32, c8 = c & ~size_t{7};
+  for (size_t p = 0; p < pixels; p++) {
+    const int32_t* r = acc + p * c;
+    uint32_t* o = out + p * words;
+    for (size_t k = 0; k < words; k++) o[k] = 0;
+    size_t j = 0;
+    for (; j < c8; j += 8) {
+      const __m256i v = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sg + j)), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + j)));
+      const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + j))))));
+      o[j >> 5] |= m << (j & 31);
+    }
+    for (; j < c; j++) o[j >> 5] |= static_cast<uint32_t>(sg[j] * r[j] > t[j]) << (j & 31);
+  }
+}
+
+__attribute__((target("avx2"))) void packSignsAvx2(const float* x, size_t c, const float* off, bool relu, size_t pixels, uint32_t* out) {
+  const size_t words = (c + 31) / 32, c8 = c & ~size_t{7};
+  const __m256 zero = _mm256_setzero_ps();
+  for (size_t p = 0; p < pixels; p++) {
+    const float* v = x + p * c;
+    uint32_t* o = out + p * words;
+    for (size_t k = 0; k < words; k++) o[k] = 0;
+    size_t j = 0;
+    for (; j < c8; j += 8) {
+      __m256 y = _mm256_loadu_ps(v + j);
+      if (relu) y = _mm256_max_ps(zero, y);
+      if (off) y = _mm256_add_ps(y, _mm256_loadu_ps(off + j));
+      o[j >> 5] |= static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(y, zero, _CMP_GE_OQ))) << (j & 31);
+    }
+    for (; j < c; j++) {
+      float y = v[j];
+      if (relu) y = y < 0 ? 0.f : y;
+      if (off) y = y + off[j];
+      o[j >> 5] |= static_cast<uint32_t>(y >= 0) << (j & 31);
+    }
+  }
+}
+
+// AVX2 binary convolution, 8 output channels at a time (CPUs without AVX-512 VPOPCNTDQ): weights
+// interleaved as [⌈outC/8⌉][kh·kw·words][8] (zero padded), each input word broadcast and
+// XOR-ed against 8 output channels' words; popcounts per byte by a nibble table (pshufb), summed
+// into 32-bit lanes every 31 words. Per output: c·taps − 2·Σ popcount over the in-image taps, the
+// same integers as binaryRowBody. Epilogues on the 8 results in registers:
+// - `out`: the int32 results;
+// - `bits`: packThreshold, bit o = sg[o]·r > th[o];
+// - `fout`: affineInt, fround(r·a + b) in double (no FMA: this target has none, and the pragma
+//   above forbids contraction), ReLU as max(0, v) on the double (v < 0 → +0, −0 and NaN kept, as
+//   `relu && v < 0 ? 0 : f`); then, when given, + res (float32 add, the residual Add of the plan)
+//   and PReLU with per-channel alpha (v ≥ 0 ? v : alpha·v in float32).
+// The per-channel arrays are padded to whole blocks of 8 by the caller.
+
+__attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, const BinaryEpilogue& e) {
+  const int words = (g.c + 31) / 32;
+  const int outWords = (g.oc + 31) / 32;
+  const int K = g.kh * g.kw * words;
+  const int blocks = (g.oc + 7) / 8;
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256 zero = _mm256_setzero_ps();
+  const __m256d zeroD = _mm256_setzero_pd();
+  const int iy0 = oy * g.sh - g.pt;
+  const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
+  for (int ox = 0; ox < g.ow; ox++) {
+    const int ix0 = ox * g.sw - g.pl;
+    const int kx0 = std::max(0, -ix0), kx1 = std::min(g.kw, g.w - ix0);
+    const int taps = std::max(0, ky1 - ky0) * std::max(0, kx1 - kx0);
+    const int run = std::max(0, kx1 - kx0) * words;
+    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox;
+    const __m256i full = _mm256_set1_epi32(g.c * taps);
+    uint32_t* ob = e.bits ? e.bits + pix * outWords : nullptr;
+    if (ob) for (int k = 0; k < outWords; k++) ob[k] = 0;
+    for (int blk = 0; blk < blocks; blk++) {
+      const uint32_t* wb = wt + static_cast<int64_t>(blk) * K * 8;
+      __m256i acc32 = _mm256_setzero_si256(), accB = _mm256_setzero_si256();
+      int pending = 0;
+      for (int ky = ky0; ky < ky1; ky++) {
+        const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * words;
+        const uint32_t* wr = wb + static_cast<int64_t>((ky * g.kw + kx0) * words) * 8;
+        for (int k = 0; k < run; k++) {
+          const __m256i v = _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(xr[k])), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k * 8)));
+          const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+          accB = _mm256_add_epi8(accB, cnt);
+          if (++pending == 31) {
+            acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
+            accB = _mm256_setzero_si256();
+            pending = 0;
+          }
+        }
+      }
+      acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
+      const __m256i r = _mm256_sub_epi32(full, _mm256_slli_epi32(acc32, 1));
+      const int rem = g.oc - blk * 8;
+      const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lane);
+      const int o0 = blk * 8;
+      if (e.out) {
+        int32_t* dst = e.out + pix * g.oc + o0;
+        if (rem >= 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), r);
+        else _mm256_maskstore_epi32(dst, valid, r);
+      } else if (ob) {
+        const __m256i v = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.sg + o0)), r);
+        const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(valid, _mm256_cmpgt_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.th + o0)))))));
+        ob[o0 >> 5] |= m << (o0 & 31);
+      } else {
+        const __m256 af = _mm256_loadu_ps(e.a + o0), bf = _mm256_loadu_ps(e.b + o0);
+        __m256d lo = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(r)), _mm256_cvtps_pd(_mm256_castps256_ps128(af))), _mm256_cvtps_pd(_mm256_castps256_ps128(bf)));
+        __m256d hi = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(r, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(af, 1))), _mm256_cvtps_pd(_mm256_extractf128_ps(bf, 1)));
+        if (e.relu) { lo = _mm256_max_pd(zeroD, lo); hi = _mm256_max_pd(zeroD, hi); }
+        __m256 f = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
+        if (e.res) {
+          const float* rp = e.res + pix * g.oc + o0;
+          f = _mm256_add_ps(f, rem >= 8 ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, valid));
+        }
+        if (e.alpha) f = _mm256_blendv_ps(_mm256_mul_ps(_mm256_loadu_ps(e.alpha + o0), f), f, _mm256_cmp_ps(f, zero, _CMP_GE_OQ));
+        float* dst = e.fout + pix * g.oc + o0;
+        if (rem >= 8) _mm256_storeu_ps(dst, f);
+        else _mm256_maskstore_ps(dst, valid, f);
+      }
+    }
+  }
+}
+
+// The AVX2 binary convolution over the whole batch: interleaves `w` ([oc][kh·kw·words]) by 8
+// output channels and pads the epilogue's per-channel arrays to whole blocks (copies made here;
+// they are small next to the convolution).
+void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, BinaryEpilogue e) {
+  const int words = (g.c + 31) / 32;
+  const int K = g.kh * g.kw * words;
+  const int blocks = (g.oc + 7) / 8;
+  std::vector<uint32_t> wt(static_cast<size_t>(blocks) * K * 8, 0u);
+  for (int o = 0; o < g.oc; o++)
+    for (int j = 0; j < K; j++) wt[(static_cast<size_t>(o >> 3) * K + j) * 8 + (o & 7)] = w[static_cast<size_t>(o) * K + j];
+  const size_t padded = static_cast<size_t>(blocks) * 8;
+  std::vector<int32_t> sgP, thP;
+  std::vector<float> aP, bP, alphaP;
+  auto padI = [&](const int32_t* src, std::vector<int32_t>& v) { if (!src) return static_cast<const int32_t*>(nullptr); v.assign(padded, 0); std::copy(src, src + g.oc, v.begin()); return static_cast<const int32_t*>(v.data()); };
+  auto padF = [&](const float* src, std::vector<float>& v) { if (!src) return static_cast<const float*>(nullptr); v.assign(padded, 0.f); std::copy(src, src + g.oc, v.begin()); return static_cast<const float*>(v.data()); };
+  e.sg = padI(e.sg, sgP);
+  e.th = padI(e.th, thP);
+  e.a = padF(e.a, aP);
+  e.b = padF(e.b, bP);
+  e.alpha = padF(e.alpha, alphaP);
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  for (int b = 0; b < g.n; b++)
+    for (int oy = 0; oy < g.oh; oy++) binaryRowAvx2(x, wt.data(), g, b, oy, e);
+}
+
 // packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].
 napi_value PackThreshold(napi_env env, napi_callback_info info) {
   Args A(env, info);
@@ -1210,6 +1579,7 @@ napi_value PackThreshold(napi_env env, napi_callback_info info) {
   if (c == 0 || tl < c || nl % c != 0 || ol < nl / c * words) return A.range("packThreshold: array lengths do not match");
   const size_t pixels = nl / c;
   if (hasAvx512bw && c % 16 == 0) { packThresholdAvx512(acc, sg, t, c, pixels, out); return nullptr; }
+  if (hasAvx2) { packThresholdAvx2(acc, sg, t, c, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const int32_t* r = acc + p * c;
     for (size_t k = 0; k < words; k++) {
@@ -1236,6 +1606,7 @@ napi_value PackSigns(napi_env env, napi_callback_info info) {
   if (c == 0 || xl % c != 0 || (off && fl < c) || ol < xl / c * words) return A.range("packSigns: array lengths do not match");
   const size_t pixels = xl / c;
   if (hasAvx512bw && c % 16 == 0) { packSignsAvx512(x, c, off, relu, pixels, out); return nullptr; }
+  if (hasAvx2) { packSignsAvx2(x, c, off, relu, pixels, out); return nullptr; }
   for (size_t p = 0; p < pixels; p++) {
     const float* v = x + p * c;
     for (size_t k = 0; k < words; k++) {
@@ -1741,7 +2112,7 @@ napi_value FloatConv2dPool(napi_env env, napi_callback_info info) {
 // Adds the runtime kernels to the addon's exports (called from the module's Init).
 napi_value RegisterBitops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
-    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d}, {"floatConv2dPool", FloatConv2dPool},
+    {"binaryConv2d", BinaryConv2d}, {"int8Conv2d", Int8Conv2d}, {"bitSerialConv2d", BitSerialConv2d}, {"floatConv2d", FloatConv2d}, {"floatDepthwiseConv2d", FloatDepthwiseConv2d}, {"floatDepthwiseConv2dResidual", FloatDepthwiseConv2dResidual}, {"floatConv2dPool", FloatConv2dPool},
     {"binaryConv2dThreshold", BinaryConv2dThreshold}, {"binaryConv2dAffine", BinaryConv2dAffine}, {"int8Conv2dAffine", Int8Conv2dAffine}, {"affineInt", AffineInt}, {"packThreshold", PackThreshold}, {"packSigns", PackSigns}, {"quantize", Quantize}, {"signs", Signs},
     {"affine", Affine}, {"clamp", Clamp}, {"prelu", Prelu}, {"addInto", AddInto}, {"add", Add}, {"pool", Pool}, {"globalAveragePool", GlobalAveragePool},
     {"concatInto", ConcatInto},
@@ -1756,6 +2127,10 @@ napi_value RegisterBitops(napi_env env, napi_value exports) {
   napi_value variant;
   BITOPS_CALL(env, napi_create_string_utf8(env, popcountVariant, NAPI_AUTO_LENGTH, &variant));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "popcount", variant));
+  // binaryConv2dAffine takes the residual / PReLU arguments (res, alpha).
+  napi_value residual;
+  BITOPS_CALL(env, napi_get_boolean(env, true, &residual));
+  BITOPS_CALL(env, napi_set_named_property(env, bitops, "residualEpilogue", residual));
   napi_value vnni;
   BITOPS_CALL(env, napi_get_boolean(env, hasVnni, &vnni));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "vnni", vnni));

@@ -122,7 +122,7 @@ test('native pool, affineInt, packThreshold, prelu, clamp, addInto, add, concatI
     ops.affineInt(acc, a, bias, relu, out);
     acc.forEach((r, i) => { const v = r * a[i % c] + bias[i % c]; assert.equal(out[i], relu && v < 0 ? 0 : Math.fround(v)); });
   }
-  // Packing (37 channels: the scalar loop; 48 and 64: 16 bits per AVX-512 comparison).
+  // Packing (37 channels: AVX2 groups of 8 and a scalar tail, or the scalar loop; 48 and 64: 16 bits per AVX-512 comparison where present).
   for (const pc of [37, 48, 64]) {
     const words = wordsFor(pc);
     const r = Int32Array.from({ length: 5 * pc }, () => Math.floor(rand() * 2 ** 12) - 2 ** 11);

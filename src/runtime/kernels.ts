@@ -60,6 +60,18 @@ export interface RuntimeKernels {
    */
   floatDepthwiseConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void;
   /**
+   * Optional, for backends without `ops` (wasm): RuntimeOps.binaryConv2dAffineResidual and
+   * floatDepthwiseConv2dResidual (the same values), and ActivationQuantizer.toBits's packing
+   * (RuntimeOps.packSigns without the ReLU).
+   */
+  binaryConv2dAffineResidual?: RuntimeOps['binaryConv2dAffineResidual'];
+  floatDepthwiseConv2dResidual?: RuntimeOps['floatDepthwiseConv2dResidual'];
+  packSigns?(x: Float32Array, c: number, offset: Float32Array | null, out: Uint32Array): void;
+  /** A PReLU stage with one alpha per channel and no shifts, in place: v ≥ 0 ? v : fround(alpha·v). */
+  prelu?(buf: Float32Array, c: number, alpha: Float32Array): void;
+  /** ActivationQuantizer.toValues on bipolar grids: out = fround(x + offset[ch]) ≥ 0 ? levels[ch] : −levels[ch] (x ≥ 0 without offset). */
+  signs?(x: Float32Array, c: number, offset: Float32Array | null, levels: Float32Array, out: Float32Array): void;
+  /**
    * Optional: the plan's elementwise passes (quantizing, packing, epilogues, pooling, Add,
    * Concatenate) as backend code. Where absent the plan runs its own JavaScript loops; where
    * present each must give the same bits as that loop (src/runtime/plan.ts).
@@ -98,6 +110,13 @@ export interface RuntimeOps {
   binaryConv2dThreshold?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   /** binaryConv2d then affineInt, with no int32 result in between. */
   binaryConv2dAffine?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /**
+   * binaryConv2d, affineInt, then a residual Add (`res`, the output's shape: out = fround(out + res))
+   * and, with `alpha` (one per output channel), a PReLU (v ≥ 0 ? v : fround(alpha·v)) — one pass.
+   */
+  binaryConv2dAffineResidual?(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean;
+  /** floatDepthwiseConv2d (the same bits), then the residual Add and PReLU as binaryConv2dAffineResidual. */
+  floatDepthwiseConv2dResidual?(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean;
   /** int8Conv2d then affineInt. */
   int8Conv2dAffine?(x: Int8Array, wgt: Int8Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
   /** floatConv2d then packSigns (`scratch`: a float output buffer the kernel may use). */

@@ -23,7 +23,11 @@ interface Bitops {
   floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, relu?: boolean, offset?: Float32Array | null, bits?: Uint32Array): boolean | undefined;
   binaryConv2dThreshold?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
   int8Conv2dAffine?(x: Int8Array, w: Int8Array, g: Int32Array, wp: Int8Array, wsum: Int32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
-  binaryConv2dAffine?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean;
+  /** `res`, `alpha` (addons with `residualEpilogue`): a residual Add and a PReLU fused after the affine. */
+  binaryConv2dAffine?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array, res?: Float32Array | null, alpha?: Float32Array | null): boolean;
+  /** Whether binaryConv2dAffine takes `res` and `alpha` (absent in addons built before them). */
+  residualEpilogue?: boolean;
+  floatDepthwiseConv2dResidual?(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, res: Float32Array | null, alpha: Float32Array | null): boolean;
   floatDepthwiseConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array): void;
   /** floatConv2d + ReLU + max pool (+ int8 codes when `out` is an Int8Array); false where it does not apply. Absent in addons built before it. */
   floatConv2dPool?(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, relu: boolean, pg: Int32Array, out: Float32Array | Int8Array,
@@ -111,13 +115,20 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     affineInt: b.affineInt, packThreshold: b.packThreshold, packSigns: b.packSigns, quantize: b.quantize, signs: b.signs,
     affine: b.affine, clamp: b.clamp, prelu: b.prelu, addInto: b.addInto, add: b.add, globalAveragePool: b.globalAveragePool, concatInto: b.concatInto,
     pool: (x, g, max, out) => b.pool(x, pack(g), max, out),
-    binaryConv2dThreshold: (x, w, g, sign, t, out) => useBlocked && b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), interleaved(w, g), sign, t, out),
+    // Without AVX-512 VPOPCNTDQ the addon runs its AVX2 kernel (it interleaves the weights itself; `wt` unused).
+    binaryConv2dThreshold: (x, w, g, sign, t, out) => b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), useBlocked ? interleaved(w, g) : w, sign, t, out),
     int8Conv2dAffine: (x, w, g, a, bb, relu, out) => {
       if (!b.vnni || b.int8Conv2dAffine == null) return false;
       const { wp, wsum } = paddedInt8(w, g);
       return b.int8Conv2dAffine(x, w, pack(g), wp, wsum, a, bb, relu, out);
     },
-    binaryConv2dAffine: (x, w, g, a, bb, relu, out) => useBlocked && b.binaryConv2dAffine != null && b.binaryConv2dAffine(x, w, pack(g), interleaved(w, g), a, bb, relu, out),
+    binaryConv2dAffine: (x, w, g, a, bb, relu, out) => b.binaryConv2dAffine != null && (useBlocked || b.residualEpilogue === true) && b.binaryConv2dAffine(x, w, pack(g), useBlocked ? interleaved(w, g) : w, a, bb, relu, out),
+    ...(b.residualEpilogue && b.binaryConv2dAffine && b.floatDepthwiseConv2dResidual ? {
+      binaryConv2dAffineResidual: (x: Uint32Array, w: Uint32Array, g: ConvGeometry, a: Float32Array, bb: Float32Array, relu: boolean, res: Float32Array, alpha: Float32Array | null, out: Float32Array) =>
+        b.binaryConv2dAffine!(x, w, pack(g), w, a, bb, relu, out, res, alpha),
+      floatDepthwiseConv2dResidual: (x: Float32Array, w: Float32Array, bias: Float32Array | null, g: ConvGeometry, res: Float32Array, alpha: Float32Array | null, out: Float32Array) =>
+        b.floatDepthwiseConv2dResidual!(x, w, bias, pack(g), out, res, alpha),
+    } : {}),
     floatConv2dSigns: (x, w, bias, g, relu, offset, scratch, out) => b.floatConv2d(x, w, bias, pack(g), scratch, relu, offset, out) === true,
     floatConv2dRelu: (x, w, bias, g, out) => b.floatConv2d(x, w, bias, pack(g), out, true) === true,
     ...(b.floatConv2dPool ? {

@@ -77,8 +77,18 @@ interface PoolFusion {
   codes: ActivationQuantizer | null;
 }
 
+/**
+ * A two-input Add that is the only consumer of a convolution's result (after its folded
+ * BatchNorm and stages), with the elementwise layers after the sum: computed in the convolution's
+ * step, out = stages(result + the Add's other input). The other input must be computed before.
+ */
+interface Residual {
+  input: string;
+  stages: Stage[];
+}
+
 type Op =
-  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined; pool?: PoolFusion }
+  | { type: 'weighted'; w: Weighted; input: string; output: string; outBits: Float32Array | null | undefined; pool?: PoolFusion; residual?: Residual }
   | { type: 'quantize'; q: ActivationQuantizer; input: string; output: string }
   | { type: 'stages'; stages: Stage[]; c: number; input: string; output: string }
   | { type: 'pool'; max: boolean; g: Geometry; input: string; output: string }
@@ -144,10 +154,12 @@ function batchNormAffine(l: LayerEntry): { a: Float32Array; b: Float32Array } {
  * Runs per-channel stages over `pixels` pixels of `c` channels starting at element `from` (in
  * place). With `ops` (the backend's passes), affine, ReLU and PReLU stages over a whole buffer run there.
  */
-function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number, ops?: RuntimeOps): void {
+function runStages(stages: Stage[], buf: Float32Array, from: number, pixels: number, c: number, ops?: RuntimeOps, k?: RuntimeKernels): void {
   const end = from + pixels * c;
   const whole = ops !== undefined && from === 0 && end === buf.length;
   for (const s of stages) {
+    // Without the passes, the kernels' own PReLU (wasm) over a whole buffer: the same values.
+    if (!ops && k?.prelu && s.kind === 'prelu' && s.alpha.length === c && !s.shiftIn && !s.shiftOut && from === 0 && end === buf.length) { k.prelu(buf, c, s.alpha); continue; }
     if (whole) {
       if (s.kind === 'affine') { ops.affine(buf, s.a, s.b); continue; }
       if (s.kind === 'relu') { ops.clamp(buf, s.max); continue; }
@@ -338,8 +350,8 @@ export class CompiledPlan {
     const done = new Set<string>();
     /** The only consumer of `name`, when there is exactly one. */
     const single = (name: string) => { const c = consumers.get(name) ?? []; return c.length === 1 && name !== output ? c[0] : null; };
-    for (const l of layers) {
-      if (done.has(l.name)) continue;
+    const byName = new Map(layers.map((l) => [l.name, l]));
+    const compileLayer = (l: LayerEntry): void => {
       const inShapes = l.inputs.map(shapeOf);
       const x = l.inputs[0];
       const set = (name: string, shape: number[], bits = false) => this.tensors.set(name, { shape, bits });
@@ -360,9 +372,36 @@ export class CompiledPlan {
             last = next.name;
           }
           const shape = l.cls.includes('Dense') && inShapes[0].length === 1 ? [w.geom.outC] : [w.geom.outH, w.geom.outW, w.geom.outC];
+          // result → Add(result, a tensor computed before) → elementwise layers: one step (Residual).
+          let residual: Residual | undefined;
+          const adder = single(last);
+          if (adder?.cls === 'Add' && adder.inputs.length === 2 && adder.inputs.includes(last)) {
+            const other = adder.inputs[0] === last ? adder.inputs[1] : adder.inputs[0];
+            // A pooled shortcut later in the layer order (mobilenet-tiny's stride-2 blocks) whose
+            // input is ready: compiled now, before this step.
+            const pooled = byName.get(other);
+            if (!this.tensors.has(other) && pooled && !done.has(other) && ['AveragePooling2D', 'MaxPooling2D'].includes(pooled.cls) && pooled.inputs.every((i) => this.tensors.has(i))) {
+              compileLayer(pooled);
+              done.add(other);
+            }
+            const t = this.tensors.get(other);
+            if (other !== last && t && !t.bits && size(t.shape) === size(shape) && t.shape[t.shape.length - 1] === shape[shape.length - 1]) {
+              const flat = shape.length === 1;
+              residual = { input: other, stages: [] };
+              fused.push(adder.name);
+              done.add(adder.name);
+              last = adder.name;
+              for (let next = single(last); next && elementwiseStage(next, flat); next = single(last)) {
+                residual.stages.push(elementwiseStage(next, flat)!);
+                fused.push(next.name);
+                done.add(next.name);
+                last = next.name;
+              }
+            }
+          }
           // The consumer runs binary on exactly this tensor: write its packed sign bits.
           // A max-pool between may run on the bits: sign(max(z) + t) = OR of sign(z + t) (sign is monotone).
-          let next = single(last);
+          let next = residual ? null : single(last);
           let nextShape = shape;
           if (next?.cls === 'MaxPooling2D' && shape.length === 3) {
             const g = poolGeometry(next, shape);
@@ -377,13 +416,13 @@ export class CompiledPlan {
           let pool: PoolFusion | undefined;
           const after = single(last);
           const lone = w.stages.length === 0 || (w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity);
-          if (outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
+          if (!residual && outBits === undefined && w.mode === 'float' && !w.depthwise && shape.length === 3 && lone && after?.cls === 'MaxPooling2D') {
             const consumer = single(after.name);
             const cw = consumer && consumer.inputs.length === 1 ? weighted.get(consumer.name) : undefined;
             const codes = cw?.mode === 'int8' && !cw.multibit && cw.quant && !cw.quant.bipolar && cw.quant.channels === w.geom.outC ? cw.quant : null;
             pool = { g: poolGeometry(after, shape), output: after.name, codes };
           }
-          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool });
+          this.ops.push({ type: 'weighted', w, input: x, output: last, outBits, pool, residual });
           this.steps.push({ layers: fused, op: l.cls.includes('Dense') ? 'dense' : w.depthwise ? 'depthwise' : 'conv', kernel: w.mode, output: outBits !== undefined ? 'bits' : 'float', geometry: w.geom });
           break;
         }
@@ -467,7 +506,8 @@ export class CompiledPlan {
       for (const i of l.inputs) if (this.tensors.get(i)?.bits && !['weighted', 'pool-bits'].includes(this.ops[this.ops.length - 1].type)) {
         throw new LowbitError(`layer ${l.name}: internal plan error (packed bits reached a float step)`);
       }
-    }
+    };
+    for (const l of layers) if (!done.has(l.name)) compileLayer(l);
     this.output = output;
     const out = this.tensors.get(output);
     if (!out) throw new LowbitError(`the model's output layer ${output} is not computed by the runtime`);
@@ -535,7 +575,10 @@ export class BatchExecutor {
   private bind(op: Op, n: number, k: RuntimeKernels, bufferOf: (name: string) => Buffer): () => void {
     const ops = k.ops;
     switch (op.type) {
-      case 'weighted': return bindWeighted(op.w, n, k, bufferOf(op.input), bufferOf(op.output), op.outBits);
+      case 'weighted': {
+        if (!op.residual) return bindWeighted(op.w, n, k, bufferOf(op.input), bufferOf(op.output), op.outBits);
+        return bindResidual(op.w, n, k, bufferOf(op.input) as Float32Array | Uint32Array, bufferOf(op.output) as Float32Array, bufferOf(op.residual.input) as Float32Array, op.residual.stages);
+      }
       case 'quantize': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
@@ -544,7 +587,7 @@ export class BatchExecutor {
       case 'stages': {
         const x = bufferOf(op.input) as Float32Array;
         const y = bufferOf(op.output) as Float32Array;
-        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c, ops); };
+        return () => { y.set(x); runStages(op.stages, y, 0, y.length / op.c, op.c, ops, k); };
       }
       case 'pool': {
         const x = bufferOf(op.input) as Float32Array;
@@ -588,7 +631,7 @@ export class BatchExecutor {
             y.set(xs[0]);
             for (let j = 1; j < xs.length; j++) { const x = xs[j]; for (let i = 0; i < y.length; i++) y[i] += x[i]; }
           }
-          if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
+          if (stages.length) runStages(stages, y, 0, y.length / c, c, ops, k);
         };
       }
       case 'concat': {
@@ -740,6 +783,74 @@ function bindConvPool(w: Weighted, p: PoolFusion, n: number, k: RuntimeKernels, 
   };
 }
 
+/** A PReLU stage with one alpha per channel and no shifts (the fused residual epilogues' form), or null. */
+function plainPrelu(stages: Stage[], c: number): Float32Array | null | undefined {
+  if (stages.length === 0) return null;
+  const s = stages[0];
+  return stages.length === 1 && s.kind === 'prelu' && s.alpha.length === c && !s.shiftIn && !s.shiftOut ? s.alpha : undefined;
+}
+
+/**
+ * A convolution step with its residual Add and the stages after it (Residual): y = stages(conv + res).
+ * Binary layers with a plain epilogue and float depthwise layers without stages run it as one
+ * backend pass where the backend has one (binaryConv2dAffineResidual, floatDepthwiseConv2dResidual);
+ * otherwise the convolution step as bindWeighted binds it writes y, then one pass adds res and runs
+ * the stages (a single JavaScript loop for a plain PReLU). The same values either way: the sum is
+ * the Add's float32 sum, the stages the plan's.
+ */
+function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Array | Uint32Array, y: Float32Array, res: Float32Array, stages: Stage[]): () => void {
+  const ops = k.ops;
+  const g: ConvGeometry = { n, ...w.geom };
+  const c = g.outC;
+  const alpha = plainPrelu(stages, c);
+  const conv = bindWeighted(w, n, k, xBuf, y, undefined);
+  const reluOnly = w.stages.length === 1 && w.stages[0].kind === 'relu' && w.stages[0].max === Infinity;
+  // The backend's passes, or (wasm) the kernels' own fused forms.
+  const fusedBinary = ops ? ops.binaryConv2dAffineResidual?.bind(ops) : k.binaryConv2dAffineResidual?.bind(k);
+  const fusedDepthwise = ops ? ops.floatDepthwiseConv2dResidual?.bind(ops) : k.floatDepthwiseConv2dResidual?.bind(k);
+  const binaryFused = alpha !== undefined && fusedBinary !== undefined && w.mode === 'binary' && !w.multibit && (w.stages.length === 0 || reluOnly);
+  const depthwiseFused = alpha !== undefined && fusedDepthwise !== undefined && w.mode === 'float' && w.depthwise && w.stages.length === 0;
+  // A quantized depthwise layer's input values (binary models: ±scale/2), as bindWeighted computes them.
+  const scratchX = depthwiseFused && w.quant ? new Float32Array(n * g.h * g.w * g.c) : null;
+  const levels = scratchX && !ops && k.signs && w.quant!.bipolar ? w.quant!.valueLevels() : null;
+  const inputBits = xBuf instanceof Uint32Array;
+  const xb = binaryFused && !inputBits ? new Uint32Array(n * g.h * g.w * wordsFor(g.c)) : null;
+  const rest = () => {
+    if (ops) {
+      ops.addInto(y, res);
+      if (stages.length) runStages(stages, y, 0, y.length / c, c, ops);
+    } else if (alpha) {
+      for (let i = 0; i < y.length; i += c) {
+        for (let ch = 0; ch < c; ch++) { const v = Math.fround(y[i + ch] + res[i + ch]); y[i + ch] = v >= 0 ? v : alpha[ch] * v; }
+      }
+    } else {
+      for (let i = 0; i < y.length; i++) y[i] += res[i];
+      if (stages.length) runStages(stages, y, 0, y.length / c, c);
+    }
+  };
+  return () => {
+    if (binaryFused) {
+      const bits = inputBits ? xBuf : xb!;
+      if (!inputBits) {
+        if (!ops && k.packSigns) k.packSigns(xBuf as Float32Array, w.quant!.channels, w.quant!.offset, bits);
+        else w.quant!.toBits(xBuf as Float32Array, bits, ops);
+      }
+      if (fusedBinary!(bits, w.wBits!, g, w.a!, w.b!, reluOnly, res, alpha ?? null, y)) return;
+    }
+    if (depthwiseFused) {
+      let xq = xBuf as Float32Array;
+      if (scratchX) {
+        if (levels) k.signs!(xq, g.c, w.quant!.offset, levels, scratchX);
+        else w.quant!.toValues(xq, scratchX, ops);
+        xq = scratchX;
+      }
+      if (fusedDepthwise!(xq, w.wFloat!, w.bias, g, res, alpha ?? null, y)) return;
+    }
+    conv();
+    rest();
+  };
+}
+
 /**
  * A convolution / dense step bound to its buffers: input quantization (unless the producer wrote
  * packed bits), the kernel, then the epilogue — float values, or the consumer's packed sign bits
@@ -807,7 +918,7 @@ function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, y
       if (reluOut && ops!.floatConv2dRelu!(xq, w.wFloat!, w.bias, g, y)) return;
       if (w.depthwise) k.floatDepthwiseConv2d(xq, w.wFloat!, w.bias, g, y);
       else k.floatConv2d(xq, w.wFloat!, w.bias, g, y);
-      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops);
+      if (w.stages.length && !fusedRelu) runStages(w.stages, y, 0, outPixels, outC, ops, k);
       if (toBits) {
         if (ops) ops.packSigns(y, outC, outBits ?? null, fusedRelu, yBuf as Uint32Array);
         else packPixels(y, 0, 0, outPixels, fusedRelu);

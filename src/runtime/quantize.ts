@@ -96,6 +96,11 @@ export class ActivationQuantizer {
     this.codes(x, out, this.n !== 0 && this.zeroPoint === 0 ? 0 : 1, 0, ops);
   }
 
+  /** Bipolar grids: the levels toValues writes, fround(0.5·scale[ch]) per channel (+ where x (+ offset) ≥ 0, − elsewhere). */
+  valueLevels(): Float32Array {
+    return Float32Array.from(this.scales, (s) => s * 0.5);
+  }
+
   /** Bipolar grids: ±(factor·scale[ch]) (±factor without scales), + where x (+ offset) ≥ 0. */
   private signs(x: Float32Array, out: Float32Array | Int8Array, scales: Float32Array | null, factor: number, ops?: RuntimeOps): void {
     const c = this.channels;

@@ -27,6 +27,10 @@ interface KernelExports {
   floatConv2d(x: number, w: number, bias: number, out: number, scratch: number, ...geometry: Geometry13): void;
   /** As above without outC (= c). */
   floatDepthwiseConv2d(x: number, w: number, bias: number, out: number, ...geometry: Geometry12): void;
+  packSigns(x: number, c: number, offset: number, out: number, pixels: number): void;
+  affineResidual(acc: number, a: number, b: number, relu: boolean, res: number, alpha: number, out: number, pixels: number, c: number): void;
+  residualPrelu(y: number, res: number, alpha: number, pixels: number, c: number): void;
+  signValues(x: number, c: number, offset: number, levels: number, out: number, pixels: number): void;
 }
 
 /**
@@ -136,6 +140,87 @@ class WasmKernels implements RuntimeKernels {
     if (bias) this.put(bias, pb);
     this.k.floatConv2d(px, pw, bias ? pb : 0, po, ps, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC);
     out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
+  }
+
+  /** ActivationQuantizer.toBits's packing (RuntimeKernels.packSigns): bits of fround(x + offset) ≥ 0. */
+  packSigns(x: Float32Array, c: number, offset: Float32Array | null, out: Uint32Array): void {
+    const pixels = x.length / c;
+    checkLength('packSigns', 'out', out.length, pixels * wordsFor(c));
+    const px = this.base, po = align16(px + x.byteLength), pf = align16(po + out.byteLength);
+    this.reserve(pf + (offset?.byteLength ?? 0));
+    this.put(x, px);
+    if (offset) this.put(offset, pf);
+    this.k.packSigns(px, c, offset ? pf : 0, po, pixels);
+    out.set(this.i32.subarray(po >> 2, (po >> 2) + out.length));
+  }
+
+  /** In place, per channel: v ≥ 0 ? v : fround(alpha·v) (RuntimeKernels.prelu). */
+  prelu(buf: Float32Array, c: number, alpha: Float32Array): void {
+    checkLength('prelu', 'alpha', alpha.length, c);
+    const py = this.base, pa = align16(py + buf.byteLength);
+    this.reserve(pa + alpha.byteLength);
+    this.put(buf, py);
+    this.put(alpha, pa);
+    this.k.residualPrelu(py, 0, pa, buf.length / c, c);
+    buf.set(this.f32.subarray(py >> 2, (py >> 2) + buf.length));
+  }
+
+  /** ActivationQuantizer.toValues on bipolar grids (RuntimeKernels.signs): ±levels[ch] by the sign of x (+ offset). */
+  signs(x: Float32Array, c: number, offset: Float32Array | null, levels: Float32Array, out: Float32Array): void {
+    checkLength('signs', 'out', out.length, x.length);
+    checkLength('signs', 'levels', levels.length, c);
+    const px = this.base, po = align16(px + x.byteLength), pl = align16(po + out.byteLength), pf = align16(pl + levels.byteLength);
+    this.reserve(pf + (offset?.byteLength ?? 0));
+    this.put(x, px);
+    this.put(levels, pl);
+    if (offset) this.put(offset, pf);
+    this.k.signValues(px, c, offset ? pf : 0, pl, po, x.length / c);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
+  }
+
+  /** binaryConv2d, then affineInt, the residual Add and the PReLU in the module (RuntimeKernels.binaryConv2dAffineResidual). */
+  binaryConv2dAffineResidual(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean {
+    const W = wordsFor(g.c);
+    const pixels = g.n * g.outH * g.outW;
+    checkLength('binaryConv2dAffineResidual', 'x', x.length, g.n * g.h * g.w * W);
+    checkLength('binaryConv2dAffineResidual', 'wgt', wgt.length, g.outC * g.kh * g.kw * W);
+    checkLength('binaryConv2dAffineResidual', 'out', out.length, pixels * g.outC);
+    checkLength('binaryConv2dAffineResidual', 'res', res.length, pixels * g.outC);
+    const px = this.base, pw = align16(px + x.byteLength), po = align16(pw + wgt.byteLength), ps = align16(po + out.byteLength);
+    // After the convolution its scratch space holds the epilogue's operands.
+    const pa = ps, pb = align16(pa + a.byteLength), pr = align16(pb + b.byteLength), pal = align16(pr + res.byteLength);
+    this.reserve(Math.max(ps + this.k.binaryScratchBytes(g.c, g.kh, g.kw, g.outC), pal + (alpha?.byteLength ?? 0)));
+    this.put(x, px);
+    this.put(wgt, pw);
+    this.k.binaryConv2d(px, pw, po, ps, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW, g.outC);
+    this.put(a, pa);
+    this.put(b, pb);
+    this.put(res, pr);
+    if (alpha) this.put(alpha, pal);
+    this.k.affineResidual(po, pa, pb, relu, pr, alpha ? pal : 0, po, pixels, g.outC);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
+    return true;
+  }
+
+  /** floatDepthwiseConv2d (the same bits), then the residual Add and the PReLU in the module. */
+  floatDepthwiseConv2dResidual(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, res: Float32Array, alpha: Float32Array | null, out: Float32Array): boolean {
+    checkLength('floatDepthwiseConv2dResidual', 'x', x.length, g.n * g.h * g.w * g.c);
+    checkLength('floatDepthwiseConv2dResidual', 'wgt', wgt.length, g.kh * g.kw * g.c);
+    if (bias) checkLength('floatDepthwiseConv2dResidual', 'bias', bias.length, g.c);
+    checkLength('floatDepthwiseConv2dResidual', 'out', out.length, g.n * g.outH * g.outW * g.c);
+    checkLength('floatDepthwiseConv2dResidual', 'res', res.length, out.length);
+    const px = this.base, pw = align16(px + x.byteLength), pb = align16(pw + wgt.byteLength), po = align16(pb + (bias?.byteLength ?? 0));
+    const pr = align16(po + out.byteLength), pal = align16(pr + res.byteLength);
+    this.reserve(pal + (alpha?.byteLength ?? 0));
+    this.put(x, px);
+    this.put(wgt, pw);
+    if (bias) this.put(bias, pb);
+    this.put(res, pr);
+    if (alpha) this.put(alpha, pal);
+    this.k.floatDepthwiseConv2d(px, pw, bias ? pb : 0, po, g.n, g.h, g.w, g.c, g.kh, g.kw, g.strideH, g.strideW, g.padTop, g.padLeft, g.outH, g.outW);
+    this.k.residualPrelu(po, pr, alpha ? pal : 0, g.n * g.outH * g.outW, g.c);
+    out.set(this.f32.subarray(po >> 2, (po >> 2) + out.length));
+    return true;
   }
 
   floatDepthwiseConv2d(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, out: Float32Array): void {

@@ -597,3 +597,123 @@ export function floatDepthwiseConv2d(
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Elementwise passes the plan runs around the convolutions when the kernels are these (no
+// RuntimeOps in wasm): each the same arithmetic as the plan's JavaScript loop (src/runtime/plan.ts),
+// so the outputs keep their bits — doubles where JavaScript computes in doubles, one f32 rounding
+// per store; WebAssembly has no fused multiply-add, so nothing is contracted.
+
+/**
+ * Packed sign bits [pixels, ⌈c/32⌉] of fround(x + offset[ch]) ≥ 0 (x ≥ 0 without offset): four
+ * channels per f32x4 comparison and bitmask, the rest one by one (ActivationQuantizer.toBits).
+ */
+export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i32): void {
+  const words = (c + 31) >>> 5;
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const xp = x + ((<usize>p * c) << 2);
+    const op = out + ((<usize>p * words) << 2);
+    for (let k = 0; k < words; k++) store<u32>(op + (<usize>k << 2), 0);
+    let j = 0;
+    for (; j < c4; j += 4) {
+      let v = v128.load(xp + (<usize>j << 2));
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + (<usize>j << 2)));
+      const m = <u32>i32x4.bitmask(f32x4.ge(v, zero));
+      const wp = op + (<usize>(j >>> 5) << 2);
+      store<u32>(wp, load<u32>(wp) | (m << (<u32>(j & 31))));
+    }
+    for (; j < c; j++) {
+      let v = load<f32>(xp + (<usize>j << 2));
+      if (offset != 0) v = v + load<f32>(offset + (<usize>j << 2));
+      if (v >= 0) {
+        const wp = op + (<usize>(j >>> 5) << 2);
+        store<u32>(wp, load<u32>(wp) | ((<u32>1) << (<u32>(j & 31))));
+      }
+    }
+  }
+}
+
+/**
+ * The binary convolution's epilogue with its residual Add and PReLU: out = fround(acc·a + b) (in
+ * doubles; ReLU: 0 where that double is < 0), then fround(out + res), then, with alpha,
+ * v ≥ 0 ? v : fround(alpha·v) — per channel over [pixels, c]. Two doubles per f64x2 (the products
+ * of an int32 and a float32 and their sums with a float32 are the JavaScript loop's), four
+ * float32s per f32x4 for the residual and the PReLU (a bit select, no branch); the channels after
+ * the last group of four one by one.
+ */
+export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: usize, alpha: usize, out: usize, pixels: i32, c: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  const zeroD = f64x2.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      const r = v128.load(acc + base + oo);
+      const av = v128.load(a + oo), bv = v128.load(b + oo);
+      let lo = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(r), f64x2.promote_low_f32x4(av)), f64x2.promote_low_f32x4(bv));
+      let hi = f64x2.add(f64x2.mul(f64x2.convert_low_i32x4_s(i32x4.shuffle(r, r, 2, 3, 0, 1)), f64x2.promote_low_f32x4(i32x4.shuffle(av, av, 2, 3, 0, 1))),
+        f64x2.promote_low_f32x4(i32x4.shuffle(bv, bv, 2, 3, 0, 1)));
+      // ReLU: +0 where the double is < 0 (−0 and NaN kept), as `relu && v < 0 ? 0 : v`.
+      if (relu) { lo = v128.bitselect(zeroD, lo, f64x2.lt(lo, zeroD)); hi = v128.bitselect(zeroD, hi, f64x2.lt(hi, zeroD)); }
+      const f = i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+      let s = f32x4.add(f, v128.load(res + base + oo));
+      if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
+      v128.store(out + base + oo, s);
+    }
+    for (let o = c4; o < c; o++) {
+      const oo = <usize>o << 2;
+      const v: f64 = <f64>load<i32>(acc + base + oo) * <f64>load<f32>(a + oo) + <f64>load<f32>(b + oo);
+      const f: f32 = relu && v < 0 ? 0 : <f32>v;
+      const s: f32 = f + load<f32>(res + base + oo);
+      store<f32>(out + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
+    }
+  }
+}
+
+/** In place over [pixels, c]: y = fround(y + res) (res = 0: no residual, y unchanged), then with alpha v ≥ 0 ? v : fround(alpha·v) (f32x4, a bit select). */
+export function residualPrelu(y: usize, res: usize, alpha: usize, pixels: i32, c: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let s = v128.load(y + base + oo);
+      if (res != 0) s = f32x4.add(s, v128.load(res + base + oo));
+      if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
+      v128.store(y + base + oo, s);
+    }
+    for (let o = c4; o < c; o++) {
+      const oo = <usize>o << 2;
+      let s = load<f32>(y + base + oo);
+      if (res != 0) s = s + load<f32>(res + base + oo);
+      store<f32>(y + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
+    }
+  }
+}
+
+/** Bipolar input values: out = fround(x + offset[ch]) ≥ 0 ? levels[ch] : −levels[ch] over [pixels, c] (f32x4, a bit select). */
+export function signValues(x: usize, c: i32, offset: usize, levels: usize, out: usize, pixels: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    for (let o = 0; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let v = v128.load(x + base + oo);
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + oo));
+      const h = v128.load(levels + oo);
+      v128.store(out + base + oo, v128.bitselect(h, f32x4.neg(h), f32x4.ge(v, zero)));
+    }
+    for (let o = c4; o < c; o++) {
+      const oo = <usize>o << 2;
+      let v = load<f32>(x + base + oo);
+      if (offset != 0) v = v + load<f32>(offset + oo);
+      const h = load<f32>(levels + oo);
+      store<f32>(out + base + oo, v >= 0 ? h : -h);
+    }
+  }
+}
