@@ -4,9 +4,11 @@
 // and concatenation / splitting along an axis (wasm's Concat copies one inner row at a time from
 // JS; its SplitV is one Slice per part). Registered by src/backend/native.ts, which falls back to
 // the wasm kernels where these do not apply; agreement with the wasm kernels and TF.js's PReLU
-// gradient is tested in test/native-train-ops.test.ts. Profile: docs/engine.md.
+// gradient is tested in test/native-train-ops.test.ts, and BiTAT's fused sign (Sign below) against its op
+// chain in test/native-sign.test.ts. Profile: docs/engine.md.
 #include <node_api.h>
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -177,12 +179,84 @@ napi_value MovingAverages(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The 1-bit sign of BiTAT's binarizers (src/quantizers/binary.ts; src/backend/sign-kernels.ts
+// documents the formulas): t = x + b_c (b: RSign's per-channel threshold, or none), forward
+// y = t ≥ 0 ? a_c : −a_c (a: the per-column scale of binary weights, or 1), backward
+// dx = dy·g(t) with g the clipped STE [−1 ≤ t ≤ 1] (mode 0) or ApproxSign's max(0, 2 − 2|t|)
+// (mode 1), in the reference op chain's float32 order (|t|·2, 2 − that, ReLU, dy·that), so values
+// and dx are bit-identical to it. NaN t: y = −a (the chain's GreaterEqual is false), dx as the chain.
+//
+// One row each way; templates so that each variant is its own straight loop of selects, which GCC
+// vectorises (restrict parameters, no-trapping-math: see PreluRow).
+template <bool kThreshold, bool kScale>
+__attribute__((optimize("no-trapping-math"))) void SignRow(size_t C, const float* __restrict x, const float* __restrict b,
+                                                           const float* __restrict a, float* __restrict y) {
+  for (size_t c = 0; c < C; c++) {
+    const float t = kThreshold ? x[c] + b[c] : x[c];
+    const float s = kScale ? a[c] : 1.0f;
+    y[c] = t >= 0.0f ? s : -s;
+  }
+}
+
+template <bool kThreshold, int kMode>
+__attribute__((optimize("no-trapping-math"))) void SignGradRow(size_t C, const float* __restrict x, const float* __restrict b,
+                                                               const float* __restrict dy, float* __restrict dx) {
+  for (size_t c = 0; c < C; c++) {
+    const float t = kThreshold ? x[c] + b[c] : x[c];
+    float g;
+    if (kMode == 0) {
+      g = (t >= -1.0f && t <= 1.0f) ? 1.0f : 0.0f;
+    } else {
+      const float v = 2.0f - std::fabs(t) * 2.0f;
+      g = v < 0.0f ? 0.0f : v;  // ReLU: NaN stays NaN
+    }
+    dx[c] = dy[c] * g;
+  }
+}
+
+template <typename Row>
+void SignRows(size_t R, size_t C, bool par, Row row) {
+  #pragma omp parallel for schedule(static) if (par)
+  for (size_t r = 0; r < R; r++) row(r);
+}
+
+// params: pass (0 forward, 1 backward), mode (backward: 0 clipped STE, 1 ApproxSign), R, C, xOff,
+// thresholdOff (−1: none), scaleOff (−1: none; forward only), outOff (y or dx), dyOff (backward).
+// x, y, dy and dx are [R, C]; threshold and scale are [C].
+napi_value Sign(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 9) { napi_throw_error(env, nullptr, "lowbit native sign: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return p[i] < 0 ? nullptr : reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const int pass = p[0], mode = p[1];
+  const size_t R = static_cast<uint32_t>(p[2]), C = static_cast<uint32_t>(p[3]);
+  const float* x = at(4);
+  const float* b = at(5);
+  const float* a = at(6);
+  float* out = at(7);
+  const float* dy = at(8);
+  if (b != nullptr && a != nullptr) { napi_throw_error(env, nullptr, "lowbit native sign: a threshold or a scale, not both"); return nullptr; }
+  const bool par = R * C >= kParallelMin;
+  if (pass == 0) {
+    if (b != nullptr) SignRows(R, C, par, [=](size_t r) { SignRow<true, false>(C, x + r * C, b, nullptr, out + r * C); });
+    else if (a != nullptr) SignRows(R, C, par, [=](size_t r) { SignRow<false, true>(C, x + r * C, nullptr, a, out + r * C); });
+    else SignRows(R, C, par, [=](size_t r) { SignRow<false, false>(C, x + r * C, nullptr, nullptr, out + r * C); });
+  } else if (b != nullptr) {
+    if (mode == 0) SignRows(R, C, par, [=](size_t r) { SignGradRow<true, 0>(C, x + r * C, b, dy + r * C, out + r * C); });
+    else SignRows(R, C, par, [=](size_t r) { SignGradRow<true, 1>(C, x + r * C, b, dy + r * C, out + r * C); });
+  } else {
+    if (mode == 0) SignRows(R, C, par, [=](size_t r) { SignGradRow<false, 0>(C, x + r * C, nullptr, dy + r * C, out + r * C); });
+    else SignRows(R, C, par, [=](size_t r) { SignGradRow<false, 1>(C, x + r * C, nullptr, dy + r * C, out + r * C); });
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-// Adds prelu, avgPoolGrad, axisCopy and movingAverages to the addon's exports (called from dnnl_addon.cc's Init).
+// Adds prelu, avgPoolGrad, axisCopy, movingAverages and sign to the addon's exports (called from dnnl_addon.cc's Init).
 bool register_train_ops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
+    {"sign", Sign},
   };
   for (const auto& f : functions) {
     napi_value fn;

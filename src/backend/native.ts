@@ -15,6 +15,7 @@ import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
+import { RSIGN_FORWARD, SCALED_SIGN_FORWARD, SIGN_BACKWARD, SIGN_FORWARD, signParams, type SignAttrs } from './sign-kernels.js';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
@@ -34,6 +35,7 @@ interface Addon {
   avgPoolGrad(heap: ArrayBuffer, params: Int32Array): void;
   axisCopy(heap: ArrayBuffer, params: Int32Array): void;
   movingAverages(heap: ArrayBuffer, params: Int32Array): void;
+  sign(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -456,6 +458,29 @@ const avgPoolGrad: NativeFn = ({ inputs, backend, attrs }) => {
   return dx;
 };
 
+/**
+ * The binarizers' fused sign (sign-kernels.ts; native/train_ops.cc Sign), forward: y from x and
+ * the per-channel threshold (RSign) or scale, if any (src/quantizers/sign-fused.ts checks the shapes).
+ */
+const signForward = ({ inputs, backend, attrs }: Args): TensorInfo => {
+  const { x, threshold, scale } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.sign(heap(backend), signParams(0, (attrs as unknown as SignAttrs).mode, util.sizeFromShape(x.shape) / C, C,
+    [offset(backend, x), threshold ? offset(backend, threshold) : -1, scale ? offset(backend, scale) : -1, offset(backend, out), -1]));
+  return out;
+};
+
+/** Backward: ∂t (= ∂x; the threshold's gradient is its channel sums, sign-fused.ts). */
+const signBackward = ({ inputs, backend, attrs }: Args): TensorInfo => {
+  const { dy, x, threshold } = inputs;
+  const C = x.shape[x.shape.length - 1];
+  const out = backend.makeOutput(x.shape, 'float32');
+  addon!.sign(heap(backend), signParams(1, (attrs as unknown as SignAttrs).mode, util.sizeFromShape(x.shape) / C, C,
+    [offset(backend, x), threshold ? offset(backend, threshold) : -1, -1, offset(backend, out), offset(backend, dy)]));
+  return out;
+};
+
 /** A concat (direction 0) or split (1) of float32 parts along `axis` of the whole, one threaded copy (native/train_ops.cc). */
 function axisCopy(backend: WasmBackend, direction: 0 | 1, whole: TensorInfo, parts: TensorInfo[], axis: number): void {
   const outer = util.sizeFromShape(whole.shape.slice(0, axis));
@@ -540,12 +565,13 @@ const nativeKernels: Array<[string, NativeFn]> = [
   ['SplitV', splitV as unknown as NativeFn],
 ];
 
-// The fused fake-quantizers are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
+// The fused fake-quantizers and sign are native-only: plain wasm keeps the op chains (fakequant-kernels.ts says why).
 const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [[BN_TRAIN, batchNormTrain], [BN_TRAIN_GRAD, batchNormTrainGrad],
   [BN_MOVING_AVERAGES, movingAverages], [ADAM_UPDATE, adamUpdate],
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
-  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward]];
+  [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward],
+  [SIGN_FORWARD, signForward], [RSIGN_FORWARD, signForward], [SCALED_SIGN_FORWARD, signForward], [SIGN_BACKWARD, signBackward]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 

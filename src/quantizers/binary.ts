@@ -1,11 +1,16 @@
 /**
  * 1-bit quantizers: sign for activations (plain and ReActNet's RSign) and sign·scale for weights
  * with one scale per tensor or per output channel, optionally under a metric M (BiTAT).
+ * On the native backend the sign and its gradient run as one fused kernel each way
+ * (sign-fused.ts, src/backend/sign-kernels.ts); the op chains below (the *Reference functions)
+ * are what every other backend runs, and what the fused path is tested against, bit for bit
+ * (test/native-sign.test.ts).
  */
 import * as tf from '../backend/tf.js';
 import { LowbitError } from '../errors.js';
 import { binaryMeanScaled } from './dorefa.js';
-import { insideMask, signPlusOne, withGradient } from './common.js';
+import { detached, insideMask, signPlusOne, withGradient } from './common.js';
+import { fusedSignApplies, signFused } from './sign-fused.js';
 import type { QuantizerKind } from './kind.js';
 import { binaryInfo, rsignInfo } from './kind-info.js';
 
@@ -13,7 +18,12 @@ import { binaryInfo, rsignInfo } from './kind-info.js';
  * steSign (Larq's `ste_sign`; Courbariaux et al., "BinaryNet", arXiv:1602.02830): q(x) = sign(x)
  * with sign(0) = +1; gradient: the clipped STE, ∂L/∂x = ∂L/∂q · [|x| ≤ 1]. Values: {−1, +1}.
  */
-export const steSign = withGradient(([x], save) => {
+export function steSign(x: tf.Tensor): tf.Tensor {
+  return fusedSignApplies(x) ? signFused(x, { mode: 'ste' }) : steSignReference(x);
+}
+
+/** steSign as the tfjs-ops chain (any backend): the reference of the fused kernel. */
+export const steSignReference = withGradient(([x], save) => {
   save([x]);
   return {
     value: signPlusOne(x),
@@ -26,7 +36,12 @@ export const steSign = withGradient(([x], save) => {
  * `BinaryActivation`): q(x) = sign(x) with sign(0) = +1; gradient: the derivative of the
  * piecewise quadratic, 2 + 2x on [−1, 0), 2 − 2x on [0, 1), 0 elsewhere = max(0, 2 − 2|x|).
  */
-export const approxSign = withGradient(([x], save) => {
+export function approxSign(x: tf.Tensor): tf.Tensor {
+  return fusedSignApplies(x) ? signFused(x, { mode: 'approx' }) : approxSignReference(x);
+}
+
+/** approxSign as the tfjs-ops chain (any backend): the reference of the fused kernel. */
+export const approxSignReference = withGradient(([x], save) => {
   save([x]);
   return {
     value: signPlusOne(x),
@@ -39,7 +54,13 @@ export const approxSign = withGradient(([x], save) => {
  * learned threshold b per channel (the last axis). Values: {−1, +1}; ∂q/∂b = ∂q/∂x.
  */
 export function rsign(x: tf.Tensor, threshold: tf.Tensor): tf.Tensor {
-  return approxSign(tf.add(x, threshold));
+  if (fusedSignApplies(x, threshold)) return signFused(x, { mode: 'approx', threshold });
+  return rsignReference(x, threshold);
+}
+
+/** rsign as the tfjs-ops chain (any backend): the reference of the fused kernel. */
+export function rsignReference(x: tf.Tensor, threshold: tf.Tensor): tf.Tensor {
+  return approxSignReference(tf.add(x, threshold));
 }
 
 /** α·sign(z) (sign(0) = +1) with the clipped STE on z, ∂L/∂z = ∂L/∂q·[|z| ≤ 1], and no gradient to α. */
@@ -62,6 +83,22 @@ const scaledSignSTE = withGradient(([z, alpha], save) => {
  * Values: exactly {−α_o, +α_o} per column.
  */
 export function binaryChannel(w: tf.Tensor2D, metric?: tf.Tensor2D | null): tf.Tensor2D {
+  if (!fusedSignApplies(w)) return binaryChannelReference(w, metric);
+  // The fused path: the same values; α computed off the tape (its gradient is zero: the
+  // reference's backward pass computes that zero through α's ops, this one skips them).
+  return tf.tidy(() => {
+    if (metric == null) return signFused(w, { mode: 'ste', scale: detached(() => tf.mean(tf.abs(w), 0, true)) }) as tf.Tensor2D;
+    const z = tf.matMul(metric, w);
+    const alpha = detached(() => {
+      const b = signFused(z, { mode: 'ste' });
+      return tf.div(tf.sum(tf.mul(b, z), 0, true), tf.sum(tf.mul(b, tf.matMul(metric, b)), 0, true));
+    });
+    return signFused(z, { mode: 'ste', scale: alpha }) as tf.Tensor2D;
+  });
+}
+
+/** binaryChannel as the tfjs-ops chain (any backend): the reference of the fused path. */
+export function binaryChannelReference(w: tf.Tensor2D, metric?: tf.Tensor2D | null): tf.Tensor2D {
   return tf.tidy(() => {
     if (metric == null) return scaledSignSTE(w, tf.mean(tf.abs(w), 0, true)) as tf.Tensor2D;
     const z = tf.matMul(metric, w);
