@@ -929,6 +929,21 @@ __attribute__((target("avx512f,avx2,fma"))) void floatRowAvx512(const float* x, 
 __attribute__((target("avx2,fma"))) void floatRowAvx2(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 void floatRowBase(const float* x, const float* w, const float* wT, float* p, const float* bias, const Geometry& g, bool d, int b, int oy, float* out) { floatRowBody(x, w, wT, p, bias, g, d, b, oy, out); }
 
+// The P pixels' patches (K = kh·kw·c values each, zeros outside the image) for the small-c
+// convolutions below, where some tap of the P pixels falls outside the image.
+static inline __attribute__((always_inline)) void smallCPatches(const float* x, const Geometry& g, int b, int iy0, int ox0, int P, int K, float* patch) {
+  for (int q = 0; q < P; q++) {
+    const int ix0 = (ox0 + q) * g.sw - g.pl;
+    for (int ky = 0; ky < g.kh; ky++)
+      for (int kx = 0; kx < g.kw; kx++) {
+        const int iy = iy0 + ky, ix = ix0 + kx;
+        float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
+        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
+        else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
+      }
+  }
+}
+
 // AVX-512, few input channels (first layers) and at most 64 output channels: the output
 // channels' sums stay in NB zmm registers while the K = kh·kw·c patch values are broadcast and
 // multiplied into them (weights [K][NB·16], padded with zeros). P = 4 pixels at a time share each
@@ -977,17 +992,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,fma"))) inline void smallCPixel
         for (int ci = 0; ci < g.c; ci++, k++)
           SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, g.sw * g.c);
   } else {
-  for (int q = 0; q < P; q++) {
-    const int ix0 = (ox0 + q) * g.sw - g.pl;
-    for (int ky = 0; ky < g.kh; ky++)
-      for (int kx = 0; kx < g.kw; kx++) {
-        const int iy = iy0 + ky, ix = ix0 + kx;
-        float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
-        if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
-        else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
-      }
-  }
-  for (int k = 0; k < K; k++) SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, patch + k, K);
+    smallCPatches(x, g, b, iy0, ox0, P, K, patch);
+    for (int k = 0; k < K; k++) SMALLC_STEP(wP + static_cast<int64_t>(k) * NB * 16, patch + k, K);
   }
 #undef SMALLC_STEP
   const __m512 zero = _mm512_setzero_ps();
@@ -1167,16 +1173,7 @@ __attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x,
       for (int kx = 0; kx < g.kw; kx++)
         for (int ci = 0; ci < g.c; ci++, k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, xb + (static_cast<int64_t>(ky) * g.w + ixFirst + kx) * g.c + ci, static_cast<int64_t>(g.sw) * g.c);
   } else {
-    for (int q = 0; q < P; q++) {
-      const int ix0 = (ox0 + q) * g.sw - g.pl;
-      for (int ky = 0; ky < g.kh; ky++)
-        for (int kx = 0; kx < g.kw; kx++) {
-          const int iy = iy0 + ky, ix = ix0 + kx;
-          float* pp = patch + q * K + (ky * g.kw + kx) * g.c;
-          if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) for (int k = 0; k < g.c; k++) pp[k] = 0.f;
-          else { const float* src = x + ((static_cast<int64_t>(b) * g.h + iy) * g.w + ix) * g.c; for (int k = 0; k < g.c; k++) pp[k] = src[k]; }
-        }
-    }
+    smallCPatches(x, g, b, iy0, ox0, P, K, patch);
     for (int k = 0; k < K; k++) SMALLC_AVX2_STEP(wP + static_cast<int64_t>(k) * NB * 8, patch + k, K);
   }
 #undef SMALLC_AVX2_STEP
