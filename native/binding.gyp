@@ -7,6 +7,14 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++14"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp", "-fno-trapping-math"]
+    },
+    {
+      "target_name": "lowbit_dq",
+      "sources": ["dq.cc"],
+      "libraries": ["-fopenmp"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++14"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fopenmp", "-fno-trapping-math"]
     }
   ]
 }

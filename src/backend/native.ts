@@ -15,6 +15,7 @@ import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
+import { dqNativeKernels } from '../methods/dq/native-kernels.js';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
@@ -580,7 +581,7 @@ function installNativeKernels(): void {
     });
   }
   // lowbit's own kernels (no wasm counterpart).
-  for (const [name, fn] of ownKernels) {
+  for (const [name, fn] of [...ownKernels, ...dqNativeKernels()]) {
     if (getKernel(name, 'wasm') == null) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc });
   }
   installFusedBatchNormTraining();
@@ -591,7 +592,7 @@ function installNativeKernels(): void {
 function uninstallNativeKernels(): void {
   uninstallFusedBatchNormTraining();
   uninstallFusedAdam();
-  for (const [name] of ownKernels) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
+  for (const [name] of [...ownKernels, ...dqNativeKernels()]) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
   for (const [name, config] of wasmOriginals) {
     unregisterKernel(name, 'wasm');
     registerKernel(config);

@@ -1,0 +1,73 @@
+/**
+ * The DQ auto-encoder's native kernels (native/dq.cc, built as its own addon lowbit_dq.node next to
+ * lowbit_dnnl.node), registered on the native backend by src/backend/native.ts; TF.js-free like
+ * src/backend/addon.ts. Where the addon was not built the list is empty and every caller keeps the
+ * tfjs-ops reference (src/methods/dq/mixture.ts mixtureNllReference).
+ *
+ * LowbitDqMixtureNll: inputs params [N, Hp, Wp, 3·nMix], x [N, H, W, 1]; attrs nMix, top, left (the crop
+ *   offset); output the NLL per image [N] in nats (mixtureNll of mixture.ts on the crop).
+ * LowbitDqMixtureNllGrad: inputs dy [N], params, x; same attrs; outputs [∂params, ∂x].
+ */
+import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { NATIVE_ADDON_PATH, loadNativeAddon } from '../../backend/addon.js';
+import { existsSync } from 'node:fs';
+
+export const MIXTURE_NLL = 'LowbitDqMixtureNll';
+export const MIXTURE_NLL_GRAD = 'LowbitDqMixtureNllGrad';
+/** The largest mixture the kernel takes (native/dq.cc kMaxMix). */
+export const MAX_MIXTURES = 64;
+
+export interface MixtureNllAttrs { nMix: number; top: number; left: number }
+
+export const DQ_ADDON_PATH = join(dirname(NATIVE_ADDON_PATH), 'lowbit_dq.node');
+
+interface DqAddon { mixtureNll(heap: ArrayBuffer, params: Int32Array): void }
+
+interface WasmBackend extends KernelBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
+}
+type Args = { inputs: Record<string, TensorInfo>; backend: WasmBackend; attrs: Record<string, unknown> };
+
+let dqAddon: DqAddon | null | undefined;
+
+/** The DQ addon, or null when it (or the main addon) is absent or disabled (LOWBIT_NATIVE=0). */
+export function loadDqAddon(): DqAddon | null {
+  if (dqAddon !== undefined) return dqAddon;
+  // The main addon first: it sets the OpenMP spin count (src/backend/addon.ts) before libgomp loads.
+  dqAddon = loadNativeAddon() != null && existsSync(DQ_ADDON_PATH) ? createRequire(import.meta.url)(DQ_ADDON_PATH) as DqAddon : null;
+  return dqAddon;
+}
+
+const offset = (b: WasmBackend, t: TensorInfo) => b.dataIdMap.get(t.dataId).memoryOffset;
+const heap = (b: WasmBackend) => b.wasm.HEAPU8.buffer as ArrayBuffer;
+
+function mixtureParams(pass: 0 | 1, params: TensorInfo, x: TensorInfo, attrs: MixtureNllAttrs, offsets: number[]): Int32Array {
+  const [n, hp, wp] = params.shape;
+  const [, h, w] = x.shape;
+  return Int32Array.from([pass, n, hp, wp, h, w, attrs.nMix, attrs.top, attrs.left, ...offsets]);
+}
+
+function mixtureNllForward({ inputs, backend, attrs }: Args): TensorInfo {
+  const { params, x } = inputs;
+  const out = backend.makeOutput([params.shape[0]], 'float32');
+  dqAddon!.mixtureNll(heap(backend), mixtureParams(0, params, x, attrs as unknown as MixtureNllAttrs, [params, x, out].map((t) => offset(backend, t))));
+  return out;
+}
+
+function mixtureNllBackward({ inputs, backend, attrs }: Args): TensorInfo[] {
+  const { dy, params, x } = inputs;
+  const dparams = backend.makeOutput(params.shape, 'float32');
+  const dx = backend.makeOutput(x.shape, 'float32');
+  dqAddon!.mixtureNll(heap(backend), mixtureParams(1, params, x, attrs as unknown as MixtureNllAttrs, [params, x, dparams, dy, dx].map((t) => offset(backend, t))));
+  return [dparams, dx];
+}
+
+/** [kernel name, kernel] pairs for the native backend (on the wasm heap), or none without the addon. */
+export function dqNativeKernels(): Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> {
+  if (loadDqAddon() == null) return [];
+  return [[MIXTURE_NLL, mixtureNllForward], [MIXTURE_NLL_GRAD, mixtureNllBackward]];
+}
