@@ -128,20 +128,26 @@ napi_value MixtureNll(napi_env env, napi_callback_info info) {
   float* __restrict dparams = at(11);
   const float* __restrict dy = at(12);
   float* __restrict dx = at(13);
-  // The border the crop drops gets no gradient.
-  const int64_t total = N * Hp * Wp * C;
+  // The border the crop drops gets no gradient (the crop's pixels are all written below).
   #pragma omp parallel for schedule(static) if (par)
-  for (int64_t i = 0; i < total; i++) dparams[i] = 0.0f;
+  for (int64_t r = 0; r < N * Hp; r++) {
+    float* row = dparams + r * Wp * C;
+    const int64_t y = r % Hp;
+    if (y < top || y >= top + H) { std::memset(row, 0, sizeof(float) * Wp * C); continue; }
+    std::memset(row, 0, sizeof(float) * left * C);
+    std::memset(row + (left + W) * C, 0, sizeof(float) * (Wp - left - W) * C);
+  }
   #pragma omp parallel for schedule(static) if (par)
   for (int64_t r = 0; r < rows; r++) {
     const int64_t img = r / H, y = r % H;
     const float g = -dy[img];  // ∂(−Σ perPixel)
-    float v[kMaxMix], lsm[kMaxMix], e[kMaxMix];
+    float v[kMaxMix], lsm[kMaxMix], e[kMaxMix], invs[kMaxMix], as[kMaxMix], bs[kMaxMix], sas[kMaxMix], sbs[kMaxMix];
     for (int64_t xw = 0; xw < W; xw++) {
       const float* P = params + ((img * Hp + (y + top)) * Wp + (xw + left)) * C;
       float* D = dparams + ((img * Hp + (y + top)) * Wp + (xw + left)) * C;
       const float xs = x[(img * H + y) * W + xw] * 2.0f - 1.0f;
       const bool low = xs < lowEdge, high = xs > highEdge;
+      // The forward pass, keeping what the gradient needs.
       float lmax = P[0];
       for (int k = 1; k < n; k++) lmax = Maxf(lmax, P[k]);
       float es = 0;
@@ -153,10 +159,14 @@ napi_value MixtureNll(napi_env env, napi_callback_info info) {
         const float c = xs - P[n + k];
         const float inv = std::exp(-s);
         const float a = inv * (c + h), b = inv * (c - h);
+        invs[k] = inv; as[k] = a; bs[k] = b;
         float lp;
         if (low) lp = a - Softplus(a, threshold);
         else if (high) lp = -Softplus(b, threshold);
-        else lp = std::log(Maxf(Sigmoid(a) - Sigmoid(b), floorP));
+        else {
+          sas[k] = Sigmoid(a); sbs[k] = Sigmoid(b);
+          lp = std::log(Maxf(sas[k] - sbs[k], floorP));
+        }
         v[k] = lp + lsm[k];
       }
       float m = v[0];
@@ -176,18 +186,16 @@ napi_value MixtureNll(napi_env env, napi_callback_info info) {
         const float dv = e[k];
         dvSum += dv;
         // ∂ through the selected log-probability.
-        const float s = Maxf(P[2 * n + k], minLogScale);
         const float c = xs - P[n + k];
-        const float inv = std::exp(-s);
+        const float inv = invs[k];
         const float cp = c + h, cm = c - h;
-        const float a = inv * cp, b = inv * cm;
         float da = 0, db = 0;
         if (low) {
-          da = dv + (-dv) * Sigmoid(a);  // a − softplus(a)
+          da = dv + (-dv) * Sigmoid(as[k]);  // a − softplus(a)
         } else if (high) {
-          db = (-dv) * Sigmoid(b);  // −softplus(b)
+          db = (-dv) * Sigmoid(bs[k]);  // −softplus(b)
         } else {
-          const float sa = Sigmoid(a), sb = Sigmoid(b);
+          const float sa = sas[k], sb = sbs[k];
           const float diff = sa - sb;
           if (diff >= floorP) {  // tf.maximum's gradient goes to its first input where a ≥ b
             const float dd = dv / diff;
@@ -210,10 +218,74 @@ napi_value MixtureNll(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// params: 0 n (positions)  1 M (groups)  2 K (codes)  3 D (channels per group)
+//         4 z [n, M·D]  5 codebooks [M, K, D]  6 idx [n, M] (int32)  7 q [n, M·D]
+//         8 counts [M, K] (−1: none)  9 sums [M, K, D] (−1: none)
+// Per position and group, d_k = (‖z‖² − 2·z·e_k) + ‖e_k‖² in float32 as nearestCodeIndices
+// (src/quantizers/vector.ts) forms it, the squares and dot products summed in index order; the
+// first k of the smallest d_k (tf.argMin's tie rule: the lowest index); q = e_k. Then, when asked,
+// the per-group code counts and per-code sums of the assigned z (the EMA statistics that
+// emaStep builds from one-hot products), summed in float64 over the positions in order (one
+// thread: the same result for any thread count).
+napi_value NearestCode(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t count;
+  if (!ReadArgs(env, info, &heap, &p, &count) || count < 10) { napi_throw_error(env, nullptr, "lowbit dq nearestCode: bad arguments"); return nullptr; }
+  const int64_t n = p[0], M = p[1], K = p[2], D = p[3];
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const float* __restrict z = at(4);
+  const float* __restrict book = at(5);
+  int32_t* __restrict idx = reinterpret_cast<int32_t*>(at(6));
+  float* __restrict q = at(7);
+  const int64_t C = M * D;
+  std::vector<float> ee(static_cast<size_t>(M * K));
+  for (int64_t g = 0; g < M * K; g++) {
+    float s = 0;
+    for (int64_t j = 0; j < D; j++) { const float v = book[g * D + j]; s += v * v; }
+    ee[g] = s;
+  }
+  const bool par = static_cast<size_t>(n * M * K * D) >= lowbit::kParallelMin;
+  #pragma omp parallel for schedule(static) if (par)
+  for (int64_t i = 0; i < n; i++) {
+    for (int64_t g = 0; g < M; g++) {
+      const float* zg = z + i * C + g * D;
+      float zz = 0;
+      for (int64_t j = 0; j < D; j++) zz += zg[j] * zg[j];
+      const float* bg = book + g * K * D;
+      int64_t best = 0;
+      float bestD = 0;
+      for (int64_t k = 0; k < K; k++) {
+        const float* e = bg + k * D;
+        float dot = 0;
+        for (int64_t j = 0; j < D; j++) dot += zg[j] * e[j];
+        const float d = (zz - dot * 2.0f) + ee[g * K + k];
+        if (k == 0 || d < bestD) { best = k; bestD = d; }
+      }
+      idx[i * M + g] = static_cast<int32_t>(best);
+      std::memcpy(q + i * C + g * D, bg + best * D, sizeof(float) * D);
+    }
+  }
+  if (p[8] >= 0 && p[9] >= 0) {
+    float* counts = at(8);
+    float* sums = at(9);
+    std::vector<double> c(static_cast<size_t>(M * K), 0.0), s(static_cast<size_t>(M * K * D), 0.0);
+    for (int64_t i = 0; i < n; i++) {
+      for (int64_t g = 0; g < M; g++) {
+        const int64_t code = g * K + idx[i * M + g];
+        c[code] += 1;
+        const float* zg = z + i * C + g * D;
+        for (int64_t j = 0; j < D; j++) s[code * D + j] += zg[j];
+      }
+    }
+    for (int64_t t = 0; t < M * K; t++) counts[t] = static_cast<float>(c[t]);
+    for (int64_t t = 0; t < M * K * D; t++) sums[t] = static_cast<float>(s[t]);
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 static napi_value Init(napi_env env, napi_value exports) {
-  const struct { const char* name; napi_callback fn; } functions[] = {{"mixtureNll", MixtureNll}};
+  const struct { const char* name; napi_callback fn; } functions[] = {{"mixtureNll", MixtureNll}, {"nearestCode", NearestCode}};
   for (const auto& f : functions) {
     napi_value fn;
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.fn, nullptr, &fn) != napi_ok

@@ -7,6 +7,10 @@
  * LowbitDqMixtureNll: inputs params [N, Hp, Wp, 3·nMix], x [N, H, W, 1]; attrs nMix, top, left (the crop
  *   offset); output the NLL per image [N] in nats (mixtureNll of mixture.ts on the crop).
  * LowbitDqMixtureNllGrad: inputs dy [N], params, x; same attrs; outputs [∂params, ∂x].
+ * LowbitDqNearestCode: inputs z [..., M·D], codebooks [M, K, D]; attr stats (whether to make the EMA
+ *   statistics); outputs [indices [n, M] int32, codewords [..., M·D]] and with stats also
+ *   [counts [M, K], per-code sums of z [M, K, D]] (n = positions). No gradient: the quantizer runs it
+ *   off the tape (src/layers/depthwise-quantizer.ts).
  */
 import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
@@ -16,6 +20,7 @@ import { existsSync } from 'node:fs';
 
 export const MIXTURE_NLL = 'LowbitDqMixtureNll';
 export const MIXTURE_NLL_GRAD = 'LowbitDqMixtureNllGrad';
+export const NEAREST_CODE = 'LowbitDqNearestCode';
 /** The largest mixture the kernel takes (native/dq.cc kMaxMix). */
 export const MAX_MIXTURES = 64;
 
@@ -23,7 +28,10 @@ export interface MixtureNllAttrs { nMix: number; top: number; left: number }
 
 export const DQ_ADDON_PATH = join(dirname(NATIVE_ADDON_PATH), 'lowbit_dq.node');
 
-interface DqAddon { mixtureNll(heap: ArrayBuffer, params: Int32Array): void }
+interface DqAddon {
+  mixtureNll(heap: ArrayBuffer, params: Int32Array): void;
+  nearestCode(heap: ArrayBuffer, params: Int32Array): void;
+}
 
 interface WasmBackend extends KernelBackend {
   wasm: { HEAPU8: Uint8Array };
@@ -66,8 +74,19 @@ function mixtureNllBackward({ inputs, backend, attrs }: Args): TensorInfo[] {
   return [dparams, dx];
 }
 
+function nearestCode({ inputs, backend, attrs }: Args): TensorInfo[] {
+  const { z, codebooks } = inputs;
+  const [m, k, d] = codebooks.shape;
+  const n = z.shape.reduce((a, b) => a * b, 1) / (m * d);
+  const outs = [backend.makeOutput([n, m], 'int32'), backend.makeOutput(z.shape, 'float32')];
+  if (attrs.stats === true) outs.push(backend.makeOutput([m, k], 'float32'), backend.makeOutput([m, k, d], 'float32'));
+  const offs = outs.map((t) => offset(backend, t));
+  dqAddon!.nearestCode(heap(backend), Int32Array.from([n, m, k, d, offset(backend, z), offset(backend, codebooks), offs[0], offs[1], offs[2] ?? -1, offs[3] ?? -1]));
+  return outs;
+}
+
 /** [kernel name, kernel] pairs for the native backend (on the wasm heap), or none without the addon. */
 export function dqNativeKernels(): Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> {
   if (loadDqAddon() == null) return [];
-  return [[MIXTURE_NLL, mixtureNllForward], [MIXTURE_NLL_GRAD, mixtureNllBackward]];
+  return [[MIXTURE_NLL, mixtureNllForward], [MIXTURE_NLL_GRAD, mixtureNllBackward], [NEAREST_CODE, nearestCode]];
 }
