@@ -284,7 +284,7 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
       const smoothedT = tf.mul(tf.div(tf.add(count, this.epsilon), tf.add(total, k * this.epsilon)), total);
       let codebook = tf.div(sum, tf.reshape(smoothedT, [m, k, 1]));
       const smoothed = smoothedT.dataSync();
-      let zs: tf.Tensor2D[] | null = null;
+      let rowsOfZ: tf.Tensor2D | null = null; // [n·M, D]: row i·M + g is position i's group-g vector
       let books: tf.Tensor2D[] | null = null;
       for (let g = 0; g < m; g++) {
         const dead: number[] = [];
@@ -292,9 +292,9 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
         stats.dead.push(dead.length);
         if (dead.length === 0) continue;
         // Restart dead codes at random vectors of this batch (jittered when the batch has fewer than K), as update() does per group.
-        zs ??= tf.unstack(tf.reshape(x, [n, m, d]), 1) as tf.Tensor2D[];
+        rowsOfZ ??= tf.reshape(x, [n * m, d]) as tf.Tensor2D;
         books ??= tf.unstack(codebook) as tf.Tensor2D[];
-        const rows = tf.gather(zs[g], tf.tensor1d(dead.map(() => rng.int(n)), 'int32'));
+        const rows = tf.gather(rowsOfZ, tf.tensor1d(dead.map(() => rng.int(n) * m + g), 'int32'));
         const fresh = n < k ? tf.add(rows, tf.randomNormal(rows.shape, 0, 0.01 / Math.sqrt(d), 'float32', rng.int(2 ** 31))) : rows;
         const mask = tf.tensor2d(Array.from({ length: k }, (_, i) => (dead.includes(i) ? 1 : 0)), [k, 1]);
         const scattered = tf.scatterND(tf.tensor2d(dead.map((i) => [i]), [dead.length, 1], 'int32'), fresh, [k, d]);
