@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, setBackend, backendAvailable } from '../src/node.js';
 import { DepthwiseQuantizer } from '../src/layers/depthwise-quantizer.js';
-import { NEAREST_CODE } from '../src/methods/dq/native-kernels.js';
+import { NEAREST_CODE } from '../src/methods/dq/kernel-names.js';
 import { setNoiseState } from '../src/quantizers/noise.js';
 
 const backend = backendAvailable('native') ? 'native' : 'wasm';

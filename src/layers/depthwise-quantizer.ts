@@ -18,7 +18,7 @@ import { nextNoiseSeed } from '../quantizers/noise.js';
 import { codeCounts, emaStep, nearestCodeIndices, perplexity, stopGradient } from '../quantizers/vector.js';
 import { single } from './quant-base.js';
 import { detached } from '../quantizers/common.js';
-import { NEAREST_CODE } from '../methods/dq/native-kernels.js';
+import { NEAREST_CODE } from '../methods/dq/kernel-names.js';
 
 type Shape = Array<number | null>;
 

@@ -7,7 +7,7 @@
  * the data (edge bins), never on model outputs, so every op has a gradient in TF.js.
  */
 import * as tf from '../../backend/tf.js';
-import { MAX_MIXTURES, MIXTURE_NLL, MIXTURE_NLL_GRAD, type MixtureNllAttrs } from './native-kernels.js';
+import { MAX_MIXTURES, MIXTURE_NLL, MIXTURE_NLL_GRAD, type MixtureNllAttrs } from './kernel-names.js';
 
 /** Crops 32×32 parameters back to the 28×28 image (the 2-pixel zero padding carries no pixels). */
 export function cropParams(params: tf.Tensor4D, size = 28): tf.Tensor4D {

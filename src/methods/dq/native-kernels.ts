@@ -18,13 +18,7 @@ import { dirname, join } from 'node:path';
 import { NATIVE_ADDON_PATH, loadNativeAddon } from '../../backend/addon.js';
 import { existsSync } from 'node:fs';
 
-export const MIXTURE_NLL = 'LowbitDqMixtureNll';
-export const MIXTURE_NLL_GRAD = 'LowbitDqMixtureNllGrad';
-export const NEAREST_CODE = 'LowbitDqNearestCode';
-/** The largest mixture the kernel takes (native/dq.cc kMaxMix). */
-export const MAX_MIXTURES = 64;
-
-export interface MixtureNllAttrs { nMix: number; top: number; left: number }
+import { MIXTURE_NLL, MIXTURE_NLL_GRAD, NEAREST_CODE, type MixtureNllAttrs } from './kernel-names.js';
 
 export const DQ_ADDON_PATH = join(dirname(NATIVE_ADDON_PATH), 'lowbit_dq.node');
 
