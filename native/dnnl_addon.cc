@@ -556,6 +556,7 @@ static napi_value AdamUpdate(napi_env env, napi_callback_info info) {
 bool register_relaxed(napi_env env, napi_value exports);  // native/relaxed.cc
 bool register_fakequant(napi_env env, napi_value exports);  // native/fakequant.cc
 bool register_train_ops(napi_env env, napi_value exports);  // native/train_ops.cc
+bool register_dq(napi_env env, napi_value exports);  // native/dq.cc
 napi_value RegisterBitops(napi_env env, napi_value exports);  // native/bitops.cc: the bitwise runtime's kernels
 
 static napi_value Init(napi_env env, napi_value exports) {
@@ -572,6 +573,7 @@ static napi_value Init(napi_env env, napi_value exports) {
   if (!register_relaxed(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering relaxed failed"); return nullptr; }
   if (!register_fakequant(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering fakeQuant failed"); return nullptr; }
   if (!register_train_ops(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering train ops failed"); return nullptr; }
+  if (!register_dq(env, exports)) { napi_throw_error(env, nullptr, "lowbit native: registering DQ kernels failed"); return nullptr; }
   napi_value v;
   const dnnl_version_t* ver = dnnl_version();
   std::string s = std::to_string(ver->major) + "." + std::to_string(ver->minor) + "." + std::to_string(ver->patch);

@@ -16,6 +16,7 @@ import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } f
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
 import { RSIGN_FORWARD, SCALED_SIGN_FORWARD, SIGN_BACKWARD, SIGN_FORWARD, signParams, type SignAttrs } from './sign-kernels.js';
+import { dqNativeKernels } from '../methods/dq/native-kernels.js';
 
 interface Addon {
   conv(heap: ArrayBuffer, params: Int32Array): void;
@@ -606,7 +607,7 @@ function installNativeKernels(): void {
     });
   }
   // lowbit's own kernels (no wasm counterpart).
-  for (const [name, fn] of ownKernels) {
+  for (const [name, fn] of [...ownKernels, ...dqNativeKernels()]) {
     if (getKernel(name, 'wasm') == null) registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: fn as unknown as KernelFunc });
   }
   installFusedBatchNormTraining();
@@ -617,7 +618,7 @@ function installNativeKernels(): void {
 function uninstallNativeKernels(): void {
   uninstallFusedBatchNormTraining();
   uninstallFusedAdam();
-  for (const [name] of ownKernels) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
+  for (const [name] of [...ownKernels, ...dqNativeKernels()]) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
   for (const [name, config] of wasmOriginals) {
     unregisterKernel(name, 'wasm');
     registerKernel(config);

@@ -18,6 +18,7 @@ import { nextNoiseSeed } from '../quantizers/noise.js';
 import { codeCounts, emaStep, nearestCodeIndices, perplexity, stopGradient } from '../quantizers/vector.js';
 import { single } from './quant-base.js';
 import { detached } from '../quantizers/common.js';
+import { NEAREST_CODE } from '../methods/dq/kernel-names.js';
 
 type Shape = Array<number | null>;
 
@@ -128,12 +129,40 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
 
   /** Code indices [N·H·W, M] of features x [N, H, W, M·D], on the device (int32). */
   assignCodes(x: tf.Tensor): tf.Tensor2D {
+    if (this.fusedSearchApplies(x)) {
+      const [idx, q] = this.searchFused(x, false);
+      q.dispose();
+      return idx as tf.Tensor2D;
+    }
     return detached(() => {
       const n = x.size / (this.groups * this.dim);
       const books = tf.unstack(this.codebook.read());
       const zs = tf.unstack(tf.reshape(x, [n, this.groups, this.dim]), 1);
       return tf.stack(zs.map((zg, m) => nearestCodeIndices(zg as tf.Tensor2D, books[m] as tf.Tensor2D)), 1) as tf.Tensor2D;
     });
+  }
+
+  /**
+   * Whether the fused nearest-code kernel (native/dq.cc: search, lookup and EMA statistics in one pass)
+   * runs here: the native backend with the DQ addon, float32 features, EMA codebooks (the kernel's
+   * codewords carry no gradient to the codebooks, which the codebook-loss variant needs).
+   */
+  fusedSearchApplies(x: tf.Tensor): boolean {
+    const backend = tf.getBackend();
+    return this.learning === 'ema' && x.dtype === 'float32' && x.size > 0 && backend != null && tf.getKernel(NEAREST_CODE, backend) != null;
+  }
+
+  /**
+   * The fused search off the gradient tape (its input is a detached view of x): [indices [n, M] int32,
+   * codewords shaped as x] and with `stats` the batch's counts [M, K] and per-code sums of z [M, K, D].
+   */
+  private searchFused(x: tf.Tensor, stats: boolean): tf.Tensor[] {
+    const z = detached(() => x.clone());
+    try {
+      return tf.engine().runKernel(NEAREST_CODE, { z, codebooks: this.codebook.read() }, { stats }) as unknown as tf.Tensor[];
+    } finally {
+      z.dispose();
+    }
   }
 
   /** Code indices [N·H·W, M] of features x [N, H, W, M·D] (host data, row-major). */
@@ -164,9 +193,11 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
       this.initializeFrom(x);
       this.initChecked = true;
     }
-    const idx = this.assignCodes(x);
+    // The fused kernel returns the codewords and, for the EMA step, the batch statistics with the codes.
+    const fused = this.fusedSearchApplies(x) ? this.searchFused(x, training) : null;
+    const idx = fused ? fused[0] : this.assignCodes(x);
     const out = tf.tidy(() => {
-      const q = this.lookup(idx, x.shape); // constant for EMA codebooks; trainable with the codebook loss
+      const q = fused ? fused[1] : this.lookup(idx as tf.Tensor2D, x.shape); // constant for EMA codebooks; trainable with the codebook loss
       // Training: the straight-through q = z + stopgrad(e − z); inference: the codewords themselves (bit-exact).
       const st = training ? tf.add(x, stopGradient(tf.sub(q, x))) : q.clone();
       // Per example: Σ_m mean over positions and the group's D channels.
@@ -177,14 +208,18 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     });
     // The EMA step's dead-code restart draws one batch row per dead code: it needs the counts on
     // the host (the one host read left in a forward pass; see docs/browser.md).
-    if (training) this.update(x, idx.dataSync() as Int32Array, n);
-    idx.dispose();
+    if (training) this.update(x, idx.dataSync() as Int32Array, n, fused?.[2], fused?.[3]);
+    tf.dispose(fused ?? idx);
     this.lastCall = { x, kwargs, out };
     return out;
   }
 
-  /** EMA step, dead-code restart and usage statistics for one training batch (off the tape). */
-  private update(x: tf.Tensor, idx: Int32Array, n: number): void {
+  /**
+   * EMA step, dead-code restart and usage statistics for one training batch (off the tape). With the
+   * batch's counts [M, K] and per-code sums [M, K, D] from the fused kernel, the EMA step runs on all
+   * groups at once (emaStepBatched), otherwise per group from one-hot products (emaStep).
+   */
+  private update(x: tf.Tensor, idx: Int32Array, n: number, batchCounts?: tf.Tensor, batchSums?: tf.Tensor): void {
     const [m, k, d] = [this.groups, this.codes, this.dim];
     const stats: QuantizerStats = { perplexity: [], used: [], dead: [] };
     const groupIdx = Array.from({ length: m }, (_, g) => Int32Array.from({ length: n }, (__, i) => idx[i * m + g]));
@@ -193,7 +228,9 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
       stats.perplexity.push(perplexity(counts));
       stats.used.push(counts.filter((c) => c > 0).length);
     });
-    if (this.learning === 'ema') {
+    if (this.learning === 'ema' && batchCounts != null && batchSums != null) {
+      this.emaStepBatched(x, n, batchCounts, batchSums, stats);
+    } else if (this.learning === 'ema') {
       const rng = new Rng(nextNoiseSeed());
       tf.tidy(() => {
         const z = tf.reshape(x, [n, m, d]);
@@ -229,6 +266,45 @@ export class DepthwiseQuantizer extends tf.layers.Layer {
     }
     this.lastStats = stats;
     this.trainingUpdates++;
+  }
+
+  /**
+   * update()'s EMA step on all M groups at once, from the batch statistics: per element the operations
+   * of emaStep (src/quantizers/vector.ts) on [M, K] and [M, K, D] tensors, one host read of the smoothed
+   * counts, then the dead-code restarts of each group in group order with the same draws.
+   */
+  private emaStepBatched(x: tf.Tensor, n: number, batchCounts: tf.Tensor, batchSums: tf.Tensor, stats: QuantizerStats): void {
+    const [m, k, d] = [this.groups, this.codes, this.dim];
+    const rng = new Rng(nextNoiseSeed());
+    tf.tidy(() => {
+      const decay = this.decay;
+      const count = tf.add(tf.mul(this.emaCount.read(), decay), tf.mul(batchCounts, 1 - decay));
+      const sum = tf.add(tf.mul(this.emaSum.read(), decay), tf.mul(batchSums, 1 - decay));
+      const total = tf.sum(count, 1, true); // [M, 1]
+      const smoothedT = tf.mul(tf.div(tf.add(count, this.epsilon), tf.add(total, k * this.epsilon)), total);
+      let codebook = tf.div(sum, tf.reshape(smoothedT, [m, k, 1]));
+      const smoothed = smoothedT.dataSync();
+      let rowsOfZ: tf.Tensor2D | null = null; // [n·M, D]: row i·M + g is position i's group-g vector
+      let books: tf.Tensor2D[] | null = null;
+      for (let g = 0; g < m; g++) {
+        const dead: number[] = [];
+        for (let i = 0; i < k; i++) if (smoothed[g * k + i] < this.deadThreshold) dead.push(i);
+        stats.dead.push(dead.length);
+        if (dead.length === 0) continue;
+        // Restart dead codes at random vectors of this batch (jittered when the batch has fewer than K), as update() does per group.
+        rowsOfZ ??= tf.reshape(x, [n * m, d]) as tf.Tensor2D;
+        books ??= tf.unstack(codebook) as tf.Tensor2D[];
+        const rows = tf.gather(rowsOfZ, tf.tensor1d(dead.map(() => rng.int(n) * m + g), 'int32'));
+        const fresh = n < k ? tf.add(rows, tf.randomNormal(rows.shape, 0, 0.01 / Math.sqrt(d), 'float32', rng.int(2 ** 31))) : rows;
+        const mask = tf.tensor2d(Array.from({ length: k }, (_, i) => (dead.includes(i) ? 1 : 0)), [k, 1]);
+        const scattered = tf.scatterND(tf.tensor2d(dead.map((i) => [i]), [dead.length, 1], 'int32'), fresh, [k, d]);
+        books[g] = tf.add(tf.mul(books[g], tf.sub(1, mask)), scattered) as tf.Tensor2D;
+      }
+      if (books != null) codebook = tf.stack(books);
+      this.codebook.write(codebook);
+      this.emaCount.write(count);
+      this.emaSum.write(sum);
+    });
   }
 
   /**

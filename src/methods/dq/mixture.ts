@@ -7,6 +7,7 @@
  * the data (edge bins), never on model outputs, so every op has a gradient in TF.js.
  */
 import * as tf from '../../backend/tf.js';
+import { MAX_MIXTURES, MIXTURE_NLL, MIXTURE_NLL_GRAD, type MixtureNllAttrs } from './kernel-names.js';
 
 /** Crops 32×32 parameters back to the 28×28 image (the 2-pixel zero padding carries no pixels). */
 export function cropParams(params: tf.Tensor4D, size = 28): tf.Tensor4D {
@@ -16,6 +17,54 @@ export function cropParams(params: tf.Tensor4D, size = 28): tf.Tensor4D {
 
 /** −log p(x | params) per image, summed over pixels, in nats; x in [0, 1] (k/255), [N, H, W, 1]. */
 export function mixtureNll(params: tf.Tensor4D, x: tf.Tensor): tf.Tensor1D {
+  return fusedMixtureApplies(params, x, 0) ? mixtureNllFused(params, x, 0) : mixtureNllReference(params, x);
+}
+
+/**
+ * mixtureNll of the parameters cropped to the image (cropParams): on the native backend one fused kernel
+ * each way that reads the crop in place (native/dq.cc), elsewhere the crop and the tfjs-ops chain.
+ */
+export function croppedMixtureNll(params: tf.Tensor4D, x: tf.Tensor): tf.Tensor1D {
+  const off = (params.shape[1] - x.shape[1]!) / 2;
+  return fusedMixtureApplies(params, x, off) ? mixtureNllFused(params, x, off) : mixtureNllReference(cropParams(params, x.shape[1]), x);
+}
+
+let gradientRegistered = false;
+
+/** Whether the fused kernel (native backend with the DQ addon) takes these shapes. */
+export function fusedMixtureApplies(params: tf.Tensor, x: tf.Tensor, off: number): boolean {
+  const backend = tf.getBackend();
+  if (backend == null || tf.getKernel(MIXTURE_NLL, backend) == null) return false;
+  if (params.rank !== 4 || x.rank !== 4 || params.dtype !== 'float32' || x.dtype !== 'float32' || x.shape[3] !== 1) return false;
+  const [n, hp, wp, c] = params.shape as number[];
+  const [nx, h, w] = x.shape as number[];
+  return n === nx && n > 0 && c % 3 === 0 && c / 3 <= MAX_MIXTURES && Number.isInteger(off) && off >= 0
+    && h + 2 * off === hp && w + 2 * off === wp && h > 0 && w > 0;
+}
+
+/**
+ * The fused mixture NLL on the crop at (off, off): values as mixtureNllReference's (the per-pixel terms
+ * are its float32 ops; the sum over pixels is float64), gradients to params (zero on the border) and x.
+ */
+export function mixtureNllFused(params: tf.Tensor4D, x: tf.Tensor, off: number): tf.Tensor1D {
+  if (!gradientRegistered) {
+    gradientRegistered = true;
+    tf.registerGradient({
+      kernelName: MIXTURE_NLL,
+      inputsToSave: ['params', 'x'],
+      gradFunc: (dy, saved, attrs) => {
+        const [p, xs] = saved;
+        const [dp, dx] = tf.engine().runKernel(MIXTURE_NLL_GRAD, { dy: dy as tf.Tensor, params: p, x: xs }, attrs as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
+        return { params: () => dp, x: () => dx };
+      },
+    });
+  }
+  const attrs: MixtureNllAttrs = { nMix: params.shape[3] / 3, top: off, left: off };
+  return tf.engine().runKernel(MIXTURE_NLL, { params, x }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}
+
+/** mixtureNll as the tfjs-ops chain: the path off native and the reference of the fused kernels. */
+export function mixtureNllReference(params: tf.Tensor4D, x: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
     const n = params.shape[3] / 3;
     const [logits, means, rawScales] = tf.split(params, [n, n, n], 3);

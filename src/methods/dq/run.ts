@@ -10,7 +10,7 @@ import { ensureBackend } from '../../backend/index.js';
 import { yieldToEventLoop } from '../../train/evaluate.js';
 import type { LossFn } from '../../train/evaluate.js';
 import { codeCounts, perplexity } from '../../quantizers/vector.js';
-import { cropParams, mixtureMean, mixtureNll } from './mixture.js';
+import { croppedMixtureNll, cropParams, mixtureMean, mixtureNll } from './mixture.js';
 import { quantizersOf } from './model.js';
 
 const LN2 = Math.log(2);
@@ -19,7 +19,7 @@ const LN2 = Math.log(2);
 export const dqLoss: LossFn<tf.Tensor[]> = (outputs, batch) => tf.tidy(() => {
   const [params, ...vq] = outputs;
   const dims = imageSize(batch.x.shape.slice(1));
-  const nll = tf.div(tf.mean(mixtureNll(cropParams(params as tf.Tensor4D), batch.x)), dims);
+  const nll = tf.div(tf.mean(croppedMixtureNll(params as tf.Tensor4D, batch.x)), dims);
   return tf.addN([nll, ...vq.map((v) => tf.mean(v))]) as tf.Scalar;
 });
 
