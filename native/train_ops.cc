@@ -15,22 +15,14 @@
 #ifdef _OPENMP
 #include <omp.h>
 #include "parallel.h"
+#include "napi_args.h"
 #endif
 
 namespace {
 
 using lowbit::kParallelMin;  // native/parallel.h
 
-bool ReadArgs(napi_env env, napi_callback_info info, uint8_t** heap, const int32_t** params, size_t* n) {
-  size_t argc = 2; napi_value argv[2];
-  void* data; size_t len; napi_typedarray_type type; void* pdata; napi_value ab; size_t off;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc < 2
-      || napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok
-      || napi_get_typedarray_info(env, argv[1], &type, n, &pdata, &ab, &off) != napi_ok || type != napi_int32_array) return false;
-  *heap = static_cast<uint8_t*>(data);
-  *params = static_cast<const int32_t*>(pdata);
-  return true;
-}
+using lowbit::ReadArgs;  // native/napi_args.h
 
 // One row of PReLU, forward. Restrict parameters, selects and no-trapping-math (the compare may not
 // raise FP exceptions; values are unchanged) let GCC vectorise it: a branch on the sign of random
