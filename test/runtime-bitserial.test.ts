@@ -17,7 +17,7 @@ import { packModel, unpackModel } from '../src/export/packed.js';
 import { nativeAddon } from '../src/backend/native.js';
 import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
-import { squareGeometry } from './runtime-helpers.js';
+import { directIntConv as reference, squareGeometry } from './runtime-helpers.js';
 
 interface BitSerialAddon { bitops?: { bitSerialConv2d?: (x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, portable?: boolean) => boolean; popcount: string } }
 const bitops = (nativeAddon() as unknown as BitSerialAddon | null)?.bitops;
@@ -31,20 +31,6 @@ const pack = (g: ConvGeometry) => Int32Array.from([g.n, g.h, g.w, g.c, g.kh, g.k
 const geometry = squareGeometry;
 
 /** Direct integer convolution with zero padding: x [n,h,w,c], wgt [outC,kh,kw,c]. */
-function reference(x: Int8Array, wgt: Int8Array, g: ConvGeometry): Int32Array {
-  const out = new Int32Array(g.n * g.outH * g.outW * g.outC);
-  for (let b = 0; b < g.n; b++) for (let oy = 0; oy < g.outH; oy++) for (let ox = 0; ox < g.outW; ox++) for (let o = 0; o < g.outC; o++) {
-    let s = 0;
-    for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) {
-      const iy = oy * g.strideH - g.padTop + ky;
-      const ix = ox * g.strideW - g.padLeft + kx;
-      if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-      for (let k = 0; k < g.c; k++) s += x[((b * g.h + iy) * g.w + ix) * g.c + k] * wgt[((o * g.kh + ky) * g.kw + kx) * g.c + k];
-    }
-    out[((b * g.outH + oy) * g.outW + ox) * g.outC + o] = s;
-  }
-  return out;
-}
 
 const shapes: ConvGeometry[] = [
   geometry(2, 12, 12, 20, 5, 1, false, 50), // lenet5 conv2 (500 codes per patch)

@@ -11,6 +11,7 @@ import { tf, buildModel, quantizeModel, ensureBackend } from '../src/node.js';
 import { packModel, unpackModel } from '../src/export/packed.js';
 import { ConvGeometry, createRuntime, jsKernels, nativeKernels, nativeKernelsAvailable, runtimeKernels, wordsFor } from '../src/runtime/node.js';
 import { mulberry32 } from '../src/random.js';
+import { directIntConv as directBinary } from './runtime-helpers.js';
 
 const native = nativeKernelsAvailable() ? nativeKernels() : null;
 const skip = native?.ops?.binaryConv2dAffineResidual ? false : 'the native addon (with the residual epilogues) is not built';
@@ -26,20 +27,6 @@ function geometry(n: number, h: number, w: number, c: number, k: number, stride:
 }
 
 /** Σ over in-image taps of ±1·±1 (x, w as ±1 per channel; depthwise: per channel only, float). */
-function directBinary(x: Int8Array, w: Int8Array, g: ConvGeometry): Int32Array {
-  const out = new Int32Array(g.n * g.outH * g.outW * g.outC);
-  for (let b = 0; b < g.n; b++) for (let oy = 0; oy < g.outH; oy++) for (let ox = 0; ox < g.outW; ox++) for (let o = 0; o < g.outC; o++) {
-    let s = 0;
-    for (let ky = 0; ky < g.kh; ky++) for (let kx = 0; kx < g.kw; kx++) {
-      const iy = oy * g.strideH - g.padTop + ky;
-      const ix = ox * g.strideW - g.padLeft + kx;
-      if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-      for (let k = 0; k < g.c; k++) s += x[((b * g.h + iy) * g.w + ix) * g.c + k] * w[((o * g.kh + ky) * g.kw + kx) * g.c + k];
-    }
-    out[((b * g.outH + oy) * g.outW + ox) * g.outC + o] = s;
-  }
-  return out;
-}
 
 function pack(v: Int8Array, c: number): Uint32Array {
   const words = wordsFor(c);
