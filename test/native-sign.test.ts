@@ -14,6 +14,7 @@ import {
   approxSign, approxSignReference, binaryChannel, binaryChannelReference, rsign, rsignReference, steSign, steSignReference,
 } from '../src/quantizers/binary.js';
 import { fusedSignApplies } from '../src/quantizers/sign-fused.js';
+import { dorefaWeight, dorefaWeightReference } from '../src/quantizers/dorefa.js';
 import { RSIGN_FORWARD, SCALED_SIGN_FORWARD, SIGN_BACKWARD, SIGN_FORWARD } from '../src/backend/sign-kernels.js';
 import { bitatStages, bitatStudent } from '../src/methods/bitat/run.js';
 import { BitatTransform } from '../src/methods/bitat/transform.js';
@@ -104,6 +105,28 @@ test(`${backend}: fused steSign and approxSign = reference (no threshold): y and
   }
   tf.dispose([x, w]);
 });
+
+// DoReFa W1 / BWN weights, sign(w)·mean|w| (dorefa.ts binaryMeanScaled): conv [3,3,5,7] with
+// zeros and −0 (sign(0) = +1), a dense [800, 500] (lenet5's fc1), one channel, and a huge value.
+for (const shape of [[3, 3, 5, 7], [800, 500], [17, 1]] as const) {
+  test(`${backend}: fused DoReFa W1 weights = reference on [${shape}]: q (±E, the fused kernel) and ∂w = dy bit-identical`, { skip }, async () => {
+    const size = shape.reduce((a: number, d) => a * d, 1);
+    const wv = Float32Array.from({ length: size }, (_, i) => (i % 11 === 0 ? 0 : i % 13 === 0 ? -0 : gaussian() * 0.05));
+    if (size > 100) wv[5] = 3e7;
+    const x = tf.tensor(wv, [...shape]);
+    const w = tf.tensor(Float32Array.from(wv, () => gaussian()), [...shape]);
+    const fused = run((a) => dorefaWeight(a, 1), [x], w);
+    const ref = run((a) => dorefaWeightReference(a, 1), [x], w);
+    assertSame(fused[0], ref[0], 'q');
+    assertSame(fused[1], ref[1], '∂w');
+    const e = Math.abs(fused[0][0]);
+    assert.ok(e > 0 && fused[0].every((v, i) => v === (wv[i] >= 0 ? e : -e)), 'values ±E with sign(±0) = +1');
+    assertSame(fused[1], w.dataSync() as Float32Array, '∂w is dy');
+    const names = (await tf.profile(() => tf.dispose(dorefaWeight(x, 1)))).kernels.map((k) => k.name);
+    assert.ok(names.includes(SCALED_SIGN_FORWARD) && !names.includes('GreaterEqual'), names.join());
+    tf.dispose([x, w]);
+  });
+}
 
 /**
  * Per-column binary weights with and without BiTAT's metric M: integer-valued w and M give exact

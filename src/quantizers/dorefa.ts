@@ -6,6 +6,7 @@
 import * as tf from '../backend/tf.js';
 import { checkBits, insideMask, roundSTE, signPlusOne, withGradient } from './common.js';
 import { dorefaActivationFused, dorefaWeightFused, fusedDorefaActivationApplies, fusedDorefaWeightApplies } from './fakequant-fused.js';
+import { fusedSignApplies, signFused } from './sign-fused.js';
 import type { QuantizerKind } from './kind.js';
 import { dorefaInfo } from './kind-info.js';
 
@@ -18,12 +19,23 @@ export function quantizeK(r: tf.Tensor, bits: number): tf.Tensor {
 /**
  * Binary weights of DoReFa / BWN: q(w) = sign(w)·E with E = mean|w| over the whole tensor and
  * sign(0) = +1. E is a constant for the gradient and the sign's gradient is the identity, so
- * ∂L/∂w = ∂L/∂q. Values: {−E, +E}.
+ * ∂L/∂w = ∂L/∂q. Values: {−E, +E}. On native the sign and the scaling are the fused sign kernel
+ * (one pass instead of GreaterEqual, Cast, Multiply, Sub, Multiply; the same bits,
+ * test/native-sign.test.ts); elsewhere binaryMeanScaledReference's chain.
  */
 export const binaryMeanScaled = withGradient(([w]) => {
-  const value = tf.tidy(() => tf.mul(signPlusOne(w), tf.mean(tf.abs(w))));
+  const value = tf.tidy(() => {
+    if (!fusedSignApplies(w)) return binaryMeanScaledValue(w);
+    const scale = tf.broadcastTo(tf.reshape(tf.mean(tf.abs(w)), [1]), [w.shape[w.rank - 1]]);
+    return signFused(w, { mode: 'ste', scale });
+  });
   return { value, gradFunc: (dy: tf.Tensor) => dy };
 });
+
+/** binaryMeanScaled as the tfjs-ops chain on every backend: the reference of the fused path. */
+export const binaryMeanScaledReference = withGradient(([w]) => ({ value: binaryMeanScaledValue(w), gradFunc: (dy: tf.Tensor) => dy }));
+
+const binaryMeanScaledValue = (w: tf.Tensor): tf.Tensor => tf.tidy(() => tf.mul(signPlusOne(w), tf.mean(tf.abs(w))));
 
 /**
  * dorefaWeight(w, k):
@@ -31,10 +43,12 @@ export const binaryMeanScaled = withGradient(([w]) => {
  *   the gradient flows through tanh and the normalisation, with the STE at the rounding.
  *   Values: {2i/(2^k − 1) − 1 : i = 0 … 2^k − 1} ⊂ [−1, 1] (k = 2: {−1, −⅓, ⅓, 1}).
  * - k = 1: sign(w)·mean|w| (binaryMeanScaled). Values {−E, +E}.
- * On native, k ≥ 2 runs as one kernel each way, tanh included (fakequant-fused.ts).
+ * On native, k ≥ 2 runs as one kernel each way, tanh included (fakequant-fused.ts), and k = 1 as
+ * the fused sign kernel.
  */
 export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaWeight', 1, 32);
+  if (bits === 1) return binaryMeanScaled(w);
   if (bits >= 2 && bits < 32 && fusedDorefaWeightApplies(w)) return dorefaWeightFused(w, 2 ** bits - 1);
   return dorefaWeightReference(w, bits);
 }
@@ -42,7 +56,7 @@ export function dorefaWeight(w: tf.Tensor, bits: number): tf.Tensor {
 /** dorefaWeight as the tfjs-ops chain: the path off native and the reference of its fused kernels. */
 export function dorefaWeightReference(w: tf.Tensor, bits: number): tf.Tensor {
   checkBits(bits, 'dorefaWeight', 1, 32);
-  if (bits === 1) return binaryMeanScaled(w);
+  if (bits === 1) return binaryMeanScaledReference(w);
   if (bits === 32) return w;
   return tf.tidy(() => {
     const t = tf.tanh(w);
