@@ -13,7 +13,10 @@
  *
  *   npm run build && node dist/bench/vs-pytorch/driver.js [--models lenet5,vgg-small,resnet20,mobilenet-tiny]
  *     [--variants float,dorefa-w1,dorefa-w2a2,lsq-w2a2,srq-w2a2,bitat-w1a1] [--batches 64,128] [--steps 10] [--reps 2]
- *     [--linear onednn|blas] [--threads 2] [--max-minutes 0] [--name full]
+ *     [--model-steps lenet5=40,mobilenet-tiny=40] [--linear onednn|blas] [--threads 2] [--max-minutes 0] [--name full]
+ *
+ * --model-steps sets the steps of some models' rows (the others take --steps): a fast model's
+ * few steps last a fraction of a second, too short to time on a shared machine.
  *
  * --max-minutes M (0: no limit) skips the rows that would likely end after M minutes and lists them
  * in the record and the table as incomplete.
@@ -50,6 +53,11 @@ const started = performance.now();
 const loadAtStart = loadavg();
 const batches = arg('batches', '64,128').split(',').map(Number);
 const steps = arg('steps', '10');
+const modelSteps = new Map(arg('model-steps', '').split(',').filter((e) => e !== '').map((e) => {
+  const [m, n] = e.split('=');
+  if (!models.includes(m) || !(Number(n) >= 1 && Number.isInteger(Number(n)))) { process.stderr.write(`--model-steps takes MODEL=STEPS entries for models of this run, got ${e}\n`); process.exit(2); }
+  return [m, n] as const;
+}));
 const reps = Number(arg('reps', '2'));
 const name = arg('name', 'full');
 const maxMinutes = Number(arg('max-minutes', '0'));
@@ -68,17 +76,18 @@ for (const model of models) for (const variant of variants) for (const batch of 
   // --max-minutes: stop before a row that would likely end past the limit (the slowest row so far as its guess).
   if (maxMinutes > 0 && (rowStart - started + slowestRow) / 60000 > maxMinutes) { skipped.push(`${model} ${variant} b${batch}`); continue; }
   const runs: { lowbit: Side[]; pytorch: Side[] } = { lowbit: [], pytorch: [] };
+  const rowSteps = modelSteps.get(model) ?? steps;
   for (let r = 0; r < reps; r++) {
     const order = r % 2 === 0 ? ['lowbit', 'pytorch'] as const : ['pytorch', 'lowbit'] as const;
     for (const side of order) {
-      runs[side].push((side === 'lowbit' ? lowbitSide([model, variant, String(batch), steps])
-        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', steps, '--threads', threads, '--linear', linear])) as unknown as Side);
+      runs[side].push((side === 'lowbit' ? lowbitSide([model, variant, String(batch), rowSteps])
+        : torchSide(['--model', model, '--variant', variant, '--batch', String(batch), '--steps', rowSteps, '--threads', threads, '--linear', linear])) as unknown as Side);
     }
   }
   const macs = runs.pytorch[0].macsPerImage ?? 0;
   const ips = { lowbit: median(runs.lowbit.map((s) => s.imagesPerSecond)), pytorch: median(runs.pytorch.map((s) => s.imagesPerSecond)) };
   const row = {
-    model, variant, batch, lowbitImagesPerSecond: ips.lowbit, pytorchImagesPerSecond: ips.pytorch, ratio: ips.lowbit / ips.pytorch,
+    model, variant, batch, steps: Number(rowSteps), lowbitImagesPerSecond: ips.lowbit, pytorchImagesPerSecond: ips.pytorch, ratio: ips.lowbit / ips.pytorch,
     lowbitPeakRssMB: Math.max(...runs.lowbit.map((s) => s.peakRssMB)), pytorchPeakRssMB: Math.max(...runs.pytorch.map((s) => s.peakRssMB)),
     macsPerImage: macs, lowbitGflops: (6 * macs * ips.lowbit) / 1e9, pytorchGflops: (6 * macs * ips.pytorch) / 1e9,
     wallSeconds: (performance.now() - rowStart) / 1000, runs,
@@ -106,7 +115,7 @@ const md = [
   `# lowbit (native) vs PyTorch ${String((runs0(rows)))}`,
   '',
   `\`${result.command}\` — ${result.date}, commit ${commit}, ${result.cpu} (${result.cores} cores), ${f(result.wallSeconds / 60, 1)} min; `
-    + `${reps} alternated repetitions of ${steps} steps; load average ${f(loadAtStart[0], 1)} at the start, ${f(loadavg()[0], 1)} at the end (2 cores).`,
+    + `${reps} alternated repetitions of ${steps} steps${modelSteps.size > 0 ? ` (${[...modelSteps].map(([m, n]) => `${m} ${n}`).join(', ')})` : ''}; load average ${f(loadAtStart[0], 1)} at the start, ${f(loadavg()[0], 1)} at the end (2 cores).`,
   `Threads: lowbit ${String(probes.lowbit.threads)} (OMP_NUM_THREADS), PyTorch ${String(probes.pytorch.torchThreads)} (torch.get_num_threads(); `
     + `interop ${String(probes.pytorch.interopThreads)}). PyTorch ${String(probes.pytorch.torch)}: BLAS ${String(probes.pytorch.blasInfo)} `
     + `(${String(probes.pytorch.libblas)}), MKL ${probes.pytorch.mklAvailable ? 'yes' : 'no'}, MKL-DNN ${String(probes.pytorch.mkldnn)}; `
