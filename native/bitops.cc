@@ -429,9 +429,10 @@ const Int8Row int8Row = __builtin_cpu_supports("avx512bw") ? int8RowAvx512 : __b
 // x = 0, i.e. 128, so the sum is Σ (x + 128)·w = Σ x·w + 128·Σ w over all taps: subtracting
 // 128·Σ w (`wsum`, per output channel, padded to 16) leaves the exact integer sum.
 // With `ea`/`eb`: affineInt fused (floats into `fout`, as binaryRowBlocked).
+// The P pixels' patches (x + 128 as unsigned bytes, padding taps 128, zero padded to K4·4) of the
+// padded-weight int8 kernels (VNNI and AVX2).
 template <int P>
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out,
-                                                                                   const float* ea, const float* eb, bool erelu, float* fout) {
+static inline __attribute__((always_inline)) void int8Patches(const int8_t* x, uint8_t* patch, const Geometry& g, int b, int oy, int ox0) {
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const int iy0 = oy * g.sh - g.pt;
@@ -450,6 +451,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnn
       }
     for (int k = K; k < K4 * 4; k++) pq[k] = 0x80;
   }
+}
+
+template <int P>
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) inline void int8PixelsVnni(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out,
+                                                                                   const float* ea, const float* eb, bool erelu, float* fout) {
+  const int K4 = (g.kh * g.kw * g.c + 3) / 4;
+  int8Patches<P>(x, patch, g, b, oy, ox0);
   const int blocks = (g.oc + 15) / 16;
   for (int blk = 0; blk < blocks; blk++) {
     const int8_t* wb = wp + static_cast<int64_t>(blk) * K4 * 64;
@@ -482,6 +490,78 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void int8RowVnni(const in
 }
 
 const bool hasVnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw");
+
+// AVX2 without VNNI: the VNNI kernel's patches, weight layout ([⌈outC/16⌉][K4][16][4], read as two
+// halves of 8 channels) and correction, with `vpmaddubsw` (u8·s8 products added in pairs into
+// int16) and `vpmaddwd` by 1 (pairs of those into int32) for `vpdpbusd`. vpmaddubsw saturates at
+// ±32767, so the sums are exact only while every weight code is within ±64 (2·255·64 = 32640):
+// int8Avx2Applies checks that once per weight array. 2-bit models' codes are far inside.
+template <int P>
+__attribute__((target("avx2"))) inline void int8PixelsAvx2(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int ox0, int32_t* out,
+                                                           const float* ea, const float* eb, bool erelu, float* fout) {
+  const int K4 = (g.kh * g.kw * g.c + 3) / 4;
+  int8Patches<P>(x, patch, g, b, oy, ox0);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  for (int o0 = 0; o0 < g.oc; o0 += 8) {
+    const int8_t* wb = wp + static_cast<int64_t>(o0 >> 4) * K4 * 64 + (o0 & 8) * 4;
+    __m256i acc[P];
+    for (int q = 0; q < P; q++) acc[q] = _mm256_setzero_si256();
+    for (int k4 = 0; k4 < K4; k4++) {
+      const __m256i wv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + static_cast<int64_t>(k4) * 64));
+      for (int q = 0; q < P; q++) {
+        int32_t four;
+        std::memcpy(&four, patch + q * K4 * 4 + k4 * 4, 4);
+        acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi32(four), wv), ones16));
+      }
+    }
+    const __m256i corr = _mm256_slli_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wsum + o0)), 7);
+    const int n = std::min(8, g.oc - o0);
+    for (int q = 0; q < P; q++) {
+      alignas(32) int32_t r[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(r), _mm256_sub_epi32(acc[q], corr));
+      const int64_t at = ((static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox0 + q) * g.oc + o0;
+      if (fout) {
+        // affineInt's arithmetic (AffineInt below): double, no FMA on this target.
+        for (int o = 0; o < n; o++) {
+          const double v = static_cast<double>(r[o]) * ea[o0 + o] + eb[o0 + o];
+          fout[at + o] = erelu && v < 0 ? 0.f : static_cast<float>(v);
+        }
+      } else {
+        for (int o = 0; o < n; o++) out[at + o] = r[o];
+      }
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void int8RowAvx2Padded(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                                                       const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
+  int ox = 0;
+  for (; ox + 4 <= g.ow; ox += 4) int8PixelsAvx2<4>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+  for (; ox < g.ow; ox++) int8PixelsAvx2<1>(x, wp, wsum, patch, g, b, oy, ox, out, ea, eb, erelu, fout);
+}
+
+const bool hasInt8Avx2 = !hasVnni && __builtin_cpu_supports("avx2");
+
+// Whether the AVX2 padded kernel is exact for these padded weights (every code within ±64); the
+// answer is kept on the array (napi_wrap; runtime weights never change). The padding is 0.
+void finalizeFits(napi_env, void* data, void*) { delete static_cast<bool*>(data); }
+bool int8Avx2Applies(napi_env env, napi_value wpv, const int8_t* wp, size_t len) {
+  if (!hasInt8Avx2) return false;
+  void* p = nullptr;
+  if (napi_unwrap(env, wpv, &p) == napi_ok && p != nullptr) return *static_cast<bool*>(p);
+  bool fits = true;
+  for (size_t i = 0; i < len && fits; i++) fits = wp[i] >= -64 && wp[i] <= 64;
+  auto* f = new bool(fits);
+  if (napi_wrap(env, wpv, f, finalizeFits, nullptr, nullptr) != napi_ok) delete f;
+  return fits;
+}
+
+// One row of a padded-weight int8 kernel: VNNI where the CPU has it, else AVX2.
+void int8RowPadded(const int8_t* x, const int8_t* wp, const int32_t* wsum, uint8_t* patch, const Geometry& g, int b, int oy, int32_t* out,
+                   const float* ea = nullptr, const float* eb = nullptr, bool erelu = false, float* fout = nullptr) {
+  if (hasVnni) int8RowVnni(x, wp, wsum, patch, g, b, oy, out, ea, eb, erelu, fout);
+  else int8RowAvx2Padded(x, wp, wsum, patch, g, b, oy, out, ea, eb, erelu, fout);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Bit-serial int8 convolution (AVX-512 VPOPCNTDQ) for low-bit codes: the same integer sums as the
@@ -795,22 +875,24 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   if (!A.ok) return A.fail("int8Conv2d(x: Int8Array, w: Int8Array, geometry: Int32Array(13), out: Int32Array)");
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wl < static_cast<size_t>(g.oc) * g.kh * g.kw * g.c || ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
     return A.range("int8Conv2d: an array is shorter than the geometry needs");
-  // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv).
-  {
-    Geometry gb = g;
-    if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
-    // AVX-512 VPOPCNTDQ; without it the portable kernel where there is no VNNI kernel either.
-    if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial && !hasVnni)) return nullptr;
-  }
-  // Optional 5th and 6th arguments (VNNI): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
+  // Optional 5th and 6th arguments (VNNI, AVX2): the weights interleaved [⌈outC/16⌉][K4][16][4], and Σ w
   // per output channel (padded to a multiple of 16).
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
   size_t wpl = 0, wsl = 0;
-  const int8_t* wp = hasVnni ? A.opt<int8_t>(4, napi_int8_array, &wpl) : nullptr;
+  const int8_t* wp = hasVnni || hasInt8Avx2 ? A.opt<int8_t>(4, napi_int8_array, &wpl) : nullptr;
   const int32_t* wsum = wp ? A.opt<int32_t>(5, napi_int32_array, &wsl) : nullptr;
-  if (wp && wsum && wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16) {
+  const bool padded = wp && wsum && wpl >= blocks16 * K4 * 64 && wsl >= blocks16 * 16 && (hasVnni || int8Avx2Applies(env, A.v[4], wp, wpl));
+  // Low-bit codes (2-bit models): the bit-serial kernel, when it applies (bitSerialConv) — with
+  // AVX-512 VPOPCNTDQ, or the portable one where there is no padded int8 kernel either (on AVX2 the
+  // padded kernel is the faster: docs/results/runtime.md).
+  if (bitSerialEnabled && (hasBitSerial || !padded)) {
+    Geometry gb = g;
+    if (gb.h == 1 && gb.w == 1 && gb.kh == 1 && gb.kw == 1 && gb.oh == 1 && gb.ow == 1) { gb.w = gb.ow = gb.n; gb.n = 1; }
+    if (bitSerialConv(env, A.v[1], x, w, gb, out, nullptr, nullptr, false, nullptr, !hasBitSerial)) return nullptr;
+  }
+  if (padded) {
     // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
     // 1×n image: so viewed, four batch rows share each weight load.
     if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
@@ -822,7 +904,7 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
       std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
       for (int b = 0; b < g.n; b++)
-        for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, out);
+        for (int oy = 0; oy < g.oh; oy++) int8RowPadded(x, wp, wsum, patch.data(), g, b, oy, out);
     }
     return nullptr;
   }
@@ -832,8 +914,9 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the VNNI int8 convolution
-// with affineInt fused. Returns false, doing nothing, without VNNI.
+// int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out: Float32Array): the padded-weight int8
+// convolution (VNNI, or AVX2 where its codes fit) with affineInt fused. Returns false, doing nothing,
+// where neither applies.
 napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
   Args A(env, info);
   int8_t *x, *w;
@@ -847,21 +930,22 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
   const bool relu = A.flag(7);
   float* out = A.arr<float>(8, napi_float32_array, &ol);
   if (!A.ok) return A.fail("int8Conv2dAffine(x, w, geometry, wp, wsum, a, b, relu, out)");
-  if (!hasVnni) return A.boolean(false);
+  if (!hasVnni && !hasInt8Avx2) return A.boolean(false);
   const int K = g.kh * g.kw * g.c;
   const int K4 = (K + 3) / 4;
   const size_t blocks16 = static_cast<size_t>((g.oc + 15) / 16);
   if (xl < static_cast<size_t>(g.n) * g.h * g.w * g.c || wpl < blocks16 * K4 * 64 || wsl < blocks16 * 16 || al < static_cast<size_t>(g.oc) || bl < static_cast<size_t>(g.oc) ||
       ol < static_cast<size_t>(g.n) * g.oh * g.ow * g.oc)
     return A.range("int8Conv2dAffine: an array is shorter than the geometry needs");
+  if (!hasVnni && !int8Avx2Applies(env, A.v[3], wp, wpl)) return A.boolean(false);
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-  if (bitSerialEnabled && bitSerialConv(env, A.v[1], x, w, g, nullptr, a, bb, relu, out)) return A.boolean(true);
+  if (bitSerialEnabled && hasBitSerial && bitSerialConv(env, A.v[1], x, w, g, nullptr, a, bb, relu, out)) return A.boolean(true);
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < g.n; b++)
-      for (int oy = 0; oy < g.oh; oy++) int8RowVnni(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
+      for (int oy = 0; oy < g.oh; oy++) int8RowPadded(x, wp, wsum, patch.data(), g, b, oy, nullptr, a, bb, relu, out);
   }
   return A.boolean(true);
 }
@@ -2128,9 +2212,12 @@ napi_value RegisterBitops(napi_env env, napi_value exports) {
   napi_value residual;
   BITOPS_CALL(env, napi_get_boolean(env, true, &residual));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "residualEpilogue", residual));
-  napi_value vnni;
+  napi_value vnni, int8Padded;
   BITOPS_CALL(env, napi_get_boolean(env, hasVnni, &vnni));
   BITOPS_CALL(env, napi_set_named_property(env, bitops, "vnni", vnni));
+  // int8Conv2d / int8Conv2dAffine take the padded weights (wp, wsum): VNNI or AVX2.
+  BITOPS_CALL(env, napi_get_boolean(env, hasVnni || hasInt8Avx2, &int8Padded));
+  BITOPS_CALL(env, napi_set_named_property(env, bitops, "int8Padded", int8Padded));
   BITOPS_CALL(env, napi_set_named_property(env, exports, "bitops", bitops));
   return exports;
 }

@@ -154,3 +154,32 @@ test('lenet5 W1/A2 and W2/A2: logits with the bit-serial path are bit-identical 
     tfOut.forEach((v, i) => assert.ok(Math.abs(got[i] - v) <= 1e-5 * scale, `W${wbits}/A2 logit ${i}: ${got[i]} vs TF.js ${v}`));
   }
 });
+
+test('the padded-weight int8 kernel (VNNI, or AVX2 while every weight code is within ±64) equals the direct loop on full-range activation codes, fused affine included; wider weights decline to the plain kernel', { skip }, () => {
+  const k = nativeKernels();
+  const padded = (bitops as unknown as { int8Padded?: boolean; vnni?: boolean }).int8Padded === true;
+  const vnni = (bitops as unknown as { vnni?: boolean }).vnni === true;
+  // Every CPU with the AVX2 (or AVX-512) popcount kernels has one of the two padded kernels.
+  if (bitops!.popcount === 'avx2' || bitops!.popcount === 'avx512vpopcntdq') assert.ok(padded, 'int8Padded on an AVX2 CPU');
+  for (const g of [shapes[0], shapes[2], shapes[3], shapes[5], shapes[7], shapes[8]]) {
+    const x = Int8Array.from({ length: g.n * g.h * g.w * g.c }, (_, i) => (i === 0 ? -128 : i === 1 ? 127 : Math.floor(rand() * 256) - 128));
+    for (const range of [64, 127]) {
+      const w = Int8Array.from({ length: g.outC * g.kh * g.kw * g.c }, (_, i) => (i === 0 ? -range : i === 1 ? range : Math.floor(rand() * (2 * range + 1)) - range));
+      const want = reference(x, w, g);
+      const got = new Int32Array(want.length).fill(-7);
+      k.int8Conv2d(x, w, g, got);
+      assert.deepEqual(got, want, `${JSON.stringify(g)} weights ±${range}`);
+      const a = Float32Array.from({ length: g.outC }, () => (rand() - 0.5) * 1e-3);
+      const b = Float32Array.from({ length: g.outC }, (_, o) => (o % 4 === 0 ? -a[o] * want[o] : rand() - 0.5)); // some exact zeros
+      for (const relu of [false, true]) {
+        const wantF = new Float32Array(want.length);
+        k.ops!.affineInt(want, a, b, relu, wantF);
+        const gotF = new Float32Array(want.length).fill(7);
+        const fused = k.ops!.int8Conv2dAffine!(x, w, g, a, b, relu, gotF);
+        assert.equal(fused, padded && (range <= 64 || vnni), `fused int8 affine taken (${JSON.stringify(g)} ±${range})`);
+        if (fused) assert.deepEqual(new Uint32Array(gotF.buffer), new Uint32Array(wantF.buffer), `${JSON.stringify(g)} ±${range} relu ${relu}`);
+        else assert.ok(gotF.every((v) => v === 7), 'declined: nothing written');
+      }
+    }
+  }
+});

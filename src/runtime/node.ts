@@ -15,10 +15,12 @@ export * from './index.js';
 interface Bitops {
   /** `wt`: optional, the weights interleaved 16 output channels at a time (used with AVX-512 VPOPCNTDQ). */
   binaryConv2d(x: Uint32Array, w: Uint32Array, g: Int32Array, out: Int32Array, wt?: Uint32Array): void;
-  /** `wp`, `wsum`: optional (AVX-512 VNNI), the weights padded to a multiple of 64 per output channel, and their sums. */
+  /** `wp`, `wsum`: optional (AVX-512 VNNI or AVX2: `int8Padded`), the weights interleaved 16 output channels × 4 codes at a time, and their sums. */
   int8Conv2d(x: Int8Array, w: Int8Array, g: Int32Array, out: Int32Array, wp?: Int8Array, wsum?: Int32Array): void;
   /** Whether the int8 convolution can use AVX-512 VNNI. */
   vnni?: boolean;
+  /** int8Conv2d / int8Conv2dAffine take `wp`, `wsum` (VNNI, or AVX2 where every code is within ±64). */
+  int8Padded?: boolean;
   /** With `relu`, `offset`, `bits`: the packed signs of the result instead (true), or false when that path does not exist. */
   floatConv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: Int32Array, out: Float32Array, relu?: boolean, offset?: Float32Array | null, bits?: Uint32Array): boolean | undefined;
   binaryConv2dThreshold?(x: Uint32Array, w: Uint32Array, g: Int32Array, wt: Uint32Array, sign: Int32Array, t: Int32Array, out: Uint32Array): boolean;
@@ -91,9 +93,10 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     return wt;
   };
   const useBlocked = b.popcount === 'avx512vpopcntdq';
-  // With AVX-512 VNNI the int8 kernel reads each layer's weights interleaved 16 output channels ×
-  // 4 codes at a time ([⌈outC/16⌉][⌈K/4⌉][16][4], zero padded), with each channel's sum of codes;
-  // built once per weight array.
+  // With AVX-512 VNNI or AVX2 the int8 kernel reads each layer's weights interleaved 16 output
+  // channels × 4 codes at a time ([⌈outC/16⌉][⌈K/4⌉][16][4], zero padded), with each channel's sum
+  // of codes; built once per weight array.
+  const int8Padded = b.int8Padded ?? b.vnni === true;
   const padded = new WeakMap<Int8Array, { wp: Int8Array; wsum: Int32Array }>();
   const paddedInt8 = (w: Int8Array, g: ConvGeometry) => {
     let p = padded.get(w);
@@ -118,7 +121,7 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     // Without AVX-512 VPOPCNTDQ the addon runs its AVX2 kernel (it interleaves the weights itself; `wt` unused).
     binaryConv2dThreshold: (x, w, g, sign, t, out) => b.binaryConv2dThreshold != null && b.binaryConv2dThreshold(x, w, pack(g), useBlocked ? interleaved(w, g) : w, sign, t, out),
     int8Conv2dAffine: (x, w, g, a, bb, relu, out) => {
-      if (!b.vnni || b.int8Conv2dAffine == null) return false;
+      if (!int8Padded || b.int8Conv2dAffine == null) return false;
       const { wp, wsum } = paddedInt8(w, g);
       return b.int8Conv2dAffine(x, w, pack(g), wp, wsum, a, bb, relu, out);
     },
@@ -143,7 +146,7 @@ export function nativeKernels(): RuntimeKernels & { readonly popcount: string } 
     popcount: b.popcount,
     binaryConv2d: (x, w, g, out) => (useBlocked ? b.binaryConv2d(x, w, pack(g), out, interleaved(w, g)) : b.binaryConv2d(x, w, pack(g), out)),
     int8Conv2d: (x, w, g, out) => {
-      if (!b.vnni) return b.int8Conv2d(x, w, pack(g), out);
+      if (!int8Padded) return b.int8Conv2d(x, w, pack(g), out);
       const { wp, wsum } = paddedInt8(w, g);
       return b.int8Conv2d(x, w, pack(g), out, wp, wsum);
     },
