@@ -42,6 +42,13 @@ async function row(model: string, variant: string, batch: number, steps: number,
   const data = loadMnist();
   const { model: m, variables } = variant === 'bitat-w1a1' ? await bitatLastStage(model) : { model: await quantized(model, variant), variables: undefined };
   const warmup = 2;
+  // One epoch of MNIST batches bounds the timed steps (the loop stops at the epoch's end, and a
+  // larger STEPS would divide a shorter run by it).
+  const perEpoch = Math.ceil(data.train.count / batch);
+  if (warmup + steps > perEpoch) {
+    process.stderr.write(`lowbit-side: ${steps} steps + ${warmup} warm-up at batch ${batch} exceed one epoch of MNIST (${perEpoch} steps); use at most ${perEpoch - warmup}\n`);
+    process.exit(2);
+  }
   const stamps: number[] = [];
   const cpu: number[] = [];  // process CPU ms (user + system) at each step's end
   await train(m, data, {
