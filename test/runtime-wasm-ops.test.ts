@@ -4,11 +4,15 @@
  * quantizer's loops (ActivationQuantizer without `ops`) at rounding ties, grid edges and −0; the
  * plan's pool, global pooling, Add, Concatenate, affine, ReLU, PReLU and epilogue loops (written
  * out below as src/runtime/plan.ts has them) on odd channel counts, batch 1, padded windows; the
- * fused convolution forms against the unfused kernel + pass; and whole models run with the passes
- * and with createWasmKernels({ ops: false }) (the plan's JavaScript loops).
+ * fused convolution forms against the unfused kernel + pass; whole models run with the passes
+ * and with createWasmKernels({ ops: false }) (the plan's JavaScript loops); and the passes bundled
+ * into headless Chromium give Node's bits (as test/runtime-wasm-browser.test.ts for the kernels).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { firstPassOnly } from './helpers.js';
 import { buildModel, dorefaModel, quantizeModel, tf } from '../src/node.js';
 import { packModel } from '../src/export/packed.js';
@@ -350,5 +354,69 @@ test('whole models give identical outputs with the wasm passes and with the plan
       assert.ok(want.some((v) => v !== want[0]), `${label}: the logits vary`);
       assert.deepEqual(bits(got), bits(want), `${label}, batch ${n}`);
     }
+  }
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+type PageModule = { lowbitWasm: typeof import('../src/runtime/wasm/index.js') };
+interface OpsCase { c: number; x: number[]; a: number[]; b: number[]; acc: number[] }
+
+/** Runs a set of passes on `t` (plain arrays, so that it can be sent to a page); returns every output's bits. Self-contained: serialized into the page. */
+async function runOps(m: PageModule['lowbitWasm'], t: OpsCase): Promise<number[][]> {
+  const ops = (await m.createWasmKernels()).ops!;
+  const c = t.c;
+  const x = Float32Array.from(t.x), a = Float32Array.from(t.a), b = Float32Array.from(t.b), acc = Int32Array.from(t.acc);
+  const u32 = (v: Float32Array) => Array.from(new Uint32Array(v.buffer));
+  const outs: number[][] = [];
+  const pixels = x.length / c;
+  const g = { n: 1, h: 5, w: pixels / 5, c, kh: 3, kw: 3, strideH: 2, strideW: 2, padTop: 1, padLeft: 1, outH: 3, outW: Math.ceil(pixels / 10), outC: c };
+  for (const max of [true, false]) { const y = new Float32Array(g.outH * g.outW * c); ops.pool(x, g, max, y); outs.push(u32(y)); }
+  for (const [n, zp, mode] of [[3, 0, 0], [0, 0.5, 1], [0, 0, 1]] as const) { const y = new Float32Array(x.length); ops.quantize(x, c, b, n, a.map(Math.abs), zp, -2, 3, mode, 0, y); outs.push(u32(y)); }
+  const q = new Int8Array(x.length);
+  ops.quantize(x, c, null, 0, a.map(Math.abs), 0.5, -2, 3, 2, 2, q);
+  outs.push(Array.from(q));
+  const f = new Float32Array(acc.length);
+  ops.affineInt(acc, a, b, true, f);
+  outs.push(u32(f));
+  const y = x.slice();
+  ops.affine(y, a, b);
+  ops.prelu(y, c, a, b, a);
+  ops.clamp(y, 6);
+  outs.push(u32(y));
+  const gap = new Float32Array(c);
+  ops.globalAveragePool(x, 1, pixels, c, gap);
+  outs.push(u32(gap));
+  const bitsOut = new Uint32Array(pixels * Math.ceil(c / 32));
+  ops.packSigns(x, c, b, true, bitsOut);
+  outs.push(Array.from(bitsOut));
+  return outs;
+}
+
+test('the wasm passes bundled into headless Chromium give the bits they give in Node (pool, quantize, affineInt, affine, RPReLU, clamp, global pooling, packSigns)', { skip: firstPassOnly || (existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (apt-get install chromium)`), timeout: 120_000 }, async () => {
+  const bundle = await build({
+    entryPoints: [fileURLToPath(new URL('../src/runtime/wasm/index.js', import.meta.url))],
+    bundle: true, platform: 'browser', format: 'iife', globalName: 'lowbitWasm', target: 'es2020', write: false, logLevel: 'silent',
+  });
+  const c = 37;
+  const t: OpsCase = { c, x: Array.from(values(c * 5 * 6, 3)), a: Array.from(values(c, 2)), b: Array.from(values(c)), acc: Array.from({ length: c * 4 }, () => Math.floor(rand() * 2 ** 24) - 2 ** 23) };
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.setContent('<!doctype html><title>lowbit wasm passes</title>');
+    await page.addScriptTag({ content: bundle.outputFiles[0].text });
+    const inPage = await page.evaluate(
+      ([src, arg]) => (0, eval)(`(${src})`)((window as unknown as PageModule).lowbitWasm, arg) as Promise<number[][]>,
+      [runOps.toString(), t] as const,
+    );
+    assert.deepEqual(errors, []);
+    const inNode = await runOps({ createWasmKernels } as PageModule['lowbitWasm'], t);
+    assert.equal(inPage.length, 10);
+    assert.deepEqual(inPage, inNode);
+    assert.ok(inNode.every((o) => o.some((v) => v !== 0)), 'every pass wrote something non-zero');
+  } finally {
+    await browser.close();
   }
 });
