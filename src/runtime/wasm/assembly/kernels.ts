@@ -162,12 +162,52 @@ function binaryBorderFix(
   }
 }
 
+/** Words per pixel up to which a 1×1 binary convolution takes binaryPointwise. */
+const POINTWISE_WORDS = 3;
+
+/**
+ * A 1×1 binary convolution without padding over at most POINTWISE_WORDS words per pixel (the
+ * point-wise layers of mobilenet-style blocks: 16–96 channels). The general kernel would pad each
+ * pixel's row to a whole v128 (3 of 4 words zero at 32 channels) and gather it; here each pixel's
+ * words are splatted and XORed with four filters' words at a time (the filters transposed to
+ * [W][outC] in `scratch`), the per-byte popcounts summed and widened to four i32 outputs
+ * c − 2·popcount. Same integers as the general kernel (the one tap is always in the image).
+ */
+function binaryPointwise(x: usize, wgt: usize, out: usize, scratch: usize, pixels: i32, c: i32, W: i32, outC: i32, h: i32, w: i32, sh: i32, sw: i32, outH: i32, outW: i32): void {
+  // [W][outC4] filter words, zero past outC.
+  const oc4 = (outC + 3) & ~3;
+  memory.fill(scratch, 0, <usize>W * oc4 * 4);
+  for (let o = 0; o < outC; o++) for (let k = 0; k < W; k++) store<u32>(scratch + ((<usize>(k * oc4 + o)) << 2), load<u32>(wgt + ((<usize>(o * W + k)) << 2)));
+  const cv = i32x4.splat(c);
+  for (let p = 0; p < pixels; p++) {
+    // The input pixel under output pixel p: (b, oy·sh, ox·sw).
+    const b = p / (outH * outW), r = p % (outH * outW);
+    const xp = x + ((<usize>((b * h + (r / outW) * sh) * w + (r % outW) * sw) * W) << 2);
+    const d = out + ((<usize>p * outC) << 2);
+    let o = 0;
+    for (; o + 4 <= outC; o += 4) {
+      let bytes = i8x16.popcnt(v128.xor(v128.load32_splat(xp), v128.load(scratch + (<usize>o << 2))));
+      for (let k = 1; k < W; k++) bytes = i8x16.add(bytes, i8x16.popcnt(v128.xor(v128.load32_splat(xp + (<usize>k << 2)), v128.load(scratch + ((<usize>(k * oc4 + o)) << 2)))));
+      v128.store(d + (<usize>o << 2), i32x4.sub(cv, i32x4.shl(widenU8(bytes), 1)));
+    }
+    for (; o < outC; o++) {
+      let differ = 0;
+      for (let k = 0; k < W; k++) differ += <i32>popcnt<u32>(load<u32>(xp + (<usize>k << 2)) ^ load<u32>(wgt + ((<usize>(o * W + k)) << 2)));
+      store<i32>(d + (<usize>o << 2), c - 2 * differ);
+    }
+  }
+}
+
 export function binaryConv2d(
   x: usize, wgt: usize, out: usize, scratch: usize,
   n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
   outH: i32, outW: i32, outC: i32,
 ): void {
   const W = (c + 31) >>> 5;
+  if (kh == 1 && kw == 1 && pt == 0 && pl == 0 && W <= POINTWISE_WORDS && (outH - 1) * sh < h && (outW - 1) * sw < w) {
+    binaryPointwise(x, wgt, out, scratch, n * outH * outW, c, W, outC, h, w, sh, sw, outH, outW);
+    return;
+  }
   const K = kh * kw;
   const L = K * W;
   const Lv = (L + 3) >>> 2;
