@@ -594,8 +594,8 @@ export function floatConv2d(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float depthwise convolution (depth multiplier 1): per output pixel, f32x4 over channels, only
-// in-image taps (zero padding contributes nothing). No scratch.
+// Float depthwise convolution (depth multiplier 1): per output pixel, f32x4 over channels (16 at a
+// time, then 4, then one by one), only in-image taps (zero padding contributes nothing). No scratch.
 
 export function floatDepthwiseConv2d(
   x: usize, wgt: usize, bias: usize, out: usize,
@@ -609,7 +609,28 @@ export function floatDepthwiseConv2d(
       for (let ox = 0; ox < outW; ox++) {
         const kx0 = max(0, pl - ox * sw), kx1 = min(kw, w + pl - ox * sw);
         const d = out + ((<usize>((b * outH + oy) * outW + ox) * c) << 2);
-        for (let j = 0; j < c4; j += 4) {
+        // 16 channels at a time: four accumulators, each tap's addresses computed once (every
+        // lane still sums bias + taps in ky, kx order: the same bits as the loop below).
+        let j = 0;
+        for (; j + 16 <= c; j += 16) {
+          const jb = <usize>j << 2;
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+          if (bias != 0) { a0 = v128.load(bias + jb); a1 = v128.load(bias + jb, 16); a2 = v128.load(bias + jb, 32); a3 = v128.load(bias + jb, 48); }
+          for (let ky = ky0; ky < ky1; ky++) {
+            const iy = oy * sh - pt + ky;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const ix = ox * sw - pl + kx;
+              const xp = x + ((<usize>((b * h + iy) * w + ix) * c) << 2) + jb;
+              const wp = wgt + ((<usize>(ky * kw + kx) * c) << 2) + jb;
+              a0 = f32x4.add(a0, f32x4.mul(v128.load(xp), v128.load(wp)));
+              a1 = f32x4.add(a1, f32x4.mul(v128.load(xp, 16), v128.load(wp, 16)));
+              a2 = f32x4.add(a2, f32x4.mul(v128.load(xp, 32), v128.load(wp, 32)));
+              a3 = f32x4.add(a3, f32x4.mul(v128.load(xp, 48), v128.load(wp, 48)));
+            }
+          }
+          v128.store(d + jb, a0); v128.store(d + jb, a1, 16); v128.store(d + jb, a2, 32); v128.store(d + jb, a3, 48);
+        }
+        for (; j < c4; j += 4) {
           let acc = bias != 0 ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0);
           for (let ky = ky0; ky < ky1; ky++) {
             const iy = oy * sh - pt + ky;
@@ -622,7 +643,7 @@ export function floatDepthwiseConv2d(
           }
           v128.store(d + (<usize>j << 2), acc);
         }
-        for (let j = c4; j < c; j++) {
+        for (; j < c; j++) {
           let acc: f32 = bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0;
           for (let ky = ky0; ky < ky1; ky++) {
             const iy = oy * sh - pt + ky;
