@@ -162,12 +162,52 @@ function binaryBorderFix(
   }
 }
 
+/** Words per pixel up to which a 1×1 binary convolution takes binaryPointwise. */
+const POINTWISE_WORDS = 3;
+
+/**
+ * A 1×1 binary convolution without padding over at most POINTWISE_WORDS words per pixel (the
+ * point-wise layers of mobilenet-style blocks: 16–96 channels). The general kernel would pad each
+ * pixel's row to a whole v128 (3 of 4 words zero at 32 channels) and gather it; here each pixel's
+ * words are splatted and XORed with four filters' words at a time (the filters transposed to
+ * [W][outC] in `scratch`), the per-byte popcounts summed and widened to four i32 outputs
+ * c − 2·popcount. Same integers as the general kernel (the one tap is always in the image).
+ */
+function binaryPointwise(x: usize, wgt: usize, out: usize, scratch: usize, pixels: i32, c: i32, W: i32, outC: i32, h: i32, w: i32, sh: i32, sw: i32, outH: i32, outW: i32): void {
+  // [W][outC4] filter words, zero past outC.
+  const oc4 = (outC + 3) & ~3;
+  memory.fill(scratch, 0, <usize>W * oc4 * 4);
+  for (let o = 0; o < outC; o++) for (let k = 0; k < W; k++) store<u32>(scratch + ((<usize>(k * oc4 + o)) << 2), load<u32>(wgt + ((<usize>(o * W + k)) << 2)));
+  const cv = i32x4.splat(c);
+  for (let p = 0; p < pixels; p++) {
+    // The input pixel under output pixel p: (b, oy·sh, ox·sw).
+    const b = p / (outH * outW), r = p % (outH * outW);
+    const xp = x + ((<usize>((b * h + (r / outW) * sh) * w + (r % outW) * sw) * W) << 2);
+    const d = out + ((<usize>p * outC) << 2);
+    let o = 0;
+    for (; o + 4 <= outC; o += 4) {
+      let bytes = i8x16.popcnt(v128.xor(v128.load32_splat(xp), v128.load(scratch + (<usize>o << 2))));
+      for (let k = 1; k < W; k++) bytes = i8x16.add(bytes, i8x16.popcnt(v128.xor(v128.load32_splat(xp + (<usize>k << 2)), v128.load(scratch + ((<usize>(k * oc4 + o)) << 2)))));
+      v128.store(d + (<usize>o << 2), i32x4.sub(cv, i32x4.shl(widenU8(bytes), 1)));
+    }
+    for (; o < outC; o++) {
+      let differ = 0;
+      for (let k = 0; k < W; k++) differ += <i32>popcnt<u32>(load<u32>(xp + (<usize>k << 2)) ^ load<u32>(wgt + ((<usize>(o * W + k)) << 2)));
+      store<i32>(d + (<usize>o << 2), c - 2 * differ);
+    }
+  }
+}
+
 export function binaryConv2d(
   x: usize, wgt: usize, out: usize, scratch: usize,
   n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
   outH: i32, outW: i32, outC: i32,
 ): void {
   const W = (c + 31) >>> 5;
+  if (kh == 1 && kw == 1 && pt == 0 && pl == 0 && W <= POINTWISE_WORDS && (outH - 1) * sh < h && (outW - 1) * sw < w) {
+    binaryPointwise(x, wgt, out, scratch, n * outH * outW, c, W, outC, h, w, sh, sw, outH, outW);
+    return;
+  }
   const K = kh * kw;
   const L = K * W;
   const Lv = (L + 3) >>> 2;
@@ -554,8 +594,8 @@ export function floatConv2d(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float depthwise convolution (depth multiplier 1): per output pixel, f32x4 over channels, only
-// in-image taps (zero padding contributes nothing). No scratch.
+// Float depthwise convolution (depth multiplier 1): per output pixel, f32x4 over channels (16 at a
+// time, then 4, then one by one), only in-image taps (zero padding contributes nothing). No scratch.
 
 export function floatDepthwiseConv2d(
   x: usize, wgt: usize, bias: usize, out: usize,
@@ -569,7 +609,28 @@ export function floatDepthwiseConv2d(
       for (let ox = 0; ox < outW; ox++) {
         const kx0 = max(0, pl - ox * sw), kx1 = min(kw, w + pl - ox * sw);
         const d = out + ((<usize>((b * outH + oy) * outW + ox) * c) << 2);
-        for (let j = 0; j < c4; j += 4) {
+        // 16 channels at a time: four accumulators, each tap's addresses computed once (every
+        // lane still sums bias + taps in ky, kx order: the same bits as the loop below).
+        let j = 0;
+        for (; j + 16 <= c; j += 16) {
+          const jb = <usize>j << 2;
+          let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+          if (bias != 0) { a0 = v128.load(bias + jb); a1 = v128.load(bias + jb, 16); a2 = v128.load(bias + jb, 32); a3 = v128.load(bias + jb, 48); }
+          for (let ky = ky0; ky < ky1; ky++) {
+            const iy = oy * sh - pt + ky;
+            for (let kx = kx0; kx < kx1; kx++) {
+              const ix = ox * sw - pl + kx;
+              const xp = x + ((<usize>((b * h + iy) * w + ix) * c) << 2) + jb;
+              const wp = wgt + ((<usize>(ky * kw + kx) * c) << 2) + jb;
+              a0 = f32x4.add(a0, f32x4.mul(v128.load(xp), v128.load(wp)));
+              a1 = f32x4.add(a1, f32x4.mul(v128.load(xp, 16), v128.load(wp, 16)));
+              a2 = f32x4.add(a2, f32x4.mul(v128.load(xp, 32), v128.load(wp, 32)));
+              a3 = f32x4.add(a3, f32x4.mul(v128.load(xp, 48), v128.load(wp, 48)));
+            }
+          }
+          v128.store(d + jb, a0); v128.store(d + jb, a1, 16); v128.store(d + jb, a2, 32); v128.store(d + jb, a3, 48);
+        }
+        for (; j < c4; j += 4) {
           let acc = bias != 0 ? v128.load(bias + (<usize>j << 2)) : f32x4.splat(0);
           for (let ky = ky0; ky < ky1; ky++) {
             const iy = oy * sh - pt + ky;
@@ -582,7 +643,7 @@ export function floatDepthwiseConv2d(
           }
           v128.store(d + (<usize>j << 2), acc);
         }
-        for (let j = c4; j < c; j++) {
+        for (; j < c; j++) {
           let acc: f32 = bias != 0 ? load<f32>(bias + (<usize>j << 2)) : 0;
           for (let ky = ky0; ky < ky1; ky++) {
             const iy = oy * sh - pt + ky;
@@ -605,10 +666,12 @@ export function floatDepthwiseConv2d(
 // per store; WebAssembly has no fused multiply-add, so nothing is contracted.
 
 /**
- * Packed sign bits [pixels, ⌈c/32⌉] of fround(x + offset[ch]) ≥ 0 (x ≥ 0 without offset): four
- * channels per f32x4 comparison and bitmask, the rest one by one (ActivationQuantizer.toBits).
+ * Packed sign bits [pixels, ⌈c/32⌉] of fround((relu ? max(x, 0) : x) + offset[ch]) ≥ 0 (without
+ * offset: of that value): four channels per f32x4 comparison and bitmask, the rest one by one
+ * (ActivationQuantizer.toBits, RuntimeOps.packSigns). The ReLU is the plan's `v < 0 ? 0 : v`
+ * (a bit select: −0 and NaN kept).
  */
-export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i32): void {
+export function packSigns(x: usize, c: i32, offset: usize, relu: bool, out: usize, pixels: i32): void {
   const words = (c + 31) >>> 5;
   const c4 = c & ~3;
   const zero = f32x4.splat(0);
@@ -619,6 +682,7 @@ export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i
     let j = 0;
     for (; j < c4; j += 4) {
       let v = v128.load(xp + (<usize>j << 2));
+      if (relu) v = f32x4.pmax(v, zero);
       if (offset != 0) v = f32x4.add(v, v128.load(offset + (<usize>j << 2)));
       const m = <u32>i32x4.bitmask(f32x4.ge(v, zero));
       const wp = op + (<usize>(j >>> 5) << 2);
@@ -626,6 +690,7 @@ export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i
     }
     for (; j < c; j++) {
       let v = load<f32>(xp + (<usize>j << 2));
+      if (relu && v < 0) v = 0;
       if (offset != 0) v = v + load<f32>(offset + (<usize>j << 2));
       if (v >= 0) {
         const wp = op + (<usize>(j >>> 5) << 2);
@@ -641,7 +706,8 @@ export function packSigns(x: usize, c: i32, offset: usize, out: usize, pixels: i
  * v ≥ 0 ? v : fround(alpha·v) — per channel over [pixels, c]. Two doubles per f64x2 (the products
  * of an int32 and a float32 and their sums with a float32 are the JavaScript loop's), four
  * float32s per f32x4 for the residual and the PReLU (a bit select, no branch); the channels after
- * the last group of four one by one.
+ * the last group of four one by one. res = 0: no residual, alpha = 0: no PReLU (then it is
+ * RuntimeOps.affineInt).
  */
 export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: usize, alpha: usize, out: usize, pixels: i32, c: i32): void {
   const c4 = c & ~3;
@@ -659,7 +725,8 @@ export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: 
       // ReLU: +0 where the double is < 0 (−0 and NaN kept), as `relu && v < 0 ? 0 : v`.
       if (relu) { lo = v128.bitselect(zeroD, lo, f64x2.lt(lo, zeroD)); hi = v128.bitselect(zeroD, hi, f64x2.lt(hi, zeroD)); }
       const f = i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
-      let s = f32x4.add(f, v128.load(res + base + oo));
+      let s = f;
+      if (res != 0) s = f32x4.add(s, v128.load(res + base + oo));
       if (alpha != 0) s = v128.bitselect(s, f32x4.mul(v128.load(alpha + oo), s), f32x4.ge(s, zero));
       v128.store(out + base + oo, s);
     }
@@ -667,7 +734,7 @@ export function affineResidual(acc: usize, a: usize, b: usize, relu: bool, res: 
       const oo = <usize>o << 2;
       const v: f64 = <f64>load<i32>(acc + base + oo) * <f64>load<f32>(a + oo) + <f64>load<f32>(b + oo);
       const f: f32 = relu && v < 0 ? 0 : <f32>v;
-      const s: f32 = f + load<f32>(res + base + oo);
+      const s: f32 = res != 0 ? f + load<f32>(res + base + oo) : f;
       store<f32>(out + base + oo, alpha != 0 && !(s >= 0) ? load<f32>(alpha + oo) * s : s);
     }
   }
@@ -716,4 +783,323 @@ export function signValues(x: usize, c: i32, offset: usize, levels: usize, out: 
       store<f32>(out + base + oo, v >= 0 ? h : -h);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RuntimeOps (src/runtime/kernels.ts): the rest of the plan's passes. Each is the plan's (or
+// ActivationQuantizer's) JavaScript loop with the same roundings. Two facts make f32 lanes exact:
+// the float32 rounding of a double +, −, ·, / of two float32s equals the float32 operation (a double
+// holds more than 2·24 + 2 bits), and f32x4.pmax(a, b) / pmin(a, b) are exactly `a < b ? b : a` /
+// `b < a ? b : a`. Where JavaScript keeps a double across two operations (x·a + b, PReLU shifts,
+// average-pool sums) the lanes are f64x2.
+
+/** Two f32x4 halves [lo, hi] as doubles → one f32x4 (each rounded once, as a Float32Array store). */
+@inline function demote2(lo: v128, hi: v128): v128 {
+  return i32x4.shuffle(f32x4.demote_f64x2_zero(lo), f32x4.demote_f64x2_zero(hi), 0, 1, 4, 5);
+}
+
+@inline function highHalf(v: v128): v128 {
+  return i32x4.shuffle(v, v, 2, 3, 0, 1);
+}
+
+/**
+ * Packed bits of sign[o]·acc > t[o] over [pixels, c] (RuntimeOps.packThreshold; the plan's
+ * `(t − s·r) >>> 31`, the thresholds chosen so that this fits int32): four channels per
+ * i32x4.bitmask of t − s·r.
+ */
+export function packThreshold(acc: usize, sign: usize, t: usize, out: usize, pixels: i32, c: i32): void {
+  const words = (c + 31) >>> 5;
+  const c4 = c & ~3;
+  for (let p = 0; p < pixels; p++) {
+    const ap = acc + ((<usize>p * c) << 2);
+    const op = out + ((<usize>p * words) << 2);
+    for (let k = 0; k < words; k++) {
+      const o0 = k << 5;
+      const o1 = min(c, o0 + 32);
+      const o4 = min(c4, o1);
+      let word: u32 = 0;
+      let o = o0;
+      for (; o < o4; o += 4) {
+        const oo = <usize>o << 2;
+        const d = i32x4.sub(v128.load(t + oo), i32x4.mul(v128.load(sign + oo), v128.load(ap + oo)));
+        word |= (<u32>i32x4.bitmask(d)) << (<u32>(o & 31));
+      }
+      for (; o < o1; o++) {
+        const oo = <usize>o << 2;
+        const d = load<i32>(t + oo) - load<i32>(sign + oo) * load<i32>(ap + oo);
+        word |= (<u32>d >>> 31) << (<u32>(o & 31));
+      }
+      store<u32>(op + (<usize>k << 2), word);
+    }
+  }
+}
+
+/**
+ * ActivationQuantizer's codes: v = fround(x + offset[ch]) (x without offset), u = fround(v·n)
+ * (n ≠ 0) or fround(v / scale[ch]), then fround(u + zp) (zp ≠ 0), q = clip(roundHalfEven(u), lo, hi)
+ * (f32x4.nearest ties to even; roundHalfEven gives +0 for u in [−½, −0) where nearest gives −0, so
+ * + 0, and u itself for u = ±0, whose floor it keeps), written as mode 0: q / n,
+ * 1: (q − zp)·scale[ch] (in doubles when zp ≠ 0), 2: int8 m·(q − zp) (the caller guarantees an
+ * exact value in −128 … 127). n, zp, lo, hi, m are float32-exact (the caller checks).
+ */
+export function quantize(x: usize, c: i32, offset: usize, n: f32, scales: usize, zp: f32, lo: f32, hi: f32, mode: i32, m: f32, out: usize, pixels: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  const nv = f32x4.splat(n), zv = f32x4.splat(zp), lov = f32x4.splat(lo), hiv = f32x4.splat(hi), mv = f32x4.splat(m);
+  const zd = f64x2.splat(<f64>zp);
+  for (let p = 0; p < pixels; p++) {
+    const base = <usize>p * c;
+    let o = 0;
+    for (; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let v = v128.load(x + (base << 2) + oo);
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + oo));
+      let u = n != 0 ? f32x4.mul(v, nv) : f32x4.div(v, v128.load(scales + oo));
+      if (zp != 0) u = f32x4.add(u, zv);
+      let q = v128.bitselect(u, f32x4.add(f32x4.nearest(u), zero), f32x4.eq(u, zero));
+      q = f32x4.pmin(f32x4.pmax(q, lov), hiv);
+      if (mode == 0) {
+        v128.store(out + (base << 2) + oo, f32x4.div(q, nv));
+      } else if (mode == 1) {
+        const s = v128.load(scales + oo);
+        if (zp == 0) {
+          v128.store(out + (base << 2) + oo, f32x4.mul(q, s));
+        } else {
+          const dlo = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(q), zd), f64x2.promote_low_f32x4(s));
+          const dhi = f64x2.mul(f64x2.sub(f64x2.promote_low_f32x4(highHalf(q)), zd), f64x2.promote_low_f32x4(highHalf(s)));
+          v128.store(out + (base << 2) + oo, demote2(dlo, dhi));
+        }
+      } else {
+        const k = i32x4.trunc_sat_f32x4_s(f32x4.mul(f32x4.sub(q, zv), mv));
+        const b = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k, k), zero);
+        store<i32>(out + base + <usize>o, i32x4.extract_lane(b, 0));
+      }
+    }
+    for (; o < c; o++) {
+      const oo = <usize>o << 2;
+      let v = load<f32>(x + (base << 2) + oo);
+      if (offset != 0) v = v + load<f32>(offset + oo);
+      let u: f32 = n != 0 ? v * n : v / load<f32>(scales + oo);
+      if (zp != 0) u = u + zp;
+      let q: f32 = u == 0 ? u : nearest<f32>(u) + 0;
+      q = q < lo ? lo : q > hi ? hi : q;
+      if (mode == 0) store<f32>(out + (base << 2) + oo, q / n);
+      else if (mode == 1) store<f32>(out + (base << 2) + oo, zp == 0 ? q * load<f32>(scales + oo) : <f32>((<f64>q - <f64>zp) * <f64>load<f32>(scales + oo)));
+      else store<i8>(out + base + <usize>o, <i8><i32>((q - zp) * m));
+    }
+  }
+}
+
+/** Bipolar int8 values: out = fround(x + offset[ch]) ≥ 0 ? f : −f (bytes; x ≥ 0 without offset). */
+export function signBytes(x: usize, c: i32, offset: usize, f: i32, out: usize, pixels: i32): void {
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  const pos = i32x4.splat(f), neg = i32x4.splat(-f);
+  for (let p = 0; p < pixels; p++) {
+    const base = <usize>p * c;
+    let o = 0;
+    for (; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      let v = v128.load(x + (base << 2) + oo);
+      if (offset != 0) v = f32x4.add(v, v128.load(offset + oo));
+      const k = v128.bitselect(pos, neg, f32x4.ge(v, zero));
+      const b = i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k, k), zero);
+      store<i32>(out + base + <usize>o, i32x4.extract_lane(b, 0));
+    }
+    for (; o < c; o++) {
+      let v = load<f32>(x + (base << 2) + (<usize>o << 2));
+      if (offset != 0) v = v + load<f32>(offset + (<usize>o << 2));
+      store<i8>(out + base + <usize>o, <i8>(v >= 0 ? f : -f));
+    }
+  }
+}
+
+/** In place over [pixels, c]: buf = fround(buf·a[ch] + b[ch]), the product and sum in doubles (as the plan's loop). */
+export function affine(buf: usize, a: usize, b: usize, pixels: i32, c: i32): void {
+  const c4 = c & ~3;
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    let o = 0;
+    for (; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      const v = v128.load(buf + base + oo), av = v128.load(a + oo), bv = v128.load(b + oo);
+      const lo = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(v), f64x2.promote_low_f32x4(av)), f64x2.promote_low_f32x4(bv));
+      const hi = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(highHalf(v)), f64x2.promote_low_f32x4(highHalf(av))), f64x2.promote_low_f32x4(highHalf(bv)));
+      v128.store(buf + base + oo, demote2(lo, hi));
+    }
+    for (; o < c; o++) {
+      const oo = <usize>o << 2;
+      store<f32>(buf + base + oo, <f32>(<f64>load<f32>(buf + base + oo) * <f64>load<f32>(a + oo) + <f64>load<f32>(b + oo)));
+    }
+  }
+}
+
+/** In place over `len` floats: v < 0 ? 0 : v > hi ? hi : v (pmax, pmin; −0 and NaN kept). */
+export function clamp(buf: usize, hi: f32, len: i32): void {
+  const zero = f32x4.splat(0), mv = f32x4.splat(hi);
+  const l4 = len & ~3;
+  let i = 0;
+  for (; i < l4; i += 4) {
+    const pi = buf + (<usize>i << 2);
+    v128.store(pi, f32x4.pmin(f32x4.pmax(v128.load(pi), zero), mv));
+  }
+  for (; i < len; i++) {
+    const pi = buf + (<usize>i << 2);
+    const v = load<f32>(pi);
+    store<f32>(pi, v < 0 ? 0 : v > hi ? hi : v);
+  }
+}
+
+/**
+ * In place over [pixels, c], the plan's PReLU / RPReLU loop in doubles: v = buf − shiftIn[ch],
+ * y = v ≥ 0 ? v : alpha·v, buf = fround(y + shiftOut[ch]) (shiftIn, shiftOut = 0: absent). alpha
+ * has `na` entries, a multiple of c (c: per channel, else per element: alpha[(p·c + ch) mod na]).
+ */
+export function preluShift(buf: usize, c: i32, alpha: usize, na: i32, shiftIn: usize, shiftOut: usize, pixels: i32): void {
+  const c4 = c & ~3;
+  const zeroD = f64x2.splat(0);
+  for (let p = 0; p < pixels; p++) {
+    const base = (<usize>p * c) << 2;
+    const ap = alpha + (<usize>((p * c) % na) << 2);
+    let o = 0;
+    for (; o < c4; o += 4) {
+      const oo = <usize>o << 2;
+      const x = v128.load(buf + base + oo), av = v128.load(ap + oo);
+      let lo = f64x2.promote_low_f32x4(x), hi = f64x2.promote_low_f32x4(highHalf(x));
+      if (shiftIn != 0) {
+        const s = v128.load(shiftIn + oo);
+        lo = f64x2.sub(lo, f64x2.promote_low_f32x4(s));
+        hi = f64x2.sub(hi, f64x2.promote_low_f32x4(highHalf(s)));
+      }
+      lo = v128.bitselect(lo, f64x2.mul(f64x2.promote_low_f32x4(av), lo), f64x2.ge(lo, zeroD));
+      hi = v128.bitselect(hi, f64x2.mul(f64x2.promote_low_f32x4(highHalf(av)), hi), f64x2.ge(hi, zeroD));
+      if (shiftOut != 0) {
+        const s = v128.load(shiftOut + oo);
+        lo = f64x2.add(lo, f64x2.promote_low_f32x4(s));
+        hi = f64x2.add(hi, f64x2.promote_low_f32x4(highHalf(s)));
+      }
+      v128.store(buf + base + oo, demote2(lo, hi));
+    }
+    for (; o < c; o++) {
+      const oo = <usize>o << 2;
+      let v = <f64>load<f32>(buf + base + oo);
+      if (shiftIn != 0) v -= <f64>load<f32>(shiftIn + oo);
+      let y = v >= 0 ? v : <f64>load<f32>(ap + oo) * v;
+      if (shiftOut != 0) y += <f64>load<f32>(shiftOut + oo);
+      store<f32>(buf + base + oo, <f32>y);
+    }
+  }
+}
+
+/** y = a + b over `len` floats (float32 sums; a = y: addInto). */
+export function add(y: usize, a: usize, b: usize, len: i32): void {
+  const l4 = len & ~3;
+  let i = 0;
+  for (; i < l4; i += 4) {
+    const oi = <usize>i << 2;
+    v128.store(y + oi, f32x4.add(v128.load(a + oi), v128.load(b + oi)));
+  }
+  for (; i < len; i++) {
+    const oi = <usize>i << 2;
+    store<f32>(y + oi, load<f32>(a + oi) + load<f32>(b + oi));
+  }
+}
+
+/**
+ * Max or average pooling over each window's in-image taps (the plan's `pool`): max as
+ * `v > y ? v : y` from −∞ (f32x4.pmax), average as double sums in tap order, then / count.
+ */
+export function pool(
+  x: usize, out: usize, isMax: bool,
+  n: i32, h: i32, w: i32, c: i32, kh: i32, kw: i32, sh: i32, sw: i32, pt: i32, pl: i32,
+  outH: i32, outW: i32,
+): void {
+  const c4 = c & ~3;
+  const ninf = f32x4.splat(-Infinity);
+  for (let b = 0; b < n; b++) {
+    for (let oy = 0; oy < outH; oy++) {
+      const iy0 = oy * sh - pt;
+      const ky0 = max(0, -iy0), ky1 = min(kh, h - iy0);
+      for (let ox = 0; ox < outW; ox++) {
+        const ix0 = ox * sw - pl;
+        const kx0 = max(0, -ix0), kx1 = min(kw, w - ix0);
+        const d = out + ((<usize>((b * outH + oy) * outW + ox) * c) << 2);
+        const count = <f64>((ky1 - ky0) * (kx1 - kx0));
+        let o = 0;
+        for (; o < c4; o += 4) {
+          const oo = <usize>o << 2;
+          if (isMax) {
+            let m = ninf;
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = kx0; kx < kx1; kx++) {
+                m = f32x4.pmax(m, v128.load(x + ((<usize>((b * h + iy0 + ky) * w + ix0 + kx) * c) << 2) + oo));
+              }
+            }
+            v128.store(d + oo, m);
+          } else {
+            let lo = f64x2.splat(0), hi = f64x2.splat(0);
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = kx0; kx < kx1; kx++) {
+                const v = v128.load(x + ((<usize>((b * h + iy0 + ky) * w + ix0 + kx) * c) << 2) + oo);
+                lo = f64x2.add(lo, f64x2.promote_low_f32x4(v));
+                hi = f64x2.add(hi, f64x2.promote_low_f32x4(highHalf(v)));
+              }
+            }
+            const cv = f64x2.splat(count);
+            v128.store(d + oo, demote2(f64x2.div(lo, cv), f64x2.div(hi, cv)));
+          }
+        }
+        for (; o < c; o++) {
+          const oo = <usize>o << 2;
+          if (isMax) {
+            let m: f32 = -Infinity;
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = kx0; kx < kx1; kx++) {
+                const v = load<f32>(x + ((<usize>((b * h + iy0 + ky) * w + ix0 + kx) * c) << 2) + oo);
+                if (v > m) m = v;
+              }
+            }
+            store<f32>(d + oo, m);
+          } else {
+            let s: f64 = 0;
+            for (let ky = ky0; ky < ky1; ky++) {
+              for (let kx = kx0; kx < kx1; kx++) s += <f64>load<f32>(x + ((<usize>((b * h + iy0 + ky) * w + ix0 + kx) * c) << 2) + oo);
+            }
+            store<f32>(d + oo, <f32>(s / count));
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Mean over the hw pixels of each image: float32 sums in pixel order from +0, then / hw (the plan's loop). */
+export function globalAveragePool(x: usize, n: i32, hw: i32, c: i32, out: usize): void {
+  const c4 = c & ~3;
+  const hv: f32 = <f32>hw;
+  const hwv = f32x4.splat(hv);
+  for (let b = 0; b < n; b++) {
+    const d = out + ((<usize>b * c) << 2);
+    zeroWords(d, c);
+    for (let p = 0; p < hw; p++) {
+      const xp = x + ((<usize>(b * hw + p) * c) << 2);
+      let o = 0;
+      for (; o < c4; o += 4) {
+        const oo = <usize>o << 2;
+        v128.store(d + oo, f32x4.add(v128.load(d + oo), v128.load(xp + oo)));
+      }
+      for (; o < c; o++) {
+        const oo = <usize>o << 2;
+        store<f32>(d + oo, load<f32>(d + oo) + load<f32>(xp + oo));
+      }
+    }
+    let o = 0;
+    for (; o < c4; o += 4) v128.store(d + (<usize>o << 2), f32x4.div(v128.load(d + (<usize>o << 2)), hwv));
+    for (; o < c; o++) store<f32>(d + (<usize>o << 2), load<f32>(d + (<usize>o << 2)) / hv);
+  }
+}
+
+/** Copies x's c channels per pixel to channels at … at + c − 1 of y (`total` per pixel). */
+export function concatInto(x: usize, c: i32, y: usize, total: i32, at: i32, pixels: i32): void {
+  for (let p = 0; p < pixels; p++) copyWords(y + ((<usize>p * total + at) << 2), x + ((<usize>p * c) << 2), c);
 }
