@@ -242,13 +242,45 @@ napi_value Sign(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ReLU's gradient as TF.js computes it (tfjs-core Relu_grad: dy·cast(step(x), 'float32')) in one
+// pass instead of a Step and a Multiply kernel: dx = dy·s, s = 1 where x > 0, 0 where x ≤ 0 and x
+// itself where x is NaN (the native Step kernel's value, native/dnnl_addon.cc Unary op 8), so the
+// products, signed zeros and NaNs included, are bit-identical to the two kernels
+// (test/native-step-relu.test.ts). Selects and no-trapping-math: see PreluRow.
+__attribute__((optimize("no-trapping-math"))) void ReluGradRange(size_t n, const float* __restrict x, const float* __restrict dy, float* __restrict dx) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float s = v > 0.0f ? 1.0f : 0.0f;
+    dx[i] = dy[i] * (v == v ? s : v);
+  }
+}
+
+// params: n, xOff, dyOff, dxOff.
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 4) { napi_throw_error(env, nullptr, "lowbit native reluGrad: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const size_t count = static_cast<uint32_t>(p[0]);
+  const float* x = at(1);
+  const float* dy = at(2);
+  float* dx = at(3);
+  constexpr size_t kBlock = 4096;
+  const size_t blocks = (count + kBlock - 1) / kBlock;
+  #pragma omp parallel for schedule(static) if (count >= kParallelMin)
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t i0 = b * kBlock, len = std::min(kBlock, count - i0);
+    ReluGradRange(len, x + i0, dy + i0, dx + i0);
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-// Adds prelu, avgPoolGrad, axisCopy, movingAverages and sign to the addon's exports (called from dnnl_addon.cc's Init).
+// Adds prelu, avgPoolGrad, axisCopy, movingAverages, sign and reluGrad to the addon's exports (called from dnnl_addon.cc's Init).
 bool register_train_ops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
-    {"sign", Sign},
+    {"sign", Sign}, {"reluGrad", ReluGrad},
   };
   for (const auto& f : functions) {
     napi_value fn;

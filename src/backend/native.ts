@@ -15,6 +15,8 @@ import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
+import { registerReluGradient, RELU_GRAD } from './native-relu.js';
+import { installSharedClones, uninstallSharedClones } from './native-tape.js';
 import { RSIGN_FORWARD, SCALED_SIGN_FORWARD, SIGN_BACKWARD, SIGN_FORWARD, signParams, type SignAttrs } from './sign-kernels.js';
 import { dqNativeKernels } from '../methods/dq/native-kernels.js';
 
@@ -37,6 +39,7 @@ interface Addon {
   axisCopy(heap: ArrayBuffer, params: Int32Array): void;
   movingAverages(heap: ArrayBuffer, params: Int32Array): void;
   sign(heap: ArrayBuffer, params: Int32Array): void;
+  reluGrad(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -482,6 +485,14 @@ const signBackward = ({ inputs, backend, attrs }: Args): TensorInfo => {
   return out;
 };
 
+/** ReLU's gradient in one pass (native-relu.ts checks dtypes and shapes): dx = dy·step(x). */
+const reluGrad = ({ inputs, backend }: Args): TensorInfo => {
+  const { x, dy } = inputs;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  addon!.reluGrad(heap(backend), Int32Array.from([util.sizeFromShape(x.shape), offset(backend, x), offset(backend, dy), offset(backend, dx)]));
+  return dx;
+};
+
 /** A concat (direction 0) or split (1) of float32 parts along `axis` of the whole, one threaded copy (native/train_ops.cc). */
 function axisCopy(backend: WasmBackend, direction: 0 | 1, whole: TensorInfo, parts: TensorInfo[], axis: number): void {
   const outer = util.sizeFromShape(whole.shape.slice(0, axis));
@@ -572,7 +583,8 @@ const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
   [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward],
-  [SIGN_FORWARD, signForward], [RSIGN_FORWARD, signForward], [SCALED_SIGN_FORWARD, signForward], [SIGN_BACKWARD, signBackward]];
+  [SIGN_FORWARD, signForward], [RSIGN_FORWARD, signForward], [SCALED_SIGN_FORWARD, signForward], [SIGN_BACKWARD, signBackward],
+  [RELU_GRAD, reluGrad]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
@@ -613,9 +625,12 @@ function installNativeKernels(): void {
   installFusedBatchNormTraining();
   installFusedAdam();
   registerPreluGradient();
+  registerReluGradient();
+  installSharedClones('wasm');
 }
 
 function uninstallNativeKernels(): void {
+  uninstallSharedClones();
   uninstallFusedBatchNormTraining();
   uninstallFusedAdam();
   for (const [name] of [...ownKernels, ...dqNativeKernels()]) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
