@@ -274,13 +274,89 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// The gradient of a mean over a run of axes (TF.js's Mean gradient, tfjs-core Mean_grad:
+// (reshape(dy)·ones(x.shape))/R, for global average pooling a full-size ones tensor filled in JS,
+// a Multiply and a RealDiv): dx[o, r, c] = dy[o, c] / R in float32, R the reduced size, the same
+// quotient RealDiv gives (dy·1 = dy), so bit-identical. params: outer, R, C, dyOff, dxOff, R as
+// float32 bits. dx is [outer, R, C], dy [outer, C].
+napi_value MeanGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 6) { napi_throw_error(env, nullptr, "lowbit native meanGrad: bad arguments"); return nullptr; }
+  const size_t outer = static_cast<uint32_t>(p[0]), R = static_cast<uint32_t>(p[1]), C = static_cast<uint32_t>(p[2]);
+  const float* dy = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[3]));
+  float* dx = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[4]));
+  float divisor; std::memcpy(&divisor, &p[5], sizeof divisor);
+  #pragma omp parallel for schedule(static) if (outer * R * C >= kParallelMin)
+  for (size_t o = 0; o < outer; o++) {
+    const float* g = dy + o * C;
+    for (size_t r = 0; r < R; r++) {
+      float* d = dx + (o * R + r) * C;
+      for (size_t c = 0; c < C; c++) d[c] = g[c] / divisor;
+    }
+  }
+  return nullptr;
+}
+
+// BatchNormTrainGrad (native/dnnl_addon.cc) with its two per-channel sums, Σ dy and
+// Σ dy·(x − μ), taken in one pass over x and dy instead of two: each sum adds the same terms in the
+// same order over the same static row blocks per thread (OpenMP's schedule(static), partials added
+// to zero as channel_sums does), so the results are bit-identical to it (test/native-step-bn.test.ts).
+// params as BatchNormTrainGrad: R, C, xOff, dyOff, scaleOff, meanOff, varOff, dmeanOff, dvarOff,
+// dxOff, dscaleOff, doffsetOff, epsilon (float32 bits).
+napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 13) { napi_throw_error(env, nullptr, "lowbit native batchNormGrad: bad arguments"); return nullptr; }
+  const size_t R = static_cast<uint32_t>(p[0]), C = static_cast<uint32_t>(p[1]);
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const float* x = at(2); const float* dy = at(3); const float* scale = at(4);
+  const float* mean = at(5); const float* var = at(6); const float* dmean = at(7); const float* dvar = at(8);
+  float* dx = at(9); float* dscale = at(10); float* doffset = at(11);
+  float eps; std::memcpy(&eps, &p[12], sizeof eps);
+  std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
+  #pragma omp parallel if (R * C >= kParallelMin)
+  {
+    std::vector<double> p1(C, 0.0), p2(C, 0.0);
+    double* __restrict a1 = p1.data();
+    double* __restrict a2 = p2.data();
+    #pragma omp for schedule(static) nowait
+    for (size_t r = 0; r < R; r++) {
+      const float* __restrict xr = x + r * C;
+      const float* __restrict dyr = dy + r * C;
+      for (size_t c = 0; c < C; c++) {
+        const double g = static_cast<double>(dyr[c]);
+        a1[c] += g;
+        a2[c] += g * (static_cast<double>(xr[c]) - mean[c]);
+      }
+    }
+    #pragma omp critical
+    for (size_t c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
+  }
+  std::vector<float> a(C), b(C), k(C);  // dx = a·dy + b·(x − μ) + k
+  for (size_t c = 0; c < C; c++) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    doffset[c] = static_cast<float>(sdy[c]);
+    dscale[c] = static_cast<float>(rstd * sdyx[c]);
+    a[c] = static_cast<float>(scale[c] * rstd);
+    b[c] = static_cast<float>(-scale[c] * rstd * rstd * rstd * sdyx[c] / R + 2.0 * dvar[c] / R);
+    k[c] = static_cast<float>(-scale[c] * rstd * sdy[c] / R + dmean[c] / static_cast<double>(R));
+  }
+  const float* ap = a.data(); const float* bp = b.data(); const float* kp = k.data();
+  #pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
+  for (size_t r = 0; r < R; r++) {
+    const float* xr = x + r * C; const float* dyr = dy + r * C; float* dxr = dx + r * C;
+    for (size_t c = 0; c < C; c++) dxr[c] = ap[c] * dyr[c] + bp[c] * (xr[c] - mean[c]) + kp[c];
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-// Adds prelu, avgPoolGrad, axisCopy, movingAverages, sign and reluGrad to the addon's exports (called from dnnl_addon.cc's Init).
+// Adds prelu, avgPoolGrad, axisCopy, movingAverages, sign, reluGrad, meanGrad and batchNormGradOnePass to the addon's exports (called from dnnl_addon.cc's Init).
 bool register_train_ops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
     {"sign", Sign}, {"reluGrad", ReluGrad},
+    {"meanGrad", MeanGrad}, {"batchNormGradOnePass", BatchNormGradOnePass},
   };
   for (const auto& f : functions) {
     napi_value fn;
