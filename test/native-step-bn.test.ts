@@ -1,8 +1,9 @@
 /**
  * Two step kernels against the paths they replace (native/train_ops.cc):
- * - BatchNormGradOnePass (the training batch norm's gradient, src/backend/native.ts) against the
- *   addon's BatchNormTrainGrad it replaced, called on the same heap buffers: dx, dγ, dβ bit for bit,
- *   on one thread's and the threaded path's sizes;
+ * - BatchNormForward and BatchNormGradOnePass (the training batch norm, src/backend/native.ts)
+ *   against the addon's BatchNormTrain and BatchNormTrainGrad they replaced, called on the same heap
+ *   buffers: y, μ, σ², dx, dγ, dβ bit for bit, on one thread's and the threaded path's sizes, and
+ *   with 20 and 65 channels (the register blocks of 16 and 4, and single channels);
  * - Mean's gradient (src/backend/native-mean.ts) against TF.js's (meanGradReference) on native and
  *   on wasm: bit for bit, a kernel per gradient with no Multiply or RealDiv, second-order gradients,
  *   and the fallback for axes that are not one run.
@@ -29,8 +30,8 @@ function assertSame(a: ArrayLike<number>, b: ArrayLike<number>, what: string): v
 type Heap = { wasm: { HEAPU8: Uint8Array }; dataIdMap: { get(id: object): { memoryOffset: number } } };
 
 // [R, C]: mobilenet-tiny's [64, 14, 14, 16] (one thread), resnet20's [64, 28, 28, 16] (threaded), small and odd ones.
-for (const [R, C] of [[64 * 14 * 14, 16], [64 * 28 * 28, 16], [7, 3], [1, 5], [300, 64]]) {
-  test(`batch-norm gradient in one pass, R ${R} C ${C}: dx, dγ, dβ bit-identical to BatchNormTrainGrad`, { skip }, async () => {
+for (const [R, C] of [[64 * 14 * 14, 16], [64 * 28 * 28, 16], [7, 3], [1, 5], [300, 64], [5000, 65], [13000, 20]]) {
+  test(`batch norm R ${R} C ${C}: BatchNormGradOnePass's dx, dγ, dβ and BatchNormForward's y, μ, σ² bit-identical to BatchNormTrainGrad and BatchNormTrain`, { skip }, async () => {
     await setBackend('native');
     const addon = nativeAddon() as unknown as Record<string, (heap: ArrayBuffer, params: Int32Array) => void>;
     const b = tf.backend() as unknown as Heap;
@@ -44,6 +45,15 @@ for (const [R, C] of [[64 * 14 * 14, 16], [64 * 28 * 28, 16], [7, 3], [1, 5], [3
     ['batchNormTrainGrad', 'batchNormGradOnePass'].forEach((fn, i) => addon[fn](b.wasm.HEAPU8.buffer as ArrayBuffer,
       Int32Array.from([R, C, off(x), off(dy), off(scale), off(mean), off(variance), off(dmean), off(dvar), ...outs[i].map(off), eps])));
     for (let k = 0; k < 3; k++) assertSame(outs[1][k].dataSync(), outs[0][k].dataSync(), ['dx', 'dγ', 'dβ'][k]);
+    // The forward (BatchNormForward against BatchNormTrain): y, μ, σ².
+    const fwd = [0, 1].map(() => [tf.zeros([R, C]), tf.zeros([C]), tf.zeros([C])]);
+    ['batchNormTrain', 'batchNormForward'].forEach((fn, i) => addon[fn](b.wasm.HEAPU8.buffer as ArrayBuffer,
+      Int32Array.from([R, C, off(x), off(scale), off(dmean), ...fwd[i].map(off), eps])));
+    for (let k = 0; k < 3; k++) assertSame(fwd[1][k].dataSync(), fwd[0][k].dataSync(), ['y', 'μ', 'σ²'][k]);
+    const sx = new Float64Array(C);
+    x.dataSync().forEach((v, i) => { sx[i % C] += v; });
+    fwd[1][1].dataSync().forEach((v, c) => assert.ok(Math.abs(v - sx[c] / R) <= 1e-6 * Math.max(1, Math.abs(sx[c] / R)), `μ[${c}] ${v} vs ${sx[c] / R}`));
+    tf.dispose(fwd.flat());
     // And the values are the gradient: dβ = Σ dy.
     const sdy = new Float64Array(C);
     dy.dataSync().forEach((v, i) => { sdy[i % C] += v; });

@@ -43,6 +43,7 @@ interface Addon {
   reluGrad(heap: ArrayBuffer, params: Int32Array): void;
   meanGrad(heap: ArrayBuffer, params: Int32Array): void;
   batchNormGradOnePass(heap: ArrayBuffer, params: Int32Array): void;
+  batchNormForward(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -318,7 +319,8 @@ const batchNormTrain = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   const y = backend.makeOutput(x.shape, 'float32');
   const mean = backend.makeOutput([C], 'float32');
   const variance = backend.makeOutput([C], 'float32');
-  addon!.batchNormTrain(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, scale),
+  // BatchNormTrain's math and summation order with register-blocked sums (native/train_ops.cc BatchNormForward; bit-identical).
+  addon!.batchNormForward(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, scale),
     offset(backend, shift), offset(backend, y), offset(backend, mean), offset(backend, variance), f32Bits(attrs.epsilon as number)]));
   return [y, mean, variance];
 };
