@@ -242,13 +242,188 @@ napi_value Sign(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// ReLU's gradient as TF.js computes it (tfjs-core Relu_grad: dy·cast(step(x), 'float32')) in one
+// pass instead of a Step and a Multiply kernel: dx = dy·s, s = 1 where x > 0, 0 where x ≤ 0 and x
+// itself where x is NaN (the native Step kernel's value, native/dnnl_addon.cc Unary op 8), so the
+// products, signed zeros and NaNs included, are bit-identical to the two kernels
+// (test/native-step-relu.test.ts). Selects and no-trapping-math: see PreluRow.
+__attribute__((optimize("no-trapping-math"))) void ReluGradRange(size_t n, const float* __restrict x, const float* __restrict dy, float* __restrict dx) {
+  for (size_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float s = v > 0.0f ? 1.0f : 0.0f;
+    dx[i] = dy[i] * (v == v ? s : v);
+  }
+}
+
+// params: n, xOff, dyOff, dxOff.
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 4) { napi_throw_error(env, nullptr, "lowbit native reluGrad: bad arguments"); return nullptr; }
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const size_t count = static_cast<uint32_t>(p[0]);
+  const float* x = at(1);
+  const float* dy = at(2);
+  float* dx = at(3);
+  constexpr size_t kBlock = 4096;
+  const size_t blocks = (count + kBlock - 1) / kBlock;
+  #pragma omp parallel for schedule(static) if (count >= kParallelMin)
+  for (size_t b = 0; b < blocks; b++) {
+    const size_t i0 = b * kBlock, len = std::min(kBlock, count - i0);
+    ReluGradRange(len, x + i0, dy + i0, dx + i0);
+  }
+  return nullptr;
+}
+
+// The gradient of a mean over a run of axes (TF.js's Mean gradient, tfjs-core Mean_grad:
+// (reshape(dy)·ones(x.shape))/R, for global average pooling a full-size ones tensor filled in JS,
+// a Multiply and a RealDiv): dx[o, r, c] = dy[o, c] / R in float32, R the reduced size, the same
+// quotient RealDiv gives (dy·1 = dy), so bit-identical. params: outer, R, C, dyOff, dxOff, R as
+// float32 bits. dx is [outer, R, C], dy [outer, C].
+napi_value MeanGrad(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 6) { napi_throw_error(env, nullptr, "lowbit native meanGrad: bad arguments"); return nullptr; }
+  const size_t outer = static_cast<uint32_t>(p[0]), R = static_cast<uint32_t>(p[1]), C = static_cast<uint32_t>(p[2]);
+  const float* dy = reinterpret_cast<const float*>(heap + static_cast<uint32_t>(p[3]));
+  float* dx = reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[4]));
+  float divisor; std::memcpy(&divisor, &p[5], sizeof divisor);
+  #pragma omp parallel for schedule(static) if (outer * R * C >= kParallelMin)
+  for (size_t o = 0; o < outer; o++) {
+    const float* g = dy + o * C;
+    for (size_t r = 0; r < R; r++) {
+      float* d = dx + (o * R + r) * C;
+      for (size_t c = 0; c < C; c++) d[c] = g[c] / divisor;
+    }
+  }
+  return nullptr;
+}
+
+// Per-channel float64 sums over the rows of an [R, C] matrix for the training batch norm, in
+// native/dnnl_addon.cc channel_sums' order, so bit-identical to it: each thread takes OpenMP's
+// schedule(static) block of rows, adds each channel's terms from 0.0 in row order, and the thread
+// partials are added to 0.0 in a critical section (the same partials; two add commutatively). What
+// differs is speed: the channels go in blocks of up to 16 whose accumulators stay in registers for
+// the whole row block (channel_sums keeps them in a vector read and written every row). SumBlock is
+// called inside a parallel region (an orphaned omp for).
+template <int W, typename F>
+inline void SumBlock(size_t R, size_t C, size_t c0, const F& term, double* part) {
+  double acc[W];
+  for (int j = 0; j < W; j++) acc[j] = 0.0;
+  #pragma omp for schedule(static) nowait
+  for (size_t r = 0; r < R; r++) {
+    const size_t base = r * C + c0;
+    for (int j = 0; j < W; j++) acc[j] += term(base + j, c0 + j);
+  }
+  for (int j = 0; j < W; j++) part[c0 + j] = acc[j];
+}
+
+// out[c] = Σ_r term(r·C + c, c), out zeroed by the caller.
+template <typename F>
+void ChannelSum(size_t R, size_t C, const F& term, double* out) {
+  #pragma omp parallel if (R * C >= kParallelMin)
+  {
+    std::vector<double> part(C, 0.0);
+    size_t c0 = 0;
+    for (; c0 + 16 <= C; c0 += 16) SumBlock<16>(R, C, c0, term, part.data());
+    for (; c0 + 4 <= C; c0 += 4) SumBlock<4>(R, C, c0, term, part.data());
+    for (; c0 < C; c0++) SumBlock<1>(R, C, c0, term, part.data());
+    #pragma omp critical
+    for (size_t c = 0; c < C; c++) out[c] += part[c];
+  }
+}
+
+// The training batch norm's forward (native/dnnl_addon.cc BatchNormTrain: μ = mean x,
+// σ² = mean (x − μ)², y = (x − μ)·γ/√(σ² + ε) + β over the last axis), bit-identical to it
+// (test/native-step-bn.test.ts), with ChannelSum's register-blocked passes.
+// params as BatchNormTrain: R, C, xOff, scaleOff, offsetOff, yOff, meanOff, varOff, epsilon (float32 bits).
+napi_value BatchNormForward(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 9) { napi_throw_error(env, nullptr, "lowbit native batchNormForward: bad arguments"); return nullptr; }
+  const size_t R = static_cast<uint32_t>(p[0]), C = static_cast<uint32_t>(p[1]);
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const float* x = at(2); const float* scale = at(3); const float* shift = at(4);
+  float* y = at(5); float* mean = at(6); float* var = at(7);
+  float eps; std::memcpy(&eps, &p[8], sizeof eps);
+  std::vector<double> sum(C, 0.0), sq(C, 0.0);
+  ChannelSum(R, C, [x](size_t i, size_t) { return static_cast<double>(x[i]); }, sum.data());
+  for (size_t c = 0; c < C; c++) mean[c] = static_cast<float>(sum[c] / R);
+  const float* mu = mean;
+  ChannelSum(R, C, [x, mu](size_t i, size_t c) { const double d = static_cast<double>(x[i]) - mu[c]; return d * d; }, sq.data());
+  std::vector<float> mul(C);
+  for (size_t c = 0; c < C; c++) {
+    var[c] = static_cast<float>(sq[c] / R);
+    mul[c] = scale[c] / std::sqrt(var[c] + eps);
+  }
+  const float* mp = mul.data();
+  #pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
+  for (size_t r = 0; r < R; r++) {
+    const float* __restrict xr = x + r * C; float* __restrict yr = y + r * C;
+    for (size_t c = 0; c < C; c++) yr[c] = (xr[c] - mu[c]) * mp[c] + shift[c];
+  }
+  return nullptr;
+}
+
+// The gradient of BatchNormTrain through the batch statistics (native/dnnl_addon.cc
+// BatchNormTrainGrad: dβ = Σ dy, dγ = r·Σ dy·(x − μ), dx = γr·(dy − dβ/N − (x − μ)·r·dγ/N) + dμ/N
+// + dσ²·2(x − μ)/N, r = 1/√(σ² + ε)), bit-identical to it (test/native-step-bn.test.ts), with its
+// two channel sums in one pass over x and dy instead of two (register blocking as in ChannelSum
+// was slower here at 64 channels, measured).
+// params as BatchNormTrainGrad: R, C, xOff, dyOff, scaleOff, meanOff, varOff, dmeanOff, dvarOff,
+// dxOff, dscaleOff, doffsetOff, epsilon (float32 bits).
+napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
+  uint8_t* heap; const int32_t* p; size_t n;
+  if (!ReadArgs(env, info, &heap, &p, &n) || n < 13) { napi_throw_error(env, nullptr, "lowbit native batchNormGrad: bad arguments"); return nullptr; }
+  const size_t R = static_cast<uint32_t>(p[0]), C = static_cast<uint32_t>(p[1]);
+  auto at = [&](int i) { return reinterpret_cast<float*>(heap + static_cast<uint32_t>(p[i])); };
+  const float* x = at(2); const float* dy = at(3); const float* scale = at(4);
+  const float* mean = at(5); const float* var = at(6); const float* dmean = at(7); const float* dvar = at(8);
+  float* dx = at(9); float* dscale = at(10); float* doffset = at(11);
+  float eps; std::memcpy(&eps, &p[12], sizeof eps);
+  std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
+  // One pass for both sums, each in channel_sums' order (per thread: its static row block, from 0.0).
+  #pragma omp parallel if (R * C >= kParallelMin)
+  {
+    std::vector<double> p1(C, 0.0), p2(C, 0.0);
+    double* __restrict a1 = p1.data();
+    double* __restrict a2 = p2.data();
+    #pragma omp for schedule(static) nowait
+    for (size_t r = 0; r < R; r++) {
+      const float* __restrict xr = x + r * C;
+      const float* __restrict dyr = dy + r * C;
+      for (size_t c = 0; c < C; c++) {
+        const double g = static_cast<double>(dyr[c]);
+        a1[c] += g;
+        a2[c] += g * (static_cast<double>(xr[c]) - mean[c]);
+      }
+    }
+    #pragma omp critical
+    for (size_t c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
+  }
+  std::vector<float> a(C), b(C), k(C);  // dx = a·dy + b·(x − μ) + k
+  for (size_t c = 0; c < C; c++) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    doffset[c] = static_cast<float>(sdy[c]);
+    dscale[c] = static_cast<float>(rstd * sdyx[c]);
+    a[c] = static_cast<float>(scale[c] * rstd);
+    b[c] = static_cast<float>(-scale[c] * rstd * rstd * rstd * sdyx[c] / R + 2.0 * dvar[c] / R);
+    k[c] = static_cast<float>(-scale[c] * rstd * sdy[c] / R + dmean[c] / static_cast<double>(R));
+  }
+  const float* ap = a.data(); const float* bp = b.data(); const float* kp = k.data();
+  #pragma omp parallel for schedule(static) if (R * C >= kParallelMin)
+  for (size_t r = 0; r < R; r++) {
+    const float* __restrict xr = x + r * C; const float* __restrict dyr = dy + r * C; float* __restrict dxr = dx + r * C;
+    for (size_t c = 0; c < C; c++) dxr[c] = ap[c] * dyr[c] + bp[c] * (xr[c] - mean[c]) + kp[c];
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-// Adds prelu, avgPoolGrad, axisCopy, movingAverages and sign to the addon's exports (called from dnnl_addon.cc's Init).
+// Adds prelu, avgPoolGrad, axisCopy, movingAverages, sign, reluGrad, meanGrad, batchNormForward and batchNormGradOnePass to the addon's exports (called from dnnl_addon.cc's Init).
 bool register_train_ops(napi_env env, napi_value exports) {
   const struct { const char* name; napi_callback fn; } functions[] = {
     {"prelu", Prelu}, {"avgPoolGrad", AvgPoolGrad}, {"axisCopy", AxisCopy}, {"movingAverages", MovingAverages},
-    {"sign", Sign},
+    {"sign", Sign}, {"reluGrad", ReluGrad},
+    {"meanGrad", MeanGrad}, {"batchNormGradOnePass", BatchNormGradOnePass}, {"batchNormForward", BatchNormForward},
   };
   for (const auto& f : functions) {
     napi_value fn;

@@ -15,6 +15,9 @@ import { DOREFA_ACT_BACKWARD, DOREFA_ACT_FORWARD, DOREFA_WEIGHT_BACKWARD, DOREFA
 import { RELAXED_BACKWARD, RELAXED_FORWARD, relaxedParams, type RelaxedAttrs } from './relaxed-kernels.js';
 import { registerWasmTrainingKernels } from './wasm-grad-kernels.js';
 import { PRELU_GRAD, preluChannels, registerPreluGradient } from './native-prelu.js';
+import { registerReluGradient, RELU_GRAD } from './native-relu.js';
+import { installSharedClones, uninstallSharedClones } from './native-tape.js';
+import { MEAN_GRAD, registerMeanGradient } from './native-mean.js';
 import { RSIGN_FORWARD, SCALED_SIGN_FORWARD, SIGN_BACKWARD, SIGN_FORWARD, signParams, type SignAttrs } from './sign-kernels.js';
 import { dqNativeKernels } from '../methods/dq/native-kernels.js';
 
@@ -37,6 +40,10 @@ interface Addon {
   axisCopy(heap: ArrayBuffer, params: Int32Array): void;
   movingAverages(heap: ArrayBuffer, params: Int32Array): void;
   sign(heap: ArrayBuffer, params: Int32Array): void;
+  reluGrad(heap: ArrayBuffer, params: Int32Array): void;
+  meanGrad(heap: ArrayBuffer, params: Int32Array): void;
+  batchNormGradOnePass(heap: ArrayBuffer, params: Int32Array): void;
+  batchNormForward(heap: ArrayBuffer, params: Int32Array): void;
   dnnlVersion: string;
 }
 
@@ -312,7 +319,8 @@ const batchNormTrain = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   const y = backend.makeOutput(x.shape, 'float32');
   const mean = backend.makeOutput([C], 'float32');
   const variance = backend.makeOutput([C], 'float32');
-  addon!.batchNormTrain(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, scale),
+  // BatchNormTrain's math and summation order with register-blocked sums (native/train_ops.cc BatchNormForward; bit-identical).
+  addon!.batchNormForward(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, scale),
     offset(backend, shift), offset(backend, y), offset(backend, mean), offset(backend, variance), f32Bits(attrs.epsilon as number)]));
   return [y, mean, variance];
 };
@@ -324,7 +332,8 @@ const batchNormTrainGrad = ({ inputs, backend, attrs }: Args): TensorInfo[] => {
   const dx = backend.makeOutput(x.shape, 'float32');
   const dscale = backend.makeOutput([C], 'float32');
   const doffset = backend.makeOutput([C], 'float32');
-  addon!.batchNormTrainGrad(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, dy),
+  // BatchNormTrainGrad's math with its two channel sums in one pass (native/train_ops.cc BatchNormGradOnePass; bit-identical).
+  addon!.batchNormGradOnePass(heap(backend), Int32Array.from([util.sizeFromShape(x.shape) / C, C, offset(backend, x), offset(backend, dy),
     offset(backend, scale), offset(backend, mean), offset(backend, variance), offset(backend, dmean), offset(backend, dvariance),
     offset(backend, dx), offset(backend, dscale), offset(backend, doffset), f32Bits(attrs.epsilon as number)]));
   return [dx, dscale, doffset];
@@ -482,6 +491,23 @@ const signBackward = ({ inputs, backend, attrs }: Args): TensorInfo => {
   return out;
 };
 
+/** ReLU's gradient in one pass (native-relu.ts checks dtypes and shapes): dx = dy·step(x). */
+const reluGrad = ({ inputs, backend }: Args): TensorInfo => {
+  const { x, dy } = inputs;
+  const dx = backend.makeOutput(x.shape, 'float32');
+  addon!.reluGrad(heap(backend), Int32Array.from([util.sizeFromShape(x.shape), offset(backend, x), offset(backend, dy), offset(backend, dx)]));
+  return dx;
+};
+
+/** Mean's gradient over a run of axes (native-mean.ts checks the case): dx[o, r, c] = dy[o, c] / R. */
+const meanGrad = ({ inputs, backend, attrs }: Args): TensorInfo => {
+  const { dy } = inputs;
+  const a = attrs as { shape: number[]; outer: number; reduced: number; inner: number };
+  const dx = backend.makeOutput(a.shape, 'float32');
+  addon!.meanGrad(heap(backend), Int32Array.from([a.outer, a.reduced, a.inner, offset(backend, dy), offset(backend, dx), f32Bits(a.reduced)]));
+  return dx;
+};
+
 /** A concat (direction 0) or split (1) of float32 parts along `axis` of the whole, one threaded copy (native/train_ops.cc). */
 function axisCopy(backend: WasmBackend, direction: 0 | 1, whole: TensorInfo, parts: TensorInfo[], axis: number): void {
   const outer = util.sizeFromShape(whole.shape.slice(0, axis));
@@ -572,7 +598,8 @@ const ownKernels: Array<[string, (args: Args) => TensorInfo | TensorInfo[]]> = [
   [DOREFA_ACT_FORWARD, dorefaActForward as (args: Args) => TensorInfo], [DOREFA_ACT_BACKWARD, dorefaActBackward as (args: Args) => TensorInfo],
   [DOREFA_WEIGHT_FORWARD, dorefaWeightForward as (args: Args) => TensorInfo], [DOREFA_WEIGHT_BACKWARD, dorefaWeightBackward as (args: Args) => TensorInfo],
   [LSQ_FORWARD, lsqForward as (args: Args) => TensorInfo], [LSQ_BACKWARD, lsqBackward], [PRELU_GRAD, preluBackward],
-  [SIGN_FORWARD, signForward], [RSIGN_FORWARD, signForward], [SCALED_SIGN_FORWARD, signForward], [SIGN_BACKWARD, signBackward]];
+  [SIGN_FORWARD, signForward], [RSIGN_FORWARD, signForward], [SCALED_SIGN_FORWARD, signForward], [SIGN_BACKWARD, signBackward],
+  [RELU_GRAD, reluGrad], [MEAN_GRAD, meanGrad]];
 
 export const nativeKernelNames: readonly string[] = [...nativeKernels, ...ownKernels].map(([n]) => n);
 
@@ -613,9 +640,13 @@ function installNativeKernels(): void {
   installFusedBatchNormTraining();
   installFusedAdam();
   registerPreluGradient();
+  registerReluGradient();
+  registerMeanGradient();
+  installSharedClones('wasm');
 }
 
 function uninstallNativeKernels(): void {
+  uninstallSharedClones();
   uninstallFusedBatchNormTraining();
   uninstallFusedAdam();
   for (const [name] of [...ownKernels, ...dqNativeKernels()]) if (getKernel(name, 'wasm') != null) unregisterKernel(name, 'wasm');
