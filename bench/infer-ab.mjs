@@ -3,13 +3,13 @@
 // dist/ and native/build/, e.g. a copy made before a change). Checks that both give bit-identical
 // outputs, then times whole runs alternately, A then B, per kernel backend and batch size, and
 // reports min / median ms and the median ratio A/B (> 1: B faster).
-//   node bench/infer-ab.mjs --before /tmp/rt-before [--build mobilenet-tiny] [--quantize binary]
+//   node bench/infer-ab.mjs --before /tmp/rt-before [--build mobilenet-tiny] [--quantize binary|w1a2|w2a2]
 //        [--kernels native,wasm] [--rounds 200] [--batch-rounds 40] [--out FILE]
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { buildModel, quantizeModel } from '../dist/src/node.js';
+import { buildModel, dorefaModel, quantizeModel } from '../dist/src/node.js';
 import { packModel } from '../dist/src/export/packed.js';
 import * as after from '../dist/src/runtime/node.js';
 
@@ -19,12 +19,15 @@ if (!beforeRoot) throw new Error('pass --before ROOT (a package root with dist/ 
 const before = await import(pathToFileURL(join(beforeRoot, 'dist/src/runtime/node.js')).href);
 const model = arg('build', 'mobilenet-tiny');
 const quantize = arg('quantize', 'binary');
-if (quantize !== 'binary') throw new Error('--quantize: only binary here');
+// w1a2 / w2a2: DoReFa models as bench/infer.ts builds them.
+const bits = { w1a2: [1, 2], w2a2: [2, 2] }[quantize];
+if (quantize !== 'binary' && !bits) throw new Error('--quantize: binary, w1a2 or w2a2');
 const rounds = Number(arg('rounds', '200'));
 const batchRounds = Number(arg('batch-rounds', '40'));
 const kernelNames = arg('kernels', 'native,wasm').split(',');
 
-const packed = packModel(await quantizeModel(buildModel(model, { seed: 1 }), { kernelQuantizer: 'binary', inputQuantizer: 'binary' }));
+const built = buildModel(model, { seed: 1 });
+const packed = packModel(bits ? await dorefaModel(built, { wbits: bits[0], abits: bits[1] }) : await quantizeModel(built, { kernelQuantizer: 'binary', inputQuantizer: 'binary' }));
 const stats = (t) => { const s = [...t].sort((a, b) => a - b); return { minMs: s[0], medianMs: s[s.length >> 1] }; };
 const results = [];
 for (const kn of kernelNames) {

@@ -102,7 +102,7 @@ async function agreements(model: tf.LayersModel, shape: number[], count: number)
     for (let i = classes; i < want.length; i++) spread = Math.max(spread, Math.abs(want[i] - want[i % classes]));
     assert.ok(spread > 1e-2 * scale, `logits vary over the images (spread ${spread}, scale ${scale})`);
     const kernelOf = Object.fromEntries(rt.steps.filter((s) => s.kernel).map((s) => [s.layers[0], s.kernel]));
-    return { kernels: kernels.name, native: kernels.ops !== undefined, floatCalls, agreement: agree / count, relative: maxDelta / scale, kernelOf, steps: rt.steps };
+    return { kernels: kernels.name, native: kernels.name === 'native', floatCalls, agreement: agree / count, relative: maxDelta / scale, kernelOf, steps: rt.steps };
   });
 }
 

@@ -858,7 +858,8 @@ function bindResidual(w: Weighted, n: number, k: RuntimeKernels, xBuf: Float32Ar
  */
 function bindWeighted(w: Weighted, n: number, k: RuntimeKernels, xBuf: Buffer, yBuf: Buffer, outBits: Float32Array | null | undefined): () => void {
   const ops = k.ops;
-  if (w.floatTwin && !ops) return bindWeighted(w.floatTwin, n, k, xBuf, yBuf, outBits);
+  // The float twin on every kernel set but native's (wasm has the passes, but no bit-serial kernel).
+  if (w.floatTwin && (!ops || k.name !== 'native')) return bindWeighted(w.floatTwin, n, k, xBuf, yBuf, outBits);
   const g: ConvGeometry = { n, ...w.geom };
   const inCount = n * g.h * g.w * g.c;
   const outPixels = n * g.outH * g.outW;
