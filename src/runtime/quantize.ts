@@ -64,27 +64,7 @@ export class ActivationQuantizer {
   private codes(x: Float32Array, out: Float32Array | Int8Array, mode: 0 | 1 | 2, m: number, ops?: RuntimeOps): void {
     const c = this.channels;
     if (ops) { ops.quantize(x, c, this.offset, this.n, this.scales, this.zeroPoint, this.lo, this.hi, mode, m, out); return; }
-    const off = this.offset;
-    const n = this.n;
-    const scales = this.scales;
-    const zp = this.zeroPoint;
-    const lo = this.lo;
-    const hi = this.hi;
-    const len = x.length;
-    for (let p = 0; p < len; p += c) {
-      for (let ch = 0; ch < c; ch++) {
-        const i = p + ch;
-        const v = off !== null ? Math.fround(x[i] + off[ch]) : x[i];
-        let u = n !== 0 ? Math.fround(v * n) : Math.fround(v / scales[ch]);
-        if (zp !== 0) u = Math.fround(u + zp);
-        // Round half to even (roundHalfEven, inlined), then clip.
-        const f = Math.floor(u);
-        const d = u - f;
-        let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
-        q = q < lo ? lo : q > hi ? hi : q;
-        out[i] = mode === 0 ? q / n : mode === 1 ? (q - zp) * scales[ch] : m * (q - zp);
-      }
-    }
+    quantizeCodes(x, c, this.offset, this.n, this.scales, this.zeroPoint, this.lo, this.hi, mode, m, out);
   }
 
   /** Values on the grid, as the TF.js model's quantizer outputs them (`ops`: the backend's loop, same bits). */
@@ -176,4 +156,28 @@ export class ActivationQuantizer {
 /** The runtime's quantizer for a grid read-out, or null for grids it cannot run (codebooks). */
 export function activationQuantizer(grid: QuantGrid, channels: number): ActivationQuantizer | null {
   return grid.type === 'uniform' ? new ActivationQuantizer(grid, channels) : null;
+}
+
+/**
+ * The codes loop of ActivationQuantizer (its `codes`): q = clip(roundHalfEven(fround(fround(x + off)·n
+ * or /scale) + zp), lo, hi) per element of x [pixels, c], written as `mode` 0: q / n, 1: (q − zp)·scale,
+ * 2: m·(q − zp). Also the wasm passes' fallback for arguments the module does not take.
+ */
+export function quantizeCodes(x: Float32Array, c: number, off: Float32Array | null, n: number, scales: Float32Array, zp: number, lo: number, hi: number,
+  mode: 0 | 1 | 2, m: number, out: Float32Array | Int8Array): void {
+  const len = x.length;
+  for (let p = 0; p < len; p += c) {
+    for (let ch = 0; ch < c; ch++) {
+      const i = p + ch;
+      const v = off !== null ? Math.fround(x[i] + off[ch]) : x[i];
+      let u = n !== 0 ? Math.fround(v * n) : Math.fround(v / scales[ch]);
+      if (zp !== 0) u = Math.fround(u + zp);
+      // Round half to even (roundHalfEven, inlined), then clip.
+      const f = Math.floor(u);
+      const d = u - f;
+      let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+      q = q < lo ? lo : q > hi ? hi : q;
+      out[i] = mode === 0 ? q / n : mode === 1 ? (q - zp) * scales[ch] : m * (q - zp);
+    }
+  }
 }

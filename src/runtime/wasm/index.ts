@@ -13,6 +13,7 @@
  */
 import type { ConvGeometry, Int8CodeArgs, PoolGeometry, RuntimeKernels, RuntimeOps } from '../kernels.js';
 import { wordsFor } from '../kernels.js';
+import { quantizeCodes } from '../quantize.js';
 import { KERNELS_WASM_BASE64 } from './kernels-wasm.generated.js';
 
 type Geometry12 = [number, number, number, number, number, number, number, number, number, number, number, number];
@@ -308,21 +309,6 @@ function quantizeInModule(n: number, zp: number, lo: number, hi: number, mode: 0
   return out instanceof Int8Array && Number.isInteger(m) && Math.abs(m) <= 65536 && Number.isInteger(m * zp) && Math.min(a, b) >= -128 && Math.max(a, b) <= 127;
 }
 
-/** ActivationQuantizer's codes loop (src/runtime/quantize.ts), for arguments the module does not take. */
-function quantizeJs(x: Float32Array, c: number, off: Float32Array | null, n: number, scales: Float32Array, zp: number, lo: number, hi: number, mode: 0 | 1 | 2, m: number, out: Float32Array | Int8Array): void {
-  for (let i = 0; i < x.length; i++) {
-    const ch = i % c;
-    const v = off !== null ? Math.fround(x[i] + off[ch]) : x[i];
-    let u = n !== 0 ? Math.fround(v * n) : Math.fround(v / scales[ch]);
-    if (zp !== 0) u = Math.fround(u + zp);
-    const f = Math.floor(u);
-    const d = u - f;
-    let q = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
-    q = q < lo ? lo : q > hi ? hi : q;
-    out[i] = mode === 0 ? q / n : mode === 1 ? (q - zp) * scales[ch] : m * (q - zp);
-  }
-}
-
 /**
  * RuntimeOps in the module: each pass copies its operands in, runs one AssemblyScript loop
  * (assembly/kernels.ts) and copies the result out; the fused forms run the convolution and its
@@ -380,12 +366,18 @@ class WasmOps implements RuntimeOps {
   }
 
   binaryConv2dAffine(x: Uint32Array, wgt: Uint32Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean {
+    return this.convAffine('binaryConv2dAffine', g, a, b, relu, out, (extra) => this.m.convBinary(x, wgt, g, 'binaryConv2dAffine', extra));
+  }
+
+  /** A convolution (`conv`, leaving room for `extra` bytes after its int32 result) then affineInt in the module. */
+  private convAffine(kernel: string, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array,
+    conv: (extra: number) => { po: number; end: number }): boolean {
     const pixels = g.n * g.outH * g.outW;
-    checkLength('binaryConv2dAffine', 'a', a.length, g.outC);
-    checkLength('binaryConv2dAffine', 'b', b.length, g.outC);
-    checkLength('binaryConv2dAffine', 'out', out.length, pixels * g.outC);
+    checkLength(kernel, 'a', a.length, g.outC);
+    checkLength(kernel, 'b', b.length, g.outC);
+    checkLength(kernel, 'out', out.length, pixels * g.outC);
     const m = this.m;
-    const { po, end } = m.convBinary(x, wgt, g, 'binaryConv2dAffine', align16(a.byteLength) + b.byteLength);
+    const { po, end } = conv(align16(a.byteLength) + b.byteLength);
     const pa = end, pb = align16(pa + a.byteLength);
     m.put(a, pa);
     m.put(b, pb);
@@ -404,18 +396,7 @@ class WasmOps implements RuntimeOps {
   }
 
   int8Conv2dAffine(x: Int8Array, wgt: Int8Array, g: ConvGeometry, a: Float32Array, b: Float32Array, relu: boolean, out: Float32Array): boolean {
-    const pixels = g.n * g.outH * g.outW;
-    checkLength('int8Conv2dAffine', 'a', a.length, g.outC);
-    checkLength('int8Conv2dAffine', 'b', b.length, g.outC);
-    checkLength('int8Conv2dAffine', 'out', out.length, pixels * g.outC);
-    const m = this.m;
-    const { po, end } = m.convInt8(x, wgt, g, 'int8Conv2dAffine', align16(a.byteLength) + b.byteLength);
-    const pa = end, pb = align16(pa + a.byteLength);
-    m.put(a, pa);
-    m.put(b, pb);
-    m.k.affineResidual(po, pa, pb, relu, 0, 0, po, pixels, g.outC);
-    m.getF32(po, out);
-    return true;
+    return this.convAffine('int8Conv2dAffine', g, a, b, relu, out, (extra) => this.m.convInt8(x, wgt, g, 'int8Conv2dAffine', extra));
   }
 
   floatConv2dSigns(x: Float32Array, wgt: Float32Array, bias: Float32Array | null, g: ConvGeometry, relu: boolean, offset: Float32Array | null, _scratch: Float32Array, out: Uint32Array): boolean {
@@ -483,7 +464,7 @@ class WasmOps implements RuntimeOps {
   quantize(x: Float32Array, c: number, offset: Float32Array | null, n: number, scales: Float32Array, zp: number, lo: number, hi: number, mode: 0 | 1 | 2, mult: number, out: Float32Array | Int8Array): void {
     checkLength('quantize', 'out', out.length, x.length);
     if (!quantizeInModule(n, zp, lo, hi, mode, mult, out) || x.length % c !== 0 || scales.length < c) {
-      quantizeJs(x, c, offset, n, scales, zp, lo, hi, mode, mult, out);
+      quantizeCodes(x, c, offset, n, scales, zp, lo, hi, mode, mult, out);
       return;
     }
     const m = this.m, px = m.heap, ps = align16(px + x.byteLength), pf = align16(ps + c * 4), po = align16(pf + (offset ? c * 4 : 0));
