@@ -81,13 +81,38 @@ static bool read_args(napi_env env, napi_callback_info info, uint8_t** heap, int
 //         PT, PL, PB, PR, groups, srcOff, weiOff, dstOff, biasOff(-1 = none), relu(0/1)
 static napi_value Conv(napi_env env, napi_callback_info info) {
   std::lock_guard<std::mutex> lock(mu);
-  uint8_t* heap; int32_t* p; size_t n;
-  if (!read_args(env, info, &heap, &p, &n) || n < 24) { napi_throw_error(env, nullptr, "lowbit native conv: bad arguments"); return nullptr; }
+  uint8_t* heap; int32_t* pin; size_t n;
+  if (!read_args(env, info, &heap, &pin, &n) || n < 24) { napi_throw_error(env, nullptr, "lowbit native conv: bad arguments"); return nullptr; }
+  int32_t p[24];
+  std::memcpy(p, pin, sizeof p);
   const int kind = p[0];
+  // oneDNN 2.6/2.7's backward-weights for a 1×1 filter with a stride above 1 corrupts the C heap
+  // (bench/conv1x1-crash.mjs; the process aborted at exit in about 1 run of 3). Such a filter sees
+  // only the pixels (oh·SH − PT, ow·SW − PL): they are gathered (zeros in the padding) into
+  // [N, OH, OW, IC] and the stride-1, unpadded 1×1 backward-weights runs on that copy.
+  std::vector<float> gathered;
+  uint8_t* srcPtr = heap + p[19];
+  if (kind == 2 && p[8] == 1 && p[9] == 1 && (p[10] > 1 || p[11] > 1) && p[18] == 1) {
+    const int64_t gN = p[1], gIC = p[2], gIH = p[3], gIW = p[4], gOH = p[6], gOW = p[7];
+    const float* x = reinterpret_cast<const float*>(heap + p[19]);
+    gathered.assign(static_cast<size_t>(gN * gOH * gOW * gIC), 0.f);
+    for (int64_t b = 0; b < gN; b++)
+      for (int64_t oh = 0; oh < gOH; oh++) {
+        const int64_t ih = oh * p[10] - p[14];
+        if (ih < 0 || ih >= gIH) continue;
+        for (int64_t ow = 0; ow < gOW; ow++) {
+          const int64_t iw = ow * p[11] - p[15];
+          if (iw < 0 || iw >= gIW) continue;
+          std::memcpy(&gathered[static_cast<size_t>(((b * gOH + oh) * gOW + ow) * gIC)], x + ((b * gIH + ih) * gIW + iw) * gIC, sizeof(float) * gIC);
+        }
+      }
+    p[3] = p[6]; p[4] = p[7]; p[10] = p[11] = 1; p[14] = p[15] = p[16] = p[17] = 0;
+    srcPtr = reinterpret_cast<uint8_t*>(gathered.data());
+  }
   const memory::dim N = p[1], IC = p[2], IH = p[3], IW = p[4], OC = p[5], OH = p[6], OW = p[7], KH = p[8], KW = p[9];
   const memory::dims strides = {p[10], p[11]}, dil = {p[12] - 1, p[13] - 1}, padl = {p[14], p[15]}, padr = {p[16], p[17]};
   const memory::dim G = p[18];
-  const int srcOff = p[19], weiOff = p[20], dstOff = p[21], biasOff = p[22], relu = p[23];
+  const int weiOff = p[20], dstOff = p[21], biasOff = p[22], relu = p[23];
   OneThreadIf small(static_cast<double>(N) * OH * OW * OC * (IC / G) * KH * KW < lowbit::kDnnlParallelMin);
   try {
     memory::desc src_md({N, IC, IH, IW}, dt::f32, tag::nhwc);
@@ -133,7 +158,7 @@ static napi_value Conv(napi_env env, napi_callback_info info) {
       it = cache.emplace(k, c).first;
     }
     const Cached& c = it->second;
-    memory src(src_md, eng(), heap + srcOff), wei(wei_md, eng(), heap + weiOff), dst(dst_md, eng(), heap + dstOff);
+    memory src(src_md, eng(), srcPtr), wei(wei_md, eng(), heap + weiOff), dst(dst_md, eng(), heap + dstOff);
     if (c.blocked && kind != 2) c.reorder.execute(strm(), {{DNNL_ARG_FROM, wei}, {DNNL_ARG_TO, *c.wei_buf}});
     memory w = c.blocked ? *c.wei_buf : wei;
     std::unordered_map<int, memory> args;

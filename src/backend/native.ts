@@ -126,10 +126,8 @@ function convBackwardWeights(depthwise: boolean): NativeFn {
     if (!allFloat(x, dy) || (attrs.dataFormat ?? 'NHWC') !== 'NHWC') return null;
     const filterShape = attrs.filterShape as number[];
     const info = convInfo(x.shape, filterShape, attrs, depthwise);
-    // oneDNN 2.6/2.7's backward-weights for a 1×1 filter with a stride above 1 corrupts the C heap:
-    // test/native.test.ts's x [1,6,6,4], f [1,1,4,3], stride 2, 'same' case aborted ("corrupted size
-    // vs. prev_size", SIGSEGV) in about 1 process of 3, at one thread too. The wasm kernel takes it.
-    if (!depthwise && info.filterHeight === 1 && info.filterWidth === 1 && (info.strideHeight > 1 || info.strideWidth > 1)) return null;
+    // 1×1 filters with a stride above 1 run on a strided copy of x in the addon (native/dnnl_addon.cc
+    // Conv: oneDNN's own kernel for them corrupts the C heap).
     const dw = backend.makeOutput(filterShape, 'float32');
     runConv(backend, 2, info, depthwise ? info.inChannels : 1, x, dw, dy, null, false);
     return dw;
