@@ -75,7 +75,7 @@ for (const [bits, count] of [[1, 3000], [2, 3000], [4, 3000], [8, 3000], [2, 100
 
 /**
  * DoReFa k-bit weights, tanh included: values bit-identical to the chain; ∂w within 1e-6 relative
- * (the kernel's tanh, C++ std::tanh, and TF.js's wasm Tanh differ in the last bit for some inputs,
+ * (the kernel's tanh, native/fakequant.cc tanh_f32, and TF.js's wasm Tanh differ in the last bit for some inputs,
  * and ∂w = (1 − t²)·∂t carries it) except at the elements holding max|tanh(w)|, whose ∂w carries
  * the gradient through the max (a float64 sum in the kernel, a float32 one in the chain): there
  * within 1e-5 of the largest |∂w|. With ±1e6 in w, tanh
@@ -98,16 +98,15 @@ for (const [bits, count, extremes] of [[2, 3000, true], [3, 3000, false], [4, 30
     let scale = 0;
     ref[1].forEach((v) => { scale = Math.max(scale, Math.abs(v)); });
     let atMax = 0;
-    let lastBit = 0;
     for (let i = 0; i < count; i++) {
       if (t[i] === m) {
         atMax++;
         assert.ok(Math.abs(fused[1][i] - ref[1][i]) <= 1e-5 * scale, `∂w at the max (element ${i}): ${fused[1][i]} vs ${ref[1][i]}`);
       } else if (Math.abs(fused[1][i] - ref[1][i]) > 1e-6 * Math.abs(ref[1][i])) assert.fail(`∂w element ${i}: ${fused[1][i]}, the reference ${ref[1][i]}`);
-      else if (fused[1][i] !== ref[1][i]) lastBit++;
     }
-    // The kernel's tanh (C++ std::tanh) and TF.js's wasm Tanh differ in the last bit for some inputs.
-    assert.ok(lastBit < count / 2, `${lastBit} of ${count} ∂w differ in the last bits`);
+    // (The kernel's tanh, native/fakequant.cc tanh_f32, within 1 ulp of the correctly rounded tanh,
+    // and TF.js's wasm Tanh differ in the last bit for some inputs; where that moves max|tanh(w)| by
+    // an ulp, every ∂w = (1 − t²)·dy/m2 moves in its last bits: hence 1e-6, not equality.)
     assert.ok(extremes ? atMax >= 3 : atMax >= 1, `${atMax} elements at the max`);
     tf.dispose([x, dy]);
   });
