@@ -319,20 +319,19 @@ LOWBIT_INLINE void forwardLanes(const Setup& s, const float* x, float* y, int32_
   std::memcpy(ok, &k.ok, sizeof k.ok);
 }
 
-// dx per lane, and each lane's ∂L/∂α (without the STE term dy·G_k) and ∂L/∂σ terms.
+// Each slot's σ(a_j), σ(−b_j), σ(b_j), σ(−a_j) and edges a_j, b_j for slots G_j = base + j.
+template <int W>
+struct LaneSig { v8f sa[W], sb[W], sbPos[W], saNeg[W], av[W], bv[W]; };
+
 template <int W, bool Shared>
-LOWBIT_INLINE void backwardLanes(const Setup& s, float E, const float* x, const float* dy, float* dx, float* dA, float* dS, float* gk, int32_t* ok) {
-  const v8f xv = vload(x);
-  const VPick k = vlanePick(s, xv);
-  const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
-  const v8f base = s.local ? k.rc - static_cast<float>(s.h) : lo;
+LOWBIT_INLINE void laneSigmoids(const Setup& s, float E, v8f xv, v8f base, LaneSig<W>& L) {
+  v8f* sa = L.sa; v8f* sb = L.sb; v8f* sbPos = L.sbPos; v8f* saNeg = L.saNeg; v8f* av = L.av; v8f* bv = L.bv;
   const v8f zero = splat(0.f), one = splat(1.f);
   const v8f invSigma = splat(1.f / s.sigma);
   // Each slot's edges a_j, b_j in the reference's operation order up to the last step, a product
   // with 1/σ for the division (one rounding more on the edge itself; the cancellation in
   // (ĝ_j ∓ α/2) − x, which narrow σ magnifies, is rounded as the reference rounds it), with
   // t = e^(−|edge|), σ(edge) = 1/(1 + t) or t/(1 + t) and σ(−edge) the other one.
-  v8f sa[W], sb[W], sbPos[W], saNeg[W], av[W], bv[W];  // σ(a), σ(−b), σ(b), σ(−a), a, b
   if (Shared) {
     // b_j taken as a_(j+1): equal in exact arithmetic, apart by about 2·ulp(max|ĝ|)/σ in float32,
     // chosen only where that is under 4e-6 (lanesFor). The edges e_k (k = 0..W) then step by
@@ -382,6 +381,20 @@ LOWBIT_INLINE void backwardLanes(const Setup& s, float E, const float* x, const 
       av[j] = a; bv[j] = b;
     }
   }
+}
+
+// dx per lane, and each lane's ∂L/∂α (without the STE term dy·G_k) and ∂L/∂σ terms.
+template <int W, bool Shared>
+LOWBIT_INLINE void backwardLanes(const Setup& s, float E, const float* x, const float* dy, float* dx, float* dA, float* dS, float* gk, int32_t* ok) {
+  const v8f xv = vload(x);
+  const VPick k = vlanePick(s, xv);
+  const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
+  const v8f base = s.local ? k.rc - static_cast<float>(s.h) : lo;
+  const v8f zero = splat(0.f), one = splat(1.f);
+  const v8f invSigma = splat(1.f / s.sigma);
+  LaneSig<W> L;
+  laneSigmoids<W, Shared>(s, E, xv, base, L);
+  const v8f* sa = L.sa; const v8f* sb = L.sb; const v8f* sbPos = L.sbPos; const v8f* saNeg = L.saNeg; const v8f* av = L.av; const v8f* bv = L.bv;
   v8f q[W];
   v8f S = zero, m = zero;
   for (int j = 0; j < W; j++) {
@@ -458,6 +471,253 @@ LOWBIT_INLINE void blocksBody(const Setup& s, int pass, size_t b0, size_t b1, co
   *Sg += (sg[0] + sg[1]) + (sg[2] + sg[3]);
 }
 
+// ---- RQ, RQ-ST and SRQ with DropBits or learned bit gates, 8 elements at a time ----
+// The same per-element math as Element (and src/backend/relaxed-kernels.ts), in float32 lanes:
+// π from the direct bin masses σ(b_j)·σ(−a_j) (laneSigmoids, as SRQ's backwardLanes), no log1p;
+// the logs the reference takes (log π', RQ's Gumbel −log(−log u), SRQ's log survival) by vlog
+// below; the concrete sample's softmax by vexpNeg. A lane goes to Element's float64 path where the
+// float32 assumptions fail: x not finite, the largest mass under 1e-20 (x far beyond the grid),
+// a π' or Gumbel input not a normal float, or the forward's pick (SRQ's masked mode, RQ-ST's
+// argmax z) within a margin of a tie that float32 rounding could flip (kTieLog, kTieZ).
+
+// log x for positive normal x (zero, subnormal, negative, ∞ or NaN inputs: lanes the caller
+// leaves to Element): Cephes logf's reduction to m ∈ [√½, √2) and polynomial, error about 1 ulp;
+// m − 1 is exact, so log u keeps its relative accuracy for u near 1.
+LOWBIT_INLINE v8f vlog(v8f x) {
+  const v8i bits = (v8i)x;
+  const v8i e0 = ((bits >> 23) & 0xff) - 126;
+  const v8f m = (v8f)((bits & 0x007fffff) | 0x3f000000);  // [½, 1)
+  const v8i small = m < splat(0.707106781186547524f);
+  const v8f r = vsel(small, m + m, m) - 1.f;
+  const v8f fe = __builtin_convertvector(e0 + small, v8f);  // small is −1 where true
+  const v8f z = r * r;
+  v8f y = splat(7.0376836292e-2f);
+  y = y * r + -1.1514610310e-1f;
+  y = y * r + 1.1676998740e-1f;
+  y = y * r + -1.2420140846e-1f;
+  y = y * r + 1.4249322787e-1f;
+  y = y * r + -1.6668057665e-1f;
+  y = y * r + 2.0000714765e-1f;
+  y = y * r + -2.4999993993e-1f;
+  y = y * r + 3.3333331174e-1f;
+  y = y * r * z;
+  y = y + fe * -2.12194440e-4f;
+  y = y + z * -0.5f;
+  return (r + y) + fe * 0.693359375f;
+}
+
+// SRQ's masked mode: the reference takes the argmax of float32 log π' + log max(s, 1e-30), whose
+// terms reach ≈ 150 in magnitude (two clamped survivals) and round to ≈ 1e-5 there, ≈ 1e-6 for
+// log π' alone; the lanes' own error is ≈ 1e-6. A lead under 1e-4 + 1e-6·|best| goes to Element.
+// RQ-ST's argmax z: the reference's z and the lanes' both carry ≈ 1e-6 relative error (logs of
+// magnitude ≤ 30/λ in float32); a lead under 1e-4 relative goes to Element.
+constexpr float kTieLog = 1e-4f, kTieLogRel = 1e-6f, kTieZ = 1e-4f;
+constexpr int kMaxShells = 8;  // nDrop, nGates ≤ 7 (8-bit grids)
+
+// The DropBits and gate survivals of each slot, as Element::forward computes them (products in
+// float32, as the reference's), and each slot's gate index (−1: none).
+template <int W>
+LOWBIT_INLINE void laneSurvival(const Setup& s, size_t i0, v8f base, v8f* sd, v8f* sl, v8i* li) {
+  float bf[kLanes], cumD[kMaxShells][kLanes], cumG[kMaxShells];
+  vstore(bf, base);
+  for (int q = 0; q < s.nDrop; q++)
+    for (int l = 0; l < kLanes; l++) {
+      const float d = s.drop[s.dropPerElement ? q * s.n + i0 + l : q];
+      cumD[q][l] = q == 0 ? d : cumD[q - 1][l] * d;
+    }
+  for (int q = 0; q < s.nGates; q++) cumG[q] = q == 0 ? s.gates[0] : cumG[q - 1] * s.gates[q];
+  for (int j = 0; j < W; j++) {
+    float d[kLanes], g[kLanes];
+    int32_t k[kLanes];
+    for (int l = 0; l < kLanes; l++) {
+      const int shell = shell_of(static_cast<int64_t>(bf[l]) + j, s.is_signed);
+      d[l] = 1; g[l] = 1; k[l] = -1;
+      if (s.nDrop > 0 && shell > s.dropCore) { const int q = shell - s.dropCore - 1; d[l] = q < s.nDrop ? cumD[q][l] : 0; }
+      if (s.nGates > 0 && shell > s.gateCore) {
+        const int q = shell - s.gateCore - 1;
+        if (q < s.nGates) { g[l] = cumG[q]; k[l] = q; } else g[l] = 0;
+      }
+    }
+    sd[j] = vload(d); sl[j] = vload(g);
+    std::memcpy(&li[j], k, sizeof k);
+  }
+}
+
+// Forward (dy null: y into out) or backward (dx into out; per lane ∂L/∂α without the dy·gk term,
+// ∂L/∂σ, gk, and the gates' T_k in T[k·8 + lane]) of 8 elements from i0; ok: lanes done here.
+template <int W, bool Shared>
+LOWBIT_INLINE void generalLanes(const Setup& s, float E, size_t i0, const float* dy, float* out, float* dA, float* dS, float* gk, float* T, int32_t* okOut) {
+  const v8f xv = vload(s.x + i0);
+  const v8f lo = splat(static_cast<float>(s.lo)), hi = splat(static_cast<float>(s.hi));
+  const v8f zero = splat(0.f), one = splat(1.f);
+  // Element::edges' base: half to even as nearbyint (vrint leaves |x/α| ≥ 2^22, which the clip
+  // takes to lo or hi either way).
+  const v8f base = s.local ? vmin(vmax(vrint(xv / s.alpha), lo), hi) - static_cast<float>(s.h) : lo;
+  v8i ok = vabs(xv) < splat(INFINITY);  // false for ±∞ and NaN
+  LaneSig<W> L;
+  laneSigmoids<W, Shared>(s, E, xv, base, L);
+  v8f p[W], pp[W], lp[W];
+  v8f S = zero, m = zero;
+  for (int j = 0; j < W; j++) {
+    const v8f G = base + static_cast<float>(j);
+    p[j] = vsel((G >= lo) & (G <= hi), L.sbPos[j] * L.saNeg[j], zero);  // σ(b_j)·σ(−a_j) ∝ e^(l_j)
+    S = S + p[j];
+    m = vmax(m, p[j]);
+  }
+  ok &= m >= splat(1e-20f);
+  const v8f invS = one / S;
+  v8f ppMin = splat(INFINITY);
+  for (int j = 0; j < W; j++) {
+    p[j] = p[j] * invS;
+    pp[j] = (p[j] + s.eps) / s.norm;  // π'
+    ppMin = vmin(ppMin, pp[j]);
+    lp[j] = vlog(pp[j]);
+  }
+  ok &= ppMin >= splat(1e-37f);
+  const bool backward = dy != nullptr;
+  v8f yv, gkv;
+  v8f D[W];
+  const v8f dyv = backward ? vload(dy + i0) : zero;
+  if (s.method == 2) {
+    v8f sd[W], sl[W];
+    v8i li[W];
+    laneSurvival<W>(s, i0, base, sd, sl, li);
+    // The reference's masked log π' and its argmax (first of equals), with the runner-up.
+    v8f best = splat(-INFINITY), second = best, bi = zero;
+    for (int j = 0; j < W; j++) {
+      v8f v = lp[j];
+      if (s.nDrop > 0) v = v + vlog(vmax(sd[j], splat(1e-30f)));
+      if (s.nGates > 0) v = v + vlog(vmax(sl[j], splat(1e-30f)));
+      const v8i gt = v > best;
+      second = vsel(gt, best, vmax(second, v));
+      best = vsel(gt, v, best);
+      bi = vsel(gt, splat(static_cast<float>(j)), bi);
+    }
+    ok &= (best - second) >= kTieLog + kTieLogRel * vabs(best);
+    gkv = base + bi;  // the picked grid integer
+    yv = gkv * s.alpha;
+    if (backward) {
+      // Multi-class STE: ∂L/∂π'_j = dy·ĝ_j·s_j (s = s_drop·s_learn), so with ∂L/∂p = ∂L/∂π'/(1 + Kε)
+      // D_j = p_j·(dy·α/(1 + Kε))·(G_j s_j − Σ_k p_k G_k s_k), taken with G counted from the pick
+      // g*: (G_j − g*)s_j − Σ_k p_k(G_k − g*)s_k + g*·(s_j·P − Σ_k p_k s_k), P = Σ_k p_k (= 1), so
+      // with every s_j = 1 the last term is exactly 0 (the same sum twice).
+      v8f P = zero, Pw = zero, Ps = zero, sj[W];
+      for (int j = 0; j < W; j++) {
+        sj[j] = sd[j] * sl[j];
+        P = P + p[j];
+        Pw = Pw + p[j] * (((base + static_cast<float>(j)) - gkv) * sj[j]);
+        Ps = Ps + p[j] * sj[j];
+      }
+      const v8f scale = dyv * (s.alpha / s.norm);
+      for (int j = 0; j < W; j++) {
+        const v8f G = base + static_cast<float>(j);
+        D[j] = p[j] * scale * ((((G - gkv) * sj[j]) - Pw) + gkv * (sj[j] * P - Ps));
+      }
+      // A gate's T_k = Σ ĝ_j·dy·π'_j·s_drop,j over the slots of its shell.
+      for (int q = 0; q < s.nGates; q++) {
+        v8f t = zero;
+        for (int j = 0; j < W; j++) {
+          const v8f G = base + static_cast<float>(j);
+          t = t + vsel(li[j] == q, dyv * (G * s.alpha) * pp[j] * sd[j], zero);
+        }
+        vstore(T + q * kLanes, t);
+      }
+    }
+  } else {
+    // The concrete sample z = softmax((log π' − log(−log u))/λ); u is element-major (n × W).
+    v8f uj[W];
+    {
+      float ub[W][kLanes];
+      const float* u = s.u + i0 * W;
+      for (int l = 0; l < kLanes; l++) for (int j = 0; j < W; j++) ub[j][l] = u[l * W + j];
+      for (int j = 0; j < W; j++) uj[j] = vload(ub[j]);
+    }
+    v8f z[W], zm = splat(-INFINITY);
+    for (int j = 0; j < W; j++) {
+      const v8f nl = -vlog(uj[j]);  // −log u
+      ok &= (uj[j] >= splat(1.17549435e-38f)) & (nl >= splat(1.17549435e-38f));
+      z[j] = (lp[j] - vlog(nl)) / s.temp;
+      zm = vmax(zm, z[j]);
+    }
+    v8f Z = zero;
+    for (int j = 0; j < W; j++) { z[j] = vexpNeg(z[j] - zm); Z = Z + z[j]; }
+    v8f soft = zero, gsum = zero, grel = zero, zb = splat(-1.f), z2 = zb, bi = zero;
+    for (int j = 0; j < W; j++) {
+      z[j] = z[j] / Z;
+      const v8f G = base + static_cast<float>(j);
+      soft = soft + z[j] * (G * s.alpha);
+      gsum = gsum + z[j] * G;
+      grel = grel + z[j] * static_cast<float>(j);
+      const v8i gt = z[j] > zb;
+      z2 = vsel(gt, zb, vmax(z2, z[j]));
+      zb = vsel(gt, z[j], zb);
+      bi = vsel(gt, splat(static_cast<float>(j)), bi);
+    }
+    if (s.method == 1) {
+      ok &= (zb - z2) >= zb * kTieZ;
+      yv = (base + bi) * s.alpha;
+    } else {
+      yv = soft;
+    }
+    gkv = gsum;  // ∂L/∂α's Σ z_j G_j·dy
+    if (backward) {
+      // ∂L/∂π'_j = dy·z_j(ĝ_j − y_soft)/(λπ'_j), and π'_j(1 + Kε) = p_j + ε, so with
+      // h_j = z_j·((G_j − base) − Σ_k z_k(G_k − base))·p_j/(p_j + ε):
+      // D_j = (dy·α/λ)·(h_j − p_j·Σ_k h_k).
+      v8f h[W], H = zero;
+      for (int j = 0; j < W; j++) {
+        h[j] = z[j] * (static_cast<float>(j) - grel) * (p[j] / (p[j] + s.eps));
+        H = H + h[j];
+      }
+      const v8f scale = dyv * (s.alpha / s.temp);
+      for (int j = 0; j < W; j++) D[j] = scale * (h[j] - p[j] * H);
+    }
+  }
+  std::memcpy(okOut, &ok, sizeof ok);
+  if (!backward) { vstore(out, yv); return; }
+  // The common backward (Element::backward): Σ D_j(σ(a_j) − σ(−b_j)), and for ∂L/∂α
+  // ½·Σ D_j(σ(a_j) + σ(−b_j)) − Σ D_j·G_j·(σ(a_j) − σ(−b_j)), ∂L/∂σ Σ D_j(σ(a_j)a_j − σ(−b_j)b_j), all /σ.
+  const v8f invSigma = splat(1.f / s.sigma);
+  v8f sx = zero, sG = zero, sH = zero, sS = zero;
+  for (int j = 0; j < W; j++) {
+    const v8f G = base + static_cast<float>(j);
+    const v8f Du = D[j] * (L.sa[j] - L.sb[j]);
+    sx = sx + Du;
+    sG = sG + Du * G;
+    sH = sH + D[j] * (L.sa[j] + L.sb[j]);
+    sS = sS + D[j] * (L.sa[j] * L.av[j] - L.sb[j] * L.bv[j]);
+  }
+  vstore(out, sx * invSigma);
+  vstore(dA, (sH * 0.5f - sG) * invSigma);
+  vstore(dS, sS * invSigma);
+  vstore(gk, gkv);
+}
+
+// One thread's share of blocks [b0, b1) on generalLanes, then Element's path for lanes they left.
+// Backward adds ∂L/∂α, ∂L/∂σ and the gates' T_k to *A, *Sg, T (per lane in float64, then summed).
+template <int W, bool Shared>
+LOWBIT_INLINE void generalBody(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg, double* T) {
+  Element e(s.W);
+  float dA[kLanes], dS[kLanes], gk[kLanes], Tl[kMaxShells * kLanes];
+  int32_t ok[kLanes];
+  const float E = static_cast<float>(std::exp(-static_cast<double>(s.alpha) / static_cast<double>(s.sigma)));
+  for (size_t blk = b0; blk < b1; blk++) {
+    const size_t i0 = blk * kLanes;
+    if (pass == 0) {
+      generalLanes<W, Shared>(s, E, i0, nullptr, out + i0, dA, dS, gk, Tl, ok);
+      for (int l = 0; l < kLanes; l++) if (!ok[l]) { int pick; out[i0 + l] = e.forward(s, i0 + l, &pick, false); }
+      continue;
+    }
+    generalLanes<W, Shared>(s, E, i0, dy, out + i0, dA, dS, gk, Tl, ok);
+    for (int l = 0; l < kLanes; l++) {
+      if (!ok[l]) { out[i0 + l] = static_cast<float>(e.backward(s, i0 + l, dy[i0 + l], A, Sg, T)); continue; }
+      *A += static_cast<double>(dy[i0 + l]) * gk[l] + dA[l];
+      *Sg += dS[l];
+      for (int q = 0; q < s.nGates; q++) T[q] += Tl[q * kLanes + l];
+    }
+  }
+}
+
 
 // The lane path for this call, or nullptr (Element's loop then does all of it).
 // LOWBIT_RELAXED_LANES=0 turns it off (the A/B switch of bench/relaxed-srq-micro.mjs), =sse
@@ -478,26 +738,40 @@ Lanes lanesMode() {
 // GCC contracts a·b + c into one FMA where the target has it, even under -std=c++17
 // (-ffp-contract=fast is its C++ default), which rounds ĝ_j = G_j·α differently from the
 // reference: the AVX2 build is compiled without "fma".
-template <int W, bool Shared> __attribute__((target("avx2"))) void blocksAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
-template <int W, bool Shared> void blocksBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
+// T (the gates' sums) is used by the general lanes only.
+template <int W, bool Shared> __attribute__((target("avx2"))) void blocksAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg, double*) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
+template <int W, bool Shared> void blocksBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg, double*) { blocksBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg); }
+template <int W, bool Shared> __attribute__((target("avx2"))) void generalAvx2(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg, double* T) { generalBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg, T); }
+template <int W, bool Shared> void generalBase(const Setup& s, int pass, size_t b0, size_t b1, const float* dy, float* out, double* A, double* Sg, double* T) { generalBody<W, Shared>(s, pass, b0, b1, dy, out, A, Sg, T); }
 
-using BlocksFn = void (*)(const Setup&, int, size_t, size_t, const float*, float*, double*, double*);
-template <int W, bool Shared> BlocksFn pickBlocks() { return lanesMode() == Lanes::best && __builtin_cpu_supports("avx2") ? blocksAvx2<W, Shared> : blocksBase<W, Shared>; }
-template <int W> BlocksFn pickBlocks(bool shared) { return shared ? pickBlocks<W, true>() : pickBlocks<W, false>(); }
+using BlocksFn = void (*)(const Setup&, int, size_t, size_t, const float*, float*, double*, double*, double*);
+template <int W, bool Shared> BlocksFn pickBlocks(bool general) {
+  const bool avx2 = lanesMode() == Lanes::best && __builtin_cpu_supports("avx2");
+  if (general) return avx2 ? generalAvx2<W, Shared> : generalBase<W, Shared>;
+  return avx2 ? blocksAvx2<W, Shared> : blocksBase<W, Shared>;
+}
+template <int W> BlocksFn pickBlocks(bool shared, bool general) { return shared ? pickBlocks<W, true>(general) : pickBlocks<W, false>(general); }
 
+// SRQ without DropBits or gates (σ ≤ 4α): blocksBody. RQ, RQ-ST and SRQ with DropBits or gates
+// (any σ; λ > 0): generalBody. Both for W = 2 … 8 slots.
 BlocksFn lanesFor(const Setup& s) {
-  if (lanesMode() == Lanes::off || !s.fastMode || s.method != 2 || s.nDrop != 0 || s.nGates != 0) return nullptr;
-  // Shared edges where 2·ulp(max|ĝ|)/σ ≈ 1.2e-7·max|G|·α/σ stays under 4e-6 (backwardLanes).
+  if (lanesMode() == Lanes::off) return nullptr;
+  const bool plainSrq = s.method == 2 && s.nDrop == 0 && s.nGates == 0;
+  if (plainSrq && !s.fastMode) return nullptr;
+  const bool general = !plainSrq;
+  if (general && !(s.alpha > 0 && s.sigma > 0 && std::isfinite(s.alpha) && std::isfinite(s.sigma)
+                   && s.nDrop <= kMaxShells && s.nGates <= kMaxShells && (s.method == 2 || (s.temp > 0 && std::isfinite(s.temp))))) return nullptr;
+  // Shared edges where 2·ulp(max|ĝ|)/σ ≈ 1.2e-7·max|G|·α/σ stays under 4e-6 (laneSigmoids).
   const float maxG = static_cast<float>(std::max(std::abs(s.lo), std::abs(s.hi) + 1));
   const bool shared = lanesMode() != Lanes::unshared && maxG * s.alpha <= 32.f * s.sigma;
   switch (s.W) {
-    case 2: return pickBlocks<2>(shared);
-    case 3: return pickBlocks<3>(shared);
-    case 4: return pickBlocks<4>(shared);
-    case 5: return pickBlocks<5>(shared);
-    case 6: return pickBlocks<6>(shared);
-    case 7: return pickBlocks<7>(shared);
-    case 8: return pickBlocks<8>(shared);
+    case 2: return pickBlocks<2>(shared, general);
+    case 3: return pickBlocks<3>(shared, general);
+    case 4: return pickBlocks<4>(shared, general);
+    case 5: return pickBlocks<5>(shared, general);
+    case 6: return pickBlocks<6>(shared, general);
+    case 7: return pickBlocks<7>(shared, general);
+    case 8: return pickBlocks<8>(shared, general);
     default: return nullptr;
   }
 }
@@ -531,38 +805,37 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
     && std::isfinite(s.alpha) && s.sigma <= 4 * s.alpha;
   s.logWidth = std::log(-std::expm1(-(s.alpha / s.sigma)));
   float* out = at(19);
+  const float* dy = s.pass == 1 ? at(20) : nullptr;
+  double dA = 0, dS = 0;
+  std::vector<double> T(std::max(s.nGates, 1), 0.0);
   if (BlocksFn lanes = lanesFor(s)) {
     // Whole blocks of kLanes on the lane path, the tail (< kLanes elements) on Element's.
     const size_t blocks = s.n / kLanes;
-    const float* dy = s.pass == 1 ? at(20) : nullptr;
-    double dA = 0, dS = 0;
     #pragma omp parallel if (s.n * s.W >= kParallelMin)
     {
-      double a = 0, sg = 0, unusedT = 0;
+      double a = 0, sg = 0;
+      std::vector<double> t(T.size(), 0.0);
       // Contiguous ranges of blocks per thread (as schedule(static)): one Element per range.
       const size_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
       const size_t per = blocks / nth, extra = blocks % nth;
       const size_t b0 = tid * per + std::min(tid, extra), b1 = b0 + per + (tid < extra ? 1 : 0);
-      if (b1 > b0) lanes(s, s.pass, b0, b1, dy, out, &a, &sg);
+      if (b1 > b0) lanes(s, s.pass, b0, b1, dy, out, &a, &sg, t.data());
       #pragma omp single
       {
         Element e(s.W);
         for (size_t i = blocks * kLanes; i < s.n; i++) {
           int pick;
-          out[i] = s.pass == 0 ? e.forward(s, i, &pick, false) : static_cast<float>(e.backward(s, i, dy[i], &a, &sg, &unusedT));
+          out[i] = s.pass == 0 ? e.forward(s, i, &pick, false) : static_cast<float>(e.backward(s, i, dy[i], &a, &sg, t.data()));
         }
       }
       #pragma omp critical
-      { dA += a; dS += sg; }
+      {
+        dA += a; dS += sg;
+        for (size_t k = 0; k < T.size(); k++) T[k] += t[k];
+      }
     }
-    if (s.pass == 1) {
-      *at(21) = static_cast<float>(dA);
-      *at(22) = static_cast<float>(dS);
-      *at(23) = 0;  // the placeholder gates input
-    }
-    return nullptr;
-  }
-  if (s.pass == 0) {
+    if (s.pass == 0) return nullptr;
+  } else if (s.pass == 0) {
     #pragma omp parallel if (s.n * s.W >= kParallelMin)
     {
       Element e(s.W);
@@ -571,21 +844,19 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
       for (size_t i = 0; i < s.n; i++) out[i] = e.forward(s, i, &pick, false);
     }
     return nullptr;
-  }
-  const float* dy = at(20);
-  double dA = 0, dS = 0;
-  std::vector<double> T(std::max(s.nGates, 1), 0.0);
-  #pragma omp parallel if (s.n * s.W >= kParallelMin)
-  {
-    Element e(s.W);
-    double a = 0, sg = 0;
-    std::vector<double> t(T.size(), 0.0);
-    #pragma omp for schedule(static)
-    for (size_t i = 0; i < s.n; i++) out[i] = static_cast<float>(e.backward(s, i, dy[i], &a, &sg, t.data()));
-    #pragma omp critical
+  } else {
+    #pragma omp parallel if (s.n * s.W >= kParallelMin)
     {
-      dA += a; dS += sg;
-      for (size_t k = 0; k < T.size(); k++) T[k] += t[k];
+      Element e(s.W);
+      double a = 0, sg = 0;
+      std::vector<double> t(T.size(), 0.0);
+      #pragma omp for schedule(static)
+      for (size_t i = 0; i < s.n; i++) out[i] = static_cast<float>(e.backward(s, i, dy[i], &a, &sg, t.data()));
+      #pragma omp critical
+      {
+        dA += a; dS += sg;
+        for (size_t k = 0; k < T.size(); k++) T[k] += t[k];
+      }
     }
   }
   *at(21) = static_cast<float>(dA);

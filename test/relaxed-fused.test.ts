@@ -7,6 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tf, setBackend, backendAvailable } from '../src/node.js';
 import { relaxedQuantize, relaxedQuantizeReference, type RelaxedOptions } from '../src/quantizers/relaxed.js';
 import { fusedRelaxedAvailable } from '../src/quantizers/relaxed-fused.js';
@@ -21,8 +23,8 @@ const gaussian = () => Math.sqrt(-2 * Math.log(rand() + 1e-12)) * Math.cos(2 * M
 const EXTREMES = [1e6, -1e6, 0, -0, 1e-40, -1e-42, 1.4e-45, 1e3, -37];
 
 /** Weights around the grid (α = 0.05): most inside, some beyond the edges, plus the extremes; inRange: clipped to the grid's range. */
-function inputs(n: number, spread: number, range: [number, number] | null): Float32Array {
-  const v = Float32Array.from({ length: n }, () => gaussian() * spread);
+function inputs(n: number, spread: number, range: [number, number] | null, g = gaussian): Float32Array {
+  const v = Float32Array.from({ length: n }, () => g() * spread);
   if (range) for (let i = 0; i < n; i++) v[i] = Math.min(Math.max(v[i], range[0]), range[1]);
   v.set(range ? SMALL : EXTREMES, 0);
   return v;
@@ -164,6 +166,76 @@ for (const [bits, signed] of [[2, true], [2, false], [4, true], [8, true]] as co
       }
     }
   });
+}
+
+/**
+ * native/relaxed.cc's general lanes (RQ, RQ-ST, SRQ with DropBits or learned bits: float32, 8
+ * elements at a time, Element's float64 path for lanes whose float32 assumptions fail) over
+ * W = 3 … 8 slots (local windows and whole grids, σ/α from 0.25 to 5, shared and per-slot edges),
+ * λ from 0.5 to 2, gates that open, close and sit between, 1200 elements (150 blocks of 8) inside
+ * the grid's range and beyond it with the extremes. On wasm these run the JS kernels.
+ */
+const laneCases: Case[] = [
+  { name: 'RQ 2-bit weights, whole grid (W = 4), σ = 1.5α', o: { method: 'rq', bits: 2, signed: true, temperature: 1 }, spread: 0.06, logSigmaShift: Math.log(4.5) },
+  { name: 'RQ 2-bit activations (W = 3), σ = 0.25α, λ = 0.5', o: { method: 'rq', bits: 2, signed: false, temperature: 0.5 }, spread: 0.1, logSigmaShift: Math.log(0.75) },
+  { name: 'RQ 3-bit weights, local W = 7, σ = α', o: { method: 'rq', bits: 3, signed: true, temperature: 1 }, spread: 0.15, logSigmaShift: Math.log(3) },
+  { name: 'RQ 3-bit weights, whole grid (W = 8), σ = 2α, λ = 2', o: { method: 'rq', bits: 3, signed: true, temperature: 2 }, spread: 0.15, logSigmaShift: Math.log(6) },
+  { name: 'RQ-ST 4-bit weights, local W = 5, σ = 0.6α', o: { method: 'rq-st', bits: 4, signed: true, temperature: 1 }, spread: 0.25, logSigmaShift: Math.log(1.8) },
+  { name: 'RQ-ST 2-bit activations, whole grid (W = 4), σ = α, λ = 0.5', o: { method: 'rq-st', bits: 2, signed: false, temperature: 0.5 }, spread: 0.1, logSigmaShift: Math.log(3) },
+  { name: 'SRQ 2-bit weights + DropBits per element (W = 3)', o: { method: 'srq', bits: 2, signed: true, dropBits: 0.3 }, spread: 0.06 },
+  { name: 'SRQ 3-bit weights + DropBits per layer, local W = 7', o: { method: 'srq', bits: 3, signed: true, dropBits: 0.5, dropBitsMask: 'layer' }, spread: 0.15, logSigmaShift: Math.log(3) },
+  { name: 'SRQ 2-bit activations + DropBits, whole grid (W = 4), σ = 5α', o: { method: 'srq', bits: 2, signed: false, dropBits: 0.3 }, spread: 0.1, logSigmaShift: Math.log(15) },
+  { name: 'SRQ 4-bit weights, learned bits (a closed gate) (W = 3)', o: { method: 'srq', bits: 4, signed: true }, gates: [0.4, -3], spread: 0.25 },
+  // (5 bits with 1200 elements: the scalar path's ∂σ is 3.7e-5 from the float32 reference, whose own
+  // native/cpu disagreement is 1.7e-5; 4 bits keeps the bound above the reference's noise.)
+  { name: 'SRQ 4-bit weights, learned bits + DropBits per element (W = 3)', o: { method: 'srq', bits: 4, signed: true, dropBits: 0.2 }, gates: [3, 0.2], spread: 0.25 },
+];
+
+laneCases.forEach((c, k) => {
+  for (const inRange of [true, false]) {
+    const what = inRange ? 'x inside the grid range' : 'x incl. ±1e6, 1e3, zeros, subnormals';
+    test(`${backend}: general lanes = reference, values and gradients: ${c.name}; ${what}`, async () => {
+      // Each case its own stream, so a run filtered by name (the children below) sees the same inputs.
+      const r = mulberry32(1000 + 2 * k + (inRange ? 0 : 1));
+      const g = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+      const lo = c.o.signed ? -(2 ** (c.o.bits - 1)) : 0;
+      const xv = inputs(1200, c.spread, inRange ? [lo * 0.05, (lo + 2 ** c.o.bits - 1) * 0.05] : null, g);
+      const w = Float32Array.from({ length: xv.length }, () => g());
+      for (const seed of [5, 6]) {
+        const fused = run(relaxedQuantize, c, xv, w, seed);
+        const ref = run(relaxedQuantizeReference, c, xv, w, seed);
+        await setBackend('cpu');
+        const refCpu = run(relaxedQuantize, c, xv, w, seed);
+        await setBackend(backend);
+        fused.forEach((f, i) => {
+          const name = NAMES[Math.min(i, 5)];
+          assert.ok(f.every(Number.isFinite), `${name} is finite`);
+          if (name === 'dlogσ' && !inRange) return;
+          const e = relErr(f, ref[i]);
+          const tol = bound(c, ref[i], refCpu[i]);
+          assert.ok(e <= tol, `${c.name}, seed ${seed}: ${name} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
+        });
+      }
+    });
+  }
+});
+
+/**
+ * The same lane tests with native/relaxed.cc's baseline build (LOWBIT_RELAXED_LANES=sse: two SSE
+ * halves instead of AVX2) and with per-slot edges (=unshared), in child processes.
+ */
+if (backend === 'native' && process.env.LOWBIT_RELAXED_LANES === undefined) {
+  for (const mode of ['sse', 'unshared']) {
+    test(`native: general lanes and the SRQ lanes with LOWBIT_RELAXED_LANES=${mode}`, () => {
+      const file = fileURLToPath(import.meta.url);
+      try {
+        execFileSync(process.execPath, ['--test-name-pattern', 'lanes = reference|mode shortcut', file], { env: { ...process.env, LOWBIT_RELAXED_LANES: mode }, stdio: 'pipe' });
+      } catch (err) {
+        const out = String((err as { stdout?: Buffer }).stdout ?? '');
+        assert.fail(`LOWBIT_RELAXED_LANES=${mode}: ${out.split('\n').filter((l) => /^not ok|error:/.test(l.trim())).join('\n')}`);
+      }
+    });
+  }
 }
 
 test(`${backend}: numTensors stays flat over fused SRQ training steps with learned bits and DropBits`, () => {
