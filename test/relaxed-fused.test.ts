@@ -98,6 +98,27 @@ function bound(c: Case, refHere: Float32Array, refCpu: Float32Array): number {
   return Math.max(c.o.bits >= 8 ? 1e-4 : 1e-5, 2 * relErr(refHere, refCpu));
 }
 
+/**
+ * The fused kernels against the reference (values, loss and every gradient) for one case, input
+ * and seed, on this backend; returns the fused outputs.
+ */
+async function compareWithReference(c: Case, xv: Float32Array, w: Float32Array, seed: number, inRange: boolean, label: string): Promise<Float32Array[]> {
+  const fused = run(relaxedQuantize, c, xv, w, seed);
+  const ref = run(relaxedQuantizeReference, c, xv, w, seed);
+  await setBackend('cpu');
+  const refCpu = run(relaxedQuantize, c, xv, w, seed); // cpu has no fused kernel: the reference
+  await setBackend(backend);
+  fused.forEach((f, i) => {
+    const name = NAMES[Math.min(i, 5)];
+    assert.ok(f.every(Number.isFinite), `${name} is finite`);
+    if (name === 'dlogσ' && !inRange) return;
+    const e = relErr(f, ref[i]);
+    const tol = bound(c, ref[i], refCpu[i]);
+    assert.ok(e <= tol, `${label}: ${name} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
+  });
+  return fused;
+}
+
 for (const c of cases) {
   for (const inRange of [true, false]) {
     const what = inRange ? 'x inside the grid range, zeros, subnormals' : 'x incl. ±1e6, 1e3, zeros, subnormals';
@@ -106,20 +127,9 @@ for (const c of cases) {
       const xv = inputs(300, c.spread, inRange ? [lo * 0.05, (lo + 2 ** c.o.bits - 1) * 0.05] : null);
       const w = Float32Array.from({ length: xv.length }, () => gaussian());
       const before = tf.memory().numTensors;
-      const fused = run(relaxedQuantize, c, xv, w, 11);
+      run(relaxedQuantize, c, xv, w, 11);
       assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
-      const ref = run(relaxedQuantizeReference, c, xv, w, 11);
-      await setBackend('cpu');
-      const refCpu = run(relaxedQuantize, c, xv, w, 11); // cpu has no fused kernel: the reference
-      await setBackend(backend);
-      fused.forEach((f, i) => {
-        const name = NAMES[Math.min(i, 5)];
-        assert.ok(f.every(Number.isFinite), `${name} is finite`);
-        if (name === 'dlogσ' && !inRange) return;
-        const e = relErr(f, ref[i]);
-        const tol = bound(c, ref[i], refCpu[i]);
-        assert.ok(e <= tol, `${c.name}: ${name} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
-      });
+      const fused = await compareWithReference(c, xv, w, 11, inRange, c.name);
       // Same seed, same numbers.
       run(relaxedQuantize, c, xv, w, 11).forEach((a, i) => assert.deepEqual(a, fused[i]));
     });
@@ -202,19 +212,7 @@ laneCases.forEach((c, k) => {
       const xv = inputs(1200, c.spread, inRange ? [lo * 0.05, (lo + 2 ** c.o.bits - 1) * 0.05] : null, g);
       const w = Float32Array.from({ length: xv.length }, () => g());
       for (const seed of [5, 6]) {
-        const fused = run(relaxedQuantize, c, xv, w, seed);
-        const ref = run(relaxedQuantizeReference, c, xv, w, seed);
-        await setBackend('cpu');
-        const refCpu = run(relaxedQuantize, c, xv, w, seed);
-        await setBackend(backend);
-        fused.forEach((f, i) => {
-          const name = NAMES[Math.min(i, 5)];
-          assert.ok(f.every(Number.isFinite), `${name} is finite`);
-          if (name === 'dlogσ' && !inRange) return;
-          const e = relErr(f, ref[i]);
-          const tol = bound(c, ref[i], refCpu[i]);
-          assert.ok(e <= tol, `${c.name}, seed ${seed}: ${name} differs from the reference by ${e.toExponential(2)} (relative; bound ${tol.toExponential(2)})`);
-        });
+        await compareWithReference(c, xv, w, seed, inRange, `${c.name}, seed ${seed}`);
       }
     });
   }
