@@ -222,19 +222,16 @@ using lowbit::kParallelMin;
 // Per-channel sums over the rows of an [R, C] matrix, threaded: out[c] = Σ_r f(r, c), accumulated
 // in T (float for TF.js's Sum/Mean, double for BatchNorm's statistics). Each thread sums a block
 // of rows into its own vector (contiguous, vectorised; its own copy of f, see unary_loop), then
-// the blocks add up.
+// the blocks add up in thread order (lowbit::perThreadParts).
 template <typename T, typename F>
 static void channel_sums(size_t R, size_t C, std::vector<T>& out, F f) {
-  std::fill(out.begin(), out.end(), T(0));
-  #pragma omp parallel if (R * C >= kParallelMin)
-  {
+  const auto parts = lowbit::perThreadParts(R * C >= kParallelMin, std::vector<T>(C, T(0)), [&](std::vector<T>& part) {
     const F g = f;
-    std::vector<T> part(C, T(0));
     #pragma omp for schedule(static) nowait
     for (size_t r = 0; r < R; r++) for (size_t c = 0; c < C; c++) part[c] += g(r, c);
-    #pragma omp critical
-    for (size_t c = 0; c < C; c++) out[c] += part[c];
-  }
+  });
+  std::fill(out.begin(), out.end(), T(0));
+  for (const auto& part : parts) for (size_t c = 0; c < C; c++) out[c] += part[c];
 }
 
 // params: R, C, srcOff, dstOff, mean(0/1)[, outer]. dst[o, c] = Σ_r src[(o·R + r)·C + c] (or the

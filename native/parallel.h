@@ -1,6 +1,8 @@
 // lowbit's one rule for when a C++ kernel (native/*.cc) threads its loop with OpenMP.
 #pragma once
+#include <omp.h>
 #include <cstddef>
+#include <vector>
 
 namespace lowbit {
 
@@ -25,5 +27,19 @@ constexpr size_t parallelMinFor(size_t costPerUnit) { return kParallelMin / cost
 // a training step (FusedConv2D 1.9 ms per step on one thread, 2.6–4.6 on two); vgg-small's (600M
 // and more) gain. The value sits between the two, not at a measured break-even.
 constexpr double kDnnlParallelMin = 32e6;
+
+// A threaded reduction's per-thread partials: body(part) runs on each thread of a parallel region
+// (on one thread unless `par`) with that thread's own copy of `init`, and the partials come back
+// indexed by thread, for the caller to add in thread order. (An `omp critical` adds them in the
+// order the threads finish, so with more than two threads a sum's last bits would depend on
+// scheduling; same thread count → same numbers needs the fixed order.) The body may hold an
+// orphaned `#pragma omp for`.
+template <typename Part, typename Body>
+std::vector<Part> perThreadParts(bool par, const Part& init, Body body) {
+  std::vector<Part> parts(par ? static_cast<size_t>(omp_get_max_threads()) : 1, init);
+  #pragma omp parallel if (par)
+  body(parts[static_cast<size_t>(omp_get_thread_num())]);
+  return parts;
+}
 
 }  // namespace lowbit

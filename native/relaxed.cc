@@ -811,28 +811,25 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
   if (BlocksFn lanes = lanesFor(s)) {
     // Whole blocks of kLanes on the lane path, the tail (< kLanes elements) on Element's.
     const size_t blocks = s.n / kLanes;
-    #pragma omp parallel if (s.n * s.W >= kParallelMin)
-    {
-      double a = 0, sg = 0;
-      std::vector<double> t(T.size(), 0.0);
+    // Per thread [∂α, ∂σ, T_0, …], added in thread order after the region.
+    const auto parts = lowbit::perThreadParts(s.n * s.W >= kParallelMin, std::vector<double>(2 + T.size(), 0.0), [&](std::vector<double>& part) {
       // Contiguous ranges of blocks per thread (as schedule(static)): one Element per range.
       const size_t nth = omp_get_num_threads(), tid = omp_get_thread_num();
       const size_t per = blocks / nth, extra = blocks % nth;
       const size_t b0 = tid * per + std::min(tid, extra), b1 = b0 + per + (tid < extra ? 1 : 0);
-      if (b1 > b0) lanes(s, s.pass, b0, b1, dy, out, &a, &sg, t.data());
-      #pragma omp single
-      {
+      if (b1 > b0) lanes(s, s.pass, b0, b1, dy, out, &part[0], &part[1], part.data() + 2);
+      // The tail on thread 0 (always the same thread, so its terms join the same partial).
+      if (tid == 0) {
         Element e(s.W);
         for (size_t i = blocks * kLanes; i < s.n; i++) {
           int pick;
-          out[i] = s.pass == 0 ? e.forward(s, i, &pick, false) : static_cast<float>(e.backward(s, i, dy[i], &a, &sg, t.data()));
+          out[i] = s.pass == 0 ? e.forward(s, i, &pick, false) : static_cast<float>(e.backward(s, i, dy[i], &part[0], &part[1], part.data() + 2));
         }
       }
-      #pragma omp critical
-      {
-        dA += a; dS += sg;
-        for (size_t k = 0; k < T.size(); k++) T[k] += t[k];
-      }
+    });
+    for (const auto& part : parts) {
+      dA += part[0]; dS += part[1];
+      for (size_t k = 0; k < T.size(); k++) T[k] += part[2 + k];
     }
     if (s.pass == 0) return nullptr;
   } else if (s.pass == 0) {
@@ -845,18 +842,14 @@ napi_value Relaxed(napi_env env, napi_callback_info info) {
     }
     return nullptr;
   } else {
-    #pragma omp parallel if (s.n * s.W >= kParallelMin)
-    {
+    const auto parts = lowbit::perThreadParts(s.n * s.W >= kParallelMin, std::vector<double>(2 + T.size(), 0.0), [&](std::vector<double>& part) {
       Element e(s.W);
-      double a = 0, sg = 0;
-      std::vector<double> t(T.size(), 0.0);
       #pragma omp for schedule(static)
-      for (size_t i = 0; i < s.n; i++) out[i] = static_cast<float>(e.backward(s, i, dy[i], &a, &sg, t.data()));
-      #pragma omp critical
-      {
-        dA += a; dS += sg;
-        for (size_t k = 0; k < T.size(); k++) T[k] += t[k];
-      }
+      for (size_t i = 0; i < s.n; i++) out[i] = static_cast<float>(e.backward(s, i, dy[i], &part[0], &part[1], part.data() + 2));
+    });
+    for (const auto& part : parts) {
+      dA += part[0]; dS += part[1];
+      for (size_t k = 0; k < T.size(); k++) T[k] += part[2 + k];
     }
   }
   *at(21) = static_cast<float>(dA);

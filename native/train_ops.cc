@@ -316,19 +316,16 @@ inline void SumBlock(size_t R, size_t C, size_t c0, const F& term, double* part)
   for (int j = 0; j < W; j++) part[c0 + j] = acc[j];
 }
 
-// out[c] = Σ_r term(r·C + c, c), out zeroed by the caller.
+// out[c] = Σ_r term(r·C + c, c), out zeroed by the caller; the threads' partials in thread order.
 template <typename F>
 void ChannelSum(size_t R, size_t C, const F& term, double* out) {
-  #pragma omp parallel if (R * C >= kParallelMin)
-  {
-    std::vector<double> part(C, 0.0);
+  const auto parts = lowbit::perThreadParts(R * C >= kParallelMin, std::vector<double>(C, 0.0), [&](std::vector<double>& part) {
     size_t c0 = 0;
     for (; c0 + 16 <= C; c0 += 16) SumBlock<16>(R, C, c0, term, part.data());
     for (; c0 + 4 <= C; c0 += 4) SumBlock<4>(R, C, c0, term, part.data());
     for (; c0 < C; c0++) SumBlock<1>(R, C, c0, term, part.data());
-    #pragma omp critical
-    for (size_t c = 0; c < C; c++) out[c] += part[c];
-  }
+  });
+  for (const auto& part : parts) for (size_t c = 0; c < C; c++) out[c] += part[c];
 }
 
 // The training batch norm's forward (native/dnnl_addon.cc BatchNormTrain: μ = mean x,
@@ -379,12 +376,11 @@ napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
   float* dx = at(9); float* dscale = at(10); float* doffset = at(11);
   float eps; std::memcpy(&eps, &p[12], sizeof eps);
   std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
-  // One pass for both sums, each in channel_sums' order (per thread: its static row block, from 0.0).
-  #pragma omp parallel if (R * C >= kParallelMin)
-  {
-    std::vector<double> p1(C, 0.0), p2(C, 0.0);
-    double* __restrict a1 = p1.data();
-    double* __restrict a2 = p2.data();
+  // One pass for both sums, each in channel_sums' order (per thread: its static row block, from 0.0;
+  // then the threads in order). part = [Σ dy | Σ dy·(x − μ)].
+  const auto parts = lowbit::perThreadParts(R * C >= kParallelMin, std::vector<double>(2 * C, 0.0), [&](std::vector<double>& part) {
+    double* __restrict a1 = part.data();
+    double* __restrict a2 = part.data() + C;
     #pragma omp for schedule(static) nowait
     for (size_t r = 0; r < R; r++) {
       const float* __restrict xr = x + r * C;
@@ -395,9 +391,8 @@ napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
         a2[c] += g * (static_cast<double>(xr[c]) - mean[c]);
       }
     }
-    #pragma omp critical
-    for (size_t c = 0; c < C; c++) { sdy[c] += p1[c]; sdyx[c] += p2[c]; }
-  }
+  });
+  for (const auto& part : parts) for (size_t c = 0; c < C; c++) { sdy[c] += part[c]; sdyx[c] += part[C + c]; }
   std::vector<float> a(C), b(C), k(C);  // dx = a·dy + b·(x − μ) + k
   for (size_t c = 0; c < C; c++) {
     const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
