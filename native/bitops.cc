@@ -896,10 +896,12 @@ napi_value Int8Conv2d(napi_env env, napi_callback_info info) {
     // A dense layer (1×1 kernel on 1×1 images) is the same memory as a 1×1 convolution over one
     // 1×n image: so viewed, four batch rows share each weight load.
     if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
-    // Threads only for calls of a few milliseconds and several rows: a parallel region on a
-    // machine whose cores are busy waits for a descheduled thread at its barrier (measured:
-    // 10–30× slower steps at load average 9 on 2 cores, bench/results/profile-*-after.json).
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
+    // Threads only for calls of about a millisecond or more (2^25 products) and several rows: a
+    // parallel region on a machine whose cores are busy waits for a descheduled thread at its
+    // barrier (measured: 10–30× slower steps at load average 9 on 2 cores,
+    // bench/results/profile-*-after.json); on idle cores the second thread pays from about there
+    // (bench/results/omp-bars/). OMP_NUM_THREADS=1 turns threads off on a busy machine.
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 25) && g.n * g.oh > 1)
     {
       std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
@@ -940,7 +942,7 @@ napi_value Int8Conv2dAffine(napi_env env, napi_callback_info info) {
   if (!hasVnni && !int8Avx2Applies(env, A.v[3], wp, wpl)) return A.boolean(false);
   if (g.h == 1 && g.w == 1 && g.kh == 1 && g.kw == 1 && g.oh == 1 && g.ow == 1) { g.w = g.ow = g.n; g.n = 1; }
   if (bitSerialEnabled && hasBitSerial && bitSerialConv(env, A.v[1], x, w, g, nullptr, a, bb, relu, out)) return A.boolean(true);
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 27) && g.n * g.oh > 1)
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 25) && g.n * g.oh > 1)
   {
     std::vector<uint8_t> patch(4 * K4 * 4);
 #pragma omp for collapse(2) schedule(static)
@@ -1295,7 +1297,8 @@ void smallCAvx2(const float* x, const float* w, const float* bias, const Geometr
     for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 8 + oc] = w[static_cast<size_t>(oc) * K + k];
   if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
   const SmallCRowAvx2 row = smallCRowsAvx2[NB - 1];
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 26) && g.n * g.oh > 1)
+  // Threads from 2^24 multiply-adds, about a millisecond here (see the int8 kernel).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 24) && g.n * g.oh > 1)
   {
     std::vector<float> patch(4 * K);
 #pragma omp for collapse(2) schedule(static)
@@ -1642,7 +1645,9 @@ void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, Bin
   e.a = padF(e.a, aP);
   e.b = padF(e.b, bP);
   e.alpha = padF(e.alpha, alphaP);
-#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 24))
+  // Threads from 2^21 words (67M binary products, about half a millisecond on one AVX2 core), as
+  // the int8 kernel's bar (bench/results/omp-bars/).
+#pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 21))
   for (int b = 0; b < g.n; b++)
     for (int oy = 0; oy < g.oh; oy++) binaryRowAvx2(x, wt.data(), g, b, oy, e);
 }
