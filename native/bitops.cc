@@ -1554,16 +1554,69 @@ __attribute__((target("avx2"))) void packSignsAvx2(const float* x, size_t c, con
 //   and PReLU with per-channel alpha (v ≥ 0 ? v : alpha·v in float32).
 // The per-channel arrays are padded to whole blocks of 8 by the caller.
 
-__attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, const uint32_t* wt, const Geometry& g, int b, int oy, const BinaryEpilogue& e) {
+// The epilogue's form, fixed per call so that the rows carry no per-block branches: int32 results,
+// threshold bits, or the affine epilogue (ReLU / residual / PReLU each present or not).
+enum : int { EpOut = 0, EpBits = 1, EpAffine = 2, EpRelu = 4, EpRes = 8, EpAlpha = 16 };
+
+// One block of 8 results r (output channels 8·blk …) of pixel `pix` through the epilogue. `ad`:
+// the affine a and b as doubles, [blocks][a 8, b 8] (converted once per call, not per pixel).
+template <int Ep>
+__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) void binaryEpilogueAvx2(const BinaryEpilogue& e, const double* ad, const Geometry& g, int64_t pix, int blk, __m256i r, uint32_t* ob) {
+  const int rem = g.oc - blk * 8;
+  const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const int o0 = blk * 8;
+  if constexpr (Ep == EpOut) {
+    int32_t* dst = e.out + pix * g.oc + o0;
+    if (rem >= 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), r);
+    else _mm256_maskstore_epi32(dst, valid, r);
+  } else if constexpr (Ep == EpBits) {
+    const __m256i v = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.sg + o0)), r);
+    const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(valid, _mm256_cmpgt_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.th + o0)))))));
+    ob[o0 >> 5] |= m << (o0 & 31);
+  } else {
+    const double* abk = ad + static_cast<int64_t>(blk) * 16;
+    __m256d lo = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(r)), _mm256_loadu_pd(abk)), _mm256_loadu_pd(abk + 8));
+    __m256d hi = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(r, 1)), _mm256_loadu_pd(abk + 4)), _mm256_loadu_pd(abk + 12));
+    if constexpr ((Ep & EpRelu) != 0) { lo = _mm256_max_pd(_mm256_setzero_pd(), lo); hi = _mm256_max_pd(_mm256_setzero_pd(), hi); }
+    __m256 f = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
+    if constexpr ((Ep & EpRes) != 0) {
+      const float* rp = e.res + pix * g.oc + o0;
+      f = _mm256_add_ps(f, rem >= 8 ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, valid));
+    }
+    if constexpr ((Ep & EpAlpha) != 0) f = _mm256_blendv_ps(_mm256_mul_ps(_mm256_loadu_ps(e.alpha + o0), f), f, _mm256_cmp_ps(f, _mm256_setzero_ps(), _CMP_GE_OQ));
+    float* dst = e.fout + pix * g.oc + o0;
+    if (rem >= 8) _mm256_storeu_ps(dst, f);
+    else _mm256_maskstore_ps(dst, valid, f);
+  }
+}
+
+// Σ popcount(x[k] XOR w[k·8 + lane]) over `n` words into 8 int32 lanes (byte sums widened every 31 words).
+__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) __m256i popcountWordsAvx2(const uint32_t* xr, const uint32_t* wr, int n, __m256i acc32, __m256i& accB, int& pending) {
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  for (int k = 0; k < n; k++) {
+    const __m256i v = _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(xr[k])), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k * 8)));
+    const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+    accB = _mm256_add_epi8(accB, cnt);
+    if (++pending == 31) {
+      acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
+      accB = _mm256_setzero_si256();
+      pending = 0;
+    }
+  }
+  return acc32;
+}
+
+__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) __m256i widenBytesAvx2(__m256i acc32, __m256i accB) {
+  return _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, _mm256_set1_epi8(1)), _mm256_set1_epi16(1)));
+}
+
+template <int Ep>
+__attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, const uint32_t* wt, const double* ad, const Geometry& g, int b, int oy, const BinaryEpilogue& e) {
   const int words = (g.c + 31) / 32;
   const int outWords = (g.oc + 31) / 32;
   const int K = g.kh * g.kw * words;
   const int blocks = (g.oc + 7) / 8;
-  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-  const __m256i low4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  const __m256 zero = _mm256_setzero_ps();
-  const __m256d zeroD = _mm256_setzero_pd();
   const int iy0 = oy * g.sh - g.pt;
   const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
   for (int ox = 0; ox < g.ow; ox++) {
@@ -1573,8 +1626,8 @@ __attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, con
     const int run = std::max(0, kx1 - kx0) * words;
     const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox;
     const __m256i full = _mm256_set1_epi32(g.c * taps);
-    uint32_t* ob = e.bits ? e.bits + pix * outWords : nullptr;
-    if (ob) for (int k = 0; k < outWords; k++) ob[k] = 0;
+    uint32_t* ob = Ep == EpBits ? e.bits + pix * outWords : nullptr;
+    if (Ep == EpBits) for (int k = 0; k < outWords; k++) ob[k] = 0;
     for (int blk = 0; blk < blocks; blk++) {
       const uint32_t* wb = wt + static_cast<int64_t>(blk) * K * 8;
       __m256i acc32 = _mm256_setzero_si256(), accB = _mm256_setzero_si256();
@@ -1582,44 +1635,43 @@ __attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, con
       for (int ky = ky0; ky < ky1; ky++) {
         const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * words;
         const uint32_t* wr = wb + static_cast<int64_t>((ky * g.kw + kx0) * words) * 8;
-        for (int k = 0; k < run; k++) {
-          const __m256i v = _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(xr[k])), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k * 8)));
-          const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
-          accB = _mm256_add_epi8(accB, cnt);
-          if (++pending == 31) {
-            acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
-            accB = _mm256_setzero_si256();
-            pending = 0;
-          }
-        }
+        acc32 = popcountWordsAvx2(xr, wr, run, acc32, accB, pending);
       }
-      acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
-      const __m256i r = _mm256_sub_epi32(full, _mm256_slli_epi32(acc32, 1));
-      const int rem = g.oc - blk * 8;
-      const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem), lane);
-      const int o0 = blk * 8;
-      if (e.out) {
-        int32_t* dst = e.out + pix * g.oc + o0;
-        if (rem >= 8) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), r);
-        else _mm256_maskstore_epi32(dst, valid, r);
-      } else if (ob) {
-        const __m256i v = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.sg + o0)), r);
-        const unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_and_si256(valid, _mm256_cmpgt_epi32(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(e.th + o0)))))));
-        ob[o0 >> 5] |= m << (o0 & 31);
-      } else {
-        const __m256 af = _mm256_loadu_ps(e.a + o0), bf = _mm256_loadu_ps(e.b + o0);
-        __m256d lo = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(r)), _mm256_cvtps_pd(_mm256_castps256_ps128(af))), _mm256_cvtps_pd(_mm256_castps256_ps128(bf)));
-        __m256d hi = _mm256_add_pd(_mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(r, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(af, 1))), _mm256_cvtps_pd(_mm256_extractf128_ps(bf, 1)));
-        if (e.relu) { lo = _mm256_max_pd(zeroD, lo); hi = _mm256_max_pd(zeroD, hi); }
-        __m256 f = _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo));
-        if (e.res) {
-          const float* rp = e.res + pix * g.oc + o0;
-          f = _mm256_add_ps(f, rem >= 8 ? _mm256_loadu_ps(rp) : _mm256_maskload_ps(rp, valid));
-        }
-        if (e.alpha) f = _mm256_blendv_ps(_mm256_mul_ps(_mm256_loadu_ps(e.alpha + o0), f), f, _mm256_cmp_ps(f, zero, _CMP_GE_OQ));
-        float* dst = e.fout + pix * g.oc + o0;
-        if (rem >= 8) _mm256_storeu_ps(dst, f);
-        else _mm256_maskstore_ps(dst, valid, f);
+      binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc32, accB), 1)), ob);
+    }
+  }
+}
+
+// The 1×1, unpadded form (mobilenet's pointwise layers, resnet's projections): no tap bounds per
+// pixel, and one word (≤ 32 channels) without the byte-sum bookkeeping.
+template <int Ep>
+__attribute__((target("avx2,popcnt"))) void binaryRow1x1Avx2(const uint32_t* x, const uint32_t* wt, const double* ad, const Geometry& g, int b, int oy, const BinaryEpilogue& e) {
+  const int words = (g.c + 31) / 32;
+  const int outWords = (g.oc + 31) / 32;
+  const int blocks = (g.oc + 7) / 8;
+  const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+  const __m256i low4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  const __m256i full = _mm256_set1_epi32(g.c);
+  const uint32_t* xrow = x + (static_cast<int64_t>(b) * g.h + static_cast<int64_t>(oy) * g.sh) * g.w * words;
+  for (int ox = 0; ox < g.ow; ox++) {
+    const uint32_t* xp = xrow + static_cast<int64_t>(ox) * g.sw * words;
+    const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow + ox;
+    uint32_t* ob = Ep == EpBits ? e.bits + pix * outWords : nullptr;
+    if (Ep == EpBits) for (int k = 0; k < outWords; k++) ob[k] = 0;
+    if (words == 1) {
+      const __m256i xv = _mm256_set1_epi32(static_cast<int>(xp[0]));
+      for (int blk = 0; blk < blocks; blk++) {
+        const __m256i v = _mm256_xor_si256(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wt + static_cast<int64_t>(blk) * 8)));
+        const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
+        const __m256i pc = _mm256_madd_epi16(_mm256_maddubs_epi16(cnt, ones8), ones16);
+        binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(pc, 1)), ob);
+      }
+    } else {
+      for (int blk = 0; blk < blocks; blk++) {
+        __m256i accB = _mm256_setzero_si256();
+        int pending = 0;
+        const __m256i acc32 = popcountWordsAvx2(xp, wt + static_cast<int64_t>(blk) * words * 8, words, _mm256_setzero_si256(), accB, pending);
+        binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc32, accB), 1)), ob);
       }
     }
   }
@@ -1637,19 +1689,34 @@ void binaryConvAvx2(const uint32_t* x, const uint32_t* w, const Geometry& g, Bin
     for (int j = 0; j < K; j++) wt[(static_cast<size_t>(o >> 3) * K + j) * 8 + (o & 7)] = w[static_cast<size_t>(o) * K + j];
   const size_t padded = static_cast<size_t>(blocks) * 8;
   std::vector<int32_t> sgP, thP;
-  std::vector<float> aP, bP, alphaP;
+  std::vector<float> alphaP;
   auto padI = [&](const int32_t* src, std::vector<int32_t>& v) { if (!src) return static_cast<const int32_t*>(nullptr); v.assign(padded, 0); std::copy(src, src + g.oc, v.begin()); return static_cast<const int32_t*>(v.data()); };
   auto padF = [&](const float* src, std::vector<float>& v) { if (!src) return static_cast<const float*>(nullptr); v.assign(padded, 0.f); std::copy(src, src + g.oc, v.begin()); return static_cast<const float*>(v.data()); };
   e.sg = padI(e.sg, sgP);
   e.th = padI(e.th, thP);
-  e.a = padF(e.a, aP);
-  e.b = padF(e.b, bP);
   e.alpha = padF(e.alpha, alphaP);
+  // The affine epilogue's a and b as doubles, per block [a 8, b 8] (zero padded).
+  std::vector<double> ad;
+  if (e.fout) {
+    ad.assign(padded * 2, 0.0);
+    for (int o = 0; o < g.oc; o++) {
+      ad[static_cast<size_t>(o >> 3) * 16 + (o & 7)] = e.a[o];
+      ad[static_cast<size_t>(o >> 3) * 16 + 8 + (o & 7)] = e.b[o];
+    }
+  }
+  using Row = void (*)(const uint32_t*, const uint32_t*, const double*, const Geometry&, int, int, const BinaryEpilogue&);
+  // [pointwise][epilogue form]: out, bits, then the eight affine forms (ReLU, residual, PReLU).
+#define LOWBIT_ROWS(R) {R<EpOut>, R<EpBits>, R<EpAffine>, R<EpAffine | EpRelu>, R<EpAffine | EpRes>, R<EpAffine | EpRelu | EpRes>, \
+                        R<EpAffine | EpAlpha>, R<EpAffine | EpRelu | EpAlpha>, R<EpAffine | EpRes | EpAlpha>, R<EpAffine | EpRelu | EpRes | EpAlpha>}
+  static const Row rows[2][10] = {LOWBIT_ROWS(binaryRowAvx2), LOWBIT_ROWS(binaryRow1x1Avx2)};
+#undef LOWBIT_ROWS
+  const int form = e.out ? 0 : e.bits ? 1 : 2 + (e.relu ? 1 : 0) + (e.res ? 2 : 0) + (e.alpha ? 4 : 0);
+  const Row row = rows[g.kh == 1 && g.kw == 1 && g.pt == 0 && g.pl == 0 ? 1 : 0][form];
   // Threads from 2^21 words (67M binary products, about half a millisecond on one AVX2 core), as
   // the int8 kernel's bar (bench/results/omp-bars/).
 #pragma omp parallel for collapse(2) schedule(static) if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * g.kh * g.kw * words > (1 << 21))
   for (int b = 0; b < g.n; b++)
-    for (int oy = 0; oy < g.oh; oy++) binaryRowAvx2(x, wt.data(), g, b, oy, e);
+    for (int oy = 0; oy < g.oh; oy++) row(x, wt.data(), ad.data(), g, b, oy, e);
 }
 
 // packThreshold(acc: Int32Array, sign: Int32Array(c), t: Int32Array(c), out: Uint32Array): bit o = sign[o]·acc > t[o].

@@ -39,7 +39,8 @@ const signs = (count: number) => Int8Array.from({ length: count }, () => (rand()
 
 // Shapes: odd channel counts (partial blocks of 8 outputs, partial words), stride 2 with same
 // padding, batch 1 and 2; 3×3 over 1100 channels runs 105 words per kernel row (the per-byte
-// popcount sums are widened every 31 words).
+// popcount sums are widened every 31 words); 1×1 kernels (the native AVX2 pointwise rows: one word,
+// two, 35 with stride 2); the last shape is large enough for the native kernel's threads (2^21 words).
 const binaryShapes: Array<[number, number, number, number, number, number, boolean, number]> = [
   [1, 7, 6, 3, 3, 1, true, 5],
   [2, 9, 9, 33, 3, 2, true, 13],
@@ -47,6 +48,9 @@ const binaryShapes: Array<[number, number, number, number, number, number, boole
   [1, 14, 14, 16, 1, 1, false, 16],
   [1, 5, 4, 1100, 3, 1, true, 11],
   [1, 1, 1, 67, 1, 1, false, 9],
+  [1, 6, 5, 40, 1, 1, false, 20],
+  [2, 9, 9, 1100, 1, 2, true, 11],
+  [2, 16, 16, 64, 3, 1, true, 256],
 ];
 
 test('native binaryConv2d, binaryConv2dThreshold and binaryConv2dAffineResidual equal direct loops (odd channels, stride 2, padding, batch 1 and 2)', { skip }, () => {
