@@ -1,7 +1,7 @@
 # Interleaved A/B of the runtime's native kernels: A = a package root holding dist/ and native/build/ of 1494a99 (before: one AVX2 binary row with
 # per-block epilogue branches and per-pixel tap bounds for 1×1 kernels), B = this
 # checkout. Run from a clean commit under `freeze` (pauses every other node/python/compiler process).
-#   freeze bash bench/results/avx2-binary-rows/ab.sh /tmp/rt-base
+#   freeze bash bench/results/avx2-binary-rows/ab.sh /tmp/rt-bars
 set -x
 before=$1
 cd "$(dirname "$0")/../../.."
