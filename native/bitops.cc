@@ -1590,32 +1590,60 @@ __attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inlin
   }
 }
 
-// Σ popcount(x[k] XOR w[k·8 + lane]) over `n` words into 8 int32 lanes (byte sums widened every 31 words).
-__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) __m256i popcountWordsAvx2(const uint32_t* xr, const uint32_t* wr, int n, __m256i acc32, __m256i& accB, int& pending) {
+// Σ popcount(x[k] XOR w[j·wstride + k·8 + lane]) over `n` words for NB blocks of 8 output channels
+// (one broadcast of each input word serves all NB) into int32 lanes acc[j]; the per-byte sums
+// accB[j] are widened every 31 words (`pending` carries the count across calls), in segments so
+// that the inner loop has no check.
+template <int NB>
+__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) void popcountWordsAvx2(const uint32_t* xr, const uint32_t* wr, int64_t wstride, int n, __m256i* acc, __m256i* accB, int& pending) {
   const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
   const __m256i low4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-  for (int k = 0; k < n; k++) {
-    const __m256i v = _mm256_xor_si256(_mm256_set1_epi32(static_cast<int>(xr[k])), _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + k * 8)));
-    const __m256i cnt = _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4)));
-    accB = _mm256_add_epi8(accB, cnt);
-    if (++pending == 31) {
-      acc32 = _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, ones8), ones16));
-      accB = _mm256_setzero_si256();
+  int k = 0;
+  while (k < n) {
+    const int end = k + std::min(n - k, 31 - pending);
+    pending += end - k;
+    for (; k < end; k++) {
+      const __m256i xv = _mm256_set1_epi32(static_cast<int>(xr[k]));
+      for (int j = 0; j < NB; j++) {
+        const __m256i v = _mm256_xor_si256(xv, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wr + j * wstride + k * 8)));
+        accB[j] = _mm256_add_epi8(accB[j], _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low4)), _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low4))));
+      }
+    }
+    if (pending == 31) {
+      for (int j = 0; j < NB; j++) {
+        acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(_mm256_maddubs_epi16(accB[j], ones8), ones16));
+        accB[j] = _mm256_setzero_si256();
+      }
       pending = 0;
     }
   }
-  return acc32;
 }
 
 __attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) __m256i widenBytesAvx2(__m256i acc32, __m256i accB) {
   return _mm256_add_epi32(acc32, _mm256_madd_epi16(_mm256_maddubs_epi16(accB, _mm256_set1_epi8(1)), _mm256_set1_epi16(1)));
 }
 
+// NB blocks of 8 output channels of one pixel (taps ky0…ky1 × kx0…kx1 of the kernel), through the epilogue.
+template <int Ep, int NB>
+__attribute__((target("avx2,popcnt"))) static inline __attribute__((always_inline)) void binaryBlocksAvx2(const uint32_t* x, const uint32_t* wt, const double* ad, const Geometry& g, const BinaryEpilogue& e,
+                                                                                                          int b, int iy0, int ix0, int ky0, int ky1, int kx0, int run, int blk, int64_t pix, __m256i full, uint32_t* ob) {
+  const int words = (g.c + 31) / 32;
+  const int64_t wstride = static_cast<int64_t>(g.kh) * g.kw * words * 8;
+  const uint32_t* wb = wt + blk * wstride;
+  __m256i acc[NB], accB[NB];
+  for (int j = 0; j < NB; j++) acc[j] = accB[j] = _mm256_setzero_si256();
+  int pending = 0;
+  for (int ky = ky0; ky < ky1; ky++) {
+    const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * words;
+    popcountWordsAvx2<NB>(xr, wb + static_cast<int64_t>((ky * g.kw + kx0) * words) * 8, wstride, run, acc, accB, pending);
+  }
+  for (int j = 0; j < NB; j++) binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk + j, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc[j], accB[j]), 1)), ob);
+}
+
 template <int Ep>
 __attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, const uint32_t* wt, const double* ad, const Geometry& g, int b, int oy, const BinaryEpilogue& e) {
   const int words = (g.c + 31) / 32;
   const int outWords = (g.oc + 31) / 32;
-  const int K = g.kh * g.kw * words;
   const int blocks = (g.oc + 7) / 8;
   const int iy0 = oy * g.sh - g.pt;
   const int ky0 = std::max(0, -iy0), ky1 = std::min(g.kh, g.h - iy0);
@@ -1628,17 +1656,11 @@ __attribute__((target("avx2,popcnt"))) void binaryRowAvx2(const uint32_t* x, con
     const __m256i full = _mm256_set1_epi32(g.c * taps);
     uint32_t* ob = Ep == EpBits ? e.bits + pix * outWords : nullptr;
     if (Ep == EpBits) for (int k = 0; k < outWords; k++) ob[k] = 0;
-    for (int blk = 0; blk < blocks; blk++) {
-      const uint32_t* wb = wt + static_cast<int64_t>(blk) * K * 8;
-      __m256i acc32 = _mm256_setzero_si256(), accB = _mm256_setzero_si256();
-      int pending = 0;
-      for (int ky = ky0; ky < ky1; ky++) {
-        const uint32_t* xr = x + ((static_cast<int64_t>(b) * g.h + iy0 + ky) * g.w + ix0 + kx0) * words;
-        const uint32_t* wr = wb + static_cast<int64_t>((ky * g.kw + kx0) * words) * 8;
-        acc32 = popcountWordsAvx2(xr, wr, run, acc32, accB, pending);
-      }
-      binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc32, accB), 1)), ob);
-    }
+    int blk = 0;
+    // Four blocks (32 output channels) per pass: one broadcast per input word, four independent chains.
+    for (; blk + 4 <= blocks; blk += 4) binaryBlocksAvx2<Ep, 4>(x, wt, ad, g, e, b, iy0, ix0, ky0, ky1, kx0, run, blk, pix, full, ob);
+    if (blk + 2 <= blocks) { binaryBlocksAvx2<Ep, 2>(x, wt, ad, g, e, b, iy0, ix0, ky0, ky1, kx0, run, blk, pix, full, ob); blk += 2; }
+    if (blk < blocks) binaryBlocksAvx2<Ep, 1>(x, wt, ad, g, e, b, iy0, ix0, ky0, ky1, kx0, run, blk, pix, full, ob);
   }
 }
 
@@ -1668,10 +1690,10 @@ __attribute__((target("avx2,popcnt"))) void binaryRow1x1Avx2(const uint32_t* x, 
       }
     } else {
       for (int blk = 0; blk < blocks; blk++) {
-        __m256i accB = _mm256_setzero_si256();
+        __m256i acc = _mm256_setzero_si256(), accB = _mm256_setzero_si256();
         int pending = 0;
-        const __m256i acc32 = popcountWordsAvx2(xp, wt + static_cast<int64_t>(blk) * words * 8, words, _mm256_setzero_si256(), accB, pending);
-        binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc32, accB), 1)), ob);
+        popcountWordsAvx2<1>(xp, wt + static_cast<int64_t>(blk) * words * 8, 0, words, &acc, &accB, pending);
+        binaryEpilogueAvx2<Ep>(e, ad, g, pix, blk, _mm256_sub_epi32(full, _mm256_slli_epi32(widenBytesAvx2(acc, accB), 1)), ob);
       }
     }
   }
