@@ -1278,7 +1278,9 @@ __attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x,
 
 template <int NB>
 __attribute__((target("avx2,fma"))) void floatRowSmallCAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow, bool relu) {
-  constexpr int P = NB <= 2 ? 4 : NB <= 4 ? 2 : 1;
+  // P·NB = 8–12 accumulators: enough independent FMA chains to cover the FMA latency (with 6, the
+  // chains bound the loop), while the accumulators and a broadcast fit the 16 ymm registers.
+  constexpr int P = NB == 1 ? 8 : NB == 2 ? 6 : NB <= 4 ? 12 / NB : NB <= 6 ? 2 : 1;
   int ox = 0;
   for (; ox + P <= g.ow; ox += P) smallCPixelsAvx2<NB, P>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
   for (; ox < g.ow; ox++) smallCPixelsAvx2<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
@@ -1300,7 +1302,7 @@ void smallCAvx2(const float* x, const float* w, const float* bias, const Geometr
   // Threads from 2^24 multiply-adds, about a millisecond here (see the int8 kernel).
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 24) && g.n * g.oh > 1)
   {
-    std::vector<float> patch(4 * K);
+    std::vector<float> patch(8 * K);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + (static_cast<int64_t>(b) * g.oh + oy) * g.ow * g.oc, relu);

@@ -73,6 +73,9 @@ const cases: Case[] = [
   { n: 1, h: 9, w: 8, c: 2, k: 3, stride: 2, same: true, outC: 33 },
   { n: 1, h: 6, w: 6, c: 7, k: 3, stride: 1, same: true, outC: 64 },
   { n: 1, h: 5, w: 7, c: 1, k: 3, stride: 1, same: true, outC: 65 },
+  // AVX2 register blocks of 8 pixels × 8 outputs and 6 pixels × 16 outputs, with a pixel tail.
+  { n: 1, h: 12, w: 13, c: 3, k: 3, stride: 1, same: true, outC: 7 },
+  { n: 2, h: 9, w: 14, c: 2, k: 3, stride: 2, same: true, outC: 12 },
   // Depthwise with 16–64 channels (native AVX-512 depthwise rows), stride 2 and padding.
   { n: 2, h: 9, w: 7, c: 48, k: 3, stride: 2, same: true, outC: 5 },
   { n: 1, h: 6, w: 5, c: 16, k: 3, stride: 1, same: true, outC: 3 },
