@@ -1233,7 +1233,8 @@ void depthwiseAvx2(const float* x, const float* w, const float* bias, const Geom
 // k = 0 … K − 1 as fused multiply-adds, the order of smallCPixels, so both give the same bits.
 // `relu`: max(0, y) on the result (the plan's ReLU stage; NaN and −0 kept).
 template <int NB, int P>
-__attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0, float* outRow, bool relu) {
+__attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, int ox0, float* outRow, bool relu,
+                                                             const float* offP, uint32_t* bitsRow) {
   const int K = g.kh * g.kw * g.c;
   const int iy0 = oy * g.sh - g.pt;
   __m256 acc[P][NB];
@@ -1265,6 +1266,25 @@ __attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x,
 #undef SMALLC_AVX2_STEP
   const __m256 zero = _mm256_setzero_ps();
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  if (bitsRow) {
+    // The next binary layer's packed signs, as packSigns: bit o = (relu ? max(0, y) : y) + off[o] ≥ 0
+    // (max keeps NaN and −0 as `y < 0 ? 0 : y` does; float32 add, as fround of the double sum).
+    const int words = (g.oc + 31) / 32;
+    for (int q = 0; q < P; q++) {
+      uint32_t wd[2] = {0u, 0u};
+      for (int j = 0; j < NB; j++) {
+        __m256 y = relu ? _mm256_max_ps(zero, acc[q][j]) : acc[q][j];
+        if (offP) y = _mm256_add_ps(y, _mm256_loadu_ps(offP + j * 8));
+        const int rem = g.oc - j * 8;
+        unsigned m = static_cast<unsigned>(_mm256_movemask_ps(_mm256_cmp_ps(y, zero, _CMP_GE_OQ)));
+        if (rem < 8) m &= (1u << rem) - 1;
+        wd[j >> 2] |= m << ((j & 3) * 8);
+      }
+      uint32_t* ob = bitsRow + static_cast<int64_t>(ox0 + q) * words;
+      for (int k = 0; k < words; k++) ob[k] = wd[k];
+    }
+    return;
+  }
   for (int q = 0; q < P; q++) {
     float* o = outRow + static_cast<int64_t>(ox0 + q) * g.oc;
     for (int j = 0; j < NB; j++) {
@@ -1277,35 +1297,42 @@ __attribute__((target("avx2,fma"))) inline void smallCPixelsAvx2(const float* x,
 }
 
 template <int NB>
-__attribute__((target("avx2,fma"))) void floatRowSmallCAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow, bool relu) {
+__attribute__((target("avx2,fma"))) void floatRowSmallCAvx2(const float* x, const float* wP, const float* biasP, float* patch, const Geometry& g, int b, int oy, float* outRow, bool relu,
+                                                            const float* offP, uint32_t* bitsRow) {
   // P·NB = 8–12 accumulators: enough independent FMA chains to cover the FMA latency (with 6, the
   // chains bound the loop), while the accumulators and a broadcast fit the 16 ymm registers.
   constexpr int P = NB == 1 ? 8 : NB == 2 ? 6 : NB <= 4 ? 12 / NB : NB <= 6 ? 2 : 1;
   int ox = 0;
-  for (; ox + P <= g.ow; ox += P) smallCPixelsAvx2<NB, P>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
-  for (; ox < g.ow; ox++) smallCPixelsAvx2<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu);
+  for (; ox + P <= g.ow; ox += P) smallCPixelsAvx2<NB, P>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
+  for (; ox < g.ow; ox++) smallCPixelsAvx2<NB, 1>(x, wP, biasP, patch, g, b, oy, ox, outRow, relu, offP, bitsRow);
 }
 
-using SmallCRowAvx2 = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool);
+using SmallCRowAvx2 = void (*)(const float*, const float*, const float*, float*, const Geometry&, int, int, float*, bool, const float*, uint32_t*);
 const SmallCRowAvx2 smallCRowsAvx2[8] = {floatRowSmallCAvx2<1>, floatRowSmallCAvx2<2>, floatRowSmallCAvx2<3>, floatRowSmallCAvx2<4>,
                                          floatRowSmallCAvx2<5>, floatRowSmallCAvx2<6>, floatRowSmallCAvx2<7>, floatRowSmallCAvx2<8>};
 
 // The AVX2 register-blocked float convolution over the whole batch (see smallCPixelsAvx2).
-void smallCAvx2(const float* x, const float* w, const float* bias, const Geometry& g, float* out, bool relu) {
+// `bits` (with the per-channel `offset`, or null): write the next binary layer's packed signs instead of `out`.
+void smallCAvx2(const float* x, const float* w, const float* bias, const Geometry& g, float* out, bool relu, const float* offset = nullptr, uint32_t* bits = nullptr) {
   const int K = g.kh * g.kw * g.c;
   const int NB = (g.oc + 7) / 8;
-  std::vector<float> wP(static_cast<size_t>(K) * NB * 8, 0.f), biasP(NB * 8, 0.f);
+  const int words = (g.oc + 31) / 32;
+  std::vector<float> wP(static_cast<size_t>(K) * NB * 8, 0.f), biasP(NB * 8, 0.f), offP(offset ? NB * 8 : 0, 0.f);
   for (int k = 0; k < K; k++)
     for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 8 + oc] = w[static_cast<size_t>(oc) * K + k];
   if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
+  if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
   const SmallCRowAvx2 row = smallCRowsAvx2[NB - 1];
-  // Threads from 2^24 multiply-adds, about a millisecond here (see the int8 kernel).
-#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 24) && g.n * g.oh > 1)
+  // Threads from 2^23 multiply-adds, about half a millisecond here (see the int8 kernel).
+#pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 23) && g.n * g.oh > 1)
   {
     std::vector<float> patch(8 * K);
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < g.n; b++)
-      for (int oy = 0; oy < g.oh; oy++) row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + (static_cast<int64_t>(b) * g.oh + oy) * g.ow * g.oc, relu);
+      for (int oy = 0; oy < g.oh; oy++) {
+        const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow;
+        row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + pix * g.oc, relu, offset ? offP.data() : nullptr, bits ? bits + pix * words : nullptr);
+      }
   }
 }
 
@@ -1375,10 +1402,10 @@ napi_value FloatConv(napi_env env, napi_callback_info info, bool depthwise) {
       return A.boolean(true);
     }
   }
-  // Without AVX-512: the AVX2 register-blocked path (not the packed-signs form).
-  if (wTp && !bits && hasAvx2Fma && g.oc <= 64) {
-    smallCAvx2(x, w, bias, g, out, relu);
-    return relu ? A.boolean(true) : nullptr;
+  // Without AVX-512: the AVX2 register-blocked path (float output, or the packed signs).
+  if (wTp && hasAvx2Fma && g.oc <= 64) {
+    smallCAvx2(x, w, bias, g, out, relu, offset, bits);
+    return relu || bits ? A.boolean(true) : nullptr;
   }
   if (bits || relu) return A.boolean(false);
   if (depthwise && hasAvx512f && g.c % 16 == 0 && g.c <= 64 && g.oc == g.c) {
