@@ -1322,6 +1322,22 @@ void smallCAvx2(const float* x, const float* w, const float* bias, const Geometr
     for (int oc = 0; oc < g.oc; oc++) wP[static_cast<size_t>(k) * NB * 8 + oc] = w[static_cast<size_t>(oc) * K + k];
   if (bias) for (int oc = 0; oc < g.oc; oc++) biasP[oc] = bias[oc];
   if (offset) for (int oc = 0; oc < g.oc; oc++) offP[oc] = offset[oc];
+  // A padded layer reads a zero-padded copy of its input, so that every pixel group takes the
+  // direct path instead of gathering a patch (the patch holds the same zeros: same products).
+  const int padB = std::max(0, (g.oh - 1) * g.sh + g.kh - g.h - g.pt), padR = std::max(0, (g.ow - 1) * g.sw + g.kw - g.w - g.pl);
+  std::vector<float> xPad;
+  Geometry gp = g;
+  if (g.pt > 0 || g.pl > 0 || padB > 0 || padR > 0) {
+    gp.h = g.pt + g.h + padB;
+    gp.w = g.pl + g.w + padR;
+    gp.pt = gp.pl = 0;
+    xPad.assign(static_cast<size_t>(g.n) * gp.h * gp.w * g.c, 0.f);
+    for (int b = 0; b < g.n; b++)
+      for (int y = 0; y < g.h; y++)
+        std::copy(x + ((static_cast<int64_t>(b) * g.h + y) * g.w) * g.c, x + ((static_cast<int64_t>(b) * g.h + y + 1) * g.w) * g.c,
+                  xPad.begin() + ((static_cast<int64_t>(b) * gp.h + g.pt + y) * gp.w + g.pl) * g.c);
+    x = xPad.data();
+  }
   const SmallCRowAvx2 row = smallCRowsAvx2[NB - 1];
   // Threads from 2^23 multiply-adds, about half a millisecond here (see the int8 kernel).
 #pragma omp parallel if (static_cast<int64_t>(g.n) * g.oh * g.ow * g.oc * K > (int64_t{1} << 23) && g.n * g.oh > 1)
@@ -1331,7 +1347,7 @@ void smallCAvx2(const float* x, const float* w, const float* bias, const Geometr
     for (int b = 0; b < g.n; b++)
       for (int oy = 0; oy < g.oh; oy++) {
         const int64_t pix = (static_cast<int64_t>(b) * g.oh + oy) * g.ow;
-        row(x, wP.data(), biasP.data(), patch.data(), g, b, oy, out + pix * g.oc, relu, offset ? offP.data() : nullptr, bits ? bits + pix * words : nullptr);
+        row(x, wP.data(), biasP.data(), patch.data(), gp, b, oy, out + pix * g.oc, relu, offset ? offP.data() : nullptr, bits ? bits + pix * words : nullptr);
       }
   }
 }
