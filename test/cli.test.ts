@@ -9,6 +9,9 @@ import { tf } from '../src/index.js';
 import { loadModelDir, modelDirHandler } from '../src/io/model-dir.js';
 import { decodeCheckpoint } from '../src/io/checkpoint-file.js';
 import { ensureBackend } from '../src/index.js';
+import { runRecipe } from '../src/recipes/run.js';
+import { LowbitError } from '../src/errors.js';
+import '../src/methods/node.js'; // the methods the CLI registers
 
 await ensureBackend(); // the browser-safe core starts no backend at import
 
@@ -164,31 +167,47 @@ test('lowbit demo trains four classifiers and a DQ auto-encoder, prints the tabl
   assert.equal(again.stdout, r.stdout, 'a rerun reuses the finished runs');
 });
 
-test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/dim table and report', () => {
+test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/dim table and report', async () => {
   const dir = tmp();
-  const invalid = (recipe: object) => {
+  // The first bad recipe goes through the CLI (exit 2, the message on stderr); the others are the same
+  // code path (runRecipe throws a LowbitError, which the CLI prints and exits with), checked in-process
+  // to save a process start each.
+  const write = (recipe: object) => {
     const f = join(dir, 'r.json');
     writeFileSync(f, JSON.stringify({ name: 'r', dataset: 'mnist', ...recipe }));
-    const r = lowbit(['run', f]);
+    return f;
+  };
+  const cliInvalid = (recipe: object) => {
+    const r = lowbit(['run', write(recipe)]);
     assert.equal(r.status, 2, r.stdout);
     return r.stderr;
   };
-  assert.match(invalid({ runs: [{ method: 'dorefa', wbits: [1], epochs: 1 }] }), /\/runs\/0 \(dorefa\) quantizes a float model: add \/teacher/);
-  assert.match(invalid({ runs: [{ method: 'float', epochs: 1 }] }), /\/runs\/0 \(float\) needs a model/);
-  assert.match(invalid({ runs: [{ method: 'dq', wbits: [2], dropbits: 0.1, epochs: 1 }] }), /\/runs\/0 \(dq\) trains from scratch, so wbits, dropbits does not apply/);
-  assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'dq', epochs: 1 }] }), /\/teacher: a DQ auto-encoder has no teacher/);
-  assert.match(invalid({ runs: [{ method: 'dq', epochs: 1 }, { method: 'float', model: 'lenet5', epochs: 1 }] }), /\/runs mixes dq \(bits\/dim\) with classifiers/);
-  assert.match(invalid({ export: { formats: ['qdq'] }, runs: [{ method: 'dq', epochs: 1 }] }), /\/export applies to classifiers; export a DQ auto-encoder with 'lowbit dq export DIR'/);
-  assert.match(invalid({ export: { formats: ['tflite'] }, runs: [{ method: 'float', model: 'lenet5', epochs: 1 }] }), /\/export\/formats\/0 must be equal to one of the allowed values \(onnx, qdq, qdq4, qonnx, packed\)/);
-  assert.match(invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'srq', model: 'vgg-small', bits: [[2, 2]], epochs: 1 }] }), /\/runs\/0 \(srq\) quantizes the teacher, so model does not apply/);
+  const invalid = async (recipe: object, message: RegExp) => {
+    await assert.rejects(runRecipe(write(recipe)), (e: unknown) => {
+      assert.ok(e instanceof LowbitError, String(e));
+      assert.equal(e.exitCode, 2);
+      assert.match(e.message, message);
+      return true;
+    });
+  };
+  assert.match(cliInvalid({ runs: [{ method: 'dorefa', wbits: [1], epochs: 1 }] }), /\/runs\/0 \(dorefa\) quantizes a float model: add \/teacher/);
+  await invalid({ runs: [{ method: 'float', epochs: 1 }] }, /\/runs\/0 \(float\) needs a model/);
+  await invalid({ runs: [{ method: 'dq', wbits: [2], dropbits: 0.1, epochs: 1 }] }, /\/runs\/0 \(dq\) trains from scratch, so wbits, dropbits does not apply/);
+  await invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'dq', epochs: 1 }] }, /\/teacher: a DQ auto-encoder has no teacher/);
+  await invalid({ runs: [{ method: 'dq', epochs: 1 }, { method: 'float', model: 'lenet5', epochs: 1 }] }, /\/runs mixes dq \(bits\/dim\) with classifiers/);
+  await invalid({ export: { formats: ['qdq'] }, runs: [{ method: 'dq', epochs: 1 }] }, /\/export applies to classifiers; export a DQ auto-encoder with 'lowbit dq export DIR'/);
+  await invalid({ export: { formats: ['tflite'] }, runs: [{ method: 'float', model: 'lenet5', epochs: 1 }] }, /\/export\/formats\/0 must be equal to one of the allowed values \(onnx, qdq, qdq4, qonnx, packed\)/);
+  await invalid({ teacher: { model: 'lenet5', epochs: 1 }, runs: [{ method: 'srq', model: 'vgg-small', bits: [[2, 2]], epochs: 1 }] }, /\/runs\/0 \(srq\) quantizes the teacher, so model does not apply/);
 
   const float = join(dir, 'float.json');
   writeFileSync(float, JSON.stringify({ name: 'f', dataset: 'mnist', runs: [{ method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, seeds: [0, 1] },
-    { method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, backend: 'cpu' }] }));
+    // The cpu run is at width 0.25: TF.js's cpu backend takes about 150 s for lenet5 at full width (its
+    // Conv2DBackpropFilter is a plain loop), and the run only has to show that its own backend is recorded.
+    { method: 'float', model: 'lenet5', epochs: 1, maxSteps: 2, backend: 'cpu', options: { width: 0.25 } }] }));
   const f = lowbit(['run', float, '--out', join(dir, 'f'), '--quiet']);
   assert.equal(f.status, 0, f.stderr);
   const fr = JSON.parse(readFileSync(join(dir, 'f', 'results.json'), 'utf8'));
-  assert.deepEqual(fr.runs.map((x: { id: string }) => x.id), ['float-lenet5-e1-max2-s0', 'float-lenet5-e1-max2-cpu-s0', 'float-lenet5-e1-max2-s1']);
+  assert.deepEqual(fr.runs.map((x: { id: string }) => x.id), ['float-lenet5-e1-max2-s0', 'float-lenet5-width0.25-e1-max2-cpu-s0', 'float-lenet5-e1-max2-s1']);
   assert.match(fr.runs[0].command, /^lowbit train --model lenet5 --dataset mnist --epochs 1 --max-steps 2 --seed 0 --out \S+$/);
   assert.match(fr.runs[1].command, / --backend cpu$/, 'a run\'s own backend is in its command');
   assert.equal(fr.runs[1].backend, 'cpu');
@@ -215,7 +234,7 @@ test('lowbit run: float and dq runs train from scratch; a DQ recipe gets a bits/
   assert.match(html, /Code usage per group/);
 });
 
-test('lowbit run: recipes are validated field by field, run, appended to results.json, and resumed', () => {
+test('lowbit run: recipes are validated field by field, run, appended to results.json, and resumed', async () => {
   const dir = tmp();
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, JSON.stringify({ name: 'x y', dataset: 'cifar', teacher: { model: 'lenet5', epochs: 0 }, runs: [{ method: 'magic', wbits: [33], epochs: 1, extra: 1 }] }));
@@ -224,7 +243,8 @@ test('lowbit run: recipes are validated field by field, run, appended to results
   const msg = b.stderr.trim();
   const pairs = join(dir, 'pairs.json');
   writeFileSync(pairs, JSON.stringify({ name: 'p', dataset: 'mnist', teacher: { model: 'lenet5', epochs: 1 }, compare: 'nope', runs: [{ method: 'srq', bits: [[2, 2]], epochs: 1 }] }));
-  assert.match(lowbit(['run', pairs]).stderr, /\/compare 'nope' is not a run label \(labels: srq\)/);
+  // In-process (the same LowbitError the CLI prints, as the spawn above shows for the schema errors).
+  await assert.rejects(runRecipe(pairs), (e: unknown) => e instanceof LowbitError && e.exitCode === 2 && /\/compare 'nope' is not a run label \(labels: srq\)/.test(e.message));
   for (const field of ['/name must match pattern', '/dataset must be equal to one of the allowed values (mnist, fashion-mnist)', '/runs/0/method', '/runs/0/wbits/0 must be <= 32', "/runs/0 must NOT have additional properties 'extra'"]) {
     assert.ok(msg.includes(field), `${field} in: ${msg}`);
   }
