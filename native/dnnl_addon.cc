@@ -231,7 +231,7 @@ static void channel_sums(size_t R, size_t C, std::vector<T>& out, F f) {
     for (size_t r = 0; r < R; r++) for (size_t c = 0; c < C; c++) part[c] += g(r, c);
   });
   std::fill(out.begin(), out.end(), T(0));
-  for (const auto& part : parts) for (size_t c = 0; c < C; c++) out[c] += part[c];
+  lowbit::addParts(parts, out.data());
 }
 
 // params: R, C, srcOff, dstOff, mean(0/1)[, outer]. dst[o, c] = Σ_r src[(o·R + r)·C + c] (or the

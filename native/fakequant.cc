@@ -12,6 +12,7 @@
 #include <vector>
 #ifdef _OPENMP
 #include <omp.h>
+#include "expf.h"
 #include "parallel.h"
 #endif
 
@@ -97,15 +98,7 @@ inline float tanh_f32(float x) {
   // e = e^(−2a), 2a clamped to 87 (then e ≈ 1.6e-38, and the result rounds to 1 anyway).
   const float y = -(a < 43.5f ? a : 43.5f) * 2.0f;
   const float n = (y * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = y - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float q = 1.9875691500e-4f;
-  q = q * r + 1.3981999507e-3f;
-  q = q * r + 8.3334519073e-3f;
-  q = q * r + 4.1665795894e-2f;
-  q = q * r + 1.6666665459e-1f;
-  q = q * r + 5.0000001201e-1f;
-  q = q * (r * r) + r + 1.0f;
+  const float q = lowbit::expReduced(y, n);
   int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
   float scale; std::memcpy(&scale, &bits, sizeof scale);
   const float e = q * scale;

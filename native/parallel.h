@@ -42,4 +42,11 @@ std::vector<Part> perThreadParts(bool par, const Part& init, Body body) {
   return parts;
 }
 
+// out[i] += Σ_t parts[t][i], the threads in order (perThreadParts' partials of a sum).
+template <typename T>
+void addParts(const std::vector<std::vector<T>>& parts, T* out) {
+  for (const auto& part : parts)
+    for (size_t i = 0; i < part.size(); i++) out[i] += part[i];
+}
+
 }  // namespace lowbit

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <vector>
+#include "expf.h"
 #include "parallel.h"
 
 namespace {
@@ -288,15 +289,7 @@ LOWBIT_INLINE v8f vrint(v8f x) {
 LOWBIT_INLINE v8f vexpNeg(v8f x) {
   x = vmax(x, splat(-87.3f));
   const v8f n = vrint(x * 1.44269504088896341f);
-  v8f r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  v8f p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * (r * r) + r + 1.0f;
+  const v8f p = lowbit::expReduced(x, n);
   const v8i e = (__builtin_convertvector(n, v8i) + 127) << 23;
   return p * (v8f)e;
 }

@@ -325,7 +325,7 @@ void ChannelSum(size_t R, size_t C, const F& term, double* out) {
     for (; c0 + 4 <= C; c0 += 4) SumBlock<4>(R, C, c0, term, part.data());
     for (; c0 < C; c0++) SumBlock<1>(R, C, c0, term, part.data());
   });
-  for (const auto& part : parts) for (size_t c = 0; c < C; c++) out[c] += part[c];
+  lowbit::addParts(parts, out);
 }
 
 // The training batch norm's forward (native/dnnl_addon.cc BatchNormTrain: μ = mean x,
@@ -375,7 +375,9 @@ napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
   const float* mean = at(5); const float* var = at(6); const float* dmean = at(7); const float* dvar = at(8);
   float* dx = at(9); float* dscale = at(10); float* doffset = at(11);
   float eps; std::memcpy(&eps, &p[12], sizeof eps);
-  std::vector<double> sdy(C, 0.0), sdyx(C, 0.0);
+  std::vector<double> sums(2 * C, 0.0);  // [Σ dy | Σ dy·(x − μ)]
+  const double* sdy = sums.data();
+  const double* sdyx = sums.data() + C;
   // One pass for both sums, each in channel_sums' order (per thread: its static row block, from 0.0;
   // then the threads in order). part = [Σ dy | Σ dy·(x − μ)].
   const auto parts = lowbit::perThreadParts(R * C >= kParallelMin, std::vector<double>(2 * C, 0.0), [&](std::vector<double>& part) {
@@ -392,7 +394,7 @@ napi_value BatchNormGradOnePass(napi_env env, napi_callback_info info) {
       }
     }
   });
-  for (const auto& part : parts) for (size_t c = 0; c < C; c++) { sdy[c] += part[c]; sdyx[c] += part[C + c]; }
+  lowbit::addParts(parts, sums.data());
   std::vector<float> a(C), b(C), k(C);  // dx = a·dy + b·(x − μ) + k
   for (size_t c = 0; c < C; c++) {
     const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
